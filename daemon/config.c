@@ -1,0 +1,249 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <getopt.h>
+#include <limits.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "daemon/config.h"
+#include "lib/util.h"
+#include "lib/yaml.h"
+
+enum opt_kind { OPT_STR, OPT_LONG };
+
+struct opt_def {
+	const char *name;
+	enum opt_kind kind;
+	size_t off;
+	const char *help;
+};
+
+#define STR(f, h) { #f, OPT_STR, offsetof(struct config, f), h }
+#define NUM(f, h) { #f, OPT_LONG, offsetof(struct config, f), h }
+
+/* flag names are these with '_' -> '-'; config-file keys accept both spellings */
+static const struct opt_def opts[] = {
+	STR(node_name, "node name (default: hostname)"),
+	STR(state_dir, "state directory (default /var/lib/shoal/<node>)"),
+	STR(run_dir, "runtime directory (default /run/shoal/<node>)"),
+	STR(api_listen, "API address host:port (default 127.0.0.1:6443; \"\" disables)"),
+	STR(api_socket, "API unix socket (default <run-dir>/api.sock)"),
+	STR(tls_cert, "TLS certificate for non-loopback API (generated if absent)"),
+	STR(tls_key, "TLS key for non-loopback API"),
+	STR(tls_ca, "CA certificate (generated with the serving certificate)"),
+	STR(tokens_file, "bearer tokens file: token,user,uid[,\"group1,group2\"]"),
+	STR(pod_cidr, "this node's pod CIDR (default 10.244.0.0/24)"),
+	STR(service_cidr, "service ClusterIP CIDR (default 10.96.0.0/12)"),
+	STR(cluster_domain, "cluster DNS domain (default cluster.local)"),
+	STR(bpf_pin_dir, "bpffs pin directory (default /sys/fs/bpf/shoal/<node>)"),
+	STR(cgroup_name, "cgroup subtree name (default shoal-<node>)"),
+	STR(nft_table, "nftables table name (default shoal-<node>)"),
+	STR(log_level, "debug|info|warn|error (default info)"),
+	NUM(max_pods, "pods this node accepts (default 110)"),
+	NUM(watch_window, "events kept for watch resume (default 100000)"),
+	NUM(max_body_bytes, "largest request body accepted (default 3145728)"),
+};
+
+static char **opt_str(struct config *cfg, const struct opt_def *o)
+{
+	return (char **)((char *)cfg + o->off);
+}
+
+static int opt_set(struct config *cfg, const struct opt_def *o, const char *val, struct err *e)
+{
+	if (o->kind == OPT_STR) {
+		char **p = opt_str(cfg, o);
+		free(*p);
+		*p = strdup(val);
+		return *p ? 0 : -ENOMEM;
+	}
+	char *end;
+	long v = strtol(val, &end, 10);
+	if (!*val || *end || v < 0)
+		return err_set(e, EINVAL, 0, "", "option %s: not a non-negative number: %s",
+			       o->name, val);
+	*(long *)((char *)cfg + o->off) = v;
+	return 0;
+}
+
+static const struct opt_def *opt_find(const char *name)
+{
+	char buf[64];
+	size_t i;
+
+	for (i = 0; name[i] && i < sizeof(buf) - 1; i++)
+		buf[i] = name[i] == '-' ? '_' : name[i];
+	buf[i] = 0;
+	/* camelCase keys too (nodeName) */
+	char snake[128];
+	size_t o = 0;
+	for (i = 0; buf[i] && o < sizeof(snake) - 2; i++) {
+		if (buf[i] >= 'A' && buf[i] <= 'Z') {
+			snake[o++] = '_';
+			snake[o++] = buf[i] - 'A' + 'a';
+		} else
+			snake[o++] = buf[i];
+	}
+	snake[o] = 0;
+	for (size_t k = 0; k < ARRAY_SIZE(opts); k++)
+		if (streq(opts[k].name, snake))
+			return &opts[k];
+	return NULL;
+}
+
+static int config_file_load(struct config *cfg, const char *path, struct err *e)
+{
+	_cleanup_free_ char *buf = NULL;
+	_cleanup_json_ cJSON *doc = NULL;
+	size_t len;
+	cJSON *it;
+	int r;
+
+	r = util_read_file(path, 1 << 20, &buf, &len);
+	if (r < 0)
+		return err_set(e, -r, 0, "", "cannot read config file %s: %s", path, strerror(-r));
+	r = yaml_parse_one(buf, len, &doc, e);
+	if (r < 0)
+		return err_set(e, -r, 0, "", "config file %s: %s", path, e ? e->message : "invalid");
+	if (!cJSON_IsObject(doc))
+		return err_set(e, EINVAL, 0, "", "config file %s: expected a mapping", path);
+	cJSON_ArrayForEach(it, doc)
+	{
+		const struct opt_def *o = opt_find(it->string);
+		char num[32];
+		const char *val;
+
+		if (!o)
+			return err_set(e, EINVAL, 0, "", "config file %s: unknown key %s", path,
+				       it->string);
+		if (cJSON_IsString(it))
+			val = it->valuestring;
+		else if (cJSON_IsNumber(it)) {
+			snprintf(num, sizeof(num), "%.0f", it->valuedouble);
+			val = num;
+		} else
+			return err_set(e, EINVAL, 0, "", "config file %s: %s: expected a scalar",
+				       path, it->string);
+		r = opt_set(cfg, o, val, e);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int default_str(char **p, const char *fmt, const char *arg)
+{
+	if (*p)
+		return 0;
+	return asprintf(p, fmt, arg) < 0 ? -ENOMEM : 0;
+}
+
+void config_usage(FILE *f)
+{
+	fprintf(f, "usage: shoald [--config FILE] [--OPTION VALUE]...\n\noptions:\n");
+	fprintf(f, "  %-18s %s\n", "--config", "YAML/JSON file with the options below as keys");
+	for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
+		char flag[64];
+		size_t k;
+		for (k = 0; opts[i].name[k]; k++)
+			flag[k] = opts[i].name[k] == '_' ? '-' : opts[i].name[k];
+		flag[k] = 0;
+		fprintf(f, "  --%-16s %s\n", flag, opts[i].help);
+	}
+}
+
+int config_load(struct config *cfg, int argc, char **argv, struct err *e)
+{
+	const char *config_path = NULL;
+	int r;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->max_pods = 110;
+	cfg->watch_window = 100000;
+	cfg->max_body_bytes = 3 << 20;
+
+	/* first pass: --config and --help, so flags override the file */
+	for (int i = 1; i < argc; i++) {
+		if (streq(argv[i], "--help") || streq(argv[i], "-h")) {
+			config_usage(stdout);
+			return 1;
+		}
+		if (streq(argv[i], "--config")) {
+			if (i + 1 >= argc)
+				return err_set(e, EINVAL, 0, "", "--config needs a value");
+			config_path = argv[++i];
+		} else if (!strncmp(argv[i], "--config=", 9))
+			config_path = argv[i] + 9;
+	}
+	if (config_path) {
+		r = config_file_load(cfg, config_path, e);
+		if (r < 0)
+			return r;
+	}
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i], *val;
+		char name[64];
+		const struct opt_def *o;
+
+		if (strncmp(arg, "--", 2))
+			return err_set(e, EINVAL, 0, "", "unexpected argument: %s", arg);
+		arg += 2;
+		const char *eq = strchr(arg, '=');
+		size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
+		if (n >= sizeof(name))
+			return err_set(e, EINVAL, 0, "", "unknown option: --%s", arg);
+		memcpy(name, arg, n);
+		name[n] = 0;
+		if (streq(name, "config")) {
+			if (!eq)
+				i++;
+			continue;
+		}
+		o = opt_find(name);
+		if (!o)
+			return err_set(e, EINVAL, 0, "", "unknown option: --%s (see --help)", name);
+		if (eq)
+			val = eq + 1;
+		else if (i + 1 < argc)
+			val = argv[++i];
+		else
+			return err_set(e, EINVAL, 0, "", "option --%s needs a value", name);
+		r = opt_set(cfg, o, val, e);
+		if (r < 0)
+			return r;
+	}
+
+	if (!cfg->node_name) {
+		char host[HOST_NAME_MAX + 1] = "";
+		gethostname(host, sizeof(host) - 1);
+		for (char *p = host; *p; p++)
+			*p = (*p >= 'A' && *p <= 'Z') ? *p - 'A' + 'a' : *p;
+		cfg->node_name = strdup(*host ? host : "node");
+		if (!cfg->node_name)
+			return -ENOMEM;
+	}
+	if (!util_dns1123_subdomain(cfg->node_name))
+		return err_set(e, EINVAL, 0, "", "node name \"%s\" is not a DNS-1123 subdomain",
+			       cfg->node_name);
+	r = default_str(&cfg->state_dir, "/var/lib/shoal/%s", cfg->node_name);
+	r = r ?: default_str(&cfg->run_dir, "/run/shoal/%s", cfg->node_name);
+	r = r ?: default_str(&cfg->api_listen, "%s", "127.0.0.1:6443");
+	r = r ?: default_str(&cfg->api_socket, "%s/api.sock", cfg->run_dir);
+	r = r ?: default_str(&cfg->pod_cidr, "%s", "10.244.0.0/24");
+	r = r ?: default_str(&cfg->service_cidr, "%s", "10.96.0.0/12");
+	r = r ?: default_str(&cfg->cluster_domain, "%s", "cluster.local");
+	r = r ?: default_str(&cfg->bpf_pin_dir, "/sys/fs/bpf/shoal/%s", cfg->node_name);
+	r = r ?: default_str(&cfg->cgroup_name, "shoal-%s", cfg->node_name);
+	r = r ?: default_str(&cfg->nft_table, "shoal-%s", cfg->node_name);
+	r = r ?: default_str(&cfg->log_level, "%s", "info");
+	return r;
+}
+
+void config_free(struct config *cfg)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(opts); i++)
+		if (opts[i].kind == OPT_STR) {
+			free(*opt_str(cfg, &opts[i]));
+			*opt_str(cfg, &opts[i]) = NULL;
+		}
+}

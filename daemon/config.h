@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * shoald configuration: embedded defaults, then an optional config file (YAML/JSON with the
+ * same keys as the long flags), then flags. Every path and name the daemon owns derives from
+ * the node name so several daemons can share one machine.
+ */
+#ifndef SHOAL_DAEMON_CONFIG_H
+#define SHOAL_DAEMON_CONFIG_H
+
+#include <stdbool.h>
+#include "lib/err.h"
+
+struct config {
+	char *node_name;
+	char *state_dir;     /* /var/lib/shoal/<node> */
+	char *run_dir;       /* /run/shoal/<node> */
+	char *api_listen;    /* host:port, "" to disable TCP */
+	char *api_socket;    /* <run_dir>/api.sock */
+	char *tls_cert;      /* default <state_dir>/tls/server.crt when TLS is needed */
+	char *tls_key;
+	char *tls_ca;
+	char *tokens_file;   /* CSV: token,user,uid[,groups] like kube-apiserver */
+	char *pod_cidr;      /* 10.244.0.0/24 */
+	char *service_cidr;  /* 10.96.0.0/12 */
+	char *cluster_domain;/* cluster.local */
+	char *bpf_pin_dir;   /* /sys/fs/bpf/shoal/<node> */
+	char *cgroup_name;   /* shoal-<node> */
+	char *nft_table;     /* shoal-<node> */
+	char *log_level;
+	long max_pods;
+	long watch_window;
+	long max_body_bytes;
+};
+
+/* Fill cfg from argv (and the --config file it names). -EINVAL with a message on bad input;
+ * 1 if --help/--version was handled and the caller should exit 0. */
+int config_load(struct config *cfg, int argc, char **argv, struct err *e);
+void config_free(struct config *cfg);
+void config_usage(FILE *f);
+
+#endif

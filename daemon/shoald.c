@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: Apache-2.0
+/* shoald: one per machine. Wires config, the local replica, the API and the node's agents. */
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <event2/event.h>
+
+#include "api/server.h"
+#include "daemon/config.h"
+#include "daemon/node.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "sched/store.h"
+
+struct shoald {
+	struct config cfg;
+	struct event_base *base;
+	struct store *store;
+	struct api_server *api;
+	struct event *sig_term, *sig_int;
+	struct node_agent *node;
+};
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct shoald *d = arg;
+
+	log_info("received %s, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+	event_base_loopexit(d->base, NULL);
+}
+
+static void shoald_free(struct shoald *d)
+{
+	d->node = node_agent_free(d->node);
+	d->api = api_server_free(d->api);
+	d->store = store_close(d->store);
+	if (d->sig_term)
+		event_free(d->sig_term);
+	if (d->sig_int)
+		event_free(d->sig_int);
+	if (d->base)
+		event_base_free(d->base);
+	config_free(&d->cfg);
+}
+
+int main(int argc, char **argv)
+{
+	struct shoald d = { 0 };
+	struct err e = { 0 };
+	enum log_level lvl = LOG_LVL_INFO;
+	_cleanup_free_ char *db = NULL;
+	int r;
+
+	r = config_load(&d.cfg, argc, argv, &e);
+	if (r == 1)
+		return 0;
+	if (r < 0) {
+		fprintf(stderr, "shoald: %s\n", e.message[0] ? e.message : strerror(-r));
+		return 2;
+	}
+	if (log_level_parse(d.cfg.log_level, &lvl) < 0) {
+		fprintf(stderr, "shoald: unknown log level %s\n", d.cfg.log_level);
+		return 2;
+	}
+	log_setup(d.cfg.node_name, lvl);
+	signal(SIGPIPE, SIG_IGN);
+
+	r = util_mkdir_p(d.cfg.state_dir, 0700);
+	if (r < 0) {
+		log_error_errno(r, "cannot create state dir %s", d.cfg.state_dir);
+		goto out;
+	}
+	r = util_mkdir_p(d.cfg.run_dir, 0700);
+	if (r < 0) {
+		log_error_errno(r, "cannot create run dir %s", d.cfg.run_dir);
+		goto out;
+	}
+
+	d.base = event_base_new();
+	if (!d.base) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (asprintf(&db, "%s/store.db", d.cfg.state_dir) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	struct store_options so = {
+		.path = db,
+		.node_name = d.cfg.node_name,
+		.watch_window = (size_t)d.cfg.watch_window,
+	};
+	r = store_open(&so, &d.store);
+	if (r < 0) {
+		log_error_errno(r, "cannot open store %s", db);
+		goto out;
+	}
+
+	struct api_server_options ao = {
+		.node_name = d.cfg.node_name,
+		.listen = d.cfg.api_listen,
+		.socket_path = d.cfg.api_socket,
+		.state_dir = d.cfg.state_dir,
+		.tls_cert = d.cfg.tls_cert,
+		.tls_key = d.cfg.tls_key,
+		.tls_ca = d.cfg.tls_ca,
+		.tokens_file = d.cfg.tokens_file,
+		.max_body_bytes = (size_t)d.cfg.max_body_bytes,
+	};
+	r = api_server_new(d.base, d.store, &ao, &d.api, &e);
+	if (r < 0) {
+		log_error_errno(r, "cannot start API server: %s", e.message);
+		goto out;
+	}
+
+	r = node_agent_new(d.base, d.store, &d.cfg, &d.node);
+	if (r < 0) {
+		log_error_errno(r, "cannot register node");
+		goto out;
+	}
+
+	d.sig_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
+	d.sig_int = evsignal_new(d.base, SIGINT, on_signal, &d);
+	if (!d.sig_term || !d.sig_int || evsignal_add(d.sig_term, NULL) < 0 ||
+	    evsignal_add(d.sig_int, NULL) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+
+	log_info("shoald ready: api=%s socket=%s state=%s", d.cfg.api_listen, d.cfg.api_socket,
+		 d.cfg.state_dir);
+	event_base_dispatch(d.base);
+	r = 0;
+out:
+	shoald_free(&d);
+	if (r == 0)
+		log_info("shoald stopped");
+	return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Small helpers: files, directories, names, time formatting, uuids. */
+#ifndef SHOAL_LIB_UTIL_H
+#define SHOAL_LIB_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Read a whole file (at most max bytes, -EFBIG beyond); *ret NUL-terminated. */
+int util_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
+/* Write atomically (tmp + rename). */
+int util_write_file(const char *path, const void *buf, size_t len, mode_t mode);
+/* mkdir -p */
+int util_mkdir_p(const char *path, mode_t mode);
+
+/* DNS-1123 label (<=63, [a-z0-9-], alnum at both ends) and subdomain (<=253, dot-separated). */
+bool util_dns1123_label(const char *s);
+bool util_dns1123_subdomain(const char *s);
+
+/* RFC 3339 UTC timestamp with second precision into buf (>= 21 bytes). */
+void util_rfc3339(int64_t unix_sec, char *buf, size_t len);
+int util_rfc3339_parse(const char *s, int64_t *ret);
+/* Random UUID v4 into buf (>= 37 bytes). */
+void util_uuid4(char *buf);
+/* Monotonic and wall clocks in ms. */
+uint64_t util_now_ms(void);
+uint64_t util_mono_ms(void);
+uint64_t util_mono_us(void);
+
+#endif
