@@ -24,6 +24,7 @@ static const struct ctrl_ops *const ctrl_all[] = {
 	&ctrl_replicaset_ops,
 	&ctrl_deployment_ops,
 	&ctrl_job_ops,
+	&ctrl_endpoints_ops,
 };
 
 #define GC_OWNER "gc-owner"   /* ns/name of an owner being deleted with finalizers */
@@ -122,6 +123,8 @@ static void ctrl_on_event(const struct store_event *ev, void *userdata)
 		ctrl_enqueue(m, o->resource, o->ns, o->name, 0);
 	if (ev->type == STORE_DELETED)
 		ctrl_gc_on_delete(m, o);
+	if (streq(o->resource, "pods"))
+		ctrl_endpoints_on_pod(m, ev);
 	/* cheap text checks before parsing: most events need neither */
 	bool has_refs = strstr(o->json, "\"ownerReferences\"") != NULL;
 	bool deleting = strstr(o->json, "\"deletionTimestamp\"") != NULL;

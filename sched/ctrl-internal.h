@@ -18,7 +18,10 @@ struct ctrl_ops {
 	int (*reconcile)(struct ctrl_mgr *m, const char *ns, const char *name, cJSON *obj);
 };
 
-extern const struct ctrl_ops ctrl_replicaset_ops, ctrl_deployment_ops, ctrl_job_ops;
+extern const struct ctrl_ops ctrl_replicaset_ops, ctrl_deployment_ops, ctrl_job_ops,
+	ctrl_endpoints_ops;
+/* A pod changed: queue the services that select it (before or after). */
+void ctrl_endpoints_on_pod(struct ctrl_mgr *m, const struct store_event *ev);
 
 struct store *ctrl_store(struct ctrl_mgr *m);
 uint64_t ctrl_now_ms(struct ctrl_mgr *m);
