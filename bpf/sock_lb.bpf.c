@@ -163,7 +163,9 @@ int shoal_sock4_udp_destroy(struct bpf_iter__udp *ctx)
 	nkey.port = dkey.port;
 	if (!bpf_map_lookup_elem(&shoal_sk_nat, &nkey))
 		return 0;
-	bpf_sock_destroy((struct sock_common *)sk);
+	/* one byte per destroyed socket: the reader counts them */
+	if (bpf_sock_destroy((struct sock_common *)sk) == 0)
+		bpf_seq_write(ctx->meta->seq, "x", 1);
 	return 0;
 }
 
