@@ -416,6 +416,13 @@ static int lb_open_pinned(struct lb *lb, struct err *e)
 
 /* --- rebuilding the view from the maps --- */
 
+static int cmp_id(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 struct svc_entry {
 	struct shoal_svc_key k;
 	struct shoal_svc_val v;
@@ -428,6 +435,42 @@ static int svc_entry_cmp(const void *a, const void *b)
 	int c = svc_cmp(&sx, &sy);
 
 	return c ? c : (int)x->k.slot - (int)y->k.slot;
+}
+
+static void gc_collect_cb(const void *node, VISIT which, void *data);
+
+struct id_set {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+/* Backend entries no service names (a crash between writing a backend and its slot). */
+static int lb_state_gc_backends(struct lb *lb)
+{
+	struct id_set ids = {};
+	uint32_t id, next, *dead = NULL;
+	size_t ndead = 0;
+	void *pk = NULL;
+
+	twalk_r(lb->svcs, gc_collect_cb, &ids);
+	if (ids.n)
+		qsort(ids.v, ids.n, sizeof(*ids.v), cmp_id);
+	while (bpf_map_get_next_key(lb->fds[LB_MAP_BACKEND], pk, &next) == 0) {
+		id = next;
+		pk = &id;
+		if (ids.n && bsearch(&id, ids.v, ids.n, sizeof(id), cmp_id))
+			continue;
+		dead = realloc(dead, (ndead + 1) * sizeof(*dead));
+		if (!dead)
+			break;
+		dead[ndead++] = id;
+	}
+	for (size_t i = 0; i < ndead; i++)
+		if (bpf_map_delete_elem(lb->fds[LB_MAP_BACKEND], &dead[i]) == 0)
+			lb->nbackends--;
+	free(dead);
+	free(ids.v);
+	return 0;
 }
 
 static int lb_state_load(struct lb *lb)
@@ -478,14 +521,21 @@ static int lb_state_load(struct lb *lb)
 			lb->svc_entries++;
 			continue;
 		}
-		lb->svc_entries++;
-		if (!cur || cur->key.vip != en->k.vip || cur->key.port != en->k.port ||
-		    cur->key.proto != en->k.proto)
-			continue; /* orphan slot without its service */
-		if (slot > SHOAL_SLOT_TERM && slot - SHOAL_SLOT_TERM <= cur->val.term_count)
-			cur->term[slot - SHOAL_SLOT_TERM - 1] = en->v.backend_id;
-		else if (slot <= cur->val.count)
-			cur->ready[slot - 1] = en->v.backend_id;
+		if (cur && cur->key.vip == en->k.vip && cur->key.port == en->k.port &&
+		    cur->key.proto == en->k.proto) {
+			if (slot > SHOAL_SLOT_TERM && slot - SHOAL_SLOT_TERM <= cur->val.term_count) {
+				cur->term[slot - SHOAL_SLOT_TERM - 1] = en->v.backend_id;
+				lb->svc_entries++;
+				continue;
+			}
+			if (slot <= cur->val.count) {
+				cur->ready[slot - 1] = en->v.backend_id;
+				lb->svc_entries++;
+				continue;
+			}
+		}
+		/* a slot past its count or without a service: left by a crash mid-update */
+		bpf_map_delete_elem(lb->fds[LB_MAP_SVC], &en->k);
 	}
 	/* members from the backend map; ids past any seen are free */
 	lb->next_id = 1;
@@ -518,7 +568,7 @@ static int lb_state_load(struct lb *lb)
 		}
 		qsort(s->members, s->nmembers, sizeof(*s->members), member_cmp);
 	}
-	return 0;
+	return lb_state_gc_backends(lb);
 }
 
 int lb_open(const struct lb_opts *opts, struct lb **ret, struct err *e)
@@ -1039,6 +1089,26 @@ static void collect_cb(const void *node, VISIT which, void *data)
 		w->v = t;
 	}
 	w->v[w->n++] = *(struct lb_svc *const *)node;
+}
+
+static void gc_collect_cb(const void *node, VISIT which, void *data)
+{
+	struct id_set *ids = data;
+	const struct lb_svc *s = *(struct lb_svc *const *)node;
+
+	if (which != postorder && which != leaf)
+		return;
+	for (size_t i = 0; i < s->nmembers; i++) {
+		if (ids->n == ids->cap) {
+			uint32_t *t = realloc(ids->v, (ids->cap = ids->cap ? ids->cap * 2 : 256) *
+							      sizeof(*t));
+
+			if (!t)
+				return;
+			ids->v = t;
+		}
+		ids->v[ids->n++] = s->members[i].id;
+	}
 }
 
 int lb_backend_set_flags(struct lb *lb, uint32_t ip, uint16_t port, uint8_t proto, uint8_t flags,

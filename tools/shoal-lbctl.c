@@ -16,7 +16,8 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: shoal-lbctl --node NAME [--pin-root DIR] [--cgroup DIR] [--host-wide] CMD\n"
+		"usage: shoal-lbctl --node NAME [--pin-root DIR] [--cgroup DIR] [--host-wide]\n"
+		"                   [--svc-max N] [--backend-max N] CMD\n"
 		"  attach                          load programs, attach to --cgroup (or adopt pins)\n"
 		"  svc-set VIP:PORT[/tcp|/udp] [--affinity[=SECS]] [--local] [IP:PORT[,terminating]...]\n"
 		"  svc-del VIP:PORT[/tcp|/udp]\n"
@@ -81,6 +82,8 @@ int main(int argc, char **argv)
 		{ "pin-root", required_argument, NULL, 'p' },
 		{ "cgroup", required_argument, NULL, 'c' },
 		{ "host-wide", no_argument, NULL, 'H' },
+		{ "svc-max", required_argument, NULL, 'S' },
+		{ "backend-max", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -90,12 +93,14 @@ int main(int argc, char **argv)
 	const char *cmd;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "+n:p:c:Hh", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+n:p:c:HhS:B:", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'n': opts.node = optarg; break;
 		case 'p': opts.pin_root = optarg; break;
 		case 'c': opts.cgroup = optarg; break;
 		case 'H': opts.host_wide = true; break;
+		case 'S': opts.svc_max = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'B': opts.backend_max = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

@@ -316,3 +316,27 @@ def test_refuses_root_cgroup(env):
     r = sh(LBCTL, "--node", env.node + "x", "--cgroup", root, "attach", check=False)
     assert r.returncode != 0 and "root cgroup" in r.stderr
     sh(LBCTL, "--node", env.node + "x", "teardown", check=False)
+
+
+def test_full_map_refuses_without_partial_state():
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    node = "shoal-bpf-full" + secrets.token_hex(3)
+    run = lambda *a, check=True: sh(LBCTL, "--node", node, *a, check=check)
+    try:
+        # no --cgroup: programs loaded and maps pinned, nothing attached
+        run("--svc-max", "8", "--backend-max", "4", "attach")
+        run("svc-set", FE, B1, B2)
+        r = run("svc-set", "10.96.7.8:80", "10.250.1.5:80", "10.250.1.6:80", "10.250.1.7:80",
+                check=False)
+        assert r.returncode != 0 and "backend map full" in r.stderr, r.stderr
+        dump = json.loads(run("dump").stdout)
+        assert [d["frontend"] for d in dump] == [FE + "/tcp"]
+        stats = json.loads(run("stats").stdout)
+        assert stats["backends"] == 2 and stats["backend_max"] == 4
+        # a restart with bigger sizes keeps the pinned (smaller) maps and their contents
+        run("--svc-max", "100", "attach")
+        assert json.loads(run("stats").stdout)["svc_max"] == 8
+    finally:
+        sh(LBCTL, "--node", node, "teardown", check=False)
+    assert not os.path.exists("/sys/fs/bpf/shoal/" + node)
