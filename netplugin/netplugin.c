@@ -210,7 +210,7 @@ int np_pod_check(struct np_node *n, const char *owner, const char *ifname,
 	return r < 0 ? r : check_plumbing(n, res, e);
 }
 
-static int plumb_host(struct np_nl *host, struct np_pod_result *res, struct err *e)
+static int plumb_host(struct np_nl *host, struct np_pod_result *res, int mtu, struct err *e)
 {
 	_cleanup_free_ char *k1 = NULL, *k2 = NULL;
 	int idx, r;
@@ -225,16 +225,16 @@ static int plumb_host(struct np_nl *host, struct np_pod_result *res, struct err 
 	/* answer the pod's ARP for 169.254.1.1 with our MAC, without the random delay */
 	r = np_sysctl_write(k1, "1", e);
 	r = r ?: np_sysctl_write(k2, "0", e);
-	r = r ?: np_link_up(host, res->host_veth, e);
+	r = r ?: np_link_up(host, res->host_veth, mtu, e);
 	r = r ?: np_route_replace(host, res->ip, 32, 0, idx, true, e);
 	return r;
 }
 
-static int plumb_pod(struct np_nl *pod, struct np_pod_result *res, struct err *e)
+static int plumb_pod(struct np_nl *pod, struct np_pod_result *res, int mtu, struct err *e)
 {
 	int idx, r;
 
-	r = np_link_up(pod, "lo", e);
+	r = np_link_up(pod, "lo", 0, e);
 	if (r < 0)
 		return r;
 	r = np_link_index(pod, res->ifname, &idx, res->pod_mac, NULL);
@@ -242,7 +242,7 @@ static int plumb_pod(struct np_nl *pod, struct np_pod_result *res, struct err *e
 		return err_set(e, -r, 500, "InternalError", "%s missing in the pod netns",
 			       res->ifname);
 	r = np_addr_add(pod, idx, res->ip, 32, e);
-	r = r ?: np_link_up(pod, res->ifname, e);
+	r = r ?: np_link_up(pod, res->ifname, mtu, e);
 	r = r ?: np_neigh_replace(pod, idx, res->gateway, res->host_mac, e);
 	r = r ?: np_route_replace(pod, res->gateway, 32, 0, idx, true, e);
 	r = r ?: np_route_replace(pod, 0, 0, res->gateway, idx, false, e);
@@ -280,9 +280,9 @@ static int plumb(struct np_node *n, struct np_pod_result *res, bool *created_net
 	r = np_link_delete(&pod, res->ifname, e);
 	if (r < 0 && r != -ENOENT)
 		goto out;
-	r = np_veth_create(&host, res->host_veth, res->ifname, nsfd, n->mtu, e);
-	r = r ?: plumb_host(&host, res, e);
-	r = r ?: plumb_pod(&pod, res, e);
+	r = np_veth_create(&host, res->host_veth, res->ifname, nsfd, e);
+	r = r ?: plumb_host(&host, res, n->mtu, e);
+	r = r ?: plumb_pod(&pod, res, n->mtu, e);
 out:
 	np_nl_close(&host);
 	np_nl_close(&pod);

@@ -334,7 +334,7 @@ int np_link_index(struct np_nl *nl, const char *name, int *ret_ifindex, uint8_t 
 	return 0;
 }
 
-int np_link_up(struct np_nl *nl, const char *name, struct err *e)
+int np_link_up(struct np_nl *nl, const char *name, int mtu, struct err *e)
 {
 	_cleanup_(rtnl_link_putp) struct rtnl_link *link = NULL, *change = NULL;
 	int r;
@@ -347,6 +347,8 @@ int np_link_up(struct np_nl *nl, const char *name, struct err *e)
 	if (!change)
 		return -ENOMEM;
 	rtnl_link_set_flags(change, IFF_UP);
+	if (mtu > 0)
+		rtnl_link_set_mtu(change, mtu);
 	r = rtnl_link_change(nl->sk, link, change, 0);
 	if (r < 0)
 		return np_nl_fail(nl, r, e, "set link %s up", name);
@@ -374,7 +376,7 @@ int np_link_delete(struct np_nl *nl, const char *name, struct err *e)
 }
 
 int np_veth_create(struct np_nl *nl, const char *host, const char *peer_name, int peer_ns_fd,
-		   int mtu, struct err *e)
+		   struct err *e)
 {
 	_cleanup_(rtnl_link_putp) struct rtnl_link *link = rtnl_link_veth_alloc();
 	_cleanup_(rtnl_link_putp) struct rtnl_link *peer = NULL;
@@ -387,10 +389,6 @@ int np_veth_create(struct np_nl *nl, const char *host, const char *peer_name, in
 	rtnl_link_set_name(peer, peer_name);
 	/* created straight inside the pod: the pod-side name never exists on the host */
 	rtnl_link_set_ns_fd(peer, peer_ns_fd);
-	if (mtu > 0) {
-		rtnl_link_set_mtu(link, mtu);
-		rtnl_link_set_mtu(peer, mtu);
-	}
 	nl_reset(nl);
 	r = rtnl_link_add(nl->sk, link, NLM_F_CREATE | NLM_F_EXCL);
 	if (r < 0)

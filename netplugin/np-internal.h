@@ -38,9 +38,10 @@ int np_sysctl_write(const char *key, const char *value, struct err *e);
 /* Links and routes. */
 int np_link_index(struct np_nl *nl, const char *name, int *ret_ifindex, uint8_t mac[6],
 		  bool *ret_up);
-int np_link_up(struct np_nl *nl, const char *name, struct err *e);
+/* Set up (and the MTU when mtu > 0). */
+int np_link_up(struct np_nl *nl, const char *name, int mtu, struct err *e);
 int np_link_delete(struct np_nl *nl, const char *name, struct err *e); /* 0 or -ENOENT */
-int np_veth_create(struct np_nl *nl, const char *host, const char *peer, int peer_ns_fd, int mtu,
+int np_veth_create(struct np_nl *nl, const char *host, const char *peer, int peer_ns_fd,
 		   struct err *e);
 int np_addr_add(struct np_nl *nl, int ifindex, uint32_t ip, int prefix, struct err *e);
 bool np_addr_has(struct np_nl *nl, int ifindex, uint32_t ip);

@@ -4,7 +4,7 @@
  *   shoal-netctl [--in-netns NAME] --node N --state-dir D [--pod-cidr C] [--cluster-cidr C]
  *                [--nft-table T] COMMAND ...
  * Commands: node-setup, node-teardown, pod-setup OWNER [--ifname I] [--netns-path P]
- * [--port PROTO:HOST:CONTAINER[:HOSTIP]]..., pod-teardown OWNER [--ifname I], pod-check OWNER,
+ * [--port PROTO:HOST:CONTAINER[:HOSTIP]]... [--mtu N], pod-teardown OWNER [--ifname I], pod-check OWNER,
  * pod-lookup OWNER, leases, hostports-count [OWNER],
  * podfiles DIR HOSTNAME NAMESPACE DOMAIN IP NAMESERVER.
  * Results are JSON on stdout; errors go to stderr with exit status 1.
@@ -88,6 +88,7 @@ int main(int argc, char **argv)
 		{ "ifname", required_argument, NULL, 'i' },
 		{ "netns-path", required_argument, NULL, 'P' },
 		{ "port", required_argument, NULL, 'o' },
+		{ "mtu", required_argument, NULL, 'm' },
 		{ 0 },
 	};
 	struct np_node_opts no = { 0 };
@@ -108,6 +109,7 @@ int main(int argc, char **argv)
 		case 't': no.nft_table = optarg; break;
 		case 'i': po.ifname = optarg; break;
 		case 'P': po.netns_path = optarg; break;
+		case 'm': no.mtu = atoi(optarg); break;
 		case 'o':
 			if (po.nports >= ARRAY_SIZE(ports) || parse_port(optarg, &ports[po.nports]) < 0) {
 				fprintf(stderr, "shoal-netctl: bad --port %s\n", optarg);
