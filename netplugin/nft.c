@@ -76,7 +76,7 @@ static int batch_start(struct batch *bt, struct err *e)
 	r = nft_socket(&bt->nl, e);
 	if (r < 0)
 		return r;
-	bt->buf = malloc(NFT_BUF);
+	bt->buf = calloc(1, NFT_BUF); /* zeroed: attribute padding goes to the kernel */
 	if (!bt->buf) {
 		batch_free(bt);
 		return -ENOMEM;
@@ -471,7 +471,7 @@ static int hostport_rules(const char *table, struct rule_list *l, struct err *e)
 {
 	_cleanup_(mnl_socket_closep) struct mnl_socket *nl = NULL;
 	_cleanup_(nftnl_rule_freep) struct nftnl_rule *r = rule_new(table, "hostports");
-	_cleanup_free_ char *buf = malloc(NFT_BUF);
+	_cleanup_free_ char *buf = calloc(1, NFT_BUF);
 	struct nlmsghdr *nlh;
 	uint32_t seq = (uint32_t)time(NULL), portid;
 	int ret;
