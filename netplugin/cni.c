@@ -77,7 +77,8 @@ int cni_req_parse(struct cni_req *req, const char *stdin_text,
 		return 0;
 
 	del = streq(cmd, "DEL");
-	if (!valid_container_id(cid) || !copy_str(req->container_id, sizeof(req->container_id), cid))
+	if (!valid_container_id(cid) ||
+	    !copy_str(req->container_id, sizeof(req->container_id), cid))
 		return cerr(ce, CNI_ERR_INVALID_ENV,
 			    "CNI_CONTAINERID is missing or not [A-Za-z0-9_.-]+");
 	if (strempty(ifname) || !copy_str(req->ifname, sizeof(req->ifname), ifname))
@@ -94,8 +95,8 @@ int cni_req_parse(struct cni_req *req, const char *stdin_text,
 		return cerr(ce, CNI_ERR_DECODE, "network configuration is not a JSON object");
 
 	v = cJSON_GetObjectItemCaseSensitive(req->conf, "cniVersion");
-	if (!cJSON_IsString(v) || !copy_str(req->cni_version, sizeof(req->cni_version),
-					    v->valuestring)) {
+	if (!cJSON_IsString(v) ||
+	    !copy_str(req->cni_version, sizeof(req->cni_version), v->valuestring)) {
 		snprintf(req->cni_version, sizeof(req->cni_version), "1.0.0");
 		return cerr(ce, CNI_ERR_INVALID_CONFIG, "\"cniVersion\" is missing");
 	}
@@ -112,7 +113,7 @@ int cni_req_parse(struct cni_req *req, const char *stdin_text,
 	if (conf_str(req->conf, "node", req->node, sizeof(req->node), ce) < 0 ||
 	    conf_str(req->conf, "nftTable", req->nft_table, sizeof(req->nft_table), ce) < 0 ||
 	    conf_str(req->conf, "clusterCIDR", req->cluster_cidr, sizeof(req->cluster_cidr), ce) <
-		    0)
+		0)
 		return -1;
 	v = cJSON_GetObjectItemCaseSensitive(req->conf, "mtu");
 	if (v) {
@@ -123,8 +124,9 @@ int cni_req_parse(struct cni_req *req, const char *stdin_text,
 
 	ipam = cJSON_GetObjectItemCaseSensitive(req->conf, "ipam");
 	if (!cJSON_IsObject(ipam))
-		return cerr(ce, CNI_ERR_INVALID_CONFIG, "\"ipam\" object with a \"subnet\" is "
-							"required");
+		return cerr(ce, CNI_ERR_INVALID_CONFIG,
+			    "\"ipam\" object with a \"subnet\" is "
+			    "required");
 	v = cJSON_GetObjectItemCaseSensitive(ipam, "type");
 	if (v && !(cJSON_IsString(v) && streq(v->valuestring, "shoal"))) {
 		snprintf(ce->details, sizeof(ce->details), "ipam.type: %.64s",
@@ -216,9 +218,9 @@ cJSON *cni_result_build(const struct cni_req *req, const struct np_pod_result *r
 		cJSON_AddItemToObject(out, "dns", cJSON_Duplicate(req->dns, true));
 	else if (req->prev_result && cJSON_GetObjectItemCaseSensitive(req->prev_result, "dns"))
 		cJSON_AddItemToObject(
-			out, "dns",
-			cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(req->prev_result, "dns"),
-					true));
+		    out, "dns",
+		    cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(req->prev_result, "dns"),
+				    true));
 	return out;
 }
 
@@ -280,18 +282,18 @@ static int check_prev(const struct cni_req *req, const struct np_pod_result *res
 int cni_run(struct cni_req *req, cJSON **ret_out, struct cni_error *ce)
 {
 	struct np_node_opts no = {
-		.node_name = req->node,
-		.state_dir = req->data_dir,
-		.pod_cidr = req->subnet,
-		.range_start = req->range_start,
-		.range_end = req->range_end,
-		.cluster_cidr = req->cluster_cidr[0] ? req->cluster_cidr : NULL,
-		.nft_table = req->nft_table,
-		.mtu = req->mtu,
+	    .node_name = req->node,
+	    .state_dir = req->data_dir,
+	    .pod_cidr = req->subnet,
+	    .range_start = req->range_start,
+	    .range_end = req->range_end,
+	    .cluster_cidr = req->cluster_cidr[0] ? req->cluster_cidr : NULL,
+	    .nft_table = req->nft_table,
+	    .mtu = req->mtu,
 	};
-	struct np_pod_result res = { 0 };
+	struct np_pod_result res = {0};
 	struct np_node *node = NULL;
-	struct err e = { 0 };
+	struct err e = {0};
 	int r;
 
 	*ret_out = NULL;
@@ -305,12 +307,13 @@ int cni_run(struct cni_req *req, cJSON **ret_out, struct cni_error *ce)
 
 	if (streq(req->command, "ADD")) {
 		struct np_pod_opts po = {
-			.owner = req->container_id,
-			.ifname = req->ifname,
-			.netns_path = req->netns,
+		    .owner = req->container_id,
+		    .ifname = req->ifname,
+		    .netns_path = req->netns,
 		};
 		if (access(req->netns, F_OK) < 0) {
-			r = cerr(ce, CNI_ERR_UNKNOWN_CONTAINER, "netns %s does not exist", req->netns);
+			r = cerr(ce, CNI_ERR_UNKNOWN_CONTAINER, "netns %s does not exist",
+				 req->netns);
 			goto out;
 		}
 		r = np_node_setup(node, &e);

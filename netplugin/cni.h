@@ -56,9 +56,9 @@ struct cni_req {
 	char cluster_cidr[32];
 	char nft_table[64];
 	int mtu;
-	cJSON *conf;        /* owned: the whole configuration */
+	cJSON *conf;	    /* owned: the whole configuration */
 	cJSON *prev_result; /* borrowed from conf, may be NULL */
-	cJSON *dns;         /* borrowed from conf, may be NULL */
+	cJSON *dns;	    /* borrowed from conf, may be NULL */
 };
 
 #define CNI_SUPPORTED_VERSIONS "[\"0.4.0\",\"1.0.0\"]"

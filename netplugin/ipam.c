@@ -30,7 +30,7 @@ int ipam_addr_parse(const char *s, uint32_t *ret)
 
 void ipam_addr_format(uint32_t ip, char buf[static 16])
 {
-	struct in_addr a = { .s_addr = htonl(ip) };
+	struct in_addr a = {.s_addr = htonl(ip)};
 
 	inet_ntop(AF_INET, &a, buf, 16);
 }
@@ -48,7 +48,8 @@ int ipam_range_parse(const char *cidr, const char *range_start, const char *rang
 	snprintf(buf, sizeof(buf), "%s", cidr);
 	slash = strchr(buf, '/');
 	if (!slash)
-		return err_set(e, EINVAL, 400, "Invalid", "subnet %s: expected ADDRESS/PREFIX", cidr);
+		return err_set(e, EINVAL, 400, "Invalid", "subnet %s: expected ADDRESS/PREFIX",
+			       cidr);
 	*slash = 0;
 	errno = 0;
 	prefix = strtol(slash + 1, &end, 10);
@@ -66,11 +67,11 @@ int ipam_range_parse(const char *cidr, const char *range_start, const char *rang
 	bcast = addr | ~mask;
 
 	*ret = (struct ipam_range){
-		.network = addr,
-		.prefix = (int)prefix,
-		.gateway = addr + 1,
-		.first = addr + 2,
-		.last = bcast - 1,
+	    .network = addr,
+	    .prefix = (int)prefix,
+	    .gateway = addr + 1,
+	    .first = addr + 2,
+	    .last = bcast - 1,
 	};
 	if (!strempty(range_start)) {
 		uint32_t s;
@@ -79,8 +80,8 @@ int ipam_range_parse(const char *cidr, const char *range_start, const char *rang
 				       range_start);
 		if (s < ret->first || s > ret->last)
 			return err_set(e, EINVAL, 400, "Invalid",
-				       "rangeStart %s: outside the allocatable part of %s", range_start,
-				       cidr);
+				       "rangeStart %s: outside the allocatable part of %s",
+				       range_start, cidr);
 		ret->first = s;
 	}
 	if (!strempty(range_end)) {
@@ -133,18 +134,18 @@ struct ipam {
 };
 
 static const char schema[] =
-	"PRAGMA journal_mode=WAL;"
-	"PRAGMA synchronous=NORMAL;"
-	"CREATE TABLE IF NOT EXISTS leases ("
-	" ip INTEGER PRIMARY KEY,"
-	" owner TEXT NOT NULL,"
-	" ifname TEXT NOT NULL,"
-	" netns TEXT NOT NULL DEFAULT '',"
-	" host_veth TEXT NOT NULL DEFAULT '',"
-	" netns_owned INTEGER NOT NULL DEFAULT 0,"
-	" created INTEGER NOT NULL DEFAULT 0,"
-	" UNIQUE(owner, ifname));"
-	"CREATE TABLE IF NOT EXISTS cursor (range TEXT PRIMARY KEY, last INTEGER NOT NULL);";
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=NORMAL;"
+    "CREATE TABLE IF NOT EXISTS leases ("
+    " ip INTEGER PRIMARY KEY,"
+    " owner TEXT NOT NULL,"
+    " ifname TEXT NOT NULL,"
+    " netns TEXT NOT NULL DEFAULT '',"
+    " host_veth TEXT NOT NULL DEFAULT '',"
+    " netns_owned INTEGER NOT NULL DEFAULT 0,"
+    " created INTEGER NOT NULL DEFAULT 0,"
+    " UNIQUE(owner, ifname));"
+    "CREATE TABLE IF NOT EXISTS cursor (range TEXT PRIMARY KEY, last INTEGER NOT NULL);";
 
 static int db_err(struct ipam *ipam, struct err *e, int rc, const char *what)
 {
@@ -288,11 +289,10 @@ static int exec(struct ipam *ipam, const char *sql)
 	return sqlite3_exec(ipam->db, sql, NULL, NULL, NULL);
 }
 
-static int allocate_locked(struct ipam *ipam, struct ipam_lease *lease, int64_t now,
-			   struct err *e)
+static int allocate_locked(struct ipam *ipam, struct ipam_lease *lease, int64_t now, struct err *e)
 {
 	_cleanup_stmt_ sqlite3_stmt *cur = NULL, *used = NULL, *ins = NULL, *upd = NULL;
-	struct used_ctx u = { 0 };
+	struct used_ctx u = {0};
 	uint32_t last = 0, ip;
 	int rc, r;
 
@@ -302,8 +302,8 @@ static int allocate_locked(struct ipam *ipam, struct ipam_lease *lease, int64_t 
 	if (r != -ENOENT)
 		return r;
 
-	rc = sqlite3_prepare_v2(ipam->db, "SELECT last FROM cursor WHERE range = ?", -1, &cur,
-				NULL);
+	rc =
+	    sqlite3_prepare_v2(ipam->db, "SELECT last FROM cursor WHERE range = ?", -1, &cur, NULL);
 	if (rc != SQLITE_OK)
 		return db_err(ipam, e, rc, "allocate");
 	sqlite3_bind_text(cur, 1, ipam->range_key, -1, SQLITE_STATIC);
@@ -344,8 +344,8 @@ static int allocate_locked(struct ipam *ipam, struct ipam_lease *lease, int64_t 
 	if (rc != SQLITE_DONE)
 		return db_err(ipam, e, rc, "allocate");
 
-	rc = sqlite3_prepare_v2(ipam->db, "INSERT OR REPLACE INTO cursor (range, last) VALUES (?, ?)",
-				-1, &upd, NULL);
+	rc = sqlite3_prepare_v2(
+	    ipam->db, "INSERT OR REPLACE INTO cursor (range, last) VALUES (?, ?)", -1, &upd, NULL);
 	if (rc != SQLITE_OK)
 		return db_err(ipam, e, rc, "allocate");
 	sqlite3_bind_text(upd, 1, ipam->range_key, -1, SQLITE_STATIC);

@@ -21,9 +21,9 @@
 
 struct ipam_range {
 	uint32_t network; /* network address */
-	int prefix;       /* 8..30 */
-	uint32_t first;   /* first allocatable address (inclusive) */
-	uint32_t last;    /* last allocatable address (inclusive) */
+	int prefix;	  /* 8..30 */
+	uint32_t first;	  /* first allocatable address (inclusive) */
+	uint32_t last;	  /* last allocatable address (inclusive) */
 	uint32_t gateway; /* reserved node address in the CIDR (network + 1), never leased */
 };
 
@@ -50,12 +50,12 @@ void ipam_addr_format(uint32_t ip, char buf[static 16]);
 
 struct ipam_lease {
 	uint32_t ip;
-	char owner[256];        /* pod uid or CNI container id */
-	char ifname[IFNAMSIZ];  /* interface name inside the pod */
-	char netns[256];        /* path of the pod netns (/run/netns/<name> or CNI_NETNS) */
+	char owner[256];       /* pod uid or CNI container id */
+	char ifname[IFNAMSIZ]; /* interface name inside the pod */
+	char netns[256];       /* path of the pod netns (/run/netns/<name> or CNI_NETNS) */
 	char host_veth[IFNAMSIZ];
-	bool netns_owned;       /* netplugin created the netns and removes it on teardown */
-	int64_t created;        /* unix seconds */
+	bool netns_owned; /* netplugin created the netns and removes it on teardown */
+	int64_t created;  /* unix seconds */
 };
 
 struct ipam;

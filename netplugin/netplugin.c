@@ -35,8 +35,9 @@ int np_node_open(const struct np_node_opts *o, struct np_node **ret, struct err 
 	n->mtu = o->mtu;
 	np_hash_hex(o->node_name, n->node_hash, 5);
 	r = n->node ? 0 : -ENOMEM;
-	r = r ?: ipam_range_parse(o->pod_cidr ?: "10.244.0.0/24", o->range_start, o->range_end,
-				  &n->range, e);
+	r = r
+		?: ipam_range_parse(o->pod_cidr ?: "10.244.0.0/24", o->range_start, o->range_end,
+				    &n->range, e);
 	r = r ?: ipam_range_parse(o->cluster_cidr ?: o->pod_cidr ?: "10.244.0.0/24", NULL, NULL,
 				  &n->cluster, e);
 	if (!r && (n->range.network & (~0u << (32 - n->cluster.prefix))) != n->cluster.network)
@@ -148,7 +149,7 @@ int np_pod_lookup(struct np_node *n, const char *owner, const char *ifname,
 /* Kernel state vs. the lease: fills MACs, returns -EIO with the first difference. */
 static int check_plumbing(struct np_node *n, struct np_pod_result *res, struct err *e)
 {
-	struct np_nl host = { 0 }, pod = { 0 };
+	struct np_nl host = {0}, pod = {0};
 	_cleanup_close_ int nsfd = -1;
 	int hidx, pidx, r;
 	bool up;
@@ -250,10 +251,9 @@ static int plumb_pod(struct np_nl *pod, struct np_pod_result *res, int mtu, stru
 }
 
 /* Create whatever of the pod's plumbing is missing; the lease (res) is already recorded. */
-static int plumb(struct np_node *n, struct np_pod_result *res, bool *created_netns,
-		 struct err *e)
+static int plumb(struct np_node *n, struct np_pod_result *res, bool *created_netns, struct err *e)
 {
-	struct np_nl host = { 0 }, pod = { 0 };
+	struct np_nl host = {0}, pod = {0};
 	_cleanup_close_ int nsfd = -1;
 	int r;
 
@@ -291,7 +291,7 @@ out:
 
 static void unplumb(struct np_node *n, const struct np_pod_result *res, bool remove_netns)
 {
-	struct np_nl host = { 0 };
+	struct np_nl host = {0};
 
 	if (np_nl_open(&host, -1, NULL) == 0) {
 		np_link_delete(&host, res->host_veth, NULL);
@@ -306,7 +306,7 @@ int np_pod_setup(struct np_node *n, const struct np_pod_opts *o, struct np_pod_r
 {
 	const char *ifname = o->ifname ?: "eth0";
 	char veth[IFNAMSIZ], netns[128];
-	struct ipam_lease l = { 0 };
+	struct ipam_lease l = {0};
 	struct np_pod_result res;
 	bool created_netns = false;
 	int existing, r;
@@ -364,7 +364,7 @@ fail:
 int np_pod_teardown(struct np_node *n, const char *owner, const char *ifname, struct err *e)
 {
 	struct np_pod_result res;
-	struct np_nl host = { 0 };
+	struct np_nl host = {0};
 	int r;
 
 	ifname = ifname ?: "eth0";

@@ -24,14 +24,14 @@
 #include "netplugin/nft.h"
 
 struct np_node_opts {
-	const char *node_name;    /* required; names the netns and host veths */
-	const char *state_dir;    /* required; the lease database lives at <state_dir>/ipam.db */
-	const char *pod_cidr;     /* default 10.244.0.0/24 */
-	const char *range_start;  /* optional sub-range of pod_cidr */
+	const char *node_name;	 /* required; names the netns and host veths */
+	const char *state_dir;	 /* required; the lease database lives at <state_dir>/ipam.db */
+	const char *pod_cidr;	 /* default 10.244.0.0/24 */
+	const char *range_start; /* optional sub-range of pod_cidr */
 	const char *range_end;
 	const char *cluster_cidr; /* destinations not masqueraded; default: pod_cidr */
-	const char *nft_table;    /* NULL/"": no nftables (no masquerade, no hostPorts) */
-	int mtu;                  /* 0: kernel default */
+	const char *nft_table;	  /* NULL/"": no nftables (no masquerade, no hostPorts) */
+	int mtu;		  /* 0: kernel default */
 };
 
 struct np_node;
@@ -48,25 +48,25 @@ const struct ipam_range *np_node_range(const struct np_node *n);
 int np_node_leases(struct np_node *n, struct ipam_lease **ret, size_t *nret, struct err *e);
 
 struct np_pod_opts {
-	const char *owner;      /* pod uid, or the CNI container id */
-	const char *ifname;     /* default eth0 */
+	const char *owner;	/* pod uid, or the CNI container id */
+	const char *ifname;	/* default eth0 */
 	const char *netns_path; /* existing netns (CNI_NETNS); NULL: create shoal-<node>-<hash> */
 	const struct np_port_mapping *ports;
 	size_t nports;
 };
 
 struct np_pod_result {
-	uint32_t ip;                /* host order, prefix 32 */
-	uint32_t gateway;           /* 169.254.1.1 */
+	uint32_t ip;	  /* host order, prefix 32 */
+	uint32_t gateway; /* 169.254.1.1 */
 	char ip_str[16];
-	char netns_name[128];       /* "" when the netns was given by the caller */
+	char netns_name[128]; /* "" when the netns was given by the caller */
 	char netns_path[256];
 	char host_veth[IFNAMSIZ];
 	char ifname[IFNAMSIZ];
 	uint8_t host_mac[6];
 	uint8_t pod_mac[6];
 	bool netns_owned;
-	bool adopted;               /* setup found everything in place and changed nothing */
+	bool adopted; /* setup found everything in place and changed nothing */
 };
 
 /* Derived names, without touching the kernel: host veth "sh<5 hex node><8 hex pod>" and

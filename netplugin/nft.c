@@ -130,12 +130,11 @@ static int batch_commit(struct batch *bt, const char *what, struct err *e)
 
 	nftnl_batch_end(mnl_nlmsg_batch_current(bt->b), bt->seq++);
 	mnl_nlmsg_batch_next(bt->b);
-	if (mnl_socket_sendto(bt->nl, mnl_nlmsg_batch_head(bt->b),
-			      mnl_nlmsg_batch_size(bt->b)) < 0)
+	if (mnl_socket_sendto(bt->nl, mnl_nlmsg_batch_head(bt->b), mnl_nlmsg_batch_size(bt->b)) < 0)
 		return err_set(e, errno, 500, "InternalError", "nftables %s: send: %s", what,
 			       strerror(errno));
 	while (nacks < bt->nmsgs) {
-		struct pollfd p = { .fd = mnl_socket_get_fd(bt->nl), .events = POLLIN };
+		struct pollfd p = {.fd = mnl_socket_get_fd(bt->nl), .events = POLLIN};
 		ssize_t n;
 
 		if (poll(&p, 1, 5000) <= 0)
@@ -312,8 +311,7 @@ static void batch_rule(struct batch *bt, uint16_t type, uint16_t flags, struct n
 
 /* --- table --- */
 
-static void batch_chain(struct batch *bt, const char *table, const char *name, int hook,
-			int prio)
+static void batch_chain(struct batch *bt, const char *table, const char *name, int hook, int prio)
 {
 	_cleanup_(nftnl_chain_freep) struct nftnl_chain *c = nftnl_chain_alloc();
 
@@ -394,7 +392,7 @@ int np_nft_node_setup(const char *table, uint32_t pod_net, int pod_prefix, uint3
 int np_nft_node_teardown(const char *table, struct err *e)
 {
 	_cleanup_(nftnl_table_freep) struct nftnl_table *t = nftnl_table_alloc();
-	struct err tmp = { 0 };
+	struct err tmp = {0};
 	struct batch bt;
 	int r;
 
@@ -439,7 +437,7 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct rule_list *l = data;
 	_cleanup_(nftnl_rule_freep) struct nftnl_rule *r = nftnl_rule_alloc();
-	const struct nftnl_udata *tb[NFTNL_UDATA_RULE_MAX + 1] = { 0 };
+	const struct nftnl_udata *tb[NFTNL_UDATA_RULE_MAX + 1] = {0};
 	const void *ud;
 	uint32_t udlen;
 
@@ -498,8 +496,8 @@ static int hostport_rules(const char *table, struct rule_list *l, struct err *e)
 				return l->err;
 			if (errno == ENOENT)
 				return -ENOENT;
-			return err_set(e, errno, 500, "InternalError",
-				       "nftables list table %s: %s", table, strerror(errno));
+			return err_set(e, errno, 500, "InternalError", "nftables list table %s: %s",
+				       table, strerror(errno));
 		}
 		if (ret == MNL_CB_STOP)
 			return 0;
@@ -566,7 +564,7 @@ int np_nft_hostports_set(const char *table, const char *owner, uint32_t pod_ip,
 			 const struct np_port_mapping *m, size_t n, struct err *e)
 {
 	char comment[NFT_USERDATA_MAXLEN - 8];
-	struct rule_list l = { .comment = comment };
+	struct rule_list l = {.comment = comment};
 	struct batch bt;
 	int r;
 
@@ -619,7 +617,7 @@ int np_nft_hostports_del(const char *table, const char *owner, struct err *e)
 int np_nft_hostports_count(const char *table, const char *owner, struct err *e)
 {
 	char comment[NFT_USERDATA_MAXLEN - 8];
-	struct rule_list l = { .comment = owner ? comment : NULL };
+	struct rule_list l = {.comment = owner ? comment : NULL};
 	int r;
 
 	if (owner) {

@@ -23,7 +23,7 @@
 struct np_port_mapping {
 	uint16_t host_port;
 	uint16_t container_port;
-	uint8_t proto;    /* IPPROTO_TCP, IPPROTO_UDP or IPPROTO_SCTP */
+	uint8_t proto;	  /* IPPROTO_TCP, IPPROTO_UDP or IPPROTO_SCTP */
 	uint32_t host_ip; /* host order; 0: every local address */
 };
 

@@ -245,8 +245,8 @@ int np_netns_create(const char *name, struct err *e)
 	fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
 	if (fd < 0)
 		return err_set(e, errno, errno == EEXIST ? 409 : 500,
-			       errno == EEXIST ? "AlreadyExists" : "InternalError",
-			       "create %s: %s", path, strerror(errno));
+			       errno == EEXIST ? "AlreadyExists" : "InternalError", "create %s: %s",
+			       path, strerror(errno));
 	close(fd);
 	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (self < 0) {
@@ -451,7 +451,7 @@ static void addr_cb(struct nl_object *obj, void *arg)
 bool np_addr_has(struct np_nl *nl, int ifindex, uint32_t ip)
 {
 	_cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
-	struct addr_match m = { .ifindex = ifindex, .ip = ip };
+	struct addr_match m = {.ifindex = ifindex, .ip = ip};
 
 	if (rtnl_addr_alloc_cache(nl->sk, &cache) < 0)
 		return false;
@@ -567,7 +567,7 @@ static void route_cb(struct nl_object *obj, void *arg)
 bool np_route_has(struct np_nl *nl, uint32_t dst, int prefix, uint32_t gw, int ifindex)
 {
 	_cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
-	struct route_match m = { .dst = dst, .prefix = prefix, .gw = gw, .ifindex = ifindex };
+	struct route_match m = {.dst = dst, .prefix = prefix, .gw = gw, .ifindex = ifindex};
 
 	if (rtnl_route_alloc_cache(nl->sk, AF_INET, 0, &cache) < 0)
 		return false;

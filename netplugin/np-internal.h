@@ -16,8 +16,8 @@
 /* A rtnetlink socket bound to one network namespace, remembering the kernel's last error. */
 struct np_nl {
 	struct nl_sock *sk;
-	int kerr;          /* errno from the last NLMSG_ERROR */
-	char extack[256];  /* its extended-ack message, if the kernel sent one */
+	int kerr;	  /* errno from the last NLMSG_ERROR */
+	char extack[256]; /* its extended-ack message, if the kernel sent one */
 };
 
 /* Open in the current netns (ns_fd < 0) or inside ns_fd. */

@@ -69,7 +69,8 @@ static int check_opts(const struct np_podfiles_opts *o, struct err *e)
 		return err_set(e, EINVAL, 422, "Invalid",
 			       "subdomain \"%s\" is not a DNS-1123 label", o->subdomain);
 	if (strempty(o->pod_namespace) || !util_dns1123_label(o->pod_namespace))
-		return err_set(e, EINVAL, 422, "Invalid", "namespace \"%s\" is not a DNS-1123 label",
+		return err_set(e, EINVAL, 422, "Invalid",
+			       "namespace \"%s\" is not a DNS-1123 label",
 			       o->pod_namespace ? o->pod_namespace : "");
 	if (strempty(o->cluster_domain) || !util_dns1123_subdomain(o->cluster_domain))
 		return err_set(e, EINVAL, 422, "Invalid", "cluster domain \"%s\" is not valid",
@@ -78,8 +79,8 @@ static int check_opts(const struct np_podfiles_opts *o, struct err *e)
 		return err_set(e, EINVAL, 422, "Invalid", "pod IP \"%s\" is not an IPv4 address",
 			       o->pod_ip);
 	if (!strempty(o->nameserver) && !valid_ip(o->nameserver))
-		return err_set(e, EINVAL, 422, "Invalid", "nameserver \"%s\" is not an IPv4 address",
-			       o->nameserver);
+		return err_set(e, EINVAL, 422, "Invalid",
+			       "nameserver \"%s\" is not an IPv4 address", o->nameserver);
 	for (size_t i = 0; i < o->naliases; i++) {
 		if (!o->aliases[i].ip || !valid_ip(o->aliases[i].ip))
 			return err_set(e, EINVAL, 422, "Invalid",
@@ -95,7 +96,7 @@ static int check_opts(const struct np_podfiles_opts *o, struct err *e)
 
 int np_podfiles_hosts(const struct np_podfiles_opts *o, char **ret, struct err *e)
 {
-	struct sbuf b = { 0 };
+	struct sbuf b = {0};
 	int r = check_opts(o, e);
 
 	if (r < 0)
@@ -109,8 +110,8 @@ int np_podfiles_hosts(const struct np_podfiles_opts *o, char **ret, struct err *
 		   "fe00::2\tip6-allrouters\n");
 	if (!strempty(o->pod_ip)) {
 		if (!strempty(o->subdomain))
-			sb_add(&b, "%s\t%s.%s.%s.svc.%s\t%s\n", o->pod_ip, o->hostname, o->subdomain,
-			       o->pod_namespace, o->cluster_domain, o->hostname);
+			sb_add(&b, "%s\t%s.%s.%s.svc.%s\t%s\n", o->pod_ip, o->hostname,
+			       o->subdomain, o->pod_namespace, o->cluster_domain, o->hostname);
 		else
 			sb_add(&b, "%s\t%s\n", o->pod_ip, o->hostname);
 	}
@@ -127,7 +128,7 @@ int np_podfiles_hosts(const struct np_podfiles_opts *o, char **ret, struct err *
 
 int np_podfiles_resolv(const struct np_podfiles_opts *o, char **ret, struct err *e)
 {
-	struct sbuf b = { 0 };
+	struct sbuf b = {0};
 	int r = check_opts(o, e);
 
 	if (r < 0)
@@ -142,7 +143,7 @@ int np_podfiles_resolv(const struct np_podfiles_opts *o, char **ret, struct err 
 
 int np_podfiles_hostname(const struct np_podfiles_opts *o, char **ret, struct err *e)
 {
-	struct sbuf b = { 0 };
+	struct sbuf b = {0};
 	int r = check_opts(o, e);
 
 	if (r < 0)
@@ -157,9 +158,9 @@ int np_podfiles_write(const char *dir, const struct np_podfiles_opts *o, struct 
 		const char *name;
 		int (*render)(const struct np_podfiles_opts *, char **, struct err *);
 	} files[] = {
-		{ "hosts", np_podfiles_hosts },
-		{ "resolv.conf", np_podfiles_resolv },
-		{ "hostname", np_podfiles_hostname },
+	    {"hosts", np_podfiles_hosts},
+	    {"resolv.conf", np_podfiles_resolv},
+	    {"hostname", np_podfiles_hostname},
 	};
 	int r = util_mkdir_p(dir, 0755);
 

@@ -17,12 +17,12 @@ struct np_host_alias {
 };
 
 struct np_podfiles_opts {
-	const char *hostname;       /* spec.hostname or the pod name (DNS-1123 label) */
-	const char *subdomain;      /* spec.subdomain, optional */
+	const char *hostname;	    /* spec.hostname or the pod name (DNS-1123 label) */
+	const char *subdomain;	    /* spec.subdomain, optional */
 	const char *pod_namespace;  /* metadata.namespace */
 	const char *cluster_domain; /* cluster.local */
-	const char *pod_ip;         /* optional (hostNetwork pods have none of their own) */
-	const char *nameserver;     /* cluster DNS address; NULL: no nameserver line */
+	const char *pod_ip;	    /* optional (hostNetwork pods have none of their own) */
+	const char *nameserver;	    /* cluster DNS address; NULL: no nameserver line */
 	const struct np_host_alias *aliases; /* spec.hostAliases */
 	size_t naliases;
 };

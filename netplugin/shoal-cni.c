@@ -58,7 +58,7 @@ int main(void)
 {
 	_cleanup_free_ char *in = NULL;
 	_cleanup_json_ cJSON *out = NULL;
-	struct cni_error ce = { 0 };
+	struct cni_error ce = {0};
 	struct cni_req req;
 	const char *cmd = getenv("CNI_COMMAND");
 	int r;
@@ -68,7 +68,8 @@ int main(void)
 		in = read_stdin();
 		if (!in) {
 			ce.code = CNI_ERR_IO;
-			snprintf(ce.msg, sizeof(ce.msg), "cannot read the configuration from stdin");
+			snprintf(ce.msg, sizeof(ce.msg),
+				 "cannot read the configuration from stdin");
 			out = cni_error_json(NULL, &ce);
 			print(out);
 			return 1;

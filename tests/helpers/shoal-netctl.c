@@ -4,10 +4,9 @@
  *   shoal-netctl [--in-netns NAME] --node N --state-dir D [--pod-cidr C] [--cluster-cidr C]
  *                [--nft-table T] COMMAND ...
  * Commands: node-setup, node-teardown, pod-setup OWNER [--ifname I] [--netns-path P]
- * [--port PROTO:HOST:CONTAINER[:HOSTIP]]... [--mtu N], pod-teardown OWNER [--ifname I], pod-check OWNER,
- * pod-lookup OWNER, leases, hostports-count [OWNER],
- * podfiles DIR HOSTNAME NAMESPACE DOMAIN IP NAMESERVER.
- * Results are JSON on stdout; errors go to stderr with exit status 1.
+ * [--port PROTO:HOST:CONTAINER[:HOSTIP]]... [--mtu N], pod-teardown OWNER [--ifname I], pod-check
+ * OWNER, pod-lookup OWNER, leases, hostports-count [OWNER], podfiles DIR HOSTNAME NAMESPACE DOMAIN
+ * IP NAMESERVER. Results are JSON on stdout; errors go to stderr with exit status 1.
  * --in-netns enters /run/netns/NAME for the network only (not `ip netns exec`, whose private
  * mount namespace would hide the pod netns mounts this tool creates).
  */
@@ -69,8 +68,9 @@ static int parse_port(const char *s, struct np_port_mapping *m)
 	memset(m, 0, sizeof(*m));
 	m->host_port = (uint16_t)hp;
 	m->container_port = (uint16_t)cp;
-	m->proto = streq(proto, "udp") ? IPPROTO_UDP : streq(proto, "sctp") ? IPPROTO_SCTP :
-										IPPROTO_TCP;
+	m->proto = streq(proto, "udp")	  ? IPPROTO_UDP
+		   : streq(proto, "sctp") ? IPPROTO_SCTP
+					  : IPPROTO_TCP;
 	if (n == 4 && ipam_addr_parse(hip, &m->host_ip) < 0)
 		return -EINVAL;
 	return 0;
@@ -79,45 +79,65 @@ static int parse_port(const char *s, struct np_port_mapping *m)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "in-netns", required_argument, NULL, 'N' },
-		{ "node", required_argument, NULL, 'n' },
-		{ "state-dir", required_argument, NULL, 's' },
-		{ "pod-cidr", required_argument, NULL, 'p' },
-		{ "cluster-cidr", required_argument, NULL, 'c' },
-		{ "nft-table", required_argument, NULL, 't' },
-		{ "ifname", required_argument, NULL, 'i' },
-		{ "netns-path", required_argument, NULL, 'P' },
-		{ "port", required_argument, NULL, 'o' },
-		{ "mtu", required_argument, NULL, 'm' },
-		{ 0 },
+	    {"in-netns", required_argument, NULL, 'N'},
+	    {"node", required_argument, NULL, 'n'},
+	    {"state-dir", required_argument, NULL, 's'},
+	    {"pod-cidr", required_argument, NULL, 'p'},
+	    {"cluster-cidr", required_argument, NULL, 'c'},
+	    {"nft-table", required_argument, NULL, 't'},
+	    {"ifname", required_argument, NULL, 'i'},
+	    {"netns-path", required_argument, NULL, 'P'},
+	    {"port", required_argument, NULL, 'o'},
+	    {"mtu", required_argument, NULL, 'm'},
+	    {0},
 	};
-	struct np_node_opts no = { 0 };
-	struct np_pod_opts po = { 0 };
+	struct np_node_opts no = {0};
+	struct np_pod_opts po = {0};
 	struct np_port_mapping ports[16];
 	struct np_node *node = NULL;
-	struct err e = { 0 };
+	struct err e = {0};
 	const char *cmd, *in_netns = NULL;
 	int c, r, rc = 0;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
-		case 'N': in_netns = optarg; break;
-		case 'n': no.node_name = optarg; break;
-		case 's': no.state_dir = optarg; break;
-		case 'p': no.pod_cidr = optarg; break;
-		case 'c': no.cluster_cidr = optarg; break;
-		case 't': no.nft_table = optarg; break;
-		case 'i': po.ifname = optarg; break;
-		case 'P': po.netns_path = optarg; break;
-		case 'm': no.mtu = atoi(optarg); break;
+		case 'N':
+			in_netns = optarg;
+			break;
+		case 'n':
+			no.node_name = optarg;
+			break;
+		case 's':
+			no.state_dir = optarg;
+			break;
+		case 'p':
+			no.pod_cidr = optarg;
+			break;
+		case 'c':
+			no.cluster_cidr = optarg;
+			break;
+		case 't':
+			no.nft_table = optarg;
+			break;
+		case 'i':
+			po.ifname = optarg;
+			break;
+		case 'P':
+			po.netns_path = optarg;
+			break;
+		case 'm':
+			no.mtu = atoi(optarg);
+			break;
 		case 'o':
-			if (po.nports >= ARRAY_SIZE(ports) || parse_port(optarg, &ports[po.nports]) < 0) {
+			if (po.nports >= ARRAY_SIZE(ports) ||
+			    parse_port(optarg, &ports[po.nports]) < 0) {
 				fprintf(stderr, "shoal-netctl: bad --port %s\n", optarg);
 				return 2;
 			}
 			po.nports++;
 			break;
-		default: return 2;
+		default:
+			return 2;
 		}
 	}
 	po.ports = ports;
@@ -141,9 +161,11 @@ int main(int argc, char **argv)
 		if (argc - optind < 6)
 			return 2;
 		struct np_podfiles_opts pf = {
-			.hostname = argv[optind + 1], .pod_namespace = argv[optind + 2],
-			.cluster_domain = argv[optind + 3], .pod_ip = argv[optind + 4],
-			.nameserver = argv[optind + 5],
+		    .hostname = argv[optind + 1],
+		    .pod_namespace = argv[optind + 2],
+		    .cluster_domain = argv[optind + 3],
+		    .pod_ip = argv[optind + 4],
+		    .nameserver = argv[optind + 5],
 		};
 		r = np_podfiles_write(argv[optind], &pf, &e);
 		return r < 0 ? fail(&e, r, cmd) : 0;
@@ -179,7 +201,7 @@ int main(int argc, char **argv)
 		if (r >= 0)
 			printf("%d\n", r);
 	} else if (optind < argc) {
-		struct np_pod_result res = { 0 };
+		struct np_pod_result res = {0};
 		const char *owner = argv[optind];
 		po.owner = owner;
 		if (streq(cmd, "pod-setup"))
@@ -197,7 +219,8 @@ int main(int argc, char **argv)
 			print_json(j);
 		}
 	} else {
-		r = err_set(&e, EINVAL, 400, "Invalid", "unknown command or missing OWNER: %s", cmd);
+		r = err_set(&e, EINVAL, 400, "Invalid", "unknown command or missing OWNER: %s",
+			    cmd);
 	}
 	if (r < 0)
 		rc = fail(&e, r, cmd);

@@ -33,7 +33,7 @@ static int setup(void **state)
 }
 
 #define CONF                                                                                       \
-	"{\"cniVersion\":\"1.0.0\",\"name\":\"k8s\",\"type\":\"shoal-cni\",\"node\":\"n1\","      \
+	"{\"cniVersion\":\"1.0.0\",\"name\":\"k8s\",\"type\":\"shoal-cni\",\"node\":\"n1\","       \
 	"\"ipam\":{\"subnet\":\"10.244.0.0/24\"}"
 
 static int parse(const char *conf, struct cni_req *req, struct cni_error *ce)
@@ -110,12 +110,12 @@ static void test_parse_errors(void **state)
 static struct np_pod_result sample(void)
 {
 	struct np_pod_result r = {
-		.ip_str = "10.244.0.9",
-		.netns_path = "/run/netns/x",
-		.host_veth = "sh0123456789abc",
-		.ifname = "eth0",
-		.host_mac = { 0xee, 0xee, 0xee, 0xee, 0xee, 0xee },
-		.pod_mac = { 0x02, 0, 0, 0, 0, 1 },
+	    .ip_str = "10.244.0.9",
+	    .netns_path = "/run/netns/x",
+	    .host_veth = "sh0123456789abc",
+	    .ifname = "eth0",
+	    .host_mac = {0xee, 0xee, 0xee, 0xee, 0xee, 0xee},
+	    .pod_mac = {0x02, 0, 0, 0, 0, 1},
 	};
 	ipam_addr_parse("169.254.1.1", &r.gateway);
 	ipam_addr_parse("10.244.0.9", &r.ip);
@@ -134,11 +134,11 @@ static void test_result(void **state)
 	out = cni_result_build(&req, &r);
 	s = cJSON_PrintUnformatted(out);
 	assert_string_equal(
-		s, "{\"cniVersion\":\"1.0.0\",\"interfaces\":[{\"name\":\"sh0123456789abc\","
-		   "\"mac\":\"ee:ee:ee:ee:ee:ee\"},{\"name\":\"eth0\",\"mac\":\"02:00:00:00:00:01\","
-		   "\"sandbox\":\"/run/netns/x\"}],\"ips\":[{\"address\":\"10.244.0.9/32\","
-		   "\"gateway\":\"169.254.1.1\",\"interface\":1}],\"routes\":[{\"dst\":\"0.0.0.0/0\","
-		   "\"gw\":\"169.254.1.1\"}],\"dns\":{\"nameservers\":[\"10.96.0.10\"]}}");
+	    s, "{\"cniVersion\":\"1.0.0\",\"interfaces\":[{\"name\":\"sh0123456789abc\","
+	       "\"mac\":\"ee:ee:ee:ee:ee:ee\"},{\"name\":\"eth0\",\"mac\":\"02:00:00:00:00:01\","
+	       "\"sandbox\":\"/run/netns/x\"}],\"ips\":[{\"address\":\"10.244.0.9/32\","
+	       "\"gateway\":\"169.254.1.1\",\"interface\":1}],\"routes\":[{\"dst\":\"0.0.0.0/0\","
+	       "\"gw\":\"169.254.1.1\"}],\"dns\":{\"nameservers\":[\"10.96.0.10\"]}}");
 	cni_req_done(&req);
 }
 
@@ -161,9 +161,8 @@ static void test_result_chained(void **state)
 	assert_int_equal(cJSON_GetArraySize(ips), 1);
 	/* our address points at our sandbox interface, after the previous ones */
 	assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(ips, 0), "interface")->valueint, 2);
-	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(out, "dns"), "domain")
-				    ->valuestring,
-			    "x");
+	assert_string_equal(
+	    cJSON_GetObjectItem(cJSON_GetObjectItem(out, "dns"), "domain")->valuestring, "x");
 	cni_req_done(&req);
 }
 
@@ -171,7 +170,7 @@ static void test_version_and_error_json(void **state)
 {
 	_cleanup_json_ cJSON *v = cni_version_json(), *e = NULL;
 	_cleanup_free_ char *s = NULL, *s2 = NULL;
-	struct cni_error ce = { .code = 11, .msg = "busy" };
+	struct cni_error ce = {.code = 11, .msg = "busy"};
 
 	s = cJSON_PrintUnformatted(v);
 	assert_string_equal(s, "{\"cniVersion\":\"1.0.0\",\"supportedVersions\":[\"0.4.0\","
@@ -184,11 +183,11 @@ static void test_version_and_error_json(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup(test_parse_ok, setup),
-		cmocka_unit_test_setup(test_parse_errors, setup),
-		cmocka_unit_test_setup(test_result, setup),
-		cmocka_unit_test_setup(test_result_chained, setup),
-		cmocka_unit_test(test_version_and_error_json),
+	    cmocka_unit_test_setup(test_parse_ok, setup),
+	    cmocka_unit_test_setup(test_parse_errors, setup),
+	    cmocka_unit_test_setup(test_result, setup),
+	    cmocka_unit_test_setup(test_result_chained, setup),
+	    cmocka_unit_test(test_version_and_error_json),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

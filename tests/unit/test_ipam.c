@@ -19,7 +19,7 @@ static uint32_t A(const char *s)
 static void test_range_parse(void **state)
 {
 	struct ipam_range r;
-	struct err e = { 0 };
+	struct err e = {0};
 
 	assert_int_equal(ipam_range_parse("10.244.0.0/24", NULL, NULL, &r, &e), 0);
 	assert_int_equal(r.network, A("10.244.0.0"));
@@ -31,7 +31,8 @@ static void test_range_parse(void **state)
 	assert_false(ipam_range_contains(&r, A("10.244.0.1")));
 	assert_false(ipam_range_contains(&r, A("10.244.0.255")));
 
-	assert_int_equal(ipam_range_parse("10.244.0.0/24", "10.244.0.10", "10.244.0.20", &r, &e), 0);
+	assert_int_equal(ipam_range_parse("10.244.0.0/24", "10.244.0.10", "10.244.0.20", &r, &e),
+			 0);
 	assert_int_equal(ipam_range_size(&r), 11);
 
 	assert_int_equal(ipam_range_parse("10.244.0.0/30", NULL, NULL, &r, &e), 0);
@@ -61,7 +62,7 @@ static bool bm_used(uint32_t ip, void *ud)
 static void test_range_next_round_robin(void **state)
 {
 	struct ipam_range r;
-	struct bitmap bm = { 0 };
+	struct bitmap bm = {0};
 	uint32_t ip, last = 0;
 
 	assert_int_equal(ipam_range_parse("10.244.0.0/29", NULL, NULL, &r, NULL), 0);
@@ -106,7 +107,7 @@ static struct ipam *open_db(const char *cidr)
 {
 	struct ipam_range r;
 	struct ipam *ipam = NULL;
-	struct err e = { 0 };
+	struct err e = {0};
 
 	assert_int_equal(ipam_range_parse(cidr, NULL, NULL, &r, &e), 0);
 	assert_int_equal(ipam_open(dir, &r, &ipam, &e), 0);
@@ -115,8 +116,8 @@ static struct ipam *open_db(const char *cidr)
 
 static uint32_t alloc(struct ipam *ipam, const char *owner, int expect)
 {
-	struct ipam_lease l = { 0 };
-	struct err e = { 0 };
+	struct ipam_lease l = {0};
+	struct err e = {0};
 
 	snprintf(l.owner, sizeof(l.owner), "%s", owner);
 	snprintf(l.ifname, sizeof(l.ifname), "eth0");
@@ -172,7 +173,7 @@ static void test_store_persist_and_no_reuse(void **state)
 static void test_store_ifname_distinct(void **state)
 {
 	struct ipam *ipam = open_db("10.244.0.0/24");
-	struct ipam_lease l = { .ifname = "net1" };
+	struct ipam_lease l = {.ifname = "net1"};
 	uint32_t a = alloc(ipam, "pod", 0);
 
 	snprintf(l.owner, sizeof(l.owner), "pod");
@@ -186,10 +187,10 @@ static void test_store_ifname_distinct(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_range_parse),
-		cmocka_unit_test(test_range_next_round_robin),
-		cmocka_unit_test_setup_teardown(test_store_persist_and_no_reuse, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_store_ifname_distinct, setup, teardown),
+	    cmocka_unit_test(test_range_parse),
+	    cmocka_unit_test(test_range_next_round_robin),
+	    cmocka_unit_test_setup_teardown(test_store_persist_and_no_reuse, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_ifname_distinct, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,11 +10,11 @@
 #include "netplugin/podfiles.h"
 
 static const struct np_podfiles_opts base = {
-	.hostname = "web-1",
-	.pod_namespace = "shop",
-	.cluster_domain = "cluster.local",
-	.pod_ip = "10.244.0.7",
-	.nameserver = "10.96.0.10",
+    .hostname = "web-1",
+    .pod_namespace = "shop",
+    .cluster_domain = "cluster.local",
+    .pod_ip = "10.244.0.7",
+    .nameserver = "10.96.0.10",
 };
 
 static void test_resolv(void **state)
@@ -31,8 +31,8 @@ static void test_hosts(void **state)
 {
 	_cleanup_free_ char *s = NULL, *s2 = NULL;
 	struct np_podfiles_opts o = base;
-	const char *names[] = { "db.example", "db", NULL };
-	struct np_host_alias al = { .ip = "192.0.2.9", .hostnames = names };
+	const char *names[] = {"db.example", "db", NULL};
+	struct np_host_alias al = {.ip = "192.0.2.9", .hostnames = names};
 
 	assert_int_equal(np_podfiles_hosts(&o, &s, NULL), 0);
 	assert_non_null(strstr(s, "127.0.0.1\tlocalhost\n"));
@@ -49,7 +49,7 @@ static void test_hosts(void **state)
 static void test_bad_input(void **state)
 {
 	struct np_podfiles_opts o = base;
-	struct err e = { 0 };
+	struct err e = {0};
 	char *s = NULL;
 
 	o.hostname = "Web_1\nnameserver 6.6.6.6";
@@ -75,8 +75,9 @@ static void test_write(void **state)
 	assert_true(asprintf(&p, "%s/hostname", sub) > 0);
 	assert_int_equal(util_read_file(p, 4096, &text, NULL), 0);
 	assert_string_equal(text, "web-1\n");
-	for (const char *f = "hosts"; f; f = streq(f, "hosts") ? "resolv.conf" :
-				       streq(f, "resolv.conf") ? "hostname" : NULL) {
+	for (const char *f = "hosts"; f; f = streq(f, "hosts")	       ? "resolv.conf"
+					     : streq(f, "resolv.conf") ? "hostname"
+								       : NULL) {
 		_cleanup_free_ char *q = NULL;
 		assert_true(asprintf(&q, "%s/%s", sub, f) > 0);
 		assert_int_equal(unlink(q), 0);
@@ -88,10 +89,10 @@ static void test_write(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_resolv),
-		cmocka_unit_test(test_hosts),
-		cmocka_unit_test(test_bad_input),
-		cmocka_unit_test(test_write),
+	    cmocka_unit_test(test_resolv),
+	    cmocka_unit_test(test_hosts),
+	    cmocka_unit_test(test_bad_input),
+	    cmocka_unit_test(test_write),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
