@@ -8,7 +8,9 @@
  * entry in the pod). The host reaches the pod through a /32 route on the host veth. Egress
  * beyond the cluster CIDR is masqueraded and hostPorts are DNAT'ed in the node's nft table.
  *
- * All calls act on the network namespace of the calling thread ("the node"). Every pod's
+ * All calls act on the network namespace of the calling thread ("the node"); they switch only
+ * that thread into a pod netns and back, so they may run on any thread, but one np_node handle
+ * must not be used by two threads at once. Lease allocation is safe across processes. Every pod's
  * plumbing is recorded with its IP lease, so a restarted daemon re-adopts running pods:
  * np_pod_setup() on an already plumbed pod changes nothing and reports adopted = true.
  */
