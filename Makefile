@@ -103,7 +103,7 @@ unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 sim: $(BUILD)/sim/shoal-sim
-	@if [ -n "$(SIM_SRCS)" ]; then $(BUILD)/sim/shoal-sim --seed 1; fi
+	@if [ -n "$(SIM_SRCS)" ]; then for s in $(or $(SEEDS),1 2 3); do $(BUILD)/sim/shoal-sim --seed $$s || exit 1; done; fi
 
 integration: all
 	$(PYTHON) -m pytest -q -x tests/integration $(PYTEST_ARGS)
