@@ -34,7 +34,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 BINS := $(BUILD)/shoald $(BUILD)/shoalctl $(BUILD)/shoal-cni $(BUILD)/shoal-lbctl \
         $(BUILD)/shoal-netctl
 
-.PHONY: all deps run test unit integration sim fuzz bench bench-api bench-pods bench-svc clean format
+.PHONY: all deps run test unit integration sim fuzz bench bench-api bench-store bench-pods bench-svc clean format
 all: $(BINS) $(BPF_OBJS)
 
 deps:
@@ -133,6 +133,14 @@ fuzz: deps $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 	done
 
 bench: bench-api
+# store and SQLite-floor benchmark (tools/bench/bench-store.c)
+$(BUILD)/bench-store: tools/bench/bench-store.c $(BUILD)/libshoal.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libshoal.a $(LDLIBS)
+
+bench-store: $(BUILD)/bench-store
+	$(BUILD)/bench-store
+
 bench-api: all
 	$(PYTHON) tools/bench/bench_api.py
 
