@@ -263,6 +263,23 @@ static void test_patch_3way(void **state)
 	/* type change: object replaced by a scalar and back */
 	assert_patch("{\"x\":{\"a\":1}}", "{\"x\":5}", "{\"x\":{\"a\":1}}", "{\"x\":5}");
 	assert_patch("{\"x\":5}", "{\"x\":{\"a\":1}}", "{\"x\":5}", "{\"x\":{\"a\":1}}");
+	/* server defaults inside list elements do not make an unchanged list "configured" */
+	assert_patch("{\"c\":[{\"name\":\"a\",\"image\":\"x\"}]}",
+		     "{\"c\":[{\"name\":\"a\",\"image\":\"x\"}]}",
+		     "{\"c\":[{\"name\":\"a\",\"image\":\"x\",\"imagePullPolicy\":\"Always\"}]}",
+		     "{}");
+	assert_patch(NULL, "{\"c\":[{\"name\":\"a\"}]}",
+		     "{\"c\":[{\"name\":\"a\",\"d\":1}]}", "{}");
+	/* ... but a list the manifest changed is sent whole */
+	assert_patch("{\"c\":[{\"name\":\"a\",\"image\":\"x\"}]}",
+		     "{\"c\":[{\"name\":\"a\",\"image\":\"y\"}]}",
+		     "{\"c\":[{\"name\":\"a\",\"image\":\"x\",\"imagePullPolicy\":\"Always\"}]}",
+		     "{\"c\":[{\"name\":\"a\",\"image\":\"y\"}]}");
+	/* ... including one that only lost a field (still a subset of live) */
+	assert_patch("{\"c\":[{\"name\":\"a\",\"command\":[\"sh\"]}]}",
+		     "{\"c\":[{\"name\":\"a\"}]}",
+		     "{\"c\":[{\"name\":\"a\",\"command\":[\"sh\"]}]}",
+		     "{\"c\":[{\"name\":\"a\"}]}");
 	/* a change and a deletion under the same parent merge into one object */
 	assert_patch("{\"s\":{\"a\":1,\"b\":2}}", "{\"s\":{\"a\":3}}", "{\"s\":{\"a\":1,\"b\":2}}",
 		     "{\"s\":{\"a\":3,\"b\":null}}");

@@ -283,77 +283,78 @@ static const cJSON *container_status(const cJSON *pod, const char *name)
 	return NULL;
 }
 
-static void container_state(FILE *out, const char *key, const cJSON *state)
+static void container_state(FILE *out, int in, const char *key, const cJSON *state)
 {
 	const cJSON *s = state ? state->child : NULL;
 
 	if (!s) {
-		kv(out, 4, key, "Waiting");
+		kv(out, in, key, "Waiting");
 		return;
 	}
 	if (streq(s->string, "running")) {
-		kv(out, 4, key, "Running");
-		kv_time(out, 6, "Started", ctl_json_str(s, "startedAt"));
+		kv(out, in, key, "Running");
+		kv_time(out, in + 2, "Started", ctl_json_str(s, "startedAt"));
 	} else if (streq(s->string, "waiting")) {
-		kv(out, 4, key, "Waiting");
+		kv(out, in, key, "Waiting");
 		if (ctl_json_str(s, "reason"))
-			kv_json(out, 6, "Reason", s, "reason");
+			kv_json(out, in + 2, "Reason", s, "reason");
 	} else if (streq(s->string, "terminated")) {
-		kv(out, 4, key, "Terminated");
-		kv_json(out, 6, "Reason", s, "reason");
-		kv_json(out, 6, "Exit Code", s, "exitCode");
-		kv_time(out, 6, "Started", ctl_json_str(s, "startedAt"));
-		kv_time(out, 6, "Finished", ctl_json_str(s, "finishedAt"));
+		kv(out, in, key, "Terminated");
+		kv_json(out, in + 2, "Reason", s, "reason");
+		kv_json(out, in + 2, "Exit Code", s, "exitCode");
+		kv_time(out, in + 2, "Started", ctl_json_str(s, "startedAt"));
+		kv_time(out, in + 2, "Finished", ctl_json_str(s, "finishedAt"));
 	} else {
-		kv(out, 4, key, s->string);
+		kv(out, in, key, s->string);
 	}
 }
 
-static void containers(FILE *out, const char *title, const cJSON *list, const cJSON *pod)
+static void containers(FILE *out, int in, const char *title, const cJSON *list,
+		       const cJSON *pod)
 {
 	const cJSON *c;
 
 	if (!cJSON_GetArraySize(list))
 		return;
-	fprintf(out, "%s:\n", title);
+	fprintf(out, "%*s%s:\n", in, "", title);
 	cJSON_ArrayForEach(c, list) {
 		const cJSON *ports = get(c, "ports"), *p, *env = get(c, "env"), *e;
 		const cJSON *cs = pod ? container_status(pod, ctl_json_str(c, "name")) : NULL;
 
-		fprintf(out, "  %s:\n", ctl_json_str(c, "name") ?: "");
-		kv_json(out, 4, "Image", c, "image");
+		fprintf(out, "%*s%s:\n", in + 2, "", ctl_json_str(c, "name") ?: "");
+		kv_json(out, in + 4, "Image", c, "image");
 		if (!cJSON_GetArraySize(ports))
-			kv(out, 4, "Port", NULL);
+			kv(out, in + 4, "Port", NULL);
 		cJSON_ArrayForEach(p, ports) {
 			_cleanup_free_ char *num = ctl_cell_string(get(p, "containerPort"));
 			char buf[128];
 
 			snprintf(buf, sizeof(buf), "%s/%s", num ? num : "",
 				 ctl_json_str(p, "protocol") ?: "TCP");
-			kv(out, 4, "Port", buf);
+			kv(out, in + 4, "Port", buf);
 		}
-		string_list(out, 4, "Command", get(c, "command"));
-		string_list(out, 4, "Args", get(c, "args"));
+		string_list(out, in + 4, "Command", get(c, "command"));
+		string_list(out, in + 4, "Args", get(c, "args"));
 		if (pod) {
-			container_state(out, "State", get(cs, "state"));
+			container_state(out, in + 4, "State", get(cs, "state"));
 			if (get(cs, "lastState") && get(cs, "lastState")->child)
-				container_state(out, "Last State", get(cs, "lastState"));
-			kv(out, 4, "Ready", cJSON_IsTrue(get(cs, "ready")) ? "True" : "False");
+				container_state(out, in + 4, "Last State", get(cs, "lastState"));
+			kv(out, in + 4, "Ready", cJSON_IsTrue(get(cs, "ready")) ? "True" : "False");
 			if (get(cs, "restartCount"))
-				kv_num(out, 4, "Restart Count", get(cs, "restartCount"));
+				kv_num(out, in + 4, "Restart Count", get(cs, "restartCount"));
 			else
-				kv(out, 4, "Restart Count", "0");
+				kv(out, in + 4, "Restart Count", "0");
 		}
-		resources(out, 4, "Limits", get(c, "resources.limits"));
-		resources(out, 4, "Requests", get(c, "resources.requests"));
+		resources(out, in + 4, "Limits", get(c, "resources.limits"));
+		resources(out, in + 4, "Requests", get(c, "resources.requests"));
 		if (!cJSON_GetArraySize(env)) {
-			kv(out, 4, "Environment", NULL);
+			kv(out, in + 4, "Environment", NULL);
 		} else {
-			fprintf(out, "    Environment:\n");
+			fprintf(out, "%*sEnvironment:\n", in + 4, "");
 			cJSON_ArrayForEach(e, env) {
 				const char *v = ctl_json_str(e, "value");
 
-				fprintf(out, "      %s:  %s\n", ctl_json_str(e, "name") ?: "",
+				fprintf(out, "%*s%s:  %s\n", in + 6, "", ctl_json_str(e, "name") ?: "",
 					v ? v : (get(e, "valueFrom") ? "(from a reference)" : ""));
 			}
 		}
@@ -382,8 +383,8 @@ static void describe_pod(FILE *out, const cJSON *pod)
 	if (ctl_json_str(pod, "status.message"))
 		kv_json(out, 0, "Message", pod, "status.message");
 	kv_json(out, 0, "IP", pod, "status.podIP");
-	containers(out, "Init Containers", get(pod, "spec.initContainers"), pod);
-	containers(out, "Containers", get(pod, "spec.containers"), pod);
+	containers(out, 0, "Init Containers", get(pod, "spec.initContainers"), pod);
+	containers(out, 0, "Containers", get(pod, "spec.containers"), pod);
 	conditions(out, pod, false);
 	kv_json(out, 0, "Restart Policy", pod, "spec.restartPolicy");
 	kv_map(out, 0, "Node-Selectors", get(pod, "spec.nodeSelector"), "=");
@@ -409,7 +410,7 @@ static void pod_template(FILE *out, const cJSON *tmpl)
 {
 	fprintf(out, "Pod Template:\n");
 	kv_map(out, 2, "Labels", get(tmpl, "metadata.labels"), "=");
-	containers(out, "  Containers", get(tmpl, "spec.containers"), NULL);
+	containers(out, 2, "Containers", get(tmpl, "spec.containers"), NULL);
 }
 
 static int num(const cJSON *obj, const char *path)
@@ -434,7 +435,8 @@ static void describe_workload(FILE *out, const cJSON *obj, const char *kind)
 			 num(obj, "status.unavailableReplicas"));
 		kv(out, 0, "Replicas", buf);
 		kv_json(out, 0, "StrategyType", obj, "spec.strategy.type");
-		kv_json(out, 0, "MinReadySeconds", obj, "spec.minReadySeconds");
+		snprintf(buf, sizeof(buf), "%d", num(obj, "spec.minReadySeconds"));
+		kv(out, 0, "MinReadySeconds", buf);
 	} else if (streq(kind, "ReplicaSet")) {
 		snprintf(buf, sizeof(buf), "%d current / %d desired", num(obj, "status.replicas"),
 			 get(obj, "spec.replicas") ? num(obj, "spec.replicas") : 1);

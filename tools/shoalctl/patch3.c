@@ -14,13 +14,51 @@ static bool both_objects(const cJSON *a, const cJSON *b)
 	return cJSON_IsObject(a) && cJSON_IsObject(b);
 }
 
+/* Every field of m is in c with the same value (c may have more: server defaults). */
+static bool subset(const cJSON *m, const cJSON *c)
+{
+	const cJSON *x, *y;
+
+	if (both_objects(m, c)) {
+		cJSON_ArrayForEach(x, m) {
+			y = cJSON_GetObjectItemCaseSensitive(c, x->string);
+			if (!y || !subset(x, y))
+				return false;
+		}
+		return true;
+	}
+	if (cJSON_IsArray(m) && cJSON_IsArray(c)) {
+		if (cJSON_GetArraySize(m) != cJSON_GetArraySize(c))
+			return false;
+		for (x = m->child, y = c->child; x && y; x = x->next, y = y->next)
+			if (!subset(x, y))
+				return false;
+		return true;
+	}
+	return cJSON_Compare(m, c, true);
+}
+
+/*
+ * A list the manifest did not change since the last apply, and that live still holds with
+ * only defaults added to its elements (containers gain imagePullPolicy, ports a protocol), is
+ * left alone: merge patch would otherwise resend it on every apply and report "configured".
+ */
+static bool list_unchanged(const cJSON *o, const cJSON *m, const cJSON *c)
+{
+	if (!cJSON_IsArray(m) || !cJSON_IsArray(c) || !subset(m, c))
+		return false;
+	return !o || cJSON_Compare(o, m, true);
+}
+
 /* Additions and changes that take current to modified; deletions are not looked at. */
-static int diff_changes(const cJSON *current, const cJSON *modified, cJSON *out)
+static int diff_changes(const cJSON *original, const cJSON *current, const cJSON *modified,
+			cJSON *out)
 {
 	const cJSON *m;
 
 	cJSON_ArrayForEach(m, modified) {
 		const cJSON *c = cJSON_GetObjectItemCaseSensitive(current, m->string);
+		const cJSON *o = cJSON_GetObjectItemCaseSensitive(original, m->string);
 		cJSON *v;
 
 		if (!c) {
@@ -33,14 +71,14 @@ static int diff_changes(const cJSON *current, const cJSON *modified, cJSON *out)
 			v = cJSON_CreateObject();
 			if (!v)
 				return -ENOMEM;
-			r = diff_changes(c, m, v);
+			r = diff_changes(cJSON_IsObject(o) ? o : NULL, c, m, v);
 			if (r < 0 || !v->child) {
 				cJSON_Delete(v);
 				if (r < 0)
 					return r;
 				continue;
 			}
-		} else if (cJSON_Compare(c, m, true)) {
+		} else if (cJSON_Compare(c, m, true) || list_unchanged(o, m, c)) {
 			continue;
 		} else {
 			v = cJSON_Duplicate(m, true);
@@ -105,7 +143,7 @@ int ctl_patch_3way(const cJSON *original, const cJSON *modified, const cJSON *cu
 		return -ENOMEM;
 	if (!cJSON_IsObject(modified))
 		return -EINVAL;
-	r = diff_changes(current, modified, patch);
+	r = diff_changes(cJSON_IsObject(original) ? original : NULL, current, modified, patch);
 	if (r >= 0 && cJSON_IsObject(original))
 		r = diff_deletions(original, modified, current, patch);
 	if (r < 0)

@@ -192,7 +192,8 @@ static int ctl_setup(struct ctl *c, struct err *e)
 	int r;
 
 	if (!path && (env = getenv("KUBECONFIG")) && *env) {
-		/* a list like kubectl's; the first file that exists wins (no merging) */
+		/* a list like kubectl's; the first file that exists wins (no merging); none
+		 * existing means no kubeconfig, not ~/.kube/config */
 		_cleanup_free_ char *list = strdup(env);
 		char *save = NULL;
 
@@ -204,8 +205,7 @@ static int ctl_setup(struct ctl *c, struct err *e)
 				break;
 			}
 		path = buf;
-	}
-	if (!path && (env = getenv("HOME")) && *env) {
+	} else if (!path && (env = getenv("HOME")) && *env) {
 		if (asprintf(&buf, "%s/.kube/config", env) < 0)
 			return -ENOMEM;
 		path = buf;
