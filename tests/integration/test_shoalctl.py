@@ -348,3 +348,62 @@ def test_kubeconfig(shoald, tmpdir_):
     r = d.netns.run([SHOALCTL, "--kubeconfig", os.path.join(tmpdir_, "missing"), "get", "ns"],
                     check=False, env=env)
     assert r.returncode == 1 and "does not exist" in r.stderr
+
+
+def test_tls_token_kubeconfig(tmpdir_):
+    """https with the daemon's generated CA (file and inline data), bearer tokens, 401s."""
+    import base64
+
+    from shoaltest import Netns, Shoald, sh
+
+    token = "shoal-ctl-token-0123456789"
+    tokens = write(os.path.join(tmpdir_, "tokens.csv"), f"{token},alice,1000\n")
+    ns = Netns()
+    try:
+        sh("ip", "-n", ns.name, "link", "add", "shoal-ctl-v0", "type", "veth", "peer", "name",
+           "shoal-ctl-v1")
+        sh("ip", "-n", ns.name, "addr", "add", "10.124.0.1/24", "dev", "shoal-ctl-v0")
+        sh("ip", "-n", ns.name, "link", "set", "shoal-ctl-v0", "up")
+        sh("ip", "-n", ns.name, "link", "set", "shoal-ctl-v1", "up")
+        d = Shoald(netns=ns, extra_args=["--api-listen", "10.124.0.1:6443",
+                                         "--tokens-file", tokens])
+        try:
+            d.start()
+            ca = os.path.join(d.state_dir, "tls", "ca.crt")
+            ca_data = base64.b64encode(open(ca, "rb").read()).decode()
+
+            def kubeconfig(name, cluster, user):
+                return write(os.path.join(tmpdir_, name), yaml.safe_dump({
+                    "apiVersion": "v1", "kind": "Config", "current-context": "x",
+                    "clusters": [{"name": "c", "cluster": dict(
+                        server="https://10.124.0.1:6443", **cluster)}],
+                    "users": [{"name": "u", "user": user}],
+                    "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}]}))
+
+            def run(kc, *args):
+                return ns.run([SHOALCTL, "--kubeconfig", kc, *args], check=False,
+                              env=ctl_env())
+
+            for kc in (kubeconfig("ca-file", {"certificate-authority": ca}, {"token": token}),
+                       kubeconfig("ca-data", {"certificate-authority-data": ca_data},
+                                  {"token": token}),
+                       kubeconfig("insecure", {"insecure-skip-tls-verify": True},
+                                  {"token": token})):
+                r = run(kc, "get", "ns", "default", "-o", "name")
+                assert r.stdout == "namespace/default\n", (kc, r.stderr)
+
+            no_token = kubeconfig("no-token", {"certificate-authority": ca}, {})
+            r = run(no_token, "get", "ns")
+            assert r.returncode == 1
+            assert r.stderr.startswith("Error from server (Unauthorized)"), r.stderr
+            r = run(no_token, "--token", token, "get", "ns", "default", "-o", "name")
+            assert r.stdout == "namespace/default\n", r.stderr
+
+            no_ca = kubeconfig("no-ca", {}, {"token": token})
+            r = run(no_ca, "get", "ns")
+            assert r.returncode == 1
+            assert "cannot talk to the server https://10.124.0.1:6443" in r.stderr
+        finally:
+            d.close()
+    finally:
+        ns.close()
