@@ -274,8 +274,8 @@ def test_describe_with_events(shoald_shared):
             "involvedObject": {"kind": "Pod", "name": "someone-else", "namespace": "default"},
             "reason": "Unrelated", "message": "x", "type": "Normal"})
     out = ok(ctl(d, "describe", "pod", "desc-pod"))
-    assert out.startswith("Name:             desc-pod\nNamespace:        default\n")
-    assert "Labels:           app=desc\n" in out
+    assert out.startswith("Name:               desc-pod\nNamespace:          default\n")
+    assert "Labels:             app=desc\n" in out
     assert "  main:\n    Image:          busybox\n    Port:           8080/TCP\n" in out
     events = out[out.index("Events:"):]
     assert "Pulled" in events and "image pulled" in events and "shoald" in events

@@ -300,14 +300,14 @@ static void test_describe_pod(void **state)
 
 	assert_int_equal(ctl_describe_render(pod, events, 1704067200 + 120, f), 0);
 	fclose(f);
-	assert_non_null(strstr(out, "Name:             web\n"));
-	assert_non_null(strstr(out, "Namespace:        default\n"));
-	assert_non_null(strstr(out, "Labels:           app=web\n                  tier=fe\n"));
-	assert_non_null(strstr(out, "Annotations:      <none>\n")); /* last-applied hidden */
-	assert_non_null(strstr(out, "Controlled By:    ReplicaSet/web-7d\n"));
-	assert_non_null(strstr(out, "Node:             n1/192.168.1.2\n"));
-	assert_non_null(strstr(out, "Status:           Running\n"));
-	assert_non_null(strstr(out, "IP:               10.1.0.5\n"));
+	assert_non_null(strstr(out, "Name:               web\n"));
+	assert_non_null(strstr(out, "Namespace:          default\n"));
+	assert_non_null(strstr(out, "Labels:             app=web\n                    tier=fe\n"));
+	assert_non_null(strstr(out, "Annotations:        <none>\n")); /* last-applied hidden */
+	assert_non_null(strstr(out, "Controlled By:      ReplicaSet/web-7d\n"));
+	assert_non_null(strstr(out, "Node:               n1/192.168.1.2\n"));
+	assert_non_null(strstr(out, "Status:             Running\n"));
+	assert_non_null(strstr(out, "IP:                 10.1.0.5\n"));
 	assert_non_null(strstr(out, "  nginx:\n    Image:          nginx:1.25\n"));
 	assert_non_null(strstr(out, "    Port:           80/TCP\n"));
 	assert_non_null(strstr(out, "    State:          Running\n"));
@@ -331,9 +331,9 @@ static void test_describe_generic(void **state)
 
 	assert_int_equal(ctl_describe_render(obj, NULL, 0, f), 0);
 	fclose(f);
-	assert_non_null(strstr(out, "CreationTimestamp: Mon, 01 Jan 2024 00:00:00 +0000\n"));
+	assert_non_null(strstr(out, "CreationTimestamp:  Mon, 01 Jan 2024 00:00:00 +0000\n"));
 	assert_non_null(strstr(out, "Spec:\n  size: 3\n"));
-	assert_non_null(strstr(out, "Events:           <none>\n"));
+	assert_non_null(strstr(out, "Events:             <none>\n"));
 	free(out);
 }
 

@@ -11,8 +11,8 @@
 #include "lib/yaml.h"
 #include "tools/shoalctl/shoalctl.h"
 
-/* value column: 18 at the top level, 20 in nested sections (containers, template) */
-#define KEY_WIDTH 18
+/* value column: 20 at the top level and in nested sections (containers, template) */
+#define KEY_WIDTH 20
 #define NESTED_WIDTH 20
 #define VALUE_COL(indent) ((indent) ? NESTED_WIDTH : KEY_WIDTH)
 
