@@ -31,7 +31,8 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 SIM_SRCS  := $(wildcard tests/sim/*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 
-BINS := $(BUILD)/shoald $(BUILD)/shoalctl $(BUILD)/shoal-cni $(BUILD)/shoal-lbctl
+BINS := $(BUILD)/shoald $(BUILD)/shoalctl $(BUILD)/shoal-cni $(BUILD)/shoal-lbctl \
+        $(BUILD)/shoal-netctl
 
 .PHONY: all deps run test unit integration sim fuzz bench bench-api bench-pods bench-svc clean format
 all: $(BINS) $(BPF_OBJS)
@@ -56,6 +57,10 @@ $(BUILD)/shoald: $(BUILD)/obj/daemon/shoald.o $(BUILD)/libshoal.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/shoal-cni: $(BUILD)/obj/netplugin/shoal-cni.o $(BUILD)/libshoal.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# test/ops helper driving netplugin/ like the pod runtime does
+$(BUILD)/shoal-netctl: $(BUILD)/obj/tests/helpers/shoal-netctl.o $(BUILD)/libshoal.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/shoalctl: $(CTL_OBJS) $(BUILD)/libshoal.a
@@ -106,7 +111,7 @@ unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 sim: $(BUILD)/sim/shoal-sim
-	@if [ -n "$(SIM_SRCS)" ]; then $(BUILD)/sim/shoal-sim --seed 1; fi
+	@if [ -n "$(SIM_SRCS)" ]; then for s in $(or $(SEEDS),1 2 3); do $(BUILD)/sim/shoal-sim --seed $$s || exit 1; done; fi
 
 integration: all
 	$(PYTHON) -m pytest -q -x tests/integration $(PYTEST_ARGS)
