@@ -101,7 +101,8 @@ CTL_LIB_OBJS := $(filter-out $(BUILD)/obj/tools/shoalctl/shoalctl.o,$(CTL_OBJS))
 CTL_TEST_BINS := $(filter $(BUILD)/tests/test_shoalctl $(BUILD)/tests/test_shoalctl_%,$(UNIT_BINS))
 $(CTL_TEST_BINS): $(BUILD)/tests/%: tests/unit/%.c $(CTL_LIB_OBJS) $(BUILD)/libshoal.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(CTL_LIB_OBJS) $(BUILD)/libshoal.a $(LDLIBS) -lcmocka
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(CTL_LIB_OBJS) $(BUILD)/libshoal.a $(LDLIBS) -lcmocka
 
 $(BUILD)/sim/shoal-sim: $(SIM_SRCS) $(BUILD)/libshoal.a
 	@mkdir -p $(@D)
