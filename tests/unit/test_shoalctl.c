@@ -302,9 +302,10 @@ static void test_apply_modified(void **state)
 						 "annotations"),
 		CTL_LAST_APPLIED);
 	assert_true(cJSON_IsString(a));
-	/* sorted keys, no annotation inside itself, trailing newline: what kubectl stores */
+	/* sorted keys, annotations emptied of itself, trailing newline: what kubectl stores */
 	assert_string_equal(a->valuestring,
-			    "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"web\"},"
+			    "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"annotations\":{},"
+			    "\"name\":\"web\"},"
 			    "\"spec\":{\"a\":{\"b\":3,\"y\":2},\"z\":1}}\n");
 
 	/* applying the same manifest onto what it produced is a no-op */

@@ -196,12 +196,19 @@ int ctl_apply_modified(const cJSON *manifest, cJSON **ret)
 		return -ENOMEM;
 	if (!cJSON_IsObject(manifest))
 		return -EINVAL;
+	/* kubectl serialises the manifest with its annotations map present (emptied of the
+	 * last-applied key, `"annotations":{}` if that was all); the same bytes make an apply
+	 * by either tool "unchanged" after the other */
 	meta = cJSON_GetObjectItemCaseSensitive(plain, "metadata");
+	if (!cJSON_IsObject(meta))
+		return -EINVAL;
 	ann = cJSON_GetObjectItemCaseSensitive(meta, "annotations");
-	if (cJSON_IsObject(ann)) {
+	if (!cJSON_IsObject(ann)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(meta, "annotations");
+		if (!cJSON_AddObjectToObject(meta, "annotations"))
+			return -ENOMEM;
+	} else {
 		cJSON_DeleteItemFromObjectCaseSensitive(ann, CTL_LAST_APPLIED);
-		if (!ann->child)
-			cJSON_DeleteItemFromObjectCaseSensitive(meta, "annotations");
 	}
 	sort_keys(plain);
 	text = cJSON_PrintUnformatted(plain);
