@@ -41,11 +41,16 @@ deps:
 
 $(BUILD)/libshoal.a: $(LIB_OBJS)
 	@mkdir -p $(@D)
-	$(AR) rcs $@ $^
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+# V=1 shows full command lines
+Q := $(if $(V),,@)
 
 $(BUILD)/obj/%.o: %.c | $(BPF_SKELS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/shoald: $(BUILD)/obj/daemon/shoald.o $(BUILD)/libshoal.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -74,7 +79,8 @@ $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 # --- tests ---
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libshoal.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libshoal.a $(LDLIBS) -lcmocka
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libshoal.a $(LDLIBS) -lcmocka
 
 $(BUILD)/sim/shoal-sim: $(SIM_SRCS) $(BUILD)/libshoal.a
 	@mkdir -p $(@D)
