@@ -99,3 +99,8 @@ def test_apps_deployment(daemon, node_env):
 
 def test_patch_types(daemon, node_env):
     run_script(daemon, node_env, "patch.mjs", unique("cn-patch"))
+
+
+def test_informer(daemon, node_env):
+    res = run_script(daemon, node_env, "informer.mjs", unique("cn-inf"))
+    assert ["delete", res["seen"][-1][1]] == res["seen"][-1][:2]
