@@ -114,7 +114,7 @@ static void add_strings(cJSON *o, const char *key, const char *const *v)
 static cJSON *resource_entry(const struct api_resource *res, const char *sub)
 {
 	cJSON *o = cJSON_CreateObject();
-	const char *verbs[8];
+	const char *verbs[9];
 	size_t nv;
 	char name[96];
 

@@ -247,15 +247,17 @@ int api_obj_update_res(struct store *s, const struct api_resource *res, cJSON *o
 {
 	struct store_obj *cur = NULL, *out = NULL;
 	_cleanup_json_ cJSON *old = NULL;
+	_cleanup_free_ char *name = NULL, *ns = NULL;
 	cJSON *md, *omd;
-	const char *name, *ns = "";
 	int r;
 
 	if (!cJSON_IsObject(obj) || !cJSON_IsObject(md = json_path(obj, "metadata")))
 		return err_set(e, EBADMSG, 400, "BadRequest", "the body must be an object with metadata");
-	name = json_str(md, "name", "");
-	if (res->namespaced)
-		ns = json_str(md, "namespace", "default");
+	/* copies: the metadata strings get replaced below */
+	name = strdup(json_str(md, "name", ""));
+	ns = strdup(res->namespaced ? json_str(md, "namespace", "default") : "");
+	if (!name || !ns)
+		return -ENOMEM;
 	r = store_get(s, res->key, ns, name, &cur);
 	if (r < 0)
 		return api_err_from_store(r, res, name, e);

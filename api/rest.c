@@ -628,26 +628,27 @@ static void handle_update(struct api_req *r)
 	store_obj_unref(o);
 }
 
-/* Apply a PATCH body of the request to target (in place). Replies on error. */
-static int apply_patch(struct api_req *r, cJSON *target, const char *kind)
-{
-	_cleanup_json_ cJSON *p = NULL;
+struct patch_body {
+	cJSON *p;
 	enum body_kind k;
+};
+
+/* Apply a parsed PATCH body to target (in place). Replies on error. */
+static int apply_patch(struct api_req *r, cJSON *target, const struct patch_body *pb,
+		       const char *kind)
+{
 	struct err e = { 0 };
 	int ret;
 
-	ret = body_parse(r, true, &p, &k);
-	if (ret < 0)
-		return ret;
-	switch (k) {
+	switch (pb->k) {
 	case BODY_MERGE:
-		ret = patch_merge(target, p, &e);
+		ret = patch_merge(target, pb->p, &e);
 		break;
 	case BODY_STRATEGIC:
-		ret = patch_strategic(target, p, kind, &e);
+		ret = patch_strategic(target, pb->p, kind, &e);
 		break;
 	default:
-		ret = patch_json(target, p, &e);
+		ret = patch_json(target, pb->p, &e);
 		break;
 	}
 	if (ret < 0) {
@@ -698,12 +699,16 @@ static struct store_obj *get_or_reply(struct api_req *r)
 static void handle_patch(struct api_req *r, bool status)
 {
 	struct store_obj *cur, *o = NULL;
-	_cleanup_json_ cJSON *obj = NULL;
+	_cleanup_json_ cJSON *obj = NULL, *p = NULL;
+	struct patch_body pb;
 	struct err e = { 0 };
 	uint64_t rv;
 	int ret;
 
-	if (dry_run_refused(r) || !(cur = get_or_reply(r)))
+	if (dry_run_refused(r) || body_parse(r, true, &p, &pb.k) < 0)
+		return;
+	pb.p = p;
+	if (!(cur = get_or_reply(r)))
 		return;
 	obj = store_obj_parse(cur);
 	store_obj_unref(cur);
@@ -711,7 +716,7 @@ static void handle_patch(struct api_req *r, bool status)
 		api_reply_err(r, -ENOMEM, NULL);
 		return;
 	}
-	if (apply_patch(r, obj, r->res->kind) < 0 || patched_identity(r, obj, &rv) < 0)
+	if (apply_patch(r, obj, &pb, r->res->kind) < 0 || patched_identity(r, obj, &rv) < 0)
 		return;
 	if (status)
 		ret = api_obj_update_status_res(r->srv->store, r->res, r->ns, r->name,
@@ -977,13 +982,19 @@ static cJSON *scale_from(const cJSON *obj, uint64_t rv)
 static void handle_scale(struct api_req *r)
 {
 	struct store_obj *cur, *o = NULL;
-	_cleanup_json_ cJSON *obj = NULL, *sc = NULL, *out = NULL;
+	_cleanup_json_ cJSON *obj = NULL, *sc = NULL, *out = NULL, *p = NULL;
+	struct patch_body pb = { 0 };
 	struct err e = { 0 };
 	uint64_t rv = 0;
 	int ret;
 
 	if (r->method != EVHTTP_REQ_GET && dry_run_refused(r))
 		return;
+	if (r->method == EVHTTP_REQ_PATCH) {
+		if (body_parse(r, true, &p, &pb.k) < 0)
+			return;
+		pb.p = p;
+	}
 	if (!(cur = get_or_reply(r)))
 		return;
 	obj = store_obj_parse(cur);
@@ -1008,7 +1019,7 @@ static void handle_scale(struct api_req *r)
 			return;
 		}
 	} else {
-		if (apply_patch(r, sc, "Scale") < 0 || patched_identity(r, sc, &rv) < 0)
+		if (apply_patch(r, sc, &pb, "Scale") < 0 || patched_identity(r, sc, &rv) < 0)
 			return;
 	}
 	const cJSON *rep = json_path(sc, "spec.replicas");

@@ -105,6 +105,13 @@ static void test_create_get(void **state)
 	assert_string_equal(json_str(back, "spec.containers", "x"), "x"); /* array, not string */
 	/* the caller's tree is left alone */
 	assert_null(json_path(o, "metadata.resourceVersion"));
+	/* the spliced text is exactly the object plus its resourceVersion */
+	{
+		_cleanup_json_ cJSON *want = cJSON_Duplicate(o, true);
+
+		json_set_str(json_path(want, "metadata"), "resourceVersion", "1");
+		assert_true(cJSON_Compare(want, back, true));
+	}
 
 	assert_int_equal(store_get(s, "pods", "default", "nope", &got), -ENOENT);
 	assert_int_equal(store_get(s, "services", "default", "web-1", &got), -ENOENT);
@@ -806,6 +813,44 @@ static void test_hlc_fake_clock_backwards(void **state)
 	store_close(s);
 }
 
+/* Unusual shapes splice correctly too: no metadata at all, status null, odd key text. */
+static void test_odd_shapes(void **state)
+{
+	struct store *s = open_store(NULL, 0);
+	_cleanup_json_ cJSON *a = cJSON_Parse("{\"kind\":\"ConfigMap\",\"data\":{\"k\":"
+					      "\"\\\"resourceVersion\\\":\\\"1\\\"}\"},"
+					      "\"status\":null}");
+	_cleanup_json_ cJSON *b = cJSON_Parse("{\"metadata\":{\"uid\":\"u\",\"resourceVersion\":"
+					      "\"77\"},\"status\":{}}");
+	_cleanup_json_ cJSON *ta = NULL, *tb = NULL, *tc = NULL;
+	struct store_obj *oa = NULL, *ob = NULL, *oc = NULL;
+	struct err e = { 0 };
+
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(store_create(s, "configmaps", "x", "a", a, &oa, &e), 0);
+	ta = store_obj_parse(oa);
+	assert_non_null(ta);
+	assert_string_equal(json_str(ta, "metadata.resourceVersion", ""), "1");
+	assert_string_equal(json_str(ta, "data.k", ""), "\"resourceVersion\":\"1\"}");
+	assert_null(cJSON_GetObjectItem(ta, "status"));
+	assert_int_equal(store_create(s, "configmaps", "x", "b", b, &ob, &e), 0);
+	tb = store_obj_parse(ob);
+	assert_non_null(tb);
+	assert_string_equal(json_str(tb, "metadata.resourceVersion", ""), "2");
+	assert_non_null(json_path(tb, "status"));
+	assert_int_equal(store_update_status(s, "configmaps", "x", "b", NULL, 0, &oc, &e), 0);
+	tc = store_obj_parse(oc);
+	assert_non_null(tc);
+	assert_null(cJSON_GetObjectItem(tc, "status"));
+	assert_string_equal(json_str(tc, "metadata.resourceVersion", ""), "3");
+	assert_string_equal(json_str(tc, "metadata.uid", ""), "u");
+	store_obj_unref(oa);
+	store_obj_unref(ob);
+	store_obj_unref(oc);
+	store_close(s);
+}
+
 static void test_uid_generated_and_kept(void **state)
 {
 	struct store *s = open_store(NULL, 0);
@@ -845,6 +890,7 @@ int main(void)
 		cmocka_unit_test(test_watch_cancel_during_replay),
 		cmocka_unit_test(test_watch_reentrant),
 		cmocka_unit_test(test_hlc_fake_clock_backwards),
+		cmocka_unit_test(test_odd_shapes),
 		cmocka_unit_test(test_uid_generated_and_kept),
 	};
 
