@@ -120,7 +120,14 @@ integration: all
 test: deps
 	$(MAKE) all unit
 	$(MAKE) sim
+	$(MAKE) clients
 	$(MAKE) integration
+
+# real, unmodified API clients for tests/integration (kubectl 1.33 + 1.20, client-node) under
+# $(BUILD)/clients; a client that cannot be installed makes its tests skip with the reason.
+.PHONY: clients
+clients:
+	@BUILD=$(BUILD) ./tools/install-clients
 
 run: deps
 	$(MAKE) all
