@@ -34,7 +34,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 BINS := $(BUILD)/shoald $(BUILD)/shoalctl $(BUILD)/shoal-cni $(BUILD)/shoal-lbctl \
         $(BUILD)/shoal-netctl
 
-.PHONY: all deps run test unit integration sim fuzz bench bench-api bench-pods bench-svc clean format
+.PHONY: all deps run test unit integration sim fuzz bench bench-api bench-store bench-pods bench-svc clean format
 all: $(BINS) $(BPF_OBJS)
 
 deps:
@@ -120,7 +120,14 @@ integration: all
 test: deps
 	$(MAKE) all unit
 	$(MAKE) sim
+	$(MAKE) clients
 	$(MAKE) integration
+
+# real, unmodified API clients for tests/integration (kubectl 1.33 + 1.20, client-node) under
+# $(BUILD)/clients; a client that cannot be installed makes its tests skip with the reason.
+.PHONY: clients
+clients:
+	@BUILD=$(BUILD) ./tools/install-clients
 
 run: deps
 	$(MAKE) all
@@ -142,6 +149,14 @@ fuzz: deps $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 	done
 
 bench: bench-api
+# store and SQLite-floor benchmark (tools/bench/bench-store.c)
+$(BUILD)/bench-store: tools/bench/bench-store.c $(BUILD)/libshoal.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libshoal.a $(LDLIBS)
+
+bench-store: $(BUILD)/bench-store
+	$(BUILD)/bench-store
+
 bench-api: all
 	$(PYTHON) tools/bench/bench_api.py
 
