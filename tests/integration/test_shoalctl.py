@@ -411,17 +411,28 @@ def test_tls_token_kubeconfig(tmpdir_):
         ns.close()
 
 
-KUBECTL = os.environ.get("KUBECTL") or shutil.which("kubectl")
+def _kubectl():
+    """The kubectl `make clients` installs (1.33), else $KUBECTL, else one on PATH."""
+    from kubeclients import KUBECTL as INSTALLED
+    for k in (INSTALLED["1.33"], os.environ.get("KUBECTL"), shutil.which("kubectl")):
+        if k and os.access(k, os.X_OK):
+            return k
+    return None
 
 
-@pytest.mark.skipif(not KUBECTL, reason="no kubectl on PATH (set KUBECTL=...) to compare with")
+KUBECTL = _kubectl()
+
+
+@pytest.mark.skipif(not KUBECTL, reason="no kubectl: run `make clients` (or set KUBECTL=...)")
 def test_same_as_kubectl(shoald, tmpdir_):
     """Applies by either tool see the other's as unchanged; tables print the same."""
     d = shoald
     f = write(os.path.join(tmpdir_, "app.yaml"), MANIFEST)
 
     def kubectl(*args):
-        return d.netns.run([KUBECTL, "--server", d.server, *args], check=False, env=ctl_env())
+        # kubectl writes a discovery cache under $HOME: keep it in the test's directory
+        return d.netns.run([KUBECTL, "--server", d.server, *args], check=False,
+                           env=ctl_env({"HOME": tmpdir_}))
 
     def shoalctl(*args):
         return d.netns.run([SHOALCTL, "--server", d.server, *args], check=False, env=ctl_env())
