@@ -692,7 +692,7 @@ def test_wait_node_ready_and_delete(kubectl, daemon):
     k.run("create", "-f", k.write("cm.yaml", manifest(CONFIGMAP, s)))
     w = k.watch("wait", "--for=delete", f"configmap/web-{s}", "--timeout=30s")
     try:
-        time.sleep(1)
+        time.sleep(2)  # let kubectl wait list and start its watch
         k.run("delete", "configmap", f"web-{s}", "--wait=false")
         w.wait_for(rf"configmap/web-{s} condition met")
     finally:
