@@ -95,6 +95,15 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libshoal.a
 	@$(if $(Q),echo "  CCLD    $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libshoal.a $(LDLIBS) -lcmocka
 
+# shoalctl's pure parts (kubeconfig, resources, apply patch, tables) live in the tool, not in
+# libshoal.a: its unit tests link the tool's objects except the one holding main()
+CTL_LIB_OBJS := $(filter-out $(BUILD)/obj/tools/shoalctl/shoalctl.o,$(CTL_OBJS))
+CTL_TEST_BINS := $(filter $(BUILD)/tests/test_shoalctl $(BUILD)/tests/test_shoalctl_%,$(UNIT_BINS))
+$(CTL_TEST_BINS): $(BUILD)/tests/%: tests/unit/%.c $(CTL_LIB_OBJS) $(BUILD)/libshoal.a
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(CTL_LIB_OBJS) $(BUILD)/libshoal.a $(LDLIBS) -lcmocka
+
 $(BUILD)/sim/shoal-sim: $(SIM_SRCS) $(BUILD)/libshoal.a
 	@mkdir -p $(@D)
 	$(if $(SIM_SRCS),$(CC) $(CFLAGS) -o $@ $(SIM_SRCS) $(BUILD)/libshoal.a $(LDLIBS),touch $@)

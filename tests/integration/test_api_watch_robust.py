@@ -48,7 +48,7 @@ def test_many_watchers_each_get_every_event(shoald):
 
 
 def test_slow_watcher_is_dropped_not_others(monkeypatch):
-    monkeypatch.setenv("SHOAL_API_WATCH_MAX_BUFFER", str(256 << 10))
+    monkeypatch.setenv("SHOAL_API_WATCH_MAX_BUFFER", str(1 << 20))
     d = Shoald()
     try:
         d.start()
@@ -60,18 +60,18 @@ def test_slow_watcher_is_dropped_not_others(monkeypatch):
                      .encode())
         good = Watch(d, CMS + f"?watch=1&resourceVersion={rv}")
         got = []
-        reader = threading.Thread(target=lambda: got.extend(good.take(60)), daemon=True)
+        reader = threading.Thread(target=lambda: got.extend(good.take(100)), daemon=True)
         reader.start()
         payload = "x" * 60000
         t0 = time.time()
-        for i in range(60):
+        for i in range(100):
             r = d.post(CMS, configmap(f"big{i}", {"k": payload}))
             assert r.status == 201
         assert time.time() - t0 < 20  # writers never wait for the slow reader
         reader.join(20)
         good.close()
         names = [e["object"]["metadata"]["name"] for e in got]
-        assert names == [f"big{i}" for i in range(60)]
+        assert names == [f"big{i}" for i in range(100)]
         assert "too slow" in d.logs()
         # the slow socket was closed by the server: draining it reaches EOF
         slow.settimeout(5)
@@ -82,7 +82,7 @@ def test_slow_watcher_is_dropped_not_others(monkeypatch):
                 break
             total += len(b)
         slow.close()
-        assert total < 60 * 60000
+        assert total < 100 * 60000
         assert d.get("/readyz").status == 200
     finally:
         d.close()

@@ -49,7 +49,7 @@ class Conn:
     def __init__(self, path):
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.s.connect(path)
-        self.buf = b""
+        self.buf = bytearray()  # amortised appends: a 7 MB list must not cost the client
 
     def read_response(self):
         while True:
@@ -63,8 +63,8 @@ class Conn:
                     if k.lower() == "content-length":
                         clen = int(v)
                 if len(self.buf) >= i + 4 + clen:
-                    body = self.buf[i + 4:i + 4 + clen]
-                    self.buf = self.buf[i + 4 + clen:]
+                    body = bytes(self.buf[i + 4:i + 4 + clen])
+                    del self.buf[:i + 4 + clen]
                     return status, body
             chunk = self.s.recv(1 << 20)
             if not chunk:
