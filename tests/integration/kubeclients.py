@@ -70,6 +70,14 @@ _REQ_NEW = re.compile(r'verb="([A-Z]+)" url="([^"]+)" status="(\d+)')
 _REQ_OLD = re.compile(r'round_trippers\.go:\d+\] ([A-Z]+) (https?://\S+) (\d+)')
 
 
+def trim(log, limit=6000):
+    """A client's stderr for a failure message, without Go goroutine dumps (klog -v fatal)."""
+    cut = log.find("\ngoroutine 1 [")
+    if cut >= 0:
+        log = log[:cut] + "\n[goroutine dump trimmed]"
+    return log[-limit:]
+
+
 def requests_in(log):
     """(verb, url, status) of every HTTP request a kubectl -v=6 run logged."""
     out = [(m.group(1), m.group(2), int(m.group(3))) for m in _REQ_NEW.finditer(log)]
@@ -115,7 +123,7 @@ current-context: shoal
                                   env=self.env, cwd=self.tmp)
         if check and r.returncode != 0:
             pytest.fail(f"kubectl {self.version} {' '.join(args)} exited {r.returncode}\n"
-                        f"stdout:\n{r.stdout}\nstderr:\n{r.stderr[-6000:]}\n"
+                        f"stdout:\n{r.stdout}\nstderr:\n{trim(r.stderr)}\n"
                         f"shoald log tail:\n{self.daemon.logs()[-3000:]}")
         return r
 

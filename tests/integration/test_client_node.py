@@ -104,3 +104,7 @@ def test_patch_types(daemon, node_env):
 def test_informer(daemon, node_env):
     res = run_script(daemon, node_env, "informer.mjs", unique("cn-inf"))
     assert ["delete", res["seen"][-1][1]] == res["seen"][-1][:2]
+
+
+def test_paging_and_deletecollection(daemon, node_env):
+    assert run_script(daemon, node_env, "paging.mjs", unique("cn-page"))["pages"] == 3

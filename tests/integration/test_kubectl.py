@@ -6,7 +6,9 @@ server. kubectl runs inside the daemon's network namespace over plain HTTP with 
 temporary HOME; validation stays on (no --validate=false).
 """
 import json
+import os
 import re
+import time
 
 import pytest
 import yaml
@@ -593,3 +595,105 @@ def test_unknown_field_rejected(kubectl):
 def test_health_raw(kubectl):
     for p in ("/healthz", "/readyz", "/livez"):
         assert kubectl.run("get", "--raw", p).stdout.strip() == "ok", p
+
+
+def test_apply_dir_stdin_json(kubectl):
+    k = kubectl
+    s = unique("dir")
+    d = os.path.join(k.tmp, "manifests")
+    os.makedirs(d)
+    k.write("manifests/cm.yaml", manifest(CONFIGMAP, s))
+    svc = yaml.safe_load(manifest(SERVICE, s))
+    k.write("manifests/svc.json", json.dumps(svc))
+    out = k.run("apply", "-f", d).stdout
+    assert f"configmap/web-{s} created" in out and f"service/web-{s} created" in out, out
+    out = k.run("apply", "-f", d).stdout
+    assert f"configmap/web-{s} unchanged" in out and f"service/web-{s} unchanged" in out, out
+    out = k.run("apply", "-f", "-", input=manifest(POD, s)).stdout
+    assert f"pod/web-{s} created" in out
+    out = k.run("get", "all", "-l", f"suite={s}", "-o", "name").stdout.split()
+    assert f"pod/web-{s}" in out and f"service/web-{s}" in out, out
+    out = k.run("delete", "-f", d).stdout
+    assert f'configmap "web-{s}" deleted' in out and f'service "web-{s}" deleted' in out
+    k.run("delete", "pod", f"web-{s}")
+
+
+def test_get_all_categories(kubectl):
+    k = kubectl
+    s = unique("all")
+    k.run("create", "-f", k.write("all.yaml", manifest(ALL4, s)))
+    try:
+        out = k.run("get", "all", "-l", f"suite={s}").stdout
+        for kind in ("pod", "service", "deployment.apps"):
+            assert re.search(rf"^{re.escape(kind)}/web-{s}\s", out, re.M), out
+        # configmaps are not in the "all" category
+        assert f"configmap/web-{s}" not in out
+    finally:
+        k.run("delete", "-f", k.tmp + "/all.yaml", "--ignore-not-found")
+
+
+def test_diff(kubectl):
+    """kubectl diff asks the server for a dry run (PATCH ...?dryRun=All) and must not change
+    anything: exit 0 without differences, 1 with."""
+    k = kubectl
+    s = unique("diff")
+    path = k.write("cm.yaml", manifest(CONFIGMAP, s))
+    k.run("apply", "-f", path)
+    rv = get_json(k, "cm", f"web-{s}")["metadata"]["resourceVersion"]
+    r = k.run("diff", "-f", path, check=False)
+    assert r.returncode == 0 and r.stdout == "", r
+    path = k.write("cm.yaml", manifest(CONFIGMAP, s).replace("greeting: hello", "greeting: bye"))
+    r = k.run("diff", "-f", path, check=False)
+    assert r.returncode == 1, r
+    assert "-  greeting: hello" in r.stdout and "+  greeting: bye" in r.stdout, r.stdout
+    cm = get_json(k, "cm", f"web-{s}")
+    assert cm["data"]["greeting"] == "hello" and cm["metadata"]["resourceVersion"] == rv
+    k.run("delete", "-f", path)
+
+
+def test_server_side_apply(kubectl):
+    k = kubectl
+    s = unique("ssa")
+    name = f"web-{s}"
+    path = k.write("cm.yaml", manifest(CONFIGMAP, s))
+    out = k.run("apply", "--server-side", "-f", path).stdout
+    assert f"configmap/{name} serverside-applied" in out, out
+    cm = get_json(k, "cm", name)
+    assert cm["data"] == {"greeting": "hello", "count": "1"}
+    mf = cm["metadata"].get("managedFields", [])
+    assert any(m.get("manager") == "kubectl" and m.get("operation") == "Apply" for m in mf), mf
+    path = k.write("cm.yaml", manifest(CONFIGMAP, s).replace("  greeting: hello\n", ""))
+    k.run("apply", "--server-side", "-f", path)
+    # the field this manager no longer applies is removed
+    assert get_json(k, "cm", name)["data"] == {"count": "1"}
+    k.run("delete", "-f", path)
+
+
+def test_edit(kubectl):
+    k = kubectl
+    s = unique("edit")
+    name = f"web-{s}"
+    k.run("create", "-f", k.write("cm.yaml", manifest(CONFIGMAP, s)))
+    k.env["KUBE_EDITOR"] = "sed -i -e s/greeting:\\ hello/greeting:\\ edited/"
+    try:
+        out = k.run("edit", "configmap", name).stdout
+        assert f"configmap/{name} edited" in out, out
+        assert get_json(k, "cm", name)["data"]["greeting"] == "edited"
+    finally:
+        del k.env["KUBE_EDITOR"]
+        k.run("delete", "configmap", name)
+
+
+def test_wait_node_ready_and_delete(kubectl, daemon):
+    k = kubectl
+    out = k.run("wait", "--for=condition=Ready", f"node/{daemon.node}", "--timeout=20s").stdout
+    assert f"node/{daemon.node} condition met" in out, out
+    s = unique("wd")
+    k.run("create", "-f", k.write("cm.yaml", manifest(CONFIGMAP, s)))
+    w = k.watch("wait", "--for=delete", f"configmap/web-{s}", "--timeout=30s")
+    try:
+        time.sleep(2)  # let kubectl wait list and start its watch
+        k.run("delete", "configmap", f"web-{s}", "--wait=false")
+        w.wait_for(rf"configmap/web-{s} condition met")
+    finally:
+        w.stop()
