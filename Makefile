@@ -31,7 +31,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 SIM_SRCS  := $(wildcard tests/sim/*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 
-BINS := $(BUILD)/shoald $(BUILD)/shoalctl $(BUILD)/shoal-cni
+BINS := $(BUILD)/shoald $(BUILD)/shoalctl $(BUILD)/shoal-cni $(BUILD)/shoal-shim $(BUILD)/shoal-rtctl
 
 .PHONY: all deps run test unit integration sim fuzz bench bench-api bench-pods bench-svc clean format
 all: $(BINS) $(BPF_OBJS)
@@ -51,6 +51,13 @@ $(BUILD)/shoald: $(BUILD)/obj/daemon/shoald.o $(BUILD)/libshoal.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/shoal-cni: $(BUILD)/obj/netplugin/shoal-cni.o $(BUILD)/libshoal.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# runtime: per-container supervisor and the runtime's test/debug driver (daemon/crun.h)
+$(BUILD)/shoal-shim: $(BUILD)/obj/tools/shoal-shim.o $(BUILD)/libshoal.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/shoal-rtctl: $(BUILD)/obj/tools/shoal-rtctl.o $(BUILD)/libshoal.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/shoalctl: $(CTL_OBJS) $(BUILD)/libshoal.a

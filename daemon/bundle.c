@@ -317,36 +317,55 @@ static bool env_name_valid(const char *s)
 	return true;
 }
 
-/* Value of key in a ConfigMap (data, binaryData) or Secret (data, base64). *ret malloc'd. */
-static int object_key(const cJSON *obj, const char *kind, const char *key, char **ret)
+static int field_ref(const struct bundle_params *p, const char *path, char **ret, struct err *e);
+
+int bundle_object_key(const cJSON *obj, const char *kind, const char *key, char **ret,
+		      size_t *ret_len)
 {
 	const char *v = jstr(jget(obj, "data"), key);
+	bool b64 = streq(kind, "Secret");
+	size_t cap, len;
+	char *out;
 
-	if (streq(kind, "Secret")) {
-		size_t cap, len;
-		char *out;
-		if (!v) {
-			/* stringData is write-only in Kubernetes but harmless to honour */
-			v = jstr(jget(obj, "stringData"), key);
-			if (!v)
-				return -ENOENT;
-			return (*ret = strdup(v)) ? 0 : -ENOMEM;
-		}
-		cap = strlen(v) + 1;
-		if (!(out = malloc(cap)))
-			return -ENOMEM;
-		if (sodium_base642bin((unsigned char *)out, cap, v, strlen(v), "\r\n", &len, NULL,
-				      sodium_base64_VARIANT_ORIGINAL) < 0) {
-			free(out);
-			return -EBADMSG;
-		}
-		out[len] = 0;
-		*ret = out;
-		return 0;
-	}
+	if (!v && b64)
+		v = jstr(jget(obj, "stringData"), key), b64 = false; /* write-only, but harmless */
+	if (!v && !b64 && (v = jstr(jget(obj, "binaryData"), key)))
+		b64 = true;
 	if (!v)
 		return -ENOENT;
-	return (*ret = strdup(v)) ? 0 : -ENOMEM;
+	if (!b64) {
+		if (!(*ret = strdup(v)))
+			return -ENOMEM;
+		if (ret_len)
+			*ret_len = strlen(v);
+		return 0;
+	}
+	cap = strlen(v) + 1;
+	if (!(out = malloc(cap)))
+		return -ENOMEM;
+	if (sodium_base642bin((unsigned char *)out, cap, v, strlen(v), "\r\n", &len, NULL,
+			      sodium_base64_VARIANT_ORIGINAL) < 0) {
+		free(out);
+		return -EBADMSG;
+	}
+	out[len] = 0;
+	*ret = out;
+	if (ret_len)
+		*ret_len = len;
+	return 0;
+}
+
+static int object_key(const cJSON *obj, const char *kind, const char *key, char **ret)
+{
+	return bundle_object_key(obj, kind, key, ret, NULL);
+}
+
+int bundle_field_value(const cJSON *pod, const char *path, const char *pod_ip,
+		       const char *host_ip, const char *node_name, char **ret)
+{
+	struct bundle_params p = { .pod = pod, .pod_ip = pod_ip, .host_ip = host_ip,
+				   .node_name = node_name };
+	return field_ref(&p, path, ret, NULL);
 }
 
 static int field_ref(const struct bundle_params *p, const char *path, char **ret, struct err *e)
@@ -423,7 +442,7 @@ static int lookup_key(const struct bundle_params *p, const char *kind, const cJS
 
 	if (!name || !key)
 		return err_set(e, EINVAL, 0, CFG_ERR, "%s key reference needs name and key", kind);
-	obj = p->get_object ? p->get_object(p->ud, kind, ns ? ns : "default", name) : NULL;
+	obj = p->get_object ? p->get_object(p->object_ud, kind, ns ? ns : "default", name) : NULL;
 	if (!obj) {
 		if (optional)
 			return 0;
@@ -463,7 +482,7 @@ static int env_from(const struct bundle_params *p, const cJSON *ctr, struct env 
 		name = jstr(ref, "name");
 		if (!name)
 			return err_set(e, EINVAL, 0, CFG_ERR, "envFrom entry needs a name");
-		obj = p->get_object ? p->get_object(p->ud, kind, ns ? ns : "default", name) : NULL;
+		obj = p->get_object ? p->get_object(p->object_ud, kind, ns ? ns : "default", name) : NULL;
 		if (!obj) {
 			if (jbool(ref, "optional") == 1)
 				continue;
@@ -605,7 +624,7 @@ static int parse_id(const struct bundle_params *p, bool group, const char *s, ui
 		*id = v;
 		return 0;
 	}
-	r = p->get_id ? p->get_id(p->ud, group, s, id, gid) : -ENOENT;
+	r = p->get_id ? p->get_id(p->id_ud, group, s, id, gid) : -ENOENT;
 	if (r < 0)
 		return err_set(e, -r, 0, CFG_ERR, "unable to find %s %s in the image",
 			       group ? "group" : "user", s);
@@ -1120,7 +1139,10 @@ int bundle_config_build(const struct bundle_params *p, cJSON **ret, struct err *
 	/* allowPrivilegeEscalation defaults to true in Kubernetes */
 	cJSON_AddBoolToObject(process, "noNewPrivileges",
 			      !privileged && jbool(csc, "allowPrivilegeEscalation") == 0);
-	cJSON_AddNumberToObject(process, "oomScoreAdj", qos_oom_score(p->pod));
+	/* crun writes oomScoreAdj after dropping capabilities, so it cannot lower the score:
+	 * negative (Guaranteed) scores go in an annotation the shim applies after create */
+	if (qos_oom_score(p->pod) >= 0)
+		cJSON_AddNumberToObject(process, "oomScoreAdj", qos_oom_score(p->pod));
 
 	if (!(root = cJSON_AddObjectToObject(spec, "root")))
 		return -ENOMEM;
@@ -1140,6 +1162,11 @@ int bundle_config_build(const struct bundle_params *p, cJSON **ret, struct err *
 	if (jstr(meta, "uid"))
 		cJSON_AddStringToObject(ann, "io.kubernetes.pod.uid", jstr(meta, "uid"));
 	cJSON_AddStringToObject(ann, "io.kubernetes.container.name", name);
+	if (qos_oom_score(p->pod) < 0) {
+		char v[16];
+		snprintf(v, sizeof(v), "%d", qos_oom_score(p->pod));
+		cJSON_AddStringToObject(ann, BUNDLE_ANN_OOM_SCORE_ADJ, v);
+	}
 
 	if (!(linux_ = cJSON_AddObjectToObject(spec, "linux")))
 		return -ENOMEM;

@@ -54,8 +54,9 @@ struct bundle_params {
 	const char *node_name;
 
 	bundle_get_object_fn get_object;
-	bundle_get_id_fn get_id;
-	void *ud;
+	void *object_ud;
+	bundle_get_id_fn get_id;  /* e.g. bundle_rootfs_id_lookup with id_ud = rootfs path */
+	void *id_ud;
 };
 
 /* Build config.json. On a pod/image problem -EINVAL and e->reason is what a container status
@@ -72,6 +73,18 @@ const cJSON *bundle_container(const cJSON *pod, bool init, int index);
 /* Kubernetes quantities: CPU in millicores (rounded up), memory in bytes. -EINVAL if bad. */
 int bundle_quantity_milli(const char *s, int64_t *ret);
 int bundle_quantity_value(const char *s, int64_t *ret);
+
+/* Value of key in a ConfigMap (data, binaryData) or Secret (data, base64-decoded); *ret is
+ * malloc'd and NUL-terminated, *ret_len (optional) its length. -ENOENT if absent. */
+int bundle_object_key(const cJSON *obj, const char *kind, const char *key, char **ret,
+		      size_t *ret_len);
+/* Downward API fieldRef value (metadata.name, status.podIP, ...). -EINVAL if unsupported. */
+int bundle_field_value(const cJSON *pod, const char *path, const char *pod_ip,
+		       const char *host_ip, const char *node_name, char **ret);
+
+/* Annotation carrying an oom_score_adj below 0 that the shim applies once the container
+ * exists (crun cannot lower it after dropping CAP_SYS_RESOURCE). */
+#define BUNDLE_ANN_OOM_SCORE_ADJ "io.shoal.oom-score-adj"
 
 /* Default capability set (containerd's), NULL-terminated, CAP_ names. */
 extern const char *const bundle_default_caps[];

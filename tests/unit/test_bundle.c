@@ -352,9 +352,11 @@ static void test_resources(void **state)
 	cpu = cJSON_GetObjectItem(r, "cpu");
 	assert_int_equal(cJSON_GetObjectItem(cpu, "shares")->valueint, 2048); /* request = limit */
 	assert_int_equal(cJSON_GetObjectItem(cpu, "quota")->valueint, 200000);
-	assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(b, "process"), "oomScoreAdj")
-				 ->valueint,
-			 -997);
+	assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(b, "process"), "oomScoreAdj"));
+	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(b, "annotations"),
+						BUNDLE_ANN_OOM_SCORE_ADJ)
+				    ->valuestring,
+			    "-997");
 
 	assert_int_equal(build(POD(",\"command\":[\"x\"],\"resources\":{\"limits\":{\"memory\":"
 				   "\"lots\"}}",
