@@ -31,7 +31,8 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 SIM_SRCS  := $(wildcard tests/sim/*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 
-BINS := $(BUILD)/shoald $(BUILD)/shoalctl $(BUILD)/shoal-cni $(BUILD)/shoal-shim $(BUILD)/shoal-rtctl
+BINS := $(BUILD)/shoald $(BUILD)/shoalctl $(BUILD)/shoal-cni $(BUILD)/shoal-lbctl \
+        $(BUILD)/shoal-netctl $(BUILD)/shoal-shim $(BUILD)/shoal-rtctl
 
 .PHONY: all deps run test unit integration sim fuzz bench bench-api bench-pods bench-svc clean format
 all: $(BINS) $(BPF_OBJS)
@@ -41,11 +42,16 @@ deps:
 
 $(BUILD)/libshoal.a: $(LIB_OBJS)
 	@mkdir -p $(@D)
-	$(AR) rcs $@ $^
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+# V=1 shows full command lines
+Q := $(if $(V),,@)
 
 $(BUILD)/obj/%.o: %.c | $(BPF_SKELS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/shoald: $(BUILD)/obj/daemon/shoald.o $(BUILD)/libshoal.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -60,7 +66,15 @@ $(BUILD)/shoal-shim: $(BUILD)/obj/tools/shoal-shim.o $(BUILD)/libshoal.a
 $(BUILD)/shoal-rtctl: $(BUILD)/obj/tools/shoal-rtctl.o $(BUILD)/libshoal.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# test/ops helper driving netplugin/ like the pod runtime does
+$(BUILD)/shoal-netctl: $(BUILD)/obj/tests/helpers/shoal-netctl.o $(BUILD)/libshoal.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/shoalctl: $(CTL_OBJS) $(BUILD)/libshoal.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# datapath driver for tests and debugging (programs services by hand until shoald does)
+$(BUILD)/shoal-lbctl: $(BUILD)/obj/tools/shoal-lbctl.o $(BUILD)/libshoal.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # --- BPF: clang -> bpftool gen object -> bpftool gen skeleton ---
@@ -68,9 +82,13 @@ $(BUILD)/vmlinux.h:
 	@mkdir -p $(@D)
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/bpf/%.tmp.o: bpf/%.bpf.c $(BUILD)/vmlinux.h $(wildcard bpf/*.h bpf/lib/*.h)
+# clang writes exact header dependencies (-MD); keep the unlinked object so make does not
+# rebuild the chain every time (.SECONDARY)
+$(BUILD)/bpf/%.tmp.o: bpf/%.bpf.c $(BUILD)/vmlinux.h
 	@mkdir -p $(@D)
-	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -I$(BUILD) -I. -Wall -Werror -c $< -o $@
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -I$(BUILD) -I. -Wall -Werror \
+		-MD -MP -MF $(@:.tmp.o=.d) -MT $@ -c $< -o $@
+.SECONDARY: $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/bpf/%.tmp.o)
 
 $(BUILD)/bpf/%.bpf.o: $(BUILD)/bpf/%.tmp.o
 	$(BPFTOOL) gen object $@ $<
@@ -81,7 +99,8 @@ $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 # --- tests ---
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libshoal.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libshoal.a $(LDLIBS) -lcmocka
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libshoal.a $(LDLIBS) -lcmocka
 
 $(BUILD)/sim/shoal-sim: $(SIM_SRCS) $(BUILD)/libshoal.a
 	@mkdir -p $(@D)
@@ -91,7 +110,7 @@ unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 sim: $(BUILD)/sim/shoal-sim
-	@if [ -n "$(SIM_SRCS)" ]; then $(BUILD)/sim/shoal-sim --seed 1; fi
+	@if [ -n "$(SIM_SRCS)" ]; then for s in $(or $(SEEDS),1 2 3); do $(BUILD)/sim/shoal-sim --seed $$s || exit 1; done; fi
 
 integration: all
 	$(PYTHON) -m pytest -q -x tests/integration $(PYTEST_ARGS)
@@ -130,4 +149,4 @@ clean:
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/bpf -name '*.d' 2>/dev/null)

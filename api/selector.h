@@ -24,6 +24,12 @@ bool label_selector_matches(const struct label_selector *sel, const cJSON *label
 bool label_selector_is_empty(const struct label_selector *sel);
 struct label_selector *label_selector_free(struct label_selector *sel);
 
+/* Why `key` is not a valid qualified name (label/annotation key: optional DNS-subdomain prefix
+ * + '/' + name of <= 63 alphanumerics, '-', '_', '.'), or NULL when it is valid. */
+const char *selector_qualified_name_error(const char *key);
+/* Why `value` is not a valid label value (<= 63, empty or name syntax), or NULL. */
+const char *selector_label_value_error(const char *value);
+
 struct field_selector;
 
 /* supported: NULL-terminated list of field paths this resource accepts (others -> 400). */
