@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Pure OCI config generation from a pod spec. See bundle.h. */
 #include <ctype.h>
-#include <math.h>
 #include <string.h>
 #include <linux/capability.h>
 #include <sys/capability.h>
 #include <sodium.h>
 
+#include "api/quantity.h"
 #include "daemon/bundle.h"
 #include "lib/macro.h"
 
@@ -128,75 +128,35 @@ static int add_str_array(cJSON *parent, const char *key, const char *const *v, s
 	return 0;
 }
 
-/* ---- quantities ---- */
-
-static int quantity_parse(const char *s, long double *ret)
-{
-	static const struct {
-		const char *suffix;
-		long double mul;
-	} sfx[] = {
-		{ "Ki", 1024.0L }, { "Mi", 1048576.0L }, { "Gi", 1073741824.0L },
-		{ "Ti", 1099511627776.0L }, { "Pi", 1125899906842624.0L },
-		{ "Ei", 1152921504606846976.0L }, { "n", 1e-9L }, { "u", 1e-6L }, { "m", 1e-3L },
-		{ "", 1.0L }, { "k", 1e3L }, { "M", 1e6L }, { "G", 1e9L }, { "T", 1e12L },
-		{ "P", 1e15L }, { "E", 1e18L },
-	};
-	const char *p = s;
-	long double v = 0, frac = 0.1L;
-	bool neg = false, digits = false;
-
-	if (strempty(s))
-		return -EINVAL;
-	if (*p == '+' || *p == '-')
-		neg = *p++ == '-';
-	for (; isdigit((unsigned char)*p); p++, digits = true)
-		v = v * 10 + (*p - '0');
-	if (*p == '.')
-		for (p++; isdigit((unsigned char)*p); p++, digits = true, frac /= 10)
-			v += (*p - '0') * frac;
-	if (!digits)
-		return -EINVAL;
-	if ((*p == 'e' || *p == 'E') && (isdigit((unsigned char)p[1]) ||
-					 ((p[1] == '+' || p[1] == '-') && isdigit((unsigned char)p[2])))) {
-		char *end;
-		long ex = strtol(p + 1, &end, 10);
-		if (*end || ex > 18 || ex < -9)
-			return -EINVAL;
-		*ret = (neg ? -v : v) * powl(10.0L, ex);
-		return 0;
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(sfx); i++)
-		if (streq(p, sfx[i].suffix)) {
-			*ret = (neg ? -v : v) * sfx[i].mul;
-			return 0;
-		}
-	return -EINVAL;
-}
+/* ---- quantities (api/quantity.h), negative values refused ---- */
 
 int bundle_quantity_milli(const char *s, int64_t *ret)
 {
-	long double v;
-	int r = quantity_parse(s, &v);
+	int64_t v;
+	int r;
 
-	if (r < 0)
-		return r;
-	if (v < 0 || v > 9e15L)
+	if (strempty(s))
 		return -EINVAL;
-	*ret = (int64_t)ceill(v * 1000.0L - 1e-9L);
+	if ((r = quantity_parse_milli(s, &v)) < 0)
+		return r;
+	if (v < 0)
+		return -EINVAL;
+	*ret = v;
 	return 0;
 }
 
 int bundle_quantity_value(const char *s, int64_t *ret)
 {
-	long double v;
-	int r = quantity_parse(s, &v);
+	int64_t v;
+	int r;
 
-	if (r < 0)
-		return r;
-	if (v < 0 || v > 9e18L)
+	if (strempty(s))
 		return -EINVAL;
-	*ret = (int64_t)ceill(v - 1e-9L);
+	if ((r = quantity_parse_bytes(s, &v)) < 0)
+		return r;
+	if (v < 0)
+		return -EINVAL;
+	*ret = v;
 	return 0;
 }
 

@@ -70,7 +70,8 @@ int bundle_cgroup_path(const char *parent, const char *pod_uid, const char *cont
 /* The container object (spec.containers[i] or spec.initContainers[i]) or NULL. */
 const cJSON *bundle_container(const cJSON *pod, bool init, int index);
 
-/* Kubernetes quantities: CPU in millicores (rounded up), memory in bytes. -EINVAL if bad. */
+/* Kubernetes quantities (api/quantity.h): CPU in millicores (rounded up), memory in bytes.
+ * -EINVAL if bad or negative. */
 int bundle_quantity_milli(const char *s, int64_t *ret);
 int bundle_quantity_value(const char *s, int64_t *ret);
 
