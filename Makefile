@@ -66,6 +66,10 @@ $(BUILD)/shoal-shim: $(BUILD)/obj/tools/shoal-shim.o $(BUILD)/libshoal.a
 $(BUILD)/shoal-rtctl: $(BUILD)/obj/tools/shoal-rtctl.o $(BUILD)/libshoal.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# offline busybox:latest OCI image layout (import: shoal-rtctl ... image import $@)
+$(BUILD)/images/busybox: tools/mkimage-busybox
+	tools/mkimage-busybox $@
+
 # test/ops helper driving netplugin/ like the pod runtime does
 $(BUILD)/shoal-netctl: $(BUILD)/obj/tests/helpers/shoal-netctl.o $(BUILD)/libshoal.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
