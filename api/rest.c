@@ -1085,7 +1085,20 @@ void api_rest_handle(struct api_req *r)
 {
 	enum evhttp_cmd_type m = r->method;
 
-	if (!route(r) || !negotiate(r))
+	if (!route(r))
+		return;
+	/* pod I/O: plain text and WebSocket streams, not JSON documents */
+	if (r->sub && r->name && r->ns && streq(r->res->plural, "pods") && !r->res->group[0]) {
+		if (streq(r->sub, "log")) {
+			api_podlog_handle(r);
+			return;
+		}
+		if (streq(r->sub, "exec")) {
+			api_podexec_handle(r);
+			return;
+		}
+	}
+	if (!negotiate(r))
 		return;
 	if (m == EVHTTP_REQ_HEAD)
 		m = EVHTTP_REQ_GET;

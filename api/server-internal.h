@@ -17,6 +17,7 @@
 #include <cJSON.h>
 
 #include "api/object.h"
+#include "api/podio.h"
 #include "api/resources.h"
 #include "api/selector.h"
 #include "api/server.h"
@@ -51,6 +52,13 @@ struct api_server {
 	uint64_t bookmark_ms;      /* period of BOOKMARK events */
 	size_t watch_max_buffer;   /* bytes queued to a watcher before it is dropped */
 	char *openapi_v3_root;     /* cached documents */
+	/* pod I/O (podio.c, podlog.c, podexec.c, images.c) */
+	struct api_podio podio;
+	bool has_podio;
+	size_t image_max_body;
+	struct api_logstream *logstreams; /* open `log?follow=true` streams */
+	struct api_exec *execs;           /* exec sessions */
+	struct api_imgjob *imgjobs;       /* imports and pulls running on threads */
 };
 
 /* One request being served. */
@@ -96,6 +104,28 @@ bool api_discovery_match(const char *path);
 void api_rest_handle(struct api_req *r);        /* resources */
 void api_watch_start(struct api_req *r);
 void api_watch_free_all(struct api_server *srv);
+
+/* --- pod I/O (podio.c, podlog.c, podexec.c, images.c) --- */
+/* The pod and container a log/exec request names; errors are replied (return < 0). */
+struct api_pod_ctr {
+	cJSON *pod;              /* owned */
+	const cJSON *spec;       /* the container's spec */
+	const cJSON *status;     /* its containerStatuses entry, NULL if none yet */
+	bool running, terminated, waiting;
+	struct api_podio_ctr ref;
+	char *id;                /* containerID without its scheme, NULL if none */
+};
+int api_pod_ctr_get(struct api_req *r, const char *container, struct api_pod_ctr *ret);
+void api_pod_ctr_done(struct api_pod_ctr *c);
+bool api_podio_ready(struct api_req *r, bool images); /* 503 if the daemon gave no handles */
+void api_podlog_handle(struct api_req *r);
+void api_podexec_handle(struct api_req *r);
+bool api_images_match(const char *path);
+void api_images_handle(struct api_req *r);
+void api_podio_free_all(struct api_server *srv);
+void api_podlog_free_all(struct api_server *srv);
+void api_podexec_free_all(struct api_server *srv);
+void api_images_free_all(struct api_server *srv);
 
 /* --- listing helpers shared by rest.c and watch.c --- */
 struct api_filter {

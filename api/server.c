@@ -344,7 +344,16 @@ static void on_request(struct evhttp_request *req, void *arg)
 			api_reply_raw(&r, 200, "text/plain; charset=utf-8", "ok", 2);
 		goto out;
 	}
-	if (api_discovery_match(r.path))
+	if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > l->srv->max_body &&
+	    !(api_images_match(r.path) && r.method == EVHTTP_REQ_POST)) {
+		/* the listener's limit is the image upload limit (podio.c): others keep theirs */
+		api_reply_status(&r, 413, "RequestEntityTooLarge", NULL, NULL,
+				 "the request body is larger than %zu bytes", l->srv->max_body);
+		goto out;
+	}
+	if (api_images_match(r.path))
+		api_images_handle(&r);
+	else if (api_discovery_match(r.path))
 		api_discovery_handle(&r);
 	else
 		api_rest_handle(&r);
@@ -584,6 +593,7 @@ struct api_server *api_server_free(struct api_server *srv)
 	if (!srv)
 		return NULL;
 	api_watch_free_all(srv);
+	api_podio_free_all(srv);
 	if (srv->tcp.http)
 		evhttp_free(srv->tcp.http);
 	if (srv->unx.http)
