@@ -48,6 +48,7 @@ void api_pod_ctr_done(struct api_pod_ctr *c)
 {
 	cJSON_Delete(c->pod);
 	free(c->id);
+	free(c->last_id);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -70,6 +71,13 @@ static void names(const cJSON *arr, char *buf, size_t len)
 	cJSON_ArrayForEach(c, arr)
 		if (o < len)
 			o += snprintf(buf + o, len - o, "%s%s", o ? " " : "", json_str(c, "name", ""));
+}
+
+static char *strip_scheme(const char *id)
+{
+	const char *sep = strstr(id, "://");
+
+	return strdup(sep ? sep + 3 : id);
 }
 
 int api_pod_ctr_get(struct api_req *r, const char *container, struct api_pod_ctr *ret)
@@ -133,14 +141,11 @@ int api_pod_ctr_get(struct api_req *r, const char *container, struct api_pod_ctr
 	ret->terminated = cs && json_path(cs, "state.terminated");
 	ret->waiting = !cs || json_path(cs, "state.waiting");
 	cid = cs ? json_str(cs, "containerID", NULL) : NULL;
-	if (cid) {
-		const char *sep = strstr(cid, "://");
-		ret->id = strdup(sep ? sep + 3 : cid);
-		if (!ret->id) {
-			api_reply_status(r, 500, "InternalError", NULL, NULL, "out of memory");
-			goto fail;
-		}
-	}
+	if (cid && !(ret->id = strip_scheme(cid)))
+		goto oom;
+	cid = cs ? json_str(cs, "lastState.terminated.containerID", NULL) : NULL;
+	if (cid && !(ret->last_id = strip_scheme(cid)))
+		goto oom;
 	ret->ref = (struct api_podio_ctr){
 		.ns = r->ns,
 		.pod = r->name,
@@ -148,8 +153,11 @@ int api_pod_ctr_get(struct api_req *r, const char *container, struct api_pod_ctr
 		.container = json_str(ret->spec, "name", ""),
 		.restart_count = cs ? (int)json_int(cs, "restartCount", 0) : 0,
 		.container_id = ret->id,
+		.last_container_id = ret->last_id,
 	};
 	return 0;
+oom:
+	api_reply_status(r, 500, "InternalError", NULL, NULL, "out of memory");
 fail:
 	api_pod_ctr_done(ret);
 	return -EINVAL;

@@ -24,6 +24,7 @@ struct api_podio_ctr {
 	const char *container;      /* a name from spec.containers or spec.initContainers */
 	int restart_count;          /* status.containerStatuses[].restartCount (0 if none) */
 	const char *container_id;   /* status containerID without "scheme://", NULL if none */
+	const char *last_container_id; /* lastState.terminated.containerID, likewise */
 };
 
 struct api_podio {

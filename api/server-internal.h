@@ -114,6 +114,7 @@ struct api_pod_ctr {
 	bool running, terminated, waiting;
 	struct api_podio_ctr ref;
 	char *id;                /* containerID without its scheme, NULL if none */
+	char *last_id;           /* lastState.terminated.containerID, likewise */
 };
 int api_pod_ctr_get(struct api_req *r, const char *container, struct api_pod_ctr *ret);
 void api_pod_ctr_done(struct api_pod_ctr *c);
