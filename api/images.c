@@ -258,8 +258,12 @@ static void on_close(struct evhttp_connection *evcon, void *arg)
 static void on_done(evutil_socket_t fd, short what, void *arg)
 {
 	struct api_imgjob *j = arg;
-	struct api_req r = { .srv = j->srv, .req = j->req, .path = IMAGES_PREFIX };
+	struct api_req r = { .srv = j->srv, .req = j->req, .path = IMAGES_PREFIX,
+			     .method_name = "image" };
 
+	/* the thread signals with the lock held: once we hold it, it no longer touches j */
+	pthread_mutex_lock(&j->mu);
+	pthread_mutex_unlock(&j->mu);
 	job_unlink(j);
 	if (j->req) {
 		evhttp_connection_set_closecb(j->evcon, NULL, NULL);
