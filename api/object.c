@@ -582,3 +582,90 @@ int api_obj_bootstrap(struct store *s, struct err *e)
 	}
 	return 0;
 }
+
+/* ---- binding (pods/binding, and the node agent binding pods to itself) ---- */
+
+int api_obj_bind(struct store *s, const char *ns, const char *name, const char *uid,
+		 const char *node, struct store_obj **ret, struct err *e)
+{
+	const struct api_resource *res = api_resource_by_key("pods");
+	_cleanup_json_ cJSON *obj = NULL, *status = NULL;
+	struct store_obj *cur = NULL, *out = NULL;
+	const char *cur_node;
+	char ts[40];
+	cJSON *conds, *c, *it;
+	int r;
+
+	if (!res)
+		return -ENOENT;
+	if (strempty(node) || !util_dns1123_subdomain(node)) {
+		err_set(e, EINVAL, 422, "Invalid", "Binding \"%s\" is invalid: target.name: Invalid "
+			"value: \"%s\"", name, node ? node : "");
+		return -EINVAL;
+	}
+	r = store_get(s, res->key, ns, name, &cur);
+	if (r < 0)
+		return api_err_from_store(r, res, name, e);
+	obj = store_obj_parse(cur);
+	uint64_t rv = cur->rv;
+	store_obj_unref(cur);
+	if (!obj)
+		return -ENOMEM;
+	if (!strempty(uid) && !streq(uid, json_str(obj, "metadata.uid", "")))
+		return err_set(e, ECANCELED, 409, "Conflict",
+			       "Operation cannot be fulfilled on pods/binding \"%s\": the object "
+			       "has been modified; please apply your changes to the latest version "
+			       "and try again", name);
+	if (json_path(obj, "metadata.deletionTimestamp"))
+		return err_set(e, ECANCELED, 409, "Conflict",
+			       "Operation cannot be fulfilled on pods/binding \"%s\": pod %s is "
+			       "being deleted, cannot be assigned to a host", name, name);
+	cur_node = json_str(obj, "spec.nodeName", "");
+	if (*cur_node)
+		return err_set(e, ECANCELED, 409, "Conflict",
+			       "Operation cannot be fulfilled on pods/binding \"%s\": pod %s is "
+			       "already assigned to node \"%s\"", name, name, cur_node);
+	json_set_str(json_path_obj(obj, "spec"), "nodeName", node);
+	status = cJSON_DetachItemFromObjectCaseSensitive(obj, "status");
+	r = api_obj_update_res(s, res, obj, rv, NULL, e);
+	if (r < 0)
+		return r;
+	/* PodScheduled=True, as the binding registry sets it */
+	if (!cJSON_IsObject(status)) {
+		cJSON_Delete(status);
+		status = cJSON_CreateObject();
+	}
+	if (!status)
+		return -ENOMEM;
+	conds = json_path(status, "conditions");
+	if (!cJSON_IsArray(conds)) {
+		cJSON_DeleteItemFromObjectCaseSensitive(status, "conditions");
+		conds = cJSON_AddArrayToObject(status, "conditions");
+	}
+	int idx = 0;
+	cJSON_ArrayForEach(it, conds)
+	{
+		if (streq(json_str(it, "type", ""), "PodScheduled")) {
+			cJSON_DeleteItemFromArray(conds, idx);
+			break;
+		}
+		idx++;
+	}
+	now_rfc3339(ts, sizeof(ts));
+	c = cJSON_CreateObject();
+	cJSON_AddStringToObject(c, "type", "PodScheduled");
+	cJSON_AddStringToObject(c, "status", "True");
+	cJSON_AddNullToObject(c, "lastProbeTime");
+	cJSON_AddStringToObject(c, "lastTransitionTime", ts);
+	cJSON_AddItemToArray(conds, c);
+	if (!json_str(status, "phase", NULL))
+		json_set_str(status, "phase", "Pending");
+	r = store_update_status(s, res->key, ns, name, status, 0, &out, e);
+	if (r < 0)
+		return api_err_from_store(r, res, name, e);
+	if (ret)
+		*ret = out;
+	else
+		store_obj_unref(out);
+	return 0;
+}

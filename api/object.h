@@ -36,4 +36,12 @@ struct api_delete_opts {
 int api_obj_delete(struct store *s, const char *resource, const char *ns, const char *name,
 		   const struct api_delete_opts *opts, struct store_obj **ret, struct err *e);
 
+/*
+ * Bind a pod to a node (the pods/binding subresource): sets spec.nodeName once and the
+ * PodScheduled=True condition. uid (optional) is a precondition. 409 Conflict if the pod is
+ * already bound or being deleted.
+ */
+int api_obj_bind(struct store *s, const char *ns, const char *name, const char *uid,
+		 const char *node, struct store_obj **ret, struct err *e);
+
 #endif

@@ -34,6 +34,8 @@ static const struct opt_def opts[] = {
 	STR(tokens_file, "bearer tokens file: token,user,uid[,\"group1,group2\"]"),
 	STR(pod_cidr, "this node's pod CIDR (default 10.244.0.0/24)"),
 	STR(service_cidr, "service ClusterIP CIDR (default 10.96.0.0/12)"),
+	STR(cluster_cidr, "cluster pod CIDR, not masqueraded (default 10.244.0.0/16)"),
+	STR(image_preload, "OCI layouts/archives to import at start, comma-separated"),
 	STR(cluster_domain, "cluster DNS domain (default cluster.local)"),
 	STR(bpf_pin_dir, "bpffs pin directory (default /sys/fs/bpf/shoal/<node>)"),
 	STR(cgroup_name, "cgroup subtree name (default shoal-<node>)"),
@@ -231,6 +233,7 @@ int config_load(struct config *cfg, int argc, char **argv, struct err *e)
 	r = r ?: default_str(&cfg->api_socket, "%s/api.sock", cfg->run_dir);
 	r = r ?: default_str(&cfg->pod_cidr, "%s", "10.244.0.0/24");
 	r = r ?: default_str(&cfg->service_cidr, "%s", "10.96.0.0/12");
+	r = r ?: default_str(&cfg->cluster_cidr, "%s", "10.244.0.0/16");
 	r = r ?: default_str(&cfg->cluster_domain, "%s", "cluster.local");
 	r = r ?: default_str(&cfg->bpf_pin_dir, "/sys/fs/bpf/shoal/%s", cfg->node_name);
 	r = r ?: default_str(&cfg->cgroup_name, "shoal-%s", cfg->node_name);

@@ -22,6 +22,8 @@ struct config {
 	char *tokens_file;   /* CSV: token,user,uid[,groups] like kube-apiserver */
 	char *pod_cidr;      /* 10.244.0.0/24 */
 	char *service_cidr;  /* 10.96.0.0/12 */
+	char *cluster_cidr;  /* 10.244.0.0/16: pod traffic to it is not masqueraded */
+	char *image_preload; /* comma-separated OCI layouts/archives imported at start */
 	char *cluster_domain;/* cluster.local */
 	char *bpf_pin_dir;   /* /sys/fs/bpf/shoal/<node> */
 	char *cgroup_name;   /* shoal-<node> */

@@ -9,6 +9,7 @@
 #include "daemon/config.h"
 #include "daemon/ctrl_loop.h"
 #include "daemon/node.h"
+#include "daemon/pods.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "sched/members.h"
@@ -23,6 +24,7 @@ struct shoald {
 	struct node_agent *node;
 	struct members *members;
 	struct ctrl_loop *ctrl;
+	struct pods *pods;
 };
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -36,6 +38,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static void shoald_free(struct shoald *d)
 {
 	d->ctrl = ctrl_loop_free(d->ctrl);
+	d->pods = pods_free(d->pods);
 	d->node = node_agent_free(d->node);
 	d->members = members_free(d->members);
 	d->api = api_server_free(d->api);
@@ -133,6 +136,19 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		log_error_errno(r, "cannot start controllers");
 		goto out;
+	}
+
+	r = pods_new(d.base, d.store, &d.cfg, &d.pods, &e);
+	if (r < 0) {
+		log_error_errno(r, "cannot start the pod manager: %s", e.message);
+		goto out;
+	}
+	if (!strempty(d.cfg.image_preload)) {
+		r = pods_images_preload(d.pods, d.cfg.image_preload, &e);
+		if (r < 0) {
+			log_error_errno(r, "cannot import images: %s", e.message);
+			goto out;
+		}
 	}
 
 	d.sig_term = evsignal_new(d.base, SIGTERM, on_signal, &d);

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The pod manager ("kubelet"): makes every pod whose spec.nodeName is empty or names this node
+ * run here. It binds unbound pods to the node, admits them against the node's allocatable
+ * resources and host ports, plumbs the pod network (netplugin/), pulls or finds images, runs
+ * init containers then containers through crun + shoal-shim, restarts them with back-off,
+ * probes them, reports status and Events, and tears everything down on deletion. Containers
+ * outlive the daemon; a restarted daemon re-adopts them.
+ *
+ * On-disk layout (under the node's state dir and run dir):
+ *   <state_dir>/pods/<uid>/                     pod dir: hosts, resolv.conf, hostname, ns/{ipc,uts},
+ *                                               volumes/<name>, .setup-done
+ *   <state_dir>/pods/<uid>/containers/<id>/     bundle: config.json, rootfs (overlay), upper, work,
+ *                                               termination-log
+ *   <state_dir>/pods/<uid>/logs/<container>/<attempt>.log   CRI-format log of one container instance
+ *   <run_dir>/containers/<id>/                  shim files (exit.json, shim.pid, ...), see crun.h
+ * Container ids: "<first 12 hex digits of the pod uid>-<c|i><index>-<attempt>", attempt counting
+ * every container instance created for that slot. status.containerStatuses[].containerID is
+ * "crun://<id>".
+ */
+#ifndef SHOAL_DAEMON_PODS_H
+#define SHOAL_DAEMON_PODS_H
+
+#include <stdbool.h>
+#include <event2/event.h>
+
+#include "daemon/config.h"
+#include "lib/err.h"
+#include "sched/store.h"
+
+struct pods;
+
+int pods_new(struct event_base *base, struct store *store, const struct config *cfg,
+	     struct pods **ret, struct err *e);
+/* Stops managing; running containers are left alone (a restarted daemon re-adopts them). */
+struct pods *pods_free(struct pods *m);
+
+/* Import OCI layouts/archives (comma-separated paths) into the node's image store. */
+int pods_images_preload(struct pods *m, const char *paths, struct err *e);
+
+/* Helpers for log/exec: the crun id of a status containerID ("crun://<id>" -> "<id>"), its
+ * attempt number, and the log file of a container instance. */
+const char *pods_container_id(const char *container_id);
+int pods_id_attempt(const char *id);
+int pods_log_path(const char *state_dir, const char *pod_uid, const char *container, int attempt,
+		  char **ret);
+
+#endif
