@@ -7,6 +7,7 @@
 #include "daemon/crun.h"
 #include "daemon/image.h"
 #include "daemon/podio.h"
+#include "daemon/pods.h"
 #include "lib/util.h"
 
 struct podio {
@@ -15,35 +16,19 @@ struct podio {
 	struct image_store *images;
 };
 
-/* Must match daemon/pods.h: ids "<uid12>-<c|i><index>-<attempt>", logs
- * <state_dir>/pods/<uid>/logs/<container>/<attempt>.log */
-static int id_attempt(const char *id)
-{
-	const char *p = id ? strrchr(id, '-') : NULL;
-	char *end;
-	long a;
-
-	if (!p || !p[1])
-		return -1;
-	a = strtol(p + 1, &end, 10);
-	return *end || a < 0 ? -1 : (int)a;
-}
-
 static int log_path(void *ud, const struct api_podio_ctr *c, bool previous, char **ret)
 {
 	struct podio *p = ud;
-	int attempt = id_attempt(c->container_id);
+	int attempt = c->container_id ? pods_id_attempt(c->container_id) : -1;
 
+	/* the instance before: lastState's, else the attempt before the current one */
 	if (previous) {
-		int last = id_attempt(c->last_container_id);
+		int last = c->last_container_id ? pods_id_attempt(c->last_container_id) : -1;
 		attempt = last >= 0 ? last : attempt > 0 ? attempt - 1 : -1;
 	}
 	if (attempt < 0 || strempty(c->uid) || strchr(c->container, '/') || strchr(c->uid, '/'))
 		return -ENOENT;
-	return asprintf(ret, "%s/pods/%s/logs/%s/%d.log", p->state_dir, c->uid, c->container,
-			attempt) < 0
-		       ? -ENOMEM
-		       : 0;
+	return pods_log_path(p->state_dir, c->uid, c->container, attempt, ret);
 }
 
 int podio_new(struct api_server *api, const struct config *cfg, struct podio **ret,
