@@ -171,6 +171,10 @@ bench-store: $(BUILD)/bench-store
 bench-api: all
 	$(PYTHON) tools/bench/bench_api.py
 
+# pods on real crun (issues 3 and 5): create -> Running, 50 at once, idle cost, rolling update
+bench-pods: all $(BUILD)/images/busybox
+	$(PYTHON) tools/bench/bench_pods.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(BUILD)
 
