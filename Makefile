@@ -32,7 +32,7 @@ SIM_SRCS  := $(wildcard tests/sim/*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 
 BINS := $(BUILD)/shoald $(BUILD)/shoalctl $(BUILD)/shoal-cni $(BUILD)/shoal-lbctl \
-        $(BUILD)/shoal-netctl
+        $(BUILD)/shoal-netctl $(BUILD)/shoal-shim $(BUILD)/shoal-rtctl
 
 .PHONY: all deps run test unit integration sim fuzz bench bench-api bench-store bench-pods bench-svc clean format
 all: $(BINS) $(BPF_OBJS)
@@ -58,6 +58,17 @@ $(BUILD)/shoald: $(BUILD)/obj/daemon/shoald.o $(BUILD)/libshoal.a
 
 $(BUILD)/shoal-cni: $(BUILD)/obj/netplugin/shoal-cni.o $(BUILD)/libshoal.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# runtime: per-container supervisor and the runtime's test/debug driver (daemon/crun.h)
+$(BUILD)/shoal-shim: $(BUILD)/obj/tools/shoal-shim.o $(BUILD)/libshoal.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/shoal-rtctl: $(BUILD)/obj/tools/shoal-rtctl.o $(BUILD)/libshoal.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# offline busybox:latest OCI image layout (import: shoal-rtctl ... image import $@)
+$(BUILD)/images/busybox: tools/mkimage-busybox
+	tools/mkimage-busybox $@
 
 # test/ops helper driving netplugin/ like the pod runtime does
 $(BUILD)/shoal-netctl: $(BUILD)/obj/tests/helpers/shoal-netctl.o $(BUILD)/libshoal.a

@@ -323,6 +323,37 @@ static void reply_doc(struct api_req *r, cJSON *doc)
 	cJSON_Delete(doc);
 }
 
+/*
+ * OpenAPI v2 exists for older clients (kubectl <= 1.26 validates manifests with it). It carries
+ * no definitions: client-side validation skips kinds the document does not describe, and the
+ * server validates everything itself. Clients ask for the gnostic protobuf form; its only field
+ * here is `swagger` (field 1, a string), so the encoding is five bytes written out below.
+ */
+static void openapi_v2(struct api_req *r)
+{
+	static const char pb[] = { 0x0a, 0x03, '2', '.', '0' };
+	const char *accept = evhttp_find_header(evhttp_request_get_input_headers(r->req), "Accept");
+
+	if (accept && strstr(accept, "protobuf")) {
+		api_reply_raw(r, 200, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf", pb,
+			      sizeof(pb));
+		return;
+	}
+	_cleanup_json_ cJSON *doc = cJSON_CreateObject();
+	cJSON *info;
+	if (!doc) {
+		api_reply_err(r, -ENOMEM, NULL);
+		return;
+	}
+	cJSON_AddStringToObject(doc, "swagger", "2.0");
+	info = cJSON_AddObjectToObject(doc, "info");
+	cJSON_AddStringToObject(info, "title", "Shoal");
+	cJSON_AddStringToObject(info, "version", "v1.33.0-shoal");
+	cJSON_AddObjectToObject(doc, "paths");
+	cJSON_AddObjectToObject(doc, "definitions");
+	api_reply_json(r, 200, doc);
+}
+
 void api_discovery_handle(struct api_req *r)
 {
 	char seg[4][64];
@@ -387,6 +418,10 @@ void api_discovery_handle(struct api_req *r)
 		if (!gv_served(seg[1], seg[2]))
 			goto not_found;
 		reply_doc(r, resource_list(seg[1], seg[2]));
+		return;
+	}
+	if (streq(r->path, "/openapi/v2")) {
+		openapi_v2(r);
 		return;
 	}
 	if (!strncmp(r->path, "/openapi/", 9)) {

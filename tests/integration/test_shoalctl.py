@@ -3,6 +3,8 @@
 outputs, selectors, -A, -w), describe with events, delete, version, kubeconfig and errors."""
 import json
 import os
+import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -407,3 +409,51 @@ def test_tls_token_kubeconfig(tmpdir_):
             d.close()
     finally:
         ns.close()
+
+
+def _kubectl():
+    """The kubectl `make clients` installs (1.33), else $KUBECTL, else one on PATH."""
+    from kubeclients import KUBECTL as INSTALLED
+    for k in (INSTALLED["1.33"], os.environ.get("KUBECTL"), shutil.which("kubectl")):
+        if k and os.access(k, os.X_OK):
+            return k
+    return None
+
+
+KUBECTL = _kubectl()
+
+
+@pytest.mark.skipif(not KUBECTL, reason="no kubectl: run `make clients` (or set KUBECTL=...)")
+def test_same_as_kubectl(shoald, tmpdir_):
+    """Applies by either tool see the other's as unchanged; tables print the same."""
+    d = shoald
+    f = write(os.path.join(tmpdir_, "app.yaml"), MANIFEST)
+
+    def kubectl(*args):
+        # kubectl writes a discovery cache under $HOME: keep it in the test's directory
+        return d.netns.run([KUBECTL, "--server", d.server, *args], check=False,
+                           env=ctl_env({"HOME": tmpdir_}))
+
+    def shoalctl(*args):
+        return d.netns.run([SHOALCTL, "--server", d.server, *args], check=False, env=ctl_env())
+
+    r = kubectl("apply", "-f", f)
+    assert r.returncode == 0, r.stderr
+    assert shoalctl("apply", "-f", f).stdout.splitlines() == [
+        "configmap/web-config unchanged", "deployment.apps/web unchanged"]
+    write(f, MANIFEST.replace(", tier: frontend", ""))
+    assert "configmap/web-config configured" in shoalctl("apply", "-f", f).stdout
+    r = kubectl("apply", "-f", f)
+    assert "configmap/web-config unchanged" in r.stdout, r.stdout + r.stderr
+    cm = d.get("/api/v1/namespaces/default/configmaps/web-config").json()
+    assert cm["metadata"]["labels"] == {"app": "web"}
+
+    for args in (["get", "configmaps,deployments"], ["get", "namespaces", "-o", "wide"],
+                 ["get", "cm", "-A", "--show-labels"], ["get", "deploy", "-o", "name"]):
+        k, s = kubectl(*args), shoalctl(*args)
+        # AGE may tick between the two runs (and move later columns): compare the cells
+        def cells(t):
+            return [[c for c in l.split() if not re.fullmatch(r"\d+s", c)]
+                    for l in t.splitlines()]
+        assert k.returncode == 0, k.stderr
+        assert cells(k.stdout) == cells(s.stdout), (args, k.stdout, s.stdout)
