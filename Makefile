@@ -31,9 +31,10 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 SIM_SRCS  := $(wildcard tests/sim/*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 
-BINS := $(BUILD)/shoald $(BUILD)/shoalctl $(BUILD)/shoal-cni $(BUILD)/shoal-lbctl
+BINS := $(BUILD)/shoald $(BUILD)/shoalctl $(BUILD)/shoal-cni $(BUILD)/shoal-lbctl \
+        $(BUILD)/shoal-netctl
 
-.PHONY: all deps run test unit integration sim fuzz bench bench-api bench-pods bench-svc clean format
+.PHONY: all deps run test unit integration sim fuzz bench bench-api bench-store bench-pods bench-svc clean format
 all: $(BINS) $(BPF_OBJS)
 
 deps:
@@ -56,6 +57,10 @@ $(BUILD)/shoald: $(BUILD)/obj/daemon/shoald.o $(BUILD)/libshoal.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/shoal-cni: $(BUILD)/obj/netplugin/shoal-cni.o $(BUILD)/libshoal.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# test/ops helper driving netplugin/ like the pod runtime does
+$(BUILD)/shoal-netctl: $(BUILD)/obj/tests/helpers/shoal-netctl.o $(BUILD)/libshoal.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/shoalctl: $(CTL_OBJS) $(BUILD)/libshoal.a
@@ -90,6 +95,15 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libshoal.a
 	@$(if $(Q),echo "  CCLD    $@")
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libshoal.a $(LDLIBS) -lcmocka
 
+# shoalctl's pure parts (kubeconfig, resources, apply patch, tables) live in the tool, not in
+# libshoal.a: its unit tests link the tool's objects except the one holding main()
+CTL_LIB_OBJS := $(filter-out $(BUILD)/obj/tools/shoalctl/shoalctl.o,$(CTL_OBJS))
+CTL_TEST_BINS := $(filter $(BUILD)/tests/test_shoalctl $(BUILD)/tests/test_shoalctl_%,$(UNIT_BINS))
+$(CTL_TEST_BINS): $(BUILD)/tests/%: tests/unit/%.c $(CTL_LIB_OBJS) $(BUILD)/libshoal.a
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(CTL_LIB_OBJS) $(BUILD)/libshoal.a $(LDLIBS) -lcmocka
+
 $(BUILD)/sim/shoal-sim: $(SIM_SRCS) $(BUILD)/libshoal.a
 	@mkdir -p $(@D)
 	$(if $(SIM_SRCS),$(CC) $(CFLAGS) -o $@ $(SIM_SRCS) $(BUILD)/libshoal.a $(LDLIBS),touch $@)
@@ -98,7 +112,7 @@ unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 sim: $(BUILD)/sim/shoal-sim
-	@if [ -n "$(SIM_SRCS)" ]; then $(BUILD)/sim/shoal-sim --seed 1; fi
+	@if [ -n "$(SIM_SRCS)" ]; then for s in $(or $(SEEDS),1 2 3); do $(BUILD)/sim/shoal-sim --seed $$s || exit 1; done; fi
 
 integration: all
 	$(PYTHON) -m pytest -q -x tests/integration $(PYTEST_ARGS)
@@ -106,7 +120,14 @@ integration: all
 test: deps
 	$(MAKE) all unit
 	$(MAKE) sim
+	$(MAKE) clients
 	$(MAKE) integration
+
+# real, unmodified API clients for tests/integration (kubectl 1.33 + 1.20, client-node) under
+# $(BUILD)/clients; a client that cannot be installed makes its tests skip with the reason.
+.PHONY: clients
+clients:
+	@BUILD=$(BUILD) ./tools/install-clients
 
 run: deps
 	$(MAKE) all
@@ -128,6 +149,14 @@ fuzz: deps $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 	done
 
 bench: bench-api
+# store and SQLite-floor benchmark (tools/bench/bench-store.c)
+$(BUILD)/bench-store: tools/bench/bench-store.c $(BUILD)/libshoal.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libshoal.a $(LDLIBS)
+
+bench-store: $(BUILD)/bench-store
+	$(BUILD)/bench-store
+
 bench-api: all
 	$(PYTHON) tools/bench/bench_api.py
 

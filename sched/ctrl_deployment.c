@@ -59,6 +59,17 @@ static int64_t rs_stat(const cJSON *rs, const char *field)
 	return json_int(rs, path, 0);
 }
 
+/*
+ * Available pods of a ReplicaSet, never more than it is scaled to: right after we scale an old
+ * ReplicaSet down, its status still counts the pods being removed, and trusting that would let
+ * the next pass remove more than maxUnavailable allows.
+ */
+static int64_t rs_avail(const cJSON *rs)
+{
+	int64_t a = rs_stat(rs, "availableReplicas"), spec = rs_spec(rs);
+	return a < spec ? a : spec;
+}
+
 static int rs_scale(struct ctrl_mgr *m, const cJSON *rs, int64_t replicas, const cJSON *d,
 		    int64_t max_total)
 {
@@ -206,7 +217,7 @@ static int d_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, cJS
 				continue;
 		}
 		total_spec += rs_spec(rs);
-		total_avail += rs_stat(rs, "availableReplicas");
+		total_avail += rs_avail(rs);
 		total_ready += rs_stat(rs, "readyReplicas");
 		total_status += rs_stat(rs, "replicas");
 		if (streq(json_str(rs, "metadata.name", ""), newname) ||
@@ -275,14 +286,14 @@ static int d_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, cJS
 		}
 		/* scale down old RSs within maxUnavailable, counting only available pods */
 		int64_t min_avail = replicas - unavail;
-		int64_t new_unavail = rs_spec(newrs) - rs_stat(newrs, "availableReplicas");
+		int64_t new_unavail = rs_spec(newrs) - rs_avail(newrs);
 		if (new_unavail < 0)
 			new_unavail = 0;
 		int64_t budget = total_spec - min_avail - new_unavail;
 		/* unhealthy old replicas first: they cost no availability */
 		for (size_t i = 0; i < nold && budget > 0; i++) {
 			int64_t spec = rs_spec(old[i]);
-			int64_t unhealthy = spec - rs_stat(old[i], "availableReplicas");
+			int64_t unhealthy = spec - rs_avail(old[i]);
 			if (unhealthy <= 0 || spec == 0)
 				continue;
 			int64_t down = unhealthy < budget ? unhealthy : budget;

@@ -8,9 +8,9 @@
  * carrying its composed JSON text, a hash table for point lookups and, per resource, an array
  * of entries sorted by (ns, name) for lists, namespace ranges and continue cursors.
  *
- * Only hashes of the register texts stay in memory; the rare "same hash, same length" case
- * of an update is confirmed against the row in SQLite, so no-op detection is exact without
- * keeping a second copy of every object.
+ * A write prints its new register once; the composed text of every version is spliced from
+ * the register texts (see struct obj_priv), and the registers can be cut back out of it, so
+ * no-op detection compares bytes without a second copy of each object or a SQLite read.
  *
  * Watches read a ring of recent events. The ring is bounded by event count and by the bytes
  * of superseded snapshots it keeps alive (live objects it points to cost nothing extra).
@@ -29,16 +29,30 @@
 #include "sched/store.h"
 
 #define STORE_WATCH_WINDOW_DEFAULT 100000
-#define STORE_WATCH_BYTES_DEFAULT (16u << 20)
+#define STORE_WATCH_BYTES_DEFAULT (8u << 20)
 #define STORE_HASH_MIN 1024
 
+#define STORE_OBJECT_MAX (64u << 20)
+#define STORE_MARKER_LEN 32
+#define STATUS_KEY ",\"status\":"
+#define STATUS_KEY_LEN (sizeof(STATUS_KEY) - 1)
+
+/*
+ * The composed text is laid out as  A R B [C] "}"  where A + B + "}" is the spec register,
+ * R the metadata.resourceVersion member (with its leading comma unless metadata is otherwise
+ * empty) and C is ,"status":<status register>. Writes splice new versions from these pieces.
+ */
 struct obj_priv {
 	struct store_obj pub;
 	uint32_t ring_refs; /* events in the watch window pointing here */
 	bool live;          /* the current version of its key */
-	uint64_t spec_hash, status_hash;
-	size_t spec_len, status_len;
+	size_t a_len, r_len, b_end;
 	char buf[]; /* strings and json */
+};
+
+struct scratch {
+	char *buf;
+	size_t cap;
 };
 
 struct res;
@@ -85,8 +99,6 @@ enum {
 	ST_STATUS,
 	ST_DELETE,
 	ST_META,
-	ST_GET_SPEC,
-	ST_GET_STATUS,
 	ST_MAX,
 };
 
@@ -109,8 +121,6 @@ static const char *const store_sql[ST_MAX] = {
 	[ST_DELETE] = "UPDATE objects SET rv = ?5, spec_hlc = ?7, spec_node = ?8, deleted = 1 "
 		      "WHERE resource = ?1 AND ns = ?2 AND name = ?3",
 	[ST_META] = "UPDATE meta SET seq = ?1, hlc = ?2 WHERE id = 1",
-	[ST_GET_SPEC] = "SELECT spec FROM objects WHERE resource = ?1 AND ns = ?2 AND name = ?3",
-	[ST_GET_STATUS] = "SELECT status FROM objects WHERE resource = ?1 AND ns = ?2 AND name = ?3",
 };
 
 static const char store_schema[] =
@@ -133,6 +143,8 @@ struct store {
 	void *clock_data;
 	struct hlc hlc;
 	unsigned char hkey[crypto_shorthash_KEYBYTES];
+	char marker[STORE_MARKER_LEN + 1];
+	struct scratch print, spec, status;
 
 	uint64_t rv;
 	uint64_t commits;
@@ -201,15 +213,39 @@ static size_t obj_size(const struct obj_priv *o)
 	return sizeof(*o) + o->pub.json_len;
 }
 
+/* The registers inside a composed text (see struct obj_priv). */
+struct layout {
+	const char *a, *b;
+	size_t a_len, b_len;
+	const char *status; /* NULL: no status register */
+	size_t status_len;
+};
+
+static struct layout obj_layout(const struct obj_priv *o)
+{
+	const char *j = o->pub.json;
+	struct layout l = {
+		.a = j,
+		.a_len = o->a_len,
+		.b = j + o->a_len + o->r_len,
+		.b_len = o->b_end - o->a_len - o->r_len,
+	};
+
+	if (o->b_end + 1 < o->pub.json_len) {
+		l.status = j + o->b_end + STATUS_KEY_LEN;
+		l.status_len = o->pub.json_len - 1 - o->b_end - STATUS_KEY_LEN;
+	}
+	return l;
+}
+
 struct obj_fields {
 	const char *resource, *ns, *name, *uid;
 	uint64_t rv, spec_hlc, status_hlc;
 	const char *spec_node, *status_node;
-	const char *json;
-	size_t json_len;
-	const cJSON *tree; /* composed view, for the indexed fields */
-	uint64_t spec_hash, status_hash;
-	size_t spec_len, status_len;
+	struct layout l;
+	/* indexed fields */
+	const cJSON *labels;
+	const char *node_name, *phase;
 };
 
 static char *obj_put_str(char **p, const char *s)
@@ -222,33 +258,41 @@ static char *obj_put_str(char **p, const char *s)
 	return r;
 }
 
-/* One allocation holds the struct, its strings and the json text. */
+static char *obj_put_mem(char *p, const void *m, size_t n)
+{
+	memcpy(p, m, n);
+	return p + n;
+}
+
+/* One allocation holds the struct, its strings and the composed text, spliced together. */
 static struct obj_priv *obj_new(const struct obj_fields *f)
 {
-	const char *node_name = cJSON_GetStringValue(
-		cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(f->tree, "spec"),
-						 "nodeName"));
-	const char *phase = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(f->tree, "status"), "phase"));
-	const cJSON *labels = cJSON_GetObjectItemCaseSensitive(
-		cJSON_GetObjectItemCaseSensitive(f->tree, "metadata"), "labels");
 	const char *spec_node = f->spec_node ? f->spec_node : "";
-	size_t len = sizeof(struct obj_priv) + strlen(f->resource) + strlen(f->ns) +
-		     strlen(f->name) + strlen(f->uid) + strlen(spec_node) + f->json_len + 6;
+	bool comma = f->l.a_len > 0 && f->l.a[f->l.a_len - 1] != '{';
+	char rvm[64];
+	int rlen = snprintf(rvm, sizeof(rvm), "%s\"resourceVersion\":\"%" PRIu64 "\"",
+			    comma ? "," : "", f->rv);
+	size_t json_len = f->l.a_len + (size_t)rlen + f->l.b_len + 1;
 	struct obj_priv *o;
+	size_t len;
 	char *p;
 
+	if (f->l.status)
+		json_len += STATUS_KEY_LEN + f->l.status_len;
+	len = sizeof(struct obj_priv) + strlen(f->resource) + strlen(f->ns) + strlen(f->name) +
+	      strlen(f->uid) + strlen(spec_node) + json_len + 6;
 	if (f->status_node)
 		len += strlen(f->status_node) + 1;
-	if (node_name)
-		len += strlen(node_name) + 1;
-	if (phase)
-		len += strlen(phase) + 1;
-	o = calloc(1, len);
+	if (f->node_name)
+		len += strlen(f->node_name) + 1;
+	if (f->phase)
+		len += strlen(f->phase) + 1;
+	o = malloc(len);
 	if (!o)
 		return NULL;
-	if (cJSON_IsObject(labels)) {
-		o->pub.labels = cJSON_Duplicate(labels, true);
+	memset(o, 0, sizeof(*o));
+	if (cJSON_IsObject(f->labels)) {
+		o->pub.labels = cJSON_Duplicate(f->labels, true);
 		if (!o->pub.labels) {
 			free(o);
 			return NULL;
@@ -265,21 +309,28 @@ static struct obj_priv *obj_new(const struct obj_fields *f)
 	o->pub.spec_node = obj_put_str(&p, spec_node);
 	o->pub.status_hlc = f->status_hlc;
 	o->pub.status_node = f->status_node ? obj_put_str(&p, f->status_node) : NULL;
-	o->pub.node_name = node_name ? obj_put_str(&p, node_name) : NULL;
-	o->pub.phase = phase ? obj_put_str(&p, phase) : NULL;
+	o->pub.node_name = f->node_name ? obj_put_str(&p, f->node_name) : NULL;
+	o->pub.phase = f->phase ? obj_put_str(&p, f->phase) : NULL;
+
 	o->pub.json = p;
-	memcpy(p, f->json, f->json_len);
-	p[f->json_len] = 0;
-	o->pub.json_len = f->json_len;
-	o->spec_hash = f->spec_hash;
-	o->spec_len = f->spec_len;
-	o->status_hash = f->status_hash;
-	o->status_len = f->status_len;
+	p = obj_put_mem(p, f->l.a, f->l.a_len);
+	p = obj_put_mem(p, rvm, (size_t)rlen);
+	p = obj_put_mem(p, f->l.b, f->l.b_len);
+	if (f->l.status) {
+		p = obj_put_mem(p, STATUS_KEY, STATUS_KEY_LEN);
+		p = obj_put_mem(p, f->l.status, f->l.status_len);
+	}
+	*p++ = '}';
+	*p = 0;
+	o->pub.json_len = json_len;
+	o->a_len = f->l.a_len;
+	o->r_len = (size_t)rlen;
+	o->b_end = f->l.a_len + (size_t)rlen + f->l.b_len;
 	o->live = true;
 	return o;
 }
 
-/* --- composing the object text --- */
+/* --- printing the registers --- */
 
 static void view_deletep(cJSON **v)
 {
@@ -289,7 +340,7 @@ static void view_deletep(cJSON **v)
 /*
  * A view of obj without `status` and metadata.resourceVersion, whose nodes are references
  * into obj: printing it gives the spec register without copying the tree. The view's own
- * metadata object is returned so the composed text can add resourceVersion to it.
+ * metadata object is returned so callers can add members to it.
  */
 static cJSON *spec_view(const cJSON *obj, cJSON **ret_meta)
 {
@@ -332,28 +383,121 @@ static cJSON *spec_view(const cJSON *obj, cJSON **ret_meta)
 	return TAKE_PTR(root);
 }
 
-/* Add resourceVersion and status (a reference) to a spec view and print it. */
-static char *compose(cJSON *view, cJSON *meta, const cJSON *status, uint64_t rv)
+/* Print into a reusable buffer, growing it as needed (no per-call allocation). */
+static int print_into(const cJSON *item, struct scratch *sc, size_t *ret_len)
 {
-	char buf[24];
+	for (;;) {
+		size_t cap;
+		char *n;
 
-	snprintf(buf, sizeof(buf), "%" PRIu64, rv);
-	if (!cJSON_AddStringToObject(meta, "resourceVersion", buf))
-		return NULL;
-	if (status && !cJSON_IsNull(status) &&
-	    !cJSON_AddItemReferenceToObject(view, "status", (cJSON *)status))
-		return NULL;
-	return cJSON_PrintUnformatted(view);
+		if (sc->cap && cJSON_PrintPreallocated((cJSON *)item, sc->buf, (int)sc->cap, false)) {
+			*ret_len = strlen(sc->buf);
+			return 0;
+		}
+		cap = sc->cap ? sc->cap * 2 : 16384;
+		if (cap > STORE_OBJECT_MAX)
+			return -E2BIG;
+		n = realloc(sc->buf, cap);
+		if (!n)
+			return -ENOMEM;
+		sc->buf = n;
+		sc->cap = cap;
+	}
 }
 
-static uint64_t text_hash(const struct store *s, const char *t, size_t len)
+static int scratch_reserve(struct scratch *sc, size_t len)
 {
-	unsigned char out[crypto_shorthash_BYTES];
-	uint64_t h;
+	char *n;
 
-	crypto_shorthash(out, (const unsigned char *)t, len, s->hkey);
-	memcpy(&h, out, sizeof(h));
-	return h;
+	if (len <= sc->cap)
+		return 0;
+	n = realloc(sc->buf, len);
+	if (!n)
+		return -ENOMEM;
+	sc->buf = n;
+	sc->cap = len;
+	return 0;
+}
+
+struct spec_out {
+	cJSON *view;  /* owns the view nodes; the fields below point into it */
+	struct layout l; /* a and b, in s->print */
+	const char *uid;
+	const cJSON *labels;
+	const char *node_name;
+	char uidbuf[37];
+};
+
+/*
+ * Print the spec register of obj once, with a placeholder resourceVersion as the last member
+ * of metadata. The placeholder is a random per-store token, so its position splits the text
+ * into A (before) and B (after): A + B + "}" is the register text, and every composed
+ * version of the object is A + resourceVersion + B + status + "}" without printing again.
+ */
+static int spec_print(struct store *s, const cJSON *obj, const char *uid_default,
+		      struct spec_out *out)
+{
+	static const char rvkey[] = "\"resourceVersion\":\"";
+	const size_t rvkey_len = sizeof(rvkey) - 1;
+	const cJSON *spec;
+	cJSON *meta;
+	char *m, *start;
+	size_t len;
+	int r;
+
+	out->view = spec_view(obj, &meta);
+	if (!out->view)
+		return -ENOMEM;
+	out->uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "uid"));
+	if (strempty(out->uid)) {
+		if (!uid_default) {
+			util_uuid4(out->uidbuf);
+			uid_default = out->uidbuf;
+		}
+		cJSON_DeleteItemFromObjectCaseSensitive(meta, "uid");
+		if (!cJSON_AddStringToObject(meta, "uid", uid_default))
+			return -ENOMEM;
+		out->uid = uid_default;
+	}
+	if (!cJSON_AddStringToObject(meta, "resourceVersion", s->marker))
+		return -ENOMEM;
+	r = print_into(out->view, &s->print, &len);
+	if (r < 0)
+		return r;
+	m = memmem(s->print.buf, len, s->marker, STORE_MARKER_LEN);
+	if (!m || m - s->print.buf < (ptrdiff_t)rvkey_len + 1)
+		return -EIO;
+	start = m - rvkey_len;
+	if (memcmp(start, rvkey, rvkey_len) != 0)
+		return -EIO;
+	if (start[-1] == ',')
+		start--;
+	out->l = (struct layout){
+		.a = s->print.buf,
+		.a_len = (size_t)(start - s->print.buf),
+		.b = m + STORE_MARKER_LEN + 1,
+	};
+	out->l.b_len = (size_t)(s->print.buf + len - 1 - out->l.b);
+	out->labels = cJSON_GetObjectItemCaseSensitive(meta, "labels");
+	spec = cJSON_GetObjectItemCaseSensitive(out->view, "spec");
+	out->node_name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(spec, "nodeName"));
+	return 0;
+}
+
+/* The spec register text A + B + "}", in s->spec. */
+static int spec_text(struct store *s, const struct layout *l, const char **ret, size_t *ret_len)
+{
+	size_t len = l->a_len + l->b_len + 1;
+
+	if (scratch_reserve(&s->spec, len + 1) < 0)
+		return -ENOMEM;
+	memcpy(s->spec.buf, l->a, l->a_len);
+	memcpy(s->spec.buf + l->a_len, l->b, l->b_len);
+	s->spec.buf[len - 1] = '}';
+	s->spec.buf[len] = 0;
+	*ret = s->spec.buf;
+	*ret_len = len;
+	return 0;
 }
 
 static const cJSON *status_of(const cJSON *obj)
@@ -361,6 +505,11 @@ static const cJSON *status_of(const cJSON *obj)
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(obj, "status");
 
 	return st && !cJSON_IsNull(st) ? st : NULL;
+}
+
+static const char *phase_of(const cJSON *status)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(status, "phase"));
 }
 
 /* --- index --- */
@@ -820,7 +969,11 @@ static void bind_key(sqlite3_stmt *st, const char *resource, const char *ns, con
 	bind_text(st, 3, name, strlen(name));
 }
 
-/* One commit: the row change and the sequence, in one transaction. */
+/*
+ * One commit, one transaction. The row carries the commit's rv and HLC, so the sequence and
+ * the clock are recovered as the maxima over rows (plus the meta row written at close);
+ * whoever deletes rows (tombstone collection) must first raise meta to what it removes.
+ */
 static int db_write(struct store *s, int op, const struct row *w, struct err *e)
 {
 	sqlite3_stmt *st = s->st[op];
@@ -835,8 +988,6 @@ static int db_write(struct store *s, int op, const struct row *w, struct err *e)
 	bind_text(st, 9, w->status, w->status_len);
 	bind_int(st, 10, w->status_hlc);
 	bind_text(st, 11, w->status_node, w->status_node ? strlen(w->status_node) : 0);
-	sqlite3_bind_int64(s->st[ST_META], 1, (sqlite3_int64)w->rv);
-	sqlite3_bind_int64(s->st[ST_META], 2, (sqlite3_int64)s->hlc.last);
 
 	r = db_step_done(s->st[ST_BEGIN]);
 	if (r < 0)
@@ -845,35 +996,12 @@ static int db_write(struct store *s, int op, const struct row *w, struct err *e)
 	if (r == 0 && sqlite3_changes(s->db) != 1)
 		r = -EIO;
 	if (r == 0)
-		r = db_step_done(s->st[ST_META]);
-	if (r == 0)
 		r = db_step_done(s->st[ST_COMMIT]);
 	if (r < 0) {
 		r = db_err(s, e);
 		db_step_done(s->st[ST_ROLLBACK]);
 	}
 	return r;
-}
-
-/* Is the stored register text equal to (t, len)? */
-static bool db_register_equal(struct store *s, int op, const struct store_obj *o, const char *t,
-			      size_t len)
-{
-	sqlite3_stmt *st = s->st[op];
-	bool eq = false;
-
-	bind_key(st, o->resource, o->ns, o->name);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		const void *cur = sqlite3_column_blob(st, 0);
-		size_t n = (size_t)sqlite3_column_bytes(st, 0);
-
-		if (sqlite3_column_type(st, 0) == SQLITE_NULL)
-			eq = !t;
-		else
-			eq = t && n == len && memcmp(cur, t, n) == 0;
-	}
-	sqlite3_reset(st);
-	return eq;
 }
 
 /* --- open / close / load --- */
@@ -901,12 +1029,12 @@ static int store_load_row(struct store *s, sqlite3_stmt *q)
 	bool deleted = sqlite3_column_int(q, 11) != 0;
 	_cleanup_json_ cJSON *spec_tree = NULL, *status_tree = NULL;
 	_cleanup_(view_deletep) cJSON *view = NULL;
-	_cleanup_free_ char *json = NULL;
-	cJSON *meta;
+	struct spec_out sp = { 0 };
 	struct obj_priv *o = NULL;
 	struct entry *e;
 	struct res *r;
 	uint64_t h;
+	int ret;
 
 	if (!resource || !ns || !name || !uid || !spec)
 		return -EBADMSG;
@@ -925,12 +1053,12 @@ static int store_load_row(struct store *s, sqlite3_stmt *q)
 			status_tree = cJSON_ParseWithLength(status, status_len);
 		if (!spec_tree || (status && !status_tree))
 			return -EBADMSG;
-		view = spec_view(spec_tree, &meta);
-		if (!view)
-			return -ENOMEM;
-		json = compose(view, meta, status_tree, rv);
-		if (!json)
-			return -ENOMEM;
+		ret = spec_print(s, spec_tree, uid, &sp);
+		view = sp.view;
+		if (ret < 0)
+			return ret;
+		sp.l.status = status;
+		sp.l.status_len = status_len;
 		o = obj_new(&(struct obj_fields){
 			.resource = resource,
 			.ns = ns,
@@ -941,13 +1069,10 @@ static int store_load_row(struct store *s, sqlite3_stmt *q)
 			.spec_node = spec_node,
 			.status_hlc = status_hlc,
 			.status_node = status_node,
-			.json = json,
-			.json_len = strlen(json),
-			.tree = view,
-			.spec_hash = text_hash(s, spec, spec_len),
-			.spec_len = spec_len,
-			.status_hash = text_hash(s, status ? status : "", status_len),
-			.status_len = status_len,
+			.l = sp.l,
+			.labels = sp.labels,
+			.node_name = sp.node_name,
+			.phase = phase_of(status_tree),
 		});
 		if (!o)
 			return -ENOMEM;
@@ -1026,6 +1151,9 @@ int store_open(const struct store_options *opts, struct store **ret)
 	s->hsize = STORE_HASH_MIN;
 	s->htab = calloc(s->hsize, sizeof(*s->htab));
 	randombytes_buf(s->hkey, sizeof(s->hkey));
+	/* hex, so it prints verbatim; random, so no object text can contain it */
+	for (int i = 0; i < STORE_MARKER_LEN; i++)
+		s->marker[i] = "0123456789abcdef"[randombytes_uniform(16)];
 	if (!s->node_name || !s->htab) {
 		r = -ENOMEM;
 		goto fail;
@@ -1038,15 +1166,19 @@ int store_open(const struct store_options *opts, struct store **ret)
 		goto fail;
 	}
 	/* WAL + synchronous=NORMAL: a commit survives a process kill; a power cut may lose the
-	 * last commits but never corrupts the file. */
+	 * last commits but never corrupts the file. Exclusive locking: one daemon per state dir,
+	 * and no lock syscalls per transaction. Checkpoints (each with fsyncs) every 32 MiB of
+	 * WAL rather than every 4 MiB. */
 	r = sqlite3_exec(s->db,
+			 "PRAGMA locking_mode = EXCLUSIVE; PRAGMA busy_timeout = 200;"
 			 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-			 "PRAGMA busy_timeout = 1000; PRAGMA cache_size = -2048;",
+			 "PRAGMA cache_size = -2048; PRAGMA wal_autocheckpoint = 8192;",
 			 NULL, NULL, NULL);
 	if (r == SQLITE_OK)
 		r = sqlite3_exec(s->db, store_schema, NULL, NULL, NULL);
 	if (r != SQLITE_OK) {
-		r = -EIO;
+		/* BUSY: another process has this state dir open */
+		r = r == SQLITE_BUSY ? -EBUSY : -EIO;
 		goto fail;
 	}
 	for (int i = 0; i < ST_MAX; i++) {
@@ -1073,6 +1205,11 @@ struct store *store_close(struct store *s)
 {
 	if (!s)
 		return NULL;
+	if (s->st[ST_META]) {
+		sqlite3_bind_int64(s->st[ST_META], 1, (sqlite3_int64)s->rv);
+		sqlite3_bind_int64(s->st[ST_META], 2, (sqlite3_int64)s->hlc.last);
+		db_step_done(s->st[ST_META]);
+	}
 	for (struct store_watch *w = s->watch_head, *next; w; w = next) {
 		next = w->next;
 		watch_free(w);
@@ -1102,6 +1239,9 @@ struct store *store_close(struct store *s)
 	for (int i = 0; i < ST_MAX; i++)
 		sqlite3_finalize(s->st[i]);
 	sqlite3_close(s->db);
+	free(s->print.buf);
+	free(s->spec.buf);
+	free(s->status.buf);
 	free(s->node_name);
 	free(s);
 	return NULL;
@@ -1208,6 +1348,11 @@ static int err_conflict(struct err *e, const char *resource, const char *name)
 		       resource, name);
 }
 
+static int err_internal(struct err *e, int r)
+{
+	return err_set(e, r, 500, "InternalError", "store: %s", strerror(-r));
+}
+
 static int check_args(const char *resource, const char *name, const cJSON *obj, struct err *e)
 {
 	if (strempty(resource) || strempty(name))
@@ -1217,9 +1362,9 @@ static int check_args(const char *resource, const char *name, const cJSON *obj, 
 	return 0;
 }
 
-/* Make o the current version of e (NULL: tombstone) and publish the event. Cannot fail. */
+/* Make o the current version of e (tombstone for DELETED) and publish the event. */
 static void store_apply(struct store *s, struct entry *e, struct obj_priv *o,
-			enum store_event_type type, uint64_t rv)
+			enum store_event_type type, uint64_t rv, struct store_obj **ret)
 {
 	struct obj_priv *old = e->obj;
 
@@ -1244,10 +1389,6 @@ static void store_apply(struct store *s, struct entry *e, struct obj_priv *o,
 	ring_push(s, type, rv, o, old);
 	if (old)
 		store_obj_unref(&old->pub); /* e's reference */
-}
-
-static void store_publish(struct store *s, struct obj_priv *o, struct store_obj **ret)
-{
 	if (ret)
 		*ret = &o->pub;
 	else
@@ -1256,19 +1397,37 @@ static void store_publish(struct store *s, struct obj_priv *o, struct store_obj 
 	ring_evict(s);
 }
 
+/* Write the row, then publish; on failure nothing changed. Takes o. */
+static int store_commit(struct store *s, int op, const struct row *w, struct entry *e,
+			struct obj_priv *o, enum store_event_type type, struct store_obj **ret,
+			struct err *err)
+{
+	int r = ring_reserve(s);
+
+	if (r < 0) {
+		store_obj_unref(&o->pub);
+		return err_internal(err, r);
+	}
+	r = db_write(s, op, w, err);
+	if (r < 0) {
+		store_obj_unref(&o->pub);
+		return r;
+	}
+	store_apply(s, e, o, type, w->rv, ret);
+	return 0;
+}
+
 int store_create(struct store *s, const char *resource, const char *ns, const char *name,
 		 const cJSON *obj, struct store_obj **ret, struct err *e)
 {
 	_cleanup_(view_deletep) cJSON *view = NULL;
-	_cleanup_free_ char *spec = NULL, *status = NULL, *json = NULL;
 	const cJSON *st = status_of(obj);
-	char uidbuf[37];
-	const char *uid;
-	cJSON *meta;
+	struct spec_out sp = { 0 };
+	const char *spec;
+	size_t spec_len;
 	struct entry *ent;
 	struct obj_priv *o;
 	struct res *r;
-	size_t spec_len, status_len = 0;
 	uint64_t h, hlc, rv = s->rv + 1;
 	bool fresh;
 	int ret_;
@@ -1279,101 +1438,86 @@ int store_create(struct store *s, const char *resource, const char *ns, const ch
 	ns = ns ? ns : "";
 	r = res_get(s, resource);
 	if (!r)
-		return -ENOMEM;
+		return err_internal(e, -ENOMEM);
 	h = key_hash(s, resource, ns, name);
 	ent = entry_find(s, r, ns, name, h);
 	if (ent && ent->obj)
 		return err_set(e, EEXIST, 409, "AlreadyExists", "%s \"%s\" already exists",
 			       resource, name);
 
-	view = spec_view(obj, &meta);
-	if (!view)
-		return -ENOMEM;
-	uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "uid"));
-	if (strempty(uid)) {
-		util_uuid4(uidbuf);
-		cJSON_DeleteItemFromObjectCaseSensitive(meta, "uid");
-		if (!cJSON_AddStringToObject(meta, "uid", uidbuf))
-			return -ENOMEM;
-		uid = uidbuf;
+	ret_ = spec_print(s, obj, NULL, &sp);
+	view = sp.view;
+	if (ret_ == 0)
+		ret_ = spec_text(s, &sp.l, &spec, &spec_len);
+	if (ret_ == 0 && st) {
+		ret_ = print_into(st, &s->status, &sp.l.status_len);
+		sp.l.status = s->status.buf;
 	}
-	spec = cJSON_PrintUnformatted(view);
-	if (!spec)
-		return -ENOMEM;
-	spec_len = strlen(spec);
-	if (st) {
-		status = cJSON_PrintUnformatted(st);
-		if (!status)
-			return -ENOMEM;
-		status_len = strlen(status);
-	}
-	json = compose(view, meta, st, rv);
-	if (!json)
-		return -ENOMEM;
+	if (ret_ < 0)
+		return err_internal(e, ret_);
 
 	hlc = hlc_now(&s->hlc, store_wall(s));
 	o = obj_new(&(struct obj_fields){
 		.resource = resource,
 		.ns = ns,
 		.name = name,
-		.uid = uid,
+		.uid = sp.uid,
 		.rv = rv,
 		.spec_hlc = hlc,
 		.spec_node = s->node_name,
 		.status_hlc = st ? hlc : 0,
 		.status_node = st ? s->node_name : NULL,
-		.json = json,
-		.json_len = strlen(json),
-		.tree = view,
-		.spec_hash = text_hash(s, spec, spec_len),
-		.spec_len = spec_len,
-		.status_hash = text_hash(s, status ? status : "", status_len),
-		.status_len = status_len,
+		.l = sp.l,
+		.labels = sp.labels,
+		.node_name = sp.node_name,
+		.phase = phase_of(st),
 	});
 	if (!o)
-		return -ENOMEM;
+		return err_internal(e, -ENOMEM);
 	fresh = !ent;
 	if (fresh)
 		ent = entry_new(r, ns, name, h);
-	if (!ent || res_reserve(r) < 0 || ring_reserve(s) < 0) {
+	if (!ent || res_reserve(r) < 0) {
 		if (fresh)
 			free(ent);
 		store_obj_unref(&o->pub);
-		return -ENOMEM;
+		return err_internal(e, -ENOMEM);
 	}
-	ret_ = db_write(s, ST_PUT,
-			&(struct row){
-				.resource = resource,
-				.ns = ns,
-				.name = name,
-				.uid = uid,
-				.rv = rv,
-				.spec = spec,
-				.spec_len = spec_len,
-				.spec_hlc = hlc,
-				.spec_node = s->node_name,
-				.status = status,
-				.status_len = status_len,
-				.status_hlc = st ? hlc : 0,
-				.status_node = st ? s->node_name : NULL,
-			},
-			e);
+	/* the entry must be findable only once the row is committed */
+	ret_ = ring_reserve(s);
+	if (ret_ == 0)
+		ret_ = db_write(s, ST_PUT,
+				&(struct row){
+					.resource = resource,
+					.ns = ns,
+					.name = name,
+					.uid = sp.uid,
+					.rv = rv,
+					.spec = spec,
+					.spec_len = spec_len,
+					.spec_hlc = hlc,
+					.spec_node = s->node_name,
+					.status = sp.l.status,
+					.status_len = sp.l.status_len,
+					.status_hlc = st ? hlc : 0,
+					.status_node = st ? s->node_name : NULL,
+				},
+				e);
 	if (ret_ < 0) {
 		if (fresh)
 			free(ent);
 		store_obj_unref(&o->pub);
-		return ret_;
+		return ret_ == -ENOMEM ? err_internal(e, ret_) : ret_;
 	}
 	if (fresh)
 		htab_add(s, ent);
 	else
 		s->tombstones--; /* recreated over a tombstone */
-	store_apply(s, ent, o, STORE_ADDED, rv);
-	store_publish(s, o, ret);
+	store_apply(s, ent, o, STORE_ADDED, rv, ret);
 	return 0;
 }
 
-/* Look up a live object and check the preconditions shared by update and status writes. */
+/* Look up a live object and check the resourceVersion precondition. */
 static int store_find_live(struct store *s, const char *resource, const char *ns,
 			   const char *name, uint64_t expect_rv, struct entry **ret, struct err *e)
 {
@@ -1391,14 +1535,13 @@ int store_update(struct store *s, const char *resource, const char *ns, const ch
 		 const cJSON *obj, uint64_t expect_rv, struct store_obj **ret, struct err *e)
 {
 	_cleanup_(view_deletep) cJSON *view = NULL;
-	_cleanup_json_ cJSON *cur_tree = NULL;
-	_cleanup_free_ char *spec = NULL, *json = NULL;
+	struct spec_out sp = { 0 };
+	struct layout old;
 	struct obj_priv *cur, *o;
 	struct entry *ent;
-	const char *uid;
-	cJSON *meta;
+	const char *spec;
 	size_t spec_len;
-	uint64_t hash, hlc, rv = s->rv + 1;
+	uint64_t hlc, rv = s->rv + 1;
 	int r;
 
 	r = check_args(resource, name, obj, e);
@@ -1409,94 +1552,66 @@ int store_update(struct store *s, const char *resource, const char *ns, const ch
 	if (r < 0)
 		return r;
 	cur = ent->obj;
+	old = obj_layout(cur);
 
-	view = spec_view(obj, &meta);
-	if (!view)
-		return -ENOMEM;
-	uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "uid"));
-	if (strempty(uid)) {
-		cJSON_DeleteItemFromObjectCaseSensitive(meta, "uid");
-		if (!cJSON_AddStringToObject(meta, "uid", cur->pub.uid))
-			return -ENOMEM;
-		uid = cur->pub.uid;
-	}
-	spec = cJSON_PrintUnformatted(view);
-	if (!spec)
-		return -ENOMEM;
-	spec_len = strlen(spec);
-	hash = text_hash(s, spec, spec_len);
-	if (hash == cur->spec_hash && spec_len == cur->spec_len &&
-	    db_register_equal(s, ST_GET_SPEC, &cur->pub, spec, spec_len)) {
+	r = spec_print(s, obj, cur->pub.uid, &sp);
+	view = sp.view;
+	if (r == 0)
+		r = spec_text(s, &sp.l, &spec, &spec_len);
+	if (r < 0)
+		return err_internal(e, r);
+	if (spec_len == old.a_len + old.b_len + 1 && memcmp(spec, old.a, old.a_len) == 0 &&
+	    memcmp(spec + old.a_len, old.b, old.b_len) == 0) {
 		if (ret)
 			*ret = store_obj_ref(&cur->pub);
-		return 0;
+		return 0; /* same spec register: nothing to commit */
 	}
+	sp.l.status = old.status;
+	sp.l.status_len = old.status_len;
 
-	cur_tree = store_obj_parse(&cur->pub);
-	if (!cur_tree)
-		return -ENOMEM;
-	json = compose(view, meta, status_of(cur_tree), rv);
-	if (!json)
-		return -ENOMEM;
 	hlc = hlc_now(&s->hlc, store_wall(s));
 	o = obj_new(&(struct obj_fields){
 		.resource = resource,
 		.ns = ns,
 		.name = name,
-		.uid = uid,
+		.uid = sp.uid,
 		.rv = rv,
 		.spec_hlc = hlc,
 		.spec_node = s->node_name,
 		.status_hlc = cur->pub.status_hlc,
 		.status_node = cur->pub.status_node,
-		.json = json,
-		.json_len = strlen(json),
-		.tree = view,
-		.spec_hash = hash,
-		.spec_len = spec_len,
-		.status_hash = cur->status_hash,
-		.status_len = cur->status_len,
+		.l = sp.l,
+		.labels = sp.labels,
+		.node_name = sp.node_name,
+		.phase = cur->pub.phase,
 	});
 	if (!o)
-		return -ENOMEM;
-	if (ring_reserve(s) < 0) {
-		store_obj_unref(&o->pub);
-		return -ENOMEM;
-	}
-	r = db_write(s, ST_SPEC,
-		     &(struct row){
-			     .resource = resource,
-			     .ns = ns,
-			     .name = name,
-			     .uid = uid,
-			     .rv = rv,
-			     .spec = spec,
-			     .spec_len = spec_len,
-			     .spec_hlc = hlc,
-			     .spec_node = s->node_name,
-		     },
-		     e);
-	if (r < 0) {
-		store_obj_unref(&o->pub);
-		return r;
-	}
-	store_apply(s, ent, o, STORE_MODIFIED, rv);
-	store_publish(s, o, ret);
-	return 0;
+		return err_internal(e, -ENOMEM);
+	return store_commit(s, ST_SPEC,
+			    &(struct row){
+				    .resource = resource,
+				    .ns = ns,
+				    .name = name,
+				    .uid = sp.uid,
+				    .rv = rv,
+				    .spec = spec,
+				    .spec_len = spec_len,
+				    .spec_hlc = hlc,
+				    .spec_node = s->node_name,
+			    },
+			    ent, o, STORE_MODIFIED, ret, e);
 }
 
 int store_update_status(struct store *s, const char *resource, const char *ns, const char *name,
 			const cJSON *status, uint64_t expect_rv, struct store_obj **ret,
 			struct err *e)
 {
-	_cleanup_(view_deletep) cJSON *view = NULL;
-	_cleanup_json_ cJSON *cur_tree = NULL;
-	_cleanup_free_ char *text = NULL, *json = NULL;
 	struct obj_priv *cur, *o;
+	struct layout l;
 	struct entry *ent;
-	cJSON *meta;
+	const char *text = NULL;
 	size_t len = 0;
-	uint64_t hash, hlc, rv = s->rv + 1;
+	uint64_t hlc, rv = s->rv + 1;
 	int r;
 
 	r = check_args(resource, name, NULL, e);
@@ -1507,31 +1622,24 @@ int store_update_status(struct store *s, const char *resource, const char *ns, c
 	if (r < 0)
 		return r;
 	cur = ent->obj;
+	l = obj_layout(cur);
 	if (cJSON_IsNull(status))
 		status = NULL;
 	if (status) {
-		text = cJSON_PrintUnformatted(status);
-		if (!text)
-			return -ENOMEM;
-		len = strlen(text);
+		r = print_into(status, &s->status, &len);
+		if (r < 0)
+			return err_internal(e, r);
+		text = s->status.buf;
 	}
-	hash = text_hash(s, text ? text : "", len);
-	if (hash == cur->status_hash && len == cur->status_len &&
-	    db_register_equal(s, ST_GET_STATUS, &cur->pub, text, len)) {
+	if ((!text && !l.status) ||
+	    (text && l.status && len == l.status_len && memcmp(text, l.status, len) == 0)) {
 		if (ret)
 			*ret = store_obj_ref(&cur->pub);
-		return 0;
+		return 0; /* same status register */
 	}
+	l.status = text;
+	l.status_len = len;
 
-	cur_tree = store_obj_parse(&cur->pub);
-	if (!cur_tree)
-		return -ENOMEM;
-	view = spec_view(cur_tree, &meta);
-	if (!view)
-		return -ENOMEM;
-	json = compose(view, meta, status, rv);
-	if (!json)
-		return -ENOMEM;
 	hlc = hlc_now(&s->hlc, store_wall(s));
 	o = obj_new(&(struct obj_fields){
 		.resource = resource,
@@ -1543,51 +1651,33 @@ int store_update_status(struct store *s, const char *resource, const char *ns, c
 		.spec_node = cur->pub.spec_node,
 		.status_hlc = hlc,
 		.status_node = s->node_name,
-		.json = json,
-		.json_len = strlen(json),
-		.tree = view,
-		.spec_hash = cur->spec_hash,
-		.spec_len = cur->spec_len,
-		.status_hash = hash,
-		.status_len = len,
+		.l = l,
+		.labels = cur->pub.labels,
+		.node_name = cur->pub.node_name,
+		.phase = phase_of(status),
 	});
 	if (!o)
-		return -ENOMEM;
-	if (ring_reserve(s) < 0) {
-		store_obj_unref(&o->pub);
-		return -ENOMEM;
-	}
-	r = db_write(s, ST_STATUS,
-		     &(struct row){
-			     .resource = resource,
-			     .ns = ns,
-			     .name = name,
-			     .rv = rv,
-			     .status = text,
-			     .status_len = len,
-			     .status_hlc = hlc,
-			     .status_node = s->node_name,
-		     },
-		     e);
-	if (r < 0) {
-		store_obj_unref(&o->pub);
-		return r;
-	}
-	store_apply(s, ent, o, STORE_MODIFIED, rv);
-	store_publish(s, o, ret);
-	return 0;
+		return err_internal(e, -ENOMEM);
+	return store_commit(s, ST_STATUS,
+			    &(struct row){
+				    .resource = resource,
+				    .ns = ns,
+				    .name = name,
+				    .rv = rv,
+				    .status = text,
+				    .status_len = len,
+				    .status_hlc = hlc,
+				    .status_node = s->node_name,
+			    },
+			    ent, o, STORE_MODIFIED, ret, e);
 }
 
 int store_delete(struct store *s, const char *resource, const char *ns, const char *name,
 		 uint64_t expect_rv, const char *expect_uid, struct store_obj **ret,
 		 struct err *e)
 {
-	_cleanup_(view_deletep) cJSON *view = NULL;
-	_cleanup_json_ cJSON *cur_tree = NULL;
-	_cleanup_free_ char *json = NULL;
 	struct obj_priv *cur, *o;
 	struct entry *ent;
-	cJSON *meta;
 	uint64_t hlc, rv = s->rv + 1;
 	int r;
 
@@ -1611,15 +1701,7 @@ int store_delete(struct store *s, const char *resource, const char *ns, const ch
 			       ", ResourceVersion in object meta: %" PRIu64,
 			       resource, name, expect_rv, cur->pub.rv);
 
-	cur_tree = store_obj_parse(&cur->pub);
-	if (!cur_tree)
-		return -ENOMEM;
-	view = spec_view(cur_tree, &meta);
-	if (!view)
-		return -ENOMEM;
-	json = compose(view, meta, status_of(cur_tree), rv);
-	if (!json)
-		return -ENOMEM;
+	/* the tombstone is a write of the spec register */
 	hlc = hlc_now(&s->hlc, store_wall(s));
 	o = obj_new(&(struct obj_fields){
 		.resource = resource,
@@ -1631,35 +1713,21 @@ int store_delete(struct store *s, const char *resource, const char *ns, const ch
 		.spec_node = s->node_name,
 		.status_hlc = cur->pub.status_hlc,
 		.status_node = cur->pub.status_node,
-		.json = json,
-		.json_len = strlen(json),
-		.tree = view,
-		.spec_hash = cur->spec_hash,
-		.spec_len = cur->spec_len,
-		.status_hash = cur->status_hash,
-		.status_len = cur->status_len,
+		.l = obj_layout(cur),
+		.labels = cur->pub.labels,
+		.node_name = cur->pub.node_name,
+		.phase = cur->pub.phase,
 	});
 	if (!o)
-		return -ENOMEM;
-	if (ring_reserve(s) < 0) {
-		store_obj_unref(&o->pub);
-		return -ENOMEM;
-	}
-	r = db_write(s, ST_DELETE,
-		     &(struct row){
-			     .resource = resource,
-			     .ns = ns,
-			     .name = name,
-			     .rv = rv,
-			     .spec_hlc = hlc,
-			     .spec_node = s->node_name,
-		     },
-		     e);
-	if (r < 0) {
-		store_obj_unref(&o->pub);
-		return r;
-	}
-	store_apply(s, ent, o, STORE_DELETED, rv);
-	store_publish(s, o, ret);
-	return 0;
+		return err_internal(e, -ENOMEM);
+	return store_commit(s, ST_DELETE,
+			    &(struct row){
+				    .resource = resource,
+				    .ns = ns,
+				    .name = name,
+				    .rv = rv,
+				    .spec_hlc = hlc,
+				    .spec_node = s->node_name,
+			    },
+			    ent, o, STORE_DELETED, ret, e);
 }

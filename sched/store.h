@@ -61,7 +61,7 @@ struct store_options {
 	store_clock_fn clock;   /* NULL: CLOCK_REALTIME */
 	void *clock_data;
 	size_t watch_window;    /* events kept for watch resume; 0: default (see store.c) */
-	/* bytes of superseded snapshots the watch window may keep alive; 0: default 16 MiB */
+	/* bytes of superseded snapshots the watch window may keep alive; 0: default 8 MiB */
 	size_t watch_window_bytes;
 };
 

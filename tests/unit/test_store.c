@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <setjmp.h>
 #include <stdarg.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -105,6 +108,13 @@ static void test_create_get(void **state)
 	assert_string_equal(json_str(back, "spec.containers", "x"), "x"); /* array, not string */
 	/* the caller's tree is left alone */
 	assert_null(json_path(o, "metadata.resourceVersion"));
+	/* the spliced text is exactly the object plus its resourceVersion */
+	{
+		_cleanup_json_ cJSON *want = cJSON_Duplicate(o, true);
+
+		json_set_str(json_path(want, "metadata"), "resourceVersion", "1");
+		assert_true(cJSON_Compare(want, back, true));
+	}
 
 	assert_int_equal(store_get(s, "pods", "default", "nope", &got), -ENOENT);
 	assert_int_equal(store_get(s, "services", "default", "web-1", &got), -ENOENT);
@@ -412,31 +422,36 @@ static void test_delete_tombstone_recreate(void **state)
 	store_close(s);
 }
 
-static void tmp_db(char *path, size_t len)
+/* Tests with a database file get a fresh directory, removed even when the test fails. */
+static int tmp_setup(void **state)
 {
-	char dir[] = "/tmp/shoal-store-XXXXXX";
+	char dir[] = "/tmp/shoal-store-test-XXXXXX";
+	char *path;
 
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, len, "%s/store.db", dir);
+	if (!mkdtemp(dir) || asprintf(&path, "%s/store.db", dir) < 0)
+		return -1;
+	*state = path;
+	return 0;
 }
 
-static void rm_db(const char *path)
+static int tmp_teardown(void **state)
 {
-	char buf[512];
+	char *path = *state, buf[512];
 
 	snprintf(buf, sizeof(buf), "%s-wal", path);
 	unlink(buf);
 	snprintf(buf, sizeof(buf), "%s-shm", path);
 	unlink(buf);
 	unlink(path);
-	snprintf(buf, sizeof(buf), "%s", path);
-	*strrchr(buf, '/') = 0;
-	rmdir(buf);
+	*strrchr(path, '/') = 0;
+	rmdir(path);
+	free(path);
+	return 0;
 }
 
 static void test_persistence(void **state)
 {
-	char path[256];
+	const char *path = *state;
 	struct store *s;
 	struct store_obj *a = NULL, *b = NULL, *c = NULL;
 	_cleanup_json_ cJSON *status = cJSON_Parse("{\"phase\":\"Running\"}");
@@ -447,7 +462,6 @@ static void test_persistence(void **state)
 	uint64_t spec_hlc, status_hlc, rv;
 	struct err e = { 0 };
 
-	tmp_db(path, sizeof(path));
 	clk.now = 50000;
 	s = open_store(path, 0);
 	create_pod(s, "default", "a", "u-a");
@@ -509,7 +523,57 @@ static void test_persistence(void **state)
 	assert_int_equal(st.tombstones, 0);
 	assert_int_equal(st.objects, 4);
 	store_close(s);
-	rm_db(path);
+}
+
+/* Commits survive a process kill (no close); a second opener of the same file is refused. */
+static void test_survives_kill(void **state)
+{
+	const char *path = *state;
+	struct store *s;
+	struct store_obj *o = NULL;
+	struct store_stats st;
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct store_options opts = { .path = path, .node_name = "n1" };
+		_cleanup_json_ cJSON *p = pod("default", "p", "u-p", NULL, NULL, NULL);
+		struct store *c = NULL;
+
+		if (store_open(&opts, &c) < 0)
+			_exit(1);
+		for (int i = 0; i < 3; i++) {
+			char name[8];
+
+			snprintf(name, sizeof(name), "p%d", i);
+			if (store_create(c, "pods", "default", name, p, NULL, NULL) < 0)
+				_exit(2);
+		}
+		if (store_delete(c, "pods", "default", "p1", 0, NULL, NULL, NULL) < 0)
+			_exit(3);
+		/* a second opener while we hold the file */
+		struct store *other = NULL;
+		if (store_open(&opts, &other) != -EBUSY)
+			_exit(4);
+		kill(getpid(), SIGKILL);
+		_exit(5);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+
+	s = open_store(path, 0);
+	assert_int_equal(store_rv(s), 4);
+	assert_int_equal(store_get(s, "pods", "default", "p2", &o), 0);
+	assert_int_equal(o->rv, 3);
+	store_obj_unref(o);
+	store_stats_get(s, &st);
+	assert_int_equal(st.objects, 2);
+	assert_int_equal(st.tombstones, 1);
+	create_pod(s, "default", "p9", NULL);
+	assert_int_equal(store_rv(s), 5);
+	store_close(s);
 }
 
 struct rec {
@@ -616,14 +680,13 @@ static void test_watch_replay_and_stream(void **state)
 
 static void test_watch_gone(void **state)
 {
-	char path[256];
+	const char *path = *state;
 	struct store *s;
 	struct store_watch *w;
 	struct rec r = { 0 };
 	_cleanup_json_ cJSON *o = pod("default", "p", NULL, "a", NULL, NULL);
 	struct err e = { 0 };
 
-	tmp_db(path, sizeof(path));
 	s = open_store(path, 3);
 	assert_int_equal(store_create(s, "pods", "default", "p", o, NULL, &e), 0);
 	for (int i = 0; i < 5; i++) {
@@ -654,7 +717,6 @@ static void test_watch_gone(void **state)
 	assert_int_equal(r.n, 1);
 	assert_int_equal(r.rvs[0], 7);
 	store_close(s);
-	rm_db(path);
 }
 
 /* Superseded versions pinned by the window are bounded in bytes, not only in events. */
@@ -806,6 +868,215 @@ static void test_hlc_fake_clock_backwards(void **state)
 	store_close(s);
 }
 
+/* Unusual shapes splice correctly too: no metadata at all, status null, odd key text. */
+static void test_odd_shapes(void **state)
+{
+	struct store *s = open_store(NULL, 0);
+	_cleanup_json_ cJSON *a = cJSON_Parse("{\"kind\":\"ConfigMap\",\"data\":{\"k\":"
+					      "\"\\\"resourceVersion\\\":\\\"1\\\"}\"},"
+					      "\"status\":null}");
+	_cleanup_json_ cJSON *b = cJSON_Parse("{\"metadata\":{\"uid\":\"u\",\"resourceVersion\":"
+					      "\"77\"},\"status\":{}}");
+	_cleanup_json_ cJSON *ta = NULL, *tb = NULL, *tc = NULL;
+	struct store_obj *oa = NULL, *ob = NULL, *oc = NULL;
+	struct err e = { 0 };
+
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_int_equal(store_create(s, "configmaps", "x", "a", a, &oa, &e), 0);
+	ta = store_obj_parse(oa);
+	assert_non_null(ta);
+	assert_string_equal(json_str(ta, "metadata.resourceVersion", ""), "1");
+	assert_string_equal(json_str(ta, "data.k", ""), "\"resourceVersion\":\"1\"}");
+	assert_null(cJSON_GetObjectItem(ta, "status"));
+	assert_int_equal(store_create(s, "configmaps", "x", "b", b, &ob, &e), 0);
+	tb = store_obj_parse(ob);
+	assert_non_null(tb);
+	assert_string_equal(json_str(tb, "metadata.resourceVersion", ""), "2");
+	assert_non_null(json_path(tb, "status"));
+	assert_int_equal(store_update_status(s, "configmaps", "x", "b", NULL, 0, &oc, &e), 0);
+	tc = store_obj_parse(oc);
+	assert_non_null(tc);
+	assert_null(cJSON_GetObjectItem(tc, "status"));
+	assert_string_equal(json_str(tc, "metadata.resourceVersion", ""), "3");
+	assert_string_equal(json_str(tc, "metadata.uid", ""), "u");
+	store_obj_unref(oa);
+	store_obj_unref(ob);
+	store_obj_unref(oc);
+	store_close(s);
+}
+
+/*
+ * Random writes (seeded) against a model: a watch rebuilds the state from events, and it,
+ * the store's list, the snapshots' texts and a reopened store must all agree.
+ */
+struct model {
+	char keys[200][48];
+	uint64_t rvs[200];
+	int n;
+	uint64_t last_rv;
+	bool partial; /* started mid-stream: keys may be unknown */
+};
+
+static int model_find(struct model *m, const char *key)
+{
+	for (int i = 0; i < m->n; i++)
+		if (streq(m->keys[i], key))
+			return i;
+	return -1;
+}
+
+static void model_fn(const struct store_event *ev, void *userdata)
+{
+	struct model *m = userdata;
+	char key[48];
+	int i;
+
+	assert_true(ev->rv == m->last_rv + 1); /* one resource watched, every commit seen */
+	m->last_rv = ev->rv;
+	snprintf(key, sizeof(key), "%s/%s", ev->obj->ns, ev->obj->name);
+	i = model_find(m, key);
+	if (m->partial)
+		return;
+	if (ev->type == STORE_DELETED) {
+		assert_true(i >= 0);
+		m->n--;
+		memmove(m->keys[i], m->keys[i + 1], (size_t)(m->n - i) * sizeof(m->keys[0]));
+		memmove(&m->rvs[i], &m->rvs[i + 1], (size_t)(m->n - i) * sizeof(m->rvs[0]));
+		return;
+	}
+	assert_true((ev->type == STORE_ADDED) == (i < 0));
+	if (i < 0) {
+		i = m->n++;
+		snprintf(m->keys[i], sizeof(m->keys[i]), "%s", key);
+	}
+	m->rvs[i] = ev->rv;
+}
+
+struct check {
+	struct model *m;
+	char prev[48];
+	int seen;
+};
+
+static int check_fn(struct store_obj *o, void *userdata)
+{
+	struct check *c = userdata;
+	char key[48], rv[24];
+	_cleanup_json_ cJSON *t = store_obj_parse(o);
+	int i;
+
+	snprintf(key, sizeof(key), "%s/%s", o->ns, o->name);
+	assert_true(strcmp(c->prev, key) < 0); /* ns names have equal length: plain order */
+	snprintf(c->prev, sizeof(c->prev), "%s", key);
+	i = model_find(c->m, key);
+	assert_true(i >= 0);
+	assert_true(c->m->rvs[i] == o->rv);
+	assert_non_null(t);
+	snprintf(rv, sizeof(rv), "%" PRIu64, o->rv);
+	assert_string_equal(json_str(t, "metadata.resourceVersion", ""), rv);
+	assert_string_equal(json_str(t, "metadata.name", ""), o->name);
+	assert_string_equal(json_str(t, "metadata.uid", ""), o->uid);
+	c->seen++;
+	return 0;
+}
+
+static void check_store(struct store *s, struct model *m)
+{
+	struct check c = { .m = m };
+
+	assert_int_equal(store_list(s, "pods", NULL, NULL, NULL, check_fn, &c), 0);
+	assert_int_equal(c.seen, m->n);
+	assert_int_equal(store_count(s, "pods", NULL), (size_t)m->n);
+}
+
+static void test_random_against_model(void **state)
+{
+	const char *path = *state;
+	struct store *s = open_store(path, 64);
+	struct model m = { 0 };
+	struct store_watch *w;
+	unsigned seed = 1;
+
+	assert_int_equal(store_watch_add(s, "pods", 0, model_fn, &m, &w), 0);
+	for (int op = 0; op < 3000; op++) {
+		char ns[8], name[16], v[16];
+		_cleanup_json_ cJSON *o = NULL, *st = NULL;
+		struct err e = { 0 };
+		int k = rand_r(&seed) % 150, r;
+
+		snprintf(ns, sizeof(ns), "ns%d", k % 3);
+		snprintf(name, sizeof(name), "p%03d", k);
+		snprintf(v, sizeof(v), "v%d", rand_r(&seed) % 4);
+		switch (rand_r(&seed) % 4) {
+		case 0:
+			o = pod(ns, name, NULL, v, NULL, NULL);
+			r = store_create(s, "pods", ns, name, o, NULL, &e);
+			assert_true(r == 0 || r == -EEXIST);
+			break;
+		case 1:
+			o = pod(ns, name, NULL, v, NULL, NULL);
+			r = store_update(s, "pods", ns, name, o, 0, NULL, &e);
+			assert_true(r == 0 || r == -ENOENT);
+			break;
+		case 2:
+			st = cJSON_CreateObject();
+			cJSON_AddStringToObject(st, "phase", v);
+			r = store_update_status(s, "pods", ns, name, st, 0, NULL, &e);
+			assert_true(r == 0 || r == -ENOENT);
+			break;
+		default:
+			r = store_delete(s, "pods", ns, name, 0, NULL, NULL, &e);
+			assert_true(r == 0 || r == -ENOENT);
+		}
+		if (op % 500 == 0)
+			check_store(s, &m);
+		/* a resume from anywhere in the window replays the same tail */
+		if (op % 700 == 0 && store_rv_oldest(s) > 0) {
+			struct model tail = { .partial = true };
+			struct store_watch *tw;
+
+			tail.last_rv = store_rv_oldest(s);
+			assert_int_equal(store_watch_add(s, "pods", tail.last_rv, model_fn, &tail,
+							 &tw),
+					 0);
+			assert_true(tail.last_rv == store_rv(s));
+			store_watch_cancel(tw);
+		}
+	}
+	assert_true(m.last_rv == store_rv(s));
+	check_store(s, &m);
+	store_close(s);
+	s = open_store(path, 0);
+	check_store(s, &m);
+	store_close(s);
+}
+
+/* Enough objects to grow the hash table and the sorted arrays several times. */
+static void test_many_objects(void **state)
+{
+	struct store *s = open_store(NULL, 0);
+	char ns[8], name[16];
+
+	for (int i = 0; i < 5000; i++) {
+		snprintf(ns, sizeof(ns), "n%d", i % 7);
+		snprintf(name, sizeof(name), "p%d", i);
+		create_pod(s, ns, name, NULL);
+	}
+	for (int i = 0; i < 5000; i++) {
+		struct store_obj *o = NULL;
+
+		snprintf(ns, sizeof(ns), "n%d", i % 7);
+		snprintf(name, sizeof(name), "p%d", i);
+		assert_int_equal(store_get(s, "pods", ns, name, &o), 0);
+		assert_int_equal(o->rv, i + 1);
+		store_obj_unref(o);
+	}
+	assert_int_equal(store_count(s, "pods", NULL), 5000);
+	assert_int_equal(store_count(s, "pods", "n3"), 714);
+	store_close(s);
+}
+
 static void test_uid_generated_and_kept(void **state)
 {
 	struct store *s = open_store(NULL, 0);
@@ -837,14 +1108,18 @@ int main(void)
 		cmocka_unit_test(test_update),
 		cmocka_unit_test(test_status_register),
 		cmocka_unit_test(test_delete_tombstone_recreate),
-		cmocka_unit_test(test_persistence),
+		cmocka_unit_test_setup_teardown(test_persistence, tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_survives_kill, tmp_setup, tmp_teardown),
 		cmocka_unit_test(test_watch_replay_and_stream),
-		cmocka_unit_test(test_watch_gone),
+		cmocka_unit_test_setup_teardown(test_watch_gone, tmp_setup, tmp_teardown),
 		cmocka_unit_test(test_watch_window_bytes),
 		cmocka_unit_test(test_watch_cancel_in_callback),
 		cmocka_unit_test(test_watch_cancel_during_replay),
 		cmocka_unit_test(test_watch_reentrant),
 		cmocka_unit_test(test_hlc_fake_clock_backwards),
+		cmocka_unit_test(test_odd_shapes),
+		cmocka_unit_test(test_many_objects),
+		cmocka_unit_test_setup_teardown(test_random_against_model, tmp_setup, tmp_teardown),
 		cmocka_unit_test(test_uid_generated_and_kept),
 	};
 
