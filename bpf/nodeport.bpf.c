@@ -152,13 +152,13 @@ static __always_inline int fwd_redirect(struct __sk_buff *skb, __be32 saddr, __b
 		.family = AF_INET,
 		.ipv4_src = saddr,
 		.ipv4_dst = daddr,
-		.ifindex = skb->ingress_ifindex ? skb->ingress_ifindex : skb->ifindex,
 	};
 	void *data, *end;
 	struct ethhdr *eth;
 	struct iphdr *ip;
 	long rc;
 
+	fib.ifindex = skb->ingress_ifindex;
 	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
 		stat_inc(SHOAL_NP_FIB_PASS);

@@ -87,15 +87,18 @@ static int np_attach(struct np *np, struct err *e)
 		{ BPF_TC_EGRESS, np->skel->progs.shoal_np_egress },
 	};
 
+	LIBBPF_OPTS(bpf_tc_hook, qdisc, .ifindex = np->ifindex,
+		    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
+	int r = bpf_tc_hook_create(&qdisc); /* the clsact qdisc, if missing */
+
+	if (r < 0 && r != -EEXIST)
+		return err_set(e, r, 500, "InternalError", "creating clsact on %s: %s", np->ifname,
+			       strerror(-r));
 	for (size_t i = 0; i < ARRAY_SIZE(hooks); i++) {
 		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = np->ifindex, .attach_point = hooks[i].where);
 		LIBBPF_OPTS(bpf_tc_opts, to, .handle = NP_TC_HANDLE, .priority = NP_TC_PRIO,
 			    .prog_fd = bpf_program__fd(hooks[i].prog), .flags = BPF_TC_F_REPLACE);
-		int r = bpf_tc_hook_create(&hook);
 
-		if (r < 0 && r != -EEXIST)
-			return err_set(e, r, 500, "InternalError", "creating clsact on %s: %s",
-				       np->ifname, strerror(-r));
 		/* replaces our filter of a previous run in place: no moment without a program */
 		r = bpf_tc_attach(&hook, &to);
 		if (r < 0)
@@ -185,7 +188,8 @@ int np_open(const struct np_opts *opts, struct np **ret, struct err *e)
 	np_size(np, np->skel->maps.shoal_destroy, 0);
 	np_size(np, np->skel->maps.shoal_ct, opts->ct_max);
 	np_size(np, np->skel->maps.shoal_maglev, opts->maglev_max);
-	bpf_map__set_max_entries(bpf_map__inner_map(np->skel->maps.shoal_maglev), np->maglev_m);
+	/* the inner template keeps its size: BPF_F_INNER_MAP lets tables of maglev_m go in
+	 * (libbpf 1.1 cannot resize an inner map template) */
 	np->skel->rodata->np_cfg.node_ip = np->node_ip;
 	np->skel->rodata->np_cfg.maglev_m = np->maglev_m;
 	np->skel->rodata->np_cfg.maglev_seed = np->maglev_seed;

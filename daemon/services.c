@@ -536,12 +536,14 @@ static void owners_set(struct svc_proxy *p, struct svc_state *s, const struct sv
 		if (owner_find(p, &cur[i].fe))
 			continue;
 		o = calloc(1, sizeof(*o));
-		if (!o || !tsearch(o, &p->owners, owner_cmp)) {
+		if (!o)
+			continue;
+		o->fe = cur[i].fe;
+		o->owner = s;
+		if (!tsearch(o, &p->owners, owner_cmp)) {
 			free(o);
 			continue;
 		}
-		o->fe = cur[i].fe;
-		o->owner = s;
 		p->nfe++;
 	}
 }
