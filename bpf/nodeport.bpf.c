@@ -145,7 +145,11 @@ static __always_inline int rewrite_port(struct __sk_buff *skb, const struct pkt 
 	return bpf_skb_store_bytes(skb, off, &new, sizeof(new), 0);
 }
 
-/* Send the (rewritten) packet on towards its destination; the stack if the FIB can't say. */
+/*
+ * Send the (rewritten) packet on towards its destination. The stack is no fallback for SNATed
+ * packets (their source is a local address: martian on input), so an unresolved neighbour goes
+ * through bpf_redirect_neigh, which resolves it.
+ */
 static __always_inline int fwd_redirect(struct __sk_buff *skb, __be32 saddr, __be32 daddr)
 {
 	struct bpf_fib_lookup fib = {
@@ -153,35 +157,41 @@ static __always_inline int fwd_redirect(struct __sk_buff *skb, __be32 saddr, __b
 		.ipv4_src = saddr,
 		.ipv4_dst = daddr,
 	};
+	struct bpf_redir_neigh nh = { .nh_family = AF_INET };
 	void *data, *end;
 	struct ethhdr *eth;
 	struct iphdr *ip;
 	long rc;
+	__u8 ttl;
 
 	fib.ifindex = skb->ingress_ifindex;
 	rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
-	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
+	if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
 		stat_inc(SHOAL_NP_FIB_PASS);
 		return TC_ACT_OK;
 	}
 	data = (void *)(long)skb->data;
 	end = (void *)(long)skb->data_end;
-	eth = data;
 	ip = data + ETH_HLEN;
 	if ((void *)(ip + 1) > end)
 		return TC_ACT_SHOT;
-	if (ip->ttl <= 1)
+	ttl = ip->ttl;
+	if (ttl <= 1)
 		return TC_ACT_OK; /* the stack sends the ICMP time exceeded */
 	/* we route: one hop less (ttl is the high byte of the ttl/protocol word) */
-	bpf_l3_csum_replace(skb, IP_CSUM_OFF, bpf_htons((__u16)ip->ttl << 8),
-			    bpf_htons((__u16)(ip->ttl - 1) << 8), 2);
+	bpf_l3_csum_replace(skb, IP_CSUM_OFF, bpf_htons((__u16)ttl << 8),
+			    bpf_htons((__u16)(ttl - 1) << 8), 2);
+	ttl--;
+	bpf_skb_store_bytes(skb, IP_TTL_OFF, &ttl, 1, 0);
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+		nh.ipv4_nh = fib.ipv4_dst; /* the next hop the FIB chose */
+		return bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0);
+	}
 	data = (void *)(long)skb->data;
 	end = (void *)(long)skb->data_end;
 	eth = data;
-	ip = data + ETH_HLEN;
-	if ((void *)(ip + 1) > end)
+	if ((void *)(eth + 1) > end)
 		return TC_ACT_SHOT;
-	ip->ttl--;
 	__builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
 	return bpf_redirect(fib.ifindex, 0);
