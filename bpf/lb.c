@@ -1163,6 +1163,33 @@ int lb_backend_set_flags(struct lb *lb, uint32_t ip, uint16_t port, uint8_t prot
 
 /* --- inspection --- */
 
+int lb_service_get(struct lb *lb, const struct lb_frontend *fe, uint16_t *ret_rev_nat,
+		   struct lb_member_info *ret, size_t max)
+{
+	struct lb_svc *s = svc_find(lb, fe->vip, fe->port, fe->proto);
+	size_t k = 0;
+
+	if (!s)
+		return -ENOENT;
+	if (ret_rev_nat)
+		*ret_rev_nat = s->val.rev_nat;
+	for (int t = 0; t < 2; t++) {
+		uint32_t *ids = t ? s->term : s->ready;
+		size_t cnt = t ? s->val.term_count : s->val.count;
+
+		for (size_t j = 0; j < cnt; j++) {
+			struct lb_member *m = svc_member(s, ids[j]);
+
+			if (!m)
+				continue;
+			if (k < max)
+				ret[k] = (struct lb_member_info){ .id = m->id, .be = m->be };
+			k++;
+		}
+	}
+	return (int)k;
+}
+
 static const char *proto_name(uint8_t p)
 {
 	return p == IPPROTO_TCP ? "tcp" : p == IPPROTO_UDP ? "udp" : "?";
