@@ -130,7 +130,7 @@ sim: $(BUILD)/sim/shoal-sim
 	@if [ -n "$(SIM_SRCS)" ]; then for s in $(or $(SEEDS),1 2 3); do $(BUILD)/sim/shoal-sim --seed $$s || exit 1; done; fi
 
 integration: all
-	$(PYTHON) -m pytest -q -x tests/integration $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 test: deps
 	$(MAKE) all unit
