@@ -55,6 +55,7 @@ struct svc_proxy_stats {
 	uint64_t np_counters[8];     /* enum shoal_np_stat */
 	uint64_t syncs;              /* service programmings done */
 	uint64_t last_sync_us;       /* duration of the last one */
+	uint64_t start_program_us;   /* programming every service at start (after the load) */
 	uint32_t last_writes;        /* map writes of the last upsert */
 };
 void svc_proxy_stats_get(struct svc_proxy *p, struct svc_proxy_stats *ret);
