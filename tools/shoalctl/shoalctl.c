@@ -59,6 +59,8 @@ static const struct ctl_command commands[] = {
 	{ "api-resources", cmd_api_resources, F_OUTPUT | F_NO_HEADERS, "",
 	  "List the resource types the server serves" },
 	{ "version", cmd_version, F_OUTPUT | F_CLIENT, "", "Print client and server versions" },
+	{ "bpf", cmd_bpf, F_OUTPUT | F_CLIENT, "services|conntrack [NODE]",
+	  "Show this machine's service datapath maps (frontends, NodePort conntrack)" },
 };
 
 enum {

@@ -235,5 +235,6 @@ int cmd_describe(struct ctl *c, int argc, char **argv);
 int cmd_delete(struct ctl *c, int argc, char **argv);
 int cmd_version(struct ctl *c, int argc, char **argv);
 int cmd_api_resources(struct ctl *c, int argc, char **argv);
+int cmd_bpf(struct ctl *c, int argc, char **argv);
 
 #endif
