@@ -959,6 +959,7 @@ int svc_proxy_new(struct event_base *base, struct store *store, const struct svc
 		.revnat_max = opts->revnat_max,
 		.sk_nat_max = opts->sk_nat_max,
 		.affinity_max = opts->affinity_max,
+		.cfg_flags = opts->cfg_flags,
 		.maglev_seed = opts->maglev_seed,
 	};
 	r = lb_open(&lo, &p->lb, e);

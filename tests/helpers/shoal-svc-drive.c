@@ -189,6 +189,7 @@ int main(int argc, char **argv)
 		{ "svc-max", required_argument, NULL, 'S' },
 		{ "backend-max", required_argument, NULL, 'B' },
 		{ "teardown", no_argument, NULL, 'T' },
+		{ "cfg-flags", required_argument, NULL, 'F' },
 		{},
 	};
 	char cg[4096], *line = NULL;
@@ -212,6 +213,7 @@ int main(int argc, char **argv)
 		case 'S': opts.svc_max = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'B': opts.backend_max = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'T': teardown = true; break;
+		case 'F': opts.cfg_flags = (uint32_t)strtoul(optarg, NULL, 0); break;
 		default: return 2;
 		}
 	}
