@@ -180,7 +180,9 @@ class Bench:
                 self.procs.append(srv)
                 assert srv.stdout.readline().strip() == "ready"
         self.drive = subprocess.Popen(["nsenter", "--net=/run/netns/" + node, DRIVE, "--node",
-                                       self.node, "--cgroup-name", self.node],
+                                       self.node, "--cgroup-name", self.node] +
+                                      (["--cfg-flags", self.a.cfg_flags]
+                                       if self.a.cfg_flags else []),
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert json.loads(self.drive.stdout.readline()).get("ready")
         for line in open("/proc/self/mountinfo"):
@@ -340,6 +342,8 @@ def main():
     ap.add_argument("--legacy", action="store_true", help="also iptables-legacy")
     ap.add_argument("--ep-changes", type=int, default=50)
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--cfg-flags", help="socket-LB flags (enum shoal_cfg_flags), e.g. 2: "
+                    "no getpeername() record for TCP")
     a = ap.parse_args()
     a.sizes = sorted(int(x) for x in a.sizes.split(","))
     a.anchor_sizes = {int(x) for x in a.anchor_sizes.split(",") if x}
