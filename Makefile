@@ -172,6 +172,14 @@ $(BUILD)/bench-store: tools/bench/bench-store.c $(BUILD)/libshoal.a
 bench-store: $(BUILD)/bench-store
 	$(BUILD)/bench-store
 
+# service datapath: socket LB vs direct vs kube-proxy-style nft/iptables rulesets
+$(BUILD)/bench/svc-load: tools/bench/svc_load.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu17 -o $@ $<
+
+bench-svc: $(BUILD)/shoal-svc-drive $(BUILD)/bench/svc-load
+	$(PYTHON) tools/bench/bench_svc.py $(BENCH_SVC_ARGS)
+
 bench-api: all
 	$(PYTHON) tools/bench/bench_api.py
 
