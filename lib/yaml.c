@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 #include <libfyaml.h>
 
@@ -13,6 +15,42 @@ static int yaml_error(struct fy_parser *fyp, struct err *e)
 	return err_set(e, EINVAL, 400, "BadRequest", "malformed YAML or JSON document");
 }
 
+/* Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF). libfyaml 0.8 loops
+ * forever on invalid UTF-8 inside a directive ("%Y\xac"), so bodies are checked first. */
+static bool utf8_valid(const unsigned char *s, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		unsigned char c = s[i];
+		size_t n;
+		uint32_t cp;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2, cp = c & 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3, cp = c & 0x07;
+		else
+			return false;
+		if (i + n >= len)
+			return false;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += n + 1;
+	}
+	return true;
+}
+
 int yaml_parse_docs(const char *buf, size_t len, cJSON **ret, struct err *e)
 {
 	struct fy_parse_cfg cfg = { .flags = FYPCF_DEFAULT_DOC | FYPCF_QUIET };
@@ -21,6 +59,8 @@ int yaml_parse_docs(const char *buf, size_t len, cJSON **ret, struct err *e)
 	struct fy_document *d;
 	int r = 0;
 
+	if (!utf8_valid((const unsigned char *)buf, len))
+		return err_set(e, EINVAL, 400, "BadRequest", "document is not valid UTF-8");
 	docs = cJSON_CreateArray();
 	fyp = fy_parser_create(&cfg);
 	if (!docs || !fyp)
