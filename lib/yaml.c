@@ -78,8 +78,9 @@ int yaml_parse_docs(const char *buf, size_t len, cJSON **ret, struct err *e)
 		}
 		text = fy_emit_document_to_string(d, FYECF_MODE_JSON_ONELINE | FYECF_NO_ENDING_NEWLINE);
 		fy_parse_document_destroy(fyp, d);
-		if (!text)
-			return -ENOMEM;
+		if (!text) /* e.g. aliases, which the JSON emitter refuses */
+			return err_set(e, EINVAL, 400, "BadRequest",
+				       "document cannot be represented as JSON");
 		j = cJSON_Parse(text);
 		free(text);
 		if (!j) {
