@@ -31,9 +31,10 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 SIM_SRCS  := $(wildcard tests/sim/*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 
-BINS := $(BUILD)/shoald $(BUILD)/shoalctl $(BUILD)/shoal-cni
+BINS := $(BUILD)/shoald $(BUILD)/shoalctl $(BUILD)/shoal-cni $(BUILD)/shoal-lbctl \
+        $(BUILD)/shoal-netctl $(BUILD)/shoal-shim $(BUILD)/shoal-rtctl $(BUILD)/shoal-svc-drive
 
-.PHONY: all deps run test unit integration sim fuzz bench bench-api bench-pods bench-svc clean format
+.PHONY: all deps run test unit integration sim fuzz bench bench-api bench-store bench-pods bench-svc clean format
 all: $(BINS) $(BPF_OBJS)
 
 deps:
@@ -41,11 +42,16 @@ deps:
 
 $(BUILD)/libshoal.a: $(LIB_OBJS)
 	@mkdir -p $(@D)
-	$(AR) rcs $@ $^
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+# V=1 shows full command lines
+Q := $(if $(V),,@)
 
 $(BUILD)/obj/%.o: %.c | $(BPF_SKELS)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/shoald: $(BUILD)/obj/daemon/shoald.o $(BUILD)/libshoal.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -53,7 +59,30 @@ $(BUILD)/shoald: $(BUILD)/obj/daemon/shoald.o $(BUILD)/libshoal.a
 $(BUILD)/shoal-cni: $(BUILD)/obj/netplugin/shoal-cni.o $(BUILD)/libshoal.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# runtime: per-container supervisor and the runtime's test/debug driver (daemon/crun.h)
+$(BUILD)/shoal-shim: $(BUILD)/obj/tools/shoal-shim.o $(BUILD)/libshoal.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/shoal-rtctl: $(BUILD)/obj/tools/shoal-rtctl.o $(BUILD)/libshoal.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# offline busybox:latest OCI image layout (import: shoal-rtctl ... image import $@)
+$(BUILD)/images/busybox: tools/mkimage-busybox
+	tools/mkimage-busybox $@
+
+# test/ops helper driving netplugin/ like the pod runtime does
+$(BUILD)/shoal-netctl: $(BUILD)/obj/tests/helpers/shoal-netctl.o $(BUILD)/libshoal.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# test/bench helper: the service proxy on a private store, driven by JSON lines
+$(BUILD)/shoal-svc-drive: $(BUILD)/obj/tests/helpers/shoal-svc-drive.o $(BUILD)/libshoal.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/shoalctl: $(CTL_OBJS) $(BUILD)/libshoal.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# datapath driver for tests and debugging (programs services by hand until shoald does)
+$(BUILD)/shoal-lbctl: $(BUILD)/obj/tools/shoal-lbctl.o $(BUILD)/libshoal.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # --- BPF: clang -> bpftool gen object -> bpftool gen skeleton ---
@@ -61,9 +90,13 @@ $(BUILD)/vmlinux.h:
 	@mkdir -p $(@D)
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/bpf/%.tmp.o: bpf/%.bpf.c $(BUILD)/vmlinux.h $(wildcard bpf/*.h bpf/lib/*.h)
+# clang writes exact header dependencies (-MD); keep the unlinked object so make does not
+# rebuild the chain every time (.SECONDARY)
+$(BUILD)/bpf/%.tmp.o: bpf/%.bpf.c $(BUILD)/vmlinux.h
 	@mkdir -p $(@D)
-	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -I$(BUILD) -I. -Wall -Werror -c $< -o $@
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -I$(BUILD) -I. -Wall -Werror \
+		-MD -MP -MF $(@:.tmp.o=.d) -MT $@ -c $< -o $@
+.SECONDARY: $(BPF_SRCS:bpf/%.bpf.c=$(BUILD)/bpf/%.tmp.o)
 
 $(BUILD)/bpf/%.bpf.o: $(BUILD)/bpf/%.tmp.o
 	$(BPFTOOL) gen object $@ $<
@@ -74,7 +107,17 @@ $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 # --- tests ---
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libshoal.a
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libshoal.a $(LDLIBS) -lcmocka
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libshoal.a $(LDLIBS) -lcmocka
+
+# shoalctl's pure parts (kubeconfig, resources, apply patch, tables) live in the tool, not in
+# libshoal.a: its unit tests link the tool's objects except the one holding main()
+CTL_LIB_OBJS := $(filter-out $(BUILD)/obj/tools/shoalctl/shoalctl.o,$(CTL_OBJS))
+CTL_TEST_BINS := $(filter $(BUILD)/tests/test_shoalctl $(BUILD)/tests/test_shoalctl_%,$(UNIT_BINS))
+$(CTL_TEST_BINS): $(BUILD)/tests/%: tests/unit/%.c $(CTL_LIB_OBJS) $(BUILD)/libshoal.a
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CCLD    $@")
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(CTL_LIB_OBJS) $(BUILD)/libshoal.a $(LDLIBS) -lcmocka
 
 $(BUILD)/sim/shoal-sim: $(SIM_SRCS) $(BUILD)/libshoal.a
 	@mkdir -p $(@D)
@@ -84,15 +127,22 @@ unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 sim: $(BUILD)/sim/shoal-sim
-	@if [ -n "$(SIM_SRCS)" ]; then $(BUILD)/sim/shoal-sim --seed 1; fi
+	@if [ -n "$(SIM_SRCS)" ]; then for s in $(or $(SEEDS),1 2 3); do $(BUILD)/sim/shoal-sim --seed $$s || exit 1; done; fi
 
 integration: all
-	$(PYTHON) -m pytest -q -x tests/integration $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 test: deps
 	$(MAKE) all unit
 	$(MAKE) sim
+	$(MAKE) clients
 	$(MAKE) integration
+
+# real, unmodified API clients for tests/integration (kubectl 1.33 + 1.20, client-node) under
+# $(BUILD)/clients; a client that cannot be installed makes its tests skip with the reason.
+.PHONY: clients
+clients:
+	@BUILD=$(BUILD) ./tools/install-clients
 
 run: deps
 	$(MAKE) all
@@ -116,6 +166,14 @@ fuzz: deps $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 	done
 
 bench: bench-api
+# store and SQLite-floor benchmark (tools/bench/bench-store.c)
+$(BUILD)/bench-store: tools/bench/bench-store.c $(BUILD)/libshoal.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libshoal.a $(LDLIBS)
+
+bench-store: $(BUILD)/bench-store
+	$(BUILD)/bench-store
+
 bench-api: all
 	$(PYTHON) tools/bench/bench_api.py
 
@@ -125,4 +183,4 @@ clean:
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/bpf -name '*.d' 2>/dev/null)

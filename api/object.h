@@ -19,4 +19,21 @@ int api_obj_update(struct store *s, const cJSON *obj, struct store_obj **ret, st
 int api_obj_update_status(struct store *s, const cJSON *obj, struct store_obj **ret,
 			  struct err *e);
 
+/*
+ * Delete with Kubernetes semantics: an object with finalizers, or a pod bound to a node with a
+ * grace period > 0, gets metadata.deletionTimestamp (+ deletionGracePeriodSeconds) and stays until
+ * its finalizers are gone / its node confirms; otherwise it is removed at once.
+ * propagation "Foreground" adds the foregroundDeletion finalizer, "Orphan" the orphan finalizer
+ * (the garbage collector then handles dependents); "Background" (default) removes the owner and
+ * lets the collector delete dependents.
+ */
+struct api_delete_opts {
+	int64_t grace_seconds;   /* -1: the object's own default */
+	const char *propagation; /* NULL, "Background", "Foreground", "Orphan" */
+	uint64_t expect_rv;      /* 0: none */
+	const char *expect_uid;  /* NULL: none */
+};
+int api_obj_delete(struct store *s, const char *resource, const char *ns, const char *name,
+		   const struct api_delete_opts *opts, struct store_obj **ret, struct err *e);
+
 #endif

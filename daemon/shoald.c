@@ -7,9 +7,11 @@
 
 #include "api/server.h"
 #include "daemon/config.h"
+#include "daemon/ctrl_loop.h"
 #include "daemon/node.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "sched/members.h"
 #include "sched/store.h"
 
 struct shoald {
@@ -19,6 +21,8 @@ struct shoald {
 	struct api_server *api;
 	struct event *sig_term, *sig_int;
 	struct node_agent *node;
+	struct members *members;
+	struct ctrl_loop *ctrl;
 };
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -31,7 +35,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 static void shoald_free(struct shoald *d)
 {
+	d->ctrl = ctrl_loop_free(d->ctrl);
 	d->node = node_agent_free(d->node);
+	d->members = members_free(d->members);
 	d->api = api_server_free(d->api);
 	d->store = store_close(d->store);
 	if (d->sig_term)
@@ -106,6 +112,7 @@ int main(int argc, char **argv)
 		.tls_ca = d.cfg.tls_ca,
 		.tokens_file = d.cfg.tokens_file,
 		.max_body_bytes = (size_t)d.cfg.max_body_bytes,
+		.service_cidr = d.cfg.service_cidr,
 	};
 	r = api_server_new(d.base, d.store, &ao, &d.api, &e);
 	if (r < 0) {
@@ -116,6 +123,16 @@ int main(int argc, char **argv)
 	r = node_agent_new(d.base, d.store, &d.cfg, &d.node);
 	if (r < 0) {
 		log_error_errno(r, "cannot register node");
+		goto out;
+	}
+
+	/* until gossip membership lands, the live-member set is this node alone */
+	r = members_new(d.cfg.node_name, &d.members);
+	if (r < 0)
+		goto out;
+	r = ctrl_loop_new(d.base, d.store, d.members, &d.ctrl);
+	if (r < 0) {
+		log_error_errno(r, "cannot start controllers");
 		goto out;
 	}
 

@@ -2,6 +2,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 #include <libfyaml.h>
 
 #include "lib/yaml.h"
@@ -114,19 +115,105 @@ int yaml_parse_one(const char *buf, size_t len, cJSON **ret, struct err *e)
 	return 0;
 }
 
-char *yaml_emit(const cJSON *json)
+/*
+ * A string may be written plain only if reading it back gives the same string: not empty,
+ * not a YAML 1.1/1.2 boolean, null or number, no indicator at the start, no ": " or " #",
+ * no surrounding blanks or control characters. Everything else goes out double-quoted.
+ */
+static bool yaml_plain_ok(const char *s)
 {
-	_cleanup_free_ char *text = cJSON_PrintUnformatted(json);
-	struct fy_document *d;
-	char *out;
+	static const char *const special[] = {
+		"true", "false", "yes", "no", "on", "off", "y", "n", "null", "~",
+	};
+	size_t n = strlen(s);
+	char *end;
 
+	if (!n || strchr("-?:,[]{}#&*!|>'\"%@` \t", s[0]) || s[n - 1] == ' ' || s[n - 1] == ':')
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(special); i++)
+		if (!strcasecmp(s, special[i]))
+			return false;
+	if (strchr("0123456789+-.", s[0])) {
+		(void)strtod(s, &end);
+		if (!*end || s[0] == '.' || (s[0] == '0' && (s[1] == 'x' || s[1] == 'o')))
+			return false;
+		/* 1_000, 12:30 (sexagesimal in 1.1), 1e3: keep digits-led strings quoted */
+		return false;
+	}
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f || (p[0] == ':' && p[1] == ' ') ||
+		    (p[0] == ' ' && p[1] == '#'))
+			return false;
+	return true;
+}
+
+static struct fy_node *yaml_scalar(struct fy_document *d, const cJSON *j, const char *str)
+{
+	char *text = NULL;
+	struct fy_node *n;
+
+	if (str && yaml_plain_ok(str))
+		return fy_node_create_scalar_copy(d, str, strlen(str));
+	/* JSON text is valid YAML: numbers, booleans and null plain; strings double-quoted */
+	if (str) {
+		cJSON *tmp = cJSON_CreateString(str);
+
+		text = tmp ? cJSON_PrintUnformatted(tmp) : NULL;
+		cJSON_Delete(tmp);
+	} else {
+		text = cJSON_PrintUnformatted(j);
+	}
 	if (!text)
 		return NULL;
-	d = fy_document_build_from_string(NULL, text, strlen(text));
+	/* the document keeps referring to the text: hand it over */
+	n = fy_node_build_from_malloc_string(d, text, strlen(text));
+	if (!n)
+		free(text);
+	return n;
+}
+
+static struct fy_node *yaml_node(struct fy_document *d, const cJSON *j)
+{
+	struct fy_node *n, *k, *v;
+	const cJSON *c;
+
+	if (cJSON_IsObject(j)) {
+		n = fy_node_create_mapping(d);
+		cJSON_ArrayForEach(c, j) {
+			k = yaml_scalar(d, NULL, c->string);
+			v = yaml_node(d, c);
+			if (!n || !k || !v || fy_node_mapping_append(n, k, v) < 0)
+				return NULL; /* nodes belong to the document, freed with it */
+		}
+		return n;
+	}
+	if (cJSON_IsArray(j)) {
+		n = fy_node_create_sequence(d);
+		cJSON_ArrayForEach(c, j) {
+			v = yaml_node(d, c);
+			if (!n || !v || fy_node_sequence_append(n, v) < 0)
+				return NULL;
+		}
+		return n;
+	}
+	return yaml_scalar(d, j, cJSON_IsString(j) ? j->valuestring : NULL);
+}
+
+char *yaml_emit(const cJSON *json)
+{
+	struct fy_document *d;
+	struct fy_node *root;
+	char *out = NULL;
+
+	/* built node by node: a document parsed from JSON text would keep every quote */
+	d = fy_document_create(NULL);
 	if (!d)
 		return NULL;
-	out = fy_emit_document_to_string(d, FYECF_MODE_BLOCK | FYECF_INDENT_2 | FYECF_WIDTH_INF |
-						    FYECF_NO_ENDING_NEWLINE);
+	root = yaml_node(d, json);
+	if (root && fy_document_set_root(d, root) == 0)
+		out = fy_emit_document_to_string(d, FYECF_MODE_BLOCK | FYECF_INDENT_2 |
+							    FYECF_WIDTH_INF |
+							    FYECF_NO_ENDING_NEWLINE);
 	fy_document_destroy(d);
 	return out;
 }

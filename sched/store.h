@@ -61,6 +61,8 @@ struct store_options {
 	store_clock_fn clock;   /* NULL: CLOCK_REALTIME */
 	void *clock_data;
 	size_t watch_window;    /* events kept for watch resume; 0: default (see store.c) */
+	/* bytes of superseded snapshots the watch window may keep alive; 0: default 8 MiB */
+	size_t watch_window_bytes;
 };
 
 int store_open(const struct store_options *opts, struct store **ret);
@@ -134,7 +136,10 @@ struct store_watch;
  * Subscribe to every commit of `resource` (NULL: all resources). If from_rv > 0, first
  * replays (synchronously, before returning) the retained events with rv > from_rv; -ENODATA
  * (410 Gone) if from_rv < store_rv_oldest(). Callbacks run synchronously after each commit.
- * A callback may call store_watch_cancel() on its own watch.
+ * A callback may call store_watch_cancel() on its own watch (or others), add watches and
+ * commit; commits made from a callback are delivered after the current event, in rv order.
+ * *ret is set before the replay; it is NULL on return if a replay callback cancelled it.
+ * from_rv > store_rv() is treated as "from now".
  */
 int store_watch_add(struct store *s, const char *resource, uint64_t from_rv, store_watch_fn fn,
 		    void *userdata, struct store_watch **ret);

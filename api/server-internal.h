@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Internals of the API server, shared by its files: server.c (listeners, dispatch, replies),
+ * rest.c (CRUD, list, patch, subresources), watch.c (watch streams), discovery.c (discovery
+ * and OpenAPI documents), auth.c (TLS material, bearer tokens), object.c (object semantics).
+ */
+#ifndef SHOAL_API_SERVER_INTERNAL_H
+#define SHOAL_API_SERVER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <openssl/ssl.h>
+#include <cJSON.h>
+
+#include "api/object.h"
+#include "api/resources.h"
+#include "api/selector.h"
+#include "api/server.h"
+#include "lib/err.h"
+#include "sched/store.h"
+
+struct api_token {
+	char *token, *user, *uid, *groups;
+};
+
+struct api_watch;
+
+struct api_listener {
+	struct api_server *srv;
+	struct evhttp *http;
+	bool auth;  /* bearer token required */
+	bool tls;
+};
+
+struct api_server {
+	struct event_base *base;
+	struct store *store;
+	char *node_name;
+	size_t max_body;
+	struct api_listener tcp, unx;
+	char *socket_path;
+	SSL_CTX *ssl_ctx;
+	struct api_token *tokens;
+	size_t ntokens;
+	struct api_watch *watches; /* doubly-linked list of open watch streams */
+	size_t nwatches;
+	uint64_t bookmark_ms;      /* period of BOOKMARK events */
+	size_t watch_max_buffer;   /* bytes queued to a watcher before it is dropped */
+	char *openapi_v3_root;     /* cached documents */
+};
+
+/* One request being served. */
+struct api_req {
+	struct api_server *srv;
+	struct evhttp_request *req;
+	enum evhttp_cmd_type method;
+	const char *method_name;
+	char *path;                /* decoded path without query */
+	struct evkeyvalq query;    /* decoded query parameters */
+	const char *user;
+	/* route */
+	const struct api_resource *res;
+	char *ns, *name, *sub;
+	/* negotiation */
+	bool as_table;
+	const char *include_object; /* Table includeObject */
+	uint64_t start_us;
+	int code;                   /* response code, for the access log */
+};
+
+/* --- replies (server.c) --- */
+void api_reply_raw(struct api_req *r, int code, const char *ctype, const char *body, size_t len);
+void api_reply_buf(struct api_req *r, int code, struct evbuffer *buf); /* takes the content */
+void api_reply_json(struct api_req *r, int code, const cJSON *obj);
+void api_reply_obj(struct api_req *r, int code, struct store_obj *o); /* stored JSON text */
+/* Kubernetes Status for a failure. kind/name go into details when given. */
+void api_reply_status(struct api_req *r, int code, const char *reason, const char *kind,
+		      const char *name, const char *fmt, ...) _printf_(6, 7);
+/* Status from an error object (code 0: derived from errnum). */
+void api_reply_err(struct api_req *r, int errnum, const struct err *e);
+cJSON *api_status_new(int code, const char *reason, const char *message, const char *kind,
+		      const char *name, const struct err *e);
+const char *api_query(struct api_req *r, const char *key);
+bool api_query_bool(struct api_req *r, const char *key);
+
+/* Fill e with the Kubernetes error for a store errno on resource/name, unless e is set. */
+int api_err_from_store(int r, const struct api_resource *res, const char *name, struct err *e);
+
+/* --- handlers --- */
+void api_discovery_handle(struct api_req *r);   /* /api, /apis, /version, /openapi ... */
+bool api_discovery_match(const char *path);
+void api_rest_handle(struct api_req *r);        /* resources */
+void api_watch_start(struct api_req *r);
+void api_watch_free_all(struct api_server *srv);
+
+/* --- listing helpers shared by rest.c and watch.c --- */
+struct api_filter {
+	const struct api_resource *res;
+	const char *ns;                /* NULL: all namespaces */
+	struct label_selector *labels;
+	struct field_selector *fields;
+};
+int api_filter_init(struct api_filter *f, struct api_req *r, struct err *e);
+void api_filter_done(struct api_filter *f);
+bool api_filter_matches(const struct api_filter *f, struct store_obj *o);
+
+/* --- object semantics (object.c) --- */
+/* from_user: reset status, system fields the way an HTTP create does. obj is modified. */
+int api_obj_create_res(struct store *s, const struct api_resource *res, cJSON *obj,
+		       bool from_user, struct store_obj **ret, struct err *e);
+int api_obj_update_res(struct store *s, const struct api_resource *res, cJSON *obj,
+		       uint64_t expect_rv, struct store_obj **ret, struct err *e);
+int api_obj_update_status_res(struct store *s, const struct api_resource *res, const char *ns,
+			      const char *name, const cJSON *status, uint64_t expect_rv,
+			      struct store_obj **ret, struct err *e);
+/* metadata.resourceVersion as a number; 0 if unset; -EINVAL if not a number. */
+int api_obj_rv(const cJSON *obj, uint64_t *ret);
+/* Ensure the namespaces the server always has. */
+int api_obj_bootstrap(struct store *s, struct err *e);
+
+/* --- auth.c --- */
+int api_tls_setup(struct api_server *srv, const struct api_server_options *o, const char *host,
+		  struct err *e);
+int api_tokens_load(struct api_server *srv, const char *path, struct err *e);
+/* Bearer token from the Authorization header -> user, or NULL. */
+const char *api_auth_user(struct api_server *srv, struct evhttp_request *req);
+
+#endif

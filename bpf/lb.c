@@ -1,0 +1,1341 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Loader and map manager for the socket-LB datapath (see lb.h for the lifecycle). */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <search.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/types.h>
+#include <unistd.h>
+#include <linux/magic.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "bpf/lb.h"
+#include "bpf/lb_plan.h"
+#include "bpf/shoal_abi.h"
+#include "lib/macro.h"
+#include "lib/util.h"
+#include "sock_lb.skel.h"
+
+enum lb_map_idx {
+	LB_MAP_SVC,
+	LB_MAP_BACKEND,
+	LB_MAP_REVNAT,
+	LB_MAP_SK_NAT,
+	LB_MAP_AFFINITY,
+	LB_MAP_DESTROY,
+	LB_MAP_N,
+};
+
+static const char *const lb_map_names[LB_MAP_N] = {
+	[LB_MAP_SVC] = SHOAL_MAP_SVC,		[LB_MAP_BACKEND] = SHOAL_MAP_BACKEND,
+	[LB_MAP_REVNAT] = SHOAL_MAP_REVNAT,	[LB_MAP_SK_NAT] = SHOAL_MAP_SK_NAT,
+	[LB_MAP_AFFINITY] = SHOAL_MAP_AFFINITY, [LB_MAP_DESTROY] = SHOAL_MAP_DESTROY,
+};
+
+/* cgroup programs, by link pin name */
+#define LB_NCG 4
+static const char *const lb_cg_names[LB_NCG] = { "connect4", "sendmsg4", "recvmsg4",
+						 "getpeername4" };
+#define LB_ITER_UDP "udp_destroy"
+
+struct lb_member {
+	uint32_t id;
+	struct shoal_backend be;
+};
+
+struct lb_svc {
+	struct shoal_svc_key key; /* slot 0 */
+	struct shoal_svc_val val; /* slot 0 */
+	uint32_t *ready, *term;   /* slot layouts */
+	struct lb_member *members; /* sorted by (ip, port) */
+	size_t nmembers;
+};
+
+struct lb {
+	char pin_dir[PATH_MAX];
+	char cgroup[PATH_MAX]; /* attached subtree ("" if unknown) */
+	struct sock_lb *skel;
+	int fds[LB_MAP_N];
+	bool own_fds;
+	struct bpf_link *links[LB_NCG + 1];
+	void *svcs; /* tsearch tree of struct lb_svc * */
+	uint8_t revnat_used[65536 / 8];
+	uint32_t next_id;
+	uint32_t nsvc, nbackends, svc_entries;
+	uint32_t max[LB_MAP_N];
+	uint32_t last_udp_destroyed, last_writes;
+};
+
+/* --- small helpers --- */
+
+static int svc_cmp(const void *a, const void *b)
+{
+	const struct lb_svc *x = a, *y = b;
+
+	if (x->key.vip != y->key.vip)
+		return ntohl(x->key.vip) < ntohl(y->key.vip) ? -1 : 1;
+	if (x->key.port != y->key.port)
+		return ntohs(x->key.port) < ntohs(y->key.port) ? -1 : 1;
+	return (int)x->key.proto - (int)y->key.proto;
+}
+
+static int member_cmp(const void *a, const void *b)
+{
+	const struct lb_member *x = a, *y = b;
+
+	if (x->be.ip != y->be.ip)
+		return ntohl(x->be.ip) < ntohl(y->be.ip) ? -1 : 1;
+	if (x->be.port != y->be.port)
+		return ntohs(x->be.port) < ntohs(y->be.port) ? -1 : 1;
+	return 0;
+}
+
+static void svc_free(void *p)
+{
+	struct lb_svc *s = p;
+
+	if (!s)
+		return;
+	free(s->ready);
+	free(s->term);
+	free(s->members);
+	free(s);
+}
+
+static struct lb_svc *svc_find(struct lb *lb, __be32 vip, __be16 port, __u8 proto)
+{
+	struct lb_svc k = { .key = { .vip = vip, .port = port, .proto = proto } };
+	void **r = tfind(&k, &lb->svcs, svc_cmp);
+
+	return r ? *r : NULL;
+}
+
+static struct lb_member *svc_member(struct lb_svc *s, uint32_t id)
+{
+	for (size_t i = 0; i < s->nmembers; i++)
+		if (s->members[i].id == id)
+			return &s->members[i];
+	return NULL;
+}
+
+static bool revnat_test(struct lb *lb, uint16_t i)
+{
+	return lb->revnat_used[i / 8] & (1u << (i % 8));
+}
+
+static void revnat_mark(struct lb *lb, uint16_t i, bool used)
+{
+	if (used)
+		lb->revnat_used[i / 8] |= (uint8_t)(1u << (i % 8));
+	else
+		lb->revnat_used[i / 8] &= (uint8_t) ~(1u << (i % 8));
+}
+
+static int revnat_alloc(struct lb *lb, uint16_t *ret)
+{
+	/* index 0 means "none"; cap at the map size */
+	for (uint32_t i = 1; i < 65536 && i <= lb->max[LB_MAP_REVNAT]; i++)
+		if (!revnat_test(lb, (uint16_t)i)) {
+			*ret = (uint16_t)i;
+			return 0;
+		}
+	return -ENOSPC;
+}
+
+int lb_cgroup2_root(char *buf, size_t len)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+
+	if (!f)
+		return -errno;
+	while (getline(&line, &cap, f) > 0) {
+		char mnt[PATH_MAX], fstype[64];
+		const char *sep = strstr(line, " - ");
+
+		/* id parent major:minor root mountpoint ... - fstype source options */
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
+		    sscanf(sep + 3, "%63s", fstype) != 1)
+			continue;
+		if (streq(fstype, "cgroup2")) {
+			if ((size_t)snprintf(buf, len, "%s", mnt) >= len)
+				return -ENAMETOOLONG;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+/* Mount bpffs on the directory holding the pin root if nothing is mounted there yet. */
+static int lb_bpffs_ensure(const char *pin_root, struct err *e)
+{
+	char base[PATH_MAX];
+	struct statfs st;
+	char *slash;
+
+	if (statfs(pin_root, &st) == 0 && st.f_type == BPF_FS_MAGIC)
+		return 0;
+	/* the pin root itself may not exist yet: look at the closest existing ancestor */
+	snprintf(base, sizeof(base), "%s", pin_root);
+	while (statfs(base, &st) < 0) {
+		slash = strrchr(base, '/');
+		if (!slash || slash == base)
+			return err_set(e, errno, 500, "InternalError", "no bpffs for %s", pin_root);
+		*slash = '\0';
+	}
+	if (st.f_type == BPF_FS_MAGIC)
+		return 0;
+	/* the conventional mount point; only ever mounted when nothing is there */
+	if (!streq(base, "/sys/fs/bpf") && strncmp(pin_root, "/sys/fs/bpf/", 12))
+		return err_set(e, EINVAL, 500, "InternalError",
+			       "pin root %s is not on a bpffs mount", pin_root);
+	if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") < 0)
+		return err_set(e, errno, 500, "InternalError", "mounting bpffs on /sys/fs/bpf: %m");
+	return 0;
+}
+
+/* --- loading --- */
+
+static void lb_size_map(struct lb *lb, struct bpf_map *map, enum lb_map_idx idx, uint32_t want)
+{
+	char path[PATH_MAX + 32];
+	struct bpf_map_info info = {};
+	uint32_t len = sizeof(info);
+	_cleanup_close_ int fd = -1;
+
+	if (!want)
+		want = bpf_map__max_entries(map);
+	/* a pinned map keeps its size: resizing needs a migration this loader does not do */
+	snprintf(path, sizeof(path), "%s/%s", lb->pin_dir, lb_map_names[idx]);
+	fd = bpf_obj_get(path);
+	if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
+		want = info.max_entries;
+	bpf_map__set_max_entries(map, want);
+	lb->max[idx] = want;
+}
+
+static uint64_t cgroup_id_of(const char *path)
+{
+	struct stat st;
+
+	/* cgroup2: the cgroup id is the kernfs inode number of its directory */
+	return stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+static uint64_t link_cgroup_id(struct bpf_link *link)
+{
+	struct bpf_link_info info = {};
+	uint32_t len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(bpf_link__fd(link), &info, &len) < 0)
+		return 0;
+	return info.type == BPF_LINK_TYPE_CGROUP ? info.cgroup.cgroup_id : 0;
+}
+
+static uint64_t find_cgroup_id;
+static char find_cgroup_path[PATH_MAX];
+
+static int find_cgroup_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	if (type == FTW_D && (uint64_t)st->st_ino == find_cgroup_id) {
+		snprintf(find_cgroup_path, sizeof(find_cgroup_path), "%s", path);
+		return 1;
+	}
+	return 0;
+}
+
+/* Adopt a pinned link (new program swapped in) or attach and pin a new one. */
+static int lb_link_setup(struct lb *lb, int i, struct bpf_program *prog, int cg_fd,
+			 uint64_t cg_id, struct err *e)
+{
+	char path[PATH_MAX + 64];
+	struct bpf_link *link;
+	const char *name = i < LB_NCG ? lb_cg_names[i] : LB_ITER_UDP;
+	int r;
+
+	snprintf(path, sizeof(path), "%s/links/%s", lb->pin_dir, name);
+	link = access(path, F_OK) == 0 ? bpf_link__open(path) : NULL;
+	if (link && i < LB_NCG && cg_fd >= 0 && link_cgroup_id(link) != cg_id) {
+		/* asked to move to another subtree: detach from the old one */
+		bpf_link__unpin(link);
+		bpf_link__destroy(link);
+		link = NULL;
+	}
+	if (link) {
+		r = bpf_link__update_program(link, prog);
+		if (r < 0) {
+			bpf_link__destroy(link);
+			return err_set(e, r, 500, "InternalError", "updating pinned link %s: %s",
+				       path, strerror(-r));
+		}
+		lb->links[i] = link;
+		return 0;
+	}
+	if (i < LB_NCG && cg_fd < 0)
+		return 0; /* nothing pinned, nothing asked */
+	link = i < LB_NCG ? bpf_program__attach_cgroup(prog, cg_fd)
+			  : bpf_program__attach_iter(prog, NULL);
+	if (!link)
+		return err_set(e, errno, 500, "InternalError", "attaching %s: %m", name);
+	r = bpf_link__pin(link, path);
+	if (r < 0) {
+		bpf_link__destroy(link);
+		return err_set(e, r, 500, "InternalError", "pinning %s: %s", path, strerror(-r));
+	}
+	lb->links[i] = link;
+	return 0;
+}
+
+static int lb_load(struct lb *lb, const struct lb_opts *opts, struct err *e)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = lb->pin_dir);
+	struct bpf_program *cg_progs[LB_NCG];
+	_cleanup_close_ int cg_fd = -1;
+	char links_dir[PATH_MAX + 8];
+	uint64_t cg_id = 0;
+	int r;
+
+	if (opts->cgroup) {
+		char root[PATH_MAX], real[PATH_MAX], rroot[PATH_MAX];
+
+		r = lb_cgroup2_root(root, sizeof(root));
+		if (r < 0)
+			return err_set(e, r, 500, "InternalError", "no cgroup2 mount found");
+		if (!realpath(opts->cgroup, real) || !realpath(root, rroot))
+			return err_set(e, errno, 400, "BadRequest", "cgroup %s: %m", opts->cgroup);
+		if (strncmp(real, rroot, strlen(rroot)) ||
+		    (real[strlen(rroot)] != '/' && real[strlen(rroot)] != '\0'))
+			return err_set(e, EINVAL, 400, "BadRequest", "%s is not under the cgroup2 mount %s",
+				       real, rroot);
+		if (streq(real, rroot) && !opts->host_wide)
+			return err_set(e, EPERM, 400, "BadRequest",
+				       "refusing to attach to the root cgroup %s (host-wide not enabled)",
+				       rroot);
+		cg_fd = open(real, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (cg_fd < 0)
+			return err_set(e, errno, 400, "BadRequest", "opening cgroup %s: %m", real);
+		cg_id = cgroup_id_of(real);
+		snprintf(lb->cgroup, sizeof(lb->cgroup), "%s", real);
+	}
+
+	lb->skel = sock_lb__open_opts(&oo);
+	if (!lb->skel)
+		return err_set(e, errno, 500, "InternalError", "opening BPF object: %m");
+	lb_size_map(lb, lb->skel->maps.shoal_svc, LB_MAP_SVC, opts->svc_max);
+	lb_size_map(lb, lb->skel->maps.shoal_backend, LB_MAP_BACKEND, opts->backend_max);
+	lb_size_map(lb, lb->skel->maps.shoal_revnat, LB_MAP_REVNAT, opts->revnat_max);
+	lb_size_map(lb, lb->skel->maps.shoal_sk_nat, LB_MAP_SK_NAT, opts->sk_nat_max);
+	lb_size_map(lb, lb->skel->maps.shoal_affinity, LB_MAP_AFFINITY, opts->affinity_max);
+	lb_size_map(lb, lb->skel->maps.shoal_destroy, LB_MAP_DESTROY, 0);
+	lb->skel->rodata->shoal_cfg.flags =
+		opts->cfg_flags ? opts->cfg_flags : SHOAL_CFG_TCP_PEER | SHOAL_CFG_UDP;
+	lb->skel->rodata->shoal_cfg.maglev_seed = opts->maglev_seed;
+
+	r = sock_lb__load(lb->skel);
+	if (r < 0)
+		return err_set(e, r, 500, "InternalError",
+			       "loading BPF programs (pinned maps from an incompatible build? "
+			       "tear down %s): %s",
+			       lb->pin_dir, strerror(-r));
+	lb->fds[LB_MAP_SVC] = bpf_map__fd(lb->skel->maps.shoal_svc);
+	lb->fds[LB_MAP_BACKEND] = bpf_map__fd(lb->skel->maps.shoal_backend);
+	lb->fds[LB_MAP_REVNAT] = bpf_map__fd(lb->skel->maps.shoal_revnat);
+	lb->fds[LB_MAP_SK_NAT] = bpf_map__fd(lb->skel->maps.shoal_sk_nat);
+	lb->fds[LB_MAP_AFFINITY] = bpf_map__fd(lb->skel->maps.shoal_affinity);
+	lb->fds[LB_MAP_DESTROY] = bpf_map__fd(lb->skel->maps.shoal_destroy);
+
+	snprintf(links_dir, sizeof(links_dir), "%s/links", lb->pin_dir);
+	r = util_mkdir_p(links_dir, 0700);
+	if (r < 0)
+		return err_set(e, r, 500, "InternalError", "creating %s: %s", links_dir,
+			       strerror(-r));
+	cg_progs[0] = lb->skel->progs.shoal_sock4_connect;
+	cg_progs[1] = lb->skel->progs.shoal_sock4_sendmsg;
+	cg_progs[2] = lb->skel->progs.shoal_sock4_recvmsg;
+	cg_progs[3] = lb->skel->progs.shoal_sock4_getpeername;
+	for (int i = 0; i < LB_NCG; i++) {
+		r = lb_link_setup(lb, i, cg_progs[i], cg_fd, cg_id, e);
+		if (r < 0)
+			return r;
+	}
+	r = lb_link_setup(lb, LB_NCG, lb->skel->progs.shoal_sock4_udp_destroy, -1, 0, e);
+	if (r < 0)
+		return r;
+	return 0;
+}
+
+/* The pinned connect4 link tells which subtree we serve when the caller did not say. */
+static void lb_find_cgroup(struct lb *lb)
+{
+	char root[PATH_MAX], path[PATH_MAX + 32];
+	struct bpf_link *link;
+
+	if (lb->cgroup[0])
+		return;
+	snprintf(path, sizeof(path), "%s/links/%s", lb->pin_dir, lb_cg_names[0]);
+	if (access(path, F_OK) < 0 || !(link = bpf_link__open(path)))
+		return;
+	find_cgroup_id = link_cgroup_id(link);
+	bpf_link__destroy(link);
+	find_cgroup_path[0] = '\0';
+	if (find_cgroup_id && lb_cgroup2_root(root, sizeof(root)) == 0 &&
+	    nftw(root, find_cgroup_cb, 16, FTW_PHYS) == 1)
+		snprintf(lb->cgroup, sizeof(lb->cgroup), "%s", find_cgroup_path);
+}
+
+static int lb_open_pinned(struct lb *lb, struct err *e)
+{
+	char path[PATH_MAX + 32];
+
+	for (int i = 0; i < LB_MAP_N; i++) {
+		struct bpf_map_info info = {};
+		uint32_t len = sizeof(info);
+
+		snprintf(path, sizeof(path), "%s/%s", lb->pin_dir, lb_map_names[i]);
+		lb->fds[i] = bpf_obj_get(path);
+		if (lb->fds[i] < 0)
+			return err_set(e, errno, 404, "NotFound", "no pinned map %s: %m", path);
+		if (bpf_obj_get_info_by_fd(lb->fds[i], &info, &len) == 0)
+			lb->max[i] = info.max_entries;
+	}
+	return 0;
+}
+
+/* --- rebuilding the view from the maps --- */
+
+static int cmp_id(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+struct svc_entry {
+	struct shoal_svc_key k;
+	struct shoal_svc_val v;
+};
+
+static int svc_entry_cmp(const void *a, const void *b)
+{
+	const struct svc_entry *x = a, *y = b;
+	struct lb_svc sx = { .key = x->k }, sy = { .key = y->k };
+	int c = svc_cmp(&sx, &sy);
+
+	return c ? c : (int)x->k.slot - (int)y->k.slot;
+}
+
+static void gc_collect_cb(const void *node, VISIT which, void *data);
+
+struct id_set {
+	uint32_t *v;
+	size_t n, cap;
+};
+
+/* Backend entries no service names (a crash between writing a backend and its slot). */
+static int lb_state_gc_backends(struct lb *lb)
+{
+	struct id_set ids = {};
+	uint32_t id, next, *dead = NULL;
+	size_t ndead = 0;
+	void *pk = NULL;
+
+	twalk_r(lb->svcs, gc_collect_cb, &ids);
+	if (ids.n)
+		qsort(ids.v, ids.n, sizeof(*ids.v), cmp_id);
+	while (bpf_map_get_next_key(lb->fds[LB_MAP_BACKEND], pk, &next) == 0) {
+		id = next;
+		pk = &id;
+		if (ids.n && bsearch(&id, ids.v, ids.n, sizeof(id), cmp_id))
+			continue;
+		dead = realloc(dead, (ndead + 1) * sizeof(*dead));
+		if (!dead)
+			break;
+		dead[ndead++] = id;
+	}
+	for (size_t i = 0; i < ndead; i++)
+		if (bpf_map_delete_elem(lb->fds[LB_MAP_BACKEND], &dead[i]) == 0)
+			lb->nbackends--;
+	free(dead);
+	free(ids.v);
+	return 0;
+}
+
+static int lb_state_load(struct lb *lb)
+{
+	_cleanup_free_ struct svc_entry *ents = NULL;
+	size_t n = 0, cap = 0;
+	struct shoal_svc_key k, next;
+	uint32_t id, next_id;
+	struct lb_svc *cur = NULL;
+	void *pk = NULL;
+
+	while (bpf_map_get_next_key(lb->fds[LB_MAP_SVC], pk, &next) == 0) {
+		k = next;
+		pk = &k;
+		if (n == cap) {
+			struct svc_entry *t = realloc(ents, (cap = cap ? cap * 2 : 256) * sizeof(*t));
+
+			if (!t)
+				return -ENOMEM;
+			ents = t;
+		}
+		ents[n].k = k;
+		if (bpf_map_lookup_elem(lb->fds[LB_MAP_SVC], &k, &ents[n].v) == 0)
+			n++;
+	}
+	qsort(ents, n, sizeof(*ents), svc_entry_cmp);
+
+	for (size_t i = 0; i < n; i++) {
+		struct svc_entry *en = &ents[i];
+		uint16_t slot = en->k.slot;
+
+		if (slot == 0) {
+			cur = calloc(1, sizeof(*cur));
+			if (!cur)
+				return -ENOMEM;
+			cur->key = en->k;
+			cur->val = en->v;
+			cur->ready = calloc(en->v.count + 1, sizeof(uint32_t));
+			cur->term = calloc(en->v.term_count + 1, sizeof(uint32_t));
+			cur->members = calloc(en->v.count + en->v.term_count + 1,
+					      sizeof(*cur->members));
+			if (!cur->ready || !cur->term || !cur->members || !tsearch(cur, &lb->svcs, svc_cmp)) {
+				svc_free(cur);
+				return -ENOMEM;
+			}
+			revnat_mark(lb, en->v.rev_nat, true);
+			lb->nsvc++;
+			lb->svc_entries++;
+			continue;
+		}
+		if (cur && cur->key.vip == en->k.vip && cur->key.port == en->k.port &&
+		    cur->key.proto == en->k.proto) {
+			if (slot > SHOAL_SLOT_TERM && slot - SHOAL_SLOT_TERM <= cur->val.term_count) {
+				cur->term[slot - SHOAL_SLOT_TERM - 1] = en->v.backend_id;
+				lb->svc_entries++;
+				continue;
+			}
+			if (slot <= cur->val.count) {
+				cur->ready[slot - 1] = en->v.backend_id;
+				lb->svc_entries++;
+				continue;
+			}
+		}
+		/* a slot past its count or without a service: left by a crash mid-update */
+		bpf_map_delete_elem(lb->fds[LB_MAP_SVC], &en->k);
+	}
+	/* members from the backend map; ids past any seen are free */
+	lb->next_id = 1;
+	pk = NULL;
+	while (bpf_map_get_next_key(lb->fds[LB_MAP_BACKEND], pk, &next_id) == 0) {
+		id = next_id;
+		pk = &id;
+		if (id >= lb->next_id)
+			lb->next_id = id + 1;
+		lb->nbackends++;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct lb_svc *s;
+
+		if (ents[i].k.slot)
+			continue;
+		s = svc_find(lb, ents[i].k.vip, ents[i].k.port, ents[i].k.proto);
+		for (int t = 0; t < 2; t++) {
+			uint32_t *ids = t ? s->term : s->ready;
+			size_t cnt = t ? s->val.term_count : s->val.count;
+
+			for (size_t j = 0; j < cnt; j++) {
+				struct lb_member m = { .id = ids[j] };
+
+				if (!ids[j] || svc_member(s, ids[j]) ||
+				    bpf_map_lookup_elem(lb->fds[LB_MAP_BACKEND], &ids[j], &m.be))
+					continue;
+				s->members[s->nmembers++] = m;
+			}
+		}
+		qsort(s->members, s->nmembers, sizeof(*s->members), member_cmp);
+	}
+	return lb_state_gc_backends(lb);
+}
+
+int lb_open(const struct lb_opts *opts, struct lb **ret, struct err *e)
+{
+	struct lb *lb;
+	const char *root = opts->pin_root ? opts->pin_root : LB_PIN_ROOT_DEFAULT;
+	int r;
+
+	if (strempty(opts->node) || strchr(opts->node, '/'))
+		return err_set(e, EINVAL, 400, "BadRequest", "a node name is required");
+	lb = calloc(1, sizeof(*lb));
+	if (!lb)
+		return -ENOMEM;
+	for (int i = 0; i < LB_MAP_N; i++)
+		lb->fds[i] = -1;
+	snprintf(lb->pin_dir, sizeof(lb->pin_dir), "%s/%s", root, opts->node);
+
+	r = lb_bpffs_ensure(root, e);
+	if (r < 0)
+		goto fail;
+	r = util_mkdir_p(lb->pin_dir, 0700);
+	if (r < 0) {
+		err_set(e, r, 500, "InternalError", "creating %s: %s", lb->pin_dir, strerror(-r));
+		goto fail;
+	}
+	if (opts->maps_only) {
+		lb->own_fds = true;
+		r = lb_open_pinned(lb, e);
+		if (opts->cgroup)
+			snprintf(lb->cgroup, sizeof(lb->cgroup), "%s", opts->cgroup);
+	} else {
+		r = lb_load(lb, opts, e);
+	}
+	if (r < 0)
+		goto fail;
+	lb_find_cgroup(lb);
+	r = lb_state_load(lb);
+	if (r < 0) {
+		err_set(e, r, 500, "InternalError", "reading pinned maps: %s", strerror(-r));
+		goto fail;
+	}
+	*ret = lb;
+	return 0;
+fail:
+	rmdir(lb->pin_dir); /* only if this call created it and nothing is pinned */
+	lb_close(lb, false);
+	return r;
+}
+
+static void lb_unpin_dir(const char *pin_dir)
+{
+	char path[PATH_MAX + 64];
+
+	/* a link whose pin goes and whose fds are closed detaches its program */
+	for (int i = 0; i <= LB_NCG; i++) {
+		snprintf(path, sizeof(path), "%s/links/%s", pin_dir,
+			 i < LB_NCG ? lb_cg_names[i] : LB_ITER_UDP);
+		unlink(path);
+	}
+	snprintf(path, sizeof(path), "%s/links", pin_dir);
+	rmdir(path);
+	for (int i = 0; i < LB_MAP_N; i++) {
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, lb_map_names[i]);
+		unlink(path);
+	}
+	rmdir(pin_dir);
+}
+
+int lb_teardown(const char *pin_root, const char *node)
+{
+	char dir[PATH_MAX];
+
+	if (strempty(node) || strchr(node, '/'))
+		return -EINVAL;
+	snprintf(dir, sizeof(dir), "%s/%s", pin_root ? pin_root : LB_PIN_ROOT_DEFAULT, node);
+	lb_unpin_dir(dir);
+	return access(dir, F_OK) == 0 ? -ENOTEMPTY : 0;
+}
+
+void lb_close(struct lb *lb, bool unpin)
+{
+	if (!lb)
+		return;
+	for (int i = 0; i <= LB_NCG; i++) {
+		if (!lb->links[i])
+			continue;
+		if (unpin)
+			bpf_link__unpin(lb->links[i]);
+		bpf_link__destroy(lb->links[i]);
+	}
+	if (unpin)
+		lb_unpin_dir(lb->pin_dir);
+	if (lb->own_fds)
+		for (int i = 0; i < LB_MAP_N; i++)
+			if (lb->fds[i] >= 0)
+				close(lb->fds[i]);
+	sock_lb__destroy(lb->skel);
+	tdestroy(lb->svcs, svc_free);
+	free(lb);
+}
+
+const char *lb_pin_dir(struct lb *lb)
+{
+	return lb->pin_dir;
+}
+
+/* --- connected UDP sockets of removed backends --- */
+
+struct ns_set {
+	dev_t dev[4096];
+	ino_t ino[4096];
+	size_t n;
+};
+
+static struct ns_set *walk_ns;
+
+static void ns_add_pid(const char *pid)
+{
+	char p[64];
+	struct stat st;
+
+	snprintf(p, sizeof(p), "/proc/%s/ns/net", pid);
+	if (stat(p, &st) < 0)
+		return;
+	for (size_t i = 0; i < walk_ns->n; i++)
+		if (walk_ns->dev[i] == st.st_dev && walk_ns->ino[i] == st.st_ino)
+			return;
+	if (walk_ns->n < ARRAY_SIZE(walk_ns->ino)) {
+		walk_ns->dev[walk_ns->n] = st.st_dev;
+		walk_ns->ino[walk_ns->n++] = st.st_ino;
+	}
+}
+
+static char walk_first_pid[4096][16];
+
+static int ns_walk_cb(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	char procs[PATH_MAX + 16], pid[16];
+	_cleanup_fclose_ FILE *f = NULL;
+
+	if (type != FTW_D)
+		return 0;
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", path);
+	f = fopen(procs, "re");
+	if (!f)
+		return 0;
+	while (fscanf(f, "%15s", pid) == 1) {
+		size_t before = walk_ns->n;
+
+		ns_add_pid(pid);
+		if (walk_ns->n > before)
+			snprintf(walk_first_pid[before], sizeof(walk_first_pid[0]), "%s", pid);
+	}
+	return 0;
+}
+
+/* Run the pinned iter/udp program in every netns that has a process in our cgroup subtree. */
+static int lb_udp_destroy_run(struct lb *lb)
+{
+	_cleanup_free_ struct ns_set *set = calloc(1, sizeof(*set));
+	_cleanup_close_ int self = -1;
+	char iter[PATH_MAX + 64], buf[4096];
+	int done = 0;
+
+	if (!set)
+		return -ENOMEM;
+	if (!lb->cgroup[0])
+		return 0;
+	walk_ns = set;
+	nftw(lb->cgroup, ns_walk_cb, 16, FTW_PHYS);
+	walk_ns = NULL;
+	snprintf(iter, sizeof(iter), "%s/links/%s", lb->pin_dir, LB_ITER_UDP);
+	self = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (self < 0)
+		return -errno;
+	for (size_t i = 0; i < set->n; i++) {
+		char p[64];
+		_cleanup_close_ int nsfd = -1, itfd = -1;
+
+		snprintf(p, sizeof(p), "/proc/%s/ns/net", walk_first_pid[i]);
+		nsfd = open(p, O_RDONLY | O_CLOEXEC);
+		if (nsfd < 0 || setns(nsfd, CLONE_NEWNET) < 0)
+			continue;
+		/* reading a pinned iterator runs it in the reader's network namespace */
+		itfd = open(iter, O_RDONLY | O_CLOEXEC);
+		if (itfd >= 0) {
+			ssize_t k;
+
+			while ((k = read(itfd, buf, sizeof(buf))) > 0)
+				done += (int)k;
+		}
+		if (setns(self, CLONE_NEWNET) < 0)
+			return -errno;
+	}
+	return done;
+}
+
+static int lb_udp_destroy(struct lb *lb, const struct shoal_backend *bes, size_t n)
+{
+	uint8_t one = 1;
+	int r;
+
+	if (!n)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		struct shoal_destroy_key k = { .ip = bes[i].ip, .port = bes[i].port,
+					       .proto = IPPROTO_UDP };
+
+		bpf_map_update_elem(lb->fds[LB_MAP_DESTROY], &k, &one, BPF_ANY);
+	}
+	r = lb_udp_destroy_run(lb);
+	for (size_t i = 0; i < n; i++) {
+		struct shoal_destroy_key k = { .ip = bes[i].ip, .port = bes[i].port,
+					       .proto = IPPROTO_UDP };
+
+		bpf_map_delete_elem(lb->fds[LB_MAP_DESTROY], &k);
+	}
+	return r;
+}
+
+/* --- programming services --- */
+
+static int write_slot(struct lb *lb, const struct lb_svc *s, uint16_t slot, uint32_t id)
+{
+	struct shoal_svc_key k = s->key;
+	struct shoal_svc_val v = { .backend_id = id, .rev_nat = s->val.rev_nat };
+
+	k.slot = slot;
+	lb->last_writes++;
+	return bpf_map_update_elem(lb->fds[LB_MAP_SVC], &k, &v, BPF_ANY) < 0 ? -errno : 0;
+}
+
+static int del_slot(struct lb *lb, const struct lb_svc *s, uint16_t slot)
+{
+	struct shoal_svc_key k = s->key;
+
+	k.slot = slot;
+	lb->last_writes++;
+	return bpf_map_delete_elem(lb->fds[LB_MAP_SVC], &k) < 0 && errno != ENOENT ? -errno : 0;
+}
+
+static int run_ops(struct lb *lb, const struct lb_svc *s, const struct lb_slot_op *ops, size_t n,
+		   uint16_t base, enum lb_slot_op_kind kind)
+{
+	for (size_t i = 0; i < n; i++) {
+		int r;
+
+		if (ops[i].kind != kind)
+			continue;
+		r = kind == LB_SLOT_SET ? write_slot(lb, s, base + ops[i].slot, ops[i].id)
+					: del_slot(lb, s, base + ops[i].slot);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int reload_after_failure(struct lb *lb, int r, struct err *e, const char *what)
+{
+	/* the maps are the truth: rebuild the view so the next call diffs against them */
+	tdestroy(lb->svcs, svc_free);
+	lb->svcs = NULL;
+	memset(lb->revnat_used, 0, sizeof(lb->revnat_used));
+	lb->nsvc = lb->nbackends = lb->svc_entries = 0;
+	lb_state_load(lb);
+	return err_set(e, r, 500, "InternalError", "%s: %s", what, strerror(-r));
+}
+
+int lb_service_upsert(struct lb *lb, const struct lb_frontend *fe, const struct lb_backend_addr *be,
+		      size_t n, struct err *e)
+{
+	struct lb_svc *s = svc_find(lb, fe->vip, fe->port, fe->proto);
+	_cleanup_free_ struct lb_member *want = NULL, *removed = NULL;
+	_cleanup_free_ uint32_t *wready = NULL, *wterm = NULL, *nready = NULL, *nterm = NULL;
+	_cleanup_free_ struct lb_slot_op *rops = NULL, *tops = NULL;
+	_cleanup_free_ struct shoal_backend *udp_gone = NULL;
+	size_t nwr = 0, nwt = 0, nrops = 0, ntops = 0, nremoved = 0, nnew = 0, grow, i, j;
+	size_t old_ready = s ? s->val.count : 0, old_term = s ? s->val.term_count : 0;
+	struct shoal_svc_val v0;
+	bool created = !s;
+	int r;
+
+	lb->last_writes = 0;
+	lb->last_udp_destroyed = 0;
+	if (fe->proto != IPPROTO_TCP && fe->proto != IPPROTO_UDP)
+		return err_set(e, EPROTONOSUPPORT, 422, "Invalid", "protocol %u not supported",
+			       fe->proto);
+	if (!fe->vip || !fe->port)
+		return err_set(e, EINVAL, 422, "Invalid", "frontend needs an address and a port");
+	if (n > SHOAL_MAX_SLOTS)
+		return err_set(e, E2BIG, 422, "Invalid", "%zu backends, at most %d", n,
+			       SHOAL_MAX_SLOTS);
+
+	want = calloc(n + 1, sizeof(*want));
+	removed = calloc((s ? s->nmembers : 0) + 1, sizeof(*removed));
+	wready = calloc(n + 1, sizeof(uint32_t));
+	wterm = calloc(n + 1, sizeof(uint32_t));
+	nready = calloc(n + 1, sizeof(uint32_t));
+	nterm = calloc(n + 1, sizeof(uint32_t));
+	rops = calloc(old_ready + n + 1, sizeof(*rops));
+	tops = calloc(old_term + n + 1, sizeof(*tops));
+	udp_gone = calloc((s ? s->nmembers : 0) + 1, sizeof(*udp_gone));
+	if (!want || !removed || !wready || !wterm || !nready || !nterm || !rops || !tops ||
+	    !udp_gone)
+		return -ENOMEM;
+
+	for (i = 0; i < n; i++) {
+		if (!be[i].ip || !be[i].port)
+			return err_set(e, EINVAL, 422, "Invalid", "backend %zu needs an address and a port", i);
+		want[i].be = (struct shoal_backend){ .ip = be[i].ip, .port = be[i].port,
+						     .proto = fe->proto, .flags = be[i].flags };
+	}
+	qsort(want, n, sizeof(*want), member_cmp);
+	for (i = 1; i < n; i++)
+		if (!member_cmp(&want[i - 1], &want[i]))
+			return err_set(e, EINVAL, 422, "Invalid", "duplicate backend");
+
+	/* merge-join with the current members: keep ids of addresses that stay */
+	for (i = 0, j = 0; s && (i < n || j < s->nmembers);) {
+		int c = i >= n ? 1 : j >= s->nmembers ? -1 : member_cmp(&want[i], &s->members[j]);
+
+		if (c == 0) {
+			want[i++].id = s->members[j++].id;
+		} else if (c < 0) {
+			i++;
+		} else {
+			removed[nremoved++] = s->members[j++];
+		}
+	}
+	/* ids for new members (nothing written yet), then the slot plans */
+	for (i = 0; i < n; i++) {
+		if (want[i].id)
+			continue;
+		want[i].id = lb->next_id + (uint32_t)nnew;
+		nnew++;
+	}
+	/* wanted slot sets, in the caller's order (it decides who fills new slots first) */
+	for (i = 0; i < n; i++) {
+		struct lb_member key = { .be = { .ip = be[i].ip, .port = be[i].port } };
+		struct lb_member *m = bsearch(&key, want, n, sizeof(*want), member_cmp);
+
+		if (m->be.flags & SHOAL_BE_TERMINATING)
+			wterm[nwt++] = m->id;
+		else
+			wready[nwr++] = m->id;
+	}
+	r = lb_slots_plan(s ? s->ready : NULL, old_ready, wready, nwr, nready, rops, &nrops);
+	if (r == 0)
+		r = lb_slots_plan(s ? s->term : NULL, old_term, wterm, nwt, nterm, tops, &ntops);
+	if (r < 0)
+		return err_set(e, r, 500, "InternalError", "planning slots: %s", strerror(-r));
+
+	/* capacity first: a full map must not leave a half-programmed service */
+	if (lb->nbackends + nnew > lb->max[LB_MAP_BACKEND])
+		return err_set(e, ENOSPC, 507, "InsufficientStorage",
+			       "backend map full (%u of %u entries, %zu more needed)", lb->nbackends,
+			       lb->max[LB_MAP_BACKEND], nnew);
+	grow = created + (nwr > old_ready ? nwr - old_ready : 0) +
+	       (nwt > old_term ? nwt - old_term : 0);
+	if (lb->svc_entries + grow > lb->max[LB_MAP_SVC])
+		return err_set(e, ENOSPC, 507, "InsufficientStorage",
+			       "service map full (%u of %u entries, %zu more needed)",
+			       lb->svc_entries, lb->max[LB_MAP_SVC], grow);
+	if (created) {
+		uint16_t rn;
+		struct shoal_revnat rv = { .vip = fe->vip, .port = fe->port, .proto = fe->proto };
+
+		r = revnat_alloc(lb, &rn);
+		if (r < 0)
+			return err_set(e, r, 507, "InsufficientStorage", "no free reverse-NAT index");
+		s = calloc(1, sizeof(*s));
+		if (!s)
+			return -ENOMEM;
+		s->key = (struct shoal_svc_key){ .vip = fe->vip, .port = fe->port, .proto = fe->proto };
+		s->val.rev_nat = rn;
+		if (bpf_map_update_elem(lb->fds[LB_MAP_REVNAT], &rn, &rv, BPF_ANY) < 0) {
+			r = -errno;
+			free(s);
+			return err_set(e, r, 500, "InternalError", "writing reverse NAT: %s",
+				       strerror(-r));
+		}
+		lb->last_writes++;
+		if (!tsearch(s, &lb->svcs, svc_cmp)) {
+			free(s);
+			return -ENOMEM;
+		}
+		revnat_mark(lb, rn, true);
+		lb->nsvc++;
+	}
+	lb->next_id += (uint32_t)nnew;
+
+	/* backend entries: new ones, and flag changes of kept ones, before any slot names them */
+	for (i = 0; i < n; i++) {
+		struct lb_member *m = svc_member(s, want[i].id);
+
+		if (m && !memcmp(&m->be, &want[i].be, sizeof(m->be)))
+			continue;
+		if (bpf_map_update_elem(lb->fds[LB_MAP_BACKEND], &want[i].id, &want[i].be, BPF_ANY) < 0)
+			return reload_after_failure(lb, -errno, e, "writing backend");
+		if (!m)
+			lb->nbackends++;
+		lb->last_writes++;
+	}
+
+	r = run_ops(lb, s, rops, nrops, 0, LB_SLOT_SET);
+	if (r == 0)
+		r = run_ops(lb, s, tops, ntops, SHOAL_SLOT_TERM, LB_SLOT_SET);
+	if (r < 0)
+		return reload_after_failure(lb, r, e, "writing slots");
+	v0 = s->val;
+	v0.backend_id = 0;
+	v0.count = (uint16_t)nwr;
+	v0.term_count = (uint16_t)nwt;
+	v0.flags = fe->flags;
+	v0.affinity_timeout = (fe->flags & SHOAL_SVC_AFFINITY)
+				      ? (fe->affinity_timeout ? fe->affinity_timeout : SHOAL_AFFINITY_DEF)
+				      : 0;
+	if (created || memcmp(&v0, &s->val, sizeof(v0))) {
+		if (bpf_map_update_elem(lb->fds[LB_MAP_SVC], &s->key, &v0, BPF_ANY) < 0)
+			return reload_after_failure(lb, -errno, e, "writing service");
+		lb->last_writes++;
+		if (created)
+			lb->svc_entries++;
+	}
+	s->val = v0;
+	r = run_ops(lb, s, rops, nrops, 0, LB_SLOT_DEL);
+	if (r == 0)
+		r = run_ops(lb, s, tops, ntops, SHOAL_SLOT_TERM, LB_SLOT_DEL);
+	if (r < 0)
+		return reload_after_failure(lb, r, e, "deleting slots");
+	lb->svc_entries = lb->svc_entries - old_ready - old_term + nwr + nwt;
+
+	/* nothing names the removed backends any more */
+	for (i = 0; i < nremoved; i++) {
+		bpf_map_delete_elem(lb->fds[LB_MAP_BACKEND], &removed[i].id);
+		lb->last_writes++;
+		lb->nbackends--;
+		if (fe->proto == IPPROTO_UDP)
+			udp_gone[i] = removed[i].be;
+	}
+
+	free(s->ready);
+	free(s->term);
+	free(s->members);
+	s->ready = TAKE_PTR(nready);
+	s->term = TAKE_PTR(nterm);
+	s->members = TAKE_PTR(want);
+	s->nmembers = n;
+
+	if (fe->proto == IPPROTO_UDP && nremoved) {
+		r = lb_udp_destroy(lb, udp_gone, nremoved);
+		lb->last_udp_destroyed = r > 0 ? (uint32_t)r : 0;
+	}
+	return 0;
+}
+
+int lb_service_delete(struct lb *lb, const struct lb_frontend *fe, struct err *e)
+{
+	struct lb_svc *s = svc_find(lb, fe->vip, fe->port, fe->proto);
+	_cleanup_free_ struct shoal_backend *gone = NULL;
+	uint16_t rn;
+
+	lb->last_writes = 0;
+	lb->last_udp_destroyed = 0;
+	if (!s)
+		return err_set(e, ENOENT, 404, "NotFound", "no such service frontend");
+	gone = calloc(s->nmembers + 1, sizeof(*gone));
+	if (!gone)
+		return -ENOMEM;
+	/* slot 0 first: from here on connect() goes to the VIP untranslated */
+	if (bpf_map_delete_elem(lb->fds[LB_MAP_SVC], &s->key) < 0 && errno != ENOENT)
+		return reload_after_failure(lb, -errno, e, "deleting service");
+	lb->last_writes++;
+	for (size_t i = 0; i < s->val.count; i++)
+		del_slot(lb, s, (uint16_t)(i + 1));
+	for (size_t i = 0; i < s->val.term_count; i++)
+		del_slot(lb, s, (uint16_t)(SHOAL_SLOT_TERM + i + 1));
+	for (size_t i = 0; i < s->nmembers; i++) {
+		bpf_map_delete_elem(lb->fds[LB_MAP_BACKEND], &s->members[i].id);
+		lb->last_writes++;
+		gone[i] = s->members[i].be;
+	}
+	rn = s->val.rev_nat;
+	bpf_map_delete_elem(lb->fds[LB_MAP_REVNAT], &rn);
+	lb->last_writes++;
+	revnat_mark(lb, rn, false);
+	lb->svc_entries -= 1 + s->val.count + s->val.term_count;
+	lb->nbackends -= (uint32_t)s->nmembers;
+	lb->nsvc--;
+	tdelete(s, &lb->svcs, svc_cmp);
+	if (fe->proto == IPPROTO_UDP) {
+		int r = lb_udp_destroy(lb, gone, s->nmembers);
+
+		lb->last_udp_destroyed = r > 0 ? (uint32_t)r : 0;
+	}
+	svc_free(s);
+	return 0;
+}
+
+/* --- walking services (twalk_r has a context pointer) --- */
+
+struct walk_ctx {
+	struct lb_svc **v;
+	size_t n, cap;
+};
+
+static void collect_cb(const void *node, VISIT which, void *data)
+{
+	struct walk_ctx *w = data;
+
+	if (which != postorder && which != leaf)
+		return;
+	if (w->n == w->cap) {
+		struct lb_svc **t = realloc(w->v, (w->cap = w->cap ? w->cap * 2 : 64) * sizeof(*t));
+
+		if (!t)
+			return;
+		w->v = t;
+	}
+	w->v[w->n++] = *(struct lb_svc *const *)node;
+}
+
+static void gc_collect_cb(const void *node, VISIT which, void *data)
+{
+	struct id_set *ids = data;
+	const struct lb_svc *s = *(struct lb_svc *const *)node;
+
+	if (which != postorder && which != leaf)
+		return;
+	for (size_t i = 0; i < s->nmembers; i++) {
+		if (ids->n == ids->cap) {
+			uint32_t *t = realloc(ids->v, (ids->cap = ids->cap ? ids->cap * 2 : 256) *
+							      sizeof(*t));
+
+			if (!t)
+				return;
+			ids->v = t;
+		}
+		ids->v[ids->n++] = s->members[i].id;
+	}
+}
+
+int lb_backend_set_flags(struct lb *lb, uint32_t ip, uint16_t port, uint8_t proto, uint8_t flags,
+			 struct err *e)
+{
+	struct walk_ctx w = {};
+	int changed = 0, r = 0;
+
+	twalk_r(lb->svcs, collect_cb, &w);
+	for (size_t i = 0; i < w.n && r >= 0; i++) {
+		struct lb_svc *s = w.v[i];
+		_cleanup_free_ struct lb_backend_addr *bes = NULL;
+		struct lb_frontend fe = { .vip = s->key.vip, .port = s->key.port,
+					  .proto = s->key.proto, .flags = s->val.flags,
+					  .affinity_timeout = s->val.affinity_timeout };
+		bool hit = false;
+		size_t k = 0;
+
+		if (s->key.proto != proto)
+			continue;
+		bes = calloc(s->nmembers + 1, sizeof(*bes));
+		if (!bes) {
+			r = -ENOMEM;
+			break;
+		}
+		/* keep slot order: ready ones in slot order, then terminating ones */
+		for (int t = 0; t < 2; t++) {
+			uint32_t *ids = t ? s->term : s->ready;
+			size_t cnt = t ? s->val.term_count : s->val.count;
+
+			for (size_t j = 0; j < cnt; j++) {
+				struct lb_member *m = svc_member(s, ids[j]);
+
+				if (!m)
+					continue;
+				bes[k] = (struct lb_backend_addr){ m->be.ip, m->be.port, m->be.flags };
+				if (m->be.ip == ip && m->be.port == port && m->be.flags != flags) {
+					bes[k].flags = flags;
+					hit = true;
+				}
+				k++;
+			}
+		}
+		if (!hit)
+			continue;
+		r = lb_service_upsert(lb, &fe, bes, k, e);
+		changed++;
+	}
+	free(w.v);
+	return r < 0 ? r : changed;
+}
+
+/* --- inspection --- */
+
+int lb_service_get(struct lb *lb, const struct lb_frontend *fe, uint16_t *ret_rev_nat,
+		   struct lb_member_info *ret, size_t max)
+{
+	struct lb_svc *s = svc_find(lb, fe->vip, fe->port, fe->proto);
+	size_t k = 0;
+
+	if (!s)
+		return -ENOENT;
+	if (ret_rev_nat)
+		*ret_rev_nat = s->val.rev_nat;
+	for (int t = 0; t < 2; t++) {
+		uint32_t *ids = t ? s->term : s->ready;
+		size_t cnt = t ? s->val.term_count : s->val.count;
+
+		for (size_t j = 0; j < cnt; j++) {
+			struct lb_member *m = svc_member(s, ids[j]);
+
+			if (!m)
+				continue;
+			if (k < max)
+				ret[k] = (struct lb_member_info){ .id = m->id, .be = m->be };
+			k++;
+		}
+	}
+	return (int)k;
+}
+
+static const char *proto_name(uint8_t p)
+{
+	return p == IPPROTO_TCP ? "tcp" : p == IPPROTO_UDP ? "udp" : "?";
+}
+
+static cJSON *backend_json(const struct lb_member *m, uint16_t slot)
+{
+	char ip[INET_ADDRSTRLEN];
+	cJSON *b = cJSON_CreateObject();
+
+	inet_ntop(AF_INET, &m->be.ip, ip, sizeof(ip));
+	cJSON_AddNumberToObject(b, "slot", slot);
+	cJSON_AddNumberToObject(b, "id", m->id);
+	cJSON_AddStringToObject(b, "ip", ip);
+	cJSON_AddNumberToObject(b, "port", ntohs(m->be.port));
+	cJSON_AddStringToObject(b, "state",
+				(m->be.flags & SHOAL_BE_TERMINATING) ? "terminating" : "ready");
+	cJSON_AddBoolToObject(b, "local", m->be.flags & SHOAL_BE_LOCAL);
+	return b;
+}
+
+int lb_dump(struct lb *lb, cJSON **ret)
+{
+	_cleanup_json_ cJSON *arr = cJSON_CreateArray();
+	struct walk_ctx w = {};
+
+	if (!arr)
+		return -ENOMEM;
+	twalk_r(lb->svcs, collect_cb, &w);
+	for (size_t i = 0; i < w.n; i++) {
+		struct lb_svc *s = w.v[i];
+		char ip[INET_ADDRSTRLEN], fe[64];
+		cJSON *o = cJSON_CreateObject(), *bs = cJSON_CreateArray(), *fl = cJSON_CreateArray();
+
+		inet_ntop(AF_INET, &s->key.vip, ip, sizeof(ip));
+		snprintf(fe, sizeof(fe), "%s:%u/%s", ip, ntohs(s->key.port), proto_name(s->key.proto));
+		cJSON_AddStringToObject(o, "frontend", fe);
+		cJSON_AddNumberToObject(o, "rev_nat", s->val.rev_nat);
+		if (s->val.flags & SHOAL_SVC_AFFINITY)
+			cJSON_AddItemToArray(fl, cJSON_CreateString("affinity"));
+		if (s->val.flags & SHOAL_SVC_LOCAL)
+			cJSON_AddItemToArray(fl, cJSON_CreateString("local"));
+		if (s->val.flags & SHOAL_SVC_NODEPORT)
+			cJSON_AddItemToArray(fl, cJSON_CreateString("nodeport"));
+		if (s->val.flags & SHOAL_SVC_EXTERNAL)
+			cJSON_AddItemToArray(fl, cJSON_CreateString("external"));
+		cJSON_AddItemToObject(o, "flags", fl);
+		cJSON_AddNumberToObject(o, "affinity_timeout", s->val.affinity_timeout);
+		cJSON_AddNumberToObject(o, "ready", s->val.count);
+		cJSON_AddNumberToObject(o, "terminating", s->val.term_count);
+		for (size_t j = 0; j < s->val.count; j++) {
+			struct lb_member *m = svc_member(s, s->ready[j]);
+
+			if (m)
+				cJSON_AddItemToArray(bs, backend_json(m, (uint16_t)(j + 1)));
+		}
+		for (size_t j = 0; j < s->val.term_count; j++) {
+			struct lb_member *m = svc_member(s, s->term[j]);
+
+			if (m)
+				cJSON_AddItemToArray(bs, backend_json(m, (uint16_t)(SHOAL_SLOT_TERM + j + 1)));
+		}
+		cJSON_AddItemToObject(o, "backends", bs);
+		cJSON_AddItemToArray(arr, o);
+	}
+	free(w.v);
+	*ret = TAKE_PTR(arr);
+	return 0;
+}
+
+void lb_stats_get(struct lb *lb, struct lb_stats *ret)
+{
+	*ret = (struct lb_stats){
+		.services = lb->nsvc,
+		.backends = lb->nbackends,
+		.svc_entries = lb->svc_entries,
+		.svc_max = lb->max[LB_MAP_SVC],
+		.backend_entries = lb->nbackends,
+		.backend_max = lb->max[LB_MAP_BACKEND],
+		.last_udp_destroyed = lb->last_udp_destroyed,
+		.last_writes = lb->last_writes,
+	};
+}
+
+/* --- parsing for tools --- */
+
+static int parse_addr_port(const char *s, uint32_t *ip, uint16_t *port, const char **rest)
+{
+	char host[INET_ADDRSTRLEN];
+	const char *colon = strchr(s, ':');
+	char *end;
+	unsigned long p;
+
+	if (!colon || (size_t)(colon - s) >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	if (inet_pton(AF_INET, host, ip) != 1)
+		return -EINVAL;
+	errno = 0;
+	p = strtoul(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || p == 0 || p > 65535)
+		return -EINVAL;
+	*port = htons((uint16_t)p);
+	*rest = end;
+	return 0;
+}
+
+int lb_frontend_parse(const char *s, struct lb_frontend *ret)
+{
+	const char *rest;
+	int r;
+
+	*ret = (struct lb_frontend){ .proto = IPPROTO_TCP };
+	r = parse_addr_port(s, &ret->vip, &ret->port, &rest);
+	if (r < 0)
+		return r;
+	if (!*rest || streq(rest, "/tcp"))
+		return 0;
+	if (streq(rest, "/udp")) {
+		ret->proto = IPPROTO_UDP;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int lb_backend_parse(const char *s, struct lb_backend_addr *ret)
+{
+	const char *rest;
+	int r;
+
+	*ret = (struct lb_backend_addr){};
+	r = parse_addr_port(s, &ret->ip, &ret->port, &rest);
+	if (r < 0)
+		return r;
+	while (*rest == ',') {
+		rest++;
+		if (!strncmp(rest, "terminating", 11)) {
+			ret->flags |= SHOAL_BE_TERMINATING;
+			rest += 11;
+		} else if (!strncmp(rest, "local", 5)) {
+			ret->flags |= SHOAL_BE_LOCAL;
+			rest += 5;
+		} else {
+			return -EINVAL;
+		}
+	}
+	return *rest ? -EINVAL : 0;
+}

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The one ABI shared by the BPF programs and user space: map names, key/value layouts, enums.
+ *
+ * Both sides include this file. BPF objects see the types through vmlinux.h; user space through
+ * <linux/types.h>. Every struct has explicit padding and a size assertion: a layout change must
+ * be deliberate, because pinned maps outlive the daemon that created them (a restarted daemon of
+ * a different build reuses them). Addresses and ports are in network byte order everywhere.
+ *
+ * Service map layout (as in Cilium's lb4 maps): one entry per {vip, port, proto, slot}.
+ *   slot 0                          the service itself: counts, flags, rev-NAT index, affinity
+ *   slot 1 .. count                 ready backends (backend ids); picked for new connections
+ *   slot SHOAL_SLOT_TERM + 1 .. +n  terminating backends, used only when no ready one is left
+ *                                   (Kubernetes' ProxyTerminatingEndpoints behaviour)
+ * Backend ids are allocated per service membership and never reused by a live service, so "id
+ * still in the backend map" means "still a member of the service that picked it" (affinity).
+ */
+#ifndef SHOAL_BPF_ABI_H
+#define SHOAL_BPF_ABI_H
+
+#ifndef __VMLINUX_H__
+#include <linux/types.h>
+#endif
+
+/* Map names: pinned under <pin dir>/<name>; the kernel keeps 15 characters. */
+#define SHOAL_MAP_SVC      "shoal_svc"
+#define SHOAL_MAP_BACKEND  "shoal_backend"
+#define SHOAL_MAP_REVNAT   "shoal_revnat"
+#define SHOAL_MAP_SK_NAT   "shoal_sk_nat"
+#define SHOAL_MAP_AFFINITY "shoal_affinity"
+#define SHOAL_MAP_CT       "shoal_ct"
+#define SHOAL_MAP_DESTROY  "shoal_destroy"
+#define SHOAL_MAP_MAGLEV   "shoal_maglev"
+#define SHOAL_MAP_NP_STATS "shoal_np_stats"
+
+/* Default sizes; the loader overrides them from its options before load. */
+#define SHOAL_DEF_SVC_MAX      65536
+#define SHOAL_DEF_BACKEND_MAX  65536
+#define SHOAL_DEF_REVNAT_MAX   65536
+#define SHOAL_DEF_SK_NAT_MAX   262144
+#define SHOAL_DEF_AFFINITY_MAX 65536
+#define SHOAL_DEF_CT_MAX       262144
+#define SHOAL_DEF_DESTROY_MAX  1024
+#define SHOAL_DEF_MAGLEV_MAX   1024  /* NodePort/external frontends with a Maglev table */
+#define SHOAL_DEF_MAGLEV_M     16381 /* prime; entries of one Maglev table */
+
+#define SHOAL_SLOT_TERM     0x8000 /* terminating backends live at SHOAL_SLOT_TERM + 1 .. */
+#define SHOAL_MAX_SLOTS     0x7fff /* per kind (ready / terminating) per service */
+#define SHOAL_AFFINITY_DEF  10800  /* seconds: Kubernetes' default ClientIP timeout (3 h) */
+
+enum shoal_svc_flags {
+	SHOAL_SVC_AFFINITY = 1 << 0, /* sessionAffinity: ClientIP */
+	SHOAL_SVC_LOCAL = 1 << 1,    /* traffic policy Local: slots hold node-local backends only */
+	SHOAL_SVC_NODEPORT = 1 << 2, /* frontend is a node address:nodePort (tc datapath) */
+	SHOAL_SVC_EXTERNAL = 1 << 3, /* frontend is an externalIP / load-balancer IP */
+};
+
+enum shoal_backend_flags {
+	SHOAL_BE_TERMINATING = 1 << 0, /* draining: existing flows only, no new connections */
+	SHOAL_BE_LOCAL = 1 << 1,       /* runs on this node */
+};
+
+struct shoal_svc_key {
+	__be32 vip;
+	__be16 port;
+	__u8 proto; /* IPPROTO_TCP, IPPROTO_UDP */
+	__u8 pad0;
+	__u16 slot; /* host order; see the layout above */
+	__u16 pad1;
+};
+_Static_assert(sizeof(struct shoal_svc_key) == 12, "shoal_svc_key layout");
+
+struct shoal_svc_val {
+	__u32 backend_id;       /* slot > 0: the backend; slot 0: 0 */
+	__u16 count;            /* slot 0: ready backends (slots 1..count) */
+	__u16 term_count;       /* slot 0: terminating backends */
+	__u16 rev_nat;          /* reverse-NAT index of the frontend (same in every slot) */
+	__u8 flags;             /* enum shoal_svc_flags (slot 0) */
+	__u8 pad0;
+	__u32 affinity_timeout; /* seconds (slot 0), when SHOAL_SVC_AFFINITY */
+};
+_Static_assert(sizeof(struct shoal_svc_val) == 16, "shoal_svc_val layout");
+
+struct shoal_backend {
+	__be32 ip;
+	__be16 port;
+	__u8 proto;
+	__u8 flags; /* enum shoal_backend_flags */
+};
+_Static_assert(sizeof(struct shoal_backend) == 8, "shoal_backend layout");
+
+/* shoal_revnat: rev_nat index -> the frontend, for packet-level reverse NAT (tc). */
+struct shoal_revnat {
+	__be32 vip;
+	__be16 port;
+	__u8 proto;
+	__u8 pad0;
+};
+_Static_assert(sizeof(struct shoal_revnat) == 8, "shoal_revnat layout");
+
+/* shoal_sk_nat: {socket cookie, backend} -> frontend, so recvmsg/getpeername show the VIP. */
+struct shoal_sk_nat_key {
+	__u64 cookie;
+	__be32 ip;
+	__be16 port;
+	__u16 pad0;
+};
+_Static_assert(sizeof(struct shoal_sk_nat_key) == 16, "shoal_sk_nat_key layout");
+
+struct shoal_sk_nat_val {
+	__be32 vip;
+	__be16 port;
+	__u16 rev_nat;
+};
+_Static_assert(sizeof(struct shoal_sk_nat_val) == 8, "shoal_sk_nat_val layout");
+
+enum shoal_aff_client {
+	SHOAL_AFF_NETNS = 1, /* socket LB: the client's network namespace cookie */
+	SHOAL_AFF_IP = 2,    /* tc: the client's source address */
+};
+
+struct shoal_aff_key {
+	__u64 client;    /* netns cookie or IPv4 address, per kind */
+	__u16 rev_nat;   /* the service */
+	__u8 kind;       /* enum shoal_aff_client */
+	__u8 pad0[5];
+};
+_Static_assert(sizeof(struct shoal_aff_key) == 16, "shoal_aff_key layout");
+
+struct shoal_aff_val {
+	__u64 last_used_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
+	__u32 backend_id;
+	__u32 pad0;
+};
+_Static_assert(sizeof(struct shoal_aff_val) == 16, "shoal_aff_val layout");
+
+/*
+ * shoal_ct: tc NodePort conntrack (LRU). Keyed by the packet's tuple as seen on the wire. A new
+ * flow gets two entries: the forward one (client -> frontend, as the client sent it) and the
+ * reply one (the backend's answer as it arrives: from the backend to the client, or to the node
+ * address and SNAT port when the backend is on another node).
+ */
+enum shoal_ct_dir {
+	SHOAL_CT_INGRESS = 0, /* client -> frontend */
+	SHOAL_CT_EGRESS = 1,  /* backend -> client (reply) */
+};
+
+enum shoal_ct_state {
+	SHOAL_CT_NEW = 0,
+	SHOAL_CT_ESTABLISHED = 1,
+	SHOAL_CT_CLOSING = 2,
+};
+
+enum shoal_ct_flags {
+	SHOAL_CT_F_SNAT = 1 << 0,  /* source rewritten to the node address (remote backend) */
+	SHOAL_CT_F_LOCAL = 1 << 1, /* backend on this node */
+};
+
+struct shoal_ct_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 dir; /* enum shoal_ct_dir */
+	__u16 pad0;
+};
+_Static_assert(sizeof(struct shoal_ct_key) == 16, "shoal_ct_key layout");
+
+struct shoal_ct_val {
+	__u64 last_seen_ns; /* bpf_ktime_get_ns() */
+	__u32 backend_id;
+	__u16 rev_nat;
+	__u8 state; /* enum shoal_ct_state */
+	__u8 flags; /* enum shoal_ct_flags */
+	/* forward entry: the SNAT source used towards the backend (0: none);
+	 * reply entry: the client address/port to restore as destination */
+	__be32 nat_addr;
+	__be16 nat_port;
+	__u16 pad0;
+	__u64 packets;
+};
+_Static_assert(sizeof(struct shoal_ct_val) == 32, "shoal_ct_val layout");
+
+/* shoal_np_stats: per-CPU counters of the tc datapath, indexed by enum shoal_np_stat. */
+enum shoal_np_stat {
+	SHOAL_NP_FWD = 0,        /* packets translated client -> backend */
+	SHOAL_NP_REV = 1,        /* packets translated backend -> client */
+	SHOAL_NP_CT_NEW = 2,     /* conntrack entries created (new flows) */
+	SHOAL_NP_NO_BACKEND = 3, /* new flows dropped: frontend without a usable backend */
+	SHOAL_NP_SNAT_FAIL = 4,  /* new flows dropped: no free SNAT port */
+	SHOAL_NP_FIB_PASS = 5,   /* FIB lookup failed: packet handed to the stack */
+	SHOAL_NP_STAT_N = 6,
+};
+
+/*
+ * shoal_destroy: backends whose connected UDP sockets must be torn down. User space fills it
+ * after removing backends and runs the socket iterator (iter/udp) in each client netns; the
+ * iterator destroys matching connected sockets so the application's next send fails once and a
+ * reconnect goes through connect4 again, which picks a live backend.
+ */
+struct shoal_destroy_key {
+	__be32 ip;
+	__be16 port;
+	__u8 proto;
+	__u8 pad0;
+};
+_Static_assert(sizeof(struct shoal_destroy_key) == 8, "shoal_destroy_key layout");
+
+/* Load-time knobs (rodata of every program). */
+enum shoal_cfg_flags {
+	SHOAL_CFG_TCP_PEER = 1 << 0, /* record TCP sockets in shoal_sk_nat (getpeername shows VIP) */
+	SHOAL_CFG_UDP = 1 << 1,      /* translate UDP (sendmsg4/recvmsg4) */
+};
+
+struct shoal_cfg {
+	__u32 flags;       /* enum shoal_cfg_flags */
+	__u32 maglev_seed; /* cluster-wide; every node must use the same */
+};
+_Static_assert(sizeof(struct shoal_cfg) == 8, "shoal_cfg layout");
+
+/* Load-time knobs of the tc NodePort programs (rodata). */
+struct shoal_np_cfg {
+	__be32 node_ip;      /* this node's uplink address: NodePort frontends, SNAT source */
+	__u32 maglev_m;      /* entries per Maglev table (prime) */
+	__u32 maglev_seed;   /* cluster-wide; every node must use the same */
+	__u16 snat_min;      /* SNAT port range (host order) */
+	__u16 snat_max;
+};
+_Static_assert(sizeof(struct shoal_np_cfg) == 16, "shoal_np_cfg layout");
+
+#endif

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: Apache-2.0 OR GPL-2.0-only */
+/*
+ * Socket-level load balancing (cgroup sock_addr hooks), in the manner of Cilium's bpf_sock.c.
+ *
+ * connect4      TCP and connected UDP: rewrite ClusterIP:port to a backend once per socket.
+ * sendmsg4      unconnected UDP: the same, per datagram.
+ * recvmsg4      UDP: rewrite the backend source back to the VIP (the app sees who it asked).
+ * getpeername4  both: report the VIP as the peer.
+ * iter/udp      tear down connected UDP sockets whose backend user space removed (shoal_destroy).
+ *
+ * A service without backends refuses at once: connect()/sendmsg() fail with EHOSTUNREACH, as
+ * Cilium does (bpf_set_retval, then reject).
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include "bpf/shoal_abi.h"
+#include "bpf/lib/maps.h"
+#include "bpf/lib/lb.h"
+
+#define SYS_REJECT  0
+#define SYS_PROCEED 1
+#define EHOSTUNREACH 113
+#define AF_INET 2
+
+const volatile struct shoal_cfg shoal_cfg = {
+	.flags = SHOAL_CFG_TCP_PEER | SHOAL_CFG_UDP,
+};
+
+extern int bpf_sock_destroy(struct sock_common *sk) __ksym;
+
+static __always_inline bool sock_proto_handled(__u8 proto)
+{
+	if (proto == IPPROTO_TCP)
+		return true;
+	return proto == IPPROTO_UDP && (shoal_cfg.flags & SHOAL_CFG_UDP);
+}
+
+static __always_inline void sock4_revnat_record(struct bpf_sock_addr *ctx,
+						const struct shoal_backend *be, __be32 vip,
+						__be16 port, __u16 rev_nat)
+{
+	struct shoal_sk_nat_key key = {
+		.cookie = bpf_get_socket_cookie(ctx),
+		.ip = be->ip,
+		.port = be->port,
+	};
+	struct shoal_sk_nat_val val = { .vip = vip, .port = port, .rev_nat = rev_nat };
+	struct shoal_sk_nat_val *old;
+
+	/* unconnected UDP sends to the same backend over and over: don't rewrite the entry */
+	old = bpf_map_lookup_elem(&shoal_sk_nat, &key);
+	if (old && old->vip == vip && old->port == port && old->rev_nat == rev_nat)
+		return;
+	bpf_map_update_elem(&shoal_sk_nat, &key, &val, BPF_ANY);
+}
+
+/* 0: done (translated or not a service); -EHOSTUNREACH: a service with no usable backend. */
+static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx)
+{
+	__u8 proto = ctx->protocol;
+	__be32 vip = ctx->user_ip4;
+	__be16 port = (__be16)ctx->user_port;
+	struct shoal_svc_val *svc;
+	struct shoal_backend *be;
+
+	if (!sock_proto_handled(proto))
+		return 0;
+	svc = lb4_lookup_service(vip, port, proto);
+	if (!svc)
+		return 0;
+	be = lb4_select(vip, port, proto, svc, bpf_get_netns_cookie(ctx), SHOAL_AFF_NETNS);
+	if (!be)
+		return -EHOSTUNREACH;
+	if (proto == IPPROTO_UDP || (shoal_cfg.flags & SHOAL_CFG_TCP_PEER))
+		sock4_revnat_record(ctx, be, vip, port, svc->rev_nat);
+	ctx->user_ip4 = be->ip;
+	ctx->user_port = be->port;
+	return 0;
+}
+
+static __always_inline void sock4_xlate_rev(struct bpf_sock_addr *ctx)
+{
+	struct shoal_sk_nat_key key = {
+		.cookie = bpf_get_socket_cookie(ctx),
+		.ip = ctx->user_ip4,
+		.port = (__be16)ctx->user_port,
+	};
+	struct shoal_sk_nat_val *val;
+
+	val = bpf_map_lookup_elem(&shoal_sk_nat, &key);
+	if (!val)
+		return;
+	/* the service is gone: show the real peer and drop the stale entry */
+	if (!lb4_lookup_service(val->vip, val->port, ctx->protocol)) {
+		bpf_map_delete_elem(&shoal_sk_nat, &key);
+		return;
+	}
+	ctx->user_ip4 = val->vip;
+	ctx->user_port = val->port;
+}
+
+SEC("cgroup/connect4")
+int shoal_sock4_connect(struct bpf_sock_addr *ctx)
+{
+	int err = sock4_xlate_fwd(ctx);
+
+	if (err) {
+		bpf_set_retval(err);
+		return SYS_REJECT;
+	}
+	return SYS_PROCEED;
+}
+
+SEC("cgroup/sendmsg4")
+int shoal_sock4_sendmsg(struct bpf_sock_addr *ctx)
+{
+	int err = sock4_xlate_fwd(ctx);
+
+	if (err) {
+		bpf_set_retval(err);
+		return SYS_REJECT;
+	}
+	return SYS_PROCEED;
+}
+
+SEC("cgroup/recvmsg4")
+int shoal_sock4_recvmsg(struct bpf_sock_addr *ctx)
+{
+	sock4_xlate_rev(ctx);
+	return SYS_PROCEED;
+}
+
+SEC("cgroup/getpeername4")
+int shoal_sock4_getpeername(struct bpf_sock_addr *ctx)
+{
+	sock4_xlate_rev(ctx);
+	return SYS_PROCEED;
+}
+
+/*
+ * Runs in the network namespace of whoever reads the iterator. Destroys connected UDP sockets
+ * that this datapath pointed at a backend listed in shoal_destroy (the sk_nat entry proves we
+ * translated it; a socket an app connected to the pod IP itself is left alone).
+ */
+SEC("iter/udp")
+int shoal_sock4_udp_destroy(struct bpf_iter__udp *ctx)
+{
+	struct sock *sk = (struct sock *)ctx->udp_sk;
+	struct shoal_destroy_key dkey = { .proto = IPPROTO_UDP };
+	struct shoal_sk_nat_key nkey = {};
+
+	if (!sk)
+		return 0;
+	if (sk->__sk_common.skc_family != AF_INET || !sk->__sk_common.skc_daddr)
+		return 0;
+	dkey.ip = sk->__sk_common.skc_daddr;
+	dkey.port = sk->__sk_common.skc_dport;
+	if (!bpf_map_lookup_elem(&shoal_destroy, &dkey))
+		return 0;
+	nkey.cookie = bpf_get_socket_cookie(sk);
+	nkey.ip = dkey.ip;
+	nkey.port = dkey.port;
+	if (!bpf_map_lookup_elem(&shoal_sk_nat, &nkey))
+		return 0;
+	/* one byte per destroyed socket: the reader counts them */
+	if (bpf_sock_destroy((struct sock_common *)sk) == 0)
+		bpf_seq_write(ctx->meta->seq, "x", 1);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Drives the controller manager from the daemon's event loop: run soon after work is queued,
+ * and again when the earliest delayed key is due. */
+#include <event2/event.h>
+
+#include "daemon/ctrl_loop.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+struct ctrl_loop {
+	struct event_base *base;
+	struct ctrl_mgr *mgr;
+	struct event *ev;
+	bool scheduled;
+};
+
+static void ctrl_loop_arm(struct ctrl_loop *l, uint64_t delay_ms)
+{
+	struct timeval tv = { (time_t)(delay_ms / 1000), (suseconds_t)(delay_ms % 1000) * 1000 };
+	evtimer_add(l->ev, &tv);
+}
+
+static void on_run(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctrl_loop *l = arg;
+	uint64_t next = 0, now;
+
+	l->scheduled = false;
+	ctrl_mgr_run(l->mgr, &next);
+	if (next && !l->scheduled) {
+		now = util_now_ms();
+		ctrl_loop_arm(l, next > now ? next - now : 0);
+	}
+}
+
+static void on_kick(void *userdata)
+{
+	struct ctrl_loop *l = userdata;
+
+	if (l->scheduled)
+		return;
+	l->scheduled = true;
+	/* a zero timeout runs after the current callback (e.g. the API write) returns */
+	ctrl_loop_arm(l, 0);
+}
+
+int ctrl_loop_new(struct event_base *base, struct store *store, struct members *members,
+		  struct ctrl_loop **ret)
+{
+	struct ctrl_loop *l = calloc(1, sizeof(*l));
+	int r;
+
+	if (!l)
+		return -ENOMEM;
+	l->base = base;
+	l->ev = evtimer_new(base, on_run, l);
+	if (!l->ev) {
+		free(l);
+		return -ENOMEM;
+	}
+	struct ctrl_options o = {
+		.store = store,
+		.members = members,
+		.kick = on_kick,
+		.kick_data = l,
+	};
+	r = ctrl_mgr_new(&o, &l->mgr);
+	if (r < 0) {
+		event_free(l->ev);
+		free(l);
+		return r;
+	}
+	on_kick(l);
+	*ret = l;
+	return 0;
+}
+
+struct ctrl_loop *ctrl_loop_free(struct ctrl_loop *l)
+{
+	if (!l)
+		return NULL;
+	ctrl_mgr_free(l->mgr);
+	event_free(l->ev);
+	free(l);
+	return NULL;
+}

@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <stdarg.h>
+#include <string.h>
+
+#include "lib/util.h"
+#include "netplugin/ipam.h"
+#include "netplugin/podfiles.h"
+
+/* A growable string; the renderers only append. */
+struct sbuf {
+	char *s;
+	size_t len, cap;
+	int err;
+};
+
+static _printf_(2, 3) void sb_add(struct sbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->err)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? b->cap - b->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->err = -EINVAL;
+			return;
+		}
+		if (b->s && b->len + n < b->cap) {
+			b->len += n;
+			return;
+		}
+		size_t cap = (b->cap ? b->cap : 256) * 2 + n;
+		char *s = realloc(b->s, cap);
+		if (!s) {
+			b->err = -ENOMEM;
+			return;
+		}
+		b->s = s;
+		b->cap = cap;
+	}
+}
+
+static int sb_take(struct sbuf *b, char **ret)
+{
+	if (b->err) {
+		free(b->s);
+		return b->err;
+	}
+	*ret = b->s;
+	return 0;
+}
+
+static bool valid_ip(const char *s)
+{
+	uint32_t ip;
+
+	return ipam_addr_parse(s, &ip) == 0;
+}
+
+static int check_opts(const struct np_podfiles_opts *o, struct err *e)
+{
+	if (strempty(o->hostname) || !util_dns1123_label(o->hostname))
+		return err_set(e, EINVAL, 422, "Invalid", "hostname \"%s\" is not a DNS-1123 label",
+			       o->hostname ? o->hostname : "");
+	if (!strempty(o->subdomain) && !util_dns1123_label(o->subdomain))
+		return err_set(e, EINVAL, 422, "Invalid",
+			       "subdomain \"%s\" is not a DNS-1123 label", o->subdomain);
+	if (strempty(o->pod_namespace) || !util_dns1123_label(o->pod_namespace))
+		return err_set(e, EINVAL, 422, "Invalid",
+			       "namespace \"%s\" is not a DNS-1123 label",
+			       o->pod_namespace ? o->pod_namespace : "");
+	if (strempty(o->cluster_domain) || !util_dns1123_subdomain(o->cluster_domain))
+		return err_set(e, EINVAL, 422, "Invalid", "cluster domain \"%s\" is not valid",
+			       o->cluster_domain ? o->cluster_domain : "");
+	if (!strempty(o->pod_ip) && !valid_ip(o->pod_ip))
+		return err_set(e, EINVAL, 422, "Invalid", "pod IP \"%s\" is not an IPv4 address",
+			       o->pod_ip);
+	if (!strempty(o->nameserver) && !valid_ip(o->nameserver))
+		return err_set(e, EINVAL, 422, "Invalid",
+			       "nameserver \"%s\" is not an IPv4 address", o->nameserver);
+	for (size_t i = 0; i < o->naliases; i++) {
+		if (!o->aliases[i].ip || !valid_ip(o->aliases[i].ip))
+			return err_set(e, EINVAL, 422, "Invalid",
+				       "hostAliases[%zu].ip is not an IPv4 address", i);
+		for (const char *const *h = o->aliases[i].hostnames; h && *h; h++)
+			if (!util_dns1123_subdomain(*h))
+				return err_set(e, EINVAL, 422, "Invalid",
+					       "hostAliases[%zu]: \"%s\" is not a valid host name",
+					       i, *h);
+	}
+	return 0;
+}
+
+int np_podfiles_hosts(const struct np_podfiles_opts *o, char **ret, struct err *e)
+{
+	struct sbuf b = {0};
+	int r = check_opts(o, e);
+
+	if (r < 0)
+		return r;
+	sb_add(&b, "# Kubernetes-managed hosts file (shoal).\n"
+		   "127.0.0.1\tlocalhost\n"
+		   "::1\tlocalhost ip6-localhost ip6-loopback\n"
+		   "fe00::0\tip6-localnet\n"
+		   "fe00::0\tip6-mcastprefix\n"
+		   "fe00::1\tip6-allnodes\n"
+		   "fe00::2\tip6-allrouters\n");
+	if (!strempty(o->pod_ip)) {
+		if (!strempty(o->subdomain))
+			sb_add(&b, "%s\t%s.%s.%s.svc.%s\t%s\n", o->pod_ip, o->hostname,
+			       o->subdomain, o->pod_namespace, o->cluster_domain, o->hostname);
+		else
+			sb_add(&b, "%s\t%s\n", o->pod_ip, o->hostname);
+	}
+	if (o->naliases)
+		sb_add(&b, "\n# Entries added by HostAliases.\n");
+	for (size_t i = 0; i < o->naliases; i++) {
+		sb_add(&b, "%s\t", o->aliases[i].ip);
+		for (const char *const *h = o->aliases[i].hostnames; h && *h; h++)
+			sb_add(&b, "%s%s", h == o->aliases[i].hostnames ? "" : "\t", *h);
+		sb_add(&b, "\n");
+	}
+	return sb_take(&b, ret);
+}
+
+int np_podfiles_resolv(const struct np_podfiles_opts *o, char **ret, struct err *e)
+{
+	struct sbuf b = {0};
+	int r = check_opts(o, e);
+
+	if (r < 0)
+		return r;
+	sb_add(&b, "search %s.svc.%s svc.%s %s\n", o->pod_namespace, o->cluster_domain,
+	       o->cluster_domain, o->cluster_domain);
+	if (!strempty(o->nameserver))
+		sb_add(&b, "nameserver %s\n", o->nameserver);
+	sb_add(&b, "options ndots:5\n");
+	return sb_take(&b, ret);
+}
+
+int np_podfiles_hostname(const struct np_podfiles_opts *o, char **ret, struct err *e)
+{
+	struct sbuf b = {0};
+	int r = check_opts(o, e);
+
+	if (r < 0)
+		return r;
+	sb_add(&b, "%s\n", o->hostname);
+	return sb_take(&b, ret);
+}
+
+int np_podfiles_write(const char *dir, const struct np_podfiles_opts *o, struct err *e)
+{
+	static const struct {
+		const char *name;
+		int (*render)(const struct np_podfiles_opts *, char **, struct err *);
+	} files[] = {
+	    {"hosts", np_podfiles_hosts},
+	    {"resolv.conf", np_podfiles_resolv},
+	    {"hostname", np_podfiles_hostname},
+	};
+	int r = util_mkdir_p(dir, 0755);
+
+	if (r < 0)
+		return err_set(e, -r, 500, "InternalError", "cannot create %s: %s", dir,
+			       strerror(-r));
+	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+		_cleanup_free_ char *text = NULL, *path = NULL;
+
+		r = files[i].render(o, &text, e);
+		if (r < 0)
+			return r;
+		if (asprintf(&path, "%s/%s", dir, files[i].name) < 0)
+			return -ENOMEM;
+		r = util_write_file(path, text, strlen(text), 0644);
+		if (r < 0)
+			return err_set(e, -r, 500, "InternalError", "cannot write %s: %s", path,
+				       strerror(-r));
+	}
+	return 0;
+}

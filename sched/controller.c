@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Controller manager: work queue, store watch dispatch, shared helpers for controllers. */
+#include <string.h>
+
+#include "api/object.h"
+#include "lib/macro.h"
+#include "lib/util.h"
+#include "sched/ctrl-internal.h"
+
+struct ctrl_item {
+	char *resource, *ns, *name;
+	uint64_t due; /* wall ms */
+};
+
+struct ctrl_mgr {
+	struct ctrl_options o;
+	struct store_watch *watch;
+	struct ctrl_item *q;
+	size_t nq, capq;
+	bool running;
+};
+
+static const struct ctrl_ops *const ctrl_all[] = {
+	&ctrl_replicaset_ops,
+	&ctrl_deployment_ops,
+	&ctrl_job_ops,
+	&ctrl_endpoints_ops,
+};
+
+#define GC_OWNER "gc-owner"   /* ns/name of an owner being deleted with finalizers */
+#define GC_DEPS "gc-dangling" /* name = a deleted owner's uid; dependents in ns */
+
+/* Namespaced resources whose objects can have owners. */
+static const char *const ctrl_dependent_resources[] = {
+	"pods", "replicasets.apps", "jobs.batch", "configmaps", "secrets", "services",
+	"events", "deployments.apps",
+};
+
+struct store *ctrl_store(struct ctrl_mgr *m)
+{
+	return m->o.store;
+}
+
+uint64_t ctrl_now_ms(struct ctrl_mgr *m)
+{
+	return m->o.clock ? m->o.clock(m->o.clock_data) : util_now_ms();
+}
+
+static const struct ctrl_ops *ctrl_ops_by_resource(const char *resource)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(ctrl_all); i++)
+		if (streq(ctrl_all[i]->resource, resource))
+			return ctrl_all[i];
+	return NULL;
+}
+
+static const struct ctrl_ops *ctrl_ops_by_kind(const char *kind)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(ctrl_all); i++)
+		if (streq(ctrl_all[i]->kind, kind))
+			return ctrl_all[i];
+	return NULL;
+}
+
+void ctrl_enqueue(struct ctrl_mgr *m, const char *resource, const char *ns, const char *name,
+		  uint64_t delay_ms)
+{
+	uint64_t due = ctrl_now_ms(m) + delay_ms;
+
+	for (size_t i = 0; i < m->nq; i++) {
+		struct ctrl_item *it = &m->q[i];
+		if (streq(it->resource, resource) && streq(it->ns, ns) && streq(it->name, name)) {
+			if (due < it->due)
+				it->due = due;
+			goto kick;
+		}
+	}
+	if (m->nq == m->capq) {
+		size_t cap = m->capq ? m->capq * 2 : 32;
+		struct ctrl_item *q = realloc(m->q, cap * sizeof(*q));
+		if (!q)
+			return;
+		m->q = q;
+		m->capq = cap;
+	}
+	struct ctrl_item it = { strdup(resource), strdup(ns), strdup(name), due };
+	if (!it.resource || !it.ns || !it.name) {
+		free(it.resource);
+		free(it.ns);
+		free(it.name);
+		return;
+	}
+	m->q[m->nq++] = it;
+kick:
+	if (m->o.kick && !m->running)
+		m->o.kick(m->o.kick_data);
+}
+
+size_t ctrl_mgr_pending(struct ctrl_mgr *m)
+{
+	return m->nq;
+}
+
+static bool ctrl_owns(struct ctrl_mgr *m, const char *resource, const char *ns, const char *name)
+{
+	char key[512];
+
+	if (!m->o.members)
+		return true;
+	snprintf(key, sizeof(key), "%s/%s/%s", resource, ns, name);
+	return members_owns(m->o.members, key);
+}
+
+static void ctrl_on_event(const struct store_event *ev, void *userdata)
+{
+	struct ctrl_mgr *m = userdata;
+	struct store_obj *o = ev->obj;
+	const struct ctrl_ops *ops = ctrl_ops_by_resource(o->resource);
+	_cleanup_json_ cJSON *obj = NULL;
+	cJSON *ref;
+
+	if (ops)
+		ctrl_enqueue(m, o->resource, o->ns, o->name, 0);
+	if (ev->type == STORE_DELETED)
+		ctrl_gc_on_delete(m, o);
+	if (streq(o->resource, "pods"))
+		ctrl_endpoints_on_pod(m, ev);
+	/* cheap text checks before parsing: most events need neither */
+	bool has_refs = strstr(o->json, "\"ownerReferences\"") != NULL;
+	bool deleting = strstr(o->json, "\"deletionTimestamp\"") != NULL;
+	if (!has_refs && !deleting)
+		return;
+	obj = store_obj_parse(o);
+	if (!obj)
+		return;
+	ref = ctrl_controller_ref(obj);
+	if (ref) {
+		const struct ctrl_ops *owner = ctrl_ops_by_kind(json_str(ref, "kind", ""));
+		if (owner)
+			ctrl_enqueue(m, owner->resource, o->ns, json_str(ref, "name", ""), 0);
+	}
+	if (ev->type != STORE_DELETED && deleting && json_path(obj, "metadata.deletionTimestamp")) {
+		char res[160];
+		snprintf(res, sizeof(res), GC_OWNER ":%s", o->resource);
+		ctrl_enqueue(m, res, o->ns, o->name, 0);
+	}
+}
+
+int ctrl_mgr_new(const struct ctrl_options *opts, struct ctrl_mgr **ret)
+{
+	struct ctrl_mgr *m = calloc(1, sizeof(*m));
+	int r;
+
+	if (!m)
+		return -ENOMEM;
+	m->o = *opts;
+	r = store_watch_add(m->o.store, NULL, 0, ctrl_on_event, m, &m->watch);
+	if (r < 0) {
+		free(m);
+		return r;
+	}
+	ctrl_mgr_resync(m);
+	*ret = m;
+	return 0;
+}
+
+struct ctrl_mgr *ctrl_mgr_free(struct ctrl_mgr *m)
+{
+	if (!m)
+		return NULL;
+	if (m->watch)
+		store_watch_cancel(m->watch);
+	for (size_t i = 0; i < m->nq; i++) {
+		free(m->q[i].resource);
+		free(m->q[i].ns);
+		free(m->q[i].name);
+	}
+	free(m->q);
+	free(m);
+	return NULL;
+}
+
+static int resync_one(struct store_obj *o, void *userdata)
+{
+	struct ctrl_mgr *m = userdata;
+
+	ctrl_enqueue(m, o->resource, o->ns, o->name, 0);
+	return 0;
+}
+
+void ctrl_mgr_resync(struct ctrl_mgr *m)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(ctrl_all); i++)
+		store_list(m->o.store, ctrl_all[i]->resource, NULL, NULL, NULL, resync_one, m);
+	/* owners stuck in deletion, dependents of owners deleted while we were down */
+	for (size_t i = 0; i < ARRAY_SIZE(ctrl_dependent_resources); i++)
+		ctrl_enqueue(m, GC_DEPS, "", ctrl_dependent_resources[i], 0);
+}
+
+static int ctrl_reconcile(struct ctrl_mgr *m, struct ctrl_item *it)
+{
+	_cleanup_json_ cJSON *obj = NULL;
+	struct store_obj *o = NULL;
+	const struct ctrl_ops *ops;
+	int r;
+
+	if (streq(it->resource, GC_DEPS)) {
+		/* ns = "" and name = resource: full scan of one resource; else name = owner uid */
+		if (!*it->ns)
+			return ctrl_gc_dangling(m, it->name, NULL, NULL, NULL);
+		return ctrl_gc_dangling(m, NULL, it->ns, it->name, NULL);
+	}
+	if (!strncmp(it->resource, GC_OWNER ":", strlen(GC_OWNER) + 1)) {
+		const char *res = it->resource + strlen(GC_OWNER) + 1;
+		if (!ctrl_owns(m, res, it->ns, it->name))
+			return 0;
+		r = store_get(m->o.store, res, it->ns, it->name, &o);
+		if (r == -ENOENT)
+			return 0;
+		if (r < 0)
+			return r;
+		obj = store_obj_parse(o);
+		store_obj_unref(o);
+		return obj ? ctrl_gc_owner(m, res, it->ns, it->name, obj) : -ENOMEM;
+	}
+	ops = ctrl_ops_by_resource(it->resource);
+	if (!ops || !ctrl_owns(m, it->resource, it->ns, it->name))
+		return 0;
+	r = store_get(m->o.store, it->resource, it->ns, it->name, &o);
+	if (r < 0 && r != -ENOENT)
+		return r;
+	if (o) {
+		obj = store_obj_parse(o);
+		store_obj_unref(o);
+		if (!obj)
+			return -ENOMEM;
+	}
+	return ops->reconcile(m, it->ns, it->name, obj);
+}
+
+int ctrl_mgr_run(struct ctrl_mgr *m, uint64_t *next_ms)
+{
+	uint64_t now = ctrl_now_ms(m), next = 0;
+	int done = 0;
+
+	m->running = true;
+	/* bounded passes: a reconcile may enqueue more work (e.g. a Deployment its new RS) */
+	for (int pass = 0; pass < 64; pass++) {
+		bool any = false;
+		for (size_t i = 0; i < m->nq;) {
+			if (m->q[i].due > now) {
+				i++;
+				continue;
+			}
+			struct ctrl_item it = m->q[i];
+			m->q[i] = m->q[--m->nq];
+			ctrl_reconcile(m, &it);
+			free(it.resource);
+			free(it.ns);
+			free(it.name);
+			done++;
+			any = true;
+		}
+		if (!any)
+			break;
+	}
+	for (size_t i = 0; i < m->nq; i++)
+		if (!next || m->q[i].due < next)
+			next = m->q[i].due;
+	m->running = false;
+	if (next_ms)
+		*next_ms = next;
+	return done;
+}

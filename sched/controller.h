@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Workload controllers (ReplicaSet, Deployment, Job, garbage collector) on the local replica.
+ *
+ * Level-triggered and idempotent: a reconcile reads the current state of one object and its
+ * dependents from the store and writes what is missing, so running it twice, or on two nodes
+ * during an ownership hand-over, converges to the same result. Store watches enqueue keys; a
+ * key is reconciled only by its owner (members_owns). Time comes in as a parameter: the daemon
+ * drives the manager from libevent, unit tests drive it by hand.
+ */
+#ifndef SHOAL_SCHED_CONTROLLER_H
+#define SHOAL_SCHED_CONTROLLER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sched/members.h"
+#include "sched/store.h"
+
+struct ctrl_mgr;
+
+struct ctrl_options {
+	struct store *store;
+	struct members *members;
+	uint64_t (*clock)(void *userdata); /* wall clock, ms; NULL: real clock */
+	void *clock_data;
+	/* called when work is queued, so the daemon can schedule ctrl_mgr_run() soon */
+	void (*kick)(void *userdata);
+	void *kick_data;
+};
+
+int ctrl_mgr_new(const struct ctrl_options *opts, struct ctrl_mgr **ret);
+struct ctrl_mgr *ctrl_mgr_free(struct ctrl_mgr *m);
+
+/* Reconcile every queued key whose time has come; returns how many were reconciled.
+ * *next_ms (optional) gets the wall-clock time of the next delayed key (0: none). */
+int ctrl_mgr_run(struct ctrl_mgr *m, uint64_t *next_ms);
+/* Queue every object of every controlled kind (after start, and when ownership moves). */
+void ctrl_mgr_resync(struct ctrl_mgr *m);
+/* Number of queued keys (for tests). */
+size_t ctrl_mgr_pending(struct ctrl_mgr *m);
+
+#endif

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Shared between the controller manager and the controllers (sched/ctrl_*.c). */
+#ifndef SHOAL_SCHED_CTRL_INTERNAL_H
+#define SHOAL_SCHED_CTRL_INTERNAL_H
+
+#include <cJSON.h>
+#include "api/selector.h"
+#include "lib/json.h"
+#include "sched/controller.h"
+
+struct ctrl_mgr;
+
+struct ctrl_ops {
+	const char *resource; /* "replicasets.apps" ... */
+	const char *kind;
+	const char *api_version;
+	/* reconcile one object; obj NULL when it no longer exists */
+	int (*reconcile)(struct ctrl_mgr *m, const char *ns, const char *name, cJSON *obj);
+};
+
+extern const struct ctrl_ops ctrl_replicaset_ops, ctrl_deployment_ops, ctrl_job_ops,
+	ctrl_endpoints_ops;
+/* A pod changed: queue the services that select it (before or after). */
+void ctrl_endpoints_on_pod(struct ctrl_mgr *m, const struct store_event *ev);
+
+struct store *ctrl_store(struct ctrl_mgr *m);
+uint64_t ctrl_now_ms(struct ctrl_mgr *m);
+/* Queue a key for reconcile after delay_ms (0: now). */
+void ctrl_enqueue(struct ctrl_mgr *m, const char *resource, const char *ns, const char *name,
+		  uint64_t delay_ms);
+
+/* Objects of `resource` in ns that match sel (by indexed labels) or whose JSON mentions
+ * `uid` (possible dependents), parsed, as a new cJSON array. */
+int ctrl_list(struct ctrl_mgr *m, const char *resource, const char *ns,
+	      const struct label_selector *sel, const char *uid, cJSON **ret);
+
+/* The ownerReference with controller=true, or NULL. */
+cJSON *ctrl_controller_ref(const cJSON *obj);
+bool ctrl_is_controlled_by(const cJSON *obj, const char *uid);
+cJSON *ctrl_owner_ref_new(const char *api_version, const char *kind, const cJSON *owner,
+			  bool block);
+
+/* Pod helpers */
+bool ctrl_pod_active(const cJSON *pod);   /* not Succeeded/Failed, not terminating */
+bool ctrl_pod_ready(const cJSON *pod);
+int64_t ctrl_pod_ready_since(const cJSON *pod); /* Ready condition's transition time, s */
+bool ctrl_pod_available(const cJSON *pod, int64_t min_ready_s, int64_t now_s);
+bool ctrl_terminating(const cJSON *obj);
+
+/* Create a pod from a template for an owner: generateName "<prefix>-", labels, ownerRef. */
+int ctrl_pod_create(struct ctrl_mgr *m, const cJSON *tmpl, const char *ns, const char *prefix,
+		    cJSON *owner_ref, const cJSON *extra_labels);
+int ctrl_delete(struct ctrl_mgr *m, const char *resource, const char *ns, const char *name,
+		const char *propagation);
+/* Write obj's status (obj carries apiVersion/kind/metadata); only if it changed. */
+int ctrl_status_update(struct ctrl_mgr *m, const cJSON *obj, cJSON *status);
+int ctrl_update(struct ctrl_mgr *m, const cJSON *obj);
+/* Replace or append a condition {type,status,reason,message} with transition time now. */
+void ctrl_condition_set(cJSON *status, const char *type, const char *st, const char *reason,
+			const char *message, int64_t now_s);
+const cJSON *ctrl_condition_get(const cJSON *status, const char *type);
+
+/* intOrString percent/int against total; round_up for surge. */
+int64_t ctrl_int_or_percent(const cJSON *v, int64_t total, bool round_up, int64_t def);
+
+/* Garbage collector entry points */
+void ctrl_gc_on_delete(struct ctrl_mgr *m, const struct store_obj *o);
+int ctrl_gc_owner(struct ctrl_mgr *m, const char *resource, const char *ns, const char *name,
+		  cJSON *obj);
+int ctrl_gc_dangling(struct ctrl_mgr *m, const char *resource, const char *ns, const char *name,
+		     cJSON *obj);
+
+#endif

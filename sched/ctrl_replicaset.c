@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * ReplicaSet: keep spec.replicas active pods matching the selector. Adopts orphans whose labels
+ * match, releases owned pods whose labels stopped matching, deletes the least valuable pods first.
+ */
+#include <string.h>
+
+#include "lib/macro.h"
+#include "sched/ctrl-internal.h"
+
+DEFINE_CLEANUP_FUNC(struct label_selector, label_selector_free)
+
+/* Kubernetes' ActivePods ordering: the pod to delete first sorts first. */
+static int pod_rank_cmp(const void *pa, const void *pb)
+{
+	const cJSON *a = *(const cJSON *const *)pa, *b = *(const cJSON *const *)pb;
+	bool as = json_str(a, "spec.nodeName", NULL) != NULL;
+	bool bs = json_str(b, "spec.nodeName", NULL) != NULL;
+	static const char *const phases[] = { "Pending", "Unknown", "Running" };
+	int ap = 0, bp = 0;
+
+	if (as != bs)
+		return as ? 1 : -1; /* unscheduled first */
+	for (int i = 0; i < 3; i++) {
+		if (streq(json_str(a, "status.phase", "Pending"), phases[i]))
+			ap = i;
+		if (streq(json_str(b, "status.phase", "Pending"), phases[i]))
+			bp = i;
+	}
+	if (ap != bp)
+		return ap - bp;
+	bool ar = ctrl_pod_ready(a), br = ctrl_pod_ready(b);
+	if (ar != br)
+		return ar ? 1 : -1; /* not ready first */
+	if (ar && br) {
+		int64_t ta = ctrl_pod_ready_since(a), tb = ctrl_pod_ready_since(b);
+		if (ta != tb)
+			return ta > tb ? -1 : 1; /* ready for less time first */
+	}
+	int64_t ra = 0, rb = 0;
+	cJSON *c;
+	cJSON_ArrayForEach(c, json_path(a, "status.containerStatuses")) ra +=
+		json_int(c, "restartCount", 0);
+	cJSON_ArrayForEach(c, json_path(b, "status.containerStatuses")) rb +=
+		json_int(c, "restartCount", 0);
+	if (ra != rb)
+		return ra > rb ? -1 : 1; /* more restarts first */
+	/* newer first */
+	return -strcmp(json_str(a, "metadata.creationTimestamp", ""),
+		       json_str(b, "metadata.creationTimestamp", ""));
+}
+
+/* Set or drop our controller reference on a pod (adopt / release). */
+static int pod_set_owner(struct ctrl_mgr *m, cJSON *pod, const cJSON *rs, bool adopt)
+{
+	_cleanup_json_ cJSON *copy = cJSON_Duplicate(pod, 1);
+	cJSON *md = json_path(copy, "metadata"), *refs, *r;
+	const char *uid = json_str(rs, "metadata.uid", "");
+
+	if (!md)
+		return -EINVAL;
+	refs = cJSON_GetObjectItemCaseSensitive(md, "ownerReferences");
+	if (adopt) {
+		if (!cJSON_IsArray(refs)) {
+			cJSON_DeleteItemFromObject(md, "ownerReferences");
+			refs = cJSON_AddArrayToObject(md, "ownerReferences");
+		}
+		cJSON_AddItemToArray(refs, ctrl_owner_ref_new("apps/v1", "ReplicaSet", rs, true));
+	} else {
+		int i = 0;
+		cJSON_ArrayForEach(r, refs)
+		{
+			if (streq(json_str(r, "uid", ""), uid)) {
+				cJSON_DeleteItemFromArray(refs, i);
+				break;
+			}
+			i++;
+		}
+	}
+	return ctrl_update(m, copy);
+}
+
+static int rs_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, cJSON *rs)
+{
+	_cleanup_(label_selector_freep) struct label_selector *sel = NULL;
+	_cleanup_json_ cJSON *pods = NULL;
+	int64_t now_s = (int64_t)(ctrl_now_ms(m) / 1000);
+	const char *uid;
+	cJSON *pod, *status;
+	int64_t want, min_ready;
+	int r, n = 0, nready = 0, navail = 0, nlabeled = 0;
+	uint64_t recheck_ms = 0;
+
+	if (!rs || ctrl_terminating(rs))
+		return 0; /* dependents are the garbage collector's */
+	uid = json_str(rs, "metadata.uid", "");
+	want = json_int(rs, "spec.replicas", 1);
+	min_ready = json_int(rs, "spec.minReadySeconds", 0);
+	r = label_selector_from_json(json_path(rs, "spec.selector"), "spec.selector", &sel, NULL);
+	if (r < 0 || label_selector_is_empty(sel))
+		return 0; /* validation keeps these out; never select every pod */
+	r = ctrl_list(m, "pods", ns, sel, uid, &pods);
+	if (r < 0)
+		return r;
+
+	size_t cap = (size_t)cJSON_GetArraySize(pods) + 1, nactive = 0;
+	_cleanup_free_ cJSON **active = calloc(cap, sizeof(*active));
+	if (!active)
+		return -ENOMEM;
+	cJSON_ArrayForEach(pod, pods)
+	{
+		bool matches = label_selector_matches(sel, json_path(pod, "metadata.labels"));
+		cJSON *ref = ctrl_controller_ref(pod);
+
+		if (ref && !streq(json_str(ref, "uid", ""), uid))
+			continue; /* someone else's */
+		if (!ref) {
+			if (!matches || ctrl_terminating(pod))
+				continue;
+			r = pod_set_owner(m, pod, rs, true);
+			if (r < 0)
+				continue;
+		} else if (!matches) {
+			pod_set_owner(m, pod, rs, false);
+			continue;
+		}
+		nlabeled++;
+		if (!ctrl_pod_active(pod))
+			continue;
+		active[nactive++] = pod;
+	}
+
+	if ((int64_t)nactive < want) {
+		_cleanup_json_ cJSON *extra = NULL;
+		for (int64_t i = (int64_t)nactive; i < want; i++) {
+			r = ctrl_pod_create(m, json_path(rs, "spec.template"), ns, name,
+					    ctrl_owner_ref_new("apps/v1", "ReplicaSet", rs, true),
+					    extra);
+			if (r < 0)
+				break;
+		}
+	} else if ((int64_t)nactive > want) {
+		qsort(active, nactive, sizeof(*active), pod_rank_cmp);
+		for (size_t i = 0; i < nactive - (size_t)want; i++)
+			ctrl_delete(m, "pods", ns, json_str(active[i], "metadata.name", ""), NULL);
+	}
+
+	/* status from what exists now (created pods show up in the next pass) */
+	for (size_t i = 0; i < nactive; i++) {
+		n++;
+		if (ctrl_pod_ready(active[i]))
+			nready++;
+		if (ctrl_pod_available(active[i], min_ready, now_s))
+			navail++;
+		else if (ctrl_pod_ready(active[i]) && min_ready > 0) {
+			uint64_t due = (uint64_t)(ctrl_pod_ready_since(active[i]) + min_ready -
+						  now_s) * 1000 + 100;
+			if (!recheck_ms || due < recheck_ms)
+				recheck_ms = due;
+		}
+	}
+	if (recheck_ms)
+		ctrl_enqueue(m, "replicasets.apps", ns, name, recheck_ms);
+	status = cJSON_Duplicate(json_path(rs, "status"), 1);
+	if (!cJSON_IsObject(status)) {
+		cJSON_Delete(status);
+		status = cJSON_CreateObject();
+	}
+	json_set_int(status, "replicas", n);
+	json_set_int(status, "fullyLabeledReplicas", nlabeled);
+	json_set_int(status, "readyReplicas", nready);
+	json_set_int(status, "availableReplicas", navail);
+	json_set_int(status, "observedGeneration", json_int(rs, "metadata.generation", 1));
+	return ctrl_status_update(m, rs, status);
+}
+
+const struct ctrl_ops ctrl_replicaset_ops = {
+	.resource = "replicasets.apps",
+	.kind = "ReplicaSet",
+	.api_version = "apps/v1",
+	.reconcile = rs_reconcile,
+};

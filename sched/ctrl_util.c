@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Helpers the controllers share: listing dependents, owner references, pod state, writes. */
+#include <string.h>
+
+#include "api/object.h"
+#include "lib/macro.h"
+#include "lib/util.h"
+#include "sched/ctrl-internal.h"
+
+struct list_ctx {
+	const struct label_selector *sel;
+	const char *uid;
+	cJSON *out;
+	int err;
+};
+
+static int list_one(struct store_obj *o, void *userdata)
+{
+	struct list_ctx *c = userdata;
+	bool match = c->sel && label_selector_matches(c->sel, o->labels);
+
+	if (!match && !(c->uid && strstr(o->json, c->uid)))
+		return 0;
+	cJSON *j = store_obj_parse(o);
+	if (!j) {
+		c->err = -ENOMEM;
+		return -ENOMEM;
+	}
+	cJSON_AddItemToArray(c->out, j);
+	return 0;
+}
+
+int ctrl_list(struct ctrl_mgr *m, const char *resource, const char *ns,
+	      const struct label_selector *sel, const char *uid, cJSON **ret)
+{
+	struct list_ctx c = { .sel = sel, .uid = uid, .out = cJSON_CreateArray() };
+	int r;
+
+	if (!c.out)
+		return -ENOMEM;
+	r = store_list(ctrl_store(m), resource, ns, NULL, NULL, list_one, &c);
+	if (r < 0 || c.err < 0) {
+		cJSON_Delete(c.out);
+		return r < 0 ? r : c.err;
+	}
+	*ret = c.out;
+	return 0;
+}
+
+cJSON *ctrl_controller_ref(const cJSON *obj)
+{
+	cJSON *refs = json_path(obj, "metadata.ownerReferences"), *r;
+
+	cJSON_ArrayForEach(r, refs) if (json_bool(r, "controller", false)) return r;
+	return NULL;
+}
+
+bool ctrl_is_controlled_by(const cJSON *obj, const char *uid)
+{
+	cJSON *r = ctrl_controller_ref(obj);
+	return r && streq(json_str(r, "uid", ""), uid);
+}
+
+cJSON *ctrl_owner_ref_new(const char *api_version, const char *kind, const cJSON *owner,
+			  bool block)
+{
+	cJSON *r = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(r, "apiVersion", api_version);
+	cJSON_AddStringToObject(r, "kind", kind);
+	cJSON_AddStringToObject(r, "name", json_str(owner, "metadata.name", ""));
+	cJSON_AddStringToObject(r, "uid", json_str(owner, "metadata.uid", ""));
+	cJSON_AddBoolToObject(r, "controller", 1);
+	cJSON_AddBoolToObject(r, "blockOwnerDeletion", block);
+	return r;
+}
+
+bool ctrl_terminating(const cJSON *obj)
+{
+	return json_path(obj, "metadata.deletionTimestamp") != NULL;
+}
+
+bool ctrl_pod_active(const cJSON *pod)
+{
+	const char *phase = json_str(pod, "status.phase", "");
+
+	return !streq(phase, "Succeeded") && !streq(phase, "Failed") && !ctrl_terminating(pod);
+}
+
+const cJSON *ctrl_condition_get(const cJSON *status, const char *type)
+{
+	cJSON *c;
+
+	cJSON_ArrayForEach(c, json_path(status, "conditions")) if (streq(json_str(c, "type", ""),
+									 type)) return c;
+	return NULL;
+}
+
+bool ctrl_pod_ready(const cJSON *pod)
+{
+	const cJSON *c = ctrl_condition_get(json_path(pod, "status"), "Ready");
+	return c && streq(json_str(c, "status", ""), "True");
+}
+
+int64_t ctrl_pod_ready_since(const cJSON *pod)
+{
+	const cJSON *c = ctrl_condition_get(json_path(pod, "status"), "Ready");
+	int64_t t = 0;
+
+	if (c)
+		util_rfc3339_parse(json_str(c, "lastTransitionTime", ""), &t);
+	return t;
+}
+
+bool ctrl_pod_available(const cJSON *pod, int64_t min_ready_s, int64_t now_s)
+{
+	if (!ctrl_pod_active(pod) || !ctrl_pod_ready(pod))
+		return false;
+	return min_ready_s <= 0 || ctrl_pod_ready_since(pod) + min_ready_s <= now_s;
+}
+
+int ctrl_pod_create(struct ctrl_mgr *m, const cJSON *tmpl, const char *ns, const char *prefix,
+		    cJSON *owner_ref, const cJSON *extra_labels)
+{
+	_cleanup_json_ cJSON *pod = cJSON_CreateObject();
+	struct err e = { 0 };
+	cJSON *md, *labels, *it, *refs;
+	char gen[300];
+
+	if (!pod) {
+		cJSON_Delete(owner_ref);
+		return -ENOMEM;
+	}
+	cJSON_AddStringToObject(pod, "apiVersion", "v1");
+	cJSON_AddStringToObject(pod, "kind", "Pod");
+	md = cJSON_AddObjectToObject(pod, "metadata");
+	snprintf(gen, sizeof(gen), "%s-", prefix);
+	cJSON_AddStringToObject(md, "generateName", gen);
+	cJSON_AddStringToObject(md, "namespace", ns);
+	labels = cJSON_Duplicate(json_path(tmpl, "metadata.labels"), 1);
+	if (!labels)
+		labels = cJSON_CreateObject();
+	cJSON_ArrayForEach(it, extra_labels) json_set(labels, it->string, cJSON_Duplicate(it, 1));
+	cJSON_AddItemToObject(md, "labels", labels);
+	if (json_path(tmpl, "metadata.annotations"))
+		cJSON_AddItemToObject(md, "annotations",
+				      cJSON_Duplicate(json_path(tmpl, "metadata.annotations"), 1));
+	refs = cJSON_AddArrayToObject(md, "ownerReferences");
+	cJSON_AddItemToArray(refs, owner_ref);
+	cJSON_AddItemToObject(pod, "spec", cJSON_Duplicate(json_path(tmpl, "spec"), 1));
+	return api_obj_create(ctrl_store(m), pod, NULL, &e);
+}
+
+int ctrl_delete(struct ctrl_mgr *m, const char *resource, const char *ns, const char *name,
+		const char *propagation)
+{
+	struct api_delete_opts o = { .grace_seconds = -1, .propagation = propagation };
+	struct err e = { 0 };
+	int r = api_obj_delete(ctrl_store(m), resource, ns, name, &o, NULL, &e);
+
+	return r == -ENOENT ? 0 : r;
+}
+
+int ctrl_status_update(struct ctrl_mgr *m, const cJSON *obj, cJSON *status)
+{
+	_cleanup_json_ cJSON *copy = cJSON_Duplicate(obj, 1);
+	_cleanup_free_ char *a = NULL, *b = NULL;
+	struct err e = { 0 };
+
+	if (!copy) {
+		cJSON_Delete(status);
+		return -ENOMEM;
+	}
+	a = json_canonical(json_path(obj, "status"));
+	b = json_canonical(status);
+	if (a && b && streq(a, b)) {
+		cJSON_Delete(status);
+		return 0;
+	}
+	json_set(copy, "status", status);
+	/* controllers own status: write unconditionally (last writer wins on the register) */
+	cJSON *md = json_path(copy, "metadata");
+	if (md)
+		cJSON_DeleteItemFromObject(md, "resourceVersion");
+	return api_obj_update_status(ctrl_store(m), copy, NULL, &e);
+}
+
+int ctrl_update(struct ctrl_mgr *m, const cJSON *obj)
+{
+	struct err e = { 0 };
+	return api_obj_update(ctrl_store(m), obj, NULL, &e);
+}
+
+void ctrl_condition_set(cJSON *status, const char *type, const char *st, const char *reason,
+			const char *message, int64_t now_s)
+{
+	cJSON *conds = cJSON_GetObjectItemCaseSensitive(status, "conditions"), *c, *found = NULL;
+	char now[32];
+
+	util_rfc3339(now_s, now, sizeof(now));
+	if (!cJSON_IsArray(conds)) {
+		cJSON_DeleteItemFromObject(status, "conditions");
+		conds = cJSON_AddArrayToObject(status, "conditions");
+	}
+	cJSON_ArrayForEach(c, conds) if (streq(json_str(c, "type", ""), type)) found = c;
+	if (!found) {
+		found = cJSON_CreateObject();
+		cJSON_AddItemToArray(conds, found);
+		json_set_str(found, "type", type);
+		json_set_str(found, "lastTransitionTime", now);
+	} else if (!streq(json_str(found, "status", ""), st))
+		json_set_str(found, "lastTransitionTime", now);
+	/* lastUpdateTime moves only when something about the condition changes */
+	if (!streq(json_str(found, "status", ""), st) ||
+	    !streq(json_str(found, "reason", ""), reason) || !json_path(found, "lastUpdateTime"))
+		json_set_str(found, "lastUpdateTime", now);
+	json_set_str(found, "status", st);
+	json_set_str(found, "reason", reason);
+	json_set_str(found, "message", message);
+}
+
+int64_t ctrl_int_or_percent(const cJSON *v, int64_t total, bool round_up, int64_t def)
+{
+	if (cJSON_IsNumber(v))
+		return (int64_t)v->valuedouble;
+	if (cJSON_IsString(v)) {
+		char *end;
+		long p = strtol(v->valuestring, &end, 10);
+		if (*end == '%' && p >= 0) {
+			int64_t x = total * p;
+			return round_up ? (x + 99) / 100 : x / 100;
+		}
+		if (!*end && end != v->valuestring)
+			return p;
+	}
+	return def;
+}

@@ -1,0 +1,197 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <string.h>
+#include <sodium.h>
+
+#include "lib/macro.h"
+#include "sched/members.h"
+
+struct members {
+	char *self;
+	char **names; /* sorted, so every node iterates the same order */
+	size_t n, cap;
+	uint64_t epoch;
+	members_change_fn on_change;
+	void *on_change_data;
+};
+
+/* Cluster-wide constant key: every node must compute the same scores. */
+static const unsigned char members_hash_key[crypto_shorthash_KEYBYTES] = "shoal-rendezvous";
+
+int members_new(const char *self, struct members **ret)
+{
+	struct members *m;
+
+	if (sodium_init() < 0)
+		return -EIO;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->self = strdup(self);
+	if (!m->self) {
+		free(m);
+		return -ENOMEM;
+	}
+	m->epoch = 1;
+	if (members_add(m, self) < 0) {
+		members_free(m);
+		return -ENOMEM;
+	}
+	*ret = m;
+	return 0;
+}
+
+struct members *members_free(struct members *m)
+{
+	if (!m)
+		return NULL;
+	for (size_t i = 0; i < m->n; i++)
+		free(m->names[i]);
+	free(m->names);
+	free(m->self);
+	free(m);
+	return NULL;
+}
+
+static size_t members_find(const struct members *m, const char *name, bool *found)
+{
+	size_t lo = 0, hi = m->n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(m->names[mid], name);
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+static void members_changed(struct members *m)
+{
+	m->epoch++;
+	if (m->on_change)
+		m->on_change(m, m->on_change_data);
+}
+
+int members_add(struct members *m, const char *name)
+{
+	bool found;
+	size_t at = members_find(m, name, &found);
+	char *dup;
+
+	if (found)
+		return 0;
+	if (m->n == m->cap) {
+		size_t cap = m->cap ? m->cap * 2 : 8;
+		char **n = realloc(m->names, cap * sizeof(*n));
+		if (!n)
+			return -ENOMEM;
+		m->names = n;
+		m->cap = cap;
+	}
+	dup = strdup(name);
+	if (!dup)
+		return -ENOMEM;
+	memmove(m->names + at + 1, m->names + at, (m->n - at) * sizeof(*m->names));
+	m->names[at] = dup;
+	m->n++;
+	members_changed(m);
+	return 1;
+}
+
+int members_remove(struct members *m, const char *name)
+{
+	bool found;
+	size_t at = members_find(m, name, &found);
+
+	if (!found)
+		return 0;
+	free(m->names[at]);
+	memmove(m->names + at, m->names + at + 1, (m->n - at - 1) * sizeof(*m->names));
+	m->n--;
+	members_changed(m);
+	return 1;
+}
+
+bool members_contains(const struct members *m, const char *name)
+{
+	bool found;
+	members_find(m, name, &found);
+	return found;
+}
+
+size_t members_count(const struct members *m)
+{
+	return m->n;
+}
+
+const char *members_get(const struct members *m, size_t i)
+{
+	return i < m->n ? m->names[i] : NULL;
+}
+
+const char *members_self(const struct members *m)
+{
+	return m->self;
+}
+
+uint64_t members_epoch(const struct members *m)
+{
+	return m->epoch;
+}
+
+static uint64_t members_score(const char *key, const char *member)
+{
+	unsigned char out[crypto_shorthash_BYTES];
+	size_t kl = strlen(key), ml = strlen(member);
+	unsigned char buf[512];
+	uint64_t v;
+
+	/* key NUL member: unambiguous concatenation; long keys are hashed first */
+	if (kl + ml + 1 > sizeof(buf)) {
+		crypto_generichash(buf, 32, (const unsigned char *)key, kl, NULL, 0);
+		kl = 32;
+		if (ml > sizeof(buf) - 33)
+			ml = sizeof(buf) - 33;
+	} else
+		memcpy(buf, key, kl);
+	buf[kl] = 0;
+	memcpy(buf + kl + 1, member, ml);
+	crypto_shorthash(out, buf, kl + 1 + ml, members_hash_key);
+	memcpy(&v, out, sizeof(v));
+	return v;
+}
+
+const char *members_owner(const struct members *m, const char *key)
+{
+	const char *best = NULL;
+	uint64_t best_score = 0;
+
+	for (size_t i = 0; i < m->n; i++) {
+		uint64_t s = members_score(key, m->names[i]);
+		/* ties (astronomically unlikely) go to the smaller name: names are sorted */
+		if (!best || s > best_score) {
+			best = m->names[i];
+			best_score = s;
+		}
+	}
+	return best;
+}
+
+bool members_owns(const struct members *m, const char *key)
+{
+	const char *o = members_owner(m, key);
+	return o && streq(o, m->self);
+}
+
+void members_on_change(struct members *m, members_change_fn fn, void *userdata)
+{
+	m->on_change = fn;
+	m->on_change_data = userdata;
+}

@@ -1,0 +1,342 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Socket-level load balancing with real programs, real sockets and real namespaces.
+
+Topology (all names carry a random suffix and are removed at the end, even on failure):
+
+    cgroup2 <root>/shoal-bpf-test-XXXX       programs attached here; the client process lives here
+    netns shoal-bpf-node-XXXX                the client's network (a node)
+      veth 10.250.1.1 <-> 10.250.1.2         netns shoal-bpf-b1-XXXX, backend "b1"
+      veth 10.250.2.1 <-> 10.250.2.2         netns shoal-bpf-b2-XXXX, backend "b2"
+
+Services are programmed with build/shoal-lbctl, a new short-lived process per change, which is
+also the daemon-restart path (pinned maps and links adopted, never re-created).
+"""
+import errno
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("SHOAL_BUILD", os.path.join(ROOT, "build"))
+LBCTL = os.path.join(BUILD, "shoal-lbctl")
+PY = "/usr/bin/python3"
+
+VIP = "10.96.7.7"
+PORT = 8080
+
+BACKEND = r"""
+import socket, sys, threading
+name, port = sys.argv[1], int(sys.argv[2])
+def tcp():
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port)); s.listen(128)
+    while True:
+        c, peer = s.accept()
+        c.sendall(("%s %s\n" % (name, peer[0])).encode()); c.close()
+def udp():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", port))
+    while True:
+        d, peer = s.recvfrom(2048)
+        s.sendto(("%s %s" % (name, d.decode())).encode(), peer)
+threading.Thread(target=tcp, daemon=True).start()
+print("ready", flush=True)
+udp()
+"""
+
+# A long-lived client: reads one command per line, answers one JSON line. Sockets it opens stay
+# open between commands (connected UDP sockets must outlive a backend removal).
+CLIENT = r"""
+import json, socket, sys, time
+socks = {}
+def res(**kw):
+    print(json.dumps(kw), flush=True)
+for line in sys.stdin:
+    a = line.split()
+    try:
+        if a[0] == "tcp":
+            s = socket.socket(); s.settimeout(3)
+            t = time.monotonic()
+            try:
+                s.connect((a[1], int(a[2])))
+            except OSError as e:
+                res(err=e.errno, secs=time.monotonic() - t); continue
+            peer = s.getpeername()
+            data = s.makefile().readline().split()
+            s.close()
+            res(name=data[0], peer=list(peer))
+        elif a[0] == "udp":
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(3)
+            try:
+                s.sendto(b"hi", (a[1], int(a[2])))
+                d, src = s.recvfrom(2048)
+            except OSError as e:
+                res(err=e.errno); continue
+            finally:
+                s.close()
+            res(name=d.decode().split()[0], src=list(src))
+        elif a[0] == "uconn":
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+            s.connect((a[1], int(a[2])))
+            socks[a[3]] = s
+            res(peer=list(s.getpeername()))
+        elif a[0] == "usend":
+            s = socks[a[1]]
+            try:
+                s.send(b"hi")
+                d = s.recv(2048)
+            except OSError as e:
+                res(err=e.errno); continue
+            res(name=d.decode().split()[0])
+        elif a[0] == "quit":
+            break
+    except Exception as e:
+        res(exc=repr(e))
+"""
+
+
+def sh(*cmd, check=True, **kw):
+    return subprocess.run(list(cmd), check=check, capture_output=True, text=True, **kw)
+
+
+class Env:
+    def __init__(self):
+        self.sfx = secrets.token_hex(3)
+        self.node = "shoal-bpf-t" + self.sfx
+        self.pin_root = "/sys/fs/bpf/shoal"
+        self.procs = []
+        self.netns = []
+        self.cgroup = None
+
+    def lbctl(self, *args, check=True):
+        r = sh(LBCTL, "--node", self.node, *args, check=False)
+        if check and r.returncode != 0:
+            raise AssertionError("shoal-lbctl %s: %s" % (" ".join(args), r.stderr))
+        return r
+
+    def svc(self, frontend, *backends, flags=()):
+        r = self.lbctl("svc-set", frontend, *flags, *backends)
+        return json.loads(r.stdout)
+
+    def ns(self, name):
+        full = "shoal-bpf-%s-%s" % (name, self.sfx)
+        sh("ip", "netns", "add", full)
+        self.netns.append(full)
+        sh("ip", "-n", full, "link", "set", "lo", "up")
+        return full
+
+    def setup(self):
+        root = sh(LBCTL, "cgroup2-root").stdout.strip()
+        self.cgroup = os.path.join(root, "shoal-bpf-test-" + self.sfx)
+        os.mkdir(self.cgroup)
+        self.node_ns = self.ns("node")
+        for i in (1, 2):
+            b = self.ns("b%d" % i)
+            host, peer = "sb%d-%s" % (i, self.sfx), "sbp%d-%s" % (i, self.sfx)
+            sh("ip", "link", "add", host, "netns", self.node_ns, "type", "veth",
+               "peer", "name", peer, "netns", b)
+            sh("ip", "-n", self.node_ns, "addr", "add", "10.250.%d.1/24" % i, "dev", host)
+            sh("ip", "-n", b, "addr", "add", "10.250.%d.2/24" % i, "dev", peer)
+            sh("ip", "-n", self.node_ns, "link", "set", host, "up")
+            sh("ip", "-n", b, "link", "set", peer, "up")
+            p = subprocess.Popen(["ip", "netns", "exec", b, PY, "-c", BACKEND, "b%d" % i,
+                                  str(PORT)], stdout=subprocess.PIPE, text=True)
+            self.procs.append(p)
+            assert p.stdout.readline().strip() == "ready"
+        self.lbctl("--cgroup", self.cgroup, "attach")
+        # the client joins the cgroup before it creates any socket
+        self.client = subprocess.Popen(
+            ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec ip netns exec "$1" "$2" -c "$3"',
+             self.cgroup, self.node_ns, PY, CLIENT],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.procs.append(self.client)
+
+    def ask(self, *words):
+        self.client.stdin.write(" ".join(str(w) for w in words) + "\n")
+        self.client.stdin.flush()
+        line = self.client.stdout.readline()
+        assert line, "client died"
+        out = json.loads(line)
+        assert "exc" not in out, out
+        return out
+
+    def teardown(self):
+        if self.cgroup:
+            self.lbctl("teardown", check=False)
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+        for n in self.netns:
+            sh("ip", "netns", "del", n, check=False)
+        if self.cgroup and os.path.isdir(self.cgroup):
+            for _ in range(50):
+                try:
+                    os.rmdir(self.cgroup)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+        leftover = os.path.join(self.pin_root, self.node)
+        assert not os.path.exists(leftover), "pins left behind: " + leftover
+
+
+@pytest.fixture
+def env():
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    e = Env()
+    try:
+        e.setup()
+        yield e
+    finally:
+        e.teardown()
+
+
+FE = "%s:%d" % (VIP, PORT)
+B1 = "10.250.1.2:%d" % PORT
+B2 = "10.250.2.2:%d" % PORT
+
+
+def test_tcp_reaches_every_backend_and_peer_is_the_vip(env):
+    env.svc(FE, B1, B2)
+    seen = set()
+    for _ in range(40):
+        r = env.ask("tcp", VIP, PORT)
+        assert r["peer"] == [VIP, PORT], r
+        seen.add(r["name"])
+    assert seen == {"b1", "b2"}
+    # the backend saw the client's own address: no NAT, the socket went straight there
+    assert env.ask("tcp", "10.250.1.2", PORT)["name"] == "b1"
+
+
+def test_udp_unconnected_and_connected(env):
+    env.svc(FE + "/udp", B1, B2)
+    seen = set()
+    for _ in range(30):
+        r = env.ask("udp", VIP, PORT)
+        assert r["src"] == [VIP, PORT], r  # recvmsg4 shows the VIP, not the backend
+        seen.add(r["name"])
+    assert seen == {"b1", "b2"}
+    c = env.ask("uconn", VIP, PORT, "s1")
+    assert c["peer"] == [VIP, PORT]
+    assert env.ask("usend", "s1")["name"] in ("b1", "b2")
+
+
+def test_service_without_backends_refuses_at_once(env):
+    env.svc(FE)
+    env.svc(FE + "/udp")
+    r = env.ask("tcp", VIP, PORT)
+    assert r["err"] == errno.EHOSTUNREACH, r
+    assert r["secs"] < 0.5
+    assert env.ask("udp", VIP, PORT)["err"] == errno.EHOSTUNREACH
+    # and a backend appearing makes it work, with nothing else touched
+    env.svc(FE, B2)
+    assert env.ask("tcp", VIP, PORT)["name"] == "b2"
+
+
+def test_session_affinity_client_ip(env):
+    env.svc(FE, B1, B2, flags=("--affinity=60",))
+    names = {env.ask("tcp", VIP, PORT)["name"] for _ in range(20)}
+    assert len(names) == 1
+    pinned = names.pop()
+    # the pinned backend drains: new connections move to the other one
+    other = "b2" if pinned == "b1" else "b1"
+    env.svc(FE, *([B1, B2 + ",terminating"] if pinned == "b2" else [B1 + ",terminating", B2]),
+            flags=("--affinity=60",))
+    assert {env.ask("tcp", VIP, PORT)["name"] for _ in range(10)} == {other}
+    # terminating backends still serve when nothing ready is left
+    env.svc(FE, B1 + ",terminating", flags=("--affinity=60",))
+    assert env.ask("tcp", VIP, PORT)["name"] == "b1"
+
+
+def test_backend_removal_reselects_connected_udp(env):
+    env.svc(FE + "/udp", B1, B2)
+    env.ask("uconn", VIP, PORT, "s1")
+    first = env.ask("usend", "s1")["name"]
+    assert env.ask("usend", "s1")["name"] == first  # connected: stays on its backend
+    keep = B2 if first == "b1" else B1
+    out = env.svc(FE + "/udp", keep)
+    assert out["udp_destroyed"] >= 1
+    # the removed backend is still up, yet the old socket no longer reaches it ...
+    r = env.ask("usend", "s1")
+    assert "err" in r, r
+    # ... and a reconnect (what DNS clients do on error) lands on the remaining backend
+    env.ask("uconn", VIP, PORT, "s2")
+    assert env.ask("usend", "s2")["name"] != first
+    # unconnected sockets re-pick per datagram
+    assert {env.ask("udp", VIP, PORT)["name"] for _ in range(10)} == {"b2" if first == "b1" else "b1"}
+
+
+def test_changes_write_only_what_changed(env):
+    backends = ["10.250.1.%d:%d" % (i, PORT) for i in range(10, 30)]
+    assert env.svc(FE, *backends)["writes"] == 1 + 20 + 20 + 1  # revnat, backends, slots, slot 0
+    changed = backends[:7] + ["10.250.1.99:%d" % PORT] + backends[8:]
+    # new backend entry, its slot, the old backend's entry gone
+    assert env.svc(FE, *changed)["writes"] == 3
+    assert env.svc(FE, *changed)["writes"] == 0
+
+
+def test_restart_keeps_traffic_and_adopts_links(env):
+    env.svc(FE, B1)
+    before = sh("bpftool", "cgroup", "show", env.cgroup).stdout
+    # a "daemon" restart: load again, adopt pinned maps and links, swap programs in place
+    env.lbctl("--cgroup", env.cgroup, "attach")
+    after = sh("bpftool", "cgroup", "show", env.cgroup).stdout
+    assert len(re.findall(r"shoal_sock4_", after)) == 4, after
+    assert before != after  # new program ids, same links
+    assert env.ask("tcp", VIP, PORT)["name"] == "b1"
+    dump = json.loads(env.lbctl("dump").stdout)
+    assert dump[0]["frontend"] == FE + "/tcp"
+    assert dump[0]["backends"][0]["ip"] == "10.250.1.2"
+
+
+def test_pinned_maps_dump_named_fields(env):
+    env.svc(FE, B1, flags=("--affinity",))
+    env.ask("tcp", VIP, PORT)
+    pins = os.path.join(env.pin_root, env.node)
+    svc = sh("bpftool", "map", "dump", "pinned", os.path.join(pins, "shoal_svc")).stdout
+    for field in ("vip", "port", "proto", "slot", "backend_id", "count", "rev_nat",
+                  "affinity_timeout"):
+        assert '"%s"' % field in svc, svc
+    be = sh("bpftool", "map", "dump", "pinned", os.path.join(pins, "shoal_backend")).stdout
+    assert '"ip"' in be and '"flags"' in be
+    aff = sh("bpftool", "map", "dump", "pinned", os.path.join(pins, "shoal_affinity")).stdout
+    assert '"last_used_ns"' in aff and '"backend_id"' in aff
+    nat = sh("bpftool", "map", "dump", "pinned", os.path.join(pins, "shoal_sk_nat")).stdout
+    assert '"cookie"' in nat and '"vip"' in nat
+
+
+def test_refuses_root_cgroup(env):
+    root = sh(LBCTL, "cgroup2-root").stdout.strip()
+    r = sh(LBCTL, "--node", env.node + "x", "--cgroup", root, "attach", check=False)
+    assert r.returncode != 0 and "root cgroup" in r.stderr
+    sh(LBCTL, "--node", env.node + "x", "teardown", check=False)
+
+
+def test_full_map_refuses_without_partial_state():
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    node = "shoal-bpf-full" + secrets.token_hex(3)
+    run = lambda *a, check=True: sh(LBCTL, "--node", node, *a, check=check)
+    try:
+        # no --cgroup: programs loaded and maps pinned, nothing attached
+        run("--svc-max", "8", "--backend-max", "4", "attach")
+        run("svc-set", FE, B1, B2)
+        r = run("svc-set", "10.96.7.8:80", "10.250.1.5:80", "10.250.1.6:80", "10.250.1.7:80",
+                check=False)
+        assert r.returncode != 0 and "backend map full" in r.stderr, r.stderr
+        dump = json.loads(run("dump").stdout)
+        assert [d["frontend"] for d in dump] == [FE + "/tcp"]
+        stats = json.loads(run("stats").stdout)
+        assert stats["backends"] == 2 and stats["backend_max"] == 4
+        # a restart with bigger sizes keeps the pinned (smaller) maps and their contents
+        run("--svc-max", "100", "attach")
+        assert json.loads(run("stats").stdout)["svc_max"] == 8
+    finally:
+        sh(LBCTL, "--node", node, "teardown", check=False)
+    assert not os.path.exists("/sys/fs/bpf/shoal/" + node)
