@@ -162,7 +162,7 @@ fuzz: deps $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 	@set -e; for f in $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%); do \
 	  mkdir -p $(BUILD)/fuzz/corpus-$$(basename $$f); \
 	  echo "== $$f ($(FUZZ_SECONDS)s)"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $(BUILD)/fuzz/corpus-$$(basename $$f) tests/fuzz/corpus; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -close_fd_mask=2 -max_len=65536 $(BUILD)/fuzz/corpus-$$(basename $$f) tests/fuzz/corpus; \
 	done
 
 bench: bench-api
