@@ -28,16 +28,18 @@ enum {
 	F_CLIENT = 1u << 13,
 	F_ALL_NAMESPACES = 1u << 14,
 	/* logs, exec, image */
-	F_FOLLOW = 1u << 15,
-	F_PREVIOUS = 1u << 16,
-	F_CONTAINER = 1u << 17,
-	F_TAIL = 1u << 18,
-	F_TIMESTAMPS = 1u << 19,
-	F_SINCE = 1u << 20,
-	F_LIMIT_BYTES = 1u << 21,
-	F_STDIN = 1u << 22,
-	F_TTY = 1u << 23,
-	F_IMAGE = 1u << 24,
+	F_FOLLOW = 1u << 17,
+	F_PREVIOUS = 1u << 18,
+	F_CONTAINER = 1u << 19,
+	F_TAIL = 1u << 20,
+	F_TIMESTAMPS = 1u << 21,
+	F_SINCE = 1u << 22,
+	F_LIMIT_BYTES = 1u << 23,
+	F_STDIN = 1u << 24,
+	F_TTY = 1u << 25,
+	F_IMAGE = 1u << 26,
+	F_REPLICAS = 1u << 15,
+	F_TO_REVISION = 1u << 16,
 };
 
 struct ctl_command {
@@ -79,6 +81,12 @@ static const struct ctl_command commands[] = {
 	{ "image", cmd_image, F_IMAGE | F_OUTPUT,
 	  "ls | import FILE... [--name NAME] | rm REF... | pull REF [--plain-http]",
 	  "Manage the images of the node shoalctl talks to" },
+	{ "scale", cmd_scale, F_REPLICAS | F_FILE, "KIND/NAME --replicas=N",
+	  "Set the replicas of a Deployment or ReplicaSet" },
+	{ "rollout", cmd_rollout, F_TIMEOUT | F_TO_REVISION,
+	  "status|history|undo|pause|resume|restart KIND/NAME", "Manage a Deployment's rollout" },
+	{ "bpf", cmd_bpf, F_OUTPUT | F_CLIENT, "services|conntrack [NODE]",
+	  "Show this machine's service datapath maps (frontends, NodePort conntrack)" },
 };
 
 enum {
@@ -105,6 +113,8 @@ enum {
 	O_LIMIT_BYTES,
 	O_NAME,
 	O_PLAIN_HTTP,
+	O_REPLICAS,
+	O_TO_REVISION,
 };
 
 static const struct option long_opts[] = {
@@ -143,6 +153,8 @@ static const struct option long_opts[] = {
 	{ "tty", no_argument, NULL, 't' },
 	{ "name", required_argument, NULL, O_NAME },
 	{ "plain-http", no_argument, NULL, O_PLAIN_HTTP },
+	{ "replicas", required_argument, NULL, O_REPLICAS },
+	{ "to-revision", required_argument, NULL, O_TO_REVISION },
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
@@ -341,6 +353,10 @@ static const char *flag_name(unsigned f)
 		return "--tty";
 	case F_IMAGE:
 		return "--name/--plain-http";
+	case F_REPLICAS:
+		return "--replicas";
+	case F_TO_REVISION:
+		return "--to-revision";
 	default:
 		return "?";
 	}
@@ -383,7 +399,7 @@ int main(int argc, char **argv)
 {
 	_cleanup_free_ const char **files = NULL;
 	const struct ctl_command *cmd;
-	struct ctl c = { .o = { .grace_period = -1, .wait = true, .tail = -1 } };
+	struct ctl c = { .o = { .grace_period = -1, .wait = true, .tail = -1, .replicas = -1 } };
 	struct err e = {};
 	unsigned used = 0;
 	bool help = false;
@@ -575,6 +591,24 @@ int main(int argc, char **argv)
 			c.o.plain_http = true;
 			used |= F_IMAGE;
 			break;
+		case O_REPLICAS: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v < 0 || v > 1000000)
+				goto bad_value;
+			c.o.replicas = (int)v;
+			used |= F_REPLICAS;
+			break;
+		}
+		case O_TO_REVISION: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v < 0)
+				goto bad_value;
+			c.o.to_revision = (int)v;
+			used |= F_TO_REVISION;
+			break;
+		}
 		case 'h':
 			help = true;
 			break;
