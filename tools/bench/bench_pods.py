@@ -156,7 +156,14 @@ def floor_crun(node, runs):
     finally:
         sh(*rt, "unprepare", "--ctr-dir", ctr_dir, check=False)
         sh(*rt, "podns-destroy", os.path.join(d, "ns"), check=False)
-        sh(*rt, "cgroup-rm", "/shoal-podio-floor", check=False)
+        # crun removes only the leaf cgroup: remove the rest bottom-up in every hierarchy
+        for ctrl in os.listdir("/sys/fs/cgroup"):
+            top = f"/sys/fs/cgroup/{ctrl}/shoal-podio-floor"
+            for dirpath, _, _ in sorted(os.walk(top), key=lambda x: -len(x[0])):
+                try:
+                    os.rmdir(dirpath)
+                except OSError:
+                    pass
     return times
 
 
