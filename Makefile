@@ -149,7 +149,7 @@ run: deps
 	$(BUILD)/shoald $(SHOALD_ARGS)
 
 # libFuzzer targets: build with clang, lib sources compiled again with sanitizers
-FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu17 -D_GNU_SOURCE -I. -I$(BUILD) $(PKG_CFLAGS)
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=gnu17 -D_GNU_SOURCE -I. -I$(BUILD) $(PKG_CFLAGS)
 # the pure-logic sources only: the HTTP server and its store would pull in libevent/sched/
 FUZZ_LIB_SRCS := $(wildcard lib/*.c) \
                  $(wildcard $(addprefix api/,selector.c patch.c validate.c table.c quantity.c))
