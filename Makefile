@@ -15,7 +15,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu17 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
              -fno-strict-aliasing -D_GNU_SOURCE -I. -I$(BUILD) $(PKG_CFLAGS)
-LDLIBS    += $(PKG_LIBS) -lelf -lz -lm -lpthread
+LDLIBS    += $(PKG_LIBS) -lelf -lz -lm -lpthread -lresolv
 
 # entry points: daemon/shoald.c, netplugin/shoal-cni.c, tools/shoalctl/*.c; BPF: bpf/*.bpf.c
 LIB_SRCS  := $(filter-out %.bpf.c daemon/shoald.c netplugin/shoal-cni.c, \
