@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """Cluster DNS (daemon/dns.c) with real clients: dig (bind9-dnsutils) and glibc's stub resolver.
 
-The server runs inside a private netns on the node's reserved pod-CIDR address 10.244.0.1:53
-(put on the netns loopback as netplugin's np_node_setup does on a node), next to the store, the
-API and the controllers (build/shoal-dnsd: shoald's wiring for these parts). Objects are created
-through the API; Endpoints come from the real Endpoints controller. Other names go to a fake
-upstream server (dns_upstream.py) on 10.53.0.53:53 in the same netns.
+The server runs inside a private "node" netns on the node's reserved pod-CIDR address
+10.244.0.1:53, which netplugin's np_node_setup puts on the node's loopback (driven here by
+shoal-netctl), next to the store, the API and the controllers (build/shoal-dnsd: shoald's wiring
+for these parts). Queries come from a real pod netns plumbed by netplugin (veth, /32 routes),
+with the resolv.conf pods get. Objects are created through the API; Endpoints come from the real
+Endpoints controller. Other names go to a fake upstream server (dns_upstream.py) on
+10.53.0.53:53 in the node netns.
 """
 import json
 import os
@@ -18,9 +20,10 @@ import time
 
 import pytest
 
-from shoaltest import BUILD, Netns, Shoald
+from shoaltest import BUILD, Netns, Shoald, sh
 
 DNSD = os.path.join(BUILD, "shoal-dnsd")
+NETCTL = os.path.join(BUILD, "shoal-netctl")
 DNS = "10.244.0.1"
 UPSTREAM = "10.53.0.53"
 HERE = os.path.dirname(__file__)
@@ -34,6 +37,17 @@ class DnsDaemon(Shoald):
 
     def args(self):
         return [DNSD] + super().args()[1:]
+
+
+class PodNs:
+    """A pod netns made by netplugin (commands run with `ip netns exec`, like Netns.run)."""
+
+    def __init__(self, name, ip):
+        self.name = name
+        self.ip = ip
+
+    def run(self, cmd, check=True, timeout=60, **kw):
+        return sh("ip", "netns", "exec", self.name, *cmd, check=check, timeout=timeout, **kw)
 
 
 class Answer:
@@ -66,16 +80,22 @@ class Answer:
 
 @pytest.fixture(scope="module")
 def env():
-    ns = Netns("shoal-dns-" + secrets.token_hex(3))
-    etc = f"/etc/netns/{ns.name}"
-    d = up = None
+    node = Netns("shoal-dns-" + secrets.token_hex(3))
+    d = up = pod = etc = None
+    netctl = None
     try:
-        ns.run(["ip", "addr", "add", f"{DNS}/32", "dev", "lo"])
-        ns.run(["ip", "addr", "add", f"{UPSTREAM}/32", "dev", "lo"])
-        d = DnsDaemon(netns=ns)
+        d = DnsDaemon(netns=node)
+        netctl = [NETCTL, "--in-netns", node.name, "--node", d.node,
+                  "--state-dir", os.path.join(d.tmp, "net")]
+        sh(*netctl, "node-setup")
+        # scope host: pods reach it, the node never uses it as a source address
+        assert f"{DNS}/32 scope host" in node.run(["ip", "-4", "addr", "show", "dev", "lo"]).stdout
+        res = json.loads(sh(*netctl, "pod-setup", "dns-client").stdout)
+        pod = PodNs(res["netnsName"], res["ip"])
+        node.run(["ip", "addr", "add", f"{UPSTREAM}/32", "dev", "lo"])
         uplog = os.path.join(d.tmp, "upstream.log")
-        up = ns.popen([sys.executable, os.path.join(HERE, "dns_upstream.py"), UPSTREAM, "53",
-                       uplog])
+        up = node.popen([sys.executable, os.path.join(HERE, "dns_upstream.py"), UPSTREAM, "53",
+                         uplog])
         # the server itself is listed first: it must be skipped, never queried
         resolv = os.path.join(d.tmp, "upstream.conf")
         with open(resolv, "w") as f:
@@ -86,21 +106,28 @@ def env():
         while not (os.path.exists(uplog) and "ready" in open(uplog).read()):
             assert time.time() < deadline, "fake upstream did not start"
             time.sleep(0.05)
-        # what a pod sees: `ip netns exec` mounts this over /etc/resolv.conf
+        # what the pod sees: `ip netns exec` mounts this over /etc/resolv.conf
+        etc = f"/etc/netns/{pod.name}"
         os.makedirs(etc, exist_ok=True)
         with open(f"{etc}/resolv.conf", "w") as f:
             f.write(f"search default.svc.cluster.local svc.cluster.local cluster.local\n"
                     f"nameserver {DNS}\noptions ndots:5 attempts:1 timeout:5\n")
         d.uplog = uplog
-        yield ns, d
+        yield pod, d
     finally:
         if up:
             up.kill()
             up.wait()
         if d:
             d.close()
-        shutil.rmtree(etc, ignore_errors=True)
-        ns.close()
+        if etc:
+            shutil.rmtree(etc, ignore_errors=True)
+        if netctl:
+            sh(*netctl, "pod-teardown", "dns-client", check=False)
+            sh(*netctl, "node-teardown", check=False)
+            # the node address goes with the node's plumbing
+            assert f"{DNS}/32" not in node.run(["ip", "-4", "addr", "show", "dev", "lo"]).stdout
+        node.close()
 
 
 def dig(ns, name, rtype="A", *opts):
@@ -272,3 +299,9 @@ def test_glibc_resolver_in_a_pod_like_netns(env):
     assert out.split()[0] == "192.0.2.1", out
     r = ns.run(["getent", "ahostsv4", "missing"], check=False)
     assert r.returncode == 2  # not found, answered (not a timeout)
+
+    # the pod's own name, once the replica knows the pod
+    ready_pod(d, "client", ns.ip, {"app": "client"})
+    dashed = ns.ip.replace(".", "-")
+    out = ns.run(["getent", "ahostsv4", f"{dashed}.default.pod"]).stdout
+    assert out.split()[0] == ns.ip, out
