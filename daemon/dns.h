@@ -10,8 +10,9 @@
  * starts before that address is put on a host interface (netplugin's np_node_setup puts it on
  * the node's loopback) and answers as soon as it is there.
  *
- * Upstream failures and timeouts are SERVFAIL. An upstream that is this server itself (same
- * address and port, or a local address on the same port) is never used.
+ * Upstream failures and timeouts are SERVFAIL. An upstream that is this server itself (our
+ * address and port; with a wildcard listen address, any local address on our port) is never
+ * used. UDP only: libevent 2.1's evdns server has no TCP, so replies are kept within 512 bytes.
  */
 #ifndef SHOAL_DAEMON_DNS_H
 #define SHOAL_DAEMON_DNS_H
