@@ -61,11 +61,17 @@ struct zcount {
 	size_t n;
 };
 
+/* reverse index: "<a.b.c.d>" -> the key of the service with that ClusterIP */
+struct zptr {
+	char *key;
+	char *svc;
+};
+
 struct dns_zone {
 	char *domain; /* lowercase, no trailing dot */
 	uint32_t ttl;
 	uint32_t serial;
-	void *svcs, *eps, *pods, *svc_ns, *pod_ips;
+	void *svcs, *eps, *pods, *svc_ns, *pod_ips, *svc_ips;
 	size_t nsvcs, neps, npods;
 };
 
@@ -128,6 +134,17 @@ static void count_free(void *p)
 	if (c)
 		free(c->key);
 	free(c);
+}
+
+static void ptr_free(void *p)
+{
+	struct zptr *x = p;
+
+	if (x) {
+		free(x->key);
+		free(x->svc);
+	}
+	free(x);
 }
 
 /* Remove the entry with this key; returns it (the caller frees) or NULL. */
@@ -199,6 +216,7 @@ struct dns_zone *dns_zone_free(struct dns_zone *z)
 	tdestroy(z->pods, pod_free);
 	tdestroy(z->svc_ns, count_free);
 	tdestroy(z->pod_ips, count_free);
+	tdestroy(z->svc_ips, ptr_free);
 	free(z->domain);
 	free(z);
 	return NULL;
@@ -268,6 +286,41 @@ static char *key_join(const char *a, char sep, const char *b)
 	return k;
 }
 
+static int svc_ptr_set(struct dns_zone *z, const struct zsvc *s, bool add)
+{
+	char ip[INET_ADDRSTRLEN];
+	const char *k = ip;
+	struct zptr *x;
+
+	if (!s->ip)
+		return 0;
+	inet_ntop(AF_INET, &s->ip, ip, sizeof(ip));
+	x = map_get(&z->svc_ips, k);
+	if (!add) {
+		/* only if it is still ours (ClusterIPs are unique; be safe anyway) */
+		if (x && streq(x->svc, s->key)) {
+			tdelete(x, &z->svc_ips, key_cmp);
+			ptr_free(x);
+		}
+		return 0;
+	}
+	if (x) {
+		char *svc = strdup(s->key);
+		if (!svc)
+			return -ENOMEM;
+		free(x->svc);
+		x->svc = svc;
+		return 0;
+	}
+	x = calloc(1, sizeof(*x));
+	if (!x || !(x->key = strdup(ip)) || !(x->svc = strdup(s->key)) ||
+	    map_put(&z->svc_ips, x) < 0) {
+		ptr_free(x);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int dns_zone_service_set(struct dns_zone *z, const char *ns, const char *name, const cJSON *svc)
 {
 	_cleanup_free_ char *key = key_join(name, '.', ns);
@@ -281,6 +334,7 @@ int dns_zone_service_set(struct dns_zone *z, const char *ns, const char *name, c
 	if (old) {
 		z->nsvcs--;
 		count_add(&z->svc_ns, old->ns, -1);
+		svc_ptr_set(z, old, false);
 		svc_free(old);
 	}
 	if (!svc)
@@ -317,6 +371,8 @@ int dns_zone_service_set(struct dns_zone *z, const char *ns, const char *name, c
 		goto oom;
 	}
 	z->nsvcs++;
+	if (svc_ptr_set(z, s, true) < 0)
+		return -ENOMEM; /* indexed, without its reverse name */
 	return 0;
 oom:
 	svc_free(s);
@@ -708,6 +764,44 @@ static int zone_soa(struct dns_zone *z, struct dns_answer *ans, enum dns_section
 				  86400, z->ttl);
 }
 
+/*
+ * d.c.b.a.in-addr.arpa for a ClusterIP: PTR <svc>.<ns>.svc.<domain>. Other reverse names are not
+ * ours (0: the caller relays them).
+ */
+static int answer_ptr(struct dns_zone *z, const char *name, const char *qname, uint16_t qtype,
+		      uint16_t qclass, struct dns_answer *ret)
+{
+	unsigned b[4];
+	char ip[INET_ADDRSTRLEN], tail[16], owner[NAME_BUF], target[NAME_BUF];
+	const char *k = ip;
+	struct zptr *x;
+	struct zsvc *s;
+	size_t n;
+
+	if (sscanf(name, "%3u.%3u.%3u.%3u.%15s", &b[3], &b[2], &b[1], &b[0], tail) != 5 ||
+	    !streq(tail, "in-addr.arpa") || b[0] > 255 || b[1] > 255 || b[2] > 255 || b[3] > 255)
+		return 0;
+	snprintf(ip, sizeof(ip), "%u.%u.%u.%u", b[0], b[1], b[2], b[3]);
+	x = map_get(&z->svc_ips, k);
+	s = x ? map_get(&z->svcs, x->svc) : NULL;
+	if (!s)
+		return 0;
+	snprintf(owner, sizeof(owner), "%s", qname);
+	n = strlen(owner);
+	if (n && owner[n - 1] == '.')
+		owner[n - 1] = 0;
+	memset(ret, 0, sizeof(*ret));
+	ret->flags = DNS_FLAG_AA;
+	if (qclass != DNS_CLASS_IN && qclass != DNS_CLASS_ANY) {
+		ret->rcode = DNS_RCODE_REFUSED;
+		return 1;
+	}
+	if (qtype != DNS_T_PTR && qtype != DNS_T_ANY)
+		return 1; /* NODATA */
+	snprintf(target, sizeof(target), "%s.%s.svc.%s", s->name, s->ns, z->domain);
+	return dns_answer_add_name(ret, DNS_SEC_ANSWER, owner, DNS_T_PTR, z->ttl, target) ?: 1;
+}
+
 int dns_zone_answer(struct dns_zone *z, const char *qname, uint16_t qtype, uint16_t qclass,
 		    struct dns_answer *ret)
 {
@@ -716,8 +810,10 @@ int dns_zone_answer(struct dns_zone *z, const char *qname, uint16_t qtype, uint1
 	size_t n = 0, rl;
 	int r;
 
-	if (dns_name_canon(qname, name, sizeof(name)) < 0 || !(rel = zone_rel(z, name)))
+	if (dns_name_canon(qname, name, sizeof(name)) < 0)
 		return 0;
+	if (!(rel = zone_rel(z, name)))
+		return answer_ptr(z, name, qname, qtype, qclass, ret);
 	snprintf(owner, sizeof(owner), "%s", qname);
 	rl = strlen(owner);
 	if (rl && owner[rl - 1] == '.')

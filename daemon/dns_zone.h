@@ -15,6 +15,8 @@
  *                                      spec.hostname when its spec.subdomain is the service),
  *                                      else its dashed IP (10-244-0-5)
  *   <a-b-c-d>.<ns>.pod.<domain>        A, when a pod in <ns> has that IP
+ *   <d.c.b.a>.in-addr.arpa             PTR <svc>.<ns>.svc.<domain> for a ClusterIP (other
+ *                                      reverse names are not the zone's: relayed)
  *
  * Names are case-insensitive; answers carry the question's spelling. Unknown names in the zone
  * are NXDOMAIN, known names asked for another type (AAAA, ...) NOERROR with no data; both with
@@ -45,12 +47,13 @@ int dns_zone_endpoints_set(struct dns_zone *z, const char *ns, const char *name,
 			   const cJSON *ep);
 int dns_zone_pod_set(struct dns_zone *z, const char *ns, const char *name, const cJSON *pod);
 
-/* Is qname the cluster domain or below it? (Everything else is forwarded.) */
+/* Is qname the cluster domain or below it? */
 bool dns_zone_contains(const struct dns_zone *z, const char *qname);
 
 /*
- * Answer a question for a name in the zone: fills *ret (rcode, AA, records). Returns 1 when
- * answered, 0 when qname is outside the zone (ret untouched), -ENOMEM.
+ * Answer a question for a name in the zone (or the reverse name of a ClusterIP): fills *ret
+ * (rcode, AA, records). Returns 1 when answered, 0 when the name is not ours (ret untouched:
+ * relay it), -ENOMEM.
  */
 int dns_zone_answer(struct dns_zone *z, const char *qname, uint16_t qtype, uint16_t qclass,
 		    struct dns_answer *ret);

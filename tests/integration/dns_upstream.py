@@ -66,6 +66,8 @@ def main():
             # a forged reply with the wrong id first: the relay must ignore it
             s.sendto(reply(pkt, qend, answers=[(1, 60, a("6.6.6.6"))], qid=qid ^ 0x5555), peer)
             out = reply(pkt, qend, answers=[(1, 60, a("192.0.2.9"))])
+        elif lname.endswith(".in-addr.arpa"):
+            out = reply(pkt, qend, rcode=3)
         elif lname.endswith(".example.test") or lname == "example.test":
             out = reply(pkt, qend, rcode=3 if lname.startswith("nx.") else 0)
         else:

@@ -297,6 +297,15 @@ def test_glibc_resolver_in_a_pod_like_netns(env):
     assert out.split()[0] == "10.96.0.20", out
     out = ns.run(["getent", "ahostsv4", "up.example.test"]).stdout
     assert out.split()[0] == "192.0.2.1", out
+    # reverse: a ClusterIP is ours, other addresses go upstream
+    out = ns.run(["getent", "hosts", "10.96.0.20"]).stdout
+    assert out.split()[:2] == ["10.96.0.20", "api.default.svc.cluster.local"], out
+    a = dig(ns, "-x", "10.96.0.20")
+    assert a.data("PTR") == ["api.default.svc.cluster.local."] and "aa" in a.flags, a
+    a = dig(ns, "-x", "192.0.2.99")
+    assert a.status == "NXDOMAIN" and "aa" not in a.flags, a
+    assert any(q["name"] == "99.2.0.192.in-addr.arpa" for q in upstream_queries(d))
+
     r = ns.run(["getent", "ahostsv4", "missing"], check=False)
     assert r.returncode == 2  # not found, answered (not a timeout)
 

@@ -327,6 +327,44 @@ static void test_pods(void **state)
 	dns_answer_clear(&a);
 }
 
+static void test_reverse(void **state)
+{
+	struct dns_answer a = ask("10.0.96.10.IN-ADDR.ARPA.", DNS_T_PTR);
+	char name[256];
+
+	assert_int_equal(a.rcode, DNS_RCODE_NOERROR);
+	assert_int_equal(a.n, 1);
+	assert_int_equal(a.rrs[0].type, DNS_T_PTR);
+	assert_string_equal(a.rrs[0].name, "10.0.96.10.IN-ADDR.ARPA");
+	assert_true(dn_expand_wire(a.rrs[0].rdata, a.rrs[0].rdata + a.rrs[0].rdlen, name) > 0);
+	assert_string_equal(name, "web.default.svc.cluster.local");
+	dns_answer_clear(&a);
+	a = ask("10.0.96.10.in-addr.arpa", DNS_T_A);
+	assert_int_equal(a.rcode, DNS_RCODE_NOERROR);
+	assert_int_equal(a.n, 0);
+	dns_answer_clear(&a);
+
+	/* addresses that are no ClusterIP are not ours: relayed */
+	assert_int_equal(dns_zone_answer(zone, "5.0.244.10.in-addr.arpa", DNS_T_PTR, DNS_CLASS_IN,
+					 &a),
+			 0);
+	assert_int_equal(dns_zone_answer(zone, "0.96.10.in-addr.arpa", DNS_T_PTR, DNS_CLASS_IN,
+					 &a),
+			 0);
+	/* a new ClusterIP moves the reverse name; a deleted service takes it along */
+	feed("svc", "default", "web", "{\"spec\":{\"clusterIP\":\"10.96.0.11\"}}");
+	assert_int_equal(dns_zone_answer(zone, "10.0.96.10.in-addr.arpa", DNS_T_PTR, DNS_CLASS_IN,
+					 &a),
+			 0);
+	a = ask("11.0.96.10.in-addr.arpa", DNS_T_PTR);
+	assert_int_equal(a.n, 1);
+	dns_answer_clear(&a);
+	feed("svc", "default", "web", NULL);
+	assert_int_equal(dns_zone_answer(zone, "11.0.96.10.in-addr.arpa", DNS_T_PTR, DNS_CLASS_IN,
+					 &a),
+			 0);
+}
+
 static void test_external_name(void **state)
 {
 	struct dns_answer a = ask("ext.default.svc.cluster.local", DNS_T_A);
@@ -498,6 +536,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_headless, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pods, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_external_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reverse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refcounted_ns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wire_size_and_fit, setup, teardown),
 		cmocka_unit_test(test_query_and_reply),
