@@ -112,6 +112,7 @@ int main(int argc, char **argv)
 		.tls_ca = d.cfg.tls_ca,
 		.tokens_file = d.cfg.tokens_file,
 		.max_body_bytes = (size_t)d.cfg.max_body_bytes,
+		.service_cidr = d.cfg.service_cidr,
 	};
 	r = api_server_new(d.base, d.store, &ao, &d.api, &e);
 	if (r < 0) {
