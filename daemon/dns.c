@@ -60,7 +60,7 @@ struct dns_fwd {
 	unsigned tries, max_tries, first;
 };
 
-static const char *const resources[] = { "services", "endpoints", "pods" };
+static const char *const resources[] = {"services", "endpoints", "pods"};
 
 /* --- the index --- */
 
@@ -255,14 +255,14 @@ static void reply(struct dns_server *s, struct evdns_server_request *req, const 
 		s->stats.servfail++;
 	/* RA: we recurse (by relaying); set_flags keeps the client's RD and CD */
 	evdns_server_request_set_flags(req, (a->flags & (DNS_FLAG_AA | DNS_FLAG_TC | DNS_FLAG_AD)) |
-						    DNS_FLAG_RA);
+						DNS_FLAG_RA);
 	if (evdns_server_request_respond(req, a->rcode) < 0)
 		evdns_server_request_drop(req);
 }
 
 static void reply_rcode(struct dns_server *s, struct evdns_server_request *req, int rcode)
 {
-	struct dns_answer a = { .rcode = rcode };
+	struct dns_answer a = {.rcode = rcode};
 	const char *qname = req->nquestions ? req->questions[0]->name : "";
 
 	reply(s, req, qname, &a, false);
@@ -292,7 +292,7 @@ static void fwd_free(struct dns_fwd *f)
 static void fwd_finish(struct dns_fwd *f, struct dns_answer *up)
 {
 	struct dns_server *s = f->s;
-	struct dns_answer a = { 0 };
+	struct dns_answer a = {0};
 
 	if (!up) {
 		reply_rcode(s, f->req, DNS_RCODE_SERVFAIL);
@@ -373,7 +373,7 @@ static void on_fwd_event(evutil_socket_t fd, short what, void *arg)
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				return; /* keep waiting (a stray datagram was ignored) */
-			goto next;  /* ECONNREFUSED: nothing listens there */
+			goto next;	/* ECONNREFUSED: nothing listens there */
 		}
 		r = dns_reply_parse(buf, (size_t)n, f->id, f->upname, f->qtype, f->qclass, &up);
 		if (r == -ESRCH)
@@ -445,7 +445,7 @@ static void forward(struct dns_server *s, struct evdns_server_request *req, cons
 static void on_request(struct evdns_server_request *req, void *arg)
 {
 	struct dns_server *s = arg;
-	struct dns_answer a = { 0 };
+	struct dns_answer a = {0};
 	const struct evdns_server_question *q;
 	int r;
 
@@ -502,8 +502,8 @@ static int listen_socket(struct dns_server *s, struct err *e)
 	return TAKE_FD(fd);
 }
 
-int dns_server_new(struct event_base *base, struct store *store,
-		   const struct dns_server_options *o, struct dns_server **ret, struct err *e)
+int dns_server_new(struct event_base *base, struct store *store, const struct dns_server_options *o,
+		   struct dns_server **ret, struct err *e)
 {
 	struct dns_server *s;
 	int len = sizeof(struct sockaddr_storage), r, fd;
@@ -526,8 +526,7 @@ int dns_server_new(struct event_base *base, struct store *store,
 	}
 	if (evutil_parse_sockaddr_port(o->listen, (struct sockaddr *)&s->listen, &len) < 0 ||
 	    sa_port((struct sockaddr *)&s->listen) == 0) {
-		r = err_set(e, EINVAL, 0, "", "dns: listen address %s is not host:port",
-			    o->listen);
+		r = err_set(e, EINVAL, 0, "", "dns: listen address %s is not host:port", o->listen);
 		goto fail;
 	}
 	s->listen_len = (socklen_t)len;
@@ -538,10 +537,9 @@ int dns_server_new(struct event_base *base, struct store *store,
 	}
 	/* index what the replica holds, then follow it; nothing commits in between (one thread) */
 	for (size_t i = 0; i < ARRAY_SIZE(resources); i++) {
-		struct list_ctx c = { s->zone, resources[i] };
+		struct list_ctx c = {s->zone, resources[i]};
 		r = store_list(store, resources[i], NULL, NULL, NULL, on_list, &c);
-		r = r ?: store_watch_add(store, resources[i], 0, on_store_event, s,
-					 &s->watches[i]);
+		r = r ?: store_watch_add(store, resources[i], 0, on_store_event, s, &s->watches[i]);
 		if (r < 0) {
 			err_set(e, -r, 0, "", "dns: cannot index %s: %s", resources[i],
 				strerror(-r));
@@ -550,7 +548,7 @@ int dns_server_new(struct event_base *base, struct store *store,
 	}
 	upstreams_load(s);
 	if (!strempty(s->resolv_conf)) {
-		struct timeval tv = { DNS_RESOLV_CHECK_SECONDS, 0 };
+		struct timeval tv = {DNS_RESOLV_CHECK_SECONDS, 0};
 		s->resolv_timer = event_new(base, -1, EV_PERSIST, on_resolv_timer, s);
 		if (!s->resolv_timer || event_add(s->resolv_timer, &tv) < 0) {
 			r = -ENOMEM;

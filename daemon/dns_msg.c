@@ -59,8 +59,8 @@ int dns_answer_add_a(struct dns_answer *a, enum dns_section sec, const char *nam
 	return dns_answer_add(a, sec, name, DNS_T_A, ttl, &ip_be, 4);
 }
 
-int dns_answer_add_name(struct dns_answer *a, enum dns_section sec, const char *name,
-			uint16_t type, uint32_t ttl, const char *target)
+int dns_answer_add_name(struct dns_answer *a, enum dns_section sec, const char *name, uint16_t type,
+			uint32_t ttl, const char *target)
 {
 	uint8_t buf[NS_MAXCDNAME];
 	int n = dns_name_to_wire(target, buf, sizeof(buf));
@@ -120,8 +120,8 @@ int dns_answer_add_soa(struct dns_answer *a, enum dns_section sec, const char *n
 int dns_name_to_wire(const char *name, uint8_t *buf, size_t len)
 {
 	/* dn_comp without a pointer table compresses nothing: plain wire labels */
-	int n = dn_comp(*name ? name : ".", buf, (int)(len > INT32_MAX ? INT32_MAX : len), NULL,
-			NULL);
+	int n =
+	    dn_comp(*name ? name : ".", buf, (int)(len > INT32_MAX ? INT32_MAX : len), NULL, NULL);
 
 	return n < 0 ? -EINVAL : n;
 }
@@ -171,7 +171,7 @@ static size_t name_size(struct lbl_table *t, const char *name)
 
 size_t dns_answer_wire_size(const struct dns_answer *a, const char *qname)
 {
-	struct lbl_table t = { .n = 0 };
+	struct lbl_table t = {.n = 0};
 	size_t sz = 12 + name_size(&t, qname) + 4;
 
 	for (int sec = DNS_SEC_ANSWER; sec <= DNS_SEC_ADDITIONAL; sec++)
@@ -290,16 +290,16 @@ static int rdata_expand(const ns_msg *h, const ns_rr *rr, uint8_t *out, size_t o
 	return (int)o;
 }
 
-int dns_reply_parse(const uint8_t *msg, size_t len, uint16_t id, const char *qname,
-		    uint16_t qtype, uint16_t qclass, struct dns_answer *ret)
+int dns_reply_parse(const uint8_t *msg, size_t len, uint16_t id, const char *qname, uint16_t qtype,
+		    uint16_t qclass, struct dns_answer *ret)
 {
 	static const struct {
 		ns_sect sect;
 		enum dns_section sec;
 	} sects[] = {
-		{ ns_s_an, DNS_SEC_ANSWER },
-		{ ns_s_ns, DNS_SEC_AUTHORITY },
-		{ ns_s_ar, DNS_SEC_ADDITIONAL },
+	    {ns_s_an, DNS_SEC_ANSWER},
+	    {ns_s_ns, DNS_SEC_AUTHORITY},
+	    {ns_s_ar, DNS_SEC_ADDITIONAL},
 	};
 	char want[NS_MAXDNAME], got[NS_MAXDNAME];
 	ns_msg h;

@@ -80,8 +80,8 @@ int dns_answer_add(struct dns_answer *a, enum dns_section sec, const char *name,
 int dns_answer_add_a(struct dns_answer *a, enum dns_section sec, const char *name, uint32_t ttl,
 		     uint32_t ip_be);
 /* rdata = target name (CNAME, PTR, NS) */
-int dns_answer_add_name(struct dns_answer *a, enum dns_section sec, const char *name,
-			uint16_t type, uint32_t ttl, const char *target);
+int dns_answer_add_name(struct dns_answer *a, enum dns_section sec, const char *name, uint16_t type,
+			uint32_t ttl, const char *target);
 int dns_answer_add_srv(struct dns_answer *a, enum dns_section sec, const char *name, uint32_t ttl,
 		       uint16_t prio, uint16_t weight, uint16_t port, const char *target);
 int dns_answer_add_soa(struct dns_answer *a, enum dns_section sec, const char *name, uint32_t ttl,
@@ -114,7 +114,7 @@ int dns_query_build(uint16_t id, bool rd, const char *qname, uint16_t qtype, uin
  * RA/AD flags, every record but OPT). -EBADMSG if it is malformed, -ESRCH if it answers some
  * other query (wrong id/question: the caller keeps waiting).
  */
-int dns_reply_parse(const uint8_t *msg, size_t len, uint16_t id, const char *qname,
-		    uint16_t qtype, uint16_t qclass, struct dns_answer *ret);
+int dns_reply_parse(const uint8_t *msg, size_t len, uint16_t id, const char *qname, uint16_t qtype,
+		    uint16_t qclass, struct dns_answer *ret);
 
 #endif

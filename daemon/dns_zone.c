@@ -359,8 +359,10 @@ int dns_zone_service_set(struct dns_zone *z, const char *ns, const char *name, c
 	if (!s->ip && !s->headless) {
 		cJSON *it;
 		cJSON_ArrayForEach(it, json_path(svc, "spec.clusterIPs"))
+		{
 			if (cJSON_IsString(it) && (s->ip = ip4_parse(it->valuestring)))
 				break;
+		}
 	}
 	if (ports_parse(json_path(svc, "spec.ports"), &s->ports, &s->nports) < 0)
 		goto oom;
@@ -633,11 +635,11 @@ static int svc_srv(struct q *q, const struct zsvc *s, const struct zeps *e, cons
 				ep_name(q->z, s, &sub->addrs[k], host);
 				snprintf(target, sizeof(target), "%s.%s.%s.svc.%s", host, s->name,
 					 s->ns, q->z->domain);
-				r = dns_answer_add_srv(q->ans, DNS_SEC_ANSWER, q->owner,
-						       q->z->ttl, 0, weight, sub->ports[p].port,
-						       target);
-				r = r ?: dns_answer_add_a(q->ans, DNS_SEC_ADDITIONAL, target,
-							  q->z->ttl, sub->addrs[k].ip);
+				r = dns_answer_add_srv(q->ans, DNS_SEC_ANSWER, q->owner, q->z->ttl,
+						       0, weight, sub->ports[p].port, target);
+				r = r
+					?: dns_answer_add_a(q->ans, DNS_SEC_ADDITIONAL, target,
+							    q->z->ttl, sub->addrs[k].ip);
 				if (r < 0)
 					return r;
 			}
@@ -689,8 +691,8 @@ static int lookup_svc(struct q *q, char **l, size_t n)
 		if (s->external_name) {
 			/* a CNAME answers every type */
 			return dns_answer_add_name(q->ans, DNS_SEC_ANSWER, q->owner, DNS_T_CNAME,
-						   q->z->ttl, s->external_name) ?:
-				1;
+						   q->z->ttl, s->external_name)
+				   ?: 1;
 		}
 		if (a)
 			r = svc_a(q, s, e);
@@ -839,7 +841,7 @@ int dns_zone_answer(struct dns_zone *z, const char *qname, uint16_t qtype, uint1
 		l[n++] = p;
 	}
 
-	struct q q = { z, owner, qtype, ret };
+	struct q q = {z, owner, qtype, ret};
 	if (n == 0) {
 		if (qtype == DNS_T_SOA || qtype == DNS_T_ANY)
 			r = zone_soa(z, ret, DNS_SEC_ANSWER);

@@ -43,8 +43,7 @@ struct dns_zone *dns_zone_free(struct dns_zone *z);
 /* Add/replace (obj) or remove (obj == NULL) one object. Objects the zone cannot use (no name,
  * bad addresses) are indexed with what is usable; only -ENOMEM fails. */
 int dns_zone_service_set(struct dns_zone *z, const char *ns, const char *name, const cJSON *svc);
-int dns_zone_endpoints_set(struct dns_zone *z, const char *ns, const char *name,
-			   const cJSON *ep);
+int dns_zone_endpoints_set(struct dns_zone *z, const char *ns, const char *name, const cJSON *ep);
 int dns_zone_pod_set(struct dns_zone *z, const char *ns, const char *name, const cJSON *pod);
 
 /* Is qname the cluster domain or below it? */

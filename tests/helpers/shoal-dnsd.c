@@ -26,7 +26,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 int main(int argc, char **argv)
 {
 	struct config cfg;
-	struct err e = { 0 };
+	struct err e = {0};
 	struct event_base *base = NULL;
 	struct store *store = NULL;
 	struct api_server *api = NULL;
@@ -51,16 +51,16 @@ int main(int argc, char **argv)
 	base = event_base_new();
 	if (r < 0 || !base)
 		goto out;
-	struct store_options so = { .path = ":memory:", .node_name = cfg.node_name };
+	struct store_options so = {.path = ":memory:", .node_name = cfg.node_name};
 	r = store_open(&so, &store);
 	if (r < 0)
 		goto out;
 	struct api_server_options ao = {
-		.node_name = cfg.node_name,
-		.listen = "",
-		.socket_path = cfg.api_socket,
-		.state_dir = cfg.state_dir,
-		.max_body_bytes = (size_t)cfg.max_body_bytes,
+	    .node_name = cfg.node_name,
+	    .listen = "",
+	    .socket_path = cfg.api_socket,
+	    .state_dir = cfg.state_dir,
+	    .max_body_bytes = (size_t)cfg.max_body_bytes,
 	};
 	r = api_server_new(base, store, &ao, &api, &e);
 	if (r < 0) {
@@ -75,9 +75,9 @@ int main(int argc, char **argv)
 	/* --- the lines shoald needs --- */
 	if (!strempty(cfg.dns_listen)) {
 		struct dns_server_options dso = {
-			.listen = cfg.dns_listen,
-			.domain = cfg.cluster_domain,
-			.resolv_conf = cfg.dns_resolv_conf,
+		    .listen = cfg.dns_listen,
+		    .domain = cfg.cluster_domain,
+		    .resolv_conf = cfg.dns_resolv_conf,
 		};
 		r = dns_server_new(base, store, &dso, &dns, &e);
 		if (r < 0) {

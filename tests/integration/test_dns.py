@@ -22,7 +22,8 @@ import pytest
 
 from shoaltest import BUILD, Netns, Shoald, sh
 
-DNSD = os.path.join(BUILD, "shoal-dnsd")
+# SHOAL_DNS_DAEMON=build/shoald runs the same tests against the daemon itself
+DNSD = os.environ.get("SHOAL_DNS_DAEMON", os.path.join(BUILD, "shoal-dnsd"))
 NETCTL = os.path.join(BUILD, "shoal-netctl")
 DNS = "10.244.0.1"
 UPSTREAM = "10.53.0.53"

@@ -188,7 +188,7 @@ static void test_clusterip(void **state)
 
 static void test_outside_zone(void **state)
 {
-	struct dns_answer a = { .rcode = 77 };
+	struct dns_answer a = {.rcode = 77};
 
 	assert_int_equal(dns_zone_answer(zone, "example.com", DNS_T_A, DNS_CLASS_IN, &a), 0);
 	assert_int_equal(dns_zone_answer(zone, "notcluster.local", DNS_T_A, DNS_CLASS_IN, &a), 0);
@@ -262,8 +262,8 @@ static void test_headless(void **state)
 	assert_string_equal(buf, "5433 replica.db.default.svc.cluster.local");
 	srv_str(nth(&a, DNS_SEC_ANSWER, DNS_T_SRV, 2), buf, sizeof(buf));
 	assert_string_equal(buf, "5433 10-244-0-7.db.default.svc.cluster.local");
-	assert_true(has_a(&a, DNS_SEC_ADDITIONAL, "replica.db.default.svc.cluster.local",
-			  "10.244.0.6"));
+	assert_true(
+	    has_a(&a, DNS_SEC_ADDITIONAL, "replica.db.default.svc.cluster.local", "10.244.0.6"));
 	dns_answer_clear(&a);
 
 	a = ask("DB-0.db.default.svc.cluster.local", DNS_T_A);
@@ -271,8 +271,8 @@ static void test_headless(void **state)
 	assert_true(has_a(&a, DNS_SEC_ANSWER, "DB-0.db.default.svc.cluster.local", "10.244.0.5"));
 	dns_answer_clear(&a);
 	a = ask("10-244-0-7.db.default.svc.cluster.local", DNS_T_A);
-	assert_true(has_a(&a, DNS_SEC_ANSWER, "10-244-0-7.db.default.svc.cluster.local",
-			  "10.244.0.7"));
+	assert_true(
+	    has_a(&a, DNS_SEC_ANSWER, "10-244-0-7.db.default.svc.cluster.local", "10.244.0.7"));
 	dns_answer_clear(&a);
 	a = ask("db-2.db.default.svc.cluster.local", DNS_T_A);
 	assert_negative(&a, DNS_RCODE_NXDOMAIN);
@@ -298,8 +298,8 @@ static void test_pods(void **state)
 {
 	struct dns_answer a = ask("10-244-0-5.default.pod.cluster.local", DNS_T_A);
 
-	assert_true(has_a(&a, DNS_SEC_ANSWER, "10-244-0-5.default.pod.cluster.local",
-			  "10.244.0.5"));
+	assert_true(
+	    has_a(&a, DNS_SEC_ANSWER, "10-244-0-5.default.pod.cluster.local", "10.244.0.5"));
 	dns_answer_clear(&a);
 	a = ask("10-244-0-5.default.pod.cluster.local", DNS_T_AAAA);
 	assert_negative(&a, DNS_RCODE_NOERROR);
@@ -345,24 +345,20 @@ static void test_reverse(void **state)
 	dns_answer_clear(&a);
 
 	/* addresses that are no ClusterIP are not ours: relayed */
-	assert_int_equal(dns_zone_answer(zone, "5.0.244.10.in-addr.arpa", DNS_T_PTR, DNS_CLASS_IN,
-					 &a),
-			 0);
-	assert_int_equal(dns_zone_answer(zone, "0.96.10.in-addr.arpa", DNS_T_PTR, DNS_CLASS_IN,
-					 &a),
+	assert_int_equal(
+	    dns_zone_answer(zone, "5.0.244.10.in-addr.arpa", DNS_T_PTR, DNS_CLASS_IN, &a), 0);
+	assert_int_equal(dns_zone_answer(zone, "0.96.10.in-addr.arpa", DNS_T_PTR, DNS_CLASS_IN, &a),
 			 0);
 	/* a new ClusterIP moves the reverse name; a deleted service takes it along */
 	feed("svc", "default", "web", "{\"spec\":{\"clusterIP\":\"10.96.0.11\"}}");
-	assert_int_equal(dns_zone_answer(zone, "10.0.96.10.in-addr.arpa", DNS_T_PTR, DNS_CLASS_IN,
-					 &a),
-			 0);
+	assert_int_equal(
+	    dns_zone_answer(zone, "10.0.96.10.in-addr.arpa", DNS_T_PTR, DNS_CLASS_IN, &a), 0);
 	a = ask("11.0.96.10.in-addr.arpa", DNS_T_PTR);
 	assert_int_equal(a.n, 1);
 	dns_answer_clear(&a);
 	feed("svc", "default", "web", NULL);
-	assert_int_equal(dns_zone_answer(zone, "11.0.96.10.in-addr.arpa", DNS_T_PTR, DNS_CLASS_IN,
-					 &a),
-			 0);
+	assert_int_equal(
+	    dns_zone_answer(zone, "11.0.96.10.in-addr.arpa", DNS_T_PTR, DNS_CLASS_IN, &a), 0);
 }
 
 static void test_external_name(void **state)
@@ -412,8 +408,8 @@ static void test_wire_size_and_fit(void **state)
 	feed("svc", "default", "big", "{\"spec\":{\"clusterIP\":\"None\"}}");
 	off = (size_t)snprintf(json, sizeof(json), "{\"subsets\":[{\"addresses\":[");
 	for (int i = 0; i < 100; i++)
-		off += (size_t)snprintf(json + off, sizeof(json) - off, "%s{\"ip\":\"10.244.1.%d\"}",
-					i ? "," : "", i + 1);
+		off += (size_t)snprintf(json + off, sizeof(json) - off,
+					"%s{\"ip\":\"10.244.1.%d\"}", i ? "," : "", i + 1);
 	snprintf(json + off, sizeof(json) - off, "]}]}");
 	feed("ep", "default", "big", json);
 	a = ask("big.default.svc.cluster.local", DNS_T_A);
@@ -454,18 +450,17 @@ static void test_query_and_reply(void **state)
 	r[2] = 0x81; /* QR RD */
 	r[3] = 0x80; /* RA, NOERROR */
 	r[7] = 2;    /* two answers */
-	static const uint8_t cname[] = { 0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 60, 0, 6,
-					 3, 'c', 'd', 'n', 0xc0, 16 };
+	static const uint8_t cname[] = {0xc0, 12, 0, 5, 0,   1,	  0,   0,    0,
+					60,   0,  6, 3, 'c', 'd', 'n', 0xc0, 16};
 	memcpy(r + o, cname, sizeof(cname));
 	o += sizeof(cname);
-	const uint8_t arec[] = { 0xc0, (uint8_t)(n + 12), 0, 1, 0, 1, 0, 0, 0, 30, 0, 4,
-					192, 0, 2, 7 };
+	const uint8_t arec[] = {0xc0, (uint8_t)(n + 12), 0, 1, 0, 1, 0, 0, 0, 30, 0, 4, 192, 0, 2,
+				7};
 	memcpy(r + o, arec, sizeof(arec));
 	o += sizeof(arec);
 
-	assert_int_equal(dns_reply_parse(r, o, 0x1234, "WWW.example.com.", DNS_T_A, DNS_CLASS_IN,
-					 &a),
-			 0);
+	assert_int_equal(
+	    dns_reply_parse(r, o, 0x1234, "WWW.example.com.", DNS_T_A, DNS_CLASS_IN, &a), 0);
 	assert_int_equal(a.rcode, 0);
 	assert_int_equal(a.flags, DNS_FLAG_RA);
 	assert_int_equal(a.n, 2);
@@ -481,30 +476,26 @@ static void test_query_and_reply(void **state)
 	dns_answer_clear(&a);
 
 	/* somebody else's reply: wrong id or question */
-	assert_int_equal(dns_reply_parse(r, o, 0x1235, "www.example.com", DNS_T_A, DNS_CLASS_IN,
-					 &a),
-			 -ESRCH);
-	assert_int_equal(dns_reply_parse(r, o, 0x1234, "www.example.org", DNS_T_A, DNS_CLASS_IN,
-					 &a),
-			 -ESRCH);
-	assert_int_equal(dns_reply_parse(r, o, 0x1234, "www.example.com", DNS_T_AAAA,
-					 DNS_CLASS_IN, &a),
-			 -ESRCH);
+	assert_int_equal(
+	    dns_reply_parse(r, o, 0x1235, "www.example.com", DNS_T_A, DNS_CLASS_IN, &a), -ESRCH);
+	assert_int_equal(
+	    dns_reply_parse(r, o, 0x1234, "www.example.org", DNS_T_A, DNS_CLASS_IN, &a), -ESRCH);
+	assert_int_equal(
+	    dns_reply_parse(r, o, 0x1234, "www.example.com", DNS_T_AAAA, DNS_CLASS_IN, &a), -ESRCH);
 	/* a query is not a reply */
-	assert_int_equal(dns_reply_parse(q, (size_t)n, 0x1234, "www.example.com", DNS_T_A,
-					 DNS_CLASS_IN, &a),
-			 -ESRCH);
+	assert_int_equal(
+	    dns_reply_parse(q, (size_t)n, 0x1234, "www.example.com", DNS_T_A, DNS_CLASS_IN, &a),
+	    -ESRCH);
 	/* truncated packet */
-	assert_int_equal(dns_reply_parse(r, o - 3, 0x1234, "www.example.com", DNS_T_A,
-					 DNS_CLASS_IN, &a),
-			 -EBADMSG);
+	assert_int_equal(
+	    dns_reply_parse(r, o - 3, 0x1234, "www.example.com", DNS_T_A, DNS_CLASS_IN, &a),
+	    -EBADMSG);
 	/* NXDOMAIN and TC come through */
 	r[2] |= 0x02;
 	r[3] = 0x83;
 	r[7] = 0;
-	assert_int_equal(dns_reply_parse(r, (size_t)n, 0x1234, "www.example.com", DNS_T_A,
-					 DNS_CLASS_IN, &a),
-			 0);
+	assert_int_equal(
+	    dns_reply_parse(r, (size_t)n, 0x1234, "www.example.com", DNS_T_A, DNS_CLASS_IN, &a), 0);
 	assert_int_equal(a.rcode, DNS_RCODE_NXDOMAIN);
 	assert_int_equal(a.flags, DNS_FLAG_RA | DNS_FLAG_TC);
 	assert_int_equal(a.n, 0);
@@ -530,17 +521,17 @@ static void test_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_clusterip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_outside_zone, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_srv_clusterip, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_headless, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pods, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_external_name, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reverse, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_refcounted_ns, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_wire_size_and_fit, setup, teardown),
-		cmocka_unit_test(test_query_and_reply),
-		cmocka_unit_test(test_names),
+	    cmocka_unit_test_setup_teardown(test_clusterip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_outside_zone, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_srv_clusterip, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_headless, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pods, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_external_name, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reverse, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_refcounted_ns, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_wire_size_and_fit, setup, teardown),
+	    cmocka_unit_test(test_query_and_reply),
+	    cmocka_unit_test(test_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
