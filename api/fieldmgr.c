@@ -596,19 +596,16 @@ static void path_string(const char *path, char *buf, size_t len)
 	}
 }
 
-/* printManager(): "name" [using apiVersion [at time]] for Update managers */
+/* printManager() of a manager identifier (which never carries the time) */
 static void manager_string(const cJSON *en, char *buf, size_t len)
 {
-	const char *mgr = json_str(en, "manager", ""), *t = json_str(en, "time", NULL);
+	const char *mgr = json_str(en, "manager", ""), *sub = json_str(en, "subresource", NULL);
+	size_t o = (size_t)snprintf(buf, len, "\"%s\"", mgr);
 
-	if (streq(json_str(en, "operation", ""), "Update")) {
-		if (t)
-			snprintf(buf, len, "\"%s\" using %s at %s", mgr,
-				 json_str(en, "apiVersion", ""), t);
-		else
-			snprintf(buf, len, "\"%s\" using %s", mgr, json_str(en, "apiVersion", ""));
-	} else
-		snprintf(buf, len, "\"%s\"", mgr);
+	if (!strempty(sub) && o < len)
+		o += (size_t)snprintf(buf + o, len - o, " with subresource \"%s\"", sub);
+	if (streq(json_str(en, "operation", ""), "Update") && o < len)
+		snprintf(buf + o, len - o, " using %s", json_str(en, "apiVersion", ""));
 }
 
 struct conflict {
