@@ -32,7 +32,7 @@ SIM_SRCS  := $(wildcard tests/sim/*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 
 BINS := $(BUILD)/shoald $(BUILD)/shoalctl $(BUILD)/shoal-cni $(BUILD)/shoal-lbctl \
-        $(BUILD)/shoal-netctl $(BUILD)/shoal-shim $(BUILD)/shoal-rtctl
+        $(BUILD)/shoal-netctl $(BUILD)/shoal-shim $(BUILD)/shoal-rtctl $(BUILD)/shoal-svc-drive
 
 .PHONY: all deps run test unit integration sim fuzz bench bench-api bench-store bench-pods bench-svc clean format
 all: $(BINS) $(BPF_OBJS)
@@ -72,6 +72,10 @@ $(BUILD)/images/busybox: tools/mkimage-busybox
 
 # test/ops helper driving netplugin/ like the pod runtime does
 $(BUILD)/shoal-netctl: $(BUILD)/obj/tests/helpers/shoal-netctl.o $(BUILD)/libshoal.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# test/bench helper: the service proxy on a private store, driven by JSON lines
+$(BUILD)/shoal-svc-drive: $(BUILD)/obj/tests/helpers/shoal-svc-drive.o $(BUILD)/libshoal.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/shoalctl: $(CTL_OBJS) $(BUILD)/libshoal.a
@@ -126,7 +130,7 @@ sim: $(BUILD)/sim/shoal-sim
 	@if [ -n "$(SIM_SRCS)" ]; then for s in $(or $(SEEDS),1 2 3); do $(BUILD)/sim/shoal-sim --seed $$s || exit 1; done; fi
 
 integration: all
-	$(PYTHON) -m pytest -q -x tests/integration $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 test: deps
 	$(MAKE) all unit
@@ -170,6 +174,14 @@ $(BUILD)/bench-store: tools/bench/bench-store.c $(BUILD)/libshoal.a
 
 bench-store: $(BUILD)/bench-store
 	$(BUILD)/bench-store
+
+# service datapath: socket LB vs direct vs kube-proxy-style nft/iptables rulesets
+$(BUILD)/bench/svc-load: tools/bench/svc_load.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu17 -o $@ $<
+
+bench-svc: $(BUILD)/shoal-svc-drive $(BUILD)/bench/svc-load
+	$(PYTHON) tools/bench/bench_svc.py $(BENCH_SVC_ARGS)
 
 bench-api: all
 	$(PYTHON) tools/bench/bench_api.py

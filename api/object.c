@@ -8,6 +8,7 @@
 #include <sys/random.h>
 
 #include "api/server-internal.h"
+#include "api/svcalloc.h"
 #include "api/validate.h"
 #include "lib/json.h"
 #include "lib/util.h"
@@ -243,6 +244,11 @@ int api_obj_create_opts(struct store *s, const struct api_resource *res, cJSON *
 		if (e && !e->code)
 			e->code = 422;
 		return r;
+	}
+	if (streq(res->kind, "Service")) {
+		r = svcalloc_assign(NULL, obj, e);
+		if (r < 0)
+			return r;
 	}
 	/* validation may have looked at a name it found wanting; recheck what we index by */
 	name = json_str(md, "name", "");

@@ -17,6 +17,7 @@
 #include <event2/listener.h>
 
 #include "api/server-internal.h"
+#include "api/svcalloc.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -520,6 +521,9 @@ int api_server_new(struct event_base *base, struct store *store,
 		goto fail;
 	}
 
+	r = svcalloc_init(store, opts->service_cidr ? opts->service_cidr : "10.96.0.0/12", e);
+	if (r < 0)
+		goto fail;
 	r = api_obj_bootstrap(store, e);
 	if (r < 0)
 		goto fail;
@@ -583,6 +587,7 @@ struct api_server *api_server_free(struct api_server *srv)
 {
 	if (!srv)
 		return NULL;
+	svcalloc_fini();
 	api_watch_free_all(srv);
 	if (srv->tcp.http)
 		evhttp_free(srv->tcp.http);

@@ -39,6 +39,9 @@ static const struct opt_def opts[] = {
 	STR(cgroup_name, "cgroup subtree name (default shoal-<node>)"),
 	STR(nft_table, "nftables table name (default shoal-<node>)"),
 	STR(log_level, "debug|info|warn|error (default info)"),
+	STR(uplink, "interface serving NodePort/externalIPs in tc (default: none)"),
+	STR(node_ip, "node address for NodePort SNAT (default: the uplink's first IPv4)"),
+	NUM(maglev_seed, "Maglev seed, the same on every node (default 0)"),
 	NUM(max_pods, "pods this node accepts (default 110)"),
 	NUM(watch_window, "events kept for watch resume (default 100000)"),
 	NUM(max_body_bytes, "largest request body accepted (default 3145728)"),
@@ -142,6 +145,8 @@ void config_usage(FILE *f)
 {
 	fprintf(f, "usage: shoald [--config FILE] [--OPTION VALUE]...\n\noptions:\n");
 	fprintf(f, "  %-18s %s\n", "--config", "YAML/JSON file with the options below as keys");
+	fprintf(f, "  %-18s %s\n", "--teardown",
+		"remove the node's pinned datapath, nft table and cgroup, then exit");
 	for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
 		char flag[64];
 		size_t k;

@@ -27,6 +27,9 @@ struct config {
 	char *cgroup_name;   /* shoal-<node> */
 	char *nft_table;     /* shoal-<node> */
 	char *log_level;
+	char *uplink;        /* NodePort interface; unset: no tc datapath */
+	char *node_ip;       /* NodePort SNAT address; unset: the uplink's first IPv4 */
+	long maglev_seed;    /* cluster-wide Maglev seed */
 	long max_pods;
 	long watch_window;
 	long max_body_bytes;

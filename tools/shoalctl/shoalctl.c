@@ -27,6 +27,8 @@ enum {
 	F_TIMEOUT = 1u << 12,
 	F_CLIENT = 1u << 13,
 	F_ALL_NAMESPACES = 1u << 14,
+	F_REPLICAS = 1u << 15,
+	F_TO_REVISION = 1u << 16,
 };
 
 struct ctl_command {
@@ -59,6 +61,12 @@ static const struct ctl_command commands[] = {
 	{ "api-resources", cmd_api_resources, F_OUTPUT | F_NO_HEADERS, "",
 	  "List the resource types the server serves" },
 	{ "version", cmd_version, F_OUTPUT | F_CLIENT, "", "Print client and server versions" },
+	{ "scale", cmd_scale, F_REPLICAS | F_FILE, "KIND/NAME --replicas=N",
+	  "Set the replicas of a Deployment or ReplicaSet" },
+	{ "rollout", cmd_rollout, F_TIMEOUT | F_TO_REVISION,
+	  "status|history|undo|pause|resume|restart KIND/NAME", "Manage a Deployment's rollout" },
+	{ "bpf", cmd_bpf, F_OUTPUT | F_CLIENT, "services|conntrack [NODE]",
+	  "Show this machine's service datapath maps (frontends, NodePort conntrack)" },
 };
 
 enum {
@@ -79,6 +87,8 @@ enum {
 	O_IGNORE_NOT_FOUND,
 	O_TIMEOUT,
 	O_CLIENT,
+	O_REPLICAS,
+	O_TO_REVISION,
 };
 
 static const struct option long_opts[] = {
@@ -106,6 +116,8 @@ static const struct option long_opts[] = {
 	{ "ignore-not-found", no_argument, NULL, O_IGNORE_NOT_FOUND },
 	{ "timeout", required_argument, NULL, O_TIMEOUT },
 	{ "client", no_argument, NULL, O_CLIENT },
+	{ "replicas", required_argument, NULL, O_REPLICAS },
+	{ "to-revision", required_argument, NULL, O_TO_REVISION },
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
@@ -284,6 +296,10 @@ static const char *flag_name(unsigned f)
 		return "--client";
 	case F_ALL_NAMESPACES:
 		return "--all-namespaces";
+	case F_REPLICAS:
+		return "--replicas";
+	case F_TO_REVISION:
+		return "--to-revision";
 	default:
 		return "?";
 	}
@@ -293,7 +309,7 @@ int main(int argc, char **argv)
 {
 	_cleanup_free_ const char **files = NULL;
 	const struct ctl_command *cmd;
-	struct ctl c = { .o = { .grace_period = -1, .wait = true } };
+	struct ctl c = { .o = { .grace_period = -1, .wait = true, .replicas = -1 } };
 	struct err e = {};
 	unsigned used = 0;
 	bool help = false;
@@ -413,6 +429,24 @@ int main(int argc, char **argv)
 			c.o.client_only = true;
 			used |= F_CLIENT;
 			break;
+		case O_REPLICAS: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v < 0 || v > 1000000)
+				goto bad_value;
+			c.o.replicas = (int)v;
+			used |= F_REPLICAS;
+			break;
+		}
+		case O_TO_REVISION: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v < 0)
+				goto bad_value;
+			c.o.to_revision = (int)v;
+			used |= F_TO_REVISION;
+			break;
+		}
 		case 'h':
 			help = true;
 			break;

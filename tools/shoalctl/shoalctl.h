@@ -190,6 +190,8 @@ struct ctl_opts {
 	bool wait, now, force, all, ignore_not_found;
 	int timeout_s;
 	bool client_only;
+	int replicas;    /* scale --replicas; -1 unset */
+	int to_revision; /* rollout undo --to-revision; 0: previous */
 };
 
 struct ctl {
@@ -235,5 +237,11 @@ int cmd_describe(struct ctl *c, int argc, char **argv);
 int cmd_delete(struct ctl *c, int argc, char **argv);
 int cmd_version(struct ctl *c, int argc, char **argv);
 int cmd_api_resources(struct ctl *c, int argc, char **argv);
+int cmd_scale(struct ctl *c, int argc, char **argv);
+int cmd_rollout(struct ctl *c, int argc, char **argv);
+/* KIND/NAME or KIND NAME (consumes 1 or 2 args); returns args used or <0. */
+int ctl_target_arg(struct ctl *c, int argc, char **argv, struct ctl_resource *ret_res,
+		   const char **ret_name, struct err *e);
+int cmd_bpf(struct ctl *c, int argc, char **argv);
 
 #endif
