@@ -159,9 +159,12 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu17 -D_GNU_SOUR
 FUZZ_LIB_SRCS := $(wildcard lib/*.c) \
                  $(wildcard $(addprefix api/,selector.c patch.c validate.c table.c quantity.c))
 FUZZ_SECONDS ?= 120
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) | $(BPF_SKELS)
+# a target may list the sources it links (FUZZ_DEPS_<name>) instead of all of lib/ and api/
+FUZZ_DEPS_fuzz_protobuf := $(wildcard lib/*.c) api/protobuf.c api/schema.c
+.SECONDEXPANSION:
+$(BUILD)/fuzz/%: tests/fuzz/%.c $$(or $$(FUZZ_DEPS_$$*),$(FUZZ_LIB_SRCS)) | $(BPF_SKELS)
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(LDLIBS)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(or $(FUZZ_DEPS_$*),$(FUZZ_LIB_SRCS)) $(LDLIBS)
 
 fuzz: deps $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 	@set -e; for f in $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%); do \
