@@ -39,6 +39,11 @@ class DnsDaemon(Shoald):
     def args(self):
         return [DNSD] + super().args()[1:]
 
+    def teardown(self):
+        # shoal-dnsd runs no datapath: it owns no pins, nft table or cgroup to remove
+        if self.args()[0] != DNSD:
+            super().teardown()
+
 
 class PodNs:
     """A pod netns made by netplugin (commands run with `ip netns exec`, like Netns.run)."""
