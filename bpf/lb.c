@@ -72,6 +72,7 @@ struct lb {
 	struct bpf_link *links[LB_NCG + 1];
 	void *svcs; /* tsearch tree of struct lb_svc * */
 	uint8_t revnat_used[65536 / 8];
+	uint32_t revnat_hint; /* search for a free index from here (wraps) */
 	uint32_t next_id;
 	uint32_t nsvc, nbackends, svc_entries;
 	uint32_t max[LB_MAP_N];
@@ -145,12 +146,19 @@ static void revnat_mark(struct lb *lb, uint16_t i, bool used)
 
 static int revnat_alloc(struct lb *lb, uint16_t *ret)
 {
-	/* index 0 means "none"; cap at the map size */
-	for (uint32_t i = 1; i < 65536 && i <= lb->max[LB_MAP_REVNAT]; i++)
+	/* index 0 means "none"; cap at the map size. Start after the last one handed out, so
+	 * programming N services is O(N), not O(N^2). */
+	uint32_t lim = lb->max[LB_MAP_REVNAT] < 65535 ? lb->max[LB_MAP_REVNAT] : 65535;
+
+	for (uint32_t k = 0; k < lim; k++) {
+		uint32_t i = (lb->revnat_hint + k) % lim + 1;
+
 		if (!revnat_test(lb, (uint16_t)i)) {
 			*ret = (uint16_t)i;
+			lb->revnat_hint = i % lim;
 			return 0;
 		}
+	}
 	return -ENOSPC;
 }
 

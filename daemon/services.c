@@ -64,7 +64,7 @@ struct svc_proxy {
 	void *owners; /* tsearch tree of struct fe_owner * */
 	uint32_t nstates, nfe, ndrain;
 	struct event *retry;
-	uint64_t syncs, last_sync_us, errors;
+	uint64_t syncs, last_sync_us, errors, start_program_us;
 };
 
 /* --- small helpers --- */
@@ -959,6 +959,7 @@ int svc_proxy_new(struct event_base *base, struct store *store, const struct svc
 		.revnat_max = opts->revnat_max,
 		.sk_nat_max = opts->sk_nat_max,
 		.affinity_max = opts->affinity_max,
+		.cfg_flags = opts->cfg_flags,
 		.maglev_seed = opts->maglev_seed,
 	};
 	r = lb_open(&lo, &p->lb, e);
@@ -1001,11 +1002,16 @@ int svc_proxy_new(struct event_base *base, struct store *store, const struct svc
 		err_set(e, r, 500, "InternalError", "listing services: %s", strerror(-r));
 		goto fail;
 	}
-	twalk_r(p->states, collect_states_cb, &w);
-	for (size_t i = 0; i < w.n; i++)
-		if (w.v[i]->svc)
-			svc_apply(p, w.v[i]);
-	free(w.v);
+	{
+		uint64_t t0 = util_mono_us();
+
+		twalk_r(p->states, collect_states_cb, &w);
+		for (size_t i = 0; i < w.n; i++)
+			if (w.v[i]->svc)
+				svc_apply(p, w.v[i]);
+		free(w.v);
+		p->start_program_us = util_mono_us() - t0;
+	}
 	r = svc_reconcile_stale(p);
 	if (r > 0)
 		log_info("removed %d frontends of services deleted while the proxy was down", r);
@@ -1101,6 +1107,7 @@ void svc_proxy_stats_get(struct svc_proxy *p, struct svc_proxy_stats *ret)
 		.backend_max = ls.backend_max,
 		.syncs = p->syncs,
 		.last_sync_us = p->last_sync_us,
+		.start_program_us = p->start_program_us,
 		.last_writes = ls.last_writes,
 	};
 	twalk_r(p->states, count_failed_cb, &ret->failed);

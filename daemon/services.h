@@ -33,6 +33,7 @@ struct svc_proxy_opts {
 	bool host_wide;           /* allow `cgroup` to be the cgroup2 root */
 	const char *uplink;       /* NodePort interface; NULL: no tc datapath */
 	uint32_t node_ip;         /* network order; 0: the uplink's first IPv4 address */
+	uint32_t cfg_flags;       /* enum shoal_cfg_flags for the socket LB; 0: its default */
 	uint32_t maglev_seed;     /* cluster-wide */
 	uint32_t maglev_m;        /* Maglev table size (prime); 0: 16381 */
 	uint32_t svc_max, backend_max, revnat_max, sk_nat_max, affinity_max; /* 0: defaults */
@@ -55,6 +56,7 @@ struct svc_proxy_stats {
 	uint64_t np_counters[8];     /* enum shoal_np_stat */
 	uint64_t syncs;              /* service programmings done */
 	uint64_t last_sync_us;       /* duration of the last one */
+	uint64_t start_program_us;   /* programming every service at start (after the load) */
 	uint32_t last_writes;        /* map writes of the last upsert */
 };
 void svc_proxy_stats_get(struct svc_proxy *p, struct svc_proxy_stats *ret);

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* shoald: one per machine. Wires config, the local replica, the API and the node's agents. */
+#include <arpa/inet.h>
+#include <limits.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -8,7 +10,10 @@
 #include "api/server.h"
 #include "daemon/config.h"
 #include "daemon/ctrl_loop.h"
+#include "daemon/dns.h"
 #include "daemon/node.h"
+#include "daemon/services.h"
+#include "daemon/teardown.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "sched/members.h"
@@ -23,6 +28,8 @@ struct shoald {
 	struct node_agent *node;
 	struct members *members;
 	struct ctrl_loop *ctrl;
+	struct svc_proxy *svc;
+	struct dns_server *dns;
 };
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -35,7 +42,9 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 static void shoald_free(struct shoald *d)
 {
+	d->dns = dns_server_free(d->dns);
 	d->ctrl = ctrl_loop_free(d->ctrl);
+	d->svc = svc_proxy_free(d->svc);
 	d->node = node_agent_free(d->node);
 	d->members = members_free(d->members);
 	d->api = api_server_free(d->api);
@@ -57,6 +66,15 @@ int main(int argc, char **argv)
 	_cleanup_free_ char *db = NULL;
 	int r;
 
+	bool teardown = false;
+	/* --teardown is an action, not a setting: take it out before the options are parsed */
+	for (int i = 1; i < argc; i++)
+		if (streq(argv[i], "--teardown")) {
+			teardown = true;
+			memmove(argv + i, argv + i + 1, (argc - i) * sizeof(*argv));
+			argc--;
+			break;
+		}
 	r = config_load(&d.cfg, argc, argv, &e);
 	if (r == 1)
 		return 0;
@@ -70,6 +88,11 @@ int main(int argc, char **argv)
 	}
 	log_setup(d.cfg.node_name, lvl);
 	signal(SIGPIPE, SIG_IGN);
+	if (teardown) {
+		r = shoald_teardown(&d.cfg, &e);
+		config_free(&d.cfg);
+		return r < 0 ? 1 : 0;
+	}
 
 	r = util_mkdir_p(d.cfg.state_dir, 0700);
 	if (r < 0) {
@@ -79,6 +102,15 @@ int main(int argc, char **argv)
 	r = util_mkdir_p(d.cfg.run_dir, 0700);
 	if (r < 0) {
 		log_error_errno(r, "cannot create run dir %s", d.cfg.run_dir);
+		goto out;
+	}
+
+	/* the node's cgroup2 subtree holds the daemon and, by inheritance, its pods: the socket
+	 * load balancer serves exactly that subtree, never the host */
+	char cg[PATH_MAX];
+	r = svc_cgroup_enter(d.cfg.cgroup_name, cg, sizeof(cg), &e);
+	if (r < 0) {
+		log_error_errno(r, "cannot enter cgroup %s: %s", d.cfg.cgroup_name, e.message);
 		goto out;
 	}
 
@@ -126,6 +158,23 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
+	struct svc_proxy_opts po = {
+		.node = d.cfg.node_name,
+		.cgroup = cg,
+		.uplink = d.cfg.uplink,
+		.maglev_seed = (uint32_t)d.cfg.maglev_seed,
+	};
+	if (d.cfg.node_ip && inet_pton(AF_INET, d.cfg.node_ip, &po.node_ip) != 1) {
+		log_error("invalid --node-ip %s", d.cfg.node_ip);
+		r = -EINVAL;
+		goto out;
+	}
+	r = svc_proxy_new(d.base, d.store, &po, &d.svc, &e);
+	if (r < 0) {
+		log_error_errno(r, "cannot start service proxy: %s", e.message);
+		goto out;
+	}
+
 	/* until gossip membership lands, the live-member set is this node alone */
 	r = members_new(d.cfg.node_name, &d.members);
 	if (r < 0)
@@ -134,6 +183,18 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		log_error_errno(r, "cannot start controllers");
 		goto out;
+	}
+	if (!strempty(d.cfg.dns_listen)) {
+		struct dns_server_options dso = {
+			.listen = d.cfg.dns_listen,
+			.domain = d.cfg.cluster_domain,
+			.resolv_conf = d.cfg.dns_resolv_conf,
+		};
+		r = dns_server_new(d.base, d.store, &dso, &d.dns, &e);
+		if (r < 0) {
+			log_error_errno(r, "cannot start cluster DNS: %s", e.message);
+			goto out;
+		}
 	}
 
 	d.sig_term = evsignal_new(d.base, SIGTERM, on_signal, &d);

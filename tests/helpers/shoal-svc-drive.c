@@ -8,8 +8,9 @@
  *   {"op":"status","obj":{...}}              replace status
  *   {"op":"delete","resource":"services","namespace":"default","name":"x"}
  *   {"op":"stats"} / {"op":"metrics"}        svc_proxy_stats_get / svc_proxy_metrics
- *   {"op":"gen","n":N,"vip":"10.96.0.0","port":80,"backends":["ip:port",...],"prefix":"s"}
- *                                            N services + Endpoints, answers the time taken
+ *   {"op":"gen","n":N,"start":0,"vip":"10.96.0.0","port":80,"backends":["ip:port",...],
+ *    "prefix":"s"}                           services start..N-1 (ClusterIP vip+1+i) with
+ *                                            Endpoints, answers the time taken
  *   {"op":"restart","cold":bool}             free and re-create the proxy (cold: maps torn down
  *                                            first, so every service is programmed anew)
  *   {"op":"quit"}
@@ -84,7 +85,7 @@ static int obj_put(cJSON *obj, struct err *e)
 
 static int op_gen(const cJSON *req, cJSON *ans)
 {
-	int n = (int)json_int(req, "n", 1);
+	int n = (int)json_int(req, "n", 1), start = (int)json_int(req, "start", 0);
 	uint32_t vip = ntohl(inet_addr(json_str(req, "vip", "10.96.0.0")));
 	int port = (int)json_int(req, "port", 80);
 	const char *prefix = json_str(req, "prefix", "s");
@@ -92,7 +93,7 @@ static int op_gen(const cJSON *req, cJSON *ans)
 	uint64_t t0 = util_mono_us();
 	struct err e = {};
 
-	for (int i = 0; i < n; i++) {
+	for (int i = start; i < n; i++) {
 		_cleanup_json_ cJSON *svc = cJSON_CreateObject(), *ep = cJSON_CreateObject();
 		cJSON *md, *spec, *ports, *p, *ss, *addrs, *eports, *b;
 		char name[64], ip[INET_ADDRSTRLEN];
@@ -167,6 +168,7 @@ static void stats_json(cJSON *o)
 	cJSON_AddNumberToObject(o, "last_writes", st.last_writes);
 	cJSON_AddNumberToObject(o, "last_sync_us", (double)st.last_sync_us);
 	cJSON_AddNumberToObject(o, "syncs", (double)st.syncs);
+	cJSON_AddNumberToObject(o, "start_program_us", (double)st.start_program_us);
 }
 
 static int proxy_start(struct err *e)
@@ -187,6 +189,7 @@ int main(int argc, char **argv)
 		{ "svc-max", required_argument, NULL, 'S' },
 		{ "backend-max", required_argument, NULL, 'B' },
 		{ "teardown", no_argument, NULL, 'T' },
+		{ "cfg-flags", required_argument, NULL, 'F' },
 		{},
 	};
 	char cg[4096], *line = NULL;
@@ -210,6 +213,7 @@ int main(int argc, char **argv)
 		case 'S': opts.svc_max = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'B': opts.backend_max = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'T': teardown = true; break;
+		case 'F': opts.cfg_flags = (uint32_t)strtoul(optarg, NULL, 0); break;
 		default: return 2;
 		}
 	}

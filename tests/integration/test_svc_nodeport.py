@@ -289,6 +289,15 @@ def test_nodeport_local_and_remote_backends(cluster):
         set(dump[0]["value"])
     snat = [e for e in dump if e["value"]["flags"] & 1]
     assert snat, dump[:4]
+    # shoalctl reads the same pins
+    ctl = os.path.join(BUILD, "shoalctl")
+    out = sh(ctl, "bpf", "services", c.node_name("n1")).stdout
+    assert "192.168.77.2:30080/tcp" in out and "nodeport" in out, out
+    assert "10.244.1.2:8080(local)" in out and "10.244.2.2:8080" in out, out
+    out = sh(ctl, "bpf", "conntrack", c.node_name("n1")).stdout
+    assert "192.168.77.1:" in out and "established" in out, out
+    ct = json.loads(sh(ctl, "bpf", "conntrack", c.node_name("n1"), "-o", "json").stdout)
+    assert any(e["snat"] and e["dir"] == "forward" for e in ct), ct[:4]
     st = c.drives["n1"].cmd('{"op":"stats"}')
     assert st["ct_entries"] >= 4 and st["ct_max"] > 0, st
     m = c.drives["n1"].cmd('{"op":"metrics"}')["text"]

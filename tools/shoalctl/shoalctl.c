@@ -65,6 +65,8 @@ static const struct ctl_command commands[] = {
 	  "Set the replicas of a Deployment or ReplicaSet" },
 	{ "rollout", cmd_rollout, F_TIMEOUT | F_TO_REVISION,
 	  "status|history|undo|pause|resume|restart KIND/NAME", "Manage a Deployment's rollout" },
+	{ "bpf", cmd_bpf, F_OUTPUT | F_CLIENT, "services|conntrack [NODE]",
+	  "Show this machine's service datapath maps (frontends, NodePort conntrack)" },
 };
 
 enum {

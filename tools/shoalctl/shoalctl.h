@@ -242,5 +242,6 @@ int cmd_rollout(struct ctl *c, int argc, char **argv);
 /* KIND/NAME or KIND NAME (consumes 1 or 2 args); returns args used or <0. */
 int ctl_target_arg(struct ctl *c, int argc, char **argv, struct ctl_resource *ret_res,
 		   const char **ret_name, struct err *e);
+int cmd_bpf(struct ctl *c, int argc, char **argv);
 
 #endif
