@@ -1618,8 +1618,8 @@ static void chk_service(struct vctx *v, const cJSON *obj)
 				v_invalid(v, J(p, "nodePort"), get(it, "nodePort"),
 					  "must be between 1 and 65535, inclusive");
 		}
-		/* port+protocol unique */
-		cJSON_ArrayForEach(other, ports)
+		/* port+protocol unique (bounded: quadratic) */
+		cJSON_ArrayForEach(other, (i <= 1024 ? ports : NULL))
 		{
 			if (j++ >= i - 1)
 				break;

@@ -23,6 +23,8 @@ struct config {
 	char *pod_cidr;      /* 10.244.0.0/24 */
 	char *service_cidr;  /* 10.96.0.0/12 */
 	char *cluster_domain;/* cluster.local */
+	char *dns_listen;    /* cluster DNS address: <pod CIDR network+1>:53; "" disables */
+	char *dns_resolv_conf; /* upstream nameservers for other names: /etc/resolv.conf */
 	char *bpf_pin_dir;   /* /sys/fs/bpf/shoal/<node> */
 	char *cgroup_name;   /* shoal-<node> */
 	char *nft_table;     /* shoal-<node> */

@@ -10,6 +10,7 @@
 #include "api/server.h"
 #include "daemon/config.h"
 #include "daemon/ctrl_loop.h"
+#include "daemon/dns.h"
 #include "daemon/node.h"
 #include "daemon/services.h"
 #include "daemon/teardown.h"
@@ -28,6 +29,7 @@ struct shoald {
 	struct members *members;
 	struct ctrl_loop *ctrl;
 	struct svc_proxy *svc;
+	struct dns_server *dns;
 };
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -40,6 +42,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 static void shoald_free(struct shoald *d)
 {
+	d->dns = dns_server_free(d->dns);
 	d->ctrl = ctrl_loop_free(d->ctrl);
 	d->svc = svc_proxy_free(d->svc);
 	d->node = node_agent_free(d->node);
@@ -180,6 +183,18 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		log_error_errno(r, "cannot start controllers");
 		goto out;
+	}
+	if (!strempty(d.cfg.dns_listen)) {
+		struct dns_server_options dso = {
+			.listen = d.cfg.dns_listen,
+			.domain = d.cfg.cluster_domain,
+			.resolv_conf = d.cfg.dns_resolv_conf,
+		};
+		r = dns_server_new(d.base, d.store, &dso, &d.dns, &e);
+		if (r < 0) {
+			log_error_errno(r, "cannot start cluster DNS: %s", e.message);
+			goto out;
+		}
 	}
 
 	d.sig_term = evsignal_new(d.base, SIGTERM, on_signal, &d);
