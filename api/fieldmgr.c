@@ -460,11 +460,17 @@ static int managed_store(struct managed *m, cJSON *obj, const char *manager, con
 		own->json = j;
 	}
 	if (own) {
+		/* the time moves only when what the manager owns changed (a no-op stays one) */
+		bool same = own->set.n == mine->n;
+		for (size_t i = 0; same && i < mine->n; i++)
+			same = streq(own->set.v[i], mine->v[i]);
 		fset_done(&own->set);
 		own->set = *mine;
 		memset(mine, 0, sizeof(*mine));
-		json_set_str(own->json, "apiVersion", api_version);
-		json_set_str(own->json, "time", now);
+		if (!same || !cJSON_GetObjectItemCaseSensitive(own->json, "time")) {
+			json_set_str(own->json, "apiVersion", api_version);
+			json_set_str(own->json, "time", now);
+		}
 	}
 	arr = cJSON_CreateArray();
 	if (!arr)

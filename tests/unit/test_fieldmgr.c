@@ -75,6 +75,11 @@ static void test_update_ownership(void **state)
 	old = cJSON_Duplicate(obj, true);
 	assert_int_equal(fieldmgr_update("ConfigMap", "v1", old, obj, "noop", T0, NULL), 0);
 	assert_null(entry(obj, "noop", "Update"));
+	/* nor does it move an existing manager's time */
+	assert_int_equal(fieldmgr_update("ConfigMap", "v1", old, obj, "kubectl-edit",
+					 "2030-01-01T00:00:00Z", NULL),
+			 0);
+	assert_string_equal(json_str(entry(obj, "kubectl-edit", "Update"), "time", ""), T0);
 	cJSON_Delete(old);
 	cJSON_Delete(obj);
 }
