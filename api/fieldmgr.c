@@ -537,19 +537,6 @@ int fieldmgr_update(const char *kind, const char *api_version, const cJSON *old,
 			goto out;
 	fset_sort(&changed);
 	fset_sort(&removed);
-	if (!changed.n && !removed.n && old) {
-		/* nothing changed: keep the old entries, timestamps included, so a no-op update
-		 * stays a no-op (Kubernetes ignores managedFields timestamps the same way) */
-		cJSON *md = json_path_obj(obj, "metadata");
-		const cJSON *omf = json_path(old, "metadata.managedFields");
-		if (md) {
-			cJSON_DeleteItemFromObjectCaseSensitive(md, "managedFields");
-			if (omf)
-				cJSON_AddItemToObject(md, "managedFields", cJSON_Duplicate(omf, 1));
-		}
-		r = 0;
-		goto out;
-	}
 	own = managed_find(&m, manager, "Update");
 	for (size_t i = 0; i < m.n; i++) {
 		if (&m.v[i] == own)
