@@ -589,6 +589,24 @@ int patch_strategic(cJSON *target, const cJSON *patch, const char *kind, struct 
 	return 0;
 }
 
+int patch_list_type(const char *kind, const char *const *fields, size_t n, const char **key)
+{
+	const struct smp_field *schema = smp_schema_for(kind), *f = NULL;
+
+	*key = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (!(f = smp_find(schema, fields[i])))
+			return PATCH_LIST_ATOMIC;
+		schema = f->sub;
+	}
+	if (!f || f->kind == SMP_OBJ)
+		return PATCH_LIST_ATOMIC;
+	if (f->kind == SMP_SETLIST)
+		return PATCH_LIST_SET;
+	*key = f->key;
+	return PATCH_LIST_MAP;
+}
+
 /* ---------------- RFC 6902 ---------------- */
 
 /* Next reference token of a JSON pointer, unescaped into buf; NULL at the end. */

@@ -148,6 +148,21 @@ int api_obj_update_res(struct store *s, const struct api_resource *res, cJSON *o
 int api_obj_update_status_res(struct store *s, const struct api_resource *res, const char *ns,
 			      const char *name, const cJSON *status, uint64_t expect_rv,
 			      struct store_obj **ret, struct err *e);
+/* How an HTTP write differs from a plain one. */
+struct api_write_opts {
+	bool dry_run;      /* ?dryRun=All: default and validate, commit nothing */
+	cJSON *dry_result; /* dry run: the object that would have been stored (caller frees) */
+	/* Called with the final object (defaulted, validated) just before it is stored; old is
+	 * NULL on create. Managed fields are recorded here. */
+	int (*finish)(const cJSON *old, cJSON *obj, void *ud, struct err *e);
+	void *ud;
+};
+int api_obj_create_opts(struct store *s, const struct api_resource *res, cJSON *obj,
+			bool from_user, struct api_write_opts *wo, struct store_obj **ret,
+			struct err *e);
+int api_obj_update_opts(struct store *s, const struct api_resource *res, cJSON *obj,
+			uint64_t expect_rv, struct api_write_opts *wo, struct store_obj **ret,
+			struct err *e);
 /* metadata.resourceVersion as a number; 0 if unset; -EINVAL if not a number. */
 int api_obj_rv(const cJSON *obj, uint64_t *ret);
 /* Ensure the namespaces the server always has. */

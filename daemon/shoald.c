@@ -10,6 +10,7 @@
 #include "api/server.h"
 #include "daemon/config.h"
 #include "daemon/ctrl_loop.h"
+#include "daemon/dns.h"
 #include "daemon/node.h"
 #include "daemon/pods.h"
 #include "daemon/services.h"
@@ -30,6 +31,7 @@ struct shoald {
 	struct ctrl_loop *ctrl;
 	struct pods *pods;
 	struct svc_proxy *svc;
+	struct dns_server *dns;
 };
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -42,6 +44,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 static void shoald_free(struct shoald *d)
 {
+	d->dns = dns_server_free(d->dns);
 	d->ctrl = ctrl_loop_free(d->ctrl);
 	d->pods = pods_free(d->pods);
 	d->svc = svc_proxy_free(d->svc);
@@ -183,6 +186,18 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		log_error_errno(r, "cannot start controllers");
 		goto out;
+	}
+	if (!strempty(d.cfg.dns_listen)) {
+		struct dns_server_options dso = {
+			.listen = d.cfg.dns_listen,
+			.domain = d.cfg.cluster_domain,
+			.resolv_conf = d.cfg.dns_resolv_conf,
+		};
+		r = dns_server_new(d.base, d.store, &dso, &d.dns, &e);
+		if (r < 0) {
+			log_error_errno(r, "cannot start cluster DNS: %s", e.message);
+			goto out;
+		}
 	}
 
 	r = pods_new(d.base, d.store, &d.cfg, &d.pods, &e);

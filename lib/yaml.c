@@ -101,7 +101,12 @@ static cJSON *yaml_node_json(struct fy_node *n, int depth)
 
 		if (!v)
 			return NULL;
-		if (fy_node_get_style(n) == FYNS_PLAIN && !fy_node_get_tag(n, NULL))
+		size_t tl = 0;
+		const char *tag = fy_node_get_tag(n, &tl);
+
+		/* plain scalars are typed by the core schema unless tagged !!str */
+		if (fy_node_get_style(n) == FYNS_PLAIN &&
+		    !(tag && tl >= 3 && memcmp(tag + tl - 3, "str", 3) == 0))
 			return yaml_plain_scalar(v, l);
 		str = strndup(v, l);
 		return str ? cJSON_CreateString(str) : NULL;
