@@ -13,6 +13,7 @@
 #include "daemon/dns.h"
 #include "daemon/node.h"
 #include "daemon/pods.h"
+#include "daemon/podio.h"
 #include "daemon/services.h"
 #include "daemon/teardown.h"
 #include "lib/log.h"
@@ -30,6 +31,7 @@ struct shoald {
 	struct members *members;
 	struct ctrl_loop *ctrl;
 	struct pods *pods;
+	struct podio *podio;
 	struct svc_proxy *svc;
 	struct dns_server *dns;
 };
@@ -51,6 +53,7 @@ static void shoald_free(struct shoald *d)
 	d->node = node_agent_free(d->node);
 	d->members = members_free(d->members);
 	d->api = api_server_free(d->api);
+	d->podio = podio_free(d->podio);
 	d->store = store_close(d->store);
 	if (d->sig_term)
 		event_free(d->sig_term);
@@ -152,6 +155,11 @@ int main(int argc, char **argv)
 	r = api_server_new(d.base, d.store, &ao, &d.api, &e);
 	if (r < 0) {
 		log_error_errno(r, "cannot start API server: %s", e.message);
+		goto out;
+	}
+	r = podio_new(d.api, &d.cfg, &d.podio, &e);
+	if (r < 0) {
+		log_error_errno(r, "cannot serve pod I/O: %s", e.message);
 		goto out;
 	}
 
