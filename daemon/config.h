@@ -30,6 +30,7 @@ struct config {
 	char *nft_table;     /* shoal-<node> */
 	char *log_level;
 	long max_pods;
+	long run_pods;       /* 1: run this node's pods (the pod manager); 0: API/controllers only */
 	long watch_window;
 	long max_body_bytes;
 };
