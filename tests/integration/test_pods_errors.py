@@ -201,3 +201,15 @@ def test_deployment_pods_run(node):
         time.sleep(0.2)
     assert not node.get("/api/v1/pods").json()["items"]
     node.assert_no_leftovers()
+
+
+def test_oom_killed(node):
+    res = {"limits": {"memory": "24Mi"}}
+    hog = ["sh", "-c", "a=$(head -c 200000000 /dev/zero | tr '\\0' x); echo ${#a}"]
+    node.create_pod(pod_spec("hog", [ctr("c", hog, resources=res)], restartPolicy="Never"))
+    p = node.wait_pod("hog", lambda p: p["status"].get("phase") in ("Failed", "Succeeded"),
+                      what="finished")
+    t = ctr_status(p)["state"]["terminated"]
+    assert t["exitCode"] == 137 and t["reason"] == "OOMKilled", t
+    node.delete_pod("hog", grace=0)
+    node.assert_no_leftovers()
