@@ -149,9 +149,10 @@ test: deps
 clients:
 	@BUILD=$(BUILD) ./tools/install-clients
 
+# the offline busybox image is imported into the node's image store at start (README example)
 run: deps
-	$(MAKE) all
-	$(BUILD)/shoald $(SHOALD_ARGS)
+	$(MAKE) all $(BUILD)/images/busybox
+	$(BUILD)/shoald --image-preload $(BUILD)/images/busybox $(SHOALD_ARGS)
 
 # libFuzzer targets: build with clang, lib sources compiled again with sanitizers
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=gnu17 -D_GNU_SOURCE -I. -I$(BUILD) $(PKG_CFLAGS)

@@ -1199,6 +1199,37 @@ static bool negotiate(struct api_req *r)
 	return true;
 }
 
+/* POST pods/NAME/binding: a Binding {target: {kind: Node, name}} assigns the pod to a node. */
+static void handle_binding(struct api_req *r)
+{
+	_cleanup_json_ cJSON *obj = NULL;
+	struct err e = { 0 };
+	const char *node;
+	int ret;
+
+	if (r->method != EVHTTP_REQ_POST) {
+		method_not_allowed(r);
+		return;
+	}
+	if (dry_run_refused(r) || body_parse(r, false, &obj, NULL) < 0 ||
+	    !body_check(r, obj, "Binding", "v1", true))
+		return;
+	node = json_str(obj, "target.name", NULL);
+	if (strempty(node) || !streq(json_str(obj, "target.kind", "Node"), "Node")) {
+		api_reply_status(r, 422, "Invalid", "bindings", r->name,
+				 "Binding \"%s\" is invalid: target: a Node name is required",
+				 r->name);
+		return;
+	}
+	ret = api_obj_bind(r->srv->store, r->ns, r->name, json_str(obj, "metadata.uid", NULL),
+			   node, NULL, &e);
+	if (ret < 0) {
+		api_reply_err(r, ret, &e);
+		return;
+	}
+	api_reply_status(r, 201, "", NULL, NULL, "%s", "");
+}
+
 void api_rest_handle(struct api_req *r)
 {
 	enum evhttp_cmd_type m = r->method;
@@ -1224,6 +1255,10 @@ void api_rest_handle(struct api_req *r)
 		api_reply_status(r, 405, "MethodNotAllowed", NULL, NULL,
 				 "%s are maintained by shoal and read-only through the API",
 				 r->res->plural);
+		return;
+	}
+	if (r->sub && streq(r->sub, "binding") && streq(r->res->key, "pods") && r->name && r->ns) {
+		handle_binding(r);
 		return;
 	}
 	if (r->sub) {

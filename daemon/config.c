@@ -48,6 +48,7 @@ static const struct opt_def opts[] = {
 	STR(node_ip, "node address for NodePort SNAT (default: the uplink's first IPv4)"),
 	NUM(maglev_seed, "Maglev seed, the same on every node (default 0)"),
 	NUM(max_pods, "pods this node accepts (default 110)"),
+	NUM(run_pods, "1: run the pods bound to this node; 0: API and controllers only (default 1)"),
 	NUM(watch_window, "events kept for watch resume (default 100000)"),
 	NUM(max_body_bytes, "largest request body accepted (default 3145728)"),
 };
@@ -169,6 +170,7 @@ int config_load(struct config *cfg, int argc, char **argv, struct err *e)
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->max_pods = 110;
+	cfg->run_pods = 1;
 	cfg->watch_window = 100000;
 	cfg->max_body_bytes = 3 << 20;
 

@@ -35,6 +35,7 @@ struct config {
 	char *node_ip;       /* NodePort SNAT address; unset: the uplink's first IPv4 */
 	long maglev_seed;    /* cluster-wide Maglev seed */
 	long max_pods;
+	long run_pods;       /* 1: run this node's pods (the pod manager); 0: API/controllers only */
 	long watch_window;
 	long max_body_bytes;
 };

@@ -62,7 +62,7 @@ struct pod_ctr {
 	bool stopping;       /* SIGTERM sent (liveness/startup failure or deletion) */
 	bool sigkilled;
 	uint64_t kill_deadline;
-	char stop_reason[32];
+	char stop_reason[160];
 	int wd;              /* inotify watch on the shim's state dir, -1 if none */
 	bool ready, started;
 	bool done_init;      /* init container completed successfully */

@@ -208,12 +208,12 @@ int main(int argc, char **argv)
 		}
 	}
 
-	r = pods_new(d.base, d.store, &d.cfg, &d.pods, &e);
+	r = d.cfg.run_pods ? pods_new(d.base, d.store, &d.cfg, &d.pods, &e) : 0;
 	if (r < 0) {
 		log_error_errno(r, "cannot start the pod manager: %s", e.message);
 		goto out;
 	}
-	if (!strempty(d.cfg.image_preload)) {
+	if (d.pods && !strempty(d.cfg.image_preload)) {
 		r = pods_images_preload(d.pods, d.cfg.image_preload, &e);
 		if (r < 0) {
 			log_error_errno(r, "cannot import images: %s", e.message);

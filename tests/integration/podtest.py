@@ -27,9 +27,9 @@ def busybox_image():
 
 
 class PodNode(Shoald):
-    def __init__(self, extra_args=(), node_ip="192.168.77.1", **kw):
-        args = ["--image-preload", busybox_image()] + list(extra_args)
-        super().__init__(extra_args=args, **kw)
+    def __init__(self, extra_args=(), images=(), node_ip="192.168.77.1", **kw):
+        args = ["--image-preload", ",".join([busybox_image()] + list(images))] + list(extra_args)
+        super().__init__(extra_args=args, pods=True, **kw)
         self.node_ip = node_ip
         self.cgroup = f"shoal-{self.node}"
         try:

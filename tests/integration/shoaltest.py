@@ -78,7 +78,7 @@ class Response:
 class Shoald:
     """A real shoald in its own netns. API on 127.0.0.1:6443 inside the netns + a unix socket."""
 
-    def __init__(self, node=None, netns=None, extra_args=(), port=6443):
+    def __init__(self, node=None, netns=None, extra_args=(), port=6443, pods=False):
         self.node = node or "t" + secrets.token_hex(3)
         self.own_netns = netns is None
         self.netns = netns or Netns()
@@ -88,7 +88,9 @@ class Shoald:
         self.socket = os.path.join(self.run_dir, "api.sock")
         self.port = port
         self.server = f"http://127.0.0.1:{port}"
-        self.extra_args = list(extra_args)
+        # API/controller tests run without the pod manager (nothing acts on their pods);
+        # pod tests (podtest.PodNode) turn it on
+        self.extra_args = ([] if pods else ["--run-pods", "0"]) + list(extra_args)
         self.log_path = os.path.join(self.tmp, "shoald.log")
         self.proc = None
 

@@ -91,3 +91,48 @@ def test_sigkill_after_grace_period(node):
     assert node.pod("stubborn") is None
     assert 1.5 < time.time() - t0 < 8, "removed after the 2 s grace period, not before"
     node.assert_no_leftovers()
+
+
+def test_readme_example(node, tmp_path):
+    """The README's first example, applied with shoalctl exactly as written there."""
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")).read()
+    yaml = readme.split("cat > web.yaml <<'YAML'\n", 1)[1].split("\nYAML\n", 1)[0]
+    path = tmp_path / "web.yaml"
+    path.write_text(yaml + "\n")
+    out = node.ctl("apply", "-f", str(path)).stdout
+    assert "pod/web created" in out
+    p = node.wait_running("web")
+    ip = p["status"]["podIP"]
+    wide = node.ctl("get", "pods", "-o", "wide").stdout
+    assert ip in wide and "Running" in wide and "1/1" in wide, wide
+    assert "hello from shoal busybox" in node.http(ip)
+    node.delete_pod("web", grace=1)
+    node.assert_no_leftovers()
+
+
+def test_binding_subresource():
+    """POST pods/NAME/binding (what a scheduler sends), on a daemon without the pod manager so
+    nothing else binds the pod first."""
+    from shoaltest import Shoald
+    d = Shoald()
+    try:
+        d.start()
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "b"},
+               "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+        assert d.post("/api/v1/namespaces/default/pods", pod).status == 201
+        binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "b"},
+                   "target": {"apiVersion": "v1", "kind": "Node", "name": "n7"}}
+        r = d.post("/api/v1/namespaces/default/pods/b/binding", binding)
+        assert r.status == 201, r
+        assert r.json()["status"] == "Success"
+        p = d.get("/api/v1/namespaces/default/pods/b").json()
+        assert p["spec"]["nodeName"] == "n7"
+        assert [c["status"] for c in p["status"]["conditions"] if c["type"] == "PodScheduled"] \
+            == ["True"]
+        r = d.post("/api/v1/namespaces/default/pods/b/binding", binding)
+        assert r.status == 409 and "already assigned to node" in r.json()["message"], r
+        binding["metadata"]["name"] = "nope"
+        r = d.post("/api/v1/namespaces/default/pods/nope/binding", binding)
+        assert r.status == 404, r
+    finally:
+        d.close()
