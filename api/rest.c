@@ -1211,7 +1211,7 @@ static void handle_binding(struct api_req *r)
 		method_not_allowed(r);
 		return;
 	}
-	if (dry_run_refused(r) || body_parse(r, false, &obj, NULL) < 0 ||
+	if (dry_run_refused(r) || body_parse(r, false, "Binding", &obj, NULL) < 0 ||
 	    !body_check(r, obj, "Binding", "v1", true))
 		return;
 	node = json_str(obj, "target.name", NULL);
