@@ -295,7 +295,8 @@ def test_nodeport_local_and_remote_backends(cluster):
     assert "192.168.77.2:30080/tcp" in out and "nodeport" in out, out
     assert "10.244.1.2:8080(local)" in out and "10.244.2.2:8080" in out, out
     out = sh(ctl, "bpf", "conntrack", c.node_name("n1")).stdout
-    assert "192.168.77.1:" in out and "established" in out, out
+    # states print by name; which one depends on whether the FINs were seen before the dump
+    assert "192.168.77.1:" in out and ("established" in out or "closing" in out), out
     ct = json.loads(sh(ctl, "bpf", "conntrack", c.node_name("n1"), "-o", "json").stdout)
     assert any(e["snat"] and e["dir"] == "forward" for e in ct), ct[:4]
     st = c.drives["n1"].cmd('{"op":"stats"}')
