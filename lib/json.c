@@ -28,6 +28,16 @@ const char *json_str(const cJSON *o, const char *path, const char *def)
 	return cJSON_IsString(j) ? j->valuestring : def;
 }
 
+const char *json_key_str(const cJSON *o, const char *path, const char *key, const char *def)
+{
+	cJSON *m = json_path(o, path), *j;
+
+	if (!cJSON_IsObject(m))
+		return def;
+	j = cJSON_GetObjectItemCaseSensitive(m, key);
+	return cJSON_IsString(j) ? j->valuestring : def;
+}
+
 int64_t json_int(const cJSON *o, const char *path, int64_t def)
 {
 	cJSON *j = json_path(o, path);

@@ -11,6 +11,9 @@
 cJSON *json_path(const cJSON *o, const char *path);
 /* String at path or def when missing or not a string. */
 const char *json_str(const cJSON *o, const char *path, const char *def);
+/* String value of `key` in the object at `path` — for map keys that contain dots, like
+ * annotations and labels ("deployment.kubernetes.io/revision"). def when missing. */
+const char *json_key_str(const cJSON *o, const char *path, const char *key, const char *def);
 /* Integer at path (JSON number) or def. */
 int64_t json_int(const cJSON *o, const char *path, int64_t def);
 bool json_bool(const cJSON *o, const char *path, bool def);

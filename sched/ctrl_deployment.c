@@ -44,7 +44,7 @@ static void template_hash(const cJSON *tmpl, char *out, size_t len)
 
 static int64_t rs_revision(const cJSON *rs)
 {
-	return strtoll(json_str(rs, "metadata.annotations." ANN_REVISION, "0"), NULL, 10);
+	return strtoll(json_key_str(rs, "metadata.annotations", ANN_REVISION, "0"), NULL, 10);
 }
 
 static int64_t rs_spec(const cJSON *rs)
@@ -104,9 +104,9 @@ static int rs_set_revision(struct ctrl_mgr *m, const cJSON *rs, int64_t rev, con
 		return -ENOMEM;
 	snprintf(buf, sizeof(buf), "%" PRId64, rev);
 	json_set_str(json_path_obj(c, "metadata.annotations"), ANN_REVISION, buf);
-	if (json_str(d, "metadata.annotations." ANN_CHANGE_CAUSE, NULL))
+	if (json_key_str(d, "metadata.annotations", ANN_CHANGE_CAUSE, NULL))
 		json_set_str(json_path_obj(c, "metadata.annotations"), ANN_CHANGE_CAUSE,
-			     json_str(d, "metadata.annotations." ANN_CHANGE_CAUSE, ""));
+			     json_key_str(d, "metadata.annotations", ANN_CHANGE_CAUSE, ""));
 	return ctrl_update(m, c);
 }
 
@@ -136,9 +136,9 @@ static int rs_create(struct ctrl_mgr *m, const cJSON *d, const char *ns, const c
 	cJSON_AddStringToObject(ann, ANN_DESIRED, buf);
 	snprintf(buf, sizeof(buf), "%" PRId64, max_total);
 	cJSON_AddStringToObject(ann, ANN_MAX, buf);
-	if (json_str(d, "metadata.annotations." ANN_CHANGE_CAUSE, NULL))
+	if (json_key_str(d, "metadata.annotations", ANN_CHANGE_CAUSE, NULL))
 		cJSON_AddStringToObject(ann, ANN_CHANGE_CAUSE,
-					json_str(d, "metadata.annotations." ANN_CHANGE_CAUSE, ""));
+					json_key_str(d, "metadata.annotations", ANN_CHANGE_CAUSE, ""));
 	refs = cJSON_AddArrayToObject(md, "ownerReferences");
 	cJSON_AddItemToArray(refs, ctrl_owner_ref_new("apps/v1", "Deployment", d, true));
 	spec = cJSON_AddObjectToObject(rs, "spec");
@@ -221,7 +221,7 @@ static int d_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, cJS
 		total_ready += rs_stat(rs, "readyReplicas");
 		total_status += rs_stat(rs, "replicas");
 		if (streq(json_str(rs, "metadata.name", ""), newname) ||
-		    streq(json_str(rs, "metadata.labels." LABEL_HASH, ""), hash)) {
+		    streq(json_key_str(rs, "metadata.labels", LABEL_HASH, ""), hash)) {
 			newrs = rs;
 			continue;
 		}

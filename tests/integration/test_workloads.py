@@ -161,7 +161,7 @@ def replicasets(node):
 
 
 class ReadyMonitor(threading.Thread):
-    """Counts the moments (100 ms samples) when fewer than `want` web pods were Ready."""
+    """Counts the moments (samples every 20 ms) when fewer than `want` web pods were Ready."""
 
     def __init__(self, node, want):
         super().__init__(daemon=True)
@@ -175,7 +175,7 @@ class ReadyMonitor(threading.Thread):
             self.samples += 1
             if n < self.want:
                 self.dips += 1
-            time.sleep(0.1)
+            time.sleep(0.02)
 
 
 def scenario(node, tool):
@@ -209,7 +209,7 @@ def scenario(node, tool):
     wait_ready(node, 3, version="v2")
     mon.stop.set()
     mon.join()
-    assert mon.samples > 5 and mon.dips == 0, f"{mon.dips} of {mon.samples} samples below 3"
+    assert mon.samples >= 3 and mon.dips == 0, f"{mon.dips} of {mon.samples} samples below 3"
     assert len(replicasets(node)) == 2
 
     hist = tool.run("rollout", "history", "deployment/web").stdout

@@ -244,6 +244,18 @@ static int scale(struct sim *s, int n)
 	return api_obj_update(s->store, d, NULL, &e);
 }
 
+static int collect_revision(struct store_obj *o, void *ud)
+{
+	_cleanup_json_ cJSON *rs = store_obj_parse(o);
+	char *revs = ud;
+	size_t n = strlen(revs);
+
+	if (n < 7)
+		revs[n] = json_key_str(rs, "metadata.annotations", "deployment.kubernetes.io/revision",
+				       "?")[0];
+	return 0;
+}
+
 static int first_web_pod(struct store_obj *o, void *ud)
 {
 	if (!strncmp(o->name, "web-", 4)) {
@@ -283,6 +295,13 @@ static int scenario_rollout(struct sim *s)
 	CHECK(dips == 0, "ready replicas dipped below 10 in %d steps with maxUnavailable 0", dips);
 	printf("rolling update: done after %.1f s simulated, 0 moments below 10 ready\n",
 	       steps * 0.1);
+	/* one ReplicaSet per template, numbered in order (rollout history/undo read these) */
+	char revs[8] = "";
+	CHECK(store_list(s->store, "replicasets.apps", "default", NULL, NULL, collect_revision,
+			 revs) == 0,
+	      "list replicasets");
+	CHECK(strlen(revs) == 2 && strchr(revs, '1') && strchr(revs, '2'),
+	      "replicaset revisions are \"%s\", want 1 and 2", revs);
 
 	CHECK(scale(s, 3) == 0, "scale to 3");
 	for (steps = 0; steps < 300; steps++) {
