@@ -15,7 +15,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=gnu17 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
              -fno-strict-aliasing -D_GNU_SOURCE -I. -I$(BUILD) $(PKG_CFLAGS)
-LDLIBS    += $(PKG_LIBS) -lelf -lz -lm -lpthread
+LDLIBS    += $(PKG_LIBS) -lelf -lz -lm -lpthread -lresolv
 
 # entry points: daemon/shoald.c, netplugin/shoal-cni.c, tools/shoalctl/*.c; BPF: bpf/*.bpf.c
 LIB_SRCS  := $(filter-out %.bpf.c daemon/shoald.c netplugin/shoal-cni.c, \
@@ -32,7 +32,8 @@ SIM_SRCS  := $(wildcard tests/sim/*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 
 BINS := $(BUILD)/shoald $(BUILD)/shoalctl $(BUILD)/shoal-cni $(BUILD)/shoal-lbctl \
-        $(BUILD)/shoal-netctl $(BUILD)/shoal-shim $(BUILD)/shoal-rtctl
+        $(BUILD)/shoal-netctl $(BUILD)/shoal-shim $(BUILD)/shoal-rtctl $(BUILD)/shoal-svc-drive \
+        $(BUILD)/shoal-dnsd
 
 .PHONY: all deps run test unit integration sim fuzz bench bench-api bench-store bench-pods bench-svc clean format
 all: $(BINS) $(BPF_OBJS)
@@ -72,6 +73,14 @@ $(BUILD)/images/busybox: tools/mkimage-busybox
 
 # test/ops helper driving netplugin/ like the pod runtime does
 $(BUILD)/shoal-netctl: $(BUILD)/obj/tests/helpers/shoal-netctl.o $(BUILD)/libshoal.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# test/bench helper: the service proxy on a private store, driven by JSON lines
+$(BUILD)/shoal-svc-drive: $(BUILD)/obj/tests/helpers/shoal-svc-drive.o $(BUILD)/libshoal.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# test/debug driver for the cluster DNS server (daemon/dns.h) with the store, API, controllers
+$(BUILD)/shoal-dnsd: $(BUILD)/obj/tests/helpers/shoal-dnsd.o $(BUILD)/libshoal.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/shoalctl: $(CTL_OBJS) $(BUILD)/libshoal.a
@@ -126,7 +135,7 @@ sim: $(BUILD)/sim/shoal-sim
 	@if [ -n "$(SIM_SRCS)" ]; then for s in $(or $(SEEDS),1 2 3); do $(BUILD)/sim/shoal-sim --seed $$s || exit 1; done; fi
 
 integration: all
-	$(PYTHON) -m pytest -q -x tests/integration $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 test: deps
 	$(MAKE) all unit
@@ -146,18 +155,23 @@ run: deps
 	$(BUILD)/shoald --image-preload $(BUILD)/images/busybox $(SHOALD_ARGS)
 
 # libFuzzer targets: build with clang, lib sources compiled again with sanitizers
-FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -std=gnu17 -D_GNU_SOURCE -I. -I$(BUILD) $(PKG_CFLAGS)
-FUZZ_LIB_SRCS := $(wildcard lib/*.c api/*.c)
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -std=gnu17 -D_GNU_SOURCE -I. -I$(BUILD) $(PKG_CFLAGS)
+# the pure-logic sources only: the HTTP server and its store would pull in libevent/sched/
+FUZZ_LIB_SRCS := $(wildcard lib/*.c) \
+                 $(wildcard $(addprefix api/,selector.c patch.c validate.c table.c quantity.c))
 FUZZ_SECONDS ?= 120
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS) | $(BPF_SKELS)
+# a target may list the sources it links (FUZZ_DEPS_<name>) instead of all of lib/ and api/
+FUZZ_DEPS_fuzz_protobuf := $(wildcard lib/*.c) api/protobuf.c api/schema.c
+.SECONDEXPANSION:
+$(BUILD)/fuzz/%: tests/fuzz/%.c $$(or $$(FUZZ_DEPS_$$*),$(FUZZ_LIB_SRCS)) | $(BPF_SKELS)
 	@mkdir -p $(@D)
-	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_LIB_SRCS) $(LDLIBS)
+	$(CLANG) $(FUZZ_CFLAGS) -o $@ $< $(or $(FUZZ_DEPS_$*),$(FUZZ_LIB_SRCS)) $(LDLIBS)
 
 fuzz: deps $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 	@set -e; for f in $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%); do \
 	  mkdir -p $(BUILD)/fuzz/corpus-$$(basename $$f); \
 	  echo "== $$f ($(FUZZ_SECONDS)s)"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 $(BUILD)/fuzz/corpus-$$(basename $$f) tests/fuzz/corpus; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -close_fd_mask=2 -max_len=65536 $(BUILD)/fuzz/corpus-$$(basename $$f) tests/fuzz/corpus; \
 	done
 
 bench: bench-api
@@ -169,8 +183,20 @@ $(BUILD)/bench-store: tools/bench/bench-store.c $(BUILD)/libshoal.a
 bench-store: $(BUILD)/bench-store
 	$(BUILD)/bench-store
 
+# service datapath: socket LB vs direct vs kube-proxy-style nft/iptables rulesets
+$(BUILD)/bench/svc-load: tools/bench/svc_load.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu17 -o $@ $<
+
+bench-svc: $(BUILD)/shoal-svc-drive $(BUILD)/bench/svc-load
+	$(PYTHON) tools/bench/bench_svc.py $(BENCH_SVC_ARGS)
+
 bench-api: all
 	$(PYTHON) tools/bench/bench_api.py
+
+# pods on real crun (issues 3 and 5): create -> Running, 50 at once, idle cost, rolling update
+bench-pods: all $(BUILD)/images/busybox
+	$(PYTHON) tools/bench/bench_pods.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD)

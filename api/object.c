@@ -8,6 +8,7 @@
 #include <sys/random.h>
 
 #include "api/server-internal.h"
+#include "api/svcalloc.h"
 #include "api/validate.h"
 #include "lib/json.h"
 #include "lib/util.h"
@@ -144,8 +145,23 @@ static void strip_system_meta(cJSON *md)
 		cJSON_DeleteItemFromObjectCaseSensitive(md, sys[i]);
 }
 
+/* Dry run: keep what would have been stored. */
+static int dry_keep(struct api_write_opts *wo, const cJSON *obj)
+{
+	cJSON_Delete(wo->dry_result);
+	wo->dry_result = cJSON_Duplicate(obj, true);
+	return wo->dry_result ? 0 : -ENOMEM;
+}
+
 int api_obj_create_res(struct store *s, const struct api_resource *res, cJSON *obj,
 		       bool from_user, struct store_obj **ret, struct err *e)
+{
+	return api_obj_create_opts(s, res, obj, from_user, NULL, ret, e);
+}
+
+int api_obj_create_opts(struct store *s, const struct api_resource *res, cJSON *obj,
+			bool from_user, struct api_write_opts *wo, struct store_obj **ret,
+			struct err *e)
 {
 	char uid[40], ts[40], namebuf[300];
 	const char *name, *ns = "";
@@ -229,9 +245,25 @@ int api_obj_create_res(struct store *s, const struct api_resource *res, cJSON *o
 			e->code = 422;
 		return r;
 	}
+	if (streq(res->kind, "Service")) {
+		r = svcalloc_assign(NULL, obj, e);
+		if (r < 0)
+			return r;
+	}
 	/* validation may have looked at a name it found wanting; recheck what we index by */
 	name = json_str(md, "name", "");
 	ns = res->namespaced ? json_str(md, "namespace", "default") : "";
+	if (wo && wo->finish && (r = wo->finish(NULL, obj, wo->ud, e)) < 0)
+		return r;
+	if (wo && wo->dry_run) {
+		struct store_obj *o = NULL;
+		if (store_get(s, res->key, ns, name, &o) >= 0) {
+			store_obj_unref(o);
+			return api_err_from_store(-EEXIST, res, name, e);
+		}
+		cJSON_DeleteItemFromObjectCaseSensitive(md, "resourceVersion");
+		return dry_keep(wo, obj);
+	}
 	r = store_create(s, res->key, ns, name, obj, ret, e);
 	return api_err_from_store(r, res, name, e);
 }
@@ -245,7 +277,15 @@ static bool has_finalizers(const cJSON *obj)
 int api_obj_update_res(struct store *s, const struct api_resource *res, cJSON *obj,
 		       uint64_t expect_rv, struct store_obj **ret, struct err *e)
 {
+	return api_obj_update_opts(s, res, obj, expect_rv, NULL, ret, e);
+}
+
+int api_obj_update_opts(struct store *s, const struct api_resource *res, cJSON *obj,
+			uint64_t expect_rv, struct api_write_opts *wo, struct store_obj **ret,
+			struct err *e)
+{
 	struct store_obj *cur = NULL, *out = NULL;
+	uint64_t cur_rv;
 	_cleanup_json_ cJSON *old = NULL;
 	_cleanup_free_ char *name = NULL, *ns = NULL;
 	cJSON *md, *omd;
@@ -262,6 +302,7 @@ int api_obj_update_res(struct store *s, const struct api_resource *res, cJSON *o
 	if (r < 0)
 		return api_err_from_store(r, res, name, e);
 	old = store_obj_parse(cur);
+	cur_rv = cur->rv;
 	store_obj_unref(cur);
 	if (!old)
 		return -ENOMEM;
@@ -276,12 +317,19 @@ int api_obj_update_res(struct store *s, const struct api_resource *res, cJSON *o
 	/* system fields come from the stored object, whatever the client sent */
 	json_set_str(obj, "apiVersion", res->group_version);
 	json_set_str(obj, "kind", res->kind);
+	/* managed fields a writer sends are taken as they are; none sent: they stay */
+	cJSON *mf = cJSON_DetachItemFromObjectCaseSensitive(md, "managedFields");
 	strip_system_meta(md);
+	if (cJSON_IsArray(mf))
+		cJSON_AddItemToObject(md, "managedFields", mf);
+	else
+		cJSON_Delete(mf);
 	static const char *const keep[] = { "uid", "creationTimestamp", "deletionTimestamp",
-					    "deletionGracePeriodSeconds", "generation" };
+					    "deletionGracePeriodSeconds", "generation",
+					    "managedFields" };
 	for (size_t i = 0; i < ARRAY_SIZE(keep); i++) {
 		cJSON *v = cJSON_GetObjectItemCaseSensitive(omd, keep[i]);
-		if (v)
+		if (v && !cJSON_GetObjectItemCaseSensitive(md, keep[i]))
 			cJSON_AddItemToObject(md, keep[i], cJSON_Duplicate(v, true));
 	}
 	if (res->namespaced)
@@ -303,6 +351,16 @@ int api_obj_update_res(struct store *s, const struct api_resource *res, cJSON *o
 	}
 	if (spec_changed(obj, old))
 		json_set_int(md, "generation", json_int(omd, "generation", 1) + 1);
+	if (wo && wo->finish && (r = wo->finish(old, obj, wo->ud, e)) < 0)
+		return r;
+	if (wo && wo->dry_run) {
+		char rvs[32];
+		if (expect_rv && expect_rv != cur_rv)
+			return api_err_from_store(-ECANCELED, res, name, e);
+		snprintf(rvs, sizeof(rvs), "%llu", (unsigned long long)cur_rv);
+		json_set_str(md, "resourceVersion", rvs);
+		return dry_keep(wo, obj);
+	}
 
 	r = store_update(s, res->key, ns, name, obj, expect_rv, &out, e);
 	if (r < 0)
@@ -495,6 +553,12 @@ int api_obj_delete(struct store *s, const char *resource, const char *ns, const 
 			    "Precondition failed: ResourceVersion in precondition: %llu, "
 			    "ResourceVersion in object meta: %llu",
 			    (unsigned long long)opts->expect_rv, (unsigned long long)cur->rv);
+		goto out;
+	}
+	if (opts->dry_run) {
+		if (ret)
+			*ret = store_obj_ref(cur);
+		r = 0;
 		goto out;
 	}
 	obj = store_obj_parse(cur);

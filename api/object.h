@@ -32,6 +32,7 @@ struct api_delete_opts {
 	const char *propagation; /* NULL, "Background", "Foreground", "Orphan" */
 	uint64_t expect_rv;      /* 0: none */
 	const char *expect_uid;  /* NULL: none */
+	bool dry_run;            /* check everything, change nothing; *ret is the object */
 };
 int api_obj_delete(struct store *s, const char *resource, const char *ns, const char *name,
 		   const struct api_delete_opts *opts, struct store_obj **ret, struct err *e);

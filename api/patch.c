@@ -332,6 +332,9 @@ static int smp_list(cJSON *orig, const cJSON *patch, const struct smp_field *f, 
 		cJSON_Delete(n);
 		return 0;
 	}
+	/* merging is quadratic in list lengths: refuse what would wedge the server */
+	if ((long long)cJSON_GetArraySize(orig) * cJSON_GetArraySize(patch) > 4LL * 1000 * 1000)
+		return PATCH_INVALID("%s: lists too long to merge", f->name);
 	if (f->kind == SMP_SETLIST) {
 		cJSON_ArrayForEach(p, patch)
 		{
@@ -412,6 +415,8 @@ static int smp_set_order(cJSON *orig, const char *field, const cJSON *order,
 		return PATCH_INVALID("%s%s: must be a list", DIR_ORDER, field);
 	if (!cJSON_IsArray(list))
 		return 0;
+	if ((long long)cJSON_GetArraySize(list) * cJSON_GetArraySize(order) > 4LL * 1000 * 1000)
+		return PATCH_INVALID("%s%s: lists too long to order", DIR_ORDER, field);
 	sorted = cJSON_CreateArray();
 	if (!sorted)
 		return -ENOMEM;
@@ -502,6 +507,9 @@ static int smp_map(cJSON *orig, const cJSON *patch, const struct smp_field *sche
 			o = cJSON_GetObjectItemCaseSensitive(orig, field);
 			if (!cJSON_IsArray(o))
 				continue;
+			if ((long long)cJSON_GetArraySize(o) * cJSON_GetArraySize(p) >
+			    4LL * 1000 * 1000)
+				return PATCH_INVALID("%s: lists too long", k);
 			cJSON_ArrayForEach(v, p)
 			{
 				cJSON *m;
@@ -579,6 +587,24 @@ int patch_strategic(cJSON *target, const cJSON *patch, const char *kind, struct 
 		return r;
 	json_swap(target, doc);
 	return 0;
+}
+
+int patch_list_type(const char *kind, const char *const *fields, size_t n, const char **key)
+{
+	const struct smp_field *schema = smp_schema_for(kind), *f = NULL;
+
+	*key = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (!(f = smp_find(schema, fields[i])))
+			return PATCH_LIST_ATOMIC;
+		schema = f->sub;
+	}
+	if (!f || f->kind == SMP_OBJ)
+		return PATCH_LIST_ATOMIC;
+	if (f->kind == SMP_SETLIST)
+		return PATCH_LIST_SET;
+	*key = f->key;
+	return PATCH_LIST_MAP;
 }
 
 /* ---------------- RFC 6902 ---------------- */
@@ -789,7 +815,20 @@ static cJSON *ptr_detach(cJSON *doc, const char *path, int *r)
 	return NULL;
 }
 
-static int jp_apply(cJSON *doc, const cJSON *op, int i, struct err *e)
+/* Node count of v, stopping early past limit. */
+static long json_count(const cJSON *v, long limit)
+{
+	long n = 1;
+
+	for (const cJSON *c = v ? v->child : NULL; c && n <= limit; c = c->next)
+		n += json_count(c, limit - n);
+	return n;
+}
+
+/* copy ops can double the document each time: cap what they may create in total */
+#define JSON_PATCH_COPY_BUDGET (1000L * 1000)
+
+static int jp_apply(cJSON *doc, const cJSON *op, int i, long *budget, struct err *e)
 {
 	const cJSON *jop = cJSON_GetObjectItemCaseSensitive(op, "op");
 	const cJSON *jpath = cJSON_GetObjectItemCaseSensitive(op, "path");
@@ -848,6 +887,9 @@ static int jp_apply(cJSON *doc, const cJSON *op, int i, struct err *e)
 		if (!v)
 			return PATCH_INVALID("json patch operation %d: \"from\" %s does not exist",
 					     i, jfrom->valuestring);
+		*budget -= json_count(v, *budget);
+		if (*budget < 0)
+			return PATCH_INVALID("json patch operation %d: result too large", i);
 		v = cJSON_Duplicate(v, true);
 		if (!v)
 			return -ENOMEM;
@@ -866,6 +908,7 @@ static int jp_apply(cJSON *doc, const cJSON *op, int i, struct err *e)
 int patch_json(cJSON *target, const cJSON *ops, struct err *e)
 {
 	_cleanup_json_ cJSON *doc = NULL;
+	long budget = JSON_PATCH_COPY_BUDGET;
 	const cJSON *op;
 	int r, i = 0;
 
@@ -878,7 +921,7 @@ int patch_json(cJSON *target, const cJSON *ops, struct err *e)
 		return -ENOMEM;
 	cJSON_ArrayForEach(op, ops)
 	{
-		r = jp_apply(doc, op, i++, e);
+		r = jp_apply(doc, op, i++, &budget, e);
 		if (r < 0)
 			return r;
 	}

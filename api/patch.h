@@ -17,4 +17,9 @@ int patch_merge(cJSON *target, const cJSON *patch, struct err *e);
 int patch_strategic(cJSON *target, const cJSON *patch, const char *kind, struct err *e);
 int patch_json(cJSON *target, const cJSON *ops, struct err *e);
 
+/* How strategic merge treats the list at an object path of kind (the field names from the
+ * root, list levels left out: {"spec", "containers"}): merged by *key, a set, or atomic. */
+enum { PATCH_LIST_ATOMIC, PATCH_LIST_MAP, PATCH_LIST_SET };
+int patch_list_type(const char *kind, const char *const *fields, size_t n, const char **key);
+
 #endif

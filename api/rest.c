@@ -9,8 +9,10 @@
 #include <sodium.h>
 
 #include "api/patch.h"
+#include "api/protobuf.h"
 #include "api/server-internal.h"
 #include "api/table.h"
+#include "api/write.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -117,10 +119,13 @@ static const char *media_type(const char *ct, char *buf, size_t len)
 	return buf;
 }
 
-enum body_kind { BODY_JSON, BODY_YAML, BODY_MERGE, BODY_STRATEGIC, BODY_JSONPATCH };
+enum body_kind { BODY_JSON, BODY_YAML, BODY_MERGE, BODY_STRATEGIC, BODY_JSONPATCH, BODY_APPLY,
+		 BODY_PROTOBUF };
 
-/* Parse the request body. Sends the error reply itself and returns <0 on failure. */
-static int body_parse(struct api_req *r, bool patch, cJSON **ret, enum body_kind *kind)
+/* Parse the request body (pb_kind: the kind a protobuf envelope without type holds). Sends
+ * the error reply itself and returns <0 on failure. */
+static int body_parse(struct api_req *r, bool patch, const char *pb_kind, cJSON **ret,
+		      enum body_kind *kind)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(r->req);
 	size_t len = evbuffer_get_length(in);
@@ -138,12 +143,15 @@ static int body_parse(struct api_req *r, bool patch, cJSON **ret, enum body_kind
 			k = BODY_STRATEGIC;
 		else if (streq(mt, "application/json-patch+json"))
 			k = BODY_JSONPATCH;
+		else if (streq(mt, "application/apply-patch+yaml"))
+			k = BODY_APPLY;
 		else {
 			api_reply_status(r, 415, "UnsupportedMediaType", NULL, NULL,
 					 "the body of the request was in an unknown format - "
 					 "accepted media types include: application/json-patch+json, "
 					 "application/merge-patch+json, "
-					 "application/strategic-merge-patch+json");
+					 "application/strategic-merge-patch+json, "
+					 "application/apply-patch+yaml");
 			return -EOPNOTSUPP;
 		}
 	} else if (!*mt || streq(mt, "application/json") || streq(mt, "*/*"))
@@ -151,10 +159,13 @@ static int body_parse(struct api_req *r, bool patch, cJSON **ret, enum body_kind
 	else if (streq(mt, "application/yaml") || streq(mt, "application/x-yaml") ||
 		 streq(mt, "text/yaml"))
 		k = BODY_YAML;
+	else if (streq(mt, "application/vnd.kubernetes.protobuf"))
+		k = BODY_PROTOBUF;
 	else {
 		api_reply_status(r, 415, "UnsupportedMediaType", NULL, NULL,
 				 "the body of the request was in an unknown format - accepted "
-				 "media types include: application/json, application/yaml");
+				 "media types include: application/json, application/yaml, "
+				 "application/vnd.kubernetes.protobuf");
 		return -EOPNOTSUPP;
 	}
 	if (len > r->srv->max_body) {
@@ -167,7 +178,14 @@ static int body_parse(struct api_req *r, bool patch, cJSON **ret, enum body_kind
 		return -EBADMSG;
 	}
 	const char *data = (const char *)evbuffer_pullup(in, -1);
-	if (k == BODY_YAML) {
+	if (k == BODY_PROTOBUF) {
+		ret_r = pb_envelope_decode(data, len, r->res ? r->res->group_version : NULL,
+					   pb_kind, &j, &e);
+		if (ret_r < 0) {
+			api_reply_err(r, ret_r, &e);
+			return ret_r;
+		}
+	} else if (k == BODY_YAML || k == BODY_APPLY) {
 		ret_r = yaml_parse_one(data, len, &j, &e);
 		if (ret_r < 0) {
 			api_reply_status(r, 400, "BadRequest", NULL, NULL, "%s",
@@ -252,7 +270,8 @@ static bool body_check(struct api_req *r, cJSON *obj, const char *kind, const ch
 static bool dry_run_refused(struct api_req *r)
 {
 	if (!strempty(api_query(r, "dryRun"))) {
-		api_reply_status(r, 400, "BadRequest", NULL, NULL, "dryRun is not supported");
+		api_reply_status(r, 400, "BadRequest", NULL, NULL,
+				 "dryRun is not supported on the status subresource");
 		return true;
 	}
 	return false;
@@ -292,6 +311,32 @@ static void reply_obj_as(struct api_req *r, int code, struct store_obj *o)
 	}
 	table_add_row(t, r->res->kind, obj, now_s(), r->include_object);
 	table_set_meta(t, o->rv, NULL);
+	api_reply_json(r, code, t);
+}
+
+/* The reply of a write: the stored object, or on a dry run what would have been stored. */
+static void reply_write(struct api_req *r, int code, struct store_obj *o, struct api_write *w)
+{
+	_cleanup_json_ cJSON *t = NULL;
+	cJSON *obj = w->wo.dry_result;
+
+	if (o || !obj) {
+		if (o)
+			reply_obj_as(r, code, o);
+		else
+			api_reply_err(r, -EIO, NULL);
+		return;
+	}
+	if (!r->as_table) {
+		api_reply_json(r, code, obj);
+		return;
+	}
+	t = table_new(r->res->kind);
+	if (!t) {
+		api_reply_err(r, -ENOMEM, NULL);
+		return;
+	}
+	table_add_row(t, r->res->kind, obj, now_s(), r->include_object);
 	api_reply_json(r, code, t);
 }
 
@@ -582,50 +627,61 @@ static void handle_create(struct api_req *r)
 {
 	_cleanup_json_ cJSON *obj = NULL;
 	struct store_obj *o = NULL;
+	struct api_write w;
 	struct err e = { 0 };
 	int ret;
 
-	if (dry_run_refused(r) || body_parse(r, false, &obj, NULL) < 0)
+	if (api_write_begin(r, &w, false) < 0)
 		return;
-	if (!body_check(r, obj, r->res->kind, r->res->group_version, false))
-		return;
-	ret = api_obj_create_res(r->srv->store, r->res, obj, true, &o, &e);
+	if (body_parse(r, false, r->res->kind, &obj, NULL) < 0 ||
+	    !body_check(r, obj, r->res->kind, r->res->group_version, false) ||
+	    api_write_check_fields(r, &w, obj, NULL) < 0)
+		goto out;
+	ret = api_obj_create_opts(r->srv->store, r->res, obj, true, &w.wo, &o, &e);
 	if (ret < 0) {
 		if (!r->name) {
 			const char *n = json_str(obj, "metadata.name", NULL);
 			r->name = n ? strdup(n) : NULL;
 		}
 		api_reply_err(r, ret, &e);
-		return;
+		goto out;
 	}
-	log_debug("api: created %s %s/%s", r->res->plural, o->ns, o->name);
-	reply_obj_as(r, 201, o);
+	if (o)
+		log_debug("api: created %s %s/%s", r->res->plural, o->ns, o->name);
+	reply_write(r, 201, o, &w);
 	store_obj_unref(o);
+out:
+	api_write_done(&w);
 }
 
 static void handle_update(struct api_req *r)
 {
 	_cleanup_json_ cJSON *obj = NULL;
 	struct store_obj *o = NULL;
+	struct api_write w;
 	struct err e = { 0 };
 	uint64_t rv;
 	int ret;
 
-	if (dry_run_refused(r) || body_parse(r, false, &obj, NULL) < 0)
+	if (api_write_begin(r, &w, false) < 0)
 		return;
-	if (!body_check(r, obj, r->res->kind, r->res->group_version, true))
-		return;
+	if (body_parse(r, false, r->res->kind, &obj, NULL) < 0 ||
+	    !body_check(r, obj, r->res->kind, r->res->group_version, true) ||
+	    api_write_check_fields(r, &w, obj, NULL) < 0)
+		goto out;
 	if (api_obj_rv(obj, &rv) < 0) {
 		api_reply_status(r, 400, "BadRequest", NULL, NULL, "invalid resourceVersion");
-		return;
+		goto out;
 	}
-	ret = api_obj_update_res(r->srv->store, r->res, obj, rv, &o, &e);
+	ret = api_obj_update_opts(r->srv->store, r->res, obj, rv, &w.wo, &o, &e);
 	if (ret < 0) {
 		api_reply_err(r, ret, &e);
-		return;
+		goto out;
 	}
-	reply_obj_as(r, 200, o);
+	reply_write(r, 200, o, &w);
 	store_obj_unref(o);
+out:
+	api_write_done(&w);
 }
 
 struct patch_body {
@@ -696,40 +752,79 @@ static struct store_obj *get_or_reply(struct api_req *r)
 	return o;
 }
 
+/* Server-side apply (application/apply-patch+yaml). */
+static void handle_apply(struct api_req *r, cJSON *config, struct api_write *w)
+{
+	struct store_obj *o = NULL;
+	int code = 200;
+
+	if (!body_check(r, config, r->res->kind, r->res->group_version, true))
+		return;
+	if (strempty(json_str(config, "apiVersion", NULL)) ||
+	    strempty(json_str(config, "kind", NULL))) {
+		api_reply_status(r, 400, "BadRequest", NULL, NULL,
+				 "apiVersion and kind must be set in an applied configuration");
+		return;
+	}
+	if (api_write_check_fields(r, w, config, NULL) < 0 ||
+	    api_write_apply(r, w, config, &o, &code) < 0)
+		return;
+	reply_write(r, code, o, w);
+	store_obj_unref(o);
+}
+
 static void handle_patch(struct api_req *r, bool status)
 {
 	struct store_obj *cur, *o = NULL;
-	_cleanup_json_ cJSON *obj = NULL, *p = NULL;
+	_cleanup_json_ cJSON *obj = NULL, *p = NULL, *old = NULL;
 	struct patch_body pb;
+	struct api_write w;
 	struct err e = { 0 };
 	uint64_t rv;
 	int ret;
 
-	if (dry_run_refused(r) || body_parse(r, true, &p, &pb.k) < 0)
+	if (status && dry_run_refused(r))
 		return;
+	if (body_parse(r, true, NULL, &p, &pb.k) < 0 ||
+	    api_write_begin(r, &w, pb.k == BODY_APPLY) < 0)
+		return;
+	if (pb.k == BODY_APPLY) {
+		if (status)
+			api_reply_status(r, 415, "UnsupportedMediaType", NULL, NULL,
+					 "server-side apply of the status subresource is not "
+					 "supported");
+		else
+			handle_apply(r, p, &w);
+		goto out;
+	}
 	pb.p = p;
 	if (!(cur = get_or_reply(r)))
-		return;
+		goto out;
 	obj = store_obj_parse(cur);
 	store_obj_unref(cur);
-	if (!obj) {
+	old = obj ? cJSON_Duplicate(obj, true) : NULL;
+	if (!old) {
 		api_reply_err(r, -ENOMEM, NULL);
-		return;
+		goto out;
 	}
 	if (apply_patch(r, obj, &pb, r->res->kind) < 0 || patched_identity(r, obj, &rv) < 0)
-		return;
+		goto out;
 	if (status)
 		ret = api_obj_update_status_res(r->srv->store, r->res, r->ns, r->name,
 						cJSON_GetObjectItemCaseSensitive(obj, "status"), rv,
 						&o, &e);
+	else if (api_write_check_fields(r, &w, obj, old) < 0)
+		goto out;
 	else
-		ret = api_obj_update_res(r->srv->store, r->res, obj, rv, &o, &e);
+		ret = api_obj_update_opts(r->srv->store, r->res, obj, rv, &w.wo, &o, &e);
 	if (ret < 0) {
 		api_reply_err(r, ret, &e);
-		return;
+		goto out;
 	}
-	reply_obj_as(r, 200, o);
+	reply_write(r, 200, o, &w);
 	store_obj_unref(o);
+out:
+	api_write_done(&w);
 }
 
 /* ---------- delete ---------- */
@@ -750,7 +845,7 @@ static int delete_opts(struct api_req *r, struct api_delete_opts *o, cJSON **bod
 	o->grace_seconds = -1;
 	*body = NULL;
 	if (evbuffer_get_length(in) > 0) {
-		if (body_parse(r, false, body, NULL) < 0)
+		if (body_parse(r, false, "DeleteOptions", body, NULL) < 0)
 			return -EINVAL;
 		const cJSON *gp = cJSON_GetObjectItemCaseSensitive(*body, "gracePeriodSeconds");
 		if (cJSON_IsNumber(gp))
@@ -769,10 +864,15 @@ static int delete_opts(struct api_req *r, struct api_delete_opts *o, cJSON **bod
 				return -EINVAL;
 			}
 		}
-		if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(*body, "dryRun")) > 0) {
-			api_reply_status(r, 400, "BadRequest", NULL, NULL,
-					 "dryRun is not supported");
-			return -EINVAL;
+		const cJSON *dr;
+		cJSON_ArrayForEach(dr, cJSON_GetObjectItemCaseSensitive(*body, "dryRun"))
+		{
+			if (!cJSON_IsString(dr) || !streq(dr->valuestring, "All")) {
+				api_reply_status(r, 400, "BadRequest", NULL, NULL,
+						 "Invalid dry run value (supported: All)");
+				return -EINVAL;
+			}
+			o->dry_run = true;
 		}
 	}
 	if ((q = api_query(r, "gracePeriodSeconds")) && *q)
@@ -785,7 +885,15 @@ static int delete_opts(struct api_req *r, struct api_delete_opts *o, cJSON **bod
 				 "propagationPolicy must be one of Background, Foreground, Orphan");
 		return -EINVAL;
 	}
-	return dry_run_refused(r) ? -EINVAL : 0;
+	if ((q = api_query(r, "dryRun")) && *q) {
+		if (!streq(q, "All")) {
+			api_reply_status(r, 400, "BadRequest", NULL, NULL,
+					 "Invalid dry run value: %s (supported: All)", q);
+			return -EINVAL;
+		}
+		o->dry_run = true;
+	}
+	return 0;
 }
 
 static void handle_delete(struct api_req *r)
@@ -804,8 +912,8 @@ static void handle_delete(struct api_req *r)
 		api_reply_err(r, ret, &e);
 		return;
 	}
-	bool pending = store_get(r->srv->store, r->res->key, r->ns ? r->ns : "", r->name,
-				 &still) >= 0;
+	bool pending = !o.dry_run && store_get(r->srv->store, r->res->key, r->ns ? r->ns : "",
+					       r->name, &still) >= 0;
 	store_obj_unref(still);
 	if (pending || reply_deleted_object(r->res)) {
 		reply_obj_as(r, pending ? 202 : 200, out);
@@ -984,20 +1092,28 @@ static void handle_scale(struct api_req *r)
 	struct store_obj *cur, *o = NULL;
 	_cleanup_json_ cJSON *obj = NULL, *sc = NULL, *out = NULL, *p = NULL;
 	struct patch_body pb = { 0 };
+	struct api_write w = { 0 };
 	struct err e = { 0 };
-	uint64_t rv = 0;
+	uint64_t rv = 0, cur_rv;
 	int ret;
 
-	if (r->method != EVHTTP_REQ_GET && dry_run_refused(r))
+	if (r->method != EVHTTP_REQ_GET && api_write_begin(r, &w, false) < 0)
 		return;
 	if (r->method == EVHTTP_REQ_PATCH) {
-		if (body_parse(r, true, &p, &pb.k) < 0)
+		if (body_parse(r, true, NULL, &p, &pb.k) < 0)
 			return;
+		if (pb.k == BODY_APPLY) {
+			api_reply_status(r, 415, "UnsupportedMediaType", NULL, NULL,
+					 "server-side apply of the scale subresource is not "
+					 "supported");
+			return;
+		}
 		pb.p = p;
 	}
 	if (!(cur = get_or_reply(r)))
 		return;
 	obj = store_obj_parse(cur);
+	cur_rv = cur->rv;
 	sc = obj ? scale_from(obj, cur->rv) : NULL;
 	store_obj_unref(cur);
 	if (!sc) {
@@ -1011,7 +1127,7 @@ static void handle_scale(struct api_req *r)
 	if (r->method == EVHTTP_REQ_PUT) {
 		cJSON_Delete(sc);
 		sc = NULL;
-		if (body_parse(r, false, &sc, NULL) < 0 ||
+		if (body_parse(r, false, "Scale", &sc, NULL) < 0 ||
 		    !body_check(r, sc, "Scale", "autoscaling/v1", true))
 			return;
 		if (api_obj_rv(sc, &rv) < 0) {
@@ -1033,15 +1149,17 @@ static void handle_scale(struct api_req *r)
 		return;
 	}
 	json_set_int(json_path_obj(obj, "spec"), "replicas", (int64_t)rep->valuedouble);
-	ret = api_obj_update_res(r->srv->store, r->res, obj, rv, &o, &e);
+	ret = api_obj_update_opts(r->srv->store, r->res, obj, rv, &w.wo, &o, &e);
 	if (ret < 0) {
 		api_reply_err(r, ret, &e);
+		api_write_done(&w);
 		return;
 	}
 	cJSON_Delete(obj);
-	obj = store_obj_parse(o);
-	out = obj ? scale_from(obj, o->rv) : NULL;
+	obj = o ? store_obj_parse(o) : TAKE_PTR(w.wo.dry_result);
+	out = obj ? scale_from(obj, o ? o->rv : cur_rv) : NULL;
 	store_obj_unref(o);
+	api_write_done(&w);
 	if (!out) {
 		api_reply_err(r, -ENOMEM, NULL);
 		return;
@@ -1093,7 +1211,7 @@ static void handle_binding(struct api_req *r)
 		method_not_allowed(r);
 		return;
 	}
-	if (dry_run_refused(r) || body_parse(r, false, &obj, NULL) < 0 ||
+	if (dry_run_refused(r) || body_parse(r, false, "Binding", &obj, NULL) < 0 ||
 	    !body_check(r, obj, "Binding", "v1", true))
 		return;
 	node = json_str(obj, "target.name", NULL);
@@ -1116,7 +1234,20 @@ void api_rest_handle(struct api_req *r)
 {
 	enum evhttp_cmd_type m = r->method;
 
-	if (!route(r) || !negotiate(r))
+	if (!route(r))
+		return;
+	/* pod I/O: plain text and WebSocket streams, not JSON documents */
+	if (r->sub && r->name && r->ns && streq(r->res->plural, "pods") && !r->res->group[0]) {
+		if (streq(r->sub, "log")) {
+			api_podlog_handle(r);
+			return;
+		}
+		if (streq(r->sub, "exec")) {
+			api_podexec_handle(r);
+			return;
+		}
+	}
+	if (!negotiate(r))
 		return;
 	if (m == EVHTTP_REQ_HEAD)
 		m = EVHTTP_REQ_GET;
@@ -1157,7 +1288,7 @@ void api_rest_handle(struct api_req *r)
 			uint64_t rv;
 			int ret;
 
-			if (dry_run_refused(r) || body_parse(r, false, &obj, NULL) < 0 ||
+			if (dry_run_refused(r) || body_parse(r, false, r->res->kind, &obj, NULL) < 0 ||
 			    !body_check(r, obj, r->res->kind, r->res->group_version, true))
 				return;
 			if (api_obj_rv(obj, &rv) < 0) {

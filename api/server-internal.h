@@ -17,6 +17,7 @@
 #include <cJSON.h>
 
 #include "api/object.h"
+#include "api/podio.h"
 #include "api/resources.h"
 #include "api/selector.h"
 #include "api/server.h"
@@ -51,6 +52,13 @@ struct api_server {
 	uint64_t bookmark_ms;      /* period of BOOKMARK events */
 	size_t watch_max_buffer;   /* bytes queued to a watcher before it is dropped */
 	char *openapi_v3_root;     /* cached documents */
+	/* pod I/O (podio.c, podlog.c, podexec.c, images.c) */
+	struct api_podio podio;
+	bool has_podio;
+	size_t image_max_body;
+	struct api_logstream *logstreams; /* open `log?follow=true` streams */
+	struct api_exec *execs;           /* exec sessions */
+	struct api_imgjob *imgjobs;       /* imports and pulls running on threads */
 };
 
 /* One request being served. */
@@ -97,6 +105,29 @@ void api_rest_handle(struct api_req *r);        /* resources */
 void api_watch_start(struct api_req *r);
 void api_watch_free_all(struct api_server *srv);
 
+/* --- pod I/O (podio.c, podlog.c, podexec.c, images.c) --- */
+/* The pod and container a log/exec request names; errors are replied (return < 0). */
+struct api_pod_ctr {
+	cJSON *pod;              /* owned */
+	const cJSON *spec;       /* the container's spec */
+	const cJSON *status;     /* its containerStatuses entry, NULL if none yet */
+	bool running, terminated, waiting;
+	struct api_podio_ctr ref;
+	char *id;                /* containerID without its scheme, NULL if none */
+	char *last_id;           /* lastState.terminated.containerID, likewise */
+};
+int api_pod_ctr_get(struct api_req *r, const char *container, struct api_pod_ctr *ret);
+void api_pod_ctr_done(struct api_pod_ctr *c);
+bool api_podio_ready(struct api_req *r, bool images); /* 503 if the daemon gave no handles */
+void api_podlog_handle(struct api_req *r);
+void api_podexec_handle(struct api_req *r);
+bool api_images_match(const char *path);
+void api_images_handle(struct api_req *r);
+void api_podio_free_all(struct api_server *srv);
+void api_podlog_free_all(struct api_server *srv);
+void api_podexec_free_all(struct api_server *srv);
+void api_images_free_all(struct api_server *srv);
+
 /* --- listing helpers shared by rest.c and watch.c --- */
 struct api_filter {
 	const struct api_resource *res;
@@ -117,6 +148,21 @@ int api_obj_update_res(struct store *s, const struct api_resource *res, cJSON *o
 int api_obj_update_status_res(struct store *s, const struct api_resource *res, const char *ns,
 			      const char *name, const cJSON *status, uint64_t expect_rv,
 			      struct store_obj **ret, struct err *e);
+/* How an HTTP write differs from a plain one. */
+struct api_write_opts {
+	bool dry_run;      /* ?dryRun=All: default and validate, commit nothing */
+	cJSON *dry_result; /* dry run: the object that would have been stored (caller frees) */
+	/* Called with the final object (defaulted, validated) just before it is stored; old is
+	 * NULL on create. Managed fields are recorded here. */
+	int (*finish)(const cJSON *old, cJSON *obj, void *ud, struct err *e);
+	void *ud;
+};
+int api_obj_create_opts(struct store *s, const struct api_resource *res, cJSON *obj,
+			bool from_user, struct api_write_opts *wo, struct store_obj **ret,
+			struct err *e);
+int api_obj_update_opts(struct store *s, const struct api_resource *res, cJSON *obj,
+			uint64_t expect_rv, struct api_write_opts *wo, struct store_obj **ret,
+			struct err *e);
 /* metadata.resourceVersion as a number; 0 if unset; -EINVAL if not a number. */
 int api_obj_rv(const cJSON *obj, uint64_t *ret);
 /* Ensure the namespaces the server always has. */

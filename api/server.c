@@ -17,6 +17,7 @@
 #include <event2/listener.h>
 
 #include "api/server-internal.h"
+#include "api/svcalloc.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -344,7 +345,16 @@ static void on_request(struct evhttp_request *req, void *arg)
 			api_reply_raw(&r, 200, "text/plain; charset=utf-8", "ok", 2);
 		goto out;
 	}
-	if (api_discovery_match(r.path))
+	if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > l->srv->max_body &&
+	    !(api_images_match(r.path) && r.method == EVHTTP_REQ_POST)) {
+		/* the listener's limit is the image upload limit (podio.c): others keep theirs */
+		api_reply_status(&r, 413, "RequestEntityTooLarge", NULL, NULL,
+				 "the request body is larger than %zu bytes", l->srv->max_body);
+		goto out;
+	}
+	if (api_images_match(r.path))
+		api_images_handle(&r);
+	else if (api_discovery_match(r.path))
 		api_discovery_handle(&r);
 	else
 		api_rest_handle(&r);
@@ -520,6 +530,9 @@ int api_server_new(struct event_base *base, struct store *store,
 		goto fail;
 	}
 
+	r = svcalloc_init(store, opts->service_cidr ? opts->service_cidr : "10.96.0.0/12", e);
+	if (r < 0)
+		goto fail;
 	r = api_obj_bootstrap(store, e);
 	if (r < 0)
 		goto fail;
@@ -583,7 +596,9 @@ struct api_server *api_server_free(struct api_server *srv)
 {
 	if (!srv)
 		return NULL;
+	svcalloc_fini();
 	api_watch_free_all(srv);
+	api_podio_free_all(srv);
 	if (srv->tcp.http)
 		evhttp_free(srv->tcp.http);
 	if (srv->unx.http)

@@ -20,6 +20,7 @@ struct api_server_options {
 	const char *tls_cert, *tls_key, *tls_ca; /* NULL: generate under state_dir/tls */
 	const char *tokens_file; /* required for a non-loopback listener */
 	size_t max_body_bytes;
+	const char *service_cidr; /* ClusterIP range; NULL: 10.96.0.0/12 */
 };
 
 int api_server_new(struct event_base *base, struct store *store,

@@ -213,7 +213,9 @@ static int64_t jint(const cJSON *o, const char *k)
 {
 	const cJSON *c = jget(o, k);
 
-	return cJSON_IsNumber(c) ? (int64_t)c->valuedouble : 0;
+	if (!cJSON_IsNumber(c) || !(c->valuedouble >= -9.2e18 && c->valuedouble <= 9.2e18))
+		return 0; /* also NaN; the cast would be undefined */
+	return (int64_t)c->valuedouble;
 }
 
 static const cJSON *jarr(const cJSON *o, const char *k)

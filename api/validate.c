@@ -389,13 +389,19 @@ static const char *pk(char *buf, const char *base, const char *key)
 #define I(base, i) pi((char[128]){ 0 }, base, i)
 #define K(base, key) pk((char[128]){ 0 }, base, key)
 
+/* d holds an integer that int64_t can represent (the range test first: the cast is UB beyond) */
+static bool dbl_is_int64(double d)
+{
+	return d >= -9.2e18 && d <= 9.2e18 && d == (double)(int64_t)d;
+}
+
 /* A value as Kubernetes prints it in "Invalid value: ..." */
 static const char *fmtv(const cJSON *v, char *buf, size_t len)
 {
 	if (cJSON_IsString(v)) {
 		snprintf(buf, len, "\"%.*s\"", (int)(len > 8 ? len - 8 : 0), v->valuestring);
 	} else if (cJSON_IsNumber(v)) {
-		if (v->valuedouble == (double)(int64_t)v->valuedouble)
+		if (dbl_is_int64(v->valuedouble))
 			snprintf(buf, len, "%lld", (long long)v->valuedouble);
 		else
 			snprintf(buf, len, "%g", v->valuedouble);
@@ -510,8 +516,7 @@ static bool get_int(struct vctx *v, const cJSON *o, const char *k, const char *p
 
 	if (!c)
 		return false;
-	if (!cJSON_IsNumber(c) || c->valuedouble != (double)(int64_t)c->valuedouble ||
-	    c->valuedouble > 9.2e18 || c->valuedouble < -9.2e18) {
+	if (!cJSON_IsNumber(c) || !dbl_is_int64(c->valuedouble)) {
 		v_type(v, path, c, "an integer");
 		return false;
 	}
@@ -861,6 +866,8 @@ static bool res_milli(const cJSON *m, const char *k, int64_t *x)
 	const cJSON *c = get(m, k);
 
 	if (cJSON_IsNumber(c)) {
+		if (!(c->valuedouble * 1000 >= -9.2e18 && c->valuedouble * 1000 <= 9.2e18))
+			return false;
 		*x = (int64_t)(c->valuedouble * 1000);
 		return true;
 	}
@@ -1618,8 +1625,8 @@ static void chk_service(struct vctx *v, const cJSON *obj)
 				v_invalid(v, J(p, "nodePort"), get(it, "nodePort"),
 					  "must be between 1 and 65535, inclusive");
 		}
-		/* port+protocol unique */
-		cJSON_ArrayForEach(other, ports)
+		/* port+protocol unique (bounded: quadratic) */
+		cJSON_ArrayForEach(other, (i <= 1024 ? ports : NULL))
 		{
 			if (j++ >= i - 1)
 				break;

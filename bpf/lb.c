@@ -72,6 +72,7 @@ struct lb {
 	struct bpf_link *links[LB_NCG + 1];
 	void *svcs; /* tsearch tree of struct lb_svc * */
 	uint8_t revnat_used[65536 / 8];
+	uint32_t revnat_hint; /* search for a free index from here (wraps) */
 	uint32_t next_id;
 	uint32_t nsvc, nbackends, svc_entries;
 	uint32_t max[LB_MAP_N];
@@ -145,12 +146,19 @@ static void revnat_mark(struct lb *lb, uint16_t i, bool used)
 
 static int revnat_alloc(struct lb *lb, uint16_t *ret)
 {
-	/* index 0 means "none"; cap at the map size */
-	for (uint32_t i = 1; i < 65536 && i <= lb->max[LB_MAP_REVNAT]; i++)
+	/* index 0 means "none"; cap at the map size. Start after the last one handed out, so
+	 * programming N services is O(N), not O(N^2). */
+	uint32_t lim = lb->max[LB_MAP_REVNAT] < 65535 ? lb->max[LB_MAP_REVNAT] : 65535;
+
+	for (uint32_t k = 0; k < lim; k++) {
+		uint32_t i = (lb->revnat_hint + k) % lim + 1;
+
 		if (!revnat_test(lb, (uint16_t)i)) {
 			*ret = (uint16_t)i;
+			lb->revnat_hint = i % lim;
 			return 0;
 		}
+	}
 	return -ENOSPC;
 }
 
@@ -1162,6 +1170,33 @@ int lb_backend_set_flags(struct lb *lb, uint32_t ip, uint16_t port, uint8_t prot
 }
 
 /* --- inspection --- */
+
+int lb_service_get(struct lb *lb, const struct lb_frontend *fe, uint16_t *ret_rev_nat,
+		   struct lb_member_info *ret, size_t max)
+{
+	struct lb_svc *s = svc_find(lb, fe->vip, fe->port, fe->proto);
+	size_t k = 0;
+
+	if (!s)
+		return -ENOENT;
+	if (ret_rev_nat)
+		*ret_rev_nat = s->val.rev_nat;
+	for (int t = 0; t < 2; t++) {
+		uint32_t *ids = t ? s->term : s->ready;
+		size_t cnt = t ? s->val.term_count : s->val.count;
+
+		for (size_t j = 0; j < cnt; j++) {
+			struct lb_member *m = svc_member(s, ids[j]);
+
+			if (!m)
+				continue;
+			if (k < max)
+				ret[k] = (struct lb_member_info){ .id = m->id, .be = m->be };
+			k++;
+		}
+	}
+	return (int)k;
+}
 
 static const char *proto_name(uint8_t p)
 {

@@ -75,6 +75,19 @@ int lb_service_delete(struct lb *lb, const struct lb_frontend *fe, struct err *e
 int lb_backend_set_flags(struct lb *lb, uint32_t ip, uint16_t port, uint8_t proto, uint8_t flags,
 			 struct err *e);
 
+/* One programmed backend of a frontend, as the maps hold it. */
+struct lb_member_info {
+	uint32_t id;
+	struct shoal_backend be;
+};
+
+/*
+ * The frontend's reverse-NAT index and its backends: ready ones in slot order, then terminating
+ * ones in slot order; at most `max` are copied. Returns the number of backends, -ENOENT.
+ */
+int lb_service_get(struct lb *lb, const struct lb_frontend *fe, uint16_t *ret_rev_nat,
+		   struct lb_member_info *ret, size_t max);
+
 /* JSON array of services with their slots and backends, as `shoalctl bpf services` prints. */
 int lb_dump(struct lb *lb, cJSON **ret);
 void lb_stats_get(struct lb *lb, struct lb_stats *ret);

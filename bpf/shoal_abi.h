@@ -30,6 +30,8 @@
 #define SHOAL_MAP_AFFINITY "shoal_affinity"
 #define SHOAL_MAP_CT       "shoal_ct"
 #define SHOAL_MAP_DESTROY  "shoal_destroy"
+#define SHOAL_MAP_MAGLEV   "shoal_maglev"
+#define SHOAL_MAP_NP_STATS "shoal_np_stats"
 
 /* Default sizes; the loader overrides them from its options before load. */
 #define SHOAL_DEF_SVC_MAX      65536
@@ -39,6 +41,8 @@
 #define SHOAL_DEF_AFFINITY_MAX 65536
 #define SHOAL_DEF_CT_MAX       262144
 #define SHOAL_DEF_DESTROY_MAX  1024
+#define SHOAL_DEF_MAGLEV_MAX   1024  /* NodePort/external frontends with a Maglev table */
+#define SHOAL_DEF_MAGLEV_M     16381 /* prime; entries of one Maglev table */
 
 #define SHOAL_SLOT_TERM     0x8000 /* terminating backends live at SHOAL_SLOT_TERM + 1 .. */
 #define SHOAL_MAX_SLOTS     0x7fff /* per kind (ready / terminating) per service */
@@ -130,7 +134,12 @@ struct shoal_aff_val {
 };
 _Static_assert(sizeof(struct shoal_aff_val) == 16, "shoal_aff_val layout");
 
-/* shoal_ct: tc NodePort conntrack (LRU). Keyed by the packet's tuple as seen on the wire. */
+/*
+ * shoal_ct: tc NodePort conntrack (LRU). Keyed by the packet's tuple as seen on the wire. A new
+ * flow gets two entries: the forward one (client -> frontend, as the client sent it) and the
+ * reply one (the backend's answer as it arrives: from the backend to the client, or to the node
+ * address and SNAT port when the backend is on another node).
+ */
 enum shoal_ct_dir {
 	SHOAL_CT_INGRESS = 0, /* client -> frontend */
 	SHOAL_CT_EGRESS = 1,  /* backend -> client (reply) */
@@ -140,6 +149,11 @@ enum shoal_ct_state {
 	SHOAL_CT_NEW = 0,
 	SHOAL_CT_ESTABLISHED = 1,
 	SHOAL_CT_CLOSING = 2,
+};
+
+enum shoal_ct_flags {
+	SHOAL_CT_F_SNAT = 1 << 0,  /* source rewritten to the node address (remote backend) */
+	SHOAL_CT_F_LOCAL = 1 << 1, /* backend on this node */
 };
 
 struct shoal_ct_key {
@@ -154,17 +168,30 @@ struct shoal_ct_key {
 _Static_assert(sizeof(struct shoal_ct_key) == 16, "shoal_ct_key layout");
 
 struct shoal_ct_val {
-	__u64 last_seen_ns;
+	__u64 last_seen_ns; /* bpf_ktime_get_ns() */
 	__u32 backend_id;
 	__u16 rev_nat;
 	__u8 state; /* enum shoal_ct_state */
-	__u8 flags;
-	__be32 snat_addr; /* node address used as source towards a remote backend (0: none) */
-	__be16 snat_port;
+	__u8 flags; /* enum shoal_ct_flags */
+	/* forward entry: the SNAT source used towards the backend (0: none);
+	 * reply entry: the client address/port to restore as destination */
+	__be32 nat_addr;
+	__be16 nat_port;
 	__u16 pad0;
 	__u64 packets;
 };
 _Static_assert(sizeof(struct shoal_ct_val) == 32, "shoal_ct_val layout");
+
+/* shoal_np_stats: per-CPU counters of the tc datapath, indexed by enum shoal_np_stat. */
+enum shoal_np_stat {
+	SHOAL_NP_FWD = 0,        /* packets translated client -> backend */
+	SHOAL_NP_REV = 1,        /* packets translated backend -> client */
+	SHOAL_NP_CT_NEW = 2,     /* conntrack entries created (new flows) */
+	SHOAL_NP_NO_BACKEND = 3, /* new flows dropped: frontend without a usable backend */
+	SHOAL_NP_SNAT_FAIL = 4,  /* new flows dropped: no free SNAT port */
+	SHOAL_NP_FIB_PASS = 5,   /* FIB lookup failed: packet handed to the stack */
+	SHOAL_NP_STAT_N = 6,
+};
 
 /*
  * shoal_destroy: backends whose connected UDP sockets must be torn down. User space fills it
@@ -191,5 +218,15 @@ struct shoal_cfg {
 	__u32 maglev_seed; /* cluster-wide; every node must use the same */
 };
 _Static_assert(sizeof(struct shoal_cfg) == 8, "shoal_cfg layout");
+
+/* Load-time knobs of the tc NodePort programs (rodata). */
+struct shoal_np_cfg {
+	__be32 node_ip;      /* this node's uplink address: NodePort frontends, SNAT source */
+	__u32 maglev_m;      /* entries per Maglev table (prime) */
+	__u32 maglev_seed;   /* cluster-wide; every node must use the same */
+	__u16 snat_min;      /* SNAT port range (host order) */
+	__u16 snat_max;
+};
+_Static_assert(sizeof(struct shoal_np_cfg) == 16, "shoal_np_cfg layout");
 
 #endif

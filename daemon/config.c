@@ -8,6 +8,7 @@
 #include "daemon/config.h"
 #include "lib/util.h"
 #include "lib/yaml.h"
+#include "netplugin/ipam.h"
 
 enum opt_kind { OPT_STR, OPT_LONG };
 
@@ -37,10 +38,15 @@ static const struct opt_def opts[] = {
 	STR(cluster_cidr, "cluster pod CIDR, not masqueraded (default 10.244.0.0/16)"),
 	STR(image_preload, "OCI layouts/archives to import at start, comma-separated"),
 	STR(cluster_domain, "cluster DNS domain (default cluster.local)"),
+	STR(dns_listen, "cluster DNS host:port (default <pod CIDR network+1>:53; \"\" disables)"),
+	STR(dns_resolv_conf, "upstream nameservers for other names (default /etc/resolv.conf)"),
 	STR(bpf_pin_dir, "bpffs pin directory (default /sys/fs/bpf/shoal/<node>)"),
 	STR(cgroup_name, "cgroup subtree name (default shoal-<node>)"),
 	STR(nft_table, "nftables table name (default shoal-<node>)"),
 	STR(log_level, "debug|info|warn|error (default info)"),
+	STR(uplink, "interface serving NodePort/externalIPs in tc (default: none)"),
+	STR(node_ip, "node address for NodePort SNAT (default: the uplink's first IPv4)"),
+	NUM(maglev_seed, "Maglev seed, the same on every node (default 0)"),
 	NUM(max_pods, "pods this node accepts (default 110)"),
 	NUM(run_pods, "1: run the pods bound to this node; 0: API and controllers only (default 1)"),
 	NUM(watch_window, "events kept for watch resume (default 100000)"),
@@ -145,6 +151,8 @@ void config_usage(FILE *f)
 {
 	fprintf(f, "usage: shoald [--config FILE] [--OPTION VALUE]...\n\noptions:\n");
 	fprintf(f, "  %-18s %s\n", "--config", "YAML/JSON file with the options below as keys");
+	fprintf(f, "  %-18s %s\n", "--teardown",
+		"remove the node's pinned datapath, nft table and cgroup, then exit");
 	for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
 		char flag[64];
 		size_t k;
@@ -237,6 +245,17 @@ int config_load(struct config *cfg, int argc, char **argv, struct err *e)
 	r = r ?: default_str(&cfg->service_cidr, "%s", "10.96.0.0/12");
 	r = r ?: default_str(&cfg->cluster_cidr, "%s", "10.244.0.0/16");
 	r = r ?: default_str(&cfg->cluster_domain, "%s", "cluster.local");
+	r = r ?: default_str(&cfg->dns_resolv_conf, "%s", "/etc/resolv.conf");
+	if (r == 0 && !cfg->dns_listen) {
+		/* the node's reserved pod-CIDR address, which pods' resolv.conf names */
+		struct ipam_range range;
+		char ip[16];
+		r = ipam_range_parse(cfg->pod_cidr, NULL, NULL, &range, e);
+		if (r < 0)
+			return r;
+		ipam_addr_format(range.gateway, ip);
+		r = default_str(&cfg->dns_listen, "%s:53", ip);
+	}
 	r = r ?: default_str(&cfg->bpf_pin_dir, "/sys/fs/bpf/shoal/%s", cfg->node_name);
 	r = r ?: default_str(&cfg->cgroup_name, "shoal-%s", cfg->node_name);
 	r = r ?: default_str(&cfg->nft_table, "shoal-%s", cfg->node_name);

@@ -25,10 +25,15 @@ struct config {
 	char *cluster_cidr;  /* 10.244.0.0/16: pod traffic to it is not masqueraded */
 	char *image_preload; /* comma-separated OCI layouts/archives imported at start */
 	char *cluster_domain;/* cluster.local */
+	char *dns_listen;    /* cluster DNS address: <pod CIDR network+1>:53; "" disables */
+	char *dns_resolv_conf; /* upstream nameservers for other names: /etc/resolv.conf */
 	char *bpf_pin_dir;   /* /sys/fs/bpf/shoal/<node> */
 	char *cgroup_name;   /* shoal-<node> */
 	char *nft_table;     /* shoal-<node> */
 	char *log_level;
+	char *uplink;        /* NodePort interface; unset: no tc datapath */
+	char *node_ip;       /* NodePort SNAT address; unset: the uplink's first IPv4 */
+	long maglev_seed;    /* cluster-wide Maglev seed */
 	long max_pods;
 	long run_pods;       /* 1: run this node's pods (the pod manager); 0: API/controllers only */
 	long watch_window;

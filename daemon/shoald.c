@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* shoald: one per machine. Wires config, the local replica, the API and the node's agents. */
+#include <arpa/inet.h>
+#include <limits.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -8,8 +10,12 @@
 #include "api/server.h"
 #include "daemon/config.h"
 #include "daemon/ctrl_loop.h"
+#include "daemon/dns.h"
 #include "daemon/node.h"
 #include "daemon/pods.h"
+#include "daemon/podio.h"
+#include "daemon/services.h"
+#include "daemon/teardown.h"
 #include "lib/log.h"
 #include "lib/util.h"
 #include "sched/members.h"
@@ -25,6 +31,9 @@ struct shoald {
 	struct members *members;
 	struct ctrl_loop *ctrl;
 	struct pods *pods;
+	struct podio *podio;
+	struct svc_proxy *svc;
+	struct dns_server *dns;
 };
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -37,11 +46,14 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 static void shoald_free(struct shoald *d)
 {
+	d->dns = dns_server_free(d->dns);
 	d->ctrl = ctrl_loop_free(d->ctrl);
 	d->pods = pods_free(d->pods);
+	d->svc = svc_proxy_free(d->svc);
 	d->node = node_agent_free(d->node);
 	d->members = members_free(d->members);
 	d->api = api_server_free(d->api);
+	d->podio = podio_free(d->podio);
 	d->store = store_close(d->store);
 	if (d->sig_term)
 		event_free(d->sig_term);
@@ -60,6 +72,15 @@ int main(int argc, char **argv)
 	_cleanup_free_ char *db = NULL;
 	int r;
 
+	bool teardown = false;
+	/* --teardown is an action, not a setting: take it out before the options are parsed */
+	for (int i = 1; i < argc; i++)
+		if (streq(argv[i], "--teardown")) {
+			teardown = true;
+			memmove(argv + i, argv + i + 1, (argc - i) * sizeof(*argv));
+			argc--;
+			break;
+		}
 	r = config_load(&d.cfg, argc, argv, &e);
 	if (r == 1)
 		return 0;
@@ -73,6 +94,11 @@ int main(int argc, char **argv)
 	}
 	log_setup(d.cfg.node_name, lvl);
 	signal(SIGPIPE, SIG_IGN);
+	if (teardown) {
+		r = shoald_teardown(&d.cfg, &e);
+		config_free(&d.cfg);
+		return r < 0 ? 1 : 0;
+	}
 
 	r = util_mkdir_p(d.cfg.state_dir, 0700);
 	if (r < 0) {
@@ -82,6 +108,15 @@ int main(int argc, char **argv)
 	r = util_mkdir_p(d.cfg.run_dir, 0700);
 	if (r < 0) {
 		log_error_errno(r, "cannot create run dir %s", d.cfg.run_dir);
+		goto out;
+	}
+
+	/* the node's cgroup2 subtree holds the daemon and, by inheritance, its pods: the socket
+	 * load balancer serves exactly that subtree, never the host */
+	char cg[PATH_MAX];
+	r = svc_cgroup_enter(d.cfg.cgroup_name, cg, sizeof(cg), &e);
+	if (r < 0) {
+		log_error_errno(r, "cannot enter cgroup %s: %s", d.cfg.cgroup_name, e.message);
 		goto out;
 	}
 
@@ -115,16 +150,39 @@ int main(int argc, char **argv)
 		.tls_ca = d.cfg.tls_ca,
 		.tokens_file = d.cfg.tokens_file,
 		.max_body_bytes = (size_t)d.cfg.max_body_bytes,
+		.service_cidr = d.cfg.service_cidr,
 	};
 	r = api_server_new(d.base, d.store, &ao, &d.api, &e);
 	if (r < 0) {
 		log_error_errno(r, "cannot start API server: %s", e.message);
 		goto out;
 	}
+	r = podio_new(d.api, &d.cfg, &d.podio, &e);
+	if (r < 0) {
+		log_error_errno(r, "cannot serve pod I/O: %s", e.message);
+		goto out;
+	}
 
 	r = node_agent_new(d.base, d.store, &d.cfg, &d.node);
 	if (r < 0) {
 		log_error_errno(r, "cannot register node");
+		goto out;
+	}
+
+	struct svc_proxy_opts po = {
+		.node = d.cfg.node_name,
+		.cgroup = cg,
+		.uplink = d.cfg.uplink,
+		.maglev_seed = (uint32_t)d.cfg.maglev_seed,
+	};
+	if (d.cfg.node_ip && inet_pton(AF_INET, d.cfg.node_ip, &po.node_ip) != 1) {
+		log_error("invalid --node-ip %s", d.cfg.node_ip);
+		r = -EINVAL;
+		goto out;
+	}
+	r = svc_proxy_new(d.base, d.store, &po, &d.svc, &e);
+	if (r < 0) {
+		log_error_errno(r, "cannot start service proxy: %s", e.message);
 		goto out;
 	}
 
@@ -136,6 +194,18 @@ int main(int argc, char **argv)
 	if (r < 0) {
 		log_error_errno(r, "cannot start controllers");
 		goto out;
+	}
+	if (!strempty(d.cfg.dns_listen)) {
+		struct dns_server_options dso = {
+			.listen = d.cfg.dns_listen,
+			.domain = d.cfg.cluster_domain,
+			.resolv_conf = d.cfg.dns_resolv_conf,
+		};
+		r = dns_server_new(d.base, d.store, &dso, &d.dns, &e);
+		if (r < 0) {
+			log_error_errno(r, "cannot start cluster DNS: %s", e.message);
+			goto out;
+		}
 	}
 
 	r = d.cfg.run_pods ? pods_new(d.base, d.store, &d.cfg, &d.pods, &e) : 0;

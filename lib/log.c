@@ -6,12 +6,13 @@
 
 #include "lib/log.h"
 
-static const char *log_node = "";
+static char log_node[256];
 static enum log_level log_min = LOG_LVL_INFO;
 
 void log_setup(const char *node, enum log_level min)
 {
-	log_node = node ? node : "";
+	/* a copy: the daemon logs its last line after freeing its configuration */
+	snprintf(log_node, sizeof(log_node), "%s", node ? node : "");
 	log_min = min;
 }
 

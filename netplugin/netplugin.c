@@ -72,10 +72,38 @@ int np_node_leases(struct np_node *n, struct ipam_lease **ret, size_t *nret, str
 	return ipam_list(n->ipam, ret, nret, e);
 }
 
+/*
+ * The pod CIDR's reserved address (network + 1) as a /32 on the node's loopback: node-local
+ * services that pods reach at a fixed address (the cluster DNS server) listen there. Pods reach
+ * it through their default route like any node address. Scope host, so the node keeps its own
+ * address as the source of what it sends to pods.
+ */
+static int node_addr_set(struct np_node *n, bool add, struct err *e)
+{
+	struct np_nl nl;
+	int ifindex, r;
+
+	r = np_nl_open(&nl, -1, e);
+	if (r < 0)
+		return r;
+	r = np_link_index(&nl, "lo", &ifindex, NULL, NULL);
+	if (r < 0)
+		r = err_set(e, -r, 0, "", "no loopback interface: %s", strerror(-r));
+	else if (add && !np_addr_has(&nl, ifindex, n->range.gateway))
+		r = np_addr_add_host(&nl, ifindex, n->range.gateway, e);
+	else if (!add) {
+		r = np_addr_delete(&nl, ifindex, n->range.gateway, 32, e);
+		r = r == -ENOENT ? 0 : r;
+	}
+	np_nl_close(&nl);
+	return r;
+}
+
 int np_node_setup(struct np_node *n, struct err *e)
 {
 	int r = np_sysctl_write("net/ipv4/ip_forward", "1", e);
 
+	r = r ?: node_addr_set(n, true, e);
 	if (r < 0 || !n->nft_table)
 		return r;
 	return np_nft_node_setup(n->nft_table, n->range.network, n->range.prefix,
@@ -84,9 +112,9 @@ int np_node_setup(struct np_node *n, struct err *e)
 
 int np_node_teardown(struct np_node *n, struct err *e)
 {
-	int r;
+	int r = node_addr_set(n, false, e);
 
-	if (!n->nft_table)
+	if (r < 0 || !n->nft_table)
 		return 0;
 	r = np_nft_node_teardown(n->nft_table, e);
 	return r == -ENOENT ? 0 : r;

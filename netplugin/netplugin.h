@@ -40,9 +40,11 @@ struct np_node;
 
 int np_node_open(const struct np_node_opts *o, struct np_node **ret, struct err *e);
 struct np_node *np_node_close(struct np_node *n);
-/* Node-wide plumbing: ip_forward on, the nft table (idempotent). */
+/* Node-wide plumbing: ip_forward on, the reserved node address (network + 1, /32) on the
+ * loopback for node-local services pods reach (cluster DNS), the nft table (idempotent). */
 int np_node_setup(struct np_node *n, struct err *e);
-/* Remove the nft table (pods are torn down one by one with np_pod_teardown). */
+/* Remove the node address and the nft table (pods are torn down one by one with
+ * np_pod_teardown). */
 int np_node_teardown(struct np_node *n, struct err *e);
 /* The pod CIDR's reserved node address (network + 1) and the range. */
 const struct ipam_range *np_node_range(const struct np_node *n);

@@ -410,7 +410,40 @@ static int nladdr(uint32_t ip, int prefix, struct nl_addr **ret)
 	return 0;
 }
 
+static int addr_add(struct np_nl *nl, int ifindex, uint32_t ip, int prefix, int scope,
+		    struct err *e)
+{
+	_cleanup_(rtnl_addr_putp) struct rtnl_addr *addr = rtnl_addr_alloc();
+	_cleanup_(nl_addr_putp) struct nl_addr *local = NULL;
+	int r;
+
+	if (!addr || nladdr(ip, prefix, &local) < 0)
+		return -ENOMEM;
+	rtnl_addr_set_ifindex(addr, ifindex);
+	rtnl_addr_set_local(addr, local);
+	if (scope >= 0)
+		rtnl_addr_set_scope(addr, scope);
+	nl_reset(nl);
+	r = rtnl_addr_add(nl->sk, addr, NLM_F_REPLACE);
+	if (r < 0) {
+		char a[16];
+		ipam_addr_format(ip, a);
+		return np_nl_fail(nl, r, e, "add address %s/%d", a, prefix);
+	}
+	return 0;
+}
+
 int np_addr_add(struct np_nl *nl, int ifindex, uint32_t ip, int prefix, struct err *e)
+{
+	return addr_add(nl, ifindex, ip, prefix, -1, e);
+}
+
+int np_addr_add_host(struct np_nl *nl, int ifindex, uint32_t ip, struct err *e)
+{
+	return addr_add(nl, ifindex, ip, 32, RT_SCOPE_HOST, e);
+}
+
+int np_addr_delete(struct np_nl *nl, int ifindex, uint32_t ip, int prefix, struct err *e)
 {
 	_cleanup_(rtnl_addr_putp) struct rtnl_addr *addr = rtnl_addr_alloc();
 	_cleanup_(nl_addr_putp) struct nl_addr *local = NULL;
@@ -421,11 +454,13 @@ int np_addr_add(struct np_nl *nl, int ifindex, uint32_t ip, int prefix, struct e
 	rtnl_addr_set_ifindex(addr, ifindex);
 	rtnl_addr_set_local(addr, local);
 	nl_reset(nl);
-	r = rtnl_addr_add(nl->sk, addr, NLM_F_REPLACE);
+	r = rtnl_addr_delete(nl->sk, addr, 0);
 	if (r < 0) {
 		char a[16];
+		if (nl->kerr == EADDRNOTAVAIL || nl->kerr == ENOENT)
+			return -ENOENT;
 		ipam_addr_format(ip, a);
-		return np_nl_fail(nl, r, e, "add address %s/%d", a, prefix);
+		return np_nl_fail(nl, r, e, "delete address %s/%d", a, prefix);
 	}
 	return 0;
 }

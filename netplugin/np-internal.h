@@ -44,7 +44,11 @@ int np_link_delete(struct np_nl *nl, const char *name, struct err *e); /* 0 or -
 int np_veth_create(struct np_nl *nl, const char *host, const char *peer, int peer_ns_fd,
 		   struct err *e);
 int np_addr_add(struct np_nl *nl, int ifindex, uint32_t ip, int prefix, struct err *e);
+/* ip/32 with scope host: reachable by packets to it, never picked as a source address */
+int np_addr_add_host(struct np_nl *nl, int ifindex, uint32_t ip, struct err *e);
 bool np_addr_has(struct np_nl *nl, int ifindex, uint32_t ip);
+int np_addr_delete(struct np_nl *nl, int ifindex, uint32_t ip, int prefix,
+		   struct err *e); /* 0 or -ENOENT */
 /* Add/replace a route dst/prefix via gw (0: none, onlink when set) dev ifindex. */
 int np_route_replace(struct np_nl *nl, uint32_t dst, int prefix, uint32_t gw, int ifindex,
 		     bool link_scope, struct err *e);

@@ -197,7 +197,10 @@ class PodNode(Shoald):
             pass
         self.stop()
         self.force_clean()
-        self.netns.close()
+        try:
+            self.teardown()  # pinned datapath, nft table, cgroup subtree
+        finally:
+            self.netns.close()
         sh("rm", "-rf", self.tmp, check=False)
 
     def force_clean(self):

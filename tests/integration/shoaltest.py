@@ -35,11 +35,16 @@ class Netns:
         sh("ip", "netns", "add", self.name)
         sh("ip", "-n", self.name, "link", "set", "lo", "up")
 
+    # nsenter enters only the network namespace: unlike `ip netns exec` it does not remount
+    # /sys, so the daemon still sees the cgroup2 and bpffs mounts it attaches to.
+    def prefix(self):
+        return ["nsenter", f"--net=/run/netns/{self.name}"]
+
     def run(self, cmd, check=True, timeout=60, **kw):
-        return sh("ip", "netns", "exec", self.name, *cmd, check=check, timeout=timeout, **kw)
+        return sh(*self.prefix(), *cmd, check=check, timeout=timeout, **kw)
 
     def popen(self, cmd, **kw):
-        return subprocess.Popen(["ip", "netns", "exec", self.name] + list(cmd), **kw)
+        return subprocess.Popen(self.prefix() + list(cmd), **kw)
 
     def close(self):
         sh("ip", "netns", "del", self.name, check=False)
@@ -124,7 +129,7 @@ class Shoald:
     def stop(self, sig=signal.SIGTERM, timeout=15):
         if not self.proc or self.proc.poll() is not None:
             return self.proc.returncode if self.proc else None
-        # `ip netns exec` execs the daemon, so proc.pid is shoald itself
+        # nsenter execs the daemon, so proc.pid is shoald itself
         self.proc.send_signal(sig)
         try:
             return self.proc.wait(timeout)
@@ -139,11 +144,19 @@ class Shoald:
         self.stop()
         return self.start()
 
+    def teardown(self):
+        """Remove what the node keeps on purpose across restarts (pins, nft table, cgroup)."""
+        r = self.netns.run(self.args() + ["--teardown"], check=False)
+        assert r.returncode == 0, f"shoald --teardown failed: {r.stderr}"
+
     def close(self):
         self.stop()
-        if self.own_netns:
-            self.netns.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        try:
+            self.teardown()
+        finally:
+            if self.own_netns:
+                self.netns.close()
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     # --- API over the unix socket ---
     def request(self, method, path, body=None, headers=None, timeout=30):

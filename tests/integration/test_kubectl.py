@@ -658,7 +658,8 @@ def test_server_side_apply(kubectl):
     path = k.write("cm.yaml", manifest(CONFIGMAP, s))
     out = k.run("apply", "--server-side", "-f", path).stdout
     assert f"configmap/{name} serverside-applied" in out, out
-    cm = get_json(k, "cm", name)
+    # kubectl >= 1.21 hides managedFields unless asked (as against any Kubernetes)
+    cm = get_json(k, "cm", name, "--show-managed-fields")
     assert cm["data"] == {"greeting": "hello", "count": "1"}
     mf = cm["metadata"].get("managedFields", [])
     assert any(m.get("manager") == "kubectl" and m.get("operation") == "Apply" for m in mf), mf

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -256,6 +257,16 @@ static void test_json_patch(void **state)
 	check(JSON, NULL, "{\"a\":1}", "[{\"op\":\"replace\",\"path\":\"\",\"value\":{\"b\":2}}]",
 	      "{\"b\":2}", 0);
 	check(JSON, NULL, "{\"a\":1}", "[{\"op\":\"replace\",\"path\":\"\",\"value\":3}]", NULL, 422);
+	/* a copy bomb (each op doubles the document) is refused, not expanded */
+	{
+		char ops[8192] = "[";
+		for (int k = 0; k < 40; k++)
+			snprintf(ops + strlen(ops), sizeof(ops) - strlen(ops),
+				 "%s{\"op\":\"copy\",\"from\":\"/a\",\"path\":\"/a/x%d\"}",
+				 k ? "," : "", k);
+		strcat(ops, "]");
+		check(JSON, NULL, "{\"a\":{\"b\":[1,2,3,4]}}", ops, NULL, 422);
+	}
 }
 
 int main(void)

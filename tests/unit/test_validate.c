@@ -216,6 +216,10 @@ static void test_wrong_types(void **state)
 		     NULL, "FieldValueTypeInvalid", "spec.containers[0].name");
 	expect_cause("Deployment", "{" META("a") ",\"spec\":{\"replicas\":\"3\"}}", NULL,
 		     "FieldValueTypeInvalid", "spec.replicas");
+	expect_cause("Deployment", "{" META("a") ",\"spec\":{\"replicas\":1e300}}", NULL,
+		     "FieldValueTypeInvalid", "spec.replicas");
+	expect_cause("Deployment", "{" META("a") ",\"spec\":{\"replicas\":1.5}}", NULL,
+		     "FieldValueTypeInvalid", "spec.replicas");
 }
 
 #define TEMPLATE(labels, extra)                                                                    \

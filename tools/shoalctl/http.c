@@ -3,6 +3,7 @@
  * The HTTP client: one libcurl easy handle per run so requests reuse the connection
  * (keep-alive), over TCP (http/https) or the daemon's unix socket (server "unix:/path").
  */
+#include <poll.h>
 #include <string.h>
 #include <curl/curl.h>
 
@@ -125,10 +126,8 @@ int ctl_http_new(const struct ctl_config *cfg, struct ctl_http **ret, struct err
 	return 0;
 }
 
-static void setup_common(struct ctl_http *h)
+static void setup_handle(struct ctl_http *h, CURL *c)
 {
-	CURL *c = h->curl;
-
 	/* reset per request but keep the handle: the connection cache survives curl_easy_reset */
 	curl_easy_reset(c);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
@@ -166,6 +165,11 @@ static void setup_common(struct ctl_http *h)
 		curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
 	}
 	h->errbuf[0] = 0;
+}
+
+static void setup_common(struct ctl_http *h)
+{
+	setup_handle(h, h->curl);
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *userdata)
@@ -289,6 +293,7 @@ struct stream {
 	void *userdata;
 	int r;
 	bool checked, ok;
+	ctl_chunk_fn raw; /* chunks as they come instead of lines */
 };
 
 static size_t on_stream(char *p, size_t size, size_t n, void *userdata)
@@ -305,6 +310,10 @@ static size_t on_stream(char *p, size_t size, size_t n, void *userdata)
 	}
 	if (!s->ok)
 		return buf_append(&s->err, p, total) < 0 ? 0 : total;
+	if (s->raw) {
+		s->r = s->raw(p, total, s->userdata);
+		return s->r < 0 ? 0 : total;
+	}
 	if (buf_append(&s->line, p, total) < 0)
 		return 0;
 	for (;;) {
@@ -327,12 +336,12 @@ static size_t on_stream(char *p, size_t size, size_t n, void *userdata)
 	return total;
 }
 
-int ctl_http_stream(struct ctl_http *h, const char *path, const char *accept, ctl_line_fn fn,
-		    void *userdata, struct ctl_response *ret, struct err *e)
+static int stream(struct ctl_http *h, const char *path, const char *accept, ctl_line_fn fn,
+		  ctl_chunk_fn raw, void *userdata, struct ctl_response *ret, struct err *e)
 {
 	_cleanup_(free_slist) struct curl_slist *hdr = NULL;
 	_cleanup_free_ char *url = NULL;
-	struct stream s = { .h = h, .fn = fn, .userdata = userdata };
+	struct stream s = { .h = h, .fn = fn, .raw = raw, .userdata = userdata };
 	CURLcode cc;
 	int r = 0;
 
@@ -354,7 +363,7 @@ int ctl_http_stream(struct ctl_http *h, const char *path, const char *accept, ct
 		r = transport_error(h, cc, e);
 	} else {
 		/* a last line without newline */
-		if (s.ok && s.line.len > 0)
+		if (s.ok && s.line.len > 0 && fn)
 			r = fn(s.line.data, s.line.len, userdata);
 		curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &ret->status);
 		if (!s.ok) {
@@ -365,6 +374,193 @@ int ctl_http_stream(struct ctl_http *h, const char *path, const char *accept, ct
 	free(s.line.data);
 	free(s.err.data);
 	return r;
+}
+
+int ctl_http_stream(struct ctl_http *h, const char *path, const char *accept, ctl_line_fn fn,
+		    void *userdata, struct ctl_response *ret, struct err *e)
+{
+	return stream(h, path, accept, fn, NULL, userdata, ret, e);
+}
+
+int ctl_http_stream_raw(struct ctl_http *h, const char *path, ctl_chunk_fn fn, void *userdata,
+			struct ctl_response *ret, struct err *e)
+{
+	return stream(h, path, "*/*", NULL, fn, userdata, ret, e);
+}
+
+int ctl_http_upload(struct ctl_http *h, const char *method, const char *path,
+		    const char *content_type, FILE *body, long long size, struct ctl_response *ret,
+		    struct err *e)
+{
+	_cleanup_(free_slist) struct curl_slist *hdr = NULL;
+	_cleanup_free_ char *url = NULL;
+	struct buf b = {};
+	CURLcode cc;
+
+	*ret = (struct ctl_response){};
+	if (asprintf(&url, "%s%s", h->base, path) < 0)
+		return -ENOMEM;
+	setup_common(h);
+	hdr = headers(h, "application/json", content_type);
+	if (!hdr)
+		return -ENOMEM;
+	curl_easy_setopt(h->curl, CURLOPT_URL, url);
+	curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, &b);
+	curl_easy_setopt(h->curl, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(h->curl, CURLOPT_READDATA, body);
+	curl_easy_setopt(h->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
+	curl_easy_setopt(h->curl, CURLOPT_CUSTOMREQUEST, method);
+	cc = curl_easy_perform(h->curl);
+	if (cc != CURLE_OK) {
+		free(b.data);
+		return transport_error(h, cc, e);
+	}
+	curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &ret->status);
+	ret->body = b.data ? b.data : strdup("");
+	ret->len = b.len;
+	return ret->body ? 0 : -ENOMEM;
+}
+
+struct ctl_raw {
+	CURL *curl;
+	curl_socket_t fd;
+};
+
+struct ctl_raw *ctl_raw_free(struct ctl_raw *r)
+{
+	if (!r)
+		return NULL;
+	if (r->curl)
+		curl_easy_cleanup(r->curl);
+	free(r);
+	return NULL;
+}
+DEFINE_CLEANUP_FUNC(struct ctl_raw, ctl_raw_free)
+
+int ctl_raw_fd(struct ctl_raw *r)
+{
+	return (int)r->fd;
+}
+
+ssize_t ctl_raw_send(struct ctl_raw *r, const void *buf, size_t len)
+{
+	size_t n = 0;
+	CURLcode cc = curl_easy_send(r->curl, buf, len, &n);
+
+	if (cc == CURLE_AGAIN)
+		return -EAGAIN;
+	return cc == CURLE_OK ? (ssize_t)n : -ECOMM;
+}
+
+ssize_t ctl_raw_recv(struct ctl_raw *r, void *buf, size_t len)
+{
+	size_t n = 0;
+	CURLcode cc = curl_easy_recv(r->curl, buf, len, &n);
+
+	if (cc == CURLE_AGAIN)
+		return -EAGAIN;
+	return cc == CURLE_OK ? (ssize_t)n : -ECOMM;
+}
+
+static int raw_send_all(struct ctl_raw *r, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = ctl_raw_send(r, buf, len);
+
+		if (n == -EAGAIN) {
+			struct pollfd p = { .fd = r->fd, .events = POLLOUT };
+			poll(&p, 1, 1000);
+			continue;
+		}
+		if (n < 0)
+			return (int)n;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int ctl_http_upgrade(struct ctl_http *h, const char *path, const char *headers_text,
+		     struct ctl_raw **ret, long *ret_status, char **ret_head, struct err *e)
+{
+	_cleanup_(ctl_raw_freep) struct ctl_raw *r = calloc(1, sizeof(*r));
+	_cleanup_free_ char *url = NULL, *req = NULL, *host = NULL;
+	struct buf b = {};
+	CURLcode cc;
+	char *end = NULL;
+
+	if (!r || asprintf(&url, "%s%s", h->base, path) < 0)
+		return -ENOMEM;
+	r->curl = curl_easy_init();
+	if (!r->curl)
+		return -ENOMEM;
+	setup_handle(h, r->curl);
+	curl_easy_setopt(r->curl, CURLOPT_URL, url);
+	curl_easy_setopt(r->curl, CURLOPT_CONNECT_ONLY, 1L);
+	cc = curl_easy_perform(r->curl);
+	if (cc != CURLE_OK) {
+		CURL *keep = h->curl;
+		int k;
+
+		/* transport_error reads the handle's errno/buffer */
+		h->curl = r->curl;
+		k = transport_error(h, cc, e);
+		h->curl = keep;
+		return k;
+	}
+	curl_easy_getinfo(r->curl, CURLINFO_ACTIVESOCKET, &r->fd);
+	/* Host: what follows the scheme up to the path */
+	{
+		const char *p = strstr(h->base, "://");
+		const char *q;
+
+		p = p ? p + 3 : h->base;
+		q = strchr(p, '/');
+		host = q ? strndup(p, (size_t)(q - p)) : strdup(p);
+		if (!host)
+			return -ENOMEM;
+	}
+	{
+		const char *prefix = strstr(h->base, "://");
+		const char *slash = prefix ? strchr(prefix + 3, '/') : NULL;
+
+		if (asprintf(&req,
+			     "GET %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: shoalctl/" SHOALCTL_VERSION
+			     "\r\n%s%s%s\r\n",
+			     slash ? slash : "", path, host, h->auth ? h->auth : "",
+			     h->auth ? "\r\n" : "", headers_text) < 0)
+			return -ENOMEM;
+	}
+	if (raw_send_all(r, req, strlen(req)) < 0)
+		return err_set(e, ECOMM, 0, "", "cannot send the request to %s", h->server);
+	/* the response head, byte by byte past what we need: the rest belongs to the stream */
+	while (!end) {
+		char c;
+		ssize_t n = ctl_raw_recv(r, &c, 1);
+
+		if (n == -EAGAIN) {
+			struct pollfd p = { .fd = r->fd, .events = POLLIN };
+			if (poll(&p, 1, 30000) == 0) {
+				free(b.data);
+				return err_set(e, ETIMEDOUT, 0, "", "no answer from %s", h->server);
+			}
+			continue;
+		}
+		if (n <= 0 || buf_append(&b, &c, 1) < 0 || b.len > 65536) {
+			free(b.data);
+			return err_set(e, ECOMM, 0, "", "the connection to %s closed", h->server);
+		}
+		if (b.len >= 4 && !memcmp(b.data + b.len - 4, "\r\n\r\n", 4))
+			end = b.data + b.len;
+	}
+	*ret_status = 0;
+	if (!strncmp(b.data, "HTTP/1.", 7) && b.len > 12)
+		*ret_status = strtol(b.data + 9, NULL, 10);
+	*ret_head = b.data;
+	*ret = TAKE_PTR(r);
+	return 0;
 }
 
 void ctl_response_done(struct ctl_response *r)

@@ -27,6 +27,19 @@ enum {
 	F_TIMEOUT = 1u << 12,
 	F_CLIENT = 1u << 13,
 	F_ALL_NAMESPACES = 1u << 14,
+	/* logs, exec, image */
+	F_FOLLOW = 1u << 17,
+	F_PREVIOUS = 1u << 18,
+	F_CONTAINER = 1u << 19,
+	F_TAIL = 1u << 20,
+	F_TIMESTAMPS = 1u << 21,
+	F_SINCE = 1u << 22,
+	F_LIMIT_BYTES = 1u << 23,
+	F_STDIN = 1u << 24,
+	F_TTY = 1u << 25,
+	F_IMAGE = 1u << 26,
+	F_REPLICAS = 1u << 15,
+	F_TO_REVISION = 1u << 16,
 };
 
 struct ctl_command {
@@ -59,6 +72,21 @@ static const struct ctl_command commands[] = {
 	{ "api-resources", cmd_api_resources, F_OUTPUT | F_NO_HEADERS, "",
 	  "List the resource types the server serves" },
 	{ "version", cmd_version, F_OUTPUT | F_CLIENT, "", "Print client and server versions" },
+	{ "logs", cmd_logs,
+	  F_FOLLOW | F_PREVIOUS | F_CONTAINER | F_TAIL | F_TIMESTAMPS | F_SINCE | F_LIMIT_BYTES,
+	  "[-f] [-p] [-c CONTAINER] [--tail N] [--since 5m] [--timestamps] POD",
+	  "Print the logs of a container in a pod" },
+	{ "exec", cmd_exec, F_STDIN | F_TTY | F_CONTAINER,
+	  "[-i] [-t] [-c CONTAINER] POD -- COMMAND [ARGS...]", "Run a command in a container" },
+	{ "image", cmd_image, F_IMAGE | F_OUTPUT,
+	  "ls | import FILE... [--name NAME] | rm REF... | pull REF [--plain-http]",
+	  "Manage the images of the node shoalctl talks to" },
+	{ "scale", cmd_scale, F_REPLICAS | F_FILE, "KIND/NAME --replicas=N",
+	  "Set the replicas of a Deployment or ReplicaSet" },
+	{ "rollout", cmd_rollout, F_TIMEOUT | F_TO_REVISION,
+	  "status|history|undo|pause|resume|restart KIND/NAME", "Manage a Deployment's rollout" },
+	{ "bpf", cmd_bpf, F_OUTPUT | F_CLIENT, "services|conntrack [NODE]",
+	  "Show this machine's service datapath maps (frontends, NodePort conntrack)" },
 };
 
 enum {
@@ -79,6 +107,14 @@ enum {
 	O_IGNORE_NOT_FOUND,
 	O_TIMEOUT,
 	O_CLIENT,
+	O_TAIL,
+	O_TIMESTAMPS,
+	O_SINCE,
+	O_LIMIT_BYTES,
+	O_NAME,
+	O_PLAIN_HTTP,
+	O_REPLICAS,
+	O_TO_REVISION,
 };
 
 static const struct option long_opts[] = {
@@ -106,6 +142,19 @@ static const struct option long_opts[] = {
 	{ "ignore-not-found", no_argument, NULL, O_IGNORE_NOT_FOUND },
 	{ "timeout", required_argument, NULL, O_TIMEOUT },
 	{ "client", no_argument, NULL, O_CLIENT },
+	{ "follow", no_argument, NULL, 'F' },
+	{ "previous", no_argument, NULL, 'p' },
+	{ "container", required_argument, NULL, 'c' },
+	{ "tail", required_argument, NULL, O_TAIL },
+	{ "timestamps", no_argument, NULL, O_TIMESTAMPS },
+	{ "since", required_argument, NULL, O_SINCE },
+	{ "limit-bytes", required_argument, NULL, O_LIMIT_BYTES },
+	{ "stdin", no_argument, NULL, 'i' },
+	{ "tty", no_argument, NULL, 't' },
+	{ "name", required_argument, NULL, O_NAME },
+	{ "plain-http", no_argument, NULL, O_PLAIN_HTTP },
+	{ "replicas", required_argument, NULL, O_REPLICAS },
+	{ "to-revision", required_argument, NULL, O_TO_REVISION },
 	{ "help", no_argument, NULL, 'h' },
 	{},
 };
@@ -284,23 +333,95 @@ static const char *flag_name(unsigned f)
 		return "--client";
 	case F_ALL_NAMESPACES:
 		return "--all-namespaces";
+	case F_FOLLOW:
+		return "--follow";
+	case F_PREVIOUS:
+		return "--previous";
+	case F_CONTAINER:
+		return "--container";
+	case F_TAIL:
+		return "--tail";
+	case F_TIMESTAMPS:
+		return "--timestamps";
+	case F_SINCE:
+		return "--since";
+	case F_LIMIT_BYTES:
+		return "--limit-bytes";
+	case F_STDIN:
+		return "--stdin";
+	case F_TTY:
+		return "--tty";
+	case F_IMAGE:
+		return "--name/--plain-http";
+	case F_REPLICAS:
+		return "--replicas";
+	case F_TO_REVISION:
+		return "--to-revision";
 	default:
 		return "?";
 	}
+}
+
+/* Index of the subcommand word in argv (0 if none), skipping flags and their values, so
+ * flags whose meaning depends on the command (logs -f) can be told apart before parsing. */
+static int prescan_command(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (streq(a, "--"))
+			return 0;
+		if (!strncmp(a, "--", 2)) {
+			const char *eq = strchr(a, '=');
+			size_t n = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+
+			for (const struct option *o = long_opts; o->name && !eq; o++)
+				if (strlen(o->name) == n && !strncmp(o->name, a + 2, n) &&
+				    o->has_arg == required_argument)
+					i++;
+			continue;
+		}
+		if (a[0] == '-' && a[1]) {
+			for (const char *p = a + 1; *p; p++)
+				if (strchr("snfolc", *p)) {
+					if (!p[1])
+						i++;
+					break;
+				}
+			continue;
+		}
+		return i;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	_cleanup_free_ const char **files = NULL;
 	const struct ctl_command *cmd;
-	struct ctl c = { .o = { .grace_period = -1, .wait = true } };
+	struct ctl c = { .o = { .grace_period = -1, .wait = true, .tail = -1, .replicas = -1 } };
 	struct err e = {};
 	unsigned used = 0;
 	bool help = false;
 	int opt, r;
 
+	int ci = prescan_command(argc, argv), gargc = argc;
+	bool logs = ci && streq(argv[ci], "logs");
+
+	/* exec: everything after "--" is the command, never flags */
+	if (ci && streq(argv[ci], "exec"))
+		for (int i = ci + 1; i < argc; i++)
+			if (streq(argv[i], "--")) {
+				gargc = i;
+				c.o.exec_argv = argv + i + 1;
+				c.o.exec_argc = argc - i - 1;
+				break;
+			}
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":s:n:Af:Ro:l:wh", long_opts, NULL)) != -1) {
+	while ((opt = getopt_long(gargc, argv, logs ? ":s:n:AfRo:l:whpc:it" : ":s:n:Af:Ro:l:whpc:it",
+				  long_opts, NULL)) != -1) {
+		if (opt == 'f' && logs)
+			opt = 'F';
 		switch (opt) {
 		case 's':
 			c.o.server = optarg;
@@ -413,6 +534,81 @@ int main(int argc, char **argv)
 			c.o.client_only = true;
 			used |= F_CLIENT;
 			break;
+		case 'F':
+			c.o.follow = true;
+			used |= F_FOLLOW;
+			break;
+		case 'p':
+			c.o.previous = true;
+			used |= F_PREVIOUS;
+			break;
+		case 'c':
+			c.o.container = optarg;
+			used |= F_CONTAINER;
+			break;
+		case O_TAIL: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+
+			if (*end || end == optarg || v < -1)
+				goto bad_value;
+			c.o.tail = v;
+			used |= F_TAIL;
+			break;
+		}
+		case O_TIMESTAMPS:
+			c.o.timestamps = true;
+			used |= F_TIMESTAMPS;
+			break;
+		case O_SINCE:
+			if (parse_duration(optarg, &c.o.since_s) < 0 || c.o.since_s <= 0)
+				goto bad_value;
+			used |= F_SINCE;
+			break;
+		case O_LIMIT_BYTES: {
+			char *end;
+			long long v = strtoll(optarg, &end, 10);
+
+			if (*end || end == optarg || v <= 0)
+				goto bad_value;
+			c.o.limit_bytes = v;
+			used |= F_LIMIT_BYTES;
+			break;
+		}
+		case 'i':
+			c.o.want_stdin = true;
+			used |= F_STDIN;
+			break;
+		case 't':
+			c.o.tty = true;
+			used |= F_TTY;
+			break;
+		case O_NAME:
+			c.o.image_name = optarg;
+			used |= F_IMAGE;
+			break;
+		case O_PLAIN_HTTP:
+			c.o.plain_http = true;
+			used |= F_IMAGE;
+			break;
+		case O_REPLICAS: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v < 0 || v > 1000000)
+				goto bad_value;
+			c.o.replicas = (int)v;
+			used |= F_REPLICAS;
+			break;
+		}
+		case O_TO_REVISION: {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v < 0)
+				goto bad_value;
+			c.o.to_revision = (int)v;
+			used |= F_TO_REVISION;
+			break;
+		}
 		case 'h':
 			help = true;
 			break;
@@ -432,7 +628,7 @@ bad_value:
 	}
 	c.o.files = files;
 
-	if (optind >= argc) {
+	if (optind >= gargc) {
 		usage(help ? stdout : stderr);
 		return help ? 0 : 1;
 	}
@@ -457,7 +653,7 @@ bad_value:
 		ctl_done(&c);
 		return ctl_fail(&e, r);
 	}
-	r = cmd->handler(&c, argc - optind - 1, argv + optind + 1);
+	r = cmd->handler(&c, gargc - optind - 1, argv + optind + 1);
 	ctl_done(&c);
 	return r;
 }

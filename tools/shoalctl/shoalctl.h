@@ -74,6 +74,29 @@ int ctl_http_do(struct ctl_http *h, const char *method, const char *path, const 
 int ctl_http_stream(struct ctl_http *h, const char *path, const char *accept, ctl_line_fn fn,
 		    void *userdata, struct ctl_response *ret, struct err *e);
 void ctl_response_done(struct ctl_response *r);
+/* GET a streaming response, handing every chunk as it arrives to fn (no line splitting). */
+typedef int (*ctl_chunk_fn)(const char *buf, size_t len, void *userdata);
+int ctl_http_stream_raw(struct ctl_http *h, const char *path, ctl_chunk_fn fn, void *userdata,
+			struct ctl_response *ret, struct err *e);
+/* POST/PUT a file as the body (streamed from disk). */
+int ctl_http_upload(struct ctl_http *h, const char *method, const char *path,
+		    const char *content_type, FILE *body, long long size, struct ctl_response *ret,
+		    struct err *e);
+/*
+ * A raw connection for a protocol upgrade: connect like any request, send the request
+ * head (request line and extra headers; Host and Authorization are added), read the
+ * response head. *ret_status is its status code, *ret_head the head's text (caller frees).
+ * Then ctl_raw_send/recv/fd talk on the connection (TLS included).
+ */
+struct ctl_raw;
+int ctl_http_upgrade(struct ctl_http *h, const char *path, const char *headers,
+		     struct ctl_raw **ret, long *ret_status, char **ret_head, struct err *e);
+/* bytes sent, or -EAGAIN / -errno */
+ssize_t ctl_raw_send(struct ctl_raw *r, const void *buf, size_t len);
+/* bytes received (0: closed), or -EAGAIN / -errno */
+ssize_t ctl_raw_recv(struct ctl_raw *r, void *buf, size_t len);
+int ctl_raw_fd(struct ctl_raw *r);
+struct ctl_raw *ctl_raw_free(struct ctl_raw *r);
 /* r came from the transport (no answer from the server): retrying other objects is pointless. */
 bool ctl_transport_failed(int r);
 /* Percent-encode a query parameter value (caller frees). */
@@ -190,6 +213,16 @@ struct ctl_opts {
 	bool wait, now, force, all, ignore_not_found;
 	int timeout_s;
 	bool client_only;
+	/* logs, exec, image */
+	bool follow, previous, timestamps, want_stdin, tty, plain_http;
+	const char *container, *image_name;
+	long tail; /* -1: all */
+	int since_s;
+	long long limit_bytes;
+	char **exec_argv; /* after "--" */
+	int exec_argc;
+	int replicas;    /* scale --replicas; -1 unset */
+	int to_revision; /* rollout undo --to-revision; 0: previous */
 };
 
 struct ctl {
@@ -235,5 +268,14 @@ int cmd_describe(struct ctl *c, int argc, char **argv);
 int cmd_delete(struct ctl *c, int argc, char **argv);
 int cmd_version(struct ctl *c, int argc, char **argv);
 int cmd_api_resources(struct ctl *c, int argc, char **argv);
+int cmd_logs(struct ctl *c, int argc, char **argv);
+int cmd_exec(struct ctl *c, int argc, char **argv);
+int cmd_image(struct ctl *c, int argc, char **argv);
+int cmd_scale(struct ctl *c, int argc, char **argv);
+int cmd_rollout(struct ctl *c, int argc, char **argv);
+/* KIND/NAME or KIND NAME (consumes 1 or 2 args); returns args used or <0. */
+int ctl_target_arg(struct ctl *c, int argc, char **argv, struct ctl_resource *ret_res,
+		   const char **ret_name, struct err *e);
+int cmd_bpf(struct ctl *c, int argc, char **argv);
 
 #endif

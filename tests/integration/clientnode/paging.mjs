@@ -38,7 +38,8 @@ assert.equal(pages, 3, `pages: ${pages}`);
 assert.deepEqual([...names].sort(), Array.from({ length: N }, (_, i) => `${name}-${i}`).sort());
 
 step('deletecollection odd=1');
-await core.deleteCollectionNamespacedConfigMap({ namespace, labelSelector: `${labelSelector},odd=1` });
+await core.deleteCollectionNamespacedConfigMap({ namespace,
+	labelSelector: `${labelSelector},odd=1` });
 const left = await core.listNamespacedConfigMap({ namespace, labelSelector });
 assert.deepEqual(left.items.map((c) => c.metadata.name).sort(),
 	[0, 2, 4, 6].map((i) => `${name}-${i}`));

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Wires the API's pod I/O (api/podio.h: logs, exec, images) to this node: log files and
+ * container ids by the pod manager's conventions (daemon/pods.h), and a crun handle and an
+ * image store handle on the same directories the pod manager uses (both handles are only
+ * paths plus a lock fd, so a second pair is as good as sharing the pod manager's).
+ * shoald: podio_new() after api_server_new(); podio_free() after api_server_free().
+ */
+#ifndef SHOAL_DAEMON_PODIO_H
+#define SHOAL_DAEMON_PODIO_H
+
+#include "api/server.h"
+#include "daemon/config.h"
+#include "lib/err.h"
+
+struct podio;
+
+int podio_new(struct api_server *api, const struct config *cfg, struct podio **ret,
+	      struct err *e);
+struct podio *podio_free(struct podio *p);
+
+#endif

@@ -1,0 +1,364 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
+"""make bench-svc: the service datapath against its floor and against kube-proxy's rulesets.
+
+One node network namespace routes between pod namespaces (a client and three servers, each on
+its own veth). New TCP connection per request (build/bench/svc-load), client and servers pinned
+to one CPU. At each size (N services x 3 endpoints, the client hitting the last one installed):
+
+  direct    the client connects to a backend's pod IP (the floor)
+  bpf       ClusterIP through Shoal's socket LB (client in the node's cgroup2 subtree; services
+            programmed by the service proxy from a store, build/shoal-svc-drive)
+  nft       kube-proxy nftables-mode ruleset (table ip kube-proxy: services vmap, numgen per
+            service, endpoint chains with DNAT, masquerade marking) in the node netns
+  ipt       kube-proxy iptables-mode ruleset (KUBE-SERVICES -> KUBE-SVC-* statistic rules ->
+            KUBE-SEP-* DNAT) through iptables-restore (nft backend; --legacy adds legacy)
+
+Also: time to program N services (BPF from the store, cold maps; nft -f; iptables-restore) and
+the time from an endpoint change committed to the store to the maps holding it.
+Ratios against `direct` in the same run are the result; absolute numbers depend on the machine.
+
+Default: sizes 1, 1000, 10000 for direct/bpf, and 1, 1000 for nft/ipt (installing 10,000
+services in nft/iptables takes minutes): --anchor-sizes 1,1000,10000 runs them too.
+"""
+import argparse
+import hashlib
+import json
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("SHOAL_BUILD", os.path.join(ROOT, "build"))
+DRIVE = os.path.join(BUILD, "shoal-svc-drive")
+LOAD = os.path.join(BUILD, "bench", "svc-load")
+VIP_BASE = (10 << 24) | (96 << 16)
+BACKENDS = ["10.244.1.2", "10.244.2.2", "10.244.3.2"]
+PORT, TPORT = 80, 8080
+
+
+def sh(*cmd, check=True, **kw):
+    r = subprocess.run(list(cmd), capture_output=True, text=True, **kw)
+    if check and r.returncode != 0:
+        raise RuntimeError("%s: %s" % (" ".join(cmd[:6]), r.stderr[-2000:]))
+    return r
+
+
+def ip4(n):
+    return "%d.%d.%d.%d" % (n >> 24, (n >> 16) & 255, (n >> 8) & 255, n & 255)
+
+
+def vip(i):
+    return ip4(VIP_BASE + 1 + i)
+
+
+def h(s):
+    return hashlib.sha256(s.encode()).hexdigest()[:16].upper()
+
+
+def nft_ruleset(n):
+    """kube-proxy nftables mode, as pkg/proxy/nftables writes it (trimmed to the DNAT path)."""
+    out = ["add table ip kube-proxy { comment \"rules for kube-proxy\" ; }",
+           "add chain ip kube-proxy mark-for-masquerade",
+           "add rule ip kube-proxy mark-for-masquerade mark set mark or 0x4000",
+           "add chain ip kube-proxy masquerading",
+           "add rule ip kube-proxy masquerading mark and 0x4000 == 0 return",
+           "add rule ip kube-proxy masquerading mark set mark xor 0x4000",
+           "add rule ip kube-proxy masquerading masquerade fully-random",
+           "add chain ip kube-proxy services",
+           "add chain ip kube-proxy nat-prerouting { type nat hook prerouting priority -100 ; }",
+           "add rule ip kube-proxy nat-prerouting jump services",
+           "add chain ip kube-proxy nat-output { type nat hook output priority -100 ; }",
+           "add rule ip kube-proxy nat-output jump services",
+           "add chain ip kube-proxy nat-postrouting { type nat hook postrouting priority 100 ; }",
+           "add rule ip kube-proxy nat-postrouting jump masquerading",
+           "add map ip kube-proxy no-endpoint-services { type ipv4_addr . inet_proto . "
+           "inet_service : verdict ; }",
+           "add chain ip kube-proxy filter-forward { type filter hook forward priority -110 ; }",
+           "add rule ip kube-proxy filter-forward ct state new ip daddr . meta l4proto . "
+           "th dport vmap @no-endpoint-services",
+           "add map ip kube-proxy service-ips { type ipv4_addr . inet_proto . inet_service : "
+           "verdict ; }",
+           "add rule ip kube-proxy services ip daddr . meta l4proto . th dport vmap "
+           "@service-ips"]
+    for i in range(n):
+        svc = "service-%s-default/s%d/tcp/" % (h("s%d" % i)[:8], i)
+        out.append("add chain ip kube-proxy %s" % svc)
+        eps = []
+        for j, b in enumerate(BACKENDS):
+            ep = "endpoint-%s-default/s%d/tcp/__%s/%d" % (h("s%d%s" % (i, b))[:8], i, b, TPORT)
+            eps.append(ep)
+            out.append("add chain ip kube-proxy %s" % ep)
+            out.append("add rule ip kube-proxy %s ip saddr %s jump mark-for-masquerade" % (ep, b))
+            out.append("add rule ip kube-proxy %s meta l4proto tcp dnat to %s:%d" % (ep, b, TPORT))
+        out.append("add rule ip kube-proxy %s ip daddr %s tcp dport %d ip saddr != 10.244.0.0/16 "
+                   "jump mark-for-masquerade" % (svc, vip(i), PORT))
+        out.append("add rule ip kube-proxy %s numgen random mod %d vmap { %s }" % (
+            svc, len(eps), ", ".join("%d : goto %s" % (k, e) for k, e in enumerate(eps))))
+        out.append("add element ip kube-proxy service-ips { %s . tcp . %d : goto %s }" % (
+            vip(i), PORT, svc))
+    return "\n".join(out) + "\n"
+
+
+def ipt_ruleset(n):
+    """kube-proxy iptables mode, as pkg/proxy/iptables writes it (nat table, trimmed)."""
+    chains = [":KUBE-SERVICES - [0:0]", ":KUBE-MARK-MASQ - [0:0]", ":KUBE-POSTROUTING - [0:0]",
+              ":KUBE-NODEPORTS - [0:0]"]
+    rules = ['-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+             '-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+             '-A POSTROUTING -m comment --comment "kubernetes postrouting rules" '
+             '-j KUBE-POSTROUTING',
+             "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000",
+             "-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",
+             "-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0",
+             "-A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring "
+             "SNAT\" -j MASQUERADE --random-fully"]
+    for i in range(n):
+        name = "default/s%d:http" % i
+        svc = "KUBE-SVC-" + h(name)
+        chains.append(":%s - [0:0]" % svc)
+        rules.append('-A KUBE-SERVICES -d %s/32 -p tcp -m comment --comment "%s cluster IP" '
+                     '-m tcp --dport %d -j %s' % (vip(i), name, PORT, svc))
+        rules.append('-A %s ! -s 10.244.0.0/16 -d %s/32 -p tcp -m comment --comment "%s cluster '
+                     'IP" -m tcp --dport %d -j KUBE-MARK-MASQ' % (svc, vip(i), name, PORT))
+        k = len(BACKENDS)
+        for j, b in enumerate(BACKENDS):
+            sep = "KUBE-SEP-" + h(name + b)
+            chains.append(":%s - [0:0]" % sep)
+            prob = "" if j == k - 1 else \
+                " -m statistic --mode random --probability %.11f" % (1.0 / (k - j))
+            rules.append('-A %s -m comment --comment "%s -> %s:%d"%s -j %s' % (
+                svc, name, b, TPORT, prob, sep))
+            rules.append('-A %s -s %s/32 -m comment --comment "%s" -j KUBE-MARK-MASQ' % (
+                sep, b, name))
+            rules.append('-A %s -p tcp -m comment --comment "%s" -m tcp -j DNAT '
+                         '--to-destination %s:%d' % (sep, name, b, TPORT))
+    rules.append('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: '
+                 'this must be the last rule in this chain" -m addrtype --dst-type LOCAL '
+                 '-j KUBE-NODEPORTS')
+    return "*nat\n" + "\n".join(chains + rules) + "\nCOMMIT\n"
+
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        self.sfx = secrets.token_hex(3)
+        self.node = "shoal-svc-bench-%s" % self.sfx
+        self.ns = {}
+        self.procs = []
+        self.drive = None
+        self.cg = None
+        self.results = {"sizes": {}, "program": {}, "endpoint_change_us": None}
+
+    def netns(self, what):
+        n = "shoal-svc-b%s-%s" % (what, self.sfx)
+        sh("ip", "netns", "add", n)
+        sh("ip", "-n", n, "link", "set", "lo", "up")
+        self.ns[what] = n
+        return n
+
+    def setup(self):
+        node = self.netns("node")
+        sh("ip", "netns", "exec", node, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        for i, what in enumerate(["c", "s1", "s2", "s3"]):
+            p = self.netns(what)
+            sh("ip", "-n", node, "link", "add", "v" + what, "type", "veth", "peer", "name",
+               "eth0", "netns", p)
+            sh("ip", "-n", node, "addr", "add", "10.244.%d.1/24" % i, "dev", "v" + what)
+            sh("ip", "-n", node, "link", "set", "v" + what, "up")
+            sh("ip", "-n", p, "addr", "add", "10.244.%d.2/24" % i, "dev", "eth0")
+            sh("ip", "-n", p, "link", "set", "eth0", "up")
+            sh("ip", "-n", p, "route", "add", "default", "via", "10.244.%d.1" % i)
+            if what != "c":
+                srv = subprocess.Popen(["nsenter", "--net=/run/netns/" + p, "taskset", "-c",
+                                        str(self.a.cpu), LOAD, "echo", str(TPORT)],
+                                       stdout=subprocess.PIPE, text=True)
+                self.procs.append(srv)
+                assert srv.stdout.readline().strip() == "ready"
+        self.drive = subprocess.Popen(["nsenter", "--net=/run/netns/" + node, DRIVE, "--node",
+                                       self.node, "--cgroup-name", self.node] +
+                                      (["--cfg-flags", self.a.cfg_flags]
+                                       if self.a.cfg_flags else []),
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert json.loads(self.drive.stdout.readline()).get("ready")
+        for line in open("/proc/self/mountinfo"):
+            f = line.split()
+            if f[f.index("-") + 1] == "cgroup2":
+                self.cg = os.path.join(f[4], self.node)
+                break
+
+    def cmd(self, obj):
+        self.drive.stdin.write(json.dumps(obj) + "\n")
+        self.drive.stdin.flush()
+        r = json.loads(self.drive.stdout.readline())
+        if "error" in r:
+            raise RuntimeError("drive: %s" % r)
+        return r
+
+    def load(self, ip, in_cgroup):
+        argv = ["nsenter", "--net=/run/netns/" + self.ns["c"], "taskset", "-c", str(self.a.cpu),
+                LOAD, ip, str(PORT if ip.startswith("10.96.") else TPORT), str(self.a.secs)]
+        if in_cgroup:
+            argv = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', self.cg] + argv
+        r = json.loads(sh(*argv, timeout=self.a.secs + 60).stdout)
+        if r["errors"]:
+            raise RuntimeError("%s: %d errors" % (ip, r["errors"]))
+        return r
+
+    def rounds(self, modes):
+        """Interleave the modes for a.rounds rounds; per mode the median of the rounds."""
+        got = {m: [] for m in modes}
+        for _ in range(self.a.rounds):
+            for m, (ip, cg) in modes.items():
+                got[m].append(self.load(ip, cg))
+        out = {}
+        for m, rs in got.items():
+            out[m] = {"rate": statistics.median(r["rate"] for r in rs),
+                      "p50_us": statistics.median(r["p50_us"] for r in rs),
+                      "p99_us": statistics.median(r["p99_us"] for r in rs)}
+        return out
+
+    def nft_install(self, n):
+        with tempfile.NamedTemporaryFile("w", suffix=".nft", delete=False) as f:
+            f.write(nft_ruleset(n))
+        t = time.monotonic()
+        sh("ip", "netns", "exec", self.ns["node"], "nft", "-f", f.name, timeout=3600)
+        dt = time.monotonic() - t
+        os.unlink(f.name)
+        return dt
+
+    def nft_remove(self):
+        sh("ip", "netns", "exec", self.ns["node"], "nft", "delete", "table", "ip", "kube-proxy",
+           check=False, timeout=3600)
+
+    def ipt_install(self, n, tool):
+        text = ipt_ruleset(n)
+        t = time.monotonic()
+        sh("ip", "netns", "exec", self.ns["node"], tool, input=text, timeout=3600)
+        return time.monotonic() - t
+
+    def ipt_remove(self, tool):
+        sh("ip", "netns", "exec", self.ns["node"], tool, input="*nat\nCOMMIT\n", check=False,
+           timeout=3600)
+
+    def run(self):
+        installed = 0
+        last = None
+        for n in self.a.sizes:
+            self.cmd({"op": "gen", "n": n, "start": installed, "vip": ip4(VIP_BASE),
+                      "port": PORT, "backends": ["%s:%d" % (b, TPORT) for b in BACKENDS]})
+            installed = n
+            # programming time: every service from the store into fresh (empty) maps, after
+            # the programs are loaded and attached
+            self.cmd({"op": "restart", "cold": True})
+            st = self.cmd({"op": "stats"})
+            assert st["frontends"] == n and st["failed"] == 0, st
+            self.results["program"].setdefault("bpf_s", {})[n] = st["start_program_us"] / 1e6
+            last = vip(n - 1)
+            res = self.rounds({"direct": (BACKENDS[0], False), "bpf": (last, True)})
+            if n in self.a.anchor_sizes:
+                dt = self.nft_install(n)
+                self.results["program"].setdefault("nft_s", {})[n] = dt
+                res.update(self.rounds({"nft": (last, False)}))
+                self.nft_remove()
+                for tool, key in self.ipt_tools():
+                    dt = self.ipt_install(n, tool)
+                    self.results["program"].setdefault(key + "_s", {})[n] = dt
+                    res.update(self.rounds({key: (last, False)}))
+                    self.ipt_remove(tool)
+                # the floor again, after the rulesets are gone: drift shows here
+                again = self.rounds({"direct": (BACKENDS[0], False)})["direct"]
+                res["direct"]["rate"] = (res["direct"]["rate"] + again["rate"]) / 2
+            for m in res:
+                res[m]["ratio"] = res[m]["rate"] / res["direct"]["rate"]
+            self.results["sizes"][n] = res
+            self.report_size(n, res)
+        # an endpoint change of the last service: store commit -> maps written
+        name = "s%d" % (installed - 1)
+        lat = []
+        for k in range(self.a.ep_changes):
+            bes = BACKENDS if k % 2 else BACKENDS[:2]
+            ep = {"apiVersion": "v1", "kind": "Endpoints",
+                  "metadata": {"name": name, "namespace": "default"},
+                  "subsets": [{"addresses": [{"ip": b} for b in bes],
+                               "ports": [{"port": TPORT, "protocol": "TCP"}]}]}
+            lat.append(self.cmd({"op": "put", "obj": ep})["us"])
+        st = self.cmd({"op": "stats"})
+        self.results["endpoint_change_us"] = {"p50": statistics.median(lat), "max": max(lat),
+                                              "last_writes": st["last_writes"]}
+        print("endpoint change -> datapath (store commit + proxy + map writes): p50 %.0f us, "
+              "max %.0f us, %d map writes" % (statistics.median(lat), max(lat),
+                                              st["last_writes"]))
+        print("program (s): %s" % json.dumps(self.results["program"]))
+
+    def ipt_tools(self):
+        tools = [("iptables-restore", "ipt")]
+        if self.a.legacy:
+            tools.append(("iptables-legacy-restore", "ipt_legacy"))
+        return tools
+
+    def report_size(self, n, res):
+        print("== %d services x 3 endpoints (hitting the last one)" % n)
+        print("   %-11s %10s %7s %8s %8s" % ("mode", "conn/s", "ratio", "p50 us", "p99 us"))
+        for m, r in res.items():
+            print("   %-11s %10.0f %7.3f %8.0f %8.0f" % (m, r["rate"], r["ratio"], r["p50_us"],
+                                                         r["p99_us"]))
+        sys.stdout.flush()
+
+    def close(self):
+        if self.drive and self.drive.poll() is None:
+            self.drive.stdin.close()
+            self.drive.wait(30)
+        for p in self.procs:
+            p.kill()
+            p.wait()
+        sh(DRIVE, "--node", self.node, "--teardown", check=False)
+        for n in self.ns.values():
+            sh("ip", "netns", "del", n, check=False)
+        if self.cg:
+            for _ in range(50):
+                try:
+                    os.rmdir(self.cg)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="1,1000,10000")
+    ap.add_argument("--anchor-sizes", default="1,1000",
+                    help="sizes at which the nft/iptables rulesets are installed and measured")
+    ap.add_argument("--secs", type=float, default=1.0, help="seconds per measurement")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--cpu", type=int, default=1)
+    ap.add_argument("--legacy", action="store_true", help="also iptables-legacy")
+    ap.add_argument("--ep-changes", type=int, default=50)
+    ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--cfg-flags", help="socket-LB flags (enum shoal_cfg_flags), e.g. 2: "
+                    "no getpeername() record for TCP")
+    a = ap.parse_args()
+    a.sizes = sorted(int(x) for x in a.sizes.split(","))
+    a.anchor_sizes = {int(x) for x in a.anchor_sizes.split(",") if x}
+    if os.geteuid() != 0:
+        sys.exit("bench-svc needs root (namespaces, BPF)")
+    b = Bench(a)
+    try:
+        b.setup()
+        b.run()
+    finally:
+        b.close()
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(b.results, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
