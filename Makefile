@@ -71,6 +71,15 @@ $(BUILD)/shoal-rtctl: $(BUILD)/obj/tools/shoal-rtctl.o $(BUILD)/libshoal.a
 $(BUILD)/images/busybox: tools/mkimage-busybox
 	tools/mkimage-busybox $@
 
+# services end-to-end test: a static TCP/UDP server and client (busybox nc has no UDP), and
+# shoal-probe:latest = busybox + it
+$(BUILD)/shoal-probe: tests/helpers/shoal-probe.c
+	@mkdir -p $(@D)
+	$(CC) -static -O2 -std=gnu17 -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $<
+
+$(BUILD)/images/shoal-probe: tools/mkimage-busybox $(BUILD)/shoal-probe
+	IMAGE_NAME=shoal-probe EXTRA_BIN=$(BUILD)/shoal-probe tools/mkimage-busybox $@
+
 # test/ops helper driving netplugin/ like the pod runtime does
 $(BUILD)/shoal-netctl: $(BUILD)/obj/tests/helpers/shoal-netctl.o $(BUILD)/libshoal.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
