@@ -12,9 +12,10 @@
  *                   the frontend.
  *
  * A flow is tracked in shoal_ct (LRU) under its forward and its reply tuple. Checksums are
- * patched incrementally (bpf_l3_csum_replace / bpf_l4_csum_replace). Translated packets that
- * must leave again are sent with bpf_fib_lookup + bpf_redirect; when the FIB cannot answer
- * (no neighbour yet) they go to the stack, which forwards them.
+ * patched incrementally (bpf_l3_csum_replace / bpf_l4_csum_replace). Packets for a backend on
+ * this node go on through the stack (its conntrack must see them, see shoal_np_ingress); those
+ * that must leave again are sent with bpf_fib_lookup + bpf_redirect (bpf_redirect_neigh while
+ * the neighbour is unresolved); when the FIB cannot route at all they go to the stack.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -395,7 +396,15 @@ int shoal_np_ingress(struct __sk_buff *skb)
 		     rewrite_port(skb, &p, L4_SPORT_OFF, p.sport, snat_port) < 0))
 			return TC_ACT_SHOT;
 		stat_inc(SHOAL_NP_FWD);
-		return fwd_redirect(skb, snat_addr ? snat_addr : p.saddr, bip);
+		/*
+		 * A backend on this node gets the packet through the stack, not a redirect: the
+		 * node's conntrack must see the flow's first packet, or the backend's replies look
+		 * like new flows the pod started and the pod masquerade rule (netplugin) rewrites
+		 * their source to the node before our egress program can restore the frontend.
+		 */
+		if (!snat_addr)
+			return TC_ACT_OK;
+		return fwd_redirect(skb, snat_addr, bip);
 	}
 }
 
