@@ -1061,6 +1061,13 @@ static void done_start(struct pjob *j)
 	log_info("pod %s/%s: container %s started (%s)", p->ns, p->name, c->name, c->id);
 	pod_probes_start(c);
 	ctr_watch(c);
+	/* the pod began terminating while this start was in flight: pod_sync_delete asked only
+	 * the containers running then to stop, so this one must be asked now or it runs forever */
+	if (p->term_started) {
+		char why[128];
+		snprintf(why, sizeof(why), "Stopping container %s", c->name);
+		pod_ctr_stop(c, why, pod_grace_seconds(p));
+	}
 }
 
 static void pod_sync(struct pod *p);
