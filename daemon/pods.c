@@ -675,21 +675,28 @@ static void teardown_uid(struct pods *m, const char *uid, const char *dir, struc
 
 	short_uid(uid, su);
 	snprintf(prefix, sizeof(prefix), "%s-", su);
-	if (crun_list(m->rt, &ids) >= 0)
-		cJSON_ArrayForEach(id, ids)
-		{
-			if (cJSON_IsString(id) && !strncmp(id->valuestring, prefix, strlen(prefix)))
-				crun_delete(m->rt, id->valuestring, true, NULL);
-		}
-	/* shim state crun never knew (a create that failed half way) */
+	/*
+	 * Every container we created has shim state: delete those by name first. `crun list
+	 * --format json` fails as a whole when another container vanishes while it reads (pods
+	 * torn down in parallel), so it only finds what the shim state does not name, and is
+	 * retried. Shim state crun never knew (a create that failed half way) is removed too.
+	 */
 	if ((d = opendir(m->ctr_state_dir))) {
 		while ((de = readdir(d)))
 			if (!strncmp(de->d_name, prefix, strlen(prefix))) {
 				_cleanup_free_ char *p = NULL;
+				crun_delete(m->rt, de->d_name, true, NULL);
 				if (asprintf(&p, "%s/%s", m->ctr_state_dir, de->d_name) >= 0)
 					image_rm_rf(p);
 			}
 		closedir(d);
+	}
+	for (int i = 0; i < 5 && crun_list(m->rt, &ids) < 0; i++)
+		usleep(20 * 1000);
+	cJSON_ArrayForEach(id, ids)
+	{
+		if (cJSON_IsString(id) && !strncmp(id->valuestring, prefix, strlen(prefix)))
+			crun_delete(m->rt, id->valuestring, true, NULL);
 	}
 	if (asprintf(&cdir, "%s/containers", dir) >= 0 && (d = opendir(cdir))) {
 		while ((de = readdir(d))) {
