@@ -177,9 +177,9 @@ class PodNode(Shoald):
             left = self.leftovers()
         assert not left, f"left behind: {left}\n{self.logs()}"
 
-    def close(self):
-        """Delete every pod through the daemon, then remove by force whatever is left (a failed
-        test must not leak containers, mounts or namespaces onto the machine)."""
+    def delete_all_pods(self):
+        """Delete every pod through the daemon (grace 0) and wait for the node to tear them
+        down; best effort."""
         try:
             if self.proc and self.proc.poll() is None:
                 r = self.get("/api/v1/pods")
@@ -195,6 +195,11 @@ class PodNode(Shoald):
                     time.sleep(0.2)
         except Exception:
             pass
+
+    def close(self):
+        """Delete every pod through the daemon, then remove by force whatever is left (a failed
+        test must not leak containers, mounts or namespaces onto the machine)."""
+        self.delete_all_pods()
         self.stop()
         self.force_clean()
         try:
