@@ -33,7 +33,7 @@ import time
 
 import pytest
 
-from podtest import BUSYBOX, PodNode, busybox_image, cond
+from podtest import PodNode, busybox_image, cond
 from shoaltest import BUILD, ROOT, Netns, sh
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces and crun")
@@ -98,19 +98,21 @@ class Cluster:
         try:
             if self.node:
                 n = self.node
-                if n.proc and n.proc.poll() is None:
-                    n.delete(f"/apis/apps/v1/namespaces/{NS}/deployments")
-                    n.delete_all_pods()
-                n.stop()
-                n.teardown()
-                tc = n.in_node("tc", "filter", "show", "dev", "eth0", "ingress").stdout + \
-                    n.in_node("tc", "filter", "show", "dev", "eth0", "egress").stdout
-                if "shoal_np" in tc:
-                    left.append(f"tc {tc}")
-                nft = n.in_node("nft", "list", "tables").stdout
-                if f"shoal-{n.node}" in nft:
-                    left.append(f"nft {nft}")
-                n.close()
+                try:
+                    if n.proc and n.proc.poll() is None:
+                        n.delete(f"/apis/apps/v1/namespaces/{NS}/deployments")
+                        n.delete_all_pods()
+                    n.stop()
+                    n.teardown()
+                    tc = n.in_node("tc", "filter", "show", "dev", "eth0", "ingress").stdout + \
+                        n.in_node("tc", "filter", "show", "dev", "eth0", "egress").stdout
+                    if "shoal_np" in tc:
+                        left.append(f"tc {tc}")
+                    nft = n.in_node("nft", "list", "tables").stdout
+                    if f"shoal-{n.node}" in nft:
+                        left.append(f"nft {nft}")
+                finally:
+                    n.close()  # force-cleans whatever the daemon did not
         finally:
             if self.upstream:
                 self.upstream.kill()
