@@ -133,6 +133,20 @@ static void ctrl_on_event(const struct store_event *ev, void *userdata)
 	obj = store_obj_parse(o);
 	if (!obj)
 		return;
+	/* a dependent going away may be what an owner in foreground deletion waits for */
+	if (ev->type == STORE_DELETED || json_path(obj, "metadata.deletionTimestamp")) {
+		cJSON *r;
+		cJSON_ArrayForEach(r, json_path(obj, "metadata.ownerReferences"))
+		{
+			const char *res = ctrl_resource_of_kind(json_str(r, "apiVersion", ""),
+								json_str(r, "kind", ""));
+			char key[160];
+			if (!res)
+				continue;
+			snprintf(key, sizeof(key), GC_OWNER ":%s", res);
+			ctrl_enqueue(m, key, o->ns, json_str(r, "name", ""), 0);
+		}
+	}
 	ref = ctrl_controller_ref(obj);
 	if (ref) {
 		const struct ctrl_ops *owner = ctrl_ops_by_kind(json_str(ref, "kind", ""));

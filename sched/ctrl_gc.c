@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/object.h"
+#include "api/resources.h"
 #include "lib/macro.h"
 #include "sched/ctrl-internal.h"
 
@@ -93,25 +94,16 @@ static int strip_owner(struct ctrl_mgr *m, const cJSON *dep, const char *uid)
 	return changed ? ctrl_update(m, c) : 0;
 }
 
+const char *ctrl_resource_of_kind(const char *api_version, const char *kind)
+{
+	const struct api_resource *res = api_resource_by_kind(api_version, kind);
+
+	return res ? res->key : NULL;
+}
+
 static const char *resource_of(const cJSON *obj)
 {
-	static const struct {
-		const char *kind, *resource;
-	} map[] = {
-		{ "Pod", "pods" },
-		{ "ReplicaSet", "replicasets.apps" },
-		{ "Deployment", "deployments.apps" },
-		{ "Job", "jobs.batch" },
-		{ "ConfigMap", "configmaps" },
-		{ "Secret", "secrets" },
-		{ "Service", "services" },
-		{ "Event", "events" },
-	};
-	const char *kind = json_str(obj, "kind", "");
-	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
-		if (streq(map[i].kind, kind))
-			return map[i].resource;
-	return NULL;
+	return ctrl_resource_of_kind(json_str(obj, "apiVersion", ""), json_str(obj, "kind", ""));
 }
 
 /* Dependents of uid in ns across resources, as a new array. */
