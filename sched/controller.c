@@ -30,11 +30,6 @@ static const struct ctrl_ops *const ctrl_all[] = {
 #define GC_OWNER "gc-owner"   /* ns/name of an owner being deleted with finalizers */
 #define GC_DEPS "gc-dangling" /* name = a deleted owner's uid; dependents in ns */
 
-/* Namespaced resources whose objects can have owners. */
-static const char *const ctrl_dependent_resources[] = {
-	"pods", "replicasets.apps", "jobs.batch", "configmaps", "secrets", "services",
-	"events", "deployments.apps",
-};
 
 struct store *ctrl_store(struct ctrl_mgr *m)
 {
@@ -207,8 +202,8 @@ void ctrl_mgr_resync(struct ctrl_mgr *m)
 	for (size_t i = 0; i < ARRAY_SIZE(ctrl_all); i++)
 		store_list(m->o.store, ctrl_all[i]->resource, NULL, NULL, NULL, resync_one, m);
 	/* owners stuck in deletion, dependents of owners deleted while we were down */
-	for (size_t i = 0; i < ARRAY_SIZE(ctrl_dependent_resources); i++)
-		ctrl_enqueue(m, GC_DEPS, "", ctrl_dependent_resources[i], 0);
+	for (size_t i = 0; i < ctrl_gc_resources_count; i++)
+		ctrl_enqueue(m, GC_DEPS, "", ctrl_gc_resources[i], 0);
 }
 
 static int ctrl_reconcile(struct ctrl_mgr *m, struct ctrl_item *it)

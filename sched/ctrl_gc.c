@@ -15,10 +15,11 @@
 #define FIN_FOREGROUND "foregroundDeletion"
 #define FIN_ORPHAN "orphan"
 
-static const char *const gc_resources[] = {
+const char *const ctrl_gc_resources[] = {
 	"pods", "replicasets.apps", "jobs.batch", "deployments.apps", "configmaps", "secrets",
 	"services", "events",
 };
+const size_t ctrl_gc_resources_count = ARRAY_SIZE(ctrl_gc_resources);
 
 struct uid_ctx {
 	const char *uid;
@@ -41,8 +42,8 @@ static bool gc_uid_alive(struct ctrl_mgr *m, const char *ns, const char *uid)
 {
 	struct uid_ctx c = { .uid = uid };
 
-	for (size_t i = 0; i < ARRAY_SIZE(gc_resources) && !c.found; i++)
-		store_list(ctrl_store(m), gc_resources[i], ns, NULL, NULL, uid_match, &c);
+	for (size_t i = 0; i < ctrl_gc_resources_count && !c.found; i++)
+		store_list(ctrl_store(m), ctrl_gc_resources[i], ns, NULL, NULL, uid_match, &c);
 	return c.found;
 }
 
@@ -113,9 +114,9 @@ static int gc_dependents(struct ctrl_mgr *m, const char *ns, const char *uid, cJ
 
 	if (!out)
 		return -ENOMEM;
-	for (size_t i = 0; i < ARRAY_SIZE(gc_resources); i++) {
+	for (size_t i = 0; i < ctrl_gc_resources_count; i++) {
 		_cleanup_json_ cJSON *l = NULL;
-		if (ctrl_list(m, gc_resources[i], ns, NULL, uid, &l) < 0)
+		if (ctrl_list(m, ctrl_gc_resources[i], ns, NULL, uid, &l) < 0)
 			continue;
 		for (it = l->child; it;) {
 			cJSON *next = it->next;
