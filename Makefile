@@ -183,7 +183,7 @@ fuzz: deps $(FUZZ_SRCS:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 	  $$f -max_total_time=$(FUZZ_SECONDS) -timeout=10 -close_fd_mask=2 -max_len=65536 $(BUILD)/fuzz/corpus-$$(basename $$f) tests/fuzz/corpus; \
 	done
 
-bench: bench-api
+bench: bench-api bench-pods bench-svc
 # store and SQLite-floor benchmark (tools/bench/bench-store.c)
 $(BUILD)/bench-store: tools/bench/bench-store.c $(BUILD)/libshoal.a
 	@mkdir -p $(@D)
@@ -200,7 +200,7 @@ $(BUILD)/bench/svc-load: tools/bench/svc_load.c
 bench-svc: $(BUILD)/shoal-svc-drive $(BUILD)/bench/svc-load
 	$(PYTHON) tools/bench/bench_svc.py $(BENCH_SVC_ARGS)
 
-bench-api: all
+bench-api: all $(BUILD)/bench-store
 	$(PYTHON) tools/bench/bench_api.py
 
 # pods on real crun (issues 3 and 5): create -> Running, 50 at once, idle cost, rolling update

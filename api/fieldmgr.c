@@ -108,11 +108,22 @@ static char *path_join(const char *path, const char *elem)
 	return s;
 }
 
-static char *elem_field(const char *name)
+/* path + "\n" + "f:" + name in one allocation (every field of every write comes here) */
+static char *path_join_field(const char *path, const char *name)
 {
-	char *s;
+	size_t pl = strlen(path), nl = strlen(name), o = 0;
+	char *s = malloc(pl + nl + 4);
 
-	return asprintf(&s, "f:%s", name) < 0 ? NULL : s;
+	if (!s)
+		return NULL;
+	memcpy(s, path, pl);
+	o = pl;
+	if (pl)
+		s[o++] = '\n';
+	s[o++] = 'f';
+	s[o++] = ':';
+	memcpy(s + o, name, nl + 1);
+	return s;
 }
 
 static char *elem_json(char prefix, const cJSON *v)
@@ -166,11 +177,11 @@ static int walk_object(struct walk *w, const cJSON *v, const char *path, size_t 
 		return *path ? fset_add(w->out, path) : 0;
 	cJSON_ArrayForEach(it, v)
 	{
-		_cleanup_free_ char *el = NULL, *p = NULL;
+		_cleanup_free_ char *p = NULL;
 		if (!it->string ||
 		    skipped_field(depth, w->nnames ? w->names[w->nnames - 1] : NULL, it->string))
 			continue;
-		if (!(el = elem_field(it->string)) || !(p = path_join(path, el)))
+		if (!(p = path_join_field(path, it->string)))
 			return -ENOMEM;
 		if (w->nnames == MAX_NAMES)
 			return fset_add(w->out, p);

@@ -369,21 +369,53 @@ _printf_(4, 5) static void vc(struct vctx *v, const char *type, const char *fiel
 	err_cause(v->e, type, field, "%s", buf);
 }
 
-/* Path helpers: compound literals live until the end of the enclosing block. */
+/* Path helpers: compound literals live until the end of the enclosing block. Built with
+ * plain copies, not snprintf: every field of every write goes through here. */
+static char *pcat(char *buf, size_t *o, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n > 127 - *o)
+		n = 127 - *o;
+	memcpy(buf + *o, s, n);
+	*o += n;
+	buf[*o] = 0;
+	return buf;
+}
 static const char *pj(char *buf, const char *base, const char *key)
 {
-	snprintf(buf, 128, "%s%s%s", base, *base ? "." : "", key);
-	return buf;
+	size_t o = 0;
+
+	pcat(buf, &o, base);
+	if (*base)
+		pcat(buf, &o, ".");
+	return pcat(buf, &o, key);
 }
 static const char *pi(char *buf, const char *base, int i)
 {
-	snprintf(buf, 128, "%s[%d]", base, i);
-	return buf;
+	char num[16], *p = num + sizeof(num) - 1;
+	unsigned u = i < 0 ? 0u - (unsigned)i : (unsigned)i;
+	size_t o = 0;
+
+	*p = 0;
+	do
+		*--p = (char)('0' + u % 10);
+	while (u /= 10);
+	if (i < 0)
+		*--p = '-';
+	pcat(buf, &o, base);
+	pcat(buf, &o, "[");
+	pcat(buf, &o, p);
+	return pcat(buf, &o, "]");
 }
 static const char *pk(char *buf, const char *base, const char *key)
 {
-	snprintf(buf, 128, "%s[%s]", base, key);
-	return buf;
+	size_t o = 0;
+
+	pcat(buf, &o, base);
+	pcat(buf, &o, "[");
+	pcat(buf, &o, key);
+	return pcat(buf, &o, "]");
 }
 #define J(base, key) pj((char[128]){ 0 }, base, key)
 #define I(base, i) pi((char[128]){ 0 }, base, i)

@@ -4,7 +4,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <sys/mount.h>
+
 #include "bpf/lb.h"
+#include "daemon/crun.h"
 #include "bpf/nodeport.h"
 #include "daemon/teardown.h"
 #include "lib/log.h"
@@ -14,7 +17,6 @@
 /* Remove a cgroup directory and its (empty) children, deepest first. */
 static int cgroup_rmdir_tree(const char *path)
 {
-	_cleanup_free_ char *cmd = NULL;
 	DIR *d = opendir(path);
 	struct dirent *de;
 
@@ -31,9 +33,117 @@ static int cgroup_rmdir_tree(const char *path)
 	return rmdir(path) < 0 && errno != ENOENT ? -errno : 0;
 }
 
+/* Force-delete every container of the node (their shims exit with them). */
+static void containers_remove(const struct config *cfg)
+{
+	_cleanup_free_ char *root = NULL, *state = NULL;
+	_cleanup_json_ cJSON *list = NULL;
+	struct crun_rt *rt = NULL;
+	struct err e = { 0 };
+	cJSON *c;
+
+	if (asprintf(&root, "%s/crun", cfg->run_dir) < 0 ||
+	    asprintf(&state, "%s/containers", cfg->run_dir) < 0)
+		return;
+	if (access(root, F_OK) < 0)
+		return;
+	struct crun_opts o = { .root = root, .state_dir = state };
+	if (crun_rt_new(&o, &rt) < 0)
+		return;
+	if (crun_list(rt, &list) >= 0)
+		cJSON_ArrayForEach(c, list)
+		{
+			const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(c, "id"));
+			if (id && crun_delete(rt, id, true, &e) < 0)
+				log_warn("container %s: cannot delete: %s", id, e.message);
+		}
+	crun_rt_free(rt);
+}
+
+/* Unmount everything below the node's directories (overlay roots, volumes, namespace
+ * bind mounts), deepest first, and the node's pod network namespaces. */
+static void mounts_remove(const struct config *cfg)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096], netns_prefix[PATH_MAX];
+	char **mps = NULL;
+	size_t n = 0;
+
+	snprintf(netns_prefix, sizeof(netns_prefix), "/run/netns/shoal-%s-", cfg->node_name);
+	while (f && fgets(line, sizeof(line), f)) {
+		char mp[PATH_MAX];
+		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
+			continue;
+		bool ours = !strncmp(mp, netns_prefix, strlen(netns_prefix));
+		const char *dirs[] = { cfg->state_dir, cfg->run_dir };
+		for (size_t i = 0; i < 2 && !ours; i++) {
+			size_t l = strlen(dirs[i]);
+			ours = !strncmp(mp, dirs[i], l) && (mp[l] == '/' || !mp[l]);
+		}
+		if (!ours)
+			continue;
+		char **nm = realloc(mps, (n + 1) * sizeof(*mps));
+		if (!nm)
+			break;
+		mps = nm;
+		mps[n++] = strdup(mp);
+	}
+	/* deepest first: longer paths below shorter ones */
+	for (size_t i = 0; i < n; i++)
+		for (size_t k = i + 1; k < n; k++)
+			if (mps[k] && mps[i] && strlen(mps[k]) > strlen(mps[i])) {
+				char *t = mps[i];
+				mps[i] = mps[k];
+				mps[k] = t;
+			}
+	for (size_t i = 0; i < n; i++) {
+		if (mps[i]) {
+			umount2(mps[i], MNT_DETACH);
+			if (!strncmp(mps[i], netns_prefix, strlen(netns_prefix)))
+				unlink(mps[i]);
+		}
+		free(mps[i]);
+	}
+	free(mps);
+	/* netns files whose mounts are already gone */
+	DIR *d = opendir("/run/netns");
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "/run/netns/%s", de->d_name);
+		if (!strncmp(path, netns_prefix, strlen(netns_prefix)))
+			unlink(path);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* The node's cgroup directory in every mounted hierarchy (v1 controllers and cgroup2). */
+static int cgroups_remove(const struct config *cfg)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
+	char line[4096];
+	int ret = 0;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		char mp[PATH_MAX], fstype[64], cg[2 * PATH_MAX];
+		const char *sep = strstr(line, " - ");
+		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 ||
+		    sscanf(sep + 3, "%63s", fstype) != 1)
+			continue;
+		if (strcmp(fstype, "cgroup") && strcmp(fstype, "cgroup2"))
+			continue;
+		snprintf(cg, sizeof(cg), "%s/%s", mp, cfg->cgroup_name);
+		int r = cgroup_rmdir_tree(cg);
+		if (r < 0)
+			ret = log_warn_errno(r, "node %s: cannot remove cgroup %s", cfg->node_name, cg);
+	}
+	return ret;
+}
+
 int shoald_teardown(const struct config *cfg, struct err *e)
 {
-	char pin_root[PATH_MAX], cg[PATH_MAX];
+	char pin_root[PATH_MAX];
 	struct np_node *np = NULL;
 	int r, ret = 0;
 	char *slash;
@@ -42,6 +152,10 @@ int shoald_teardown(const struct config *cfg, struct err *e)
 	slash = strrchr(pin_root, '/');
 	if (slash && slash != pin_root)
 		*slash = 0;
+
+	/* pods first: containers, then what they had mounted, then their namespaces */
+	containers_remove(cfg);
+	mounts_remove(cfg);
 
 	r = np_teardown(pin_root, cfg->node_name, cfg->uplink);
 	if (r < 0 && r != -ENOENT)
@@ -66,12 +180,6 @@ int shoald_teardown(const struct config *cfg, struct err *e)
 		np_node_close(np);
 	}
 
-	if (lb_cgroup2_root(cg, sizeof(cg)) >= 0) {
-		size_t n = strlen(cg);
-		snprintf(cg + n, sizeof(cg) - n, "/%s", cfg->cgroup_name);
-		r = cgroup_rmdir_tree(cg);
-		if (r < 0)
-			ret = log_warn_errno(r, "node %s: cannot remove cgroup %s", cfg->node_name, cg);
-	}
-	return ret;
+	r = cgroups_remove(cfg);
+	return r < 0 ? r : ret;
 }

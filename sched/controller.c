@@ -30,11 +30,6 @@ static const struct ctrl_ops *const ctrl_all[] = {
 #define GC_OWNER "gc-owner"   /* ns/name of an owner being deleted with finalizers */
 #define GC_DEPS "gc-dangling" /* name = a deleted owner's uid; dependents in ns */
 
-/* Namespaced resources whose objects can have owners. */
-static const char *const ctrl_dependent_resources[] = {
-	"pods", "replicasets.apps", "jobs.batch", "configmaps", "secrets", "services",
-	"events", "deployments.apps",
-};
 
 struct store *ctrl_store(struct ctrl_mgr *m)
 {
@@ -133,6 +128,20 @@ static void ctrl_on_event(const struct store_event *ev, void *userdata)
 	obj = store_obj_parse(o);
 	if (!obj)
 		return;
+	/* a dependent going away may be what an owner in foreground deletion waits for */
+	if (ev->type == STORE_DELETED || json_path(obj, "metadata.deletionTimestamp")) {
+		cJSON *r;
+		cJSON_ArrayForEach(r, json_path(obj, "metadata.ownerReferences"))
+		{
+			const char *res = ctrl_resource_of_kind(json_str(r, "apiVersion", ""),
+								json_str(r, "kind", ""));
+			char key[160];
+			if (!res)
+				continue;
+			snprintf(key, sizeof(key), GC_OWNER ":%s", res);
+			ctrl_enqueue(m, key, o->ns, json_str(r, "name", ""), 0);
+		}
+	}
 	ref = ctrl_controller_ref(obj);
 	if (ref) {
 		const struct ctrl_ops *owner = ctrl_ops_by_kind(json_str(ref, "kind", ""));
@@ -193,8 +202,8 @@ void ctrl_mgr_resync(struct ctrl_mgr *m)
 	for (size_t i = 0; i < ARRAY_SIZE(ctrl_all); i++)
 		store_list(m->o.store, ctrl_all[i]->resource, NULL, NULL, NULL, resync_one, m);
 	/* owners stuck in deletion, dependents of owners deleted while we were down */
-	for (size_t i = 0; i < ARRAY_SIZE(ctrl_dependent_resources); i++)
-		ctrl_enqueue(m, GC_DEPS, "", ctrl_dependent_resources[i], 0);
+	for (size_t i = 0; i < ctrl_gc_resources_count; i++)
+		ctrl_enqueue(m, GC_DEPS, "", ctrl_gc_resources[i], 0);
 }
 
 static int ctrl_reconcile(struct ctrl_mgr *m, struct ctrl_item *it)

@@ -64,6 +64,11 @@ const cJSON *ctrl_condition_get(const cJSON *status, const char *type);
 int64_t ctrl_int_or_percent(const cJSON *v, int64_t total, bool round_up, int64_t def);
 
 /* Garbage collector entry points */
+/* Namespaced resources whose objects can have owners (the collector scans these). */
+extern const char *const ctrl_gc_resources[];
+extern const size_t ctrl_gc_resources_count;
+/* ("apps/v1", "ReplicaSet") -> "replicasets.apps", from the API registry */
+const char *ctrl_resource_of_kind(const char *api_version, const char *kind);
 void ctrl_gc_on_delete(struct ctrl_mgr *m, const struct store_obj *o);
 int ctrl_gc_owner(struct ctrl_mgr *m, const char *resource, const char *ns, const char *name,
 		  cJSON *obj);

@@ -8,16 +8,18 @@
 #include <string.h>
 
 #include "api/object.h"
+#include "api/resources.h"
 #include "lib/macro.h"
 #include "sched/ctrl-internal.h"
 
 #define FIN_FOREGROUND "foregroundDeletion"
 #define FIN_ORPHAN "orphan"
 
-static const char *const gc_resources[] = {
+const char *const ctrl_gc_resources[] = {
 	"pods", "replicasets.apps", "jobs.batch", "deployments.apps", "configmaps", "secrets",
 	"services", "events",
 };
+const size_t ctrl_gc_resources_count = ARRAY_SIZE(ctrl_gc_resources);
 
 struct uid_ctx {
 	const char *uid;
@@ -40,8 +42,8 @@ static bool gc_uid_alive(struct ctrl_mgr *m, const char *ns, const char *uid)
 {
 	struct uid_ctx c = { .uid = uid };
 
-	for (size_t i = 0; i < ARRAY_SIZE(gc_resources) && !c.found; i++)
-		store_list(ctrl_store(m), gc_resources[i], ns, NULL, NULL, uid_match, &c);
+	for (size_t i = 0; i < ctrl_gc_resources_count && !c.found; i++)
+		store_list(ctrl_store(m), ctrl_gc_resources[i], ns, NULL, NULL, uid_match, &c);
 	return c.found;
 }
 
@@ -93,25 +95,16 @@ static int strip_owner(struct ctrl_mgr *m, const cJSON *dep, const char *uid)
 	return changed ? ctrl_update(m, c) : 0;
 }
 
+const char *ctrl_resource_of_kind(const char *api_version, const char *kind)
+{
+	const struct api_resource *res = api_resource_by_kind(api_version, kind);
+
+	return res ? res->key : NULL;
+}
+
 static const char *resource_of(const cJSON *obj)
 {
-	static const struct {
-		const char *kind, *resource;
-	} map[] = {
-		{ "Pod", "pods" },
-		{ "ReplicaSet", "replicasets.apps" },
-		{ "Deployment", "deployments.apps" },
-		{ "Job", "jobs.batch" },
-		{ "ConfigMap", "configmaps" },
-		{ "Secret", "secrets" },
-		{ "Service", "services" },
-		{ "Event", "events" },
-	};
-	const char *kind = json_str(obj, "kind", "");
-	for (size_t i = 0; i < ARRAY_SIZE(map); i++)
-		if (streq(map[i].kind, kind))
-			return map[i].resource;
-	return NULL;
+	return ctrl_resource_of_kind(json_str(obj, "apiVersion", ""), json_str(obj, "kind", ""));
 }
 
 /* Dependents of uid in ns across resources, as a new array. */
@@ -121,9 +114,9 @@ static int gc_dependents(struct ctrl_mgr *m, const char *ns, const char *uid, cJ
 
 	if (!out)
 		return -ENOMEM;
-	for (size_t i = 0; i < ARRAY_SIZE(gc_resources); i++) {
+	for (size_t i = 0; i < ctrl_gc_resources_count; i++) {
 		_cleanup_json_ cJSON *l = NULL;
-		if (ctrl_list(m, gc_resources[i], ns, NULL, uid, &l) < 0)
+		if (ctrl_list(m, ctrl_gc_resources[i], ns, NULL, uid, &l) < 0)
 			continue;
 		for (it = l->child; it;) {
 			cJSON *next = it->next;

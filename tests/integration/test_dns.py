@@ -125,14 +125,17 @@ def env():
             up.kill()
             up.wait()
         if d:
-            d.close()
+            d.stop()
         if etc:
             shutil.rmtree(etc, ignore_errors=True)
+        # the pod's plumbing first: its lease database lives in the daemon's temp dir
         if netctl:
             sh(*netctl, "pod-teardown", "dns-client", check=False)
             sh(*netctl, "node-teardown", check=False)
             # the node address goes with the node's plumbing
             assert f"{DNS}/32" not in node.run(["ip", "-4", "addr", "show", "dev", "lo"]).stdout
+        if d:
+            d.close()
         node.close()
 
 
