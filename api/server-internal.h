@@ -52,6 +52,12 @@ struct api_server {
 	uint64_t bookmark_ms;      /* period of BOOKMARK events */
 	size_t watch_max_buffer;   /* bytes queued to a watcher before it is dropped */
 	char *openapi_v3_root;     /* cached documents */
+	/* /metrics sources (server.c) */
+	struct {
+		api_metrics_fn fn;
+		void *ud;
+	} metrics[4];
+	size_t nmetrics;
 	/* pod I/O (podio.c, podlog.c, podexec.c, images.c) */
 	struct api_podio podio;
 	bool has_podio;

@@ -304,6 +304,55 @@ static bool path_is_health(const char *p)
 	return false;
 }
 
+int api_server_add_metrics(struct api_server *srv, api_metrics_fn fn, void *userdata)
+{
+	if (srv->nmetrics == ARRAY_SIZE(srv->metrics))
+		return -ENOSPC;
+	srv->metrics[srv->nmetrics].fn = fn;
+	srv->metrics[srv->nmetrics++].ud = userdata;
+	return 0;
+}
+
+static void metrics_handle(struct api_req *r)
+{
+	struct evbuffer *out = evbuffer_new();
+	struct store_stats st;
+
+	if (!out) {
+		api_reply_err(r, -ENOMEM, NULL);
+		return;
+	}
+	store_stats_get(r->srv->store, &st);
+	evbuffer_add_printf(out,
+			    "# HELP shoal_store_objects Live objects in the local replica.\n"
+			    "# TYPE shoal_store_objects gauge\nshoal_store_objects %zu\n"
+			    "# HELP shoal_store_tombstones Deleted objects kept as tombstones.\n"
+			    "# TYPE shoal_store_tombstones gauge\nshoal_store_tombstones %zu\n"
+			    "# HELP shoal_store_commits_total Commits since the daemon started.\n"
+			    "# TYPE shoal_store_commits_total counter\nshoal_store_commits_total %llu\n"
+			    "# HELP shoal_store_resource_version The replica's commit sequence.\n"
+			    "# TYPE shoal_store_resource_version gauge\n"
+			    "shoal_store_resource_version %llu\n"
+			    "# HELP shoal_store_watchers Open store watches.\n"
+			    "# TYPE shoal_store_watchers gauge\nshoal_store_watchers %zu\n",
+			    st.objects, st.tombstones, (unsigned long long)st.commits,
+			    (unsigned long long)store_rv(r->srv->store), st.watchers);
+	for (size_t i = 0; i < r->srv->nmetrics; i++) {
+		_cleanup_free_ char *text = NULL;
+		size_t n;
+		if (r->srv->metrics[i].fn(r->srv->metrics[i].ud, &text) < 0 || !text)
+			continue;
+		n = strlen(text);
+		evbuffer_add(out, text, n);
+		if (n && text[n - 1] != '\n') /* the exposition format ends every line */
+			evbuffer_add(out, "\n", 1);
+	}
+	size_t len = evbuffer_get_length(out);
+	api_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8",
+		      (const char *)evbuffer_pullup(out, -1), len);
+	evbuffer_free(out);
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
 	struct api_listener *l = arg;
@@ -343,6 +392,15 @@ static void on_request(struct evhttp_request *req, void *arg)
 					 "resource");
 		else
 			api_reply_raw(&r, 200, "text/plain; charset=utf-8", "ok", 2);
+		goto out;
+	}
+	if (streq(r.path, "/metrics")) {
+		if (r.method != EVHTTP_REQ_GET && r.method != EVHTTP_REQ_HEAD)
+			api_reply_status(&r, 405, "MethodNotAllowed", NULL, NULL,
+					 "the server does not allow this method on the requested "
+					 "resource");
+		else
+			metrics_handle(&r);
 		goto out;
 	}
 	if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > l->srv->max_body &&

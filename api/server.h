@@ -23,6 +23,13 @@ struct api_server_options {
 	const char *service_cidr; /* ClusterIP range; NULL: 10.96.0.0/12 */
 };
 
+/*
+ * GET /metrics (Prometheus text format). Each source appends its lines to *text (malloc'd);
+ * the daemon registers the datapath's here. The server adds its store's own figures.
+ */
+typedef int (*api_metrics_fn)(void *userdata, char **text);
+int api_server_add_metrics(struct api_server *srv, api_metrics_fn fn, void *userdata);
+
 int api_server_new(struct event_base *base, struct store *store,
 		   const struct api_server_options *opts, struct api_server **ret, struct err *e);
 struct api_server *api_server_free(struct api_server *srv);

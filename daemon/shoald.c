@@ -36,6 +36,11 @@ struct shoald {
 	struct dns_server *dns;
 };
 
+static int shoald_svc_metrics(void *userdata, char **text)
+{
+	return svc_proxy_metrics(userdata, text);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct shoald *d = arg;
@@ -185,6 +190,9 @@ int main(int argc, char **argv)
 		log_error_errno(r, "cannot start service proxy: %s", e.message);
 		goto out;
 	}
+	r = api_server_add_metrics(d.api, shoald_svc_metrics, d.svc);
+	if (r < 0)
+		goto out;
 
 	/* until gossip membership lands, the live-member set is this node alone */
 	r = members_new(d.cfg.node_name, &d.members);

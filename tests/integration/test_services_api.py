@@ -118,3 +118,15 @@ def test_endpoints_follow_ready_pods(shoald):
             break
         time.sleep(0.05)
     assert shoald.get("/api/v1/namespaces/default/endpoints/web").status == 404
+
+
+def test_metrics_expose_store_and_datapath_fill(shoald):
+    r = shoald.get("/metrics")
+    assert r.status == 200, r
+    assert r.headers["Content-Type"].startswith("text/plain")
+    text = r.body.decode()
+    assert "shoal_store_objects " in text
+    # the datapath's map fill levels and conntrack pressure: what a user alerts on
+    assert 'shoal_bpf_map_entries{map=' in text
+    assert "shoal_conntrack_pressure" in text or "shoal_bpf_map_fill_ratio" in text
+    assert shoald.post("/metrics", {}).status == 405
