@@ -152,7 +152,7 @@ void config_usage(FILE *f)
 	fprintf(f, "usage: shoald [--config FILE] [--OPTION VALUE]...\n\noptions:\n");
 	fprintf(f, "  %-18s %s\n", "--config", "YAML/JSON file with the options below as keys");
 	fprintf(f, "  %-18s %s\n", "--teardown",
-		"remove the node's pinned datapath, nft table and cgroup, then exit");
+		"decommission the node: containers, mounts, pod netns, pins, nft, cgroups");
 	for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
 		char flag[64];
 		size_t k;
