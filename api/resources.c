@@ -49,6 +49,11 @@ const struct api_resource api_resources[] = {
 	{ "batch", "v1", "batch/v1", "jobs", "job", "Job", "JobList", "jobs.batch",
 	  .namespaced = true, .has_status = true, .in_all = true, .verbs = API_VERBS_ALL,
 	  .field_selectors = FS("status.successful") },
+	/* derived on every node from Services and ready Pods, like Endpoints */
+	{ "discovery.k8s.io", "v1", "discovery.k8s.io/v1", "endpointslices", "endpointslice",
+	  "EndpointSlice", "EndpointSliceList", "endpointslices.discovery.k8s.io",
+	  .namespaced = true, .verbs = API_VERBS_READ, .read_only = true,
+	  .field_selectors = FS() },
 };
 const size_t api_resources_count = ARRAY_SIZE(api_resources);
 
@@ -56,6 +61,7 @@ const struct api_group_version api_group_versions[] = {
 	{ "", "v1" },
 	{ "apps", "v1" },
 	{ "batch", "v1" },
+	{ "discovery.k8s.io", "v1" },
 };
 const size_t api_group_versions_count = ARRAY_SIZE(api_group_versions);
 

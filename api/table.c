@@ -189,6 +189,14 @@ static const struct col ep_cols[] = {
 	AGE_COL,
 	{ 0 },
 };
+static const struct col eps_cols[] = {
+	NAME_COL,
+	{ "AddressType", "string", NULL, "The type of address carried by this EndpointSlice.", 0 },
+	{ "Ports", "string", NULL, "The ports exposed by the endpoints.", 0 },
+	{ "Endpoints", "string", NULL, "The addresses of the endpoints.", 0 },
+	AGE_COL,
+	{ 0 },
+};
 static const struct col default_cols[] = {
 	NAME_COL,
 	{ "Created At", "date", NULL, D_AGE, 0 },
@@ -996,6 +1004,41 @@ static void row_endpoints(cJSON *row, cJSON *cells, const cJSON *obj, int64_t no
 	free(b.s);
 }
 
+/* kubectl's EndpointSlice columns: ports as a list, the first three addresses + "N more" */
+static void row_endpointslice(cJSON *row, cJSON *cells, const cJSON *obj, int64_t now)
+{
+	const cJSON *e, *a, *p;
+	struct sbuf ports = { 0 }, addrs = { 0 };
+	int listed = 0, count = 0;
+	char buf[64];
+
+	add_str(cells, jstr(jget(obj, "metadata"), "name"));
+	add_str(cells, jstr(obj, "addressType"));
+	cJSON_ArrayForEach(p, jarr(obj, "ports"))
+	{
+		snprintf(buf, sizeof(buf), "%s%lld", ports.s && *ports.s ? "," : "",
+			 (long long)jint(p, "port"));
+		sb_add(&ports, buf);
+	}
+	cJSON_ArrayForEach(e, jarr(obj, "endpoints")) cJSON_ArrayForEach(a, jarr(e, "addresses"))
+	{
+		if (count++ >= 3)
+			continue;
+		if (listed++)
+			sb_add(&addrs, ",");
+		sb_add(&addrs, cJSON_IsString(a) ? a->valuestring : "");
+	}
+	if (count > 3) {
+		snprintf(buf, sizeof(buf), " + %d more...", count - 3);
+		sb_add(&addrs, buf);
+	}
+	add_str(cells, ports.s && *ports.s ? sb_str(&ports) : "<unset>");
+	add_str(cells, count ? sb_str(&addrs) : "<unset>");
+	add_age(cells, obj, now);
+	free(ports.s);
+	free(addrs.s);
+}
+
 static void row_default(cJSON *row, cJSON *cells, const cJSON *obj, int64_t now)
 {
 	add_str(cells, jstr(jget(obj, "metadata"), "name"));
@@ -1020,6 +1063,7 @@ static const struct {
 	{ "Secret", secret_cols, row_secret },
 	{ "Event", event_cols, row_event },
 	{ "Endpoints", ep_cols, row_endpoints },
+	{ "EndpointSlice", eps_cols, row_endpointslice },
 };
 
 static int printer_for(const char *kind)

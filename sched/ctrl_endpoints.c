@@ -70,22 +70,236 @@ static cJSON *subset_for(cJSON *subsets, cJSON *ports)
 	return s;
 }
 
+#define SLICE_LABEL "kubernetes.io/service-name"
+
+/* The service's ports resolved for one pod, or NULL if a named targetPort is missing on it. */
+static cJSON *pod_ports(const cJSON *svc, const cJSON *pod)
+{
+	cJSON *ports = cJSON_CreateArray(), *sp;
+
+	cJSON_ArrayForEach(sp, json_path(svc, "spec.ports"))
+	{
+		int64_t port = resolve_port(sp, pod);
+		cJSON *p;
+		if (!port) {
+			cJSON_Delete(ports);
+			return NULL;
+		}
+		p = cJSON_CreateObject();
+		if (json_str(sp, "name", NULL))
+			cJSON_AddStringToObject(p, "name", json_str(sp, "name", ""));
+		cJSON_AddNumberToObject(p, "port", (double)port);
+		cJSON_AddStringToObject(p, "protocol", json_str(sp, "protocol", "TCP"));
+		cJSON_AddItemToArray(ports, p);
+	}
+	return ports;
+}
+
+static cJSON *derived_new(const char *api_version, const char *kind, const char *ns,
+			  const char *name, const cJSON *labels)
+{
+	cJSON *o = cJSON_CreateObject(), *md;
+
+	cJSON_AddStringToObject(o, "apiVersion", api_version);
+	cJSON_AddStringToObject(o, "kind", kind);
+	md = cJSON_AddObjectToObject(o, "metadata");
+	cJSON_AddStringToObject(md, "name", name);
+	cJSON_AddStringToObject(md, "namespace", ns);
+	cJSON_AddItemToObject(md, "labels", labels ? cJSON_Duplicate(labels, 1)
+						   : cJSON_CreateObject());
+	return o;
+}
+
+/* Create `obj`, or update the stored one if any of `fields` differ (derived objects). */
+static int derived_put(struct ctrl_mgr *m, const char *resource, cJSON *obj,
+		       const char *const *fields)
+{
+	const char *ns = json_str(obj, "metadata.namespace", ""),
+		   *name = json_str(obj, "metadata.name", "");
+	struct store_obj *cur = NULL;
+	struct err e = { 0 };
+	bool same = true;
+	int r;
+
+	r = store_get(ctrl_store(m), resource, ns, name, &cur);
+	if (r == -ENOENT)
+		return api_obj_create(ctrl_store(m), obj, NULL, &e);
+	if (r < 0)
+		return r;
+	_cleanup_json_ cJSON *old = store_obj_parse(cur);
+	store_obj_unref(cur);
+	if (!old)
+		return -ENOMEM;
+	for (size_t i = 0; fields[i] && same; i++) {
+		_cleanup_free_ char *a = json_canonical(json_path(old, fields[i]));
+		_cleanup_free_ char *b = json_canonical(json_path(obj, fields[i]));
+		same = a && b && streq(a, b);
+	}
+	if (same)
+		return 0;
+	static const char *const keep[] = { "resourceVersion", "uid", "creationTimestamp" };
+	for (size_t i = 0; i < ARRAY_SIZE(keep); i++)
+		json_set(json_path(obj, "metadata"), keep[i],
+			 cJSON_Duplicate(cJSON_GetObjectItem(json_path(old, "metadata"), keep[i]),
+					 1));
+	return api_obj_update(ctrl_store(m), obj, NULL, &e);
+}
+
+/* core/v1 Endpoints: ready pods in addresses, the others in notReadyAddresses, one subset per
+ * resolved port list; terminating pods are left out. */
+static int endpoints_put(struct ctrl_mgr *m, const cJSON *svc, const char *ns, const char *name,
+			 const cJSON *pods)
+{
+	static const char *const fields[] = { "subsets", "metadata.labels", NULL };
+	_cleanup_json_ cJSON *ep = derived_new("v1", "Endpoints", ns, name,
+					      json_path(svc, "metadata.labels"));
+	cJSON *subsets = cJSON_AddArrayToObject(ep, "subsets"), *pod, *s;
+
+	cJSON_ArrayForEach(pod, pods)
+	{
+		cJSON *ports;
+		if (!json_str(pod, "status.podIP", NULL) || ctrl_terminating(pod) ||
+		    !ctrl_pod_active(pod) || !(ports = pod_ports(svc, pod)))
+			continue;
+		s = subset_for(subsets, ports);
+		cJSON_AddItemToArray(json_path(s, ctrl_pod_ready(pod) ? "addresses"
+								       : "notReadyAddresses"),
+				     address_new(pod));
+	}
+	/* Kubernetes omits empty lists */
+	cJSON_ArrayForEach(s, subsets)
+	{
+		if (!cJSON_GetArraySize(json_path(s, "addresses")))
+			cJSON_DeleteItemFromObject(s, "addresses");
+		if (!cJSON_GetArraySize(json_path(s, "notReadyAddresses")))
+			cJSON_DeleteItemFromObject(s, "notReadyAddresses");
+	}
+	if (!cJSON_GetArraySize(subsets))
+		cJSON_DeleteItemFromObject(ep, "subsets");
+	return derived_put(m, "endpoints", ep, fields);
+}
+
+/* discovery.k8s.io/v1 EndpointSlices: one per resolved port list, named <svc>-<hash of the
+ * ports>, with ready/serving/terminating conditions — terminating pods stay listed (not ready)
+ * so consumers can drain them. Slices of the service that no longer apply are deleted. */
+static int slices_put(struct ctrl_mgr *m, const cJSON *svc, const char *ns, const char *name,
+		      const cJSON *pods)
+{
+	static const char *const fields[] = { "endpoints", "ports", NULL };
+	_cleanup_json_ cJSON *slices = cJSON_CreateArray(), *labels = cJSON_CreateObject(),
+			     *old = NULL;
+	const cJSON *pod;
+	cJSON *sl;
+	int r = 0;
+
+	cJSON_AddStringToObject(labels, SLICE_LABEL, name);
+	cJSON_AddStringToObject(labels, "endpointslice.kubernetes.io/managed-by", "shoald");
+	cJSON_ArrayForEach(pod, pods)
+	{
+		_cleanup_json_ cJSON *ports = NULL;
+		_cleanup_free_ char *key = NULL;
+		cJSON *ep, *cond, *ref;
+		const char *ip = json_str(pod, "status.podIP", NULL);
+		char sname[300], h[8];
+		uint32_t hv = 2166136261u;
+
+		if (!ip || !(ctrl_pod_active(pod) || ctrl_terminating(pod)) ||
+		    !(ports = pod_ports(svc, pod)) || !(key = json_canonical(ports)))
+			continue;
+		for (const char *c = key; *c; c++) /* FNV-1a: a stable, short name suffix */
+			hv = (hv ^ (uint8_t)*c) * 16777619u;
+		snprintf(h, sizeof(h), "%05x", hv & 0xfffff);
+		snprintf(sname, sizeof(sname), "%.240s-%s", name, h);
+		sl = NULL;
+		cJSON_ArrayForEach(ep, slices) if (streq(json_str(ep, "metadata.name", ""), sname)) sl =
+			ep;
+		if (!sl) {
+			sl = derived_new("discovery.k8s.io/v1", "EndpointSlice", ns, sname, labels);
+			cJSON_AddStringToObject(sl, "addressType", "IPv4");
+			cJSON_AddArrayToObject(sl, "endpoints");
+			cJSON_AddItemToObject(sl, "ports", TAKE_PTR(ports));
+			cJSON_AddItemToArray(
+				cJSON_AddArrayToObject(json_path(sl, "metadata"), "ownerReferences"),
+				ctrl_owner_ref_new("v1", "Service", svc, true));
+			cJSON_AddItemToArray(slices, sl);
+		}
+		ep = cJSON_CreateObject();
+		cJSON_AddItemToArray(cJSON_AddArrayToObject(ep, "addresses"), cJSON_CreateString(ip));
+		cond = cJSON_AddObjectToObject(ep, "conditions");
+		bool ready = ctrl_pod_ready(pod), term = ctrl_terminating(pod);
+		cJSON_AddBoolToObject(cond, "ready", ready && !term);
+		cJSON_AddBoolToObject(cond, "serving", ready);
+		cJSON_AddBoolToObject(cond, "terminating", term);
+		if (json_str(pod, "spec.nodeName", NULL))
+			cJSON_AddStringToObject(ep, "nodeName", json_str(pod, "spec.nodeName", ""));
+		ref = cJSON_AddObjectToObject(ep, "targetRef");
+		cJSON_AddStringToObject(ref, "kind", "Pod");
+		cJSON_AddStringToObject(ref, "namespace", ns);
+		cJSON_AddStringToObject(ref, "name", json_str(pod, "metadata.name", ""));
+		cJSON_AddStringToObject(ref, "uid", json_str(pod, "metadata.uid", ""));
+		cJSON_AddItemToArray(json_path(sl, "endpoints"), ep);
+	}
+	/* a service without endpoints still has one (empty) slice, as in Kubernetes */
+	if (!cJSON_GetArraySize(slices)) {
+		char sname[300];
+		snprintf(sname, sizeof(sname), "%.240s-empty", name);
+		sl = derived_new("discovery.k8s.io/v1", "EndpointSlice", ns, sname, labels);
+		cJSON_AddStringToObject(sl, "addressType", "IPv4");
+		cJSON_AddArrayToObject(sl, "endpoints");
+		cJSON_AddArrayToObject(sl, "ports");
+		cJSON_AddItemToArray(cJSON_AddArrayToObject(json_path(sl, "metadata"),
+							    "ownerReferences"),
+				     ctrl_owner_ref_new("v1", "Service", svc, true));
+		cJSON_AddItemToArray(slices, sl);
+	}
+	cJSON_ArrayForEach(sl, slices)
+	{
+		int k = derived_put(m, "endpointslices.discovery.k8s.io", sl, fields);
+		if (k < 0)
+			r = k;
+	}
+	/* drop the service's slices that are not in the new set */
+	_cleanup_(label_selector_freep) struct label_selector *mine = NULL;
+	char selstr[320];
+	snprintf(selstr, sizeof(selstr), SLICE_LABEL "=%s", name);
+	if (label_selector_parse(selstr, &mine, NULL) < 0 ||
+	    ctrl_list(m, "endpointslices.discovery.k8s.io", ns, mine, NULL, &old) < 0)
+		return r;
+	cJSON_ArrayForEach(sl, old)
+	{
+		const char *n = json_str(sl, "metadata.name", "");
+		bool keep = false;
+		cJSON *want;
+		cJSON_ArrayForEach(want, slices) if (streq(json_str(want, "metadata.name", ""), n))
+			keep = true;
+		if (!keep)
+			ctrl_delete(m, "endpointslices.discovery.k8s.io", ns, n, NULL);
+	}
+	return r;
+}
+
 static int ep_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, cJSON *svc)
 {
 	_cleanup_(label_selector_freep) struct label_selector *sel = NULL;
-	_cleanup_json_ cJSON *pods = NULL, *ep = NULL;
+	_cleanup_json_ cJSON *pods = NULL, *slices = NULL;
 	struct store_obj *cur = NULL;
-	struct err e = { 0 };
-	cJSON *pod, *subsets, *s, *md;
+	cJSON *sl;
 	int r;
 
 	if (!svc || ctrl_terminating(svc)) {
-		/* the Endpoints of a deleted service go with it */
-		r = store_get(ctrl_store(m), "endpoints", ns, name, &cur);
-		if (r == 0) {
+		/* the Endpoints and EndpointSlices of a deleted service go with it */
+		_cleanup_(label_selector_freep) struct label_selector *mine = NULL;
+		char selstr[320];
+		if (store_get(ctrl_store(m), "endpoints", ns, name, &cur) == 0) {
 			store_obj_unref(cur);
-			return ctrl_delete(m, "endpoints", ns, name, NULL);
+			ctrl_delete(m, "endpoints", ns, name, NULL);
 		}
+		snprintf(selstr, sizeof(selstr), SLICE_LABEL "=%s", name);
+		if (label_selector_parse(selstr, &mine, NULL) >= 0 &&
+		    ctrl_list(m, "endpointslices.discovery.k8s.io", ns, mine, NULL, &slices) >= 0)
+			cJSON_ArrayForEach(sl, slices)
+				ctrl_delete(m, "endpointslices.discovery.k8s.io", ns,
+					    json_str(sl, "metadata.name", ""), NULL);
 		return 0;
 	}
 	if (!cJSON_IsObject(json_path(svc, "spec.selector")) ||
@@ -103,83 +317,9 @@ static int ep_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, cJ
 	r = ctrl_list(m, "pods", ns, sel, NULL, &pods);
 	if (r < 0)
 		return r;
-
-	ep = cJSON_CreateObject();
-	cJSON_AddStringToObject(ep, "apiVersion", "v1");
-	cJSON_AddStringToObject(ep, "kind", "Endpoints");
-	md = cJSON_AddObjectToObject(ep, "metadata");
-	cJSON_AddStringToObject(md, "name", name);
-	cJSON_AddStringToObject(md, "namespace", ns);
-	if (json_path(svc, "metadata.labels"))
-		cJSON_AddItemToObject(md, "labels",
-				      cJSON_Duplicate(json_path(svc, "metadata.labels"), 1));
-	subsets = cJSON_AddArrayToObject(ep, "subsets");
-
-	cJSON_ArrayForEach(pod, pods)
-	{
-		cJSON *ports = cJSON_CreateArray(), *sp;
-		bool ok = true;
-
-		if (!json_str(pod, "status.podIP", NULL) || ctrl_terminating(pod) ||
-		    !ctrl_pod_active(pod)) {
-			cJSON_Delete(ports);
-			continue;
-		}
-		cJSON_ArrayForEach(sp, json_path(svc, "spec.ports"))
-		{
-			int64_t port = resolve_port(sp, pod);
-			cJSON *p;
-			if (!port) {
-				ok = false;
-				break;
-			}
-			p = cJSON_CreateObject();
-			if (json_str(sp, "name", NULL))
-				cJSON_AddStringToObject(p, "name", json_str(sp, "name", ""));
-			cJSON_AddNumberToObject(p, "port", (double)port);
-			cJSON_AddStringToObject(p, "protocol", json_str(sp, "protocol", "TCP"));
-			cJSON_AddItemToArray(ports, p);
-		}
-		if (!ok) {
-			cJSON_Delete(ports);
-			continue;
-		}
-		s = subset_for(subsets, ports);
-		cJSON_AddItemToArray(json_path(s, ctrl_pod_ready(pod) ? "addresses"
-								       : "notReadyAddresses"),
-				     address_new(pod));
-	}
-	/* Kubernetes omits empty lists */
-	cJSON_ArrayForEach(s, subsets)
-	{
-		if (!cJSON_GetArraySize(json_path(s, "addresses")))
-			cJSON_DeleteItemFromObject(s, "addresses");
-		if (!cJSON_GetArraySize(json_path(s, "notReadyAddresses")))
-			cJSON_DeleteItemFromObject(s, "notReadyAddresses");
-	}
-	if (!cJSON_GetArraySize(subsets))
-		cJSON_DeleteItemFromObject(ep, "subsets");
-
-	r = store_get(ctrl_store(m), "endpoints", ns, name, &cur);
-	if (r == -ENOENT)
-		return api_obj_create(ctrl_store(m), ep, NULL, &e);
-	if (r < 0)
-		return r;
-	_cleanup_json_ cJSON *old = store_obj_parse(cur);
-	store_obj_unref(cur);
-	if (!old)
-		return -ENOMEM;
-	_cleanup_free_ char *a = json_canonical(json_path(old, "subsets"));
-	_cleanup_free_ char *b = json_canonical(json_path(ep, "subsets"));
-	if (a && b && streq(a, b))
-		return 0;
-	json_set(json_path(ep, "metadata"), "resourceVersion",
-		 cJSON_Duplicate(json_path(old, "metadata.resourceVersion"), 1));
-	json_set(json_path(ep, "metadata"), "uid",
-		 cJSON_Duplicate(json_path(old, "metadata.uid"), 1));
-	json_set(json_path(ep, "metadata"), "creationTimestamp",
-		 cJSON_Duplicate(json_path(old, "metadata.creationTimestamp"), 1));
-	return api_obj_update(ctrl_store(m), ep, NULL, &e);
+	r = endpoints_put(m, svc, ns, name, pods);
+	int r2 = slices_put(m, svc, ns, name, pods);
+	return r < 0 ? r : r2;
 }
 
 struct svc_scan {

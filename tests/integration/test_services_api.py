@@ -107,6 +107,31 @@ def test_endpoints_follow_ready_pods(shoald):
                     addrs(e, "notReadyAddresses") == ["10.244.0.12"])
     # the named targetPort resolved to the pod's container port
     assert ep["subsets"][0]["ports"] == [{"name": "web", "port": 8080, "protocol": "TCP"}]
+
+    # the same, as discovery.k8s.io/v1 EndpointSlices found by their service label
+    slices_path = ("/apis/discovery.k8s.io/v1/namespaces/default/endpointslices"
+                   "?labelSelector=kubernetes.io%2Fservice-name%3Dweb")
+
+    def slice_eps():
+        items = shoald.get(slices_path).json()["items"]
+        return {e["addresses"][0]: e["conditions"] for sl in items for e in sl["endpoints"]}
+    wait_for = time.time() + 5
+    while time.time() < wait_for and len(slice_eps()) < 2:
+        time.sleep(0.05)
+    sl = shoald.get(slices_path).json()["items"]
+    assert len(sl) == 1 and sl[0]["addressType"] == "IPv4", sl
+    assert sl[0]["ports"] == [{"name": "web", "port": 8080, "protocol": "TCP"}]
+    assert sl[0]["metadata"]["ownerReferences"][0]["kind"] == "Service"
+    assert slice_eps() == {"10.244.0.11": {"ready": True, "serving": True, "terminating": False},
+                           "10.244.0.12": {"ready": False, "serving": False,
+                                           "terminating": False}}
+    # read-only for users, listed in discovery
+    assert shoald.post("/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
+                       {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                        "metadata": {"name": "x"}, "addressType": "IPv4",
+                        "endpoints": []}).status in (403, 405)
+    names = [r["name"] for r in shoald.get("/apis/discovery.k8s.io/v1").json()["resources"]]
+    assert "endpointslices" in names
     r = shoald.delete("/api/v1/namespaces/default/pods/p1")
     assert r.status == 200
     _endpoints(shoald, "web", lambda e: addrs(e, "addresses") == [])
@@ -118,6 +143,10 @@ def test_endpoints_follow_ready_pods(shoald):
             break
         time.sleep(0.05)
     assert shoald.get("/api/v1/namespaces/default/endpoints/web").status == 404
+    deadline = time.time() + 5
+    while time.time() < deadline and shoald.get(slices_path).json()["items"]:
+        time.sleep(0.05)
+    assert shoald.get(slices_path).json()["items"] == []
 
 
 def test_metrics_expose_store_and_datapath_fill(shoald):
