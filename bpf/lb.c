@@ -309,11 +309,16 @@ static void lb_size_map(struct lb *lb, struct bpf_map *map, enum lb_map_idx idx,
 
 	if (!want)
 		want = bpf_map__max_entries(map);
-	/* a pinned map keeps its size: resizing needs a migration this loader does not do */
+	/* a pinned map keeps its size and flags: resizing needs a migration this loader does not
+	 * do, and maps pinned by a build that did not preallocate (BPF_F_NO_PREALLOC) are adopted
+	 * as they are, so the datapath survives the upgrade (they get preallocated once torn down) */
 	snprintf(path, sizeof(path), "%s/%s", lb->pin_dir, lb_map_names[idx]);
 	fd = bpf_obj_get(path);
-	if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
+	if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0) {
 		want = info.max_entries;
+		if (info.type == bpf_map__type(map))
+			bpf_map__set_map_flags(map, info.map_flags);
+	}
 	bpf_map__set_max_entries(map, want);
 	lb->max[idx] = want;
 }
