@@ -104,7 +104,7 @@ struct lb {
 	uint32_t last_udp_destroyed, last_writes;
 	bool batching, batch_lost;
 	struct lb_batch batch[LB_BATCH_N];
-	struct lb_svc **pending; /* services created in the batch (their flag is cleared on flush) */
+	struct lb_svc **pending; /* created in the batch (flag cleared on flush) */
 	size_t npending, pending_cap;
 	/* lb_service_upsert's temporaries */
 	struct lb_buf scr_removed, scr_wready, scr_wterm, scr_rops, scr_tops, scr_udp;
@@ -151,7 +151,8 @@ static int lb_batch_add(struct lb *lb, enum lb_batch_kind k, const void *key, co
 {
 	struct lb_batch *b = &lb->batch[k];
 	size_t ks = lb_batch_sizes[k][0], vs = lb_batch_sizes[k][1];
-	char *kp = lb_buf_get(&b->keys, (b->n + 1) * ks), *vp = lb_buf_get(&b->vals, (b->n + 1) * vs);
+	char *kp = lb_buf_get(&b->keys, (b->n + 1) * ks);
+	char *vp = lb_buf_get(&b->vals, (b->n + 1) * vs);
 
 	if (!kp || !vp)
 		return -ENOMEM;
@@ -311,7 +312,7 @@ static void lb_size_map(struct lb *lb, struct bpf_map *map, enum lb_map_idx idx,
 		want = bpf_map__max_entries(map);
 	/* a pinned map keeps its size and flags: resizing needs a migration this loader does not
 	 * do, and maps pinned by a build that did not preallocate (BPF_F_NO_PREALLOC) are adopted
-	 * as they are, so the datapath survives the upgrade (they get preallocated once torn down) */
+	 * as they are, so the datapath survives the upgrade (preallocated after a teardown) */
 	snprintf(path, sizeof(path), "%s/%s", lb->pin_dir, lb_map_names[idx]);
 	fd = bpf_obj_get(path);
 	if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0) {
@@ -1154,8 +1155,8 @@ int lb_service_upsert(struct lb *lb, const struct lb_frontend *fe, const struct 
 		if (lb->batching) {
 			r = lb_batch_add(lb, LB_BATCH_REVNAT, &rn, &rv);
 		} else {
-			r = bpf_map_update_elem(lb->fds[LB_MAP_REVNAT], &rn, &rv, BPF_ANY) < 0 ? -errno
-											    : 0;
+			r = bpf_map_update_elem(lb->fds[LB_MAP_REVNAT], &rn, &rv, BPF_ANY);
+			r = r < 0 ? -errno : 0;
 			lb->last_writes++;
 		}
 		if (r < 0) {

@@ -1016,7 +1016,8 @@ int svc_proxy_new(struct event_base *base, struct store *store, const struct svc
 				svc_apply(p, w.v[i]);
 		if (lb_batch_flush(p->lb, &be) < 0) {
 			/* the loader rebuilt its view from the maps: program again, one by one */
-			log_warn("programming services in a batch failed (%s); one by one", be.message);
+			log_warn("programming services in a batch failed (%s); one by one",
+				 be.message);
 			for (size_t i = 0; i < w.n; i++) {
 				owners_set(p, w.v[i], w.v[i]->cur, w.v[i]->ncur, NULL, 0);
 				fes_free(w.v[i]->cur, w.v[i]->ncur);
