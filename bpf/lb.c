@@ -61,6 +61,31 @@ struct lb_svc {
 	uint32_t *ready, *term;   /* slot layouts */
 	struct lb_member *members; /* sorted by (ip, port) */
 	size_t nmembers;
+	bool pending; /* created inside a batch: its entries wait in lb->batch, none in the maps */
+};
+
+/* A growable array reused from call to call (no malloc/free per upsert). */
+struct lb_buf {
+	void *p;
+	size_t cap; /* bytes */
+};
+
+/*
+ * Writes of services created inside lb_batch_begin() .. lb_batch_flush(). Nothing can reach
+ * them before their slot 0 exists, so they go in one bpf_map_update_batch per map: backends,
+ * reverse NAT, backend slots, and the slot-0 entries last.
+ */
+enum lb_batch_kind {
+	LB_BATCH_BACKEND,
+	LB_BATCH_REVNAT,
+	LB_BATCH_SLOT,
+	LB_BATCH_SLOT0,
+	LB_BATCH_N,
+};
+
+struct lb_batch {
+	struct lb_buf keys, vals;
+	size_t n;
 };
 
 struct lb {
@@ -77,7 +102,66 @@ struct lb {
 	uint32_t nsvc, nbackends, svc_entries;
 	uint32_t max[LB_MAP_N];
 	uint32_t last_udp_destroyed, last_writes;
+	bool batching, batch_lost;
+	struct lb_batch batch[LB_BATCH_N];
+	struct lb_svc **pending; /* created in the batch (flag cleared on flush) */
+	size_t npending, pending_cap;
+	/* lb_service_upsert's temporaries */
+	struct lb_buf scr_removed, scr_wready, scr_wterm, scr_rops, scr_tops, scr_udp;
 };
+
+static const size_t lb_batch_sizes[LB_BATCH_N][2] = {
+	[LB_BATCH_BACKEND] = { sizeof(uint32_t), sizeof(struct shoal_backend) },
+	[LB_BATCH_REVNAT] = { sizeof(uint16_t), sizeof(struct shoal_revnat) },
+	[LB_BATCH_SLOT] = { sizeof(struct shoal_svc_key), sizeof(struct shoal_svc_val) },
+	[LB_BATCH_SLOT0] = { sizeof(struct shoal_svc_key), sizeof(struct shoal_svc_val) },
+};
+
+static const enum lb_map_idx lb_batch_map[LB_BATCH_N] = {
+	[LB_BATCH_BACKEND] = LB_MAP_BACKEND,
+	[LB_BATCH_REVNAT] = LB_MAP_REVNAT,
+	[LB_BATCH_SLOT] = LB_MAP_SVC,
+	[LB_BATCH_SLOT0] = LB_MAP_SVC,
+};
+
+static void *lb_buf_get(struct lb_buf *b, size_t bytes)
+{
+	if (bytes > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		void *t;
+
+		while (cap < bytes)
+			cap *= 2;
+		t = realloc(b->p, cap);
+		if (!t)
+			return NULL;
+		b->p = t;
+		b->cap = cap;
+	}
+	return b->p;
+}
+
+static void lb_buf_free(struct lb_buf *b)
+{
+	free(b->p);
+	*b = (struct lb_buf){};
+}
+
+static int lb_batch_add(struct lb *lb, enum lb_batch_kind k, const void *key, const void *val)
+{
+	struct lb_batch *b = &lb->batch[k];
+	size_t ks = lb_batch_sizes[k][0], vs = lb_batch_sizes[k][1];
+	char *kp = lb_buf_get(&b->keys, (b->n + 1) * ks);
+	char *vp = lb_buf_get(&b->vals, (b->n + 1) * vs);
+
+	if (!kp || !vp)
+		return -ENOMEM;
+	memcpy(kp + b->n * ks, key, ks);
+	memcpy(vp + b->n * vs, val, vs);
+	b->n++;
+	lb->last_writes++;
+	return 0;
+}
 
 /* --- small helpers --- */
 
@@ -226,11 +310,16 @@ static void lb_size_map(struct lb *lb, struct bpf_map *map, enum lb_map_idx idx,
 
 	if (!want)
 		want = bpf_map__max_entries(map);
-	/* a pinned map keeps its size: resizing needs a migration this loader does not do */
+	/* a pinned map keeps its size and flags: resizing needs a migration this loader does not
+	 * do, and maps pinned by a build that did not preallocate (BPF_F_NO_PREALLOC) are adopted
+	 * as they are, so the datapath survives the upgrade (preallocated after a teardown) */
 	snprintf(path, sizeof(path), "%s/%s", lb->pin_dir, lb_map_names[idx]);
 	fd = bpf_obj_get(path);
-	if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
+	if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0) {
 		want = info.max_entries;
+		if (info.type == bpf_map__type(map))
+			bpf_map__set_map_flags(map, info.map_flags);
+	}
 	bpf_map__set_max_entries(map, want);
 	lb->max[idx] = want;
 }
@@ -675,6 +764,17 @@ void lb_close(struct lb *lb, bool unpin)
 				close(lb->fds[i]);
 	sock_lb__destroy(lb->skel);
 	tdestroy(lb->svcs, svc_free);
+	for (int k = 0; k < LB_BATCH_N; k++) {
+		lb_buf_free(&lb->batch[k].keys);
+		lb_buf_free(&lb->batch[k].vals);
+	}
+	free(lb->pending);
+	lb_buf_free(&lb->scr_removed);
+	lb_buf_free(&lb->scr_wready);
+	lb_buf_free(&lb->scr_wterm);
+	lb_buf_free(&lb->scr_rops);
+	lb_buf_free(&lb->scr_tops);
+	lb_buf_free(&lb->scr_udp);
 	free(lb);
 }
 
@@ -805,6 +905,8 @@ static int write_slot(struct lb *lb, const struct lb_svc *s, uint16_t slot, uint
 	struct shoal_svc_val v = { .backend_id = id, .rev_nat = s->val.rev_nat };
 
 	k.slot = slot;
+	if (s->pending)
+		return lb_batch_add(lb, LB_BATCH_SLOT, &k, &v);
 	lb->last_writes++;
 	return bpf_map_update_elem(lb->fds[LB_MAP_SVC], &k, &v, BPF_ANY) < 0 ? -errno : 0;
 }
@@ -834,9 +936,23 @@ static int run_ops(struct lb *lb, const struct lb_svc *s, const struct lb_slot_o
 	return 0;
 }
 
+/* Forget what the batch holds (its services are not in the maps). */
+static void lb_batch_drop(struct lb *lb)
+{
+	for (int k = 0; k < LB_BATCH_N; k++)
+		lb->batch[k].n = 0;
+	for (size_t i = 0; i < lb->npending; i++)
+		lb->pending[i]->pending = false;
+	lb->npending = 0;
+}
+
 static int reload_after_failure(struct lb *lb, int r, struct err *e, const char *what)
 {
-	/* the maps are the truth: rebuild the view so the next call diffs against them */
+	/* the maps are the truth: rebuild the view so the next call diffs against them; services
+	 * waiting in a batch are not in the maps, so they are gone and the flush will say so */
+	if (lb->npending)
+		lb->batch_lost = true;
+	lb_batch_drop(lb);
 	tdestroy(lb->svcs, svc_free);
 	lb->svcs = NULL;
 	memset(lb->revnat_used, 0, sizeof(lb->revnat_used));
@@ -845,20 +961,94 @@ static int reload_after_failure(struct lb *lb, int r, struct err *e, const char 
 	return err_set(e, r, 500, "InternalError", "%s: %s", what, strerror(-r));
 }
 
+static int lb_batch_write(struct lb *lb, enum lb_batch_kind k)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, bo, .elem_flags = BPF_ANY);
+	struct lb_batch *b = &lb->batch[k];
+	size_t ks = lb_batch_sizes[k][0], vs = lb_batch_sizes[k][1];
+	int fd = lb->fds[lb_batch_map[k]];
+	size_t done = 0;
+
+	while (done < b->n) {
+		uint32_t count = (uint32_t)(b->n - done);
+		int r = bpf_map_update_batch(fd, (char *)b->keys.p + done * ks,
+					     (char *)b->vals.p + done * vs, &count, &bo);
+
+		if (r == 0) {
+			done += count;
+			continue;
+		}
+		/* a kernel without batch ops on this map type: one by one, in the same order */
+		if (done == 0 && count == 0 && (r == -EINVAL || r == -EOPNOTSUPP || r == -524)) {
+			for (; done < b->n; done++)
+				if (bpf_map_update_elem(fd, (char *)b->keys.p + done * ks,
+							(char *)b->vals.p + done * vs, BPF_ANY) < 0)
+					return -errno;
+			break;
+		}
+		return r;
+	}
+	return 0;
+}
+
+/* Write everything the batch holds, slot-0 entries last; the services become visible. */
+static int lb_batch_commit(struct lb *lb, struct err *e)
+{
+	int r = 0;
+
+	for (int k = 0; k < LB_BATCH_N && r == 0; k++)
+		r = lb_batch_write(lb, (enum lb_batch_kind)k);
+	if (r < 0)
+		return reload_after_failure(lb, r, e, "writing a batch of services");
+	lb_batch_drop(lb);
+	return 0;
+}
+
+void lb_batch_begin(struct lb *lb)
+{
+	lb->batching = true;
+	lb->batch_lost = false;
+}
+
+int lb_batch_flush(struct lb *lb, struct err *e)
+{
+	int r = lb_batch_commit(lb, e);
+
+	lb->batching = false;
+	if (r == 0 && lb->batch_lost)
+		r = err_set(e, EIO, 500, "InternalError",
+			    "a failed map write dropped services of the batch; program them again");
+	lb->batch_lost = false;
+	return r;
+}
+
 int lb_service_upsert(struct lb *lb, const struct lb_frontend *fe, const struct lb_backend_addr *be,
 		      size_t n, struct err *e)
 {
 	struct lb_svc *s = svc_find(lb, fe->vip, fe->port, fe->proto);
-	_cleanup_free_ struct lb_member *want = NULL, *removed = NULL;
-	_cleanup_free_ uint32_t *wready = NULL, *wterm = NULL, *nready = NULL, *nterm = NULL;
-	_cleanup_free_ struct lb_slot_op *rops = NULL, *tops = NULL;
-	_cleanup_free_ struct shoal_backend *udp_gone = NULL;
+	_cleanup_free_ struct lb_member *want = NULL;
+	_cleanup_free_ uint32_t *nready = NULL, *nterm = NULL;
+	struct lb_member *removed;
+	uint32_t *wready, *wterm;
+	struct lb_slot_op *rops, *tops;
+	struct shoal_backend *udp_gone;
 	size_t nwr = 0, nwt = 0, nrops = 0, ntops = 0, nremoved = 0, nnew = 0, grow, i, j;
-	size_t old_ready = s ? s->val.count : 0, old_term = s ? s->val.term_count : 0;
+	size_t old_ready, old_term, nmem;
 	struct shoal_svc_val v0;
 	bool created = !s;
 	int r;
 
+	/* a service still waiting in the batch: write it out before diffing against it */
+	if (s && s->pending) {
+		r = lb_batch_commit(lb, e);
+		if (r < 0)
+			return r;
+		s = svc_find(lb, fe->vip, fe->port, fe->proto);
+		created = !s;
+	}
+	old_ready = s ? s->val.count : 0;
+	old_term = s ? s->val.term_count : 0;
+	nmem = s ? s->nmembers : 0;
 	lb->last_writes = 0;
 	lb->last_udp_destroyed = 0;
 	if (fe->proto != IPPROTO_TCP && fe->proto != IPPROTO_UDP)
@@ -870,15 +1060,16 @@ int lb_service_upsert(struct lb *lb, const struct lb_frontend *fe, const struct 
 		return err_set(e, E2BIG, 422, "Invalid", "%zu backends, at most %d", n,
 			       SHOAL_MAX_SLOTS);
 
+	/* what the service keeps: its members and slot layouts; the rest is reused scratch */
 	want = calloc(n + 1, sizeof(*want));
-	removed = calloc((s ? s->nmembers : 0) + 1, sizeof(*removed));
-	wready = calloc(n + 1, sizeof(uint32_t));
-	wterm = calloc(n + 1, sizeof(uint32_t));
-	nready = calloc(n + 1, sizeof(uint32_t));
-	nterm = calloc(n + 1, sizeof(uint32_t));
-	rops = calloc(old_ready + n + 1, sizeof(*rops));
-	tops = calloc(old_term + n + 1, sizeof(*tops));
-	udp_gone = calloc((s ? s->nmembers : 0) + 1, sizeof(*udp_gone));
+	nready = malloc((n + 1) * sizeof(uint32_t));
+	nterm = malloc((n + 1) * sizeof(uint32_t));
+	removed = lb_buf_get(&lb->scr_removed, (nmem + 1) * sizeof(*removed));
+	wready = lb_buf_get(&lb->scr_wready, (n + 1) * sizeof(uint32_t));
+	wterm = lb_buf_get(&lb->scr_wterm, (n + 1) * sizeof(uint32_t));
+	rops = lb_buf_get(&lb->scr_rops, (old_ready + n + 1) * sizeof(*rops));
+	tops = lb_buf_get(&lb->scr_tops, (old_term + n + 1) * sizeof(*tops));
+	udp_gone = lb_buf_get(&lb->scr_udp, (nmem + 1) * sizeof(*udp_gone));
 	if (!want || !removed || !wready || !wterm || !nready || !nterm || !rops || !tops ||
 	    !udp_gone)
 		return -ENOMEM;
@@ -947,21 +1138,39 @@ int lb_service_upsert(struct lb *lb, const struct lb_frontend *fe, const struct 
 		r = revnat_alloc(lb, &rn);
 		if (r < 0)
 			return err_set(e, r, 507, "InsufficientStorage", "no free reverse-NAT index");
+		if (lb->batching && lb->npending == lb->pending_cap) {
+			size_t cap = lb->pending_cap ? lb->pending_cap * 2 : 256;
+			struct lb_svc **t = realloc(lb->pending, cap * sizeof(*t));
+
+			if (!t)
+				return -ENOMEM;
+			lb->pending = t;
+			lb->pending_cap = cap;
+		}
 		s = calloc(1, sizeof(*s));
 		if (!s)
 			return -ENOMEM;
 		s->key = (struct shoal_svc_key){ .vip = fe->vip, .port = fe->port, .proto = fe->proto };
 		s->val.rev_nat = rn;
-		if (bpf_map_update_elem(lb->fds[LB_MAP_REVNAT], &rn, &rv, BPF_ANY) < 0) {
-			r = -errno;
+		if (lb->batching) {
+			r = lb_batch_add(lb, LB_BATCH_REVNAT, &rn, &rv);
+		} else {
+			r = bpf_map_update_elem(lb->fds[LB_MAP_REVNAT], &rn, &rv, BPF_ANY);
+			r = r < 0 ? -errno : 0;
+			lb->last_writes++;
+		}
+		if (r < 0) {
 			free(s);
 			return err_set(e, r, 500, "InternalError", "writing reverse NAT: %s",
 				       strerror(-r));
 		}
-		lb->last_writes++;
 		if (!tsearch(s, &lb->svcs, svc_cmp)) {
 			free(s);
 			return -ENOMEM;
+		}
+		if (lb->batching) {
+			s->pending = true;
+			lb->pending[lb->npending++] = s;
 		}
 		revnat_mark(lb, rn, true);
 		lb->nsvc++;
@@ -974,11 +1183,18 @@ int lb_service_upsert(struct lb *lb, const struct lb_frontend *fe, const struct 
 
 		if (m && !memcmp(&m->be, &want[i].be, sizeof(m->be)))
 			continue;
-		if (bpf_map_update_elem(lb->fds[LB_MAP_BACKEND], &want[i].id, &want[i].be, BPF_ANY) < 0)
-			return reload_after_failure(lb, -errno, e, "writing backend");
+		if (s->pending) {
+			r = lb_batch_add(lb, LB_BATCH_BACKEND, &want[i].id, &want[i].be);
+			if (r < 0)
+				return reload_after_failure(lb, r, e, "queueing backend");
+		} else {
+			if (bpf_map_update_elem(lb->fds[LB_MAP_BACKEND], &want[i].id, &want[i].be,
+						BPF_ANY) < 0)
+				return reload_after_failure(lb, -errno, e, "writing backend");
+			lb->last_writes++;
+		}
 		if (!m)
 			lb->nbackends++;
-		lb->last_writes++;
 	}
 
 	r = run_ops(lb, s, rops, nrops, 0, LB_SLOT_SET);
@@ -995,9 +1211,15 @@ int lb_service_upsert(struct lb *lb, const struct lb_frontend *fe, const struct 
 				      ? (fe->affinity_timeout ? fe->affinity_timeout : SHOAL_AFFINITY_DEF)
 				      : 0;
 	if (created || memcmp(&v0, &s->val, sizeof(v0))) {
-		if (bpf_map_update_elem(lb->fds[LB_MAP_SVC], &s->key, &v0, BPF_ANY) < 0)
-			return reload_after_failure(lb, -errno, e, "writing service");
-		lb->last_writes++;
+		if (s->pending) {
+			r = lb_batch_add(lb, LB_BATCH_SLOT0, &s->key, &v0);
+			if (r < 0)
+				return reload_after_failure(lb, r, e, "queueing service");
+		} else {
+			if (bpf_map_update_elem(lb->fds[LB_MAP_SVC], &s->key, &v0, BPF_ANY) < 0)
+				return reload_after_failure(lb, -errno, e, "writing service");
+			lb->last_writes++;
+		}
 		if (created)
 			lb->svc_entries++;
 	}
@@ -1039,6 +1261,13 @@ int lb_service_delete(struct lb *lb, const struct lb_frontend *fe, struct err *e
 	_cleanup_free_ struct shoal_backend *gone = NULL;
 	uint16_t rn;
 
+	if (s && s->pending) {
+		int r = lb_batch_commit(lb, e);
+
+		if (r < 0)
+			return r;
+		s = svc_find(lb, fe->vip, fe->port, fe->proto);
+	}
 	lb->last_writes = 0;
 	lb->last_udp_destroyed = 0;
 	if (!s)

@@ -70,6 +70,21 @@ int lb_teardown(const char *pin_root, const char *node);
 int lb_service_upsert(struct lb *lb, const struct lb_frontend *fe, const struct lb_backend_addr *be,
 		      size_t n, struct err *e);
 int lb_service_delete(struct lb *lb, const struct lb_frontend *fe, struct err *e);
+
+/*
+ * Programming many new frontends at once (start-up into empty maps, a full resync). Between
+ * lb_batch_begin() and lb_batch_flush(), the map writes of frontends that lb_service_upsert()
+ * creates are queued instead of written: no reader can reach a frontend before its slot 0
+ * exists, so nothing is observable half-done. The flush writes them with one
+ * bpf_map_update_batch() per map — backends, reverse NAT, backend slots, then every slot 0 —
+ * and the frontends become visible. Changes to frontends already in the maps are written at
+ * once as usual (O(changed)); touching a queued frontend writes the queue out first.
+ * lb_batch_flush() fails if a write failed (the view is then rebuilt from the maps: frontends
+ * that were queued are not programmed, and upserting them again programs them); lb_close()
+ * drops a queue that was not flushed.
+ */
+void lb_batch_begin(struct lb *lb);
+int lb_batch_flush(struct lb *lb, struct err *e);
 /* Set the flags (e.g. SHOAL_BE_TERMINATING) of one backend address in every service using it;
  * returns how many services changed. */
 int lb_backend_set_flags(struct lb *lb, uint32_t ip, uint16_t port, uint8_t proto, uint8_t flags,

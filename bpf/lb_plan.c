@@ -14,9 +14,11 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static uint32_t *sorted_copy(const uint32_t *v, size_t n)
+/* Sorted copy into buf (room for n) when it is big enough, else into fresh memory. */
+static uint32_t *sorted_copy(const uint32_t *v, size_t n, uint32_t *buf, size_t nbuf,
+			     uint32_t **ret_heap)
 {
-	uint32_t *c = malloc((n ? n : 1) * sizeof(*c));
+	uint32_t *c = n <= nbuf ? buf : (*ret_heap = malloc(n * sizeof(*c)));
 
 	if (!c)
 		return NULL;
@@ -42,16 +44,23 @@ static bool contains(const uint32_t *sorted, size_t n, uint32_t id)
 int lb_slots_plan(const uint32_t *cur, size_t ncur, const uint32_t *want, size_t nwant,
 		  uint32_t *ret_slots, struct lb_slot_op *ops, size_t *ret_nops)
 {
-	_cleanup_free_ uint32_t *scur = NULL, *swant = NULL, *layout = NULL;
-	_cleanup_free_ bool *keep = NULL;
-	size_t nops = 0, next_add = 0, tail;
+	/* services have a handful of backends: plan on the stack, the heap only for big ones
+	 * (this runs once per frontend when thousands of services are programmed at start) */
+	enum { SMALL = 32 };
+	uint32_t scur_buf[SMALL], swant_buf[SMALL], layout_buf[SMALL];
+	bool keep_buf[SMALL];
+	_cleanup_free_ uint32_t *scur_heap = NULL, *swant_heap = NULL, *layout_heap = NULL;
+	_cleanup_free_ bool *keep_heap = NULL;
+	size_t nops = 0, next_add = 0, tail, nlayout = ncur > nwant ? ncur : nwant;
+	uint32_t *scur, *swant, *layout;
+	bool *keep;
 
 	if (ncur > UINT16_MAX || nwant > UINT16_MAX)
 		return -EINVAL;
-	scur = sorted_copy(cur, ncur);
-	swant = sorted_copy(want, nwant);
-	keep = calloc(ncur ? ncur : 1, sizeof(*keep));
-	layout = malloc((ncur > nwant ? ncur : nwant ? nwant : 1) * sizeof(*layout));
+	scur = sorted_copy(cur, ncur, scur_buf, SMALL, &scur_heap);
+	swant = sorted_copy(want, nwant, swant_buf, SMALL, &swant_heap);
+	keep = ncur <= SMALL ? keep_buf : (keep_heap = malloc(ncur * sizeof(*keep)));
+	layout = nlayout <= SMALL ? layout_buf : (layout_heap = malloc(nlayout * sizeof(*layout)));
 	if (!scur || !swant || !keep || !layout)
 		return -ENOMEM;
 	if (has_dup(scur, ncur) || has_dup(swant, nwant))

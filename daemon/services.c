@@ -1005,10 +1005,29 @@ int svc_proxy_new(struct event_base *base, struct store *store, const struct svc
 	{
 		uint64_t t0 = util_mono_us();
 
+		struct err be = {};
+
+		/* new frontends are written in one batch per map (none is visible before its slot
+		 * 0, written last); ones already in pinned maps are diffed and written at once */
 		twalk_r(p->states, collect_states_cb, &w);
+		lb_batch_begin(p->lb);
 		for (size_t i = 0; i < w.n; i++)
 			if (w.v[i]->svc)
 				svc_apply(p, w.v[i]);
+		if (lb_batch_flush(p->lb, &be) < 0) {
+			/* the loader rebuilt its view from the maps: program again, one by one */
+			log_warn("programming services in a batch failed (%s); one by one",
+				 be.message);
+			for (size_t i = 0; i < w.n; i++) {
+				owners_set(p, w.v[i], w.v[i]->cur, w.v[i]->ncur, NULL, 0);
+				fes_free(w.v[i]->cur, w.v[i]->ncur);
+				w.v[i]->cur = NULL;
+				w.v[i]->ncur = 0;
+			}
+			for (size_t i = 0; i < w.n; i++)
+				if (w.v[i]->svc)
+					svc_apply(p, w.v[i]);
+		}
 		free(w.v);
 		p->start_program_us = util_mono_us() - t0;
 	}

@@ -15,7 +15,6 @@ struct {
 	__type(key, struct shoal_svc_key);
 	__type(value, struct shoal_svc_val);
 	__uint(max_entries, SHOAL_DEF_SVC_MAX);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } shoal_svc SEC(".maps");
 
@@ -24,7 +23,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct shoal_backend);
 	__uint(max_entries, SHOAL_DEF_BACKEND_MAX);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } shoal_backend SEC(".maps");
 

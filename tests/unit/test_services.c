@@ -71,9 +71,9 @@ static void obj_put(struct store *s, const char *text)
 }
 
 /* The maps as a fresh reader sees them. */
-static cJSON *dump(void)
+static cJSON *dump_node(const char *node)
 {
-	struct lb_opts lo = { .node = NODE, .pin_root = pin_root, .maps_only = true };
+	struct lb_opts lo = { .node = node, .pin_root = pin_root, .maps_only = true };
 	struct lb *lb = NULL;
 	struct err e = {};
 	cJSON *d = NULL;
@@ -82,6 +82,11 @@ static cJSON *dump(void)
 	assert_int_equal(lb_dump(lb, &d), 0);
 	lb_close(lb, false);
 	return d;
+}
+
+static cJSON *dump(void)
+{
+	return dump_node(NODE);
 }
 
 static cJSON *dump_fe(cJSON *d, const char *fe)
@@ -450,6 +455,148 @@ static void test_restart_reconcile(void **state)
 	assert_int_equal(json_int(dump_fe(d, "10.96.0.10:80/tcp"), "ready", 0), 2);
 }
 
+/* A frontend as the maps hold it, without the ids the loader picked: flags, counts, backends in
+ * slot order. */
+static void fe_canon(const cJSON *fe, char *buf, size_t len)
+{
+	const cJSON *b;
+	_cleanup_free_ char *fl = cJSON_PrintUnformatted(json_path(fe, "flags"));
+	int k = snprintf(buf, len, "%s %s aff=%lld r=%lld t=%lld:", json_str(fe, "frontend", ""),
+			 fl, (long long)json_int(fe, "affinity_timeout", -1),
+			 (long long)json_int(fe, "ready", -1),
+			 (long long)json_int(fe, "terminating", -1));
+
+	cJSON_ArrayForEach(b, json_path(fe, "backends"))
+	k += snprintf(buf + k, len - (size_t)k, " %lld=%s:%lld/%s",
+		      (long long)json_int(b, "slot", -1), json_str(b, "ip", ""),
+		      (long long)json_int(b, "port", -1), json_str(b, "state", ""));
+}
+
+static void test_cold_start_batch(void **state)
+{
+	struct fx *f = *state;
+	const char *ips[] = { "10.244.0.2", "10.244.1.2", "10.244.1.3" };
+	_cleanup_json_ cJSON *d1 = NULL, *d2 = NULL;
+	struct svc_proxy_stats st1, st2;
+	struct err e = {};
+	const cJSON *fe;
+	char buf[2048];
+
+	obj_create(f->store, SVC_WEB);
+	obj_put(f->store, ep_web(ips, 3));
+	obj_create(f->store,
+		   "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"aff\","
+		   "\"namespace\":\"default\"},\"spec\":{\"clusterIP\":\"10.96.0.50\","
+		   "\"sessionAffinity\":\"ClientIP\",\"ports\":[{\"port\":80}]}}");
+	for (int i = 0; i < 40; i++) {
+		snprintf(buf, sizeof(buf),
+			 "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":"
+			 "\"s%d\",\"namespace\":\"default\"},\"spec\":{\"clusterIP\":"
+			 "\"10.96.1.%d\",\"ports\":[{\"port\":80}]}}",
+			 i, i + 1);
+		obj_create(f->store, buf);
+		snprintf(buf, sizeof(buf),
+			 "{\"apiVersion\":\"v1\",\"kind\":\"Endpoints\",\"metadata\":{\"name\":"
+			 "\"s%d\",\"namespace\":\"default\"},\"subsets\":[{\"addresses\":["
+			 "{\"ip\":\"10.244.2.%d\"},{\"ip\":\"10.244.3.%d\"}],\"ports\":[{\"port\":"
+			 "8080}]}]}",
+			 i, i + 2, i + 2);
+		obj_put(f->store, buf);
+	}
+	/* programmed one change at a time while running */
+	d1 = dump();
+	svc_proxy_stats_get(f->p, &st1);
+	assert_int_equal(cJSON_GetArraySize(d1), 43);
+
+	/* cold start: empty maps, every service at once through the batch */
+	f->p = svc_proxy_free(f->p);
+	lb_teardown(pin_root, NODE);
+	assert_int_equal(svc_proxy_new(NULL, f->store, &f->o, &f->p, &e), 0);
+	d2 = dump();
+	svc_proxy_stats_get(f->p, &st2);
+	assert_int_equal(cJSON_GetArraySize(d2), 43);
+	assert_int_equal(st2.frontends, st1.frontends);
+	assert_int_equal(st2.failed, 0);
+	assert_int_equal(st2.svc_entries, st1.svc_entries);
+	assert_int_equal(st2.backend_entries, st1.backend_entries);
+	cJSON_ArrayForEach(fe, d1)
+	{
+		char a[2048], b[2048];
+		const cJSON *other = dump_fe(d2, json_str(fe, "frontend", ""));
+
+		assert_non_null(other);
+		fe_canon(fe, a, sizeof(a));
+		fe_canon(other, b, sizeof(b));
+		assert_string_equal(a, b);
+	}
+	/* and it keeps working incrementally afterwards */
+	obj_put(f->store, ep_web(ips, 1));
+	{
+		_cleanup_json_ cJSON *d3 = dump();
+
+		assert_int_equal(json_int(dump_fe(d3, "10.96.0.10:80/tcp"), "ready", -1), 1);
+	}
+}
+
+/* The loader's batch: nothing of a queued frontend is visible until it is written out, and
+ * touching a queued frontend writes the queue out first. */
+static void test_lb_batch(void **state)
+{
+	struct lb_opts lo = { .node = NODE "b", .pin_root = pin_root };
+	struct lb_backend_addr be[3];
+	struct lb_frontend fa, fb, fc, fd;
+	struct lb *lb = NULL;
+	struct err e = {};
+	cJSON *d;
+
+	(void)state;
+	assert_int_equal(lb_open(&lo, &lb, &e), 0);
+	assert_int_equal(lb_frontend_parse("10.96.5.1:80", &fa), 0);
+	assert_int_equal(lb_frontend_parse("10.96.5.2:53/udp", &fb), 0);
+	assert_int_equal(lb_frontend_parse("10.96.5.3:80", &fc), 0);
+	assert_int_equal(lb_frontend_parse("10.96.5.4:80", &fd), 0);
+	assert_int_equal(lb_backend_parse("10.244.5.2:8080", &be[0]), 0);
+	assert_int_equal(lb_backend_parse("10.244.5.3:8080", &be[1]), 0);
+	assert_int_equal(lb_backend_parse("10.244.5.4:8080,terminating", &be[2]), 0);
+
+	lb_batch_begin(lb);
+	assert_int_equal(lb_service_upsert(lb, &fa, be, 3, &e), 0);
+	assert_int_equal(lb_service_upsert(lb, &fb, be, 2, &e), 0);
+	d = dump_node(NODE "b");
+	assert_int_equal(cJSON_GetArraySize(d), 0);
+	cJSON_Delete(d);
+
+	/* a change of a queued frontend: the queue goes out, then the diff */
+	assert_int_equal(lb_service_upsert(lb, &fa, be, 1, &e), 0);
+	d = dump_node(NODE "b");
+	assert_int_equal(cJSON_GetArraySize(d), 2);
+	assert_int_equal(json_int(dump_fe(d, "10.96.5.1:80/tcp"), "ready", -1), 1);
+	assert_int_equal(json_int(dump_fe(d, "10.96.5.1:80/tcp"), "terminating", -1), 0);
+	assert_int_equal(json_int(dump_fe(d, "10.96.5.2:53/udp"), "ready", -1), 2);
+	cJSON_Delete(d);
+
+	/* deleting a queued frontend; one more queued, then the flush */
+	assert_int_equal(lb_service_upsert(lb, &fc, be, 3, &e), 0);
+	assert_int_equal(lb_service_delete(lb, &fc, &e), 0);
+	assert_int_equal(lb_service_upsert(lb, &fd, be, 3, &e), 0);
+	assert_int_equal(lb_service_upsert(lb, &fd, be, 3, &e), 0); /* same set: nothing to do */
+	assert_int_equal(lb_batch_flush(lb, &e), 0);
+	d = dump_node(NODE "b");
+	assert_int_equal(cJSON_GetArraySize(d), 3);
+	assert_null(dump_fe(d, "10.96.5.3:80/tcp"));
+	assert_int_equal(json_int(dump_fe(d, "10.96.5.4:80/tcp"), "ready", -1), 2);
+	assert_int_equal(json_int(dump_fe(d, "10.96.5.4:80/tcp"), "terminating", -1), 1);
+	cJSON_Delete(d);
+
+	/* after the flush, writes are immediate again */
+	assert_int_equal(lb_service_upsert(lb, &fc, be, 2, &e), 0);
+	d = dump_node(NODE "b");
+	assert_int_equal(json_int(dump_fe(d, "10.96.5.3:80/tcp"), "ready", -1), 2);
+	cJSON_Delete(d);
+	lb_close(lb, true);
+	lb_teardown(pin_root, NODE "b");
+}
+
 static void test_nodeport(void **state)
 {
 	struct fx *f = *state;
@@ -525,6 +672,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_drain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_restart_reconcile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nodeport, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cold_start_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lb_batch, setup, teardown),
 	};
 
 	/* our own network namespace: the tc programs go on its loopback, nobody else's */

@@ -18,6 +18,9 @@ Also: time to program N services (BPF from the store, cold maps; nft -f; iptable
 the time from an endpoint change committed to the store to the maps holding it.
 Ratios against `direct` in the same run are the result; absolute numbers depend on the machine.
 
+--program-only N: no traffic and no namespaces; at each size, N cold restarts of the proxy (every
+service from the store into empty maps) and the min/median/max of `start_program_us`.
+
 Default: sizes 1, 1000, 10000 for direct/bpf, and 1, 1000 for nft/ipt (installing 10,000
 services in nft/iptables takes minutes): --anchor-sizes 1,1000,10000 runs them too.
 """
@@ -330,6 +333,59 @@ class Bench:
                     time.sleep(0.1)
 
 
+def program_only(a):
+    """Only the programming time: N cold restarts per size, no traffic, no namespaces."""
+    node = "shoal-svc-bench-%s" % secrets.token_hex(3)
+    drive = subprocess.Popen([DRIVE, "--node", node, "--cgroup-name", node],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    out = {}
+
+    def cmd(obj):
+        drive.stdin.write(json.dumps(obj) + "\n")
+        drive.stdin.flush()
+        r = json.loads(drive.stdout.readline())
+        if "error" in r:
+            raise RuntimeError("drive: %s" % r)
+        return r
+
+    try:
+        assert json.loads(drive.stdout.readline()).get("ready")
+        installed = 0
+        for n in a.sizes:
+            cmd({"op": "gen", "n": n, "start": installed, "vip": ip4(VIP_BASE), "port": PORT,
+                 "backends": ["%s:%d" % (b, TPORT) for b in BACKENDS]})
+            installed = n
+            ts, warm = [], []
+            for _ in range(a.program_only):
+                cmd({"op": "restart", "cold": True})
+                st = cmd({"op": "stats"})
+                assert st["frontends"] == n and st["failed"] == 0, st
+                ts.append(st["start_program_us"] / 1e3)
+            # a restart adopting the programmed maps (nothing to write)
+            cmd({"op": "restart", "cold": False})
+            warm = cmd({"op": "stats"})["start_program_us"] / 1e3
+            out[n] = {"cold_ms": ts, "min": min(ts), "median": statistics.median(ts),
+                      "max": max(ts), "warm_ms": warm}
+            print("program %6d services x 3: cold min %.1f ms, median %.1f ms, max %.1f ms "
+                  "(%d runs); warm restart %.1f ms" % (n, min(ts), statistics.median(ts),
+                                                        max(ts), len(ts), warm))
+            sys.stdout.flush()
+    finally:
+        if drive.poll() is None:
+            drive.stdin.close()
+            drive.wait(60)
+        sh(DRIVE, "--node", node, "--teardown", check=False)
+        for line in open("/proc/self/mountinfo"):
+            f = line.split()
+            if f[f.index("-") + 1] == "cgroup2":
+                try:
+                    os.rmdir(os.path.join(f[4], node))
+                except OSError:
+                    pass
+                break
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -344,11 +400,19 @@ def main():
     ap.add_argument("--json", help="write the results here")
     ap.add_argument("--cfg-flags", help="socket-LB flags (enum shoal_cfg_flags), e.g. 2: "
                     "no getpeername() record for TCP")
+    ap.add_argument("--program-only", type=int, metavar="N", default=0,
+                    help="only the programming time: N cold restarts per size, no traffic")
     a = ap.parse_args()
     a.sizes = sorted(int(x) for x in a.sizes.split(","))
     a.anchor_sizes = {int(x) for x in a.anchor_sizes.split(",") if x}
     if os.geteuid() != 0:
         sys.exit("bench-svc needs root (namespaces, BPF)")
+    if a.program_only:
+        res = program_only(a)
+        if a.json:
+            with open(a.json, "w") as f:
+                json.dump(res, f, indent=1)
+        return
     b = Bench(a)
     try:
         b.setup()
