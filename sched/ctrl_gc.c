@@ -21,30 +21,27 @@ const char *const ctrl_gc_resources[] = {
 };
 const size_t ctrl_gc_resources_count = ARRAY_SIZE(ctrl_gc_resources);
 
-struct uid_ctx {
-	const char *uid;
-	bool found;
-};
-
-static int uid_match(struct store_obj *o, void *userdata)
+/*
+ * Does the owner an ownerReference names still exist? Looked up by its kind and name (owners
+ * live in the dependent's namespace, or are cluster-scoped) and then compared by uid, so a
+ * re-created owner of the same name does not adopt the old one's dependents.
+ */
+static bool gc_owner_alive(struct ctrl_mgr *m, const char *ns, const cJSON *ref)
 {
-	struct uid_ctx *c = userdata;
+	const char *res = ctrl_resource_of_kind(json_str(ref, "apiVersion", ""),
+						json_str(ref, "kind", ""));
+	const struct api_resource *ar = res ? api_resource_by_key(res) : NULL;
+	struct store_obj *o = NULL;
+	bool alive;
 
-	if (o->uid && streq(o->uid, c->uid)) {
-		c->found = true;
-		return 1;
-	}
-	return 0;
-}
-
-/* Does an object with this uid still exist in ns? (owners are in the dependent's namespace) */
-static bool gc_uid_alive(struct ctrl_mgr *m, const char *ns, const char *uid)
-{
-	struct uid_ctx c = { .uid = uid };
-
-	for (size_t i = 0; i < ctrl_gc_resources_count && !c.found; i++)
-		store_list(ctrl_store(m), ctrl_gc_resources[i], ns, NULL, NULL, uid_match, &c);
-	return c.found;
+	if (!ar)
+		return true; /* a kind we do not serve: not ours to judge */
+	if (store_get(ctrl_store(m), res, ar->namespaced ? ns : "", json_str(ref, "name", ""),
+		      &o) < 0)
+		return false;
+	alive = o->uid && streq(o->uid, json_str(ref, "uid", ""));
+	store_obj_unref(o);
+	return alive;
 }
 
 static bool has_finalizer(const cJSON *obj, const char *fin)
@@ -194,16 +191,21 @@ static void gc_check_dependent(struct ctrl_mgr *m, const char *ns, cJSON *dep)
 	cJSON_ArrayForEach(r, json_path(dep, "metadata.ownerReferences"))
 	{
 		owners++;
-		if (gc_uid_alive(m, ns, json_str(r, "uid", "")))
+		if (gc_owner_alive(m, ns, r))
 			alive++;
 	}
 	if (owners && !alive && !ctrl_terminating(dep))
 		ctrl_delete(m, res, ns, json_str(dep, "metadata.name", ""), "Background");
 	else if (owners && alive < owners) {
-		/* some owners gone: drop just those references */
-		cJSON_ArrayForEach(r, json_path(dep, "metadata.ownerReferences")) if (!gc_uid_alive(m, ns, json_str(r, "uid", ""))) strip_owner(m, dep,
-										   json_str(r, "uid",
-											    ""));
+		/* some owners gone: drop just those references, in one write */
+		_cleanup_json_ cJSON *c = cJSON_Duplicate(dep, 1);
+		cJSON *refs = json_path(c, "metadata.ownerReferences"), *next;
+		for (r = refs ? refs->child : NULL; r; r = next) {
+			next = r->next;
+			if (!gc_owner_alive(m, ns, r))
+				cJSON_Delete(cJSON_DetachItemViaPointer(refs, r));
+		}
+		ctrl_update(m, c);
 	}
 }
 
