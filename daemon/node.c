@@ -17,20 +17,6 @@ struct node_agent {
 	int64_t started;
 };
 
-static long long mem_total_kib(void)
-{
-	_cleanup_free_ char *buf = NULL;
-	long long kib = 0;
-	char *p;
-
-	if (util_read_file("/proc/meminfo", 1 << 16, &buf, NULL) < 0)
-		return 0;
-	p = strstr(buf, "MemTotal:");
-	if (p)
-		sscanf(p, "MemTotal: %lld kB", &kib);
-	return kib;
-}
-
 static cJSON *node_status(struct node_agent *n)
 {
 	char cpu[24], mem[32], pods[24], now[32], boot[32];
@@ -39,7 +25,7 @@ static cJSON *node_status(struct node_agent *n)
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
 	snprintf(cpu, sizeof(cpu), "%ld", ncpu > 0 ? ncpu : 1);
-	snprintf(mem, sizeof(mem), "%lldKi", mem_total_kib());
+	snprintf(mem, sizeof(mem), "%lldKi", util_mem_total_bytes() / 1024);
 	snprintf(pods, sizeof(pods), "%ld", n->cfg->max_pods);
 	util_rfc3339((int64_t)(util_now_ms() / 1000), now, sizeof(now));
 	util_rfc3339(n->started, boot, sizeof(boot));

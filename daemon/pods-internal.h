@@ -143,6 +143,7 @@ cJSON *pod_status_build(struct pod *p, uint64_t now_ms);
 void pod_conditions_restore(struct pod *p);
 const char *pod_qos_class(const cJSON *pod);
 void pods_fmt_ms(int64_t ms, char *buf, size_t len);
+cJSON *pods_ctr_terminated_json(const struct pod_ctr *c);
 
 /* pods_probe.c */
 void pod_probes_start(struct pod_ctr *c);

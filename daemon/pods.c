@@ -782,33 +782,6 @@ static void ctr_backoff(struct pod_ctr *c, uint64_t now, const char *reason)
 	snprintf(c->backoff_reason, sizeof(c->backoff_reason), "%s", reason);
 }
 
-static void fmt_ms(int64_t ms, char *buf, size_t len)
-{
-	pods_fmt_ms(ms, buf, len);
-}
-
-static cJSON *ctr_terminated_json(const struct pod_ctr *c)
-{
-	cJSON *o = cJSON_CreateObject(), *t;
-	char ts[40], cid[80];
-
-	t = cJSON_AddObjectToObject(o, "terminated");
-	cJSON_AddNumberToObject(t, "exitCode", c->exit_code);
-	if (c->signal)
-		cJSON_AddNumberToObject(t, "signal", c->signal);
-	cJSON_AddStringToObject(t, "reason", c->reason);
-	if (c->message[0])
-		cJSON_AddStringToObject(t, "message", c->message);
-	fmt_ms(c->started_ms, ts, sizeof(ts));
-	cJSON_AddStringToObject(t, "startedAt", ts);
-	fmt_ms(c->finished_ms, ts, sizeof(ts));
-	cJSON_AddStringToObject(t, "finishedAt", ts);
-	if (c->id[0]) {
-		snprintf(cid, sizeof(cid), "crun://%s", c->id);
-		cJSON_AddStringToObject(t, "containerID", cid);
-	}
-	return o;
-}
 
 /* cgroup memory OOM kill counter of a container (v1 memory.oom_control or v2 memory.events). */
 static bool ctr_oom_killed(struct pod_ctr *c)
@@ -872,7 +845,8 @@ static void ctr_exited(struct pod_ctr *c, int exit_code, int sig, int64_t finish
 			c->backoff_s = 0;
 		ctr_backoff(c, now, "CrashLoopBackOff");
 		cJSON_Delete(c->last_state);
-		c->last_state = ctr_terminated_json(c);
+		c->last_state = cJSON_CreateObject();
+		cJSON_AddItemToObject(c->last_state, "terminated", pods_ctr_terminated_json(c));
 		c->phase = CTR_WAITING;
 		snprintf(c->reason, sizeof(c->reason), "CrashLoopBackOff");
 		c->message[0] = 0;
@@ -1828,20 +1802,6 @@ static void host_ip_detect(char out[16])
 	freeifaddrs(ifa);
 }
 
-static long long mem_total_bytes(void)
-{
-	_cleanup_free_ char *buf = NULL;
-	long long kib = 0;
-	char *p;
-
-	if (util_read_file("/proc/meminfo", 1 << 16, &buf, NULL) < 0)
-		return 0;
-	p = strstr(buf, "MemTotal:");
-	if (p)
-		sscanf(p, "MemTotal: %lld kB", &kib);
-	return kib * 1024;
-}
-
 /* The node's cgroup parent in every hierarchy (cpuset excepted: crun fills in cpus/mems for
  * the paths it creates itself). */
 static void cgroup_parent_create(const char *name)
@@ -1915,7 +1875,7 @@ int pods_new(struct event_base *base, struct store *store, const struct config *
 	}
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	m->alloc_cpu_m = (ncpu > 0 ? ncpu : 1) * 1000;
-	m->alloc_mem = mem_total_bytes();
+	m->alloc_mem = util_mem_total_bytes();
 	m->max_pods = cfg->max_pods;
 	host_ip_detect(m->host_ip);
 

@@ -118,6 +118,29 @@ static void image_id(const struct pod_ctr *c, char *buf, size_t len)
 	snprintf(buf, len, "%.*s@%s", (int)n, name, c->image_id);
 }
 
+/* The `terminated` state of a container (its current state, or its lastState). */
+cJSON *pods_ctr_terminated_json(const struct pod_ctr *c)
+{
+	cJSON *t = cJSON_CreateObject();
+	char ts[40], cid[80];
+
+	cJSON_AddNumberToObject(t, "exitCode", c->exit_code);
+	if (c->signal)
+		cJSON_AddNumberToObject(t, "signal", c->signal);
+	cJSON_AddStringToObject(t, "reason", c->reason);
+	if (c->message[0])
+		cJSON_AddStringToObject(t, "message", c->message);
+	pods_fmt_ms(c->started_ms, ts, sizeof(ts));
+	cJSON_AddStringToObject(t, "startedAt", ts);
+	pods_fmt_ms(c->finished_ms, ts, sizeof(ts));
+	cJSON_AddStringToObject(t, "finishedAt", ts);
+	if (c->id[0]) {
+		snprintf(cid, sizeof(cid), "crun://%s", c->id);
+		cJSON_AddStringToObject(t, "containerID", cid);
+	}
+	return t;
+}
+
 static cJSON *ctr_status(struct pod *p, struct pod_ctr *c, uint64_t now)
 {
 	cJSON *s = cJSON_CreateObject(), *state, *o;
@@ -132,25 +155,9 @@ static cJSON *ctr_status(struct pod *p, struct pod_ctr *c, uint64_t now)
 		pods_fmt_ms(c->started_ms, ts, sizeof(ts));
 		cJSON_AddStringToObject(o, "startedAt", ts);
 		break;
-	case CTR_TERMINATED: {
-		cJSON *t = cJSON_CreateObject();
-		cJSON_AddNumberToObject(t, "exitCode", c->exit_code);
-		if (c->signal)
-			cJSON_AddNumberToObject(t, "signal", c->signal);
-		cJSON_AddStringToObject(t, "reason", c->reason);
-		if (c->message[0])
-			cJSON_AddStringToObject(t, "message", c->message);
-		pods_fmt_ms(c->started_ms, ts, sizeof(ts));
-		cJSON_AddStringToObject(t, "startedAt", ts);
-		pods_fmt_ms(c->finished_ms, ts, sizeof(ts));
-		cJSON_AddStringToObject(t, "finishedAt", ts);
-		if (c->id[0]) {
-			snprintf(cid, sizeof(cid), "crun://%s", c->id);
-			cJSON_AddStringToObject(t, "containerID", cid);
-		}
-		cJSON_AddItemToObject(state, "terminated", t);
+	case CTR_TERMINATED:
+		cJSON_AddItemToObject(state, "terminated", pods_ctr_terminated_json(c));
 		break;
-	}
 	case CTR_WAITING: {
 		const char *reason = c->reason;
 		char msg[1200];

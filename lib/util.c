@@ -172,6 +172,20 @@ void util_uuid4(char *buf)
 		 b[13], b[14], b[15]);
 }
 
+long long util_mem_total_bytes(void)
+{
+	_cleanup_free_ char *buf = NULL;
+	long long kib = 0;
+	char *p;
+
+	if (util_read_file("/proc/meminfo", 1 << 16, &buf, NULL) < 0)
+		return 0;
+	p = strstr(buf, "MemTotal:");
+	if (p)
+		sscanf(p, "MemTotal: %lld kB", &kib);
+	return kib * 1024;
+}
+
 static uint64_t clock_ms(clockid_t id)
 {
 	struct timespec ts;

@@ -24,6 +24,8 @@ void util_rfc3339(int64_t unix_sec, char *buf, size_t len);
 int util_rfc3339_parse(const char *s, int64_t *ret);
 /* Random UUID v4 into buf (>= 37 bytes). */
 void util_uuid4(char *buf);
+/* MemTotal from /proc/meminfo, bytes (0 if unreadable). */
+long long util_mem_total_bytes(void);
 /* Monotonic and wall clocks in ms. */
 uint64_t util_now_ms(void);
 uint64_t util_mono_ms(void);
