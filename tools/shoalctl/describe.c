@@ -9,6 +9,7 @@
 
 #include "lib/util.h"
 #include "lib/yaml.h"
+#include "lib/json.h"
 #include "tools/shoalctl/shoalctl.h"
 
 /* value column: 20 at the top level and in nested sections (containers, template) */
@@ -18,21 +19,7 @@
 
 static const cJSON *get(const cJSON *j, const char *path)
 {
-	char key[128];
-
-	while (j && *path) {
-		size_t n = strcspn(path, ".");
-
-		if (n >= sizeof(key))
-			return NULL;
-		memcpy(key, path, n);
-		key[n] = 0;
-		j = cJSON_GetObjectItemCaseSensitive(j, key);
-		path += n;
-		if (*path == '.')
-			path++;
-	}
-	return j;
+	return json_path(j, path);
 }
 
 /* "key:" padded to the value column, then the value. */

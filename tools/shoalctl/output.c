@@ -2,26 +2,13 @@
 /* Output helpers shared by the commands: JSON/YAML printing and server errors. */
 #include <string.h>
 
+#include "lib/json.h"
 #include "lib/yaml.h"
 #include "tools/shoalctl/shoalctl.h"
 
 const char *ctl_json_str(const cJSON *j, const char *path)
 {
-	char key[128];
-
-	while (j && *path) {
-		size_t n = strcspn(path, ".");
-
-		if (n >= sizeof(key))
-			return NULL;
-		memcpy(key, path, n);
-		key[n] = 0;
-		j = cJSON_GetObjectItemCaseSensitive(j, key);
-		path += n;
-		if (*path == '.')
-			path++;
-	}
-	return cJSON_IsString(j) ? j->valuestring : NULL;
+	return json_str(j, path, NULL);
 }
 
 void ctl_print_json(const cJSON *j, FILE *out)
