@@ -15,6 +15,7 @@ struct ctrl_item {
 struct ctrl_mgr {
 	struct ctrl_options o;
 	struct store_watch *watch;
+	struct ctrl_sel_cache *sel_cache;
 	struct ctrl_item *q;
 	size_t nq, capq;
 	bool running;
@@ -30,6 +31,11 @@ static const struct ctrl_ops *const ctrl_all[] = {
 #define GC_OWNER "gc-owner"   /* ns/name of an owner being deleted with finalizers */
 #define GC_DEPS "gc-dangling" /* name = a deleted owner's uid; dependents in ns */
 
+
+struct ctrl_sel_cache **ctrl_sel_cache(struct ctrl_mgr *m)
+{
+	return &m->sel_cache;
+}
 
 struct store *ctrl_store(struct ctrl_mgr *m)
 {
@@ -120,6 +126,8 @@ static void ctrl_on_event(const struct store_event *ev, void *userdata)
 		ctrl_gc_on_delete(m, o);
 	if (streq(o->resource, "pods"))
 		ctrl_endpoints_on_pod(m, ev);
+	else if (ev->type == STORE_DELETED && streq(o->resource, "services"))
+		ctrl_sel_cache_forget(m->sel_cache, o->ns, o->name);
 	/* cheap text checks before parsing: most events need neither */
 	bool has_refs = strstr(o->json, "\"ownerReferences\"") != NULL;
 	bool deleting = strstr(o->json, "\"deletionTimestamp\"") != NULL;
@@ -179,6 +187,7 @@ struct ctrl_mgr *ctrl_mgr_free(struct ctrl_mgr *m)
 		return NULL;
 	if (m->watch)
 		store_watch_cancel(m->watch);
+	m->sel_cache = ctrl_sel_cache_free(m->sel_cache);
 	for (size_t i = 0; i < m->nq; i++) {
 		free(m->q[i].resource);
 		free(m->q[i].ns);

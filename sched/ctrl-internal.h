@@ -22,6 +22,11 @@ extern const struct ctrl_ops ctrl_replicaset_ops, ctrl_deployment_ops, ctrl_job_
 	ctrl_endpoints_ops;
 /* A pod changed: queue the services that select it (before or after). */
 void ctrl_endpoints_on_pod(struct ctrl_mgr *m, const struct store_event *ev);
+/* Parsed service selectors, owned by the manager (ctrl_endpoints.c). */
+struct ctrl_sel_cache;
+struct ctrl_sel_cache **ctrl_sel_cache(struct ctrl_mgr *m);
+void ctrl_sel_cache_forget(struct ctrl_sel_cache *c, const char *ns, const char *name);
+struct ctrl_sel_cache *ctrl_sel_cache_free(struct ctrl_sel_cache *c);
 
 struct store *ctrl_store(struct ctrl_mgr *m);
 uint64_t ctrl_now_ms(struct ctrl_mgr *m);

@@ -322,28 +322,121 @@ static int ep_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, cJ
 	return r < 0 ? r : r2;
 }
 
+/*
+ * Which services select a pod: every pod event asks, so the services' selectors are kept parsed
+ * (keyed by namespace/name, refreshed when the service's resourceVersion moves) instead of
+ * parsing every service of the namespace per event.
+ */
+struct sel_entry {
+	struct sel_entry *next;
+	char *key;     /* ns/name */
+	uint64_t rv;
+	cJSON *sel;    /* spec.selector, NULL: none */
+};
+
+#define SEL_BUCKETS 1024
+
+struct ctrl_sel_cache {
+	struct sel_entry *b[SEL_BUCKETS];
+};
+
+static unsigned sel_hash(const char *ns, const char *name)
+{
+	uint32_t h = 2166136261u;
+	for (const char *p = ns; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	h = (h ^ '/') * 16777619u;
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return h % SEL_BUCKETS;
+}
+
+static struct sel_entry *sel_get(struct ctrl_sel_cache *c, const struct store_obj *o)
+{
+	unsigned h = sel_hash(o->ns, o->name);
+	struct sel_entry *e;
+	char key[512];
+
+	snprintf(key, sizeof(key), "%s/%s", o->ns, o->name);
+	for (e = c->b[h]; e; e = e->next)
+		if (streq(e->key, key))
+			break;
+	if (!e) {
+		e = calloc(1, sizeof(*e));
+		if (!e || !(e->key = strdup(key))) {
+			free(e);
+			return NULL;
+		}
+		e->next = c->b[h];
+		c->b[h] = e;
+	} else if (e->rv == o->rv)
+		return e;
+	cJSON_Delete(e->sel);
+	e->sel = NULL;
+	e->rv = o->rv;
+	if (strstr(o->json, "\"selector\"")) {
+		_cleanup_json_ cJSON *svc = store_obj_parse(o);
+		cJSON *sel = json_path(svc, "spec.selector");
+		if (cJSON_IsObject(sel) && sel->child)
+			e->sel = cJSON_DetachItemViaPointer(json_path(svc, "spec"), sel);
+	}
+	return e;
+}
+
+void ctrl_sel_cache_forget(struct ctrl_sel_cache *c, const char *ns, const char *name)
+{
+	struct sel_entry **pp, *e;
+	char key[512];
+
+	if (!c)
+		return;
+	snprintf(key, sizeof(key), "%s/%s", ns, name);
+	for (pp = &c->b[sel_hash(ns, name)]; (e = *pp); pp = &e->next)
+		if (streq(e->key, key)) {
+			*pp = e->next;
+			cJSON_Delete(e->sel);
+			free(e->key);
+			free(e);
+			return;
+		}
+}
+
+struct ctrl_sel_cache *ctrl_sel_cache_free(struct ctrl_sel_cache *c)
+{
+	if (!c)
+		return NULL;
+	for (size_t i = 0; i < SEL_BUCKETS; i++)
+		while (c->b[i]) {
+			struct sel_entry *e = c->b[i];
+			c->b[i] = e->next;
+			cJSON_Delete(e->sel);
+			free(e->key);
+			free(e);
+		}
+	free(c);
+	return NULL;
+}
+
 struct svc_scan {
 	struct ctrl_mgr *m;
+	struct ctrl_sel_cache *cache;
 	const cJSON *labels[2];
 };
 
 static int svc_match(struct store_obj *o, void *userdata)
 {
 	struct svc_scan *c = userdata;
-	_cleanup_json_ cJSON *svc = NULL;
-	cJSON *sel, *kv;
+	struct sel_entry *e = sel_get(c->cache, o);
+	cJSON *kv;
 
-	if (!strstr(o->json, "\"selector\""))
-		return 0;
-	svc = store_obj_parse(o);
-	sel = json_path(svc, "spec.selector");
-	if (!cJSON_IsObject(sel) || !sel->child)
+	if (!e || !e->sel)
 		return 0;
 	for (int i = 0; i < 2; i++) {
 		bool all = c->labels[i] != NULL;
-		cJSON_ArrayForEach(kv, sel)
+		cJSON_ArrayForEach(kv, e->sel)
 		{
-			const char *v = json_str(c->labels[i], kv->string, NULL);
+			/* label keys contain dots: a map lookup, not a path */
+			const char *v = json_key_str(c->labels[i], "", kv->string, NULL);
 			if (!v || !cJSON_IsString(kv) || !streq(v, kv->valuestring))
 				all = false;
 		}
@@ -357,8 +450,12 @@ static int svc_match(struct store_obj *o, void *userdata)
 
 void ctrl_endpoints_on_pod(struct ctrl_mgr *m, const struct store_event *ev)
 {
-	struct svc_scan c = { m, { ev->obj->labels, ev->old ? ev->old->labels : NULL } };
+	struct ctrl_sel_cache **cache = ctrl_sel_cache(m);
+	struct svc_scan c = { m, NULL, { ev->obj->labels, ev->old ? ev->old->labels : NULL } };
 
+	if (!*cache && !(*cache = calloc(1, sizeof(**cache))))
+		return;
+	c.cache = *cache;
 	store_list(ctrl_store(m), "services", ev->obj->ns, NULL, NULL, svc_match, &c);
 }
 

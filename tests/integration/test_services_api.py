@@ -159,3 +159,21 @@ def test_metrics_expose_store_and_datapath_fill(shoald):
     assert 'shoal_bpf_map_entries{map=' in text
     assert "shoal_conntrack_pressure" in text or "shoal_bpf_map_fill_ratio" in text
     assert shoald.post("/metrics", {}).status == 405
+
+
+def test_endpoints_follow_pods_selected_by_dotted_label_keys(shoald):
+    """Selector keys like app.kubernetes.io/name are map keys, not paths."""
+    key = "app.kubernetes.io/name"
+    r = shoald.post(SVCS, svc("dotted", selector={key: "shop"},
+                              ports=[{"port": 80, "targetPort": 8080}]))
+    assert r.status == 201, r
+    _ready_pod(shoald, "shop-1", "10.244.0.21", labels={key: "shop"})
+
+    def addrs(ep):
+        return sorted(a["ip"] for s in ep.get("subsets", []) for a in s.get("addresses", []))
+    _endpoints(shoald, "dotted", lambda e: addrs(e) == ["10.244.0.21"])
+    # a later readiness change alone (same labels) must reach the Endpoints too
+    cur = shoald.get("/api/v1/namespaces/default/pods/shop-1").json()
+    cur["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+    assert shoald.put("/api/v1/namespaces/default/pods/shop-1/status", cur).status == 200
+    _endpoints(shoald, "dotted", lambda e: addrs(e) == [])
