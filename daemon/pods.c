@@ -443,6 +443,37 @@ static void work_setup(struct pjob *j)
 		na++;
 	}
 	const char *policy = json_str(j->pod, "spec.dnsPolicy", "ClusterFirst");
+	const char *dns_ns[8], *dns_search[40], *dns_opts[40];
+	char opt_buf[40][128];
+	_cleanup_free_ char *host_resolv = NULL;
+	enum np_dns_policy dp = NP_DNS_CLUSTER_FIRST;
+	size_t nn = 0, ns = 0, no = 0;
+	const cJSON *it;
+
+	if (streq(policy, "None"))
+		dp = NP_DNS_NONE;
+	else if (streq(policy, "Default") ||
+		 (streq(policy, "ClusterFirst") && json_bool(j->pod, "spec.hostNetwork", false)))
+		dp = NP_DNS_DEFAULT; /* the node's resolver configuration, as the kubelet does */
+	if (dp == NP_DNS_DEFAULT)
+		util_read_file("/etc/resolv.conf", 1 << 16, &host_resolv, NULL);
+	cJSON_ArrayForEach(it, json_path(j->pod, "spec.dnsConfig.nameservers"))
+	if (cJSON_IsString(it) && nn < ARRAY_SIZE(dns_ns) - 1)
+		dns_ns[nn++] = it->valuestring;
+	cJSON_ArrayForEach(it, json_path(j->pod, "spec.dnsConfig.searches"))
+	if (cJSON_IsString(it) && ns < ARRAY_SIZE(dns_search) - 1)
+		dns_search[ns++] = it->valuestring;
+	cJSON_ArrayForEach(it, json_path(j->pod, "spec.dnsConfig.options"))
+	{
+		const char *on = json_str(it, "name", ""), *ov = json_str(it, "value", NULL);
+		if (no == ARRAY_SIZE(dns_opts) - 1)
+			break;
+		snprintf(opt_buf[no], sizeof(opt_buf[no]), "%s%s%s", on, ov ? ":" : "",
+			 ov ? ov : "");
+		dns_opts[no] = opt_buf[no];
+		no++;
+	}
+	dns_ns[nn] = dns_search[ns] = dns_opts[no] = NULL;
 	struct np_podfiles_opts pf = {
 		.hostname = hostname,
 		.subdomain = json_str(j->pod, "spec.subdomain", NULL),
@@ -452,19 +483,16 @@ static void work_setup(struct pjob *j)
 		.nameserver = m->dns_ip,
 		.aliases = aliases,
 		.naliases = na,
+		.dns_policy = dp,
+		.host_resolv = host_resolv,
+		.dns_nameservers = dns_ns,
+		.dns_searches = dns_search,
+		.dns_options = dns_opts,
 	};
 	if ((r = np_podfiles_write(j->dir, &pf, &j->e)) < 0) {
 		j->r = r;
 		snprintf(j->e.reason, sizeof(j->e.reason), "FailedCreatePodSandBox");
 		return;
-	}
-	if (streq(policy, "Default")) {
-		/* the node's own resolver configuration, as the kubelet does */
-		_cleanup_free_ char *buf = NULL, *rp = NULL;
-		size_t len = 0;
-		if (util_read_file("/etc/resolv.conf", 1 << 16, &buf, &len) == 0 &&
-		    asprintf(&rp, "%s/resolv.conf", j->dir) >= 0)
-			util_write_file(rp, buf, len, 0644);
 	}
 	bundle_podns_destroy(nsdir); /* a half-done earlier attempt */
 	if ((r = bundle_podns_create(nsdir, hostname)) < 0) {
