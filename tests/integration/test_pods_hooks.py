@@ -29,22 +29,26 @@ def test_poststart_and_prestop_exec(node):
     hooks = os.path.join(node.tmp, "hooks")
     os.makedirs(hooks)
     lifecycle = {
-        "postStart": {"exec": {"command": ["sh", "-c",
-                                           "sleep 1; echo started > /tmp/poststart"]}},
+        "postStart": {"exec": {"command": ["sh", "-c", "touch /tmp/began; sleep 3; "
+                                           "echo started > /tmp/poststart"]}},
         "preStop": {"exec": {"command": ["sh", "-c", "echo prestop >> /hooks/log; sleep 1"]}},
     }
     c = ctr("main", TERM_LOGGER, lifecycle=lifecycle,
             volumeMounts=[{"name": "hooks", "mountPath": "/hooks"}])
-    t0 = time.time()
     node.create_pod(pod_spec("hooked", [c], volumes=[
         {"name": "hooks", "hostPath": {"path": hooks}}]))
-    # while postStart runs (>= 1 s) the container is neither running nor ready
-    p = node.wait_pod("hooked", lambda p: (ctr_status(p) or {}).get("containerID"),
-                      what="container created")
+    # while postStart runs the container is neither running nor ready and the pod is Pending
+    node.wait_pod("hooked", lambda p: (ctr_status(p) or {}).get("containerID"),
+                  what="container created")
+    deadline = time.time() + 10
+    while node.exec("hooked", "test", "-e", "/tmp/began").returncode != 0:
+        assert time.time() < deadline, "postStart never ran"
+        time.sleep(0.1)
+    p = node.pod("hooked")
     s = ctr_status(p)
-    if time.time() - t0 < 0.8:
-        assert "running" not in s["state"] and not s["ready"], s
-    p = node.wait_running("hooked")
+    assert s["state"] == {"waiting": {"reason": "ContainerCreating"}}, s
+    assert not s["ready"] and not s["started"] and p["status"]["phase"] == "Pending", p
+    node.wait_running("hooked")
     assert node.exec("hooked", "cat", "/tmp/poststart").stdout.strip() == "started"
 
     node.delete_pod("hooked", grace=10)
