@@ -1135,7 +1135,7 @@ static void done_start(struct pjob *j)
 		pod_probes_start(c);
 	/* the pod began terminating while this start was in flight: pod_sync_delete asked only
 	 * the containers running then to stop, so this one must be asked now or it runs forever */
-	if (p->term_started) {
+	if (p->term_started || p->deadline_exceeded) {
 		char why[128];
 		snprintf(why, sizeof(why), "Stopping container %s", c->name);
 		pod_ctr_stop(c, why, pod_grace_seconds(p));

@@ -112,5 +112,12 @@ def test_active_deadline_seconds(node):
     p = node.pod("deadline")
     assert p["status"]["phase"] == "Failed"
     assert ctr_status(p)["restartCount"] == 0, "a failed pod's containers are not restarted"
+    # a daemon restart keeps it failed
+    node.kill()
+    node.start()
+    time.sleep(2)
+    p = node.pod("deadline")
+    assert p["status"]["phase"] == "Failed" and p["status"]["reason"] == "DeadlineExceeded"
+    assert ctr_status(p)["restartCount"] == 0 and "terminated" in ctr_status(p)["state"]
     node.delete_pod("deadline")
     node.assert_no_leftovers()
