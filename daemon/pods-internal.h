@@ -68,6 +68,9 @@ struct pod_ctr {
 	bool done_init;      /* init container completed successfully */
 	uint64_t generation;
 	struct probe probes[PROBE_KINDS];
+	bool poststart_running; /* postStart hook in flight: not started/ready, no probes yet */
+	bool prestop_running;   /* preStop hook in flight: SIGTERM waits for it */
+	bool prestop_done;      /* preStop ran for this instance (it runs once) */
 };
 
 enum pod_cond { COND_SCHEDULED, COND_INITIALIZED, COND_CONTAINERS_READY, COND_READY, COND_N };
@@ -104,6 +107,7 @@ struct pod {
 	struct cond_state conds[COND_N];
 	char *last_status;    /* last status written (canonical JSON) */
 	bool pulled_event_pending;
+	bool deadline_exceeded; /* spec.activeDeadlineSeconds passed: the pod failed */
 	bool freed;
 };
 
@@ -149,5 +153,10 @@ cJSON *pods_ctr_terminated_json(const struct pod_ctr *c);
 void pod_probes_start(struct pod_ctr *c);
 void pod_probes_stop(struct pod_ctr *c);
 void pod_probes_free(struct pod_ctr *c);
+/* Lifecycle hooks ("postStart" / "preStop") run through the probe handlers; the result comes
+ * back to pod_hook_done() (pods.c) on the loop. Returns false if the container has no hook. */
+bool pod_hook_start(struct pod_ctr *c, const char *which, int timeout_s);
+void pod_hook_done(struct pod_ctr *c, const char *which, uint64_t generation, bool ok,
+		   const char *msg);
 
 #endif

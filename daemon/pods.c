@@ -28,6 +28,8 @@
 #include "lib/util.h"
 #include "netplugin/podfiles.h"
 
+#define POSTSTART_TIMEOUT_S 300 /* the kubelet has none; a bound keeps a worker from hanging */
+
 /* ---------- names and paths ---------- */
 
 const char *pods_container_id(const char *container_id)
@@ -441,6 +443,37 @@ static void work_setup(struct pjob *j)
 		na++;
 	}
 	const char *policy = json_str(j->pod, "spec.dnsPolicy", "ClusterFirst");
+	const char *dns_ns[8], *dns_search[40], *dns_opts[40];
+	char opt_buf[40][128];
+	_cleanup_free_ char *host_resolv = NULL;
+	enum np_dns_policy dp = NP_DNS_CLUSTER_FIRST;
+	size_t nn = 0, ns = 0, no = 0;
+	const cJSON *it;
+
+	if (streq(policy, "None"))
+		dp = NP_DNS_NONE;
+	else if (streq(policy, "Default") ||
+		 (streq(policy, "ClusterFirst") && json_bool(j->pod, "spec.hostNetwork", false)))
+		dp = NP_DNS_DEFAULT; /* the node's resolver configuration, as the kubelet does */
+	if (dp == NP_DNS_DEFAULT)
+		util_read_file("/etc/resolv.conf", 1 << 16, &host_resolv, NULL);
+	cJSON_ArrayForEach(it, json_path(j->pod, "spec.dnsConfig.nameservers"))
+	if (cJSON_IsString(it) && nn < ARRAY_SIZE(dns_ns) - 1)
+		dns_ns[nn++] = it->valuestring;
+	cJSON_ArrayForEach(it, json_path(j->pod, "spec.dnsConfig.searches"))
+	if (cJSON_IsString(it) && ns < ARRAY_SIZE(dns_search) - 1)
+		dns_search[ns++] = it->valuestring;
+	cJSON_ArrayForEach(it, json_path(j->pod, "spec.dnsConfig.options"))
+	{
+		const char *on = json_str(it, "name", ""), *ov = json_str(it, "value", NULL);
+		if (no == ARRAY_SIZE(dns_opts) - 1)
+			break;
+		snprintf(opt_buf[no], sizeof(opt_buf[no]), "%s%s%s", on, ov ? ":" : "",
+			 ov ? ov : "");
+		dns_opts[no] = opt_buf[no];
+		no++;
+	}
+	dns_ns[nn] = dns_search[ns] = dns_opts[no] = NULL;
 	struct np_podfiles_opts pf = {
 		.hostname = hostname,
 		.subdomain = json_str(j->pod, "spec.subdomain", NULL),
@@ -450,19 +483,16 @@ static void work_setup(struct pjob *j)
 		.nameserver = m->dns_ip,
 		.aliases = aliases,
 		.naliases = na,
+		.dns_policy = dp,
+		.host_resolv = host_resolv,
+		.dns_nameservers = dns_ns,
+		.dns_searches = dns_search,
+		.dns_options = dns_opts,
 	};
 	if ((r = np_podfiles_write(j->dir, &pf, &j->e)) < 0) {
 		j->r = r;
 		snprintf(j->e.reason, sizeof(j->e.reason), "FailedCreatePodSandBox");
 		return;
-	}
-	if (streq(policy, "Default")) {
-		/* the node's own resolver configuration, as the kubelet does */
-		_cleanup_free_ char *buf = NULL, *rp = NULL;
-		size_t len = 0;
-		if (util_read_file("/etc/resolv.conf", 1 << 16, &buf, &len) == 0 &&
-		    asprintf(&rp, "%s/resolv.conf", j->dir) >= 0)
-			util_write_file(rp, buf, len, 0644);
 	}
 	bundle_podns_destroy(nsdir); /* a half-done earlier attempt */
 	if ((r = bundle_podns_create(nsdir, hostname)) < 0) {
@@ -824,6 +854,7 @@ static void ctr_exited(struct pod_ctr *c, int exit_code, int sig, int64_t finish
 	c->started = false;
 	c->stopping = false;
 	c->sigkilled = false;
+	c->poststart_running = c->prestop_running = false;
 	c->message[0] = 0;
 	if (exit_code == 137 && ctr_oom_killed(c))
 		snprintf(c->reason, sizeof(c->reason), "OOMKilled");
@@ -838,7 +869,7 @@ static void ctr_exited(struct pod_ctr *c, int exit_code, int sig, int64_t finish
 
 	if (c->init && exit_code == 0)
 		c->done_init = true;
-	if (p->term_started || c->done_init)
+	if (p->term_started || c->done_init || p->deadline_exceeded)
 		goto out;
 	if (ctr_should_restart(p, c)) {
 		if (c->finished_ms - c->started_ms >= BACKOFF_RESET_MS)
@@ -916,7 +947,63 @@ void pod_ctr_stop(struct pod_ctr *c, const char *reason, int64_t grace_s)
 	c->kill_deadline = util_now_ms() + (uint64_t)(grace_s > 0 ? grace_s : 0) * 1000;
 	snprintf(c->stop_reason, sizeof(c->stop_reason), "%s", reason);
 	c->generation++; /* drop in-flight probe results */
+	/* preStop runs before SIGTERM, once per instance, inside the grace period */
+	if (!c->prestop_done && grace_s > 0) {
+		c->prestop_done = true;
+		c->prestop_running = pod_hook_start(c, "preStop", (int)grace_s);
+	}
 	pod_kick(c->pod);
+}
+
+void pod_hook_done(struct pod_ctr *c, const char *which, uint64_t generation, bool ok,
+		   const char *msg)
+{
+	struct pod *p = c->pod;
+	const cJSON *spec = json_path(pod_ctr_spec(c), streq(which, "postStart")
+							    ? "lifecycle.postStart"
+							    : "lifecycle.preStop");
+	const char *kind = json_path(spec, "exec")      ? "Exec"
+			   : json_path(spec, "httpGet") ? "HTTP"
+			   : json_path(spec, "sleep")   ? "Sleep"
+							: "";
+	char fp[128];
+
+	if (generation != c->generation || c->phase != CTR_RUNNING)
+		return; /* an older instance, or it exited meanwhile */
+	snprintf(fp, sizeof(fp), "spec.containers{%s}", c->name);
+	if (streq(which, "postStart")) {
+		if (!c->poststart_running)
+			return;
+		c->poststart_running = false;
+		if (ok) {
+			pod_probes_start(c);
+		} else {
+			log_info("pod %s/%s: container %s: postStart hook failed: %s", p->ns,
+				 p->name, c->name, msg);
+			events_record(p->m->events, p->obj, fp, "Warning", "FailedPostStartHook",
+				      "%s lifecycle hook for Container \"%s\" in Pod \"%s_%s(%s)\" "
+				      "failed - error: %s",
+				      kind, c->name, p->name, p->ns, p->uid, msg);
+			pod_ctr_stop(c, "FailedPostStartHook", pod_grace_seconds(p));
+		}
+	} else {
+		uint64_t min = util_now_ms() + 2000;
+		if (!c->prestop_running)
+			return;
+		c->prestop_running = false;
+		if (!ok) {
+			log_info("pod %s/%s: container %s: preStop hook failed: %s", p->ns, p->name,
+				 c->name, msg);
+			events_record(p->m->events, p->obj, fp, "Warning", "FailedPreStopHook",
+				      "%s lifecycle hook for Container \"%s\" in Pod \"%s_%s(%s)\" "
+				      "failed - error: %s",
+				      kind, c->name, p->name, p->ns, p->uid, msg);
+		}
+		/* as the kubelet: at least 2 s between SIGTERM and SIGKILL after the hook */
+		if (!c->sigkilled && c->kill_deadline < min)
+			c->kill_deadline = min;
+	}
+	pod_kick(p);
 }
 
 /* ---------- loop side: job results ---------- */
@@ -1034,17 +1121,21 @@ static void done_start(struct pjob *j)
 	c->finished_ms = 0;
 	c->exit_code = c->signal = 0;
 	c->ready = c->started = false;
+	c->poststart_running = c->prestop_running = c->prestop_done = false;
 	c->generation++;
 	events_record(p->m->events, p->obj, fp, "Normal", "Created", "Created container %s",
 		      c->name);
 	events_record(p->m->events, p->obj, fp, "Normal", "Started", "Started container %s",
 		      c->name);
 	log_info("pod %s/%s: container %s started (%s)", p->ns, p->name, c->name, c->id);
-	pod_probes_start(c);
 	ctr_watch(c);
+	/* postStart: not started/ready and no probes until it returns */
+	if (c->phase == CTR_RUNNING &&
+	    !(c->poststart_running = pod_hook_start(c, "postStart", POSTSTART_TIMEOUT_S)))
+		pod_probes_start(c);
 	/* the pod began terminating while this start was in flight: pod_sync_delete asked only
 	 * the containers running then to stop, so this one must be asked now or it runs forever */
-	if (p->term_started) {
+	if (p->term_started || p->deadline_exceeded) {
 		char why[128];
 		snprintf(why, sizeof(why), "Stopping container %s", c->name);
 		pod_ctr_stop(c, why, pod_grace_seconds(p));
@@ -1165,7 +1256,7 @@ static bool pod_sync_stops(struct pod *p, uint64_t now, uint64_t *next)
 			cJSON_AddItemToArray(kill, cJSON_CreateString(c->id));
 			c->sigkilled = true;
 			c->stop_reason[0] = 0;
-		} else if (c->stop_reason[0]) {
+		} else if (c->stop_reason[0] && !c->prestop_running) {
 			char fp[128];
 			snprintf(fp, sizeof(fp), "spec.%s{%s}",
 				 c->init ? "initContainers" : "containers", c->name);
@@ -1228,6 +1319,12 @@ static void pod_sync_delete(struct pod *p, uint64_t now)
 
 static void pod_sync_run(struct pod *p, uint64_t now, uint64_t *next)
 {
+	if (p->deadline_exceeded) {
+		/* failed: stop what runs, start nothing */
+		if (p->setup_ok)
+			pod_sync_stops(p, now, next);
+		return;
+	}
 	if (!p->setup_ok) {
 		if (now >= p->setup_retry_at)
 			submit_setup(p);
@@ -1451,6 +1548,39 @@ static void pod_bind(struct pod *p)
 		      "Successfully assigned %s/%s to %s", p->ns, p->name, p->m->cfg->node_name);
 }
 
+/* spec.activeDeadlineSeconds, counted from status.startTime as the kubelet does. */
+static void pod_check_deadline(struct pod *p, uint64_t now, uint64_t *next)
+{
+	int64_t ads = json_int(p->obj, "spec.activeDeadlineSeconds", 0);
+	const char *ph;
+	uint64_t dl;
+
+	if (p->deadline_exceeded || p->admit != ADMIT_OK || !p->start_time || ads <= 0)
+		return;
+	ph = pod_phase(p);
+	if (streq(ph, "Succeeded") || streq(ph, "Failed"))
+		return;
+	dl = (uint64_t)(p->start_time + ads) * 1000;
+	if (now < dl) {
+		if (dl < *next)
+			*next = dl;
+		return;
+	}
+	p->deadline_exceeded = true;
+	snprintf(p->fail_reason, sizeof(p->fail_reason), "DeadlineExceeded");
+	snprintf(p->fail_msg, sizeof(p->fail_msg),
+		 "Pod was active on the node longer than the specified deadline");
+	events_record(p->m->events, p->obj, NULL, "Normal", "DeadlineExceeded", "%s",
+		      p->fail_msg);
+	log_info("pod %s/%s: active deadline of %llds exceeded", p->ns, p->name,
+		 (long long)ads);
+	for (int k = 0; k < p->n_ctrs; k++) {
+		char why[128];
+		snprintf(why, sizeof(why), "Stopping container %s", p->ctrs[k].name);
+		pod_ctr_stop(&p->ctrs[k], why, pod_grace_seconds(p));
+	}
+}
+
 static void pod_sync(struct pod *p)
 {
 	uint64_t now = util_now_ms(), next = UINT64_MAX;
@@ -1481,6 +1611,7 @@ static void pod_sync(struct pod *p)
 		pod_publish(p, now);
 		return;
 	}
+	pod_check_deadline(p, now, &next);
 	if (!p->busy)
 		pod_sync_run(p, now, &next);
 	pod_publish(p, now);
@@ -1591,6 +1722,12 @@ static void pod_adopt(struct pod *p, const cJSON *crun_ids)
 		snprintf(p->fail_msg, sizeof(p->fail_msg), "%s",
 			 json_str(p->obj, "status.message", ""));
 		return;
+	}
+	if (phase && streq(phase, "Failed") && streq(reason, "DeadlineExceeded")) {
+		p->deadline_exceeded = true;
+		snprintf(p->fail_reason, sizeof(p->fail_reason), "%s", reason);
+		snprintf(p->fail_msg, sizeof(p->fail_msg), "%s",
+			 json_str(p->obj, "status.message", ""));
 	}
 	if (!json_str(p->obj, "status.startTime", NULL))
 		return; /* never admitted by a kubelet: admit it normally */

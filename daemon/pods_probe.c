@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -29,7 +30,9 @@ static const char *const probe_names[PROBE_KINDS] = { "Startup", "Liveness", "Re
 struct probe_job {
 	struct pods_job base;
 	struct pods *m;
-	struct probe *pr;
+	struct probe *pr;     /* NULL for a lifecycle hook */
+	struct pod_ctr *c;    /* hooks: the container */
+	const char *hook;     /* hooks: "postStart" / "preStop" */
 	struct pod *pod;
 	uint64_t generation;
 	cJSON *spec;
@@ -215,7 +218,16 @@ static void probe_work(struct pods_job *base)
 {
 	struct probe_job *j = (struct probe_job *)base;
 
-	if (json_path(j->spec, "exec"))
+	if (j->hook && json_path(j->spec, "sleep")) {
+		/* LifecycleHandler.sleep (1.30+): a pause, bounded by the hook's timeout */
+		int64_t s = json_int(j->spec, "sleep.seconds", 0);
+		if (s > j->timeout_s)
+			s = j->timeout_s;
+		struct timespec ts = { (time_t)(s > 0 ? s : 0), 0 };
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+		j->ok = true;
+	} else if (json_path(j->spec, "exec"))
 		probe_exec(j);
 	else if (json_path(j->spec, "httpGet"))
 		probe_http(j);
@@ -228,6 +240,22 @@ static void probe_work(struct pods_job *base)
 }
 
 /* ---------- loop side ---------- */
+
+static void hook_done(struct pods_job *base)
+{
+	struct probe_job *j = (struct probe_job *)base;
+	struct pod *p = j->pod;
+
+	p->jobs--;
+	if (p->freed) {
+		if (p->jobs == 0)
+			pod_free(p);
+	} else {
+		pod_hook_done(j->c, j->hook, j->generation, j->ok, j->msg);
+	}
+	cJSON_Delete(j->spec);
+	free(j);
+}
 
 static void probe_arm(struct probe *pr, int64_t seconds)
 {
@@ -365,6 +393,44 @@ static void on_probe_timer(evutil_socket_t fd, short what, void *arg)
 	pr->inflight = true;
 	p->jobs++;
 	pods_pool_submit(p->m->pool, &j->base);
+}
+
+bool pod_hook_start(struct pod_ctr *c, const char *which, int timeout_s)
+{
+	char key[64];
+	const cJSON *spec, *port;
+	struct probe_job *j;
+	struct pod *p = c->pod;
+
+	snprintf(key, sizeof(key), "lifecycle.%s", which);
+	spec = json_path(pod_ctr_spec(c), key);
+	if (!cJSON_IsObject(spec) || c->init || !c->id[0])
+		return false;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return false;
+	j->base.work = probe_work;
+	j->base.done = hook_done;
+	j->m = p->m;
+	j->c = c;
+	j->hook = streq(which, "postStart") ? "postStart" : "preStop";
+	j->pod = p;
+	j->generation = c->generation;
+	j->spec = cJSON_Duplicate(spec, true);
+	snprintf(j->id, sizeof(j->id), "%s", c->id);
+	snprintf(j->ip, sizeof(j->ip), "%s", p->ip);
+	port = json_path(spec, "httpGet.port");
+	if (!port)
+		port = json_path(spec, "tcpSocket.port");
+	j->port = probe_port(c, port);
+	j->timeout_s = timeout_s > 0 ? timeout_s : 1;
+	if (!j->spec) {
+		free(j);
+		return false;
+	}
+	p->jobs++;
+	pods_pool_submit(p->m->pool, &j->base);
+	return true;
 }
 
 void pod_probes_start(struct pod_ctr *c)

@@ -22,7 +22,7 @@ static bool ctr_has_probe(const struct pod_ctr *c, const char *key)
 
 static bool ctr_started(const struct pod_ctr *c)
 {
-	if (c->phase != CTR_RUNNING)
+	if (c->phase != CTR_RUNNING || c->poststart_running)
 		return false;
 	return !ctr_has_probe(c, "startupProbe") || c->started;
 }
@@ -49,7 +49,7 @@ const char *pod_phase(const struct pod *p)
 	int waiting = 0, running = 0, stopped = 0, succeeded = 0;
 	const char *pol = json_str(p->obj, "spec.restartPolicy", "Always");
 
-	if (p->admit == ADMIT_REJECTED)
+	if (p->admit == ADMIT_REJECTED || p->deadline_exceeded)
 		return "Failed";
 	for (int k = 0; k < p->n_init; k++) {
 		const struct pod_ctr *c = &p->ctrs[k];
@@ -70,7 +70,10 @@ const char *pod_phase(const struct pod *p)
 		const struct pod_ctr *c = &p->ctrs[k];
 		switch (c->phase) {
 		case CTR_RUNNING:
-			running++;
+			if (c->poststart_running && !c->last_state)
+				waiting++;
+			else
+				running++;
 			break;
 		case CTR_TERMINATED:
 			stopped++;
@@ -151,6 +154,12 @@ static cJSON *ctr_status(struct pod *p, struct pod_ctr *c, uint64_t now)
 	state = cJSON_AddObjectToObject(s, "state");
 	switch (c->phase) {
 	case CTR_RUNNING:
+		if (c->poststart_running) {
+			/* the kubelet reports the container once its postStart hook returned */
+			o = cJSON_AddObjectToObject(state, "waiting");
+			cJSON_AddStringToObject(o, "reason", "ContainerCreating");
+			break;
+		}
 		o = cJSON_AddObjectToObject(state, "running");
 		pods_fmt_ms(c->started_ms, ts, sizeof(ts));
 		cJSON_AddStringToObject(o, "startedAt", ts);
@@ -320,6 +329,10 @@ cJSON *pod_status_build(struct pod *p, uint64_t now)
 		cond_add(p, conds, COND_SCHEDULED, true, NULL, NULL, now);
 		cJSON_AddStringToObject(st, "qosClass", pod_qos_class(p->obj));
 		return st;
+	}
+	if (p->deadline_exceeded) {
+		cJSON_AddStringToObject(st, "reason", p->fail_reason);
+		cJSON_AddStringToObject(st, "message", p->fail_msg);
 	}
 	for (int k = 0; k < p->n_init; k++)
 		if (!p->ctrs[k].done_init) {

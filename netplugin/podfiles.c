@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <stdarg.h>
 #include <string.h>
+#include <arpa/inet.h>
 
 #include "lib/util.h"
 #include "netplugin/ipam.h"
@@ -126,18 +127,174 @@ int np_podfiles_hosts(const struct np_podfiles_opts *o, char **ret, struct err *
 	return sb_take(&b, ret);
 }
 
+#define DNS_MAX_NAMESERVERS 3 /* what the resolver reads; the kubelet drops the rest too */
+#define DNS_MAX_SEARCHES 32
+#define DNS_MAX_OPTIONS 32
+
+struct dns_lists {
+	char ns[DNS_MAX_NAMESERVERS][64];
+	char search[DNS_MAX_SEARCHES][256];
+	char opt[DNS_MAX_OPTIONS][128];
+	size_t nns, nsearch, nopt;
+};
+
+static bool valid_ns(const char *s)
+{
+	unsigned char buf[16];
+
+	return s && (inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1);
+}
+
+static bool valid_search(const char *s)
+{
+	char tmp[256];
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n >= sizeof(tmp))
+		return false;
+	memcpy(tmp, s, n + 1);
+	if (tmp[n - 1] == '.') /* a fully qualified search domain */
+		tmp[n - 1] = 0;
+	return util_dns1123_subdomain(tmp);
+}
+
+static bool valid_option(const char *s)
+{
+	if (strempty(s) || strlen(s) >= 128 || *s == ':')
+		return false;
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || *s == '#' || *s == ';')
+			return false;
+	return true;
+}
+
+static void dns_ns_add(struct dns_lists *l, const char *s)
+{
+	for (size_t i = 0; i < l->nns; i++)
+		if (streq(l->ns[i], s))
+			return;
+	if (l->nns < DNS_MAX_NAMESERVERS)
+		snprintf(l->ns[l->nns++], sizeof(l->ns[0]), "%s", s);
+}
+
+static void dns_search_add(struct dns_lists *l, const char *s)
+{
+	for (size_t i = 0; i < l->nsearch; i++)
+		if (streq(l->search[i], s))
+			return;
+	if (l->nsearch < DNS_MAX_SEARCHES)
+		snprintf(l->search[l->nsearch++], sizeof(l->search[0]), "%s", s);
+}
+
+/* An option replaces an earlier one of the same name (ndots:5 then ndots:2 gives ndots:2). */
+static void dns_opt_add(struct dns_lists *l, const char *s)
+{
+	size_t nlen = strcspn(s, ":");
+
+	for (size_t i = 0; i < l->nopt; i++)
+		if (strcspn(l->opt[i], ":") == nlen && !strncmp(l->opt[i], s, nlen)) {
+			snprintf(l->opt[i], sizeof(l->opt[0]), "%s", s);
+			return;
+		}
+	if (l->nopt < DNS_MAX_OPTIONS)
+		snprintf(l->opt[l->nopt++], sizeof(l->opt[0]), "%s", s);
+}
+
+/* The node's resolv.conf: nameserver, search/domain and options lines; invalid words skipped. */
+static void dns_parse_host(struct dns_lists *l, const char *text)
+{
+	_cleanup_free_ char *copy = strdup(text ? text : "");
+	char *save = NULL, *line;
+
+	if (!copy)
+		return;
+	for (line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *wsave = NULL, *key = strtok_r(line, " \t\r", &wsave), *w;
+		if (!key || *key == '#' || *key == ';')
+			continue;
+		if (streq(key, "nameserver")) {
+			w = strtok_r(NULL, " \t\r", &wsave);
+			if (valid_ns(w))
+				dns_ns_add(l, w);
+		} else if (streq(key, "search") || streq(key, "domain")) {
+			l->nsearch = 0; /* the last search/domain line wins, as in resolv.conf(5) */
+			while ((w = strtok_r(NULL, " \t\r", &wsave)))
+				if (valid_search(w))
+					dns_search_add(l, w);
+		} else if (streq(key, "options")) {
+			while ((w = strtok_r(NULL, " \t\r", &wsave)))
+				if (valid_option(w))
+					dns_opt_add(l, w);
+		}
+	}
+}
+
 int np_podfiles_resolv(const struct np_podfiles_opts *o, char **ret, struct err *e)
 {
 	struct sbuf b = {0};
+	struct dns_lists *l;
 	int r = check_opts(o, e);
 
 	if (r < 0)
 		return r;
-	sb_add(&b, "search %s.svc.%s svc.%s %s\n", o->pod_namespace, o->cluster_domain,
-	       o->cluster_domain, o->cluster_domain);
-	if (!strempty(o->nameserver))
-		sb_add(&b, "nameserver %s\n", o->nameserver);
-	sb_add(&b, "options ndots:5\n");
+	for (const char *const *p = o->dns_nameservers; p && *p; p++)
+		if (!valid_ns(*p))
+			return err_set(e, EINVAL, 422, "Invalid",
+				       "dnsConfig.nameservers: \"%s\" is not an IP address", *p);
+	for (const char *const *p = o->dns_searches; p && *p; p++)
+		if (!valid_search(*p))
+			return err_set(e, EINVAL, 422, "Invalid",
+				       "dnsConfig.searches: \"%s\" is not a valid domain", *p);
+	for (const char *const *p = o->dns_options; p && *p; p++)
+		if (!valid_option(*p))
+			return err_set(e, EINVAL, 422, "Invalid",
+				       "dnsConfig.options: \"%s\" is not a valid option", *p);
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	switch (o->dns_policy) {
+	case NP_DNS_CLUSTER_FIRST: {
+		char s[300];
+		snprintf(s, sizeof(s), "%s.svc.%s", o->pod_namespace, o->cluster_domain);
+		dns_search_add(l, s);
+		snprintf(s, sizeof(s), "svc.%s", o->cluster_domain);
+		dns_search_add(l, s);
+		dns_search_add(l, o->cluster_domain);
+		if (!strempty(o->nameserver))
+			dns_ns_add(l, o->nameserver);
+		dns_opt_add(l, "ndots:5");
+		break;
+	}
+	case NP_DNS_DEFAULT:
+		dns_parse_host(l, o->host_resolv);
+		break;
+	case NP_DNS_NONE:
+		break;
+	}
+	for (const char *const *p = o->dns_nameservers; p && *p; p++)
+		dns_ns_add(l, *p);
+	for (const char *const *p = o->dns_searches; p && *p; p++)
+		dns_search_add(l, *p);
+	for (const char *const *p = o->dns_options; p && *p; p++)
+		dns_opt_add(l, *p);
+
+	if (l->nsearch) {
+		sb_add(&b, "search");
+		for (size_t i = 0; i < l->nsearch; i++)
+			sb_add(&b, " %s", l->search[i]);
+		sb_add(&b, "\n");
+	}
+	for (size_t i = 0; i < l->nns; i++)
+		sb_add(&b, "nameserver %s\n", l->ns[i]);
+	if (l->nopt) {
+		sb_add(&b, "options");
+		for (size_t i = 0; i < l->nopt; i++)
+			sb_add(&b, " %s", l->opt[i]);
+		sb_add(&b, "\n");
+	}
+	if (!b.s && !b.err)
+		sb_add(&b, "%s", "");
+	free(l);
 	return sb_take(&b, ret);
 }
 

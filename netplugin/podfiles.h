@@ -16,6 +16,9 @@ struct np_host_alias {
 	const char *const *hostnames; /* NULL-terminated */
 };
 
+/* spec.dnsPolicy for resolv.conf (ClusterFirstWithHostNet is ClusterFirst for a pod network) */
+enum np_dns_policy { NP_DNS_CLUSTER_FIRST = 0, NP_DNS_DEFAULT, NP_DNS_NONE };
+
 struct np_podfiles_opts {
 	const char *hostname;	    /* spec.hostname or the pod name (DNS-1123 label) */
 	const char *subdomain;	    /* spec.subdomain, optional */
@@ -25,6 +28,12 @@ struct np_podfiles_opts {
 	const char *nameserver;	    /* cluster DNS address; NULL: no nameserver line */
 	const struct np_host_alias *aliases; /* spec.hostAliases */
 	size_t naliases;
+	enum np_dns_policy dns_policy;
+	const char *host_resolv;    /* Default: text of the node's resolv.conf (NULL: empty) */
+	/* spec.dnsConfig, merged after the policy's base (each NULL-terminated, optional) */
+	const char *const *dns_nameservers;
+	const char *const *dns_searches;
+	const char *const *dns_options; /* "name" or "name:value"; a later name replaces */
 };
 
 /* Each returns 0 and a malloc'd NUL-terminated string, or -EINVAL with a message. */

@@ -27,6 +27,73 @@ static void test_resolv(void **state)
 			       "options ndots:5\n");
 }
 
+static void test_resolv_dns_policies(void **state)
+{
+	_cleanup_free_ char *none = NULL, *cf = NULL, *def = NULL, *empty = NULL;
+	struct np_podfiles_opts o = base;
+	const char *ns[] = {"192.0.2.53", "2001:db8::53", NULL};
+	const char *search[] = {"ns1.svc.cluster-domain.example", "my.dns.search.suffix.", NULL};
+	const char *opts[] = {"ndots:2", "edns0", NULL};
+	const char *dup_ns[] = {"10.96.0.10", "192.0.2.1", "192.0.2.2", "192.0.2.3", NULL};
+
+	o.dns_policy = NP_DNS_NONE;
+	o.dns_nameservers = ns;
+	o.dns_searches = search;
+	o.dns_options = opts;
+	assert_int_equal(np_podfiles_resolv(&o, &none, NULL), 0);
+	assert_string_equal(none, "search ns1.svc.cluster-domain.example my.dns.search.suffix.\n"
+				  "nameserver 192.0.2.53\n"
+				  "nameserver 2001:db8::53\n"
+				  "options ndots:2 edns0\n");
+
+	/* ClusterFirst: dnsConfig is appended; an option of the same name replaces ndots:5;
+	 * duplicates are dropped and at most three nameservers are written */
+	o.dns_policy = NP_DNS_CLUSTER_FIRST;
+	o.dns_nameservers = dup_ns;
+	assert_int_equal(np_podfiles_resolv(&o, &cf, NULL), 0);
+	assert_string_equal(cf, "search shop.svc.cluster.local svc.cluster.local cluster.local "
+				"ns1.svc.cluster-domain.example my.dns.search.suffix.\n"
+				"nameserver 10.96.0.10\n"
+				"nameserver 192.0.2.1\n"
+				"nameserver 192.0.2.2\n"
+				"options ndots:2 edns0\n");
+
+	/* Default: the node's file, comments and junk skipped, the last search line wins */
+	o.dns_policy = NP_DNS_DEFAULT;
+	o.dns_nameservers = NULL;
+	o.dns_searches = NULL;
+	o.dns_options = (const char *[]){"timeout:1", NULL};
+	o.host_resolv = "# generated\ndomain old.example\nsearch corp.example lab.example\n"
+			"nameserver 198.51.100.1\nnameserver bogus\n; x\noptions rotate\n";
+	assert_int_equal(np_podfiles_resolv(&o, &def, NULL), 0);
+	assert_string_equal(def, "search corp.example lab.example\n"
+				 "nameserver 198.51.100.1\n"
+				 "options rotate timeout:1\n");
+
+	o.dns_policy = NP_DNS_NONE;
+	o.dns_options = NULL;
+	assert_int_equal(np_podfiles_resolv(&o, &empty, NULL), 0);
+	assert_string_equal(empty, "");
+}
+
+static void test_resolv_bad_dns_config(void **state)
+{
+	struct np_podfiles_opts o = base;
+	struct err e = {0};
+	char *s = NULL;
+
+	o.dns_nameservers = (const char *[]){"10.0.0.1\nsearch evil", NULL};
+	assert_int_equal(np_podfiles_resolv(&o, &s, &e), -EINVAL);
+	assert_non_null(strstr(e.message, "dnsConfig.nameservers"));
+	o = base;
+	o.dns_searches = (const char *[]){"bad domain", NULL};
+	assert_int_equal(np_podfiles_resolv(&o, &s, &e), -EINVAL);
+	o = base;
+	o.dns_options = (const char *[]){"ndots:1\nnameserver 6.6.6.6", NULL};
+	assert_int_equal(np_podfiles_resolv(&o, &s, &e), -EINVAL);
+	assert_null(s);
+}
+
 static void test_hosts(void **state)
 {
 	_cleanup_free_ char *s = NULL, *s2 = NULL;
@@ -90,6 +157,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_resolv),
+	    cmocka_unit_test(test_resolv_dns_policies),
+	    cmocka_unit_test(test_resolv_bad_dns_config),
 	    cmocka_unit_test(test_hosts),
 	    cmocka_unit_test(test_bad_input),
 	    cmocka_unit_test(test_write),
