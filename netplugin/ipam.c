@@ -11,6 +11,7 @@
  */
 #include <arpa/inet.h>
 #include <string.h>
+#include <unistd.h>
 #include <sqlite3.h>
 
 #include "lib/util.h"
@@ -181,7 +182,18 @@ int ipam_open(const char *dir, const struct ipam_range *r, struct ipam **ret, st
 			     NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_busy_timeout(ipam->db, IPAM_BUSY_MS);
-		rc = sqlite3_exec(ipam->db, schema, NULL, NULL, NULL);
+		/*
+		 * Several CNI ADDs can open a new database at once. Switching it to WAL and
+		 * creating the tables need locks SQLite will not wait for through the busy
+		 * handler (it would risk a deadlock), so SQLITE_BUSY comes back at once: retry
+		 * for as long as the busy timeout, with a little jitter.
+		 */
+		for (int tries = 0; tries < IPAM_BUSY_MS / 20; tries++) {
+			rc = sqlite3_exec(ipam->db, schema, NULL, NULL, NULL);
+			if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+				break;
+			usleep(10000 + (unsigned)(tries * 7919) % 10000);
+		}
 	}
 	if (rc != SQLITE_OK) {
 		int ret_err = db_err(ipam, e, rc, "open");
