@@ -4,6 +4,9 @@
  * resource records (owner name in presentation form, rdata in wire form with names left
  * uncompressed) plus the response code and header flags. Pure: no sockets, no clock.
  *
+ * For the TCP server: parsing a client's query, encoding a whole reply, and the length-prefix
+ * framing.
+ *
  * Also the two halves of forwarding a question upstream: building the query packet and turning
  * the upstream's reply (parsed with glibc's libresolv ns_* API, names decompressed) back into
  * such a list, so the evdns server can re-encode it for the client under the client's own

@@ -399,3 +399,24 @@ def test_forwarding_over_tcp(env):
     # small answers and SERVFAIL work over TCP as well
     assert dig(ns, "up.example.test", "A", "+tcp").data() == ["192.0.2.1"]
     assert dig(ns, "nx.example.test", "A", "+tcp").status == "NXDOMAIN"
+
+
+CONN = r"""
+import socket, sys, time
+what = sys.argv[2]
+c = socket.create_connection((sys.argv[1], 53), timeout=20)
+t = time.time()
+if what == "zero":
+    c.sendall(b"\0\0")  # a zero length prefix: nothing sane follows
+print(repr(c.recv(10)), round(time.time() - t))
+"""
+
+
+def test_tcp_connection_hygiene(env):
+    ns, d = env
+    # garbage framing closes the connection at once
+    out = ns.run([sys.executable, "-c", CONN, DNS, "zero"]).stdout.split()
+    assert out[0] == "b''" and int(out[1]) <= 1, out
+    # an idle connection is closed after 10 s
+    out = ns.run([sys.executable, "-c", CONN, DNS, "idle"]).stdout.split()
+    assert out[0] == "b''" and 9 <= int(out[1]) <= 12, out
