@@ -39,6 +39,7 @@ struct dns_server {
 	struct store_watch *watches[3];
 	struct evdns_server_port *port;
 	struct evconnlistener *listener;
+	struct event *accept_timer; /* re-enables the listener after accept() failed */
 	struct dns_conn *conns; /* doubly linked */
 	size_t nconns;
 	char *listen_str;
@@ -819,6 +820,25 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	s->nconns++;
 }
 
+/* accept() failing (EMFILE, ENOBUFS) would fail again at once: pause for a second */
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct dns_server *s = arg;
+	struct timeval tv = {1, 0};
+	int err = EVUTIL_SOCKET_ERROR();
+
+	log_warn("dns: tcp accept on %s: %s; pausing for 1 s", s->listen_str, strerror(err));
+	evconnlistener_disable(l);
+	evtimer_add(s->accept_timer, &tv);
+}
+
+static void on_accept_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_server *s = arg;
+
+	evconnlistener_enable(s->listener);
+}
+
 static int listen_socket(struct dns_server *s, int type, struct err *e)
 {
 	_cleanup_close_ int fd = -1;
@@ -911,10 +931,16 @@ int dns_server_new(struct event_base *base, struct store *store, const struct dn
 		goto fail;
 	}
 	s->listener = evconnlistener_new(base, on_accept, s,
-					 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+					 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
 	if (!s->listener) {
 		close(fd);
 		r = err_set(e, ENOMEM, 0, "", "dns: cannot start the TCP listener");
+		goto fail;
+	}
+	evconnlistener_set_error_cb(s->listener, on_accept_error);
+	s->accept_timer = evtimer_new(base, on_accept_timer, s);
+	if (!s->accept_timer) {
+		r = -ENOMEM;
 		goto fail;
 	}
 	*ret = s;
@@ -933,6 +959,8 @@ struct dns_server *dns_server_free(struct dns_server *s)
 			store_watch_cancel(s->watches[i]);
 	if (s->listener)
 		evconnlistener_free(s->listener);
+	if (s->accept_timer)
+		event_free(s->accept_timer);
 	while (s->conns)
 		conn_free(s->conns);
 	/* requests hold references on the port: drop them before closing it */

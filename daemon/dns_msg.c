@@ -444,7 +444,8 @@ int dns_reply_encode(const struct dns_query *q, const struct dns_answer *a, uint
 			counts[sec]++;
 		}
 	}
-	flags = DNS_FLAG_QR | DNS_FLAG_RA | (q->flags & (DNS_FLAG_RD | DNS_FLAG_CD)) |
+	/* the opcode and RD/CD are the client's (RFC 1035 4.1.1, RFC 4035 3.2.2) */
+	flags = DNS_FLAG_QR | DNS_FLAG_RA | (q->flags & (0x7800 | DNS_FLAG_RD | DNS_FLAG_CD)) |
 		(a->flags & (DNS_FLAG_AA | DNS_FLAG_AD)) | (tc ? DNS_FLAG_TC : 0) |
 		(a->rcode & 0xf);
 	put16(buf, q->id);
