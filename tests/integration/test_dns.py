@@ -402,12 +402,22 @@ def test_forwarding_over_tcp(env):
 
 
 CONN = r"""
-import socket, sys, time
+import socket, struct, sys, time
 what = sys.argv[2]
 c = socket.create_connection((sys.argv[1], 53), timeout=20)
 t = time.time()
 if what == "zero":
     c.sendall(b"\0\0")  # a zero length prefix: nothing sane follows
+if what == "gone":
+    # more questions than may wait upstream per connection, then hang up before any answer
+    wire = b"\4slow\7example\4test\0" + struct.pack("!HH", 1, 1)
+    for i in range(40):
+        m = struct.pack("!HHHHHH", i, 0x0100, 1, 0, 0, 0) + wire
+        c.sendall(struct.pack("!H", len(m)) + m)
+    time.sleep(0.3)
+    c.close()
+    print("closed", 0)
+    sys.exit(0)
 print(repr(c.recv(10)), round(time.time() - t))
 """
 
@@ -420,3 +430,11 @@ def test_tcp_connection_hygiene(env):
     # an idle connection is closed after 10 s
     out = ns.run([sys.executable, "-c", CONN, DNS, "idle"]).stdout.split()
     assert out[0] == "b''" and 9 <= int(out[1]) <= 12, out
+    # a client that hangs up while its questions wait upstream: they are dropped, the server
+    # carries on
+    before = len([q for q in upstream_queries(d) if q["name"] == "slow.example.test"])
+    ns.run([sys.executable, "-c", CONN, DNS, "gone"])
+    assert dig(ns, "up.example.test", "A", "+tcp").data() == ["192.0.2.1"]
+    # reading paused at 16 in flight: the other 24 never went upstream
+    slow = [q for q in upstream_queries(d) if q["name"] == "slow.example.test"][before:]
+    assert len(slow) == 16 and all(q["tcp"] for q in slow), slow
