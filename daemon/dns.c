@@ -40,7 +40,7 @@ struct dns_server {
 	struct evdns_server_port *port;
 	struct evconnlistener *listener;
 	struct event *accept_timer; /* re-enables the listener after accept() failed */
-	struct dns_conn *conns; /* doubly linked */
+	struct dns_conn *conns;	    /* doubly linked */
 	size_t nconns;
 	char *listen_str;
 	struct sockaddr_storage listen;
@@ -79,9 +79,9 @@ struct dns_fwd {
 	struct evdns_server_request *req; /* UDP client */
 	struct dns_conn *conn;		  /* or TCP client, with its query */
 	struct dns_query cq;
-	struct bufferevent *ubev;	  /* TCP to the upstream */
+	struct bufferevent *ubev;  /* TCP to the upstream */
 	char qname[DNS_NAME_MAX];  /* as the client asked it */
-	char upname[DNS_NAME_MAX]; /* what we ask upstream (an ExternalName's target after a CNAME) */
+	char upname[DNS_NAME_MAX]; /* what we ask upstream (an ExternalName's CNAME target) */
 	uint16_t qtype, qclass, id;
 	bool rd;
 	struct dns_answer pre; /* records that go before the upstream's (the CNAME) */
@@ -331,8 +331,8 @@ static void conn_reply_rcode(struct dns_conn *c, const struct dns_query *q, int 
  * The answer to one question, the same for UDP and TCP: 1 answered from the zone (*a), 0 relay
  * `upname` upstream with *a's records (an ExternalName's CNAME, or none) first, -errno.
  */
-static int answer_question(struct dns_server *s, const char *qname, uint16_t qtype,
-			   uint16_t qclass, struct dns_answer *a, char *upname, size_t uplen)
+static int answer_question(struct dns_server *s, const char *qname, uint16_t qtype, uint16_t qclass,
+			   struct dns_answer *a, char *upname, size_t uplen)
 {
 	int r;
 
@@ -708,7 +708,8 @@ static void conn_read_frames(struct dns_conn *c)
 
 		/* bounded: stop reading while replies pile up or upstreams are slow; the client's
 		 * queries wait in the socket (TCP flow control) */
-		if (c->inflight >= DNS_TCP_MAX_INFLIGHT || evbuffer_get_length(out) > DNS_TCP_OUT_MAX) {
+		if (c->inflight >= DNS_TCP_MAX_INFLIGHT ||
+		    evbuffer_get_length(out) > DNS_TCP_OUT_MAX) {
 			bufferevent_disable(c->bev, EV_READ);
 			return;
 		}
@@ -729,8 +730,8 @@ static void conn_read_frames(struct dns_conn *c)
 		if (r == -EBADMSG)
 			continue;
 		if (r < 0) {
-			conn_reply_rcode(c, &q, (q.flags & 0x7800) ? DNS_RCODE_NOTIMP
-								   : DNS_RCODE_FORMERR);
+			conn_reply_rcode(c, &q,
+					 (q.flags & 0x7800) ? DNS_RCODE_NOTIMP : DNS_RCODE_FORMERR);
 			continue;
 		}
 		r = answer_question(s, q.qname, q.qtype, q.qclass, &a, upname, sizeof(upname));

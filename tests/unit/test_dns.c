@@ -519,7 +519,9 @@ static void feed_big(int n)
 
 static void test_tcp_reply(void **state)
 {
-	struct dns_query q = {.id = 0xbeef, .flags = DNS_FLAG_RD | DNS_FLAG_CD, .qtype = DNS_T_A,
+	struct dns_query q = {.id = 0xbeef,
+			      .flags = DNS_FLAG_RD | DNS_FLAG_CD,
+			      .qtype = DNS_T_A,
 			      .qclass = DNS_CLASS_IN};
 	static uint8_t buf[DNS_TCP_MAX];
 	struct dns_answer a, back;
@@ -562,9 +564,8 @@ static void test_tcp_reply(void **state)
 	assert_true(n > 0);
 	assert_int_equal(buf[3] & 0xf, DNS_RCODE_NXDOMAIN);
 	assert_int_equal(buf[9], 1); /* NSCOUNT */
-	assert_int_equal(dns_reply_parse(buf, (size_t)n, 0xbeef, q.qname, DNS_T_A, DNS_CLASS_IN,
-					 &back),
-			 0);
+	assert_int_equal(
+	    dns_reply_parse(buf, (size_t)n, 0xbeef, q.qname, DNS_T_A, DNS_CLASS_IN, &back), 0);
 	assert_int_equal(back.rcode, DNS_RCODE_NXDOMAIN);
 	assert_int_equal(back.n, 1);
 	assert_int_equal(back.rrs[0].type, DNS_T_SOA);
@@ -599,8 +600,8 @@ static void test_query_parse(void **state)
 	struct dns_query p;
 	int n;
 
-	n = dns_query_build(0x4242, true, "Web.default.svc.cluster.local.", DNS_T_SRV,
-			    DNS_CLASS_IN, q, sizeof(q));
+	n = dns_query_build(0x4242, true, "Web.default.svc.cluster.local.", DNS_T_SRV, DNS_CLASS_IN,
+			    q, sizeof(q));
 	assert_int_equal(dns_query_parse(q, (size_t)n, &p), 0);
 	assert_int_equal(p.id, 0x4242);
 	assert_int_equal(p.flags, DNS_FLAG_RD);
