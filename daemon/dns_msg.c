@@ -408,12 +408,15 @@ int dns_reply_encode(const struct dns_query *q, const struct dns_answer *a, uint
 	dnptrs[0] = buf;
 	dnptrs[1] = NULL;
 	p += 12;
-	n = dn_comp(*q->qname ? q->qname : ".", p, (int)(end - p - 4), dnptrs, lastdnptr);
-	if (n < 0)
-		return -ENOBUFS;
-	p += n;
-	p = put16(p, q->qtype);
-	p = put16(p, q->qclass);
+	/* class 0 is reserved: no question could be read (FORMERR), echo none */
+	if (q->qclass) {
+		n = dn_comp(*q->qname ? q->qname : ".", p, (int)(end - p - 4), dnptrs, lastdnptr);
+		if (n < 0)
+			return -ENOBUFS;
+		p += n;
+		p = put16(p, q->qtype);
+		p = put16(p, q->qclass);
+	}
 	for (int sec = DNS_SEC_ANSWER; sec <= DNS_SEC_ADDITIONAL && !tc; sec++) {
 		for (size_t i = 0; i < a->n && !tc; i++) {
 			const struct dns_rr *rr = &a->rrs[i];
@@ -450,7 +453,7 @@ int dns_reply_encode(const struct dns_query *q, const struct dns_answer *a, uint
 		(a->rcode & 0xf);
 	put16(buf, q->id);
 	put16(buf + 2, flags);
-	put16(buf + 4, 1);
+	put16(buf + 4, q->qclass ? 1 : 0);
 	put16(buf + 6, counts[DNS_SEC_ANSWER]);
 	put16(buf + 8, counts[DNS_SEC_AUTHORITY]);
 	put16(buf + 10, counts[DNS_SEC_ADDITIONAL]);

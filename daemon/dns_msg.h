@@ -139,9 +139,9 @@ struct dns_query {
 int dns_query_parse(const uint8_t *msg, size_t len, struct dns_query *ret);
 /*
  * Encode the reply to q: header (id, QR, the client's RD/CD, RA, a's rcode and AA/TC/AD), the
- * question, then a's records by section, owner names compressed (dn_comp). Records that do not
- * fit `len` are left out and TC is set. Returns the length or -ENOBUFS (not even the header and
- * question fit).
+ * question (none when q->qclass is 0: it could not be read), then a's records by section, owner
+ * names compressed (dn_comp). Records that do not fit `len` are left out and TC is set. Returns the
+ * length or -ENOBUFS (not even the header and question fit).
  */
 int dns_reply_encode(const struct dns_query *q, const struct dns_answer *a, uint8_t *buf,
 		     size_t len);

@@ -573,6 +573,12 @@ static void test_tcp_reply(void **state)
 	dns_answer_clear(&a);
 	/* not even the question fits */
 	assert_int_equal(dns_reply_encode(&q, &a, buf, 20), -ENOBUFS);
+	/* FORMERR to a query whose question could not be read: header only */
+	struct dns_query bad = {.id = 9, .flags = DNS_FLAG_RD};
+	a.rcode = DNS_RCODE_FORMERR;
+	assert_int_equal(dns_reply_encode(&bad, &a, buf, sizeof(buf)), 12);
+	assert_int_equal(buf[3] & 0xf, DNS_RCODE_FORMERR);
+	assert_int_equal(buf[5], 0); /* QDCOUNT */
 }
 
 static void test_udp_truncation_decision(void **state)
