@@ -8,8 +8,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/dns.h>
 #include <event2/dns_struct.h>
+#include <event2/listener.h>
 #include <event2/util.h>
 
 #include "daemon/dns.h"
@@ -20,8 +24,13 @@
 #define DNS_MAX_PENDING 1024	    /* questions waiting for an upstream */
 #define DNS_MAX_UPSTREAMS 3	    /* like glibc's MAXNS */
 #define DNS_RESOLV_CHECK_SECONDS 10 /* how often resolv.conf is checked for changes */
+#define DNS_TCP_MAX_CONNS 256	    /* client connections; more are refused (closed at once) */
+#define DNS_TCP_IDLE_SECONDS 10	    /* a connection with nothing in flight is closed after */
+#define DNS_TCP_MAX_INFLIGHT 16	    /* per connection: more queries wait in the socket */
+#define DNS_TCP_OUT_MAX (4 * (DNS_TCP_MAX + 2)) /* reading pauses while this much is unsent */
 
 struct dns_fwd;
+struct dns_conn;
 
 struct dns_server {
 	struct event_base *base;
@@ -29,6 +38,10 @@ struct dns_server {
 	struct dns_zone *zone;
 	struct store_watch *watches[3];
 	struct evdns_server_port *port;
+	struct evconnlistener *listener;
+	struct event *accept_timer; /* re-enables the listener after accept() failed */
+	struct dns_conn *conns;	    /* doubly linked */
+	size_t nconns;
 	char *listen_str;
 	struct sockaddr_storage listen;
 	socklen_t listen_len;
@@ -45,13 +58,30 @@ struct dns_server {
 	struct dns_server_stats stats;
 };
 
-/* One question relayed upstream on its own connected UDP socket (fresh source port and id). */
+/* A client's TCP connection: length-prefixed queries in, replies out (in any order). */
+struct dns_conn {
+	struct dns_conn *next, *prev;
+	struct dns_server *s;
+	struct bufferevent *bev;
+	unsigned inflight; /* questions waiting for an upstream */
+	bool eof;	   /* the client is done sending: close once all is answered */
+	bool busy;	   /* in conn_read: it decides about freeing */
+};
+
+/*
+ * One question relayed upstream on its own connected socket (fresh source port and id): a UDP
+ * client's (req) over UDP, a TCP client's (conn) over TCP, since that client wants the whole
+ * answer.
+ */
 struct dns_fwd {
 	struct dns_fwd *next, *prev;
 	struct dns_server *s;
-	struct evdns_server_request *req;
-	char qname[256];  /* as the client asked it */
-	char upname[256]; /* what we ask upstream (an ExternalName's target after a CNAME) */
+	struct evdns_server_request *req; /* UDP client */
+	struct dns_conn *conn;		  /* or TCP client, with its query */
+	struct dns_query cq;
+	struct bufferevent *ubev;  /* TCP to the upstream */
+	char qname[DNS_NAME_MAX];  /* as the client asked it */
+	char upname[DNS_NAME_MAX]; /* what we ask upstream (an ExternalName's CNAME target) */
 	uint16_t qtype, qclass, id;
 	bool rd;
 	struct dns_answer pre; /* records that go before the upstream's (the CNAME) */
@@ -239,11 +269,11 @@ static void on_resolv_timer(evutil_socket_t fd, short what, void *arg)
 /* --- replies --- */
 
 static void reply(struct dns_server *s, struct evdns_server_request *req, const char *qname,
-		  struct dns_answer *a, bool tc_on_loss)
+		  struct dns_answer *a)
 {
-	/* evdns (2.1) cuts longer replies mid-record: drop whole records instead. Our own
-	 * answers lose records silently (no TCP to retry on); relayed ones say so with TC. */
-	if (dns_answer_fit(a, qname, DNS_UDP_MAX) && tc_on_loss)
+	/* evdns (2.1) cuts longer replies mid-record: drop whole records instead, and say so
+	 * with TC when an answer or authority record went, so the client retries over TCP */
+	if (dns_answer_fit(a, qname, DNS_UDP_MAX))
 		a->flags |= DNS_FLAG_TC;
 	for (size_t i = 0; i < a->n; i++) {
 		const struct dns_rr *rr = &a->rrs[i];
@@ -268,10 +298,64 @@ static void reply_rcode(struct dns_server *s, struct evdns_server_request *req, 
 	struct dns_answer a = {.rcode = rcode};
 	const char *qname = req->nquestions ? req->questions[0]->name : "";
 
-	reply(s, req, qname, &a, false);
+	reply(s, req, qname, &a);
+}
+
+static void conn_reply(struct dns_conn *c, const struct dns_query *q, struct dns_answer *a)
+{
+	uint8_t buf[2 + DNS_TCP_MAX];
+	int n;
+
+	if (a->rcode == DNS_RCODE_SERVFAIL)
+		c->s->stats.servfail++;
+	n = dns_reply_encode(q, a, buf + 2, DNS_TCP_MAX);
+	if (n < 0) {
+		struct dns_answer fail = {.rcode = DNS_RCODE_SERVFAIL};
+		n = dns_reply_encode(q, &fail, buf + 2, DNS_TCP_MAX);
+		if (n < 0)
+			return;
+	}
+	buf[0] = (uint8_t)(n >> 8);
+	buf[1] = (uint8_t)n;
+	bufferevent_write(c->bev, buf, (size_t)n + 2);
+}
+
+static void conn_reply_rcode(struct dns_conn *c, const struct dns_query *q, int rcode)
+{
+	struct dns_answer a = {.rcode = rcode};
+
+	conn_reply(c, q, &a);
+}
+
+/*
+ * The answer to one question, the same for UDP and TCP: 1 answered from the zone (*a), 0 relay
+ * `upname` upstream with *a's records (an ExternalName's CNAME, or none) first, -errno.
+ */
+static int answer_question(struct dns_server *s, const char *qname, uint16_t qtype, uint16_t qclass,
+			   struct dns_answer *a, char *upname, size_t uplen)
+{
+	int r;
+
+	r = dns_zone_answer(s->zone, qname, qtype, qclass, a);
+	if (r <= 0) {
+		snprintf(upname, uplen, "%s", qname);
+		return r;
+	}
+	s->stats.local++;
+	/* an ExternalName's CNAME out of the zone: resolve the target too, as CoreDNS does, since
+	 * pods' stub resolvers do not chase CNAMEs themselves */
+	if (a->rcode == DNS_RCODE_NOERROR && a->n == 1 && a->rrs[0].type == DNS_T_CNAME &&
+	    qtype != DNS_T_CNAME && qtype != DNS_T_ANY) {
+		if (ns_name_ntop(a->rrs[0].rdata, upname, uplen) > 0 &&
+		    !dns_zone_contains(s->zone, upname))
+			return 0;
+	}
+	return 1;
 }
 
 /* --- forwarding --- */
+
+static void conn_maybe_free(struct dns_conn *c);
 
 static void fwd_free(struct dns_fwd *f)
 {
@@ -279,6 +363,8 @@ static void fwd_free(struct dns_fwd *f)
 
 	if (f->ev)
 		event_free(f->ev);
+	if (f->ubev)
+		bufferevent_free(f->ubev);
 	if (f->fd >= 0)
 		close(f->fd);
 	dns_answer_clear(&f->pre);
@@ -295,12 +381,12 @@ static void fwd_free(struct dns_fwd *f)
 static void fwd_finish(struct dns_fwd *f, struct dns_answer *up)
 {
 	struct dns_server *s = f->s;
+	struct dns_conn *c = f->conn;
 	struct dns_answer a = {0};
 
 	if (!up) {
-		reply_rcode(s, f->req, DNS_RCODE_SERVFAIL);
-		fwd_free(f);
-		return;
+		a.rcode = DNS_RCODE_SERVFAIL;
+		goto out;
 	}
 	/* the CNAME we answered for first, then what upstream said about its target */
 	a.rcode = up->rcode;
@@ -319,12 +405,41 @@ static void fwd_finish(struct dns_fwd *f, struct dns_answer *up)
 		else
 			a.rrs[a.n - 1].class = rr->class;
 	}
-	reply(s, f->req, f->qname, &a, true);
+out:
+	if (c)
+		conn_reply(c, &f->cq, &a);
+	else
+		reply(s, f->req, f->qname, &a);
 	dns_answer_clear(&a);
 	fwd_free(f);
+	if (c) {
+		c->inflight--;
+		conn_maybe_free(c);
+	}
 }
 
 static void on_fwd_event(evutil_socket_t fd, short what, void *arg);
+static void on_fwd_tcp_read(struct bufferevent *bev, void *arg);
+static void on_fwd_tcp_event(struct bufferevent *bev, short what, void *arg);
+
+static bool fwd_attempt_tcp(struct dns_fwd *f, size_t i, const uint8_t *q, int n)
+{
+	struct dns_server *s = f->s;
+	uint8_t len[2] = {(uint8_t)(n >> 8), (uint8_t)n};
+
+	f->ubev = bufferevent_socket_new(s->base, -1, BEV_OPT_CLOSE_ON_FREE);
+	if (!f->ubev)
+		return false;
+	bufferevent_setcb(f->ubev, on_fwd_tcp_read, NULL, on_fwd_tcp_event, f);
+	bufferevent_setwatermark(f->ubev, EV_READ, 0, 2 + DNS_TCP_MAX);
+	bufferevent_set_timeouts(f->ubev, &s->timeout, &s->timeout);
+	if (bufferevent_write(f->ubev, len, 2) < 0 || bufferevent_write(f->ubev, q, (size_t)n) < 0)
+		return false;
+	if (bufferevent_socket_connect(f->ubev, (struct sockaddr *)&s->ups[i], (int)s->ups_len[i]) <
+	    0)
+		return false;
+	return bufferevent_enable(f->ubev, EV_READ | EV_WRITE) == 0;
+}
 
 /* Send the question to the next upstream; false when out of attempts. */
 static bool fwd_attempt(struct dns_fwd *f)
@@ -340,6 +455,9 @@ static bool fwd_attempt(struct dns_fwd *f)
 		if (f->ev)
 			event_free(f->ev);
 		f->ev = NULL;
+		if (f->ubev)
+			bufferevent_free(f->ubev);
+		f->ubev = NULL;
 		if (f->fd >= 0)
 			close(f->fd);
 		f->fd = -1;
@@ -347,6 +465,12 @@ static bool fwd_attempt(struct dns_fwd *f)
 		n = dns_query_build(f->id, f->rd, f->upname, f->qtype, f->qclass, q, sizeof(q));
 		if (n < 0)
 			return false;
+		if (f->conn) {
+			if (!fwd_attempt_tcp(f, i, q, n))
+				continue;
+			f->tries++;
+			return true;
+		}
 		f->fd = socket(up->sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (f->fd < 0)
 			continue;
@@ -361,11 +485,41 @@ static bool fwd_attempt(struct dns_fwd *f)
 	return false;
 }
 
+/* An upstream's reply arrived: 1 done (f is freed), 0 ignore it and keep waiting, -1 try the
+ * next upstream. */
+static int fwd_reply(struct dns_fwd *f, const uint8_t *buf, size_t n)
+{
+	struct dns_answer up;
+	int r;
+
+	r = dns_reply_parse(buf, n, f->id, f->upname, f->qtype, f->qclass, &up);
+	if (r == -ESRCH)
+		return 0; /* not the answer to our question: spoofed or late */
+	if (r < 0)
+		return -1;
+	/* another upstream may know better; the last one's word is final */
+	if ((up.rcode == DNS_RCODE_SERVFAIL || up.rcode == DNS_RCODE_REFUSED) &&
+	    f->tries < f->max_tries) {
+		dns_answer_clear(&up);
+		return -1;
+	}
+	fwd_finish(f, &up);
+	dns_answer_clear(&up);
+	return 1;
+}
+
+static void fwd_next(struct dns_fwd *f)
+{
+	if (!fwd_attempt(f)) {
+		f->s->stats.servfail++;
+		fwd_finish(f, NULL);
+	}
+}
+
 static void on_fwd_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct dns_fwd *f = arg;
 	uint8_t buf[65536];
-	struct dns_answer up;
 	ssize_t n;
 	int r;
 
@@ -378,52 +532,83 @@ static void on_fwd_event(evutil_socket_t fd, short what, void *arg)
 				return; /* keep waiting (a stray datagram was ignored) */
 			goto next;	/* ECONNREFUSED: nothing listens there */
 		}
-		r = dns_reply_parse(buf, (size_t)n, f->id, f->upname, f->qtype, f->qclass, &up);
-		if (r == -ESRCH)
-			continue; /* not the answer to our question: spoofed or late */
+		r = fwd_reply(f, buf, (size_t)n);
+		if (r > 0)
+			return;
 		if (r < 0)
 			goto next;
-		/* another upstream may know better; the last one's word is final */
-		if ((up.rcode == DNS_RCODE_SERVFAIL || up.rcode == DNS_RCODE_REFUSED) &&
-		    f->tries < f->max_tries) {
-			dns_answer_clear(&up);
-			goto next;
-		}
-		fwd_finish(f, &up);
-		dns_answer_clear(&up);
-		return;
 	}
 next:
-	if (!fwd_attempt(f)) {
-		f->s->stats.servfail++;
-		fwd_finish(f, NULL);
+	fwd_next(f);
+}
+
+static void on_fwd_tcp_read(struct bufferevent *bev, void *arg)
+{
+	struct dns_fwd *f = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	uint8_t *p;
+	int n, r;
+
+	for (;;) {
+		size_t have = evbuffer_get_length(in);
+		p = evbuffer_pullup(in, have < 2 + DNS_TCP_MAX ? (ssize_t)have : 2 + DNS_TCP_MAX);
+		n = dns_tcp_frame(p, have);
+		if (n == 0)
+			return;
+		if (n < 0) {
+			fwd_next(f);
+			return;
+		}
+		r = fwd_reply(f, p + 2, (size_t)n);
+		if (r > 0)
+			return;
+		if (r < 0) {
+			fwd_next(f);
+			return;
+		}
+		evbuffer_drain(in, 2 + (size_t)n);
 	}
 }
 
-static void forward(struct dns_server *s, struct evdns_server_request *req, const char *upname,
-		    struct dns_answer *pre)
+static void on_fwd_tcp_event(struct bufferevent *bev, short what, void *arg)
 {
-	const struct evdns_server_question *q = req->questions[0];
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT))
+		fwd_next(arg);
+}
+
+/* Relay (UDP client: req; TCP client: conn and q) upstream; pre: records that go first. */
+static void forward(struct dns_server *s, struct evdns_server_request *req, struct dns_conn *conn,
+		    const struct dns_query *q, const char *upname, struct dns_answer *pre)
+{
 	struct dns_fwd *f;
 
-	if (!s->nups || s->npending >= DNS_MAX_PENDING) {
+	if (!s->nups || s->npending >= DNS_MAX_PENDING || !(f = calloc(1, sizeof(*f)))) {
 		s->stats.servfail++;
-		reply_rcode(s, req, DNS_RCODE_SERVFAIL);
-		return;
-	}
-	f = calloc(1, sizeof(*f));
-	if (!f) {
-		reply_rcode(s, req, DNS_RCODE_SERVFAIL);
+		if (conn)
+			conn_reply_rcode(conn, q, DNS_RCODE_SERVFAIL);
+		else
+			reply_rcode(s, req, DNS_RCODE_SERVFAIL);
 		return;
 	}
 	f->s = s;
-	f->req = req;
 	f->fd = -1;
-	snprintf(f->qname, sizeof(f->qname), "%s", q->name);
+	if (conn) {
+		f->conn = conn;
+		f->cq = *q;
+		conn->inflight++;
+		snprintf(f->qname, sizeof(f->qname), "%s", q->qname);
+		f->qtype = q->qtype;
+		f->qclass = q->qclass;
+		f->rd = q->flags & DNS_FLAG_RD;
+	} else {
+		const struct evdns_server_question *eq = req->questions[0];
+		f->req = req;
+		snprintf(f->qname, sizeof(f->qname), "%s", eq->name);
+		f->qtype = (uint16_t)eq->type;
+		f->qclass = (uint16_t)eq->dns_question_class;
+		f->rd = req->flags & DNS_FLAG_RD;
+	}
 	snprintf(f->upname, sizeof(f->upname), "%s", upname);
-	f->qtype = (uint16_t)q->type;
-	f->qclass = (uint16_t)q->dns_question_class;
-	f->rd = req->flags & DNS_FLAG_RD;
 	if (pre) {
 		f->pre = *pre;
 		memset(pre, 0, sizeof(*pre));
@@ -437,19 +622,17 @@ static void forward(struct dns_server *s, struct evdns_server_request *req, cons
 	s->pending = f;
 	s->npending++;
 	s->stats.forwarded++;
-	if (!fwd_attempt(f)) {
-		s->stats.servfail++;
-		fwd_finish(f, NULL);
-	}
+	fwd_next(f);
 }
 
-/* --- the server --- */
+/* --- the UDP server (evdns) --- */
 
 static void on_request(struct evdns_server_request *req, void *arg)
 {
 	struct dns_server *s = arg;
 	struct dns_answer a = {0};
 	const struct evdns_server_question *q;
+	char upname[DNS_NAME_MAX];
 	int r;
 
 	s->stats.queries++;
@@ -458,40 +641,211 @@ static void on_request(struct evdns_server_request *req, void *arg)
 		return;
 	}
 	q = req->questions[0];
-	r = dns_zone_answer(s->zone, q->name, (uint16_t)q->type, (uint16_t)q->dns_question_class,
-			    &a);
+	r = answer_question(s, q->name, (uint16_t)q->type, (uint16_t)q->dns_question_class, &a,
+			    upname, sizeof(upname));
 	if (r < 0) {
 		s->stats.servfail++;
 		reply_rcode(s, req, DNS_RCODE_SERVFAIL);
-		return;
+	} else if (r == 0) {
+		forward(s, req, NULL, NULL, upname, &a);
+	} else {
+		reply(s, req, q->name, &a);
 	}
-	if (r == 0) {
-		forward(s, req, q->name, NULL);
-		return;
-	}
-	s->stats.local++;
-	/* an ExternalName's CNAME out of the zone: resolve the target too, as CoreDNS does, since
-	 * pods' stub resolvers do not chase CNAMEs themselves */
-	if (a.rcode == DNS_RCODE_NOERROR && a.n == 1 && a.rrs[0].type == DNS_T_CNAME &&
-	    q->type != DNS_T_CNAME && q->type != DNS_T_ANY) {
-		char target[NS_MAXDNAME];
-		if (ns_name_ntop(a.rrs[0].rdata, target, sizeof(target)) > 0 &&
-		    !dns_zone_contains(s->zone, target)) {
-			forward(s, req, target, &a);
-			dns_answer_clear(&a);
-			return;
-		}
-	}
-	reply(s, req, q->name, &a, false);
 	dns_answer_clear(&a);
 }
 
-static int listen_socket(struct dns_server *s, struct err *e)
+/* --- the TCP server --- */
+
+static void conn_free(struct dns_conn *c)
+{
+	struct dns_server *s = c->s;
+
+	/* questions still upstream have nobody to answer to */
+	for (struct dns_fwd *f = s->pending, *next; f; f = next) {
+		next = f->next;
+		if (f->conn == c)
+			fwd_free(f);
+	}
+	bufferevent_free(c->bev);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	s->nconns--;
+	free(c);
+}
+
+static void conn_read(struct dns_conn *c);
+
+/* Close a connection the client has finished with once every reply is written; resume reading
+ * when there is room again. */
+static void conn_maybe_free(struct dns_conn *c)
+{
+	if (c->busy)
+		return;
+	if (c->eof) {
+		if (!c->inflight && !evbuffer_get_length(bufferevent_get_output(c->bev)))
+			conn_free(c);
+		return;
+	}
+	conn_read(c);
+}
+
+static void conn_read_frames(struct dns_conn *c)
+{
+	struct dns_server *s = c->s;
+	struct evbuffer *in = bufferevent_get_input(c->bev), *out = bufferevent_get_output(c->bev);
+
+	for (;;) {
+		struct dns_answer a = {0};
+		struct dns_query q;
+		char upname[DNS_NAME_MAX];
+		size_t have = evbuffer_get_length(in);
+		uint8_t *p;
+		int n, r;
+
+		/* bounded: stop reading while replies pile up or upstreams are slow; the client's
+		 * queries wait in the socket (TCP flow control) */
+		if (c->inflight >= DNS_TCP_MAX_INFLIGHT ||
+		    evbuffer_get_length(out) > DNS_TCP_OUT_MAX) {
+			bufferevent_disable(c->bev, EV_READ);
+			return;
+		}
+		bufferevent_enable(c->bev, EV_READ);
+		p = evbuffer_pullup(in, have < 2 + DNS_TCP_MAX ? (ssize_t)have : 2 + DNS_TCP_MAX);
+		n = dns_tcp_frame(p, have);
+		if (n == 0)
+			return;
+		if (n < 0) {
+			c->eof = true;
+			evbuffer_drain(in, have);
+			bufferevent_disable(c->bev, EV_READ);
+			return;
+		}
+		s->stats.queries++;
+		r = dns_query_parse(p + 2, (size_t)n, &q);
+		evbuffer_drain(in, 2 + (size_t)n);
+		if (r == -EBADMSG)
+			continue;
+		if (r < 0) {
+			conn_reply_rcode(c, &q,
+					 (q.flags & 0x7800) ? DNS_RCODE_NOTIMP : DNS_RCODE_FORMERR);
+			continue;
+		}
+		r = answer_question(s, q.qname, q.qtype, q.qclass, &a, upname, sizeof(upname));
+		if (r < 0) {
+			s->stats.servfail++;
+			conn_reply_rcode(c, &q, DNS_RCODE_SERVFAIL);
+		} else if (r == 0) {
+			forward(s, NULL, c, &q, upname, &a);
+		} else {
+			conn_reply(c, &q, &a);
+		}
+		dns_answer_clear(&a);
+	}
+}
+
+static void conn_read(struct dns_conn *c)
+{
+	if (c->busy)
+		return;
+	c->busy = true;
+	conn_read_frames(c);
+	c->busy = false;
+	if (c->eof && !c->inflight && !evbuffer_get_length(bufferevent_get_output(c->bev)))
+		conn_free(c);
+}
+
+static void on_conn_read(struct bufferevent *bev, void *arg)
+{
+	conn_read(arg);
+}
+
+static void on_conn_write(struct bufferevent *bev, void *arg)
+{
+	conn_maybe_free(arg); /* output drained */
+}
+
+static void on_conn_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct dns_conn *c = arg;
+
+	if (what & BEV_EVENT_ERROR) {
+		conn_free(c);
+		return;
+	}
+	if ((what & BEV_EVENT_TIMEOUT) && (c->inflight || c->eof)) {
+		/* idle only counts while nothing is being answered */
+		bufferevent_enable(bev, c->eof ? EV_WRITE : EV_READ | EV_WRITE);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		conn_free(c);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		c->eof = true;
+		conn_maybe_free(c);
+	}
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
+		      void *arg)
+{
+	struct dns_server *s = arg;
+	struct timeval idle = {DNS_TCP_IDLE_SECONDS, 0};
+	struct dns_conn *c;
+
+	if (s->nconns >= DNS_TCP_MAX_CONNS || !(c = calloc(1, sizeof(*c)))) {
+		evutil_closesocket(fd);
+		return;
+	}
+	c->s = s;
+	c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (!c->bev) {
+		evutil_closesocket(fd);
+		free(c);
+		return;
+	}
+	bufferevent_setcb(c->bev, on_conn_read, on_conn_write, on_conn_event, c);
+	/* at most one whole message buffered in */
+	bufferevent_setwatermark(c->bev, EV_READ, 0, 2 + DNS_TCP_MAX);
+	bufferevent_set_timeouts(c->bev, &idle, &idle);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	c->next = s->conns;
+	if (c->next)
+		c->next->prev = c;
+	s->conns = c;
+	s->nconns++;
+}
+
+/* accept() failing (EMFILE, ENOBUFS) would fail again at once: pause for a second */
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct dns_server *s = arg;
+	struct timeval tv = {1, 0};
+	int err = EVUTIL_SOCKET_ERROR();
+
+	log_warn("dns: tcp accept on %s: %s; pausing for 1 s", s->listen_str, strerror(err));
+	evconnlistener_disable(l);
+	evtimer_add(s->accept_timer, &tv);
+}
+
+static void on_accept_timer(evutil_socket_t fd, short what, void *arg)
+{
+	struct dns_server *s = arg;
+
+	evconnlistener_enable(s->listener);
+}
+
+static int listen_socket(struct dns_server *s, int type, struct err *e)
 {
 	_cleanup_close_ int fd = -1;
 	int one = 1;
 
-	fd = socket(s->listen.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(s->listen.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return err_set(e, errno, 0, "", "dns: socket: %s", strerror(errno));
 	/* the node address may not be on an interface yet (netplugin adds it) */
@@ -499,9 +853,12 @@ static int listen_socket(struct dns_server *s, struct err *e)
 		setsockopt(fd, SOL_IP, IP_FREEBIND, &one, sizeof(one));
 	else
 		setsockopt(fd, SOL_IPV6, IPV6_FREEBIND, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&s->listen, s->listen_len) < 0)
-		return err_set(e, errno, 0, "", "dns: cannot listen on %s: %s", s->listen_str,
-			       strerror(errno));
+	if (type == SOCK_STREAM)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&s->listen, s->listen_len) < 0 ||
+	    (type == SOCK_STREAM && listen(fd, 64) < 0))
+		return err_set(e, errno, 0, "", "dns: cannot listen on %s (%s): %s", s->listen_str,
+			       type == SOCK_STREAM ? "tcp" : "udp", strerror(errno));
 	return TAKE_FD(fd);
 }
 
@@ -558,7 +915,7 @@ int dns_server_new(struct event_base *base, struct store *store, const struct dn
 			goto fail;
 		}
 	}
-	fd = listen_socket(s, e);
+	fd = listen_socket(s, SOCK_DGRAM, e);
 	if (fd < 0) {
 		r = fd;
 		goto fail;
@@ -567,6 +924,24 @@ int dns_server_new(struct event_base *base, struct store *store, const struct dn
 	if (!s->port) {
 		close(fd);
 		r = err_set(e, ENOMEM, 0, "", "dns: cannot start the evdns server");
+		goto fail;
+	}
+	fd = listen_socket(s, SOCK_STREAM, e);
+	if (fd < 0) {
+		r = fd;
+		goto fail;
+	}
+	s->listener = evconnlistener_new(base, on_accept, s,
+					 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (!s->listener) {
+		close(fd);
+		r = err_set(e, ENOMEM, 0, "", "dns: cannot start the TCP listener");
+		goto fail;
+	}
+	evconnlistener_set_error_cb(s->listener, on_accept_error);
+	s->accept_timer = evtimer_new(base, on_accept_timer, s);
+	if (!s->accept_timer) {
+		r = -ENOMEM;
 		goto fail;
 	}
 	*ret = s;
@@ -583,6 +958,12 @@ struct dns_server *dns_server_free(struct dns_server *s)
 	for (size_t i = 0; i < ARRAY_SIZE(s->watches); i++)
 		if (s->watches[i])
 			store_watch_cancel(s->watches[i]);
+	if (s->listener)
+		evconnlistener_free(s->listener);
+	if (s->accept_timer)
+		event_free(s->accept_timer);
+	while (s->conns)
+		conn_free(s->conns);
 	/* requests hold references on the port: drop them before closing it */
 	while (s->pending) {
 		evdns_server_request_drop(s->pending->req);

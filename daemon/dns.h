@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Cluster DNS for the pods of this node: a libevent evdns server on UDP that answers names
+ * Cluster DNS for the pods of this node: a libevent evdns server on UDP, and a TCP listener on
+ * the same address and port (length-prefixed messages, several per connection), that answer names
  * under the cluster domain from an in-memory index of the local replica's Services, Endpoints
  * and Pods (kept current by store watches, see dns_zone.h), and relays every other question to
  * the node's upstream resolvers (the nameservers of /etc/resolv.conf or a configured file).
@@ -12,7 +13,8 @@
  *
  * Upstream failures and timeouts are SERVFAIL. An upstream that is this server itself (our
  * address and port; with a wildcard listen address, any local address on our port) is never
- * used. UDP only: libevent 2.1's evdns server has no TCP, so replies are kept within 512 bytes.
+ * used. UDP replies are kept within 512 bytes (evdns 2.1 has no EDNS) and set TC when records had
+ * to go; over TCP answers go whole (up to 64 KiB) and relayed questions go upstream over TCP.
  */
 #ifndef SHOAL_DAEMON_DNS_H
 #define SHOAL_DAEMON_DNS_H

@@ -2,6 +2,7 @@
 /* DNS answer lists, the evdns reply size, and the upstream query/reply codec (see dns_msg.h). */
 #include <arpa/nameser.h>
 #include <resolv.h>
+#include <stddef.h>
 #include <string.h>
 #include <strings.h>
 
@@ -363,4 +364,110 @@ int dns_reply_parse(const uint8_t *msg, size_t len, uint16_t id, const char *qna
 bad:
 	dns_answer_clear(ret);
 	return -EBADMSG;
+}
+
+int dns_query_parse(const uint8_t *msg, size_t len, struct dns_query *ret)
+{
+	ns_msg h;
+	ns_rr rr;
+
+	memset(ret, 0, sizeof(*ret));
+	if (len < 12 || len > DNS_TCP_MAX)
+		return -EBADMSG;
+	ret->id = (uint16_t)(msg[0] << 8 | msg[1]);
+	ret->flags = (uint16_t)(msg[2] << 8 | msg[3]);
+	if (ret->flags & DNS_FLAG_QR)
+		return -EBADMSG; /* a reply: never answer it (reflection loops) */
+	if (ns_initparse(msg, (int)len, &h) < 0)
+		return -EPROTO;
+	if (ns_msg_getflag(h, ns_f_opcode) != ns_o_query || ns_msg_count(h, ns_s_qd) != 1)
+		return -EPROTO;
+	if (ns_parserr(&h, ns_s_qd, 0, &rr) < 0)
+		return -EPROTO;
+	if (snprintf(ret->qname, sizeof(ret->qname), "%s", ns_rr_name(rr)) >=
+	    (int)sizeof(ret->qname))
+		return -EPROTO;
+	if (streq(ret->qname, "."))
+		ret->qname[0] = 0;
+	ret->qtype = ns_rr_type(rr);
+	ret->qclass = ns_rr_class(rr);
+	return 0;
+}
+
+int dns_reply_encode(const struct dns_query *q, const struct dns_answer *a, uint8_t *buf,
+		     size_t len)
+{
+	uint8_t *dnptrs[128], **lastdnptr = dnptrs + ARRAY_SIZE(dnptrs);
+	uint16_t counts[3] = {0}, flags;
+	uint8_t *p = buf, *end = buf + (len > DNS_TCP_MAX ? DNS_TCP_MAX : len);
+	bool tc = a->flags & DNS_FLAG_TC;
+	int n;
+
+	if (end - p < 12 + 1 + 4)
+		return -ENOBUFS;
+	dnptrs[0] = buf;
+	dnptrs[1] = NULL;
+	p += 12;
+	/* class 0 is reserved: no question could be read (FORMERR), echo none */
+	if (q->qclass) {
+		n = dn_comp(*q->qname ? q->qname : ".", p, (int)(end - p - 4), dnptrs, lastdnptr);
+		if (n < 0)
+			return -ENOBUFS;
+		p += n;
+		p = put16(p, q->qtype);
+		p = put16(p, q->qclass);
+	}
+	for (int sec = DNS_SEC_ANSWER; sec <= DNS_SEC_ADDITIONAL && !tc; sec++) {
+		for (size_t i = 0; i < a->n && !tc; i++) {
+			const struct dns_rr *rr = &a->rrs[i];
+			uint8_t *start = p;
+
+			if (rr->section != sec)
+				continue;
+			n = dn_comp(*rr->name ? rr->name : ".", p, (int)(end - p), dnptrs,
+				    lastdnptr);
+			if (n < 0 || end - p - n < 10 + (ptrdiff_t)rr->rdlen) {
+				/* dn_comp may have remembered the name at p: forget it */
+				for (uint8_t **d = dnptrs + 1; *d; d++)
+					if (*d >= start) {
+						*d = NULL;
+						break;
+					}
+				p = start;
+				tc = true;
+				break;
+			}
+			p += n;
+			p = put16(p, rr->type);
+			p = put16(p, rr->class);
+			p = put32(p, rr->ttl);
+			p = put16(p, rr->rdlen);
+			memcpy(p, rr->rdata, rr->rdlen);
+			p += rr->rdlen;
+			counts[sec]++;
+		}
+	}
+	/* the opcode and RD/CD are the client's (RFC 1035 4.1.1, RFC 4035 3.2.2) */
+	flags = DNS_FLAG_QR | DNS_FLAG_RA | (q->flags & (0x7800 | DNS_FLAG_RD | DNS_FLAG_CD)) |
+		(a->flags & (DNS_FLAG_AA | DNS_FLAG_AD)) | (tc ? DNS_FLAG_TC : 0) |
+		(a->rcode & 0xf);
+	put16(buf, q->id);
+	put16(buf + 2, flags);
+	put16(buf + 4, q->qclass ? 1 : 0);
+	put16(buf + 6, counts[DNS_SEC_ANSWER]);
+	put16(buf + 8, counts[DNS_SEC_AUTHORITY]);
+	put16(buf + 10, counts[DNS_SEC_ADDITIONAL]);
+	return (int)(p - buf);
+}
+
+int dns_tcp_frame(const uint8_t *buf, size_t len)
+{
+	size_t n;
+
+	if (len < 2)
+		return 0;
+	n = (size_t)buf[0] << 8 | buf[1];
+	if (n == 0)
+		return -EBADMSG;
+	return len - 2 >= n ? (int)n : 0;
 }

@@ -4,6 +4,9 @@
  * resource records (owner name in presentation form, rdata in wire form with names left
  * uncompressed) plus the response code and header flags. Pure: no sockets, no clock.
  *
+ * For the TCP server: parsing a client's query, encoding a whole reply, and the length-prefix
+ * framing.
+ *
  * Also the two halves of forwarding a question upstream: building the query packet and turning
  * the upstream's reply (parsed with glibc's libresolv ns_* API, names decompressed) back into
  * such a list, so the evdns server can re-encode it for the client under the client's own
@@ -56,6 +59,9 @@ enum {
 
 /* classic UDP payload limit; evdns (2.1) truncates anything longer mid-record */
 #define DNS_UDP_MAX 512
+/* a DNS message over TCP: 2-byte length prefix (RFC 1035 4.2.2, RFC 7766) */
+#define DNS_TCP_MAX 65535
+#define DNS_NAME_MAX 1025 /* presentation form with the terminating zero (NS_MAXDNAME) */
 
 struct dns_rr {
 	uint8_t section; /* enum dns_section */
@@ -116,5 +122,35 @@ int dns_query_build(uint16_t id, bool rd, const char *qname, uint16_t qtype, uin
  */
 int dns_reply_parse(const uint8_t *msg, size_t len, uint16_t id, const char *qname, uint16_t qtype,
 		    uint16_t qclass, struct dns_answer *ret);
+
+/* A client's query as the TCP server reads it. */
+struct dns_query {
+	uint16_t id;
+	uint16_t flags; /* the client's header flags (RD, CD, opcode) */
+	uint16_t qtype, qclass;
+	char qname[DNS_NAME_MAX]; /* presentation form, no trailing dot ("" = root) */
+};
+
+/*
+ * Parse a client's query: exactly one question, QR clear. -EBADMSG if malformed (no usable id:
+ * the caller drops it), -EPROTO for a well-formed message that is not a standard query with one
+ * question (*ret->id and flags are set: answer FORMERR/NOTIMP).
+ */
+int dns_query_parse(const uint8_t *msg, size_t len, struct dns_query *ret);
+/*
+ * Encode the reply to q: header (id, QR, the client's RD/CD, RA, a's rcode and AA/TC/AD), the
+ * question (none when q->qclass is 0: it could not be read), then a's records by section, owner
+ * names compressed (dn_comp). Records that do not fit `len` are left out and TC is set. Returns the
+ * length or -ENOBUFS (not even the header and question fit).
+ */
+int dns_reply_encode(const struct dns_query *q, const struct dns_answer *a, uint8_t *buf,
+		     size_t len);
+
+/*
+ * TCP framing: given the first `len` bytes buffered from a connection, is a whole message there?
+ * 0: need more; >0: the message length (it starts at buf + 2); -EBADMSG: a zero length prefix
+ * (nothing sane follows: close the connection).
+ */
+int dns_tcp_frame(const uint8_t *buf, size_t len);
 
 #endif

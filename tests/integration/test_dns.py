@@ -323,3 +323,118 @@ def test_glibc_resolver_in_a_pod_like_netns(env):
     dashed = ns.ip.replace(".", "-")
     out = ns.run(["getent", "ahostsv4", f"{dashed}.default.pod"]).stdout
     assert out.split()[0] == ns.ip, out
+
+
+PIPELINE = r"""
+import socket, struct, sys
+names = sys.argv[2:]
+c = socket.create_connection((sys.argv[1], 53), timeout=10)
+def q(i, name):
+    wire = b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0"
+    m = struct.pack("!HHHHHH", 0x1000 + i, 0x0100, 1, 0, 0, 0) + wire + struct.pack("!HH", 1, 1)
+    return struct.pack("!H", len(m)) + m
+# every query in one write: the server must split the stream itself
+c.sendall(b"".join(q(i, n) for i, n in enumerate(names)))
+def exact(n):
+    b = b""
+    while len(b) < n:
+        chunk = c.recv(n - len(b))
+        assert chunk, "connection closed early"
+        b += chunk
+    return b
+for _ in names:
+    m = exact(struct.unpack("!H", exact(2))[0])
+    qid, flags, qd, an = struct.unpack("!HHHH", m[:8])
+    print(qid - 0x1000, flags & 0xf, an, "tc" if flags & 0x0200 else "-")
+"""
+
+
+def test_big_answers_tc_over_udp_whole_over_tcp(env):
+    """60 ready endpoints: UDP says TC, TCP has them all, glibc falls back to TCP by itself."""
+    ns, d = env
+    n = 60
+    ips = [f"10.244.2.{i + 1}" for i in range(n)]
+    service(d, "many", "None", [{"port": 80}], selector={"app": "many"})
+    for i, ip in enumerate(ips):
+        ready_pod(d, f"many-{i}", ip, {"app": "many"})
+    name = "many.default.svc.cluster.local"
+    a = wait_for(lambda: (lambda x: x if len(x.records()) == n else None)(
+        dig(ns, name, "A", "+tcp")))
+    assert a, dig(ns, name, "A", "+tcp")
+    assert a.status == "NOERROR" and "aa" in a.flags and "tc" not in a.flags, a
+    assert a.data() == sorted(ips)
+
+    # UDP: what fits, whole records, and TC so resolvers retry over TCP
+    a = dig(ns, name, "A", "+notcp", "+ignore")
+    assert a.status == "NOERROR" and "tc" in a.flags, a
+    assert 0 < len(a.records()) < n and set(a.data()) <= set(ips), a
+
+    # glibc's stub resolver: TC over UDP, then the same question over TCP
+    out = ns.run(["getent", "ahostsv4", name + "."]).stdout
+    assert {line.split()[0] for line in out.splitlines()} == set(ips), out
+
+    # several queries pipelined on one connection, answered in full
+    r = ns.run([sys.executable, "-c", PIPELINE, DNS, name, "nothere.default.svc.cluster.local",
+                name]).stdout.split("\n")
+    got = sorted(tuple(line.split()) for line in r if line)
+    assert got == [("0", "0", str(n), "-"), ("1", "3", "0", "-"), ("2", "0", str(n), "-")], r
+
+
+def test_forwarding_over_tcp(env):
+    ns, d = env
+    ips = sorted(f"198.51.100.{i + 1}" for i in range(40))
+    # over UDP the upstream's 40 records do not fit: TC
+    a = dig(ns, "big.example.test", "A", "+notcp", "+ignore")
+    assert a.status == "NOERROR" and "tc" in a.flags and len(a.records()) < 40, a
+    # over TCP the relay asks upstream over TCP and hands back everything
+    a = dig(ns, "big.example.test", "A", "+tcp")
+    assert a.status == "NOERROR" and "tc" not in a.flags and "aa" not in a.flags, a
+    assert a.data() == ips, a
+    q = [x for x in upstream_queries(d) if x["name"] == "big.example.test"]
+    assert [x["tcp"] for x in q] == [False, True], q
+    assert q[1]["id"] != a.id and q[1]["flags"] & 0x0100
+    # glibc follows the TC over to TCP for relayed names too
+    out = ns.run(["getent", "ahostsv4", "big.example.test."]).stdout
+    assert sorted({line.split()[0] for line in out.splitlines()}) == ips, out
+    # small answers and SERVFAIL work over TCP as well
+    assert dig(ns, "up.example.test", "A", "+tcp").data() == ["192.0.2.1"]
+    assert dig(ns, "nx.example.test", "A", "+tcp").status == "NXDOMAIN"
+
+
+CONN = r"""
+import socket, struct, sys, time
+what = sys.argv[2]
+c = socket.create_connection((sys.argv[1], 53), timeout=20)
+t = time.time()
+if what == "zero":
+    c.sendall(b"\0\0")  # a zero length prefix: nothing sane follows
+if what == "gone":
+    # more questions than may wait upstream per connection, then hang up before any answer
+    wire = b"\4slow\7example\4test\0" + struct.pack("!HH", 1, 1)
+    for i in range(40):
+        m = struct.pack("!HHHHHH", i, 0x0100, 1, 0, 0, 0) + wire
+        c.sendall(struct.pack("!H", len(m)) + m)
+    time.sleep(0.3)
+    c.close()
+    print("closed", 0)
+    sys.exit(0)
+print(repr(c.recv(10)), round(time.time() - t))
+"""
+
+
+def test_tcp_connection_hygiene(env):
+    ns, d = env
+    # garbage framing closes the connection at once
+    out = ns.run([sys.executable, "-c", CONN, DNS, "zero"]).stdout.split()
+    assert out[0] == "b''" and int(out[1]) <= 1, out
+    # an idle connection is closed after 10 s
+    out = ns.run([sys.executable, "-c", CONN, DNS, "idle"]).stdout.split()
+    assert out[0] == "b''" and 9 <= int(out[1]) <= 12, out
+    # a client that hangs up while its questions wait upstream: they are dropped, the server
+    # carries on
+    before = len([q for q in upstream_queries(d) if q["name"] == "slow.example.test"])
+    ns.run([sys.executable, "-c", CONN, DNS, "gone"])
+    assert dig(ns, "up.example.test", "A", "+tcp").data() == ["192.0.2.1"]
+    # reading paused at 16 in flight: the other 24 never went upstream
+    slow = [q for q in upstream_queries(d) if q["name"] == "slow.example.test"][before:]
+    assert len(slow) == 16 and all(q["tcp"] for q in slow), slow

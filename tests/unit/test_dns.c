@@ -502,6 +502,154 @@ static void test_query_and_reply(void **state)
 	dns_answer_clear(&a);
 }
 
+/* a headless service with n ready endpoints 10.244.1.1... */
+static void feed_big(int n)
+{
+	char json[16384];
+	size_t off;
+
+	feed("svc", "default", "big", "{\"spec\":{\"clusterIP\":\"None\"}}");
+	off = (size_t)snprintf(json, sizeof(json), "{\"subsets\":[{\"addresses\":[");
+	for (int i = 0; i < n; i++)
+		off += (size_t)snprintf(json + off, sizeof(json) - off,
+					"%s{\"ip\":\"10.244.1.%d\"}", i ? "," : "", i + 1);
+	snprintf(json + off, sizeof(json) - off, "]}]}");
+	feed("ep", "default", "big", json);
+}
+
+static void test_tcp_reply(void **state)
+{
+	struct dns_query q = {.id = 0xbeef,
+			      .flags = DNS_FLAG_RD | DNS_FLAG_CD,
+			      .qtype = DNS_T_A,
+			      .qclass = DNS_CLASS_IN};
+	static uint8_t buf[DNS_TCP_MAX];
+	struct dns_answer a, back;
+	int n;
+
+	feed_big(100);
+	snprintf(q.qname, sizeof(q.qname), "Big.default.svc.cluster.local");
+	a = ask(q.qname, DNS_T_A);
+	/* over TCP the whole answer goes: owner names compressed to a pointer each */
+	n = dns_reply_encode(&q, &a, buf, sizeof(buf));
+	assert_int_equal(n, 12 + 31 + 4 + 100 * 16);
+	assert_int_equal(buf[0] << 8 | buf[1], 0xbeef);
+	assert_int_equal(buf[2] << 8 | buf[3],
+			 DNS_FLAG_QR | DNS_FLAG_AA | DNS_FLAG_RD | DNS_FLAG_CD | DNS_FLAG_RA);
+	assert_int_equal(dns_reply_parse(buf, (size_t)n, 0xbeef, "big.default.svc.cluster.local",
+					 DNS_T_A, DNS_CLASS_IN, &back),
+			 0);
+	assert_int_equal(back.n, 100);
+	assert_int_equal(back.flags & DNS_FLAG_TC, 0);
+	assert_string_equal(back.rrs[99].name, "Big.default.svc.cluster.local");
+	assert_memory_equal(back.rrs[99].rdata, "\x0a\xf4\x01\x64", 4);
+	dns_answer_clear(&back);
+
+	/* a buffer too small keeps the records that fit, whole, and says TC */
+	n = dns_reply_encode(&q, &a, buf, DNS_UDP_MAX);
+	assert_true(n > 0 && n <= DNS_UDP_MAX);
+	assert_true(buf[2] & (DNS_FLAG_TC >> 8));
+	assert_int_equal(dns_reply_parse(buf, (size_t)n, 0xbeef, "big.default.svc.cluster.local",
+					 DNS_T_A, DNS_CLASS_IN, &back),
+			 0);
+	assert_int_equal(back.n, (DNS_UDP_MAX - 47) / 16);
+	assert_true(back.flags & DNS_FLAG_TC);
+	dns_answer_clear(&back);
+
+	/* negative answers: rcode and the SOA in authority */
+	dns_answer_clear(&a);
+	snprintf(q.qname, sizeof(q.qname), "nothere.default.svc.cluster.local");
+	a = ask(q.qname, DNS_T_A);
+	n = dns_reply_encode(&q, &a, buf, sizeof(buf));
+	assert_true(n > 0);
+	assert_int_equal(buf[3] & 0xf, DNS_RCODE_NXDOMAIN);
+	assert_int_equal(buf[9], 1); /* NSCOUNT */
+	assert_int_equal(
+	    dns_reply_parse(buf, (size_t)n, 0xbeef, q.qname, DNS_T_A, DNS_CLASS_IN, &back), 0);
+	assert_int_equal(back.rcode, DNS_RCODE_NXDOMAIN);
+	assert_int_equal(back.n, 1);
+	assert_int_equal(back.rrs[0].type, DNS_T_SOA);
+	dns_answer_clear(&back);
+	dns_answer_clear(&a);
+	/* not even the question fits */
+	assert_int_equal(dns_reply_encode(&q, &a, buf, 20), -ENOBUFS);
+	/* FORMERR to a query whose question could not be read: header only */
+	struct dns_query bad = {.id = 9, .flags = DNS_FLAG_RD};
+	a.rcode = DNS_RCODE_FORMERR;
+	assert_int_equal(dns_reply_encode(&bad, &a, buf, sizeof(buf)), 12);
+	assert_int_equal(buf[3] & 0xf, DNS_RCODE_FORMERR);
+	assert_int_equal(buf[5], 0); /* QDCOUNT */
+}
+
+static void test_udp_truncation_decision(void **state)
+{
+	struct dns_answer a;
+
+	/* 60 ready pods do not fit 512 bytes: records are dropped and that is a loss (TC) */
+	feed_big(60);
+	a = ask("big.default.svc.cluster.local", DNS_T_A);
+	assert_int_equal(a.n, 60);
+	assert_true(dns_answer_fit(&a, "big.default.svc.cluster.local", DNS_UDP_MAX));
+	assert_int_equal(a.n, 29);
+	dns_answer_clear(&a);
+	/* 29 fit exactly: nothing lost, no TC */
+	feed_big(29);
+	a = ask("big.default.svc.cluster.local", DNS_T_A);
+	assert_false(dns_answer_fit(&a, "big.default.svc.cluster.local", DNS_UDP_MAX));
+	assert_int_equal(a.n, 29);
+	dns_answer_clear(&a);
+}
+
+static void test_query_parse(void **state)
+{
+	uint8_t q[512];
+	struct dns_query p;
+	int n;
+
+	n = dns_query_build(0x4242, true, "Web.default.svc.cluster.local.", DNS_T_SRV, DNS_CLASS_IN,
+			    q, sizeof(q));
+	assert_int_equal(dns_query_parse(q, (size_t)n, &p), 0);
+	assert_int_equal(p.id, 0x4242);
+	assert_int_equal(p.flags, DNS_FLAG_RD);
+	assert_int_equal(p.qtype, DNS_T_SRV);
+	assert_int_equal(p.qclass, DNS_CLASS_IN);
+	assert_string_equal(p.qname, "Web.default.svc.cluster.local");
+	/* the root */
+	n = dns_query_build(7, false, "", DNS_T_NS, DNS_CLASS_IN, q, sizeof(q));
+	assert_int_equal(dns_query_parse(q, (size_t)n, &p), 0);
+	assert_string_equal(p.qname, "");
+	/* short, or a reply: dropped */
+	assert_int_equal(dns_query_parse(q, 11, &p), -EBADMSG);
+	q[2] |= 0x80;
+	assert_int_equal(dns_query_parse(q, (size_t)n, &p), -EBADMSG);
+	q[2] &= 0x7f;
+	/* a truncated question, two questions, another opcode: answered with an error */
+	assert_int_equal(dns_query_parse(q, (size_t)n - 2, &p), -EPROTO);
+	assert_int_equal(p.id, 7);
+	q[5] = 2;
+	assert_int_equal(dns_query_parse(q, (size_t)n, &p), -EPROTO);
+	q[5] = 1;
+	q[2] |= 2 << 3; /* STATUS */
+	assert_int_equal(dns_query_parse(q, (size_t)n, &p), -EPROTO);
+	assert_int_equal(p.flags & 0x7800, 2 << 11);
+}
+
+static void test_tcp_frame(void **state)
+{
+	static uint8_t big[2 + DNS_TCP_MAX];
+
+	assert_int_equal(dns_tcp_frame((const uint8_t *)"", 0), 0);
+	assert_int_equal(dns_tcp_frame((const uint8_t *)"\0", 1), 0);
+	assert_int_equal(dns_tcp_frame((const uint8_t *)"\0\5abc", 5), 0);
+	assert_int_equal(dns_tcp_frame((const uint8_t *)"\0\3abc", 5), 3);
+	/* the next message's bytes may follow */
+	assert_int_equal(dns_tcp_frame((const uint8_t *)"\0\3abc\0\1", 7), 3);
+	assert_int_equal(dns_tcp_frame((const uint8_t *)"\0\0", 2), -EBADMSG);
+	big[0] = big[1] = 0xff;
+	assert_int_equal(dns_tcp_frame(big, sizeof(big) - 1), 0);
+	assert_int_equal(dns_tcp_frame(big, sizeof(big)), DNS_TCP_MAX);
+}
+
 static void test_names(void **state)
 {
 	uint8_t buf[300];
@@ -532,6 +680,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_wire_size_and_fit, setup, teardown),
 	    cmocka_unit_test(test_query_and_reply),
 	    cmocka_unit_test(test_names),
+	    cmocka_unit_test_setup_teardown(test_tcp_reply, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_udp_truncation_decision, setup, teardown),
+	    cmocka_unit_test(test_query_parse),
+	    cmocka_unit_test(test_tcp_frame),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
