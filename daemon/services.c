@@ -1245,7 +1245,16 @@ int svc_cgroup_enter(const char *name, char *ret_path, size_t len, struct err *e
 	snprintf(path, sizeof(path), "%s/%s", root, name);
 	if (mkdir(path, 0755) < 0 && errno != EEXIST)
 		return err_set(e, errno, 500, "InternalError", "creating cgroup %s: %m", path);
-	snprintf(procs, sizeof(procs), "%s/cgroup.procs", path);
+	/*
+	 * The daemon itself goes into a leaf below the node's cgroup: on a pure cgroup2 host a
+	 * cgroup that holds processes cannot hand controllers down to children (the "no internal
+	 * processes" rule), and pods' cgroups are the node cgroup's children. The socket LB is
+	 * attached to the node's cgroup and so serves the leaf and the pods alike.
+	 */
+	snprintf(procs, sizeof(procs), "%s/shoald", path);
+	if (mkdir(procs, 0755) < 0 && errno != EEXIST)
+		return err_set(e, errno, 500, "InternalError", "creating cgroup %s: %m", procs);
+	snprintf(procs, sizeof(procs), "%s/shoald/cgroup.procs", path);
 	snprintf(pid, sizeof(pid), "%d\n", getpid());
 	{
 		_cleanup_close_ int fd = open(procs, O_WRONLY | O_CLOEXEC);

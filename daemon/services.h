@@ -68,9 +68,10 @@ void svc_proxy_stats_get(struct svc_proxy *p, struct svc_proxy_stats *ret);
 int svc_proxy_metrics(struct svc_proxy *p, char **ret);
 
 /*
- * Put the calling process into the node's cgroup2 subtree <cgroup2 root>/<name> (created if
- * missing; never the root) and return its path: the socket LB attaches there, and pods the
- * daemon starts inherit the membership.
+ * Put the calling process into the node's cgroup2 subtree — the leaf <cgroup2 root>/<name>/shoald,
+ * so the node cgroup itself holds no process and can pass controllers to pod cgroups on a pure
+ * cgroup2 host — and return the node cgroup's path (<cgroup2 root>/<name>): the socket LB
+ * attaches there; pods, and processes the daemon starts, are below it.
  */
 int svc_cgroup_enter(const char *name, char *ret_path, size_t len, struct err *e);
 

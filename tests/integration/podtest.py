@@ -147,8 +147,9 @@ class PodNode(Shoald):
         for ctrl in os.listdir("/sys/fs/cgroup"):
             d = f"/sys/fs/cgroup/{ctrl}/{self.cgroup}"
             if os.path.isdir(d):
+                # `shoald` is the daemon's own leaf (cgroup2), not a pod's
                 out += [f"cgroup {d}/{x}" for x in os.listdir(d)
-                        if os.path.isdir(os.path.join(d, x))]
+                        if os.path.isdir(os.path.join(d, x)) and x != "shoald"]
         with open("/proc/self/mountinfo") as f:
             out += [f"mount {l.split()[4]}" for l in f if self.tmp in l.split()[4]]
         db = os.path.join(self.state_dir, "ipam.db")
