@@ -219,6 +219,8 @@ class Cluster:
             cg = self.cgroup_path(node)
             for _ in range(50):
                 try:
+                    if os.path.isdir(os.path.join(cg, "shoald")):
+                        os.rmdir(os.path.join(cg, "shoald"))  # the proxy's own leaf
                     os.rmdir(cg)
                     break
                 except FileNotFoundError:
