@@ -10,6 +10,7 @@
 struct ctrl_loop {
 	struct event_base *base;
 	struct ctrl_mgr *mgr;
+	struct members *members;
 	struct event *ev;
 	bool scheduled;
 };
@@ -44,6 +45,18 @@ static void on_kick(void *userdata)
 	ctrl_loop_arm(l, 0);
 }
 
+/* Ownership may have moved: queue everything again; each key is reconciled only where it is
+ * now owned (members_owns), so what changed owner is picked up by its new owner. */
+static void on_members_change(struct members *m, void *userdata)
+{
+	struct ctrl_loop *l = userdata;
+
+	log_info("members: %zu live (epoch %llu); resyncing controllers", members_count(m),
+		 (unsigned long long)members_epoch(m));
+	ctrl_mgr_resync(l->mgr);
+	on_kick(l);
+}
+
 int ctrl_loop_new(struct event_base *base, struct store *store, struct members *members,
 		  struct ctrl_loop **ret)
 {
@@ -70,7 +83,10 @@ int ctrl_loop_new(struct event_base *base, struct store *store, struct members *
 		free(l);
 		return r;
 	}
+	if (members)
+		members_on_change(members, on_members_change, l);
 	on_kick(l);
+	l->members = members;
 	*ret = l;
 	return 0;
 }
@@ -79,6 +95,8 @@ struct ctrl_loop *ctrl_loop_free(struct ctrl_loop *l)
 {
 	if (!l)
 		return NULL;
+	if (l->members)
+		members_on_change(l->members, NULL, NULL);
 	ctrl_mgr_free(l->mgr);
 	event_free(l->ev);
 	free(l);

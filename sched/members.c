@@ -7,8 +7,10 @@
 
 struct members {
 	char *self;
-	char **names; /* sorted, so every node iterates the same order */
+	char **names; /* the live set, sorted, so every node iterates the same order */
 	size_t n, cap;
+	struct members_info *view; /* sorted by name; strings owned */
+	size_t nview, capview;
 	uint64_t epoch;
 	members_change_fn on_change;
 	void *on_change_data;
@@ -32,12 +34,19 @@ int members_new(const char *self, struct members **ret)
 		return -ENOMEM;
 	}
 	m->epoch = 1;
-	if (members_add(m, self) < 0) {
+	if (members_add(m, self) != 1) {
 		members_free(m);
 		return -ENOMEM;
 	}
 	*ret = m;
 	return 0;
+}
+
+static void info_done(struct members_info *i)
+{
+	free((char *)i->name);
+	free((char *)i->address);
+	free((char *)i->meta);
 }
 
 struct members *members_free(struct members *m)
@@ -47,6 +56,9 @@ struct members *members_free(struct members *m)
 	for (size_t i = 0; i < m->n; i++)
 		free(m->names[i]);
 	free(m->names);
+	for (size_t i = 0; i < m->nview; i++)
+		info_done(&m->view[i]);
+	free(m->view);
 	free(m->self);
 	free(m);
 	return NULL;
@@ -79,7 +91,7 @@ static void members_changed(struct members *m)
 		m->on_change(m, m->on_change_data);
 }
 
-int members_add(struct members *m, const char *name)
+static int live_add(struct members *m, const char *name)
 {
 	bool found;
 	size_t at = members_find(m, name, &found);
@@ -105,7 +117,7 @@ int members_add(struct members *m, const char *name)
 	return 1;
 }
 
-int members_remove(struct members *m, const char *name)
+static int live_remove(struct members *m, const char *name)
 {
 	bool found;
 	size_t at = members_find(m, name, &found);
@@ -117,6 +129,143 @@ int members_remove(struct members *m, const char *name)
 	m->n--;
 	members_changed(m);
 	return 1;
+}
+
+const char *members_state_name(enum members_state st)
+{
+	switch (st) {
+	case MEMBERS_ALIVE:
+		return "alive";
+	case MEMBERS_SUSPECT:
+		return "suspect";
+	case MEMBERS_DEAD:
+		return "dead";
+	case MEMBERS_LEFT:
+		return "left";
+	}
+	return "unknown";
+}
+
+static bool state_live(enum members_state st)
+{
+	return st == MEMBERS_ALIVE || st == MEMBERS_SUSPECT;
+}
+
+static size_t view_find(const struct members *m, const char *name, bool *found)
+{
+	size_t lo = 0, hi = m->nview;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(m->view[mid].name, name);
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+int members_update(struct members *m, const struct members_info *info)
+{
+	struct members_info n = {
+	    .state = info->state,
+	    .incarnation = info->incarnation,
+	    .instance = info->instance,
+	    .rtt_us = info->rtt_us,
+	};
+	bool found;
+	size_t at;
+
+	if (strempty(info->name))
+		return -EINVAL;
+	at = view_find(m, info->name, &found);
+	n.name = strdup(info->name);
+	n.address = strdup(info->address ?: "");
+	n.meta = strdup(info->meta ?: "");
+	if (!n.name || !n.address || !n.meta) {
+		info_done(&n);
+		return -ENOMEM;
+	}
+	if (!found && m->nview == m->capview) {
+		size_t cap = m->capview ? m->capview * 2 : 8;
+		struct members_info *v = realloc(m->view, cap * sizeof(*v));
+		if (!v) {
+			info_done(&n);
+			return -ENOMEM;
+		}
+		m->view = v;
+		m->capview = cap;
+	}
+	if (found)
+		info_done(&m->view[at]);
+	else {
+		memmove(m->view + at + 1, m->view + at, (m->nview - at) * sizeof(*m->view));
+		m->nview++;
+	}
+	m->view[at] = n;
+	return state_live(n.state) ? live_add(m, n.name) : live_remove(m, n.name);
+}
+
+int members_forget(struct members *m, const char *name)
+{
+	bool found;
+	size_t at = view_find(m, name, &found);
+
+	if (!found || streq(name, m->self))
+		return 0;
+	info_done(&m->view[at]);
+	memmove(m->view + at, m->view + at + 1, (m->nview - at - 1) * sizeof(*m->view));
+	m->nview--;
+	return live_remove(m, name);
+}
+
+int members_add(struct members *m, const char *name)
+{
+	const struct members_info *cur = members_view_find(m, name);
+	struct members_info i = {.name = name, .state = MEMBERS_ALIVE};
+
+	if (cur) {
+		i = *cur;
+		i.state = MEMBERS_ALIVE;
+	}
+	return members_update(m, &i);
+}
+
+int members_remove(struct members *m, const char *name)
+{
+	bool found;
+	size_t at = view_find(m, name, &found);
+
+	if (!found)
+		return 0;
+	info_done(&m->view[at]);
+	memmove(m->view + at, m->view + at + 1, (m->nview - at - 1) * sizeof(*m->view));
+	m->nview--;
+	return live_remove(m, name);
+}
+
+size_t members_view_count(const struct members *m)
+{
+	return m->nview;
+}
+
+const struct members_info *members_view_get(const struct members *m, size_t i)
+{
+	return i < m->nview ? &m->view[i] : NULL;
+}
+
+const struct members_info *members_view_find(const struct members *m, const char *name)
+{
+	bool found;
+	size_t at = view_find(m, name, &found);
+
+	return found ? &m->view[at] : NULL;
 }
 
 bool members_contains(const struct members *m, const char *name)

@@ -2,8 +2,11 @@
 /*
  * The live-member set and "who owns this object": one function over the live members.
  *
- * Until gossip membership lands, the set holds this node alone; membership will add and remove
- * members and bump the epoch. Owners are chosen by rendezvous (highest-random-weight) hashing:
+ * Two layers: the gossip view (every member gossip knows, with its address, state, incarnation,
+ * instance, round-trip time and metadata: members_update) and, derived from it, the live set
+ * (members alive or suspect: a suspect is still a member until it is declared dead, so ownership
+ * does not flap with every late ack). A lone node is a cluster of one. Owners are chosen by
+ * rendezvous (highest-random-weight) hashing:
  * each (object key, member) pair gets a keyed SipHash score and the highest score wins, so when a
  * member leaves only the objects it owned move. Pure logic: no clock, no network.
  */
@@ -19,7 +22,40 @@ struct members;
 int members_new(const char *self, struct members **ret);
 struct members *members_free(struct members *m);
 
-/* Add/remove a live member; returns 1 if the set changed (epoch bumped), 0 if not. */
+enum members_state {
+	MEMBERS_ALIVE,
+	MEMBERS_SUSPECT,
+	MEMBERS_DEAD,
+	MEMBERS_LEFT,
+};
+const char *members_state_name(enum members_state st); /* "alive", "suspect", "dead", "left" */
+
+/* One member as gossip sees it. */
+struct members_info {
+	const char *name;
+	const char *address; /* "IP:PORT" of its gossip endpoint ("" if unknown) */
+	enum members_state state;
+	uint32_t incarnation;
+	uint64_t instance; /* made at the member's first start */
+	uint32_t rtt_us;   /* last direct probe round trip (0: not measured) */
+	const char *meta;  /* its metadata, a JSON object's text ("" if none) */
+};
+
+/*
+ * Insert or replace a member's view entry (copied). The live set follows: alive/suspect members
+ * are in it, dead/left ones are not. Returns 1 if the live set changed (epoch bumped, change
+ * callback called), 0 if only the view did, -errno.
+ */
+int members_update(struct members *m, const struct members_info *info);
+/* Drop a member from the view (gossip forgot it); 1 if the live set changed. Not self. */
+int members_forget(struct members *m, const char *name);
+/* The view, sorted by name, self included. */
+size_t members_view_count(const struct members *m);
+const struct members_info *members_view_get(const struct members *m, size_t i);
+const struct members_info *members_view_find(const struct members *m, const char *name);
+
+/* Add/remove a live member without view details; returns 1 if the set changed (epoch bumped),
+ * 0 if not. */
 int members_add(struct members *m, const char *name);
 int members_remove(struct members *m, const char *name);
 bool members_contains(const struct members *m, const char *name);

@@ -90,6 +90,65 @@ static void test_minimal_movement_and_balance(void **state)
 	members_free(m);
 }
 
+static void count_change(struct members *m, void *ud)
+{
+	(*(int *)ud)++;
+}
+
+/* The gossip view holds every member with its details; only alive and suspect members own
+ * objects, and only a change of that set calls back (so a suspicion moves no ownership). */
+static void test_view_and_live_set(void **state)
+{
+	struct members *m;
+	const struct members_info *v;
+	int changes = 0;
+
+	assert_int_equal(members_new("n1", &m), 0);
+	members_on_change(m, count_change, &changes);
+	struct members_info n2 = { .name = "n2", .address = "10.0.0.2:7946",
+				   .state = MEMBERS_ALIVE, .incarnation = 3, .instance = 42,
+				   .rtt_us = 350, .meta = "{\"podCIDR\":\"10.244.2.0/24\"}" };
+	assert_int_equal(members_update(m, &n2), 1);
+	assert_int_equal(changes, 1);
+	assert_int_equal(members_view_count(m), 2);
+	v = members_view_find(m, "n2");
+	assert_non_null(v);
+	assert_string_equal(v->address, "10.0.0.2:7946");
+	assert_int_equal(v->incarnation, 3);
+	assert_int_equal(v->instance, 42);
+	assert_int_equal(v->rtt_us, 350);
+	assert_string_equal(v->meta, "{\"podCIDR\":\"10.244.2.0/24\"}");
+	assert_string_equal(members_view_get(m, 0)->name, "n1");
+
+	/* suspect: still a member, no callback; details updated */
+	n2.state = MEMBERS_SUSPECT;
+	n2.meta = NULL;
+	assert_int_equal(members_update(m, &n2), 0);
+	assert_int_equal(changes, 1);
+	assert_true(members_contains(m, "n2"));
+	assert_string_equal(members_view_find(m, "n2")->meta, "");
+	assert_string_equal(members_state_name(members_view_find(m, "n2")->state), "suspect");
+
+	/* dead: stays in the view, leaves the live set; ownership moves back */
+	n2.state = MEMBERS_DEAD;
+	assert_int_equal(members_update(m, &n2), 1);
+	assert_int_equal(changes, 2);
+	assert_false(members_contains(m, "n2"));
+	assert_int_equal(members_view_count(m), 2);
+	assert_true(members_owns(m, "pods/x/y"));
+	/* a restart refutes with a higher incarnation: alive again */
+	n2.state = MEMBERS_ALIVE;
+	n2.incarnation = 4;
+	assert_int_equal(members_update(m, &n2), 1);
+	assert_int_equal(changes, 3);
+	assert_int_equal(members_forget(m, "n2"), 1);
+	assert_int_equal(members_forget(m, "n1"), 0); /* never self */
+	assert_null(members_view_find(m, "n2"));
+	assert_int_equal(members_count(m), 1);
+	assert_int_equal(changes, 4);
+	members_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -97,6 +156,7 @@ int main(void)
 		cmocka_unit_test(test_add_remove_epoch),
 		cmocka_unit_test(test_owner_agrees_across_views),
 		cmocka_unit_test(test_minimal_movement_and_balance),
+		cmocka_unit_test(test_view_and_live_set),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
