@@ -25,6 +25,7 @@
 #include "bpf/lb_plan.h"
 #include "bpf/shoal_abi.h"
 #include "lib/macro.h"
+#include "lib/mountinfo.h"
 #include "lib/util.h"
 #include "sock_lb.skel.h"
 
@@ -248,27 +249,20 @@ static int revnat_alloc(struct lb *lb, uint16_t *ret)
 
 int lb_cgroup2_root(char *buf, size_t len)
 {
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-	_cleanup_free_ char *line = NULL;
-	size_t cap = 0;
+	_cleanup_mountinfo_ struct mountinfo mi = { 0 };
+	const struct mountinfo_entry *m;
+	int r;
 
-	if (!f)
-		return -errno;
-	while (getline(&line, &cap, f) > 0) {
-		char mnt[PATH_MAX], fstype[64];
-		const char *sep = strstr(line, " - ");
-
-		/* id parent major:minor root mountpoint ... - fstype source options */
-		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
-		    sscanf(sep + 3, "%63s", fstype) != 1)
-			continue;
-		if (streq(fstype, "cgroup2")) {
-			if ((size_t)snprintf(buf, len, "%s", mnt) >= len)
+	if ((r = mountinfo_open(&mi, NULL)) < 0)
+		return r;
+	while ((r = mountinfo_next(&mi, &m)) > 0) {
+		if (streq(m->fstype, "cgroup2")) {
+			if ((size_t)snprintf(buf, len, "%s", m->mount_point) >= len)
 				return -ENAMETOOLONG;
 			return 0;
 		}
 	}
-	return -ENOENT;
+	return r < 0 ? r : -ENOENT;
 }
 
 /* Mount bpffs on the directory holding the pin root if nothing is mounted there yet. */

@@ -14,19 +14,20 @@
 #include "daemon/bundle_host.h"
 #include "daemon/image-internal.h"
 #include "lib/macro.h"
+#include "lib/mountinfo.h"
 #include "lib/util.h"
 
 #define VOL_ERR "FailedMount"
 
 static bool is_mountpoint(const char *path)
 {
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[8192], mnt[4096];
+	_cleanup_mountinfo_ struct mountinfo mi = { 0 };
+	const struct mountinfo_entry *m;
 
-	if (!f)
+	if (mountinfo_open(&mi, NULL) < 0)
 		return false;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mnt) == 1 && streq(mnt, path))
+	while (mountinfo_next(&mi, &m) > 0)
+		if (streq(m->mount_point, path))
 			return true;
 	return false;
 }

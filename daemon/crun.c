@@ -19,6 +19,7 @@
 #include "daemon/crun-internal.h"
 #include "daemon/image-internal.h"
 #include "lib/macro.h"
+#include "lib/mountinfo.h"
 #include "lib/util.h"
 
 struct crun_rt {
@@ -51,8 +52,9 @@ void crun_fmt_ns(int64_t ns, char *buf, size_t len)
 int crun_cgroup_detect(enum crun_cgroup_mode *ret, char **ret_unified)
 {
 	struct statfs sf;
-	_cleanup_fclose_ FILE *f = NULL;
-	char line[4096];
+	_cleanup_mountinfo_ struct mountinfo mi = { 0 };
+	const struct mountinfo_entry *m;
+	int r;
 
 	if (ret_unified)
 		*ret_unified = NULL;
@@ -63,43 +65,39 @@ int crun_cgroup_detect(enum crun_cgroup_mode *ret, char **ret_unified)
 		return 0;
 	}
 	*ret = CRUN_CGROUP_V1;
-	if (!(f = fopen("/proc/self/mountinfo", "re")))
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		char mnt[PATH_MAX], *sep = strstr(line, " - ");
-		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
-			continue;
-		if (strncmp(sep, " - cgroup2 ", 11) == 0 &&
-		    strncmp(mnt, "/sys/fs/cgroup/", 15) == 0) {
+	if ((r = mountinfo_open(&mi, NULL)) < 0)
+		return r;
+	while ((r = mountinfo_next(&mi, &m)) > 0) {
+		if (streq(m->fstype, "cgroup2") &&
+		    mountinfo_path_below(m->mount_point, "/sys/fs/cgroup") &&
+		    !streq(m->mount_point, "/sys/fs/cgroup")) {
 			*ret = CRUN_CGROUP_HYBRID;
-			if (ret_unified && !(*ret_unified = strdup(mnt)))
+			if (ret_unified && !(*ret_unified = strdup(m->mount_point)))
 				return -ENOMEM;
 			break;
 		}
 	}
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 int crun_cgroup_remove(const char *path)
 {
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[4096];
-	int r = 0;
+	_cleanup_mountinfo_ struct mountinfo mi = { 0 };
+	const struct mountinfo_entry *m;
+	int k, r = 0;
 
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		char mnt[PATH_MAX], full[PATH_MAX * 2];
-		char *sep = strstr(line, " - ");
-		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
+	if ((k = mountinfo_open(&mi, NULL)) < 0)
+		return k;
+	while ((k = mountinfo_next(&mi, &m)) > 0) {
+		_cleanup_free_ char *full = NULL;
+		if (!mountinfo_is_cgroup(m))
 			continue;
-		if (strncmp(sep, " - cgroup ", 10) != 0 && strncmp(sep, " - cgroup2 ", 11) != 0)
-			continue;
-		snprintf(full, sizeof(full), "%s/%s", mnt, path[0] == '/' ? path + 1 : path);
+		if (asprintf(&full, "%s/%s", m->mount_point, path[0] == '/' ? path + 1 : path) < 0)
+			return -ENOMEM;
 		if (rmdir(full) < 0 && errno != ENOENT)
 			r = -EBUSY;
 	}
-	return r;
+	return k < 0 ? k : r;
 }
 
 /* ---- process helpers ---- */

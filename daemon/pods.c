@@ -25,6 +25,7 @@
 #include "daemon/pods-internal.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/mountinfo.h"
 #include "lib/util.h"
 #include "netplugin/podfiles.h"
 
@@ -1943,21 +1944,17 @@ static void host_ip_detect(char out[16])
  * the paths it creates itself). */
 static void cgroup_parent_create(const char *name)
 {
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[4096];
+	_cleanup_mountinfo_ struct mountinfo mi = { 0 };
+	const struct mountinfo_entry *m;
 
-	if (!f)
+	if (mountinfo_open(&mi, NULL) < 0)
 		return;
-	while (fgets(line, sizeof(line), f)) {
-		char mnt[PATH_MAX], full[PATH_MAX + 300], *sep = strstr(line, " - ");
-		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1)
+	while (mountinfo_next(&mi, &m) > 0) {
+		_cleanup_free_ char *full = NULL;
+		if (!mountinfo_is_cgroup(m) || mountinfo_has_option(m->super_options, "cpuset"))
 			continue;
-		if (strncmp(sep, " - cgroup ", 10) && strncmp(sep, " - cgroup2 ", 11))
-			continue;
-		if (strstr(sep, "cpuset"))
-			continue;
-		snprintf(full, sizeof(full), "%s/%s", mnt, name);
-		mkdir(full, 0755);
+		if (asprintf(&full, "%s/%s", m->mount_point, name) >= 0)
+			mkdir(full, 0755);
 	}
 }
 

@@ -11,6 +11,7 @@
 #include "bpf/nodeport.h"
 #include "daemon/teardown.h"
 #include "lib/log.h"
+#include "lib/mountinfo.h"
 #include "lib/util.h"
 #include "netplugin/netplugin.h"
 
@@ -64,22 +65,21 @@ static void containers_remove(const struct config *cfg)
  * bind mounts), deepest first, and the node's pod network namespaces. */
 static void mounts_remove(const struct config *cfg)
 {
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[4096], netns_prefix[PATH_MAX];
+	_cleanup_mountinfo_ struct mountinfo mi = { 0 };
+	const struct mountinfo_entry *m;
+	char netns_prefix[PATH_MAX];
 	char **mps = NULL;
 	size_t n = 0;
+	int r = mountinfo_open(&mi, NULL);
 
+	if (r < 0)
+		log_warn_errno(r, "node %s: cannot read mountinfo", cfg->node_name);
 	snprintf(netns_prefix, sizeof(netns_prefix), "/run/netns/shoal-%s-", cfg->node_name);
-	while (f && fgets(line, sizeof(line), f)) {
-		char mp[PATH_MAX];
-		if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1)
-			continue;
-		bool ours = !strncmp(mp, netns_prefix, strlen(netns_prefix));
-		const char *dirs[] = { cfg->state_dir, cfg->run_dir };
-		for (size_t i = 0; i < 2 && !ours; i++) {
-			size_t l = strlen(dirs[i]);
-			ours = !strncmp(mp, dirs[i], l) && (mp[l] == '/' || !mp[l]);
-		}
+	while (mi.f && mountinfo_next(&mi, &m) > 0) {
+		const char *mp = m->mount_point;
+		bool ours = !strncmp(mp, netns_prefix, strlen(netns_prefix)) ||
+			    mountinfo_path_below(mp, cfg->state_dir) ||
+			    mountinfo_path_below(mp, cfg->run_dir);
 		if (!ours)
 			continue;
 		char **nm = realloc(mps, (n + 1) * sizeof(*mps));
@@ -121,20 +121,19 @@ static void mounts_remove(const struct config *cfg)
 /* The node's cgroup directory in every mounted hierarchy (v1 controllers and cgroup2). */
 static int cgroups_remove(const struct config *cfg)
 {
-	_cleanup_fclose_ FILE *f = fopen("/proc/self/mountinfo", "re");
-	char line[4096];
-	int ret = 0;
+	_cleanup_mountinfo_ struct mountinfo mi = { 0 };
+	const struct mountinfo_entry *m;
+	int r, ret = 0;
 
-	while (f && fgets(line, sizeof(line), f)) {
-		char mp[PATH_MAX], fstype[64], cg[2 * PATH_MAX];
-		const char *sep = strstr(line, " - ");
-		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mp) != 1 ||
-		    sscanf(sep + 3, "%63s", fstype) != 1)
+	if ((r = mountinfo_open(&mi, NULL)) < 0)
+		return log_warn_errno(r, "node %s: cannot read mountinfo", cfg->node_name);
+	while (mountinfo_next(&mi, &m) > 0) {
+		_cleanup_free_ char *cg = NULL;
+		if (!mountinfo_is_cgroup(m))
 			continue;
-		if (strcmp(fstype, "cgroup") && strcmp(fstype, "cgroup2"))
-			continue;
-		snprintf(cg, sizeof(cg), "%s/%s", mp, cfg->cgroup_name);
-		int r = cgroup_rmdir_tree(cg);
+		if (asprintf(&cg, "%s/%s", m->mount_point, cfg->cgroup_name) < 0)
+			return -ENOMEM;
+		r = cgroup_rmdir_tree(cg);
 		if (r < 0)
 			ret = log_warn_errno(r, "node %s: cannot remove cgroup %s", cfg->node_name, cg);
 	}
