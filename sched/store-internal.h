@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The store's parts (sched/store.h is the contract): snapshots and register printing
+ * (store_obj.c), the in-memory index (store_index.c), the watch window (store_watch.c), SQLite
+ * (store_db.c) and the writes (store.c). Internal to sched/store*.c.
+ */
+#ifndef SHOAL_SCHED_STORE_INTERNAL_H
+#define SHOAL_SCHED_STORE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cJSON.h>
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "lib/err.h"
+#include "sched/hlc.h"
+#include "sched/store.h"
+
+#define STORE_WATCH_WINDOW_DEFAULT 100000
+#define STORE_WATCH_BYTES_DEFAULT (8u << 20)
+#define STORE_HASH_MIN 1024
+
+#define STORE_OBJECT_MAX (64u << 20)
+#define STORE_MARKER_LEN 32
+#define STATUS_KEY ",\"status\":"
+#define STATUS_KEY_LEN (sizeof(STATUS_KEY) - 1)
+
+/*
+ * The composed text is laid out as  A R B [C] "}"  where A + B + "}" is the spec register,
+ * R the metadata.resourceVersion member (with its leading comma unless metadata is otherwise
+ * empty) and C is ,"status":<status register>. Writes splice new versions from these pieces.
+ */
+struct obj_priv {
+	struct store_obj pub;
+	uint32_t ring_refs; /* events in the watch window pointing here */
+	bool live;          /* the current version of its key */
+	size_t a_len, r_len, b_end;
+	char buf[]; /* strings and json */
+};
+
+struct scratch {
+	char *buf;
+	size_t cap;
+};
+
+struct res;
+
+struct entry {
+	struct entry *hnext;
+	uint64_t hash;
+	struct res *res;
+	struct obj_priv *obj; /* NULL: tombstone */
+	const char *name;     /* points into ns[] */
+	char ns[];
+};
+
+struct res {
+	char *name;
+	struct entry **v; /* live entries sorted by (ns, name) */
+	size_t n, cap;
+	uint64_t mod; /* bumped when v changes shape, so iterators re-seek */
+};
+
+struct ev_slot {
+	enum store_event_type type;
+	uint64_t rv;
+	struct obj_priv *obj, *old;
+};
+
+struct store_watch {
+	struct store *s;
+	struct store_watch *next;
+	char *resource; /* NULL: all */
+	uint64_t last_rv;
+	store_watch_fn fn;
+	void *userdata;
+	bool cancelled;
+	bool pinned; /* store_watch_add still holds it */
+};
+
+enum {
+	ST_BEGIN,
+	ST_COMMIT,
+	ST_ROLLBACK,
+	ST_PUT,
+	ST_SPEC,
+	ST_STATUS,
+	ST_DELETE,
+	ST_META,
+	ST_MAX,
+};
+
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *st[ST_MAX];
+	char *node_name;
+	store_clock_fn clock;
+	void *clock_data;
+	struct hlc hlc;
+	unsigned char hkey[crypto_shorthash_KEYBYTES];
+	char marker[STORE_MARKER_LEN + 1];
+	struct scratch print, spec, status;
+
+	uint64_t rv;
+	uint64_t commits;
+	size_t live, tombstones;
+
+	struct res **res;
+	size_t nres;
+	struct entry **htab;
+	size_t hsize, hcount;
+
+	/* events with rv in (oldest_rv, rv], oldest first */
+	struct ev_slot *ring;
+	size_t ring_cap, ring_head, ring_len;
+	uint64_t oldest_rv;
+	size_t window, window_bytes, pinned_bytes;
+
+	struct store_watch *watch_head, *watch_tail;
+	size_t nwatchers;
+	bool dispatching;
+};
+
+/* A register write, as it goes to SQLite. */
+struct row {
+	const char *resource, *ns, *name, *uid;
+	uint64_t rv;
+	const char *spec;
+	size_t spec_len;
+	uint64_t spec_hlc;
+	const char *spec_node;
+	const char *status;
+	size_t status_len;
+	uint64_t status_hlc;
+	const char *status_node;
+};
+
+struct layout {
+	const char *a, *b;
+	size_t a_len, b_len;
+	const char *status; /* NULL: no status register */
+	size_t status_len;
+};
+
+struct obj_fields {
+	const char *resource, *ns, *name, *uid;
+	uint64_t rv, spec_hlc, status_hlc;
+	const char *spec_node, *status_node;
+	struct layout l;
+	/* indexed fields */
+	const cJSON *labels;
+	const char *node_name, *phase;
+};
+
+struct spec_out {
+	cJSON *view;  /* owns the view nodes; the fields below point into it */
+	struct layout l; /* a and b, in s->print */
+	const char *uid;
+	const cJSON *labels;
+	const char *node_name;
+	char uidbuf[37];
+};
+
+
+/* store_obj.c: snapshots and printing the registers */
+struct obj_priv *obj_priv(struct store_obj *o);
+size_t obj_size(const struct obj_priv *o);
+struct layout obj_layout(const struct obj_priv *o);
+struct obj_priv *obj_new(const struct obj_fields *f);
+void view_deletep(cJSON **v);
+int print_into(const cJSON *item, struct scratch *sc, size_t *ret_len);
+int spec_print(struct store *s, const cJSON *obj, const char *uid_default, struct spec_out *out);
+int spec_text(struct store *s, const struct layout *l, const char **ret, size_t *ret_len);
+const cJSON *status_of(const cJSON *obj);
+const char *phase_of(const cJSON *status);
+
+/* store_index.c: hash table and per-resource sorted arrays */
+int key_cmp(const char *ns1, const char *name1, const char *ns2, const char *name2);
+uint64_t key_hash(const struct store *s, const char *res, const char *ns, const char *name);
+struct res *res_find(struct store *s, const char *resource);
+struct res *res_get(struct store *s, const char *resource);
+size_t res_bound(const struct res *r, const char *ns, const char *name, bool strict);
+size_t res_ns_bound(const struct res *r, const char *ns, bool strict);
+int res_reserve(struct res *r);
+void res_insert(struct res *r, struct entry *e); /* needs res_reserve() first */
+void res_remove(struct res *r, struct entry *e);
+struct entry *entry_find(struct store *s, struct res *r, const char *ns, const char *name,
+			 uint64_t h);
+struct entry *entry_lookup(struct store *s, const char *resource, const char *ns,
+			   const char *name);
+struct entry *entry_new(struct res *r, const char *ns, const char *name, uint64_t h);
+void htab_add(struct store *s, struct entry *e);
+
+/* store_watch.c: the watch window and dispatch */
+void ring_release(struct store *s, struct obj_priv *o);
+void obj_retire(struct store *s, struct obj_priv *o);
+int ring_reserve(struct store *s);
+void ring_push(struct store *s, enum store_event_type type, uint64_t rv, struct obj_priv *obj,
+	       struct obj_priv *old);
+void ring_evict(struct store *s);
+void watch_free(struct store_watch *w);
+void store_dispatch(struct store *s);
+
+/* store_db.c: SQLite */
+int db_open(struct store *s, const char *path);
+void db_close(struct store *s);
+int db_write(struct store *s, int op, const struct row *w, struct err *e);
+int store_load(struct store *s);
+uint64_t store_wall(struct store *s);
+
+#endif

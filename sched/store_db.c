@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * SQLite, the durable copy: one row per key with both registers, their versions, the commit
+ * sequence and a tombstone flag; one transaction per commit. Loading rebuilds the index.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "lib/macro.h"
+#include "lib/util.h"
+#include "sched/store-internal.h"
+
+static const char *const store_sql[ST_MAX] = {
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
+	[ST_COMMIT] = "COMMIT",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_PUT] = "INSERT INTO objects(resource, ns, name, uid, rv, spec, spec_hlc, spec_node, "
+		   "status, status_hlc, status_node, deleted) "
+		   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0) "
+		   "ON CONFLICT(resource, ns, name) DO UPDATE SET uid = excluded.uid, "
+		   "rv = excluded.rv, spec = excluded.spec, spec_hlc = excluded.spec_hlc, "
+		   "spec_node = excluded.spec_node, status = excluded.status, "
+		   "status_hlc = excluded.status_hlc, status_node = excluded.status_node, "
+		   "deleted = 0",
+	[ST_SPEC] = "UPDATE objects SET uid = ?4, rv = ?5, spec = ?6, spec_hlc = ?7, "
+		    "spec_node = ?8 WHERE resource = ?1 AND ns = ?2 AND name = ?3",
+	[ST_STATUS] = "UPDATE objects SET rv = ?5, status = ?9, status_hlc = ?10, "
+		      "status_node = ?11 WHERE resource = ?1 AND ns = ?2 AND name = ?3",
+	[ST_DELETE] = "UPDATE objects SET rv = ?5, spec_hlc = ?7, spec_node = ?8, deleted = 1 "
+		      "WHERE resource = ?1 AND ns = ?2 AND name = ?3",
+	[ST_META] = "UPDATE meta SET seq = ?1, hlc = ?2 WHERE id = 1",
+};
+
+static const char store_schema[] =
+	"CREATE TABLE IF NOT EXISTS objects ("
+	" resource TEXT NOT NULL, ns TEXT NOT NULL, name TEXT NOT NULL,"
+	" uid TEXT NOT NULL, rv INTEGER NOT NULL,"
+	" spec TEXT NOT NULL, spec_hlc INTEGER NOT NULL, spec_node TEXT NOT NULL,"
+	" status TEXT, status_hlc INTEGER NOT NULL DEFAULT 0, status_node TEXT,"
+	" deleted INTEGER NOT NULL DEFAULT 0,"
+	" PRIMARY KEY (resource, ns, name));"
+	"CREATE TABLE IF NOT EXISTS meta ("
+	" id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hlc INTEGER NOT NULL);"
+	"INSERT OR IGNORE INTO meta(id, seq, hlc) VALUES (1, 0, 0);";
+
+/* --- SQLite --- */
+
+static int db_err(struct store *s, struct err *e)
+{
+	return err_set(e, EIO, 500, "InternalError", "store: %s", sqlite3_errmsg(s->db));
+}
+
+static int db_step_done(sqlite3_stmt *st)
+{
+	int r = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	return r == SQLITE_DONE ? 0 : -EIO;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *t, size_t len)
+{
+	if (i > sqlite3_bind_parameter_count(st))
+		return;
+	if (t)
+		sqlite3_bind_text(st, i, t, (int)len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void bind_int(sqlite3_stmt *st, int i, uint64_t v)
+{
+	if (i <= sqlite3_bind_parameter_count(st))
+		sqlite3_bind_int64(st, i, (sqlite3_int64)v);
+}
+
+static void bind_key(sqlite3_stmt *st, const char *resource, const char *ns, const char *name)
+{
+	bind_text(st, 1, resource, strlen(resource));
+	bind_text(st, 2, ns, strlen(ns));
+	bind_text(st, 3, name, strlen(name));
+}
+
+/*
+ * One commit, one transaction. The row carries the commit's rv and HLC, so the sequence and
+ * the clock are recovered as the maxima over rows (plus the meta row written at close);
+ * whoever deletes rows (tombstone collection) must first raise meta to what it removes.
+ */
+int db_write(struct store *s, int op, const struct row *w, struct err *e)
+{
+	sqlite3_stmt *st = s->st[op];
+	int r;
+
+	bind_key(st, w->resource, w->ns, w->name);
+	bind_text(st, 4, w->uid, w->uid ? strlen(w->uid) : 0);
+	bind_int(st, 5, w->rv);
+	bind_text(st, 6, w->spec, w->spec_len);
+	bind_int(st, 7, w->spec_hlc);
+	bind_text(st, 8, w->spec_node, w->spec_node ? strlen(w->spec_node) : 0);
+	bind_text(st, 9, w->status, w->status_len);
+	bind_int(st, 10, w->status_hlc);
+	bind_text(st, 11, w->status_node, w->status_node ? strlen(w->status_node) : 0);
+
+	r = db_step_done(s->st[ST_BEGIN]);
+	if (r < 0)
+		return db_err(s, e);
+	r = db_step_done(st);
+	if (r == 0 && sqlite3_changes(s->db) != 1)
+		r = -EIO;
+	if (r == 0)
+		r = db_step_done(s->st[ST_COMMIT]);
+	if (r < 0) {
+		r = db_err(s, e);
+		db_step_done(s->st[ST_ROLLBACK]);
+	}
+	return r;
+}
+
+/* --- open / close / load --- */
+
+uint64_t store_wall(struct store *s)
+{
+	return s->clock ? s->clock(s->clock_data) : util_now_ms();
+}
+
+static int store_load_row(struct store *s, sqlite3_stmt *q)
+{
+	const char *resource = (const char *)sqlite3_column_text(q, 0);
+	const char *ns = (const char *)sqlite3_column_text(q, 1);
+	const char *name = (const char *)sqlite3_column_text(q, 2);
+	const char *uid = (const char *)sqlite3_column_text(q, 3);
+	uint64_t rv = (uint64_t)sqlite3_column_int64(q, 4);
+	const char *spec = (const char *)sqlite3_column_text(q, 5);
+	size_t spec_len = (size_t)sqlite3_column_bytes(q, 5);
+	uint64_t spec_hlc = (uint64_t)sqlite3_column_int64(q, 6);
+	const char *spec_node = (const char *)sqlite3_column_text(q, 7);
+	const char *status = (const char *)sqlite3_column_text(q, 8);
+	size_t status_len = (size_t)sqlite3_column_bytes(q, 8);
+	uint64_t status_hlc = (uint64_t)sqlite3_column_int64(q, 9);
+	const char *status_node = (const char *)sqlite3_column_text(q, 10);
+	bool deleted = sqlite3_column_int(q, 11) != 0;
+	_cleanup_json_ cJSON *spec_tree = NULL, *status_tree = NULL;
+	_cleanup_(view_deletep) cJSON *view = NULL;
+	struct spec_out sp = { 0 };
+	struct obj_priv *o = NULL;
+	struct entry *e;
+	struct res *r;
+	uint64_t h;
+	int ret;
+
+	if (!resource || !ns || !name || !uid || !spec)
+		return -EBADMSG;
+	if (rv > s->rv)
+		s->rv = rv;
+	if (spec_hlc > s->hlc.last)
+		s->hlc.last = spec_hlc;
+	if (status_hlc > s->hlc.last)
+		s->hlc.last = status_hlc;
+	r = res_get(s, resource);
+	if (!r)
+		return -ENOMEM;
+	if (!deleted) {
+		spec_tree = cJSON_ParseWithLength(spec, spec_len);
+		if (status)
+			status_tree = cJSON_ParseWithLength(status, status_len);
+		if (!spec_tree || (status && !status_tree))
+			return -EBADMSG;
+		ret = spec_print(s, spec_tree, uid, &sp);
+		view = sp.view;
+		if (ret < 0)
+			return ret;
+		sp.l.status = status;
+		sp.l.status_len = status_len;
+		o = obj_new(&(struct obj_fields){
+			.resource = resource,
+			.ns = ns,
+			.name = name,
+			.uid = uid,
+			.rv = rv,
+			.spec_hlc = spec_hlc,
+			.spec_node = spec_node,
+			.status_hlc = status_hlc,
+			.status_node = status_node,
+			.l = sp.l,
+			.labels = sp.labels,
+			.node_name = sp.node_name,
+			.phase = phase_of(status_tree),
+		});
+		if (!o)
+			return -ENOMEM;
+		if (res_reserve(r) < 0) {
+			store_obj_unref(&o->pub);
+			return -ENOMEM;
+		}
+	}
+	h = key_hash(s, resource, ns, name);
+	e = entry_new(r, ns, name, h);
+	if (!e) {
+		if (o)
+			store_obj_unref(&o->pub);
+		return -ENOMEM;
+	}
+	e->obj = o;
+	htab_add(s, e);
+	if (o) {
+		res_insert(r, e);
+		s->live++;
+	} else {
+		s->tombstones++;
+	}
+	return 0;
+}
+
+int store_load(struct store *s)
+{
+	sqlite3_stmt *q = NULL;
+	int r;
+
+	r = sqlite3_prepare_v2(s->db, "SELECT seq, hlc FROM meta WHERE id = 1", -1, &q, NULL);
+	if (r != SQLITE_OK)
+		return -EIO;
+	if (sqlite3_step(q) == SQLITE_ROW) {
+		s->rv = (uint64_t)sqlite3_column_int64(q, 0);
+		s->hlc.last = (uint64_t)sqlite3_column_int64(q, 1);
+	}
+	sqlite3_finalize(q);
+
+	r = sqlite3_prepare_v2(s->db,
+			       "SELECT resource, ns, name, uid, rv, spec, spec_hlc, spec_node, status,"
+			       " status_hlc, status_node, deleted FROM objects"
+			       " ORDER BY resource, ns, name",
+			       -1, &q, NULL);
+	if (r != SQLITE_OK)
+		return -EIO;
+	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
+		r = store_load_row(s, q);
+		if (r < 0) {
+			sqlite3_finalize(q);
+			return r;
+		}
+	}
+	sqlite3_finalize(q);
+	return r == SQLITE_DONE ? 0 : -EIO;
+}
+
+int db_open(struct store *s, const char *path)
+{
+	int r;
+
+	r = sqlite3_open_v2(path, &s->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (r != SQLITE_OK) {
+		r = r == SQLITE_CANTOPEN ? -ENOENT : -EIO;
+		return r;
+	}
+	/* WAL + synchronous=NORMAL: a commit survives a process kill; a power cut may lose the
+	 * last commits but never corrupts the file. Exclusive locking: one daemon per state dir,
+	 * and no lock syscalls per transaction. Checkpoints (each with fsyncs) every 32 MiB of
+	 * WAL rather than every 4 MiB. */
+	r = sqlite3_exec(s->db,
+			 "PRAGMA locking_mode = EXCLUSIVE; PRAGMA busy_timeout = 200;"
+			 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+			 "PRAGMA cache_size = -2048; PRAGMA wal_autocheckpoint = 8192;",
+			 NULL, NULL, NULL);
+	if (r == SQLITE_OK)
+		r = sqlite3_exec(s->db, store_schema, NULL, NULL, NULL);
+	if (r != SQLITE_OK) {
+		/* BUSY: another process has this state dir open */
+		r = r == SQLITE_BUSY ? -EBUSY : -EIO;
+		return r;
+	}
+	for (int i = 0; i < ST_MAX; i++) {
+		r = sqlite3_prepare_v3(s->db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
+				       NULL);
+		if (r != SQLITE_OK) {
+			r = -EIO;
+			return r;
+		}
+	}
+	return 0;
+}
+
+/* The meta row keeps the sequence and the clock even when no row carries them. */
+void db_close(struct store *s)
+{
+	if (s->st[ST_META]) {
+		sqlite3_bind_int64(s->st[ST_META], 1, (sqlite3_int64)s->rv);
+		sqlite3_bind_int64(s->st[ST_META], 2, (sqlite3_int64)s->hlc.last);
+		db_step_done(s->st[ST_META]);
+	}
+	for (int i = 0; i < ST_MAX; i++)
+		sqlite3_finalize(s->st[i]);
+	sqlite3_close(s->db);
+}
