@@ -29,7 +29,6 @@
 #include "lib/util.h"
 #include "lib/ws.h"
 
-#define EXEC_MAX_FRAME (1 << 20)
 #define EXEC_MAX_BACKLOG (1 << 20) /* pause the command's output while the client lags */
 #define EXEC_DRAIN_MS 300          /* after exit: how long to wait for the pipes' EOF */
 #define EXEC_MAX_ARGS 60
@@ -37,18 +36,16 @@
 struct api_exec {
 	struct api_exec *next, *prev;
 	struct api_server *srv;
-	struct evhttp_connection *evcon; /* NULL once the client is gone */
-	struct bufferevent *ws;
+	struct api_ws *ws; /* NULL once the client is gone */
 	int proto; /* 4 or 5 */
 	bool tty;
 	pid_t pid;
 	int pidfd;
 	struct event *pid_ev, *drain_ev;
 	struct bufferevent *in, *out, *err; /* tty: out is the pty master, in == NULL */
-	bool out_eof, err_eof, exited, finished, close_sent;
+	bool out_eof, err_eof, exited, finished;
 	bool in_closing; /* v5 half-close: close stdin once flushed */
 	int status; /* wait status */
-	int cur_channel; /* channel of a fragmented message, -1 */
 	char desc[256];  /* "ns/pod[ctr]" for logs */
 	char cmd[512];   /* for the Status message */
 };
@@ -85,49 +82,20 @@ static void exec_free(struct api_exec *x)
 		event_free(x->drain_ev);
 	if (x->pidfd >= 0)
 		close(x->pidfd);
-	if (x->evcon) {
-		evhttp_connection_set_closecb(x->evcon, NULL, NULL);
-		evhttp_connection_free(x->evcon);
-	}
+	api_ws_free(x->ws);
 	free(x);
 }
 
 /* The client is gone: close our side of the command's stdio (a tty gets SIGHUP, pipes EOF or
  * EPIPE) and keep the session only until the command exits, to reap it. */
-static void client_gone(struct api_exec *x)
+static void ws_closed(void *arg)
 {
-	if (x->evcon) {
-		evhttp_connection_set_closecb(x->evcon, NULL, NULL);
-		evhttp_connection_free(x->evcon);
-		x->evcon = NULL;
-		x->ws = NULL;
-	}
+	struct api_exec *x = arg;
+
+	x->ws = api_ws_free(x->ws);
 	close_io(x);
 	if (x->exited)
 		exec_free(x);
-}
-
-static void ws_send(struct api_exec *x, enum ws_opcode op, int channel, const void *p, size_t n)
-{
-	uint8_t h[14], ch = (uint8_t)channel;
-	size_t hl;
-
-	if (!x->ws || x->close_sent)
-		return;
-	hl = ws_frame_header(op, true, n + (channel >= 0), NULL, h);
-	bufferevent_write(x->ws, h, hl);
-	if (channel >= 0)
-		bufferevent_write(x->ws, &ch, 1);
-	if (n)
-		bufferevent_write(x->ws, p, n);
-}
-
-static void ws_close(struct api_exec *x, uint16_t code)
-{
-	uint8_t b[2] = { code >> 8, code & 0xff };
-
-	ws_send(x, WS_OP_CLOSE, -1, b, 2);
-	x->close_sent = true;
 }
 
 static void send_status(struct api_exec *x)
@@ -162,7 +130,7 @@ static void send_status(struct api_exec *x)
 	}
 	txt = cJSON_PrintUnformatted(st);
 	if (txt)
-		ws_send(x, WS_OP_BINARY, WS_CH_ERROR, txt, strlen(txt));
+		api_ws_send(x->ws, WS_OP_BINARY, WS_CH_ERROR, txt, strlen(txt));
 	log_info("api: exec %s [%s] exited %d", x->desc, x->cmd, code);
 }
 
@@ -173,7 +141,8 @@ static void forward(struct api_exec *x, struct bufferevent *from, int channel)
 
 	while ((n = evbuffer_get_length(in)) > 0) {
 		size_t chunk = n > 65536 ? 65536 : n;
-		ws_send(x, WS_OP_BINARY, channel, evbuffer_pullup(in, (ev_ssize_t)chunk), chunk);
+		api_ws_send(x->ws, WS_OP_BINARY, channel, evbuffer_pullup(in, (ev_ssize_t)chunk),
+			    chunk);
 		evbuffer_drain(in, chunk);
 	}
 }
@@ -197,12 +166,12 @@ static void maybe_finish(struct api_exec *x)
 		forward(x, x->err, 2);
 	close_io(x);
 	send_status(x);
-	ws_close(x, 1000);
-	if (!x->ws)
+	if (!x->ws) {
 		exec_free(x);
-	else if (evbuffer_get_length(bufferevent_get_output(x->ws)) == 0)
-		client_gone(x);
-	/* else ws_write_cb frees it once the frames are out */
+		return;
+	}
+	/* ws_closed frees it once the frames are out */
+	api_ws_close(x->ws, 1000);
 }
 
 static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
@@ -222,16 +191,11 @@ static void on_pid(evutil_socket_t fd, short what, void *arg)
 		return;
 	x->exited = true;
 	event_del(x->pid_ev);
-	if (!x->evcon && !x->ws) {
+	if (!x->ws) {
 		exec_free(x);
 		return;
 	}
 	maybe_finish(x);
-}
-
-static size_t ws_backlog(struct api_exec *x)
-{
-	return x->ws ? evbuffer_get_length(bufferevent_get_output(x->ws)) : 0;
 }
 
 static void proc_read_cb(struct bufferevent *bev, void *arg)
@@ -239,7 +203,7 @@ static void proc_read_cb(struct bufferevent *bev, void *arg)
 	struct api_exec *x = arg;
 
 	forward(x, bev, bev == x->err ? 2 : 1);
-	if (ws_backlog(x) > EXEC_MAX_BACKLOG) {
+	if (api_ws_backlog(x->ws) > EXEC_MAX_BACKLOG) {
 		if (x->out)
 			bufferevent_disable(x->out, EV_READ);
 		if (x->err)
@@ -311,8 +275,10 @@ static void resize(struct api_exec *x, const uint8_t *p, size_t n)
 		(void)ioctl(bufferevent_getfd(x->out), TIOCSWINSZ, &ws);
 }
 
-static void channel_data(struct api_exec *x, int ch, const uint8_t *p, size_t n)
+static void channel_data(void *arg, int ch, uint8_t *p, size_t n)
 {
+	struct api_exec *x = arg;
+
 	switch (ch) {
 	case WS_CH_STDIN:
 		if (x->tty && x->out)
@@ -332,69 +298,10 @@ static void channel_data(struct api_exec *x, int ch, const uint8_t *p, size_t n)
 	}
 }
 
-static void ws_read_cb(struct bufferevent *bev, void *arg)
-{
-	struct api_exec *x = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-
-	while (x->ws) {
-		size_t len = evbuffer_get_length(in);
-		struct ws_frame f;
-		uint8_t *p;
-		int r;
-
-		if (len < 2)
-			return;
-		p = evbuffer_pullup(in, -1);
-		r = ws_frame_parse(p, len, EXEC_MAX_FRAME, &f);
-		if (r == 0)
-			return;
-		if (r < 0 || !f.masked) {
-			log_warn("api: exec %s: bad WebSocket frame from the client", x->desc);
-			ws_close(x, r == -EMSGSIZE ? 1009 : 1002);
-			client_gone(x);
-			return;
-		}
-		uint8_t *pl = p + f.header_len;
-		ws_unmask(pl, f.payload_len, f.mask, 0);
-		switch (f.op) {
-		case WS_OP_CLOSE:
-			if (!x->close_sent)
-				ws_send(x, WS_OP_CLOSE, -1, pl, f.payload_len >= 2 ? 2 : 0);
-			x->close_sent = true;
-			evbuffer_drain(in, f.header_len + f.payload_len);
-			client_gone(x);
-			return;
-		case WS_OP_PING:
-			ws_send(x, WS_OP_PONG, -1, pl, f.payload_len);
-			break;
-		case WS_OP_PONG:
-			break;
-		case WS_OP_TEXT:
-		case WS_OP_BINARY:
-			if (f.payload_len >= 1)
-				channel_data(x, pl[0], pl + 1, f.payload_len - 1);
-			x->cur_channel = f.fin || !f.payload_len ? -1 : pl[0];
-			break;
-		case WS_OP_CONT:
-			if (x->cur_channel >= 0)
-				channel_data(x, x->cur_channel, pl, f.payload_len);
-			if (f.fin)
-				x->cur_channel = -1;
-			break;
-		}
-		evbuffer_drain(in, f.header_len + f.payload_len);
-	}
-}
-
-static void ws_write_cb(struct bufferevent *bev, void *arg)
+static void ws_drained(void *arg)
 {
 	struct api_exec *x = arg;
 
-	if (x->finished) {
-		client_gone(x);
-		return;
-	}
 	/* caught up: read the command's output again */
 	if (x->out && !x->out_eof)
 		bufferevent_enable(x->out, EV_READ);
@@ -402,24 +309,11 @@ static void ws_write_cb(struct bufferevent *bev, void *arg)
 		bufferevent_enable(x->err, EV_READ);
 }
 
-static void ws_event_cb(struct bufferevent *bev, short what, void *arg)
-{
-	struct api_exec *x = arg;
-
-	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
-		log_debug("api: exec %s: client closed the connection", x->desc);
-		client_gone(x);
-	}
-}
-
-static void on_evcon_close(struct evhttp_connection *evcon, void *arg)
-{
-	struct api_exec *x = arg;
-
-	/* evhttp is freeing the connection (server shutdown) */
-	x->evcon = NULL;
-	x->ws = NULL;
-}
+static const struct api_ws_ops exec_ws_ops = {
+    .data = channel_data,
+    .drained = ws_drained,
+    .closed = ws_closed,
+};
 
 static struct bufferevent *pipe_bev(struct api_exec *x, int fd)
 {
@@ -539,7 +433,7 @@ void api_podexec_handle(struct api_req *r)
 {
 	_cleanup_(api_pod_ctr_done) struct api_pod_ctr c = { 0 };
 	struct evkeyvalq *h = evhttp_request_get_input_headers(r->req);
-	const char *key = evhttp_find_header(h, "Sec-WebSocket-Key");
+	const char *key = api_ws_upgrade_key(r);
 	const char *upgrade = evhttp_find_header(h, "Upgrade");
 	const char *proto_name;
 	_cleanup_free_ char *id = NULL;
@@ -557,27 +451,28 @@ void api_podexec_handle(struct api_req *r)
 				 "the server does not allow this method on the requested resource");
 		return;
 	}
-	if (upgrade && !strncasecmp(upgrade, "SPDY", 4)) {
+	if (api_ws_spdy_request(r)) {
 		reply_bad(r, 400,
 			  "exec over %s is not supported by shoal: use a client that speaks "
 			  "WebSocket (v5.channel.k8s.io), e.g. kubectl >= 1.30 or shoalctl exec",
 			  upgrade);
 		return;
 	}
-	if (!ws_header_has_token(upgrade, "websocket") ||
-	    !ws_header_has_token(evhttp_find_header(h, "Connection"), "upgrade") || !key) {
+	if (!key) {
 		reply_bad(r, 400, "%s", "Upgrade request required (WebSocket, v5.channel.k8s.io)");
 		return;
 	}
 	proto_name = pick_protocol(evhttp_find_header(h, "Sec-WebSocket-Protocol"), &proto);
 	if (!proto_name) {
-		reply_bad(r, 400,
+		reply_bad(
+		    r, 400,
 			  "no supported stream protocol in Sec-WebSocket-Protocol \"%.200s\" (shoal "
 			  "serves v5.channel.k8s.io and v4.channel.k8s.io)",
 			  evhttp_find_header(h, "Sec-WebSocket-Protocol") ?: "");
 		return;
 	}
-	TAILQ_FOREACH(kv, &r->query, next) {
+	TAILQ_FOREACH(kv, &r->query, next)
+	{
 		if (!streq(kv->key, "command"))
 			continue;
 		if (argc == EXEC_MAX_ARGS) {
@@ -636,7 +531,6 @@ void api_podexec_handle(struct api_req *r)
 	x->pidfd = -1;
 	x->proto = proto;
 	x->tty = tty;
-	x->cur_channel = -1;
 	snprintf(x->desc, sizeof(x->desc), "%s/%s[%s]", r->ns, r->name, c.ref.container);
 	o = 0;
 	for (size_t i = 0; i < argc && o < sizeof(x->cmd); i++)
@@ -661,23 +555,12 @@ void api_podexec_handle(struct api_req *r)
 	}
 
 	/* take the connection over from evhttp */
-	x->evcon = evhttp_request_get_connection(r->req);
-	x->ws = evhttp_connection_get_bufferevent(x->evcon);
-	evhttp_connection_set_closecb(x->evcon, on_evcon_close, x);
-	bufferevent_setcb(x->ws, ws_read_cb, ws_write_cb, ws_event_cb, x);
-	bufferevent_set_timeouts(x->ws, NULL, NULL);
-	bufferevent_enable(x->ws, EV_READ | EV_WRITE);
-	{
-		struct evbuffer *out = bufferevent_get_output(x->ws);
-		evbuffer_add_printf(out,
-				    "HTTP/1.1 101 Switching Protocols\r\n"
-				    "Upgrade: websocket\r\n"
-				    "Connection: Upgrade\r\n"
-				    "Sec-WebSocket-Accept: %s\r\n"
-				    "Sec-WebSocket-Protocol: %s\r\n\r\n",
-				    accept, proto_name);
+	if (api_ws_accept(r, key, proto_name, true, &exec_ws_ops, x, x->desc, &x->ws) < 0) {
+		kill(x->pid, SIGKILL);
+		waitpid(x->pid, NULL, 0);
+		exec_free(x);
+		return;
 	}
-	r->code = 101;
 	x->next = r->srv->execs;
 	if (x->next)
 		x->next->prev = x;
@@ -689,9 +572,7 @@ void api_podexec_handle(struct api_req *r)
 	if (x->in)
 		bufferevent_enable(x->in, EV_WRITE);
 	log_info("api: exec %s [%s]%s", x->desc, x->cmd, tty ? " (tty)" : "");
-	/* frames the client sent right behind its request */
-	if (evbuffer_get_length(bufferevent_get_input(x->ws)))
-		ws_read_cb(x->ws, x);
+	api_ws_start(x->ws);
 }
 
 void api_podexec_free_all(struct api_server *srv)

@@ -22,6 +22,7 @@
 #include "api/selector.h"
 #include "api/server.h"
 #include "lib/err.h"
+#include "lib/ws.h"
 #include "sched/store.h"
 
 struct api_token {
@@ -133,6 +134,39 @@ void api_podio_free_all(struct api_server *srv);
 void api_podlog_free_all(struct api_server *srv);
 void api_podexec_free_all(struct api_server *srv);
 void api_images_free_all(struct api_server *srv);
+
+/* --- one WebSocket connection taken over from evhttp (wsconn.c), for exec and portforward --- */
+#define API_WS_MAX_FRAME (1 << 20)
+struct api_ws;
+struct api_ws_ops {
+	/*
+	 * A data message or a piece of one, in order (fragments arrive as they come). With
+	 * channels, channel is the message's first byte (Kubernetes' channel protocols) and p/n
+	 * the rest; without, channel is -1. Must not free the api_ws.
+	 */
+	void (*data)(void *ud, int channel, uint8_t *p, size_t n);
+	/* The output was written out (optional): resume what was paused for backlog. */
+	void (*drained)(void *ud);
+	/* The connection is over: the client closed or broke it, or our close frame went out.
+	 * Called once, from the event loop; the owner frees the api_ws (here or later). */
+	void (*closed)(void *ud);
+};
+/* Sec-WebSocket-Key of a WebSocket upgrade request, NULL if it is none. */
+const char *api_ws_upgrade_key(struct api_req *r);
+/* Does the request ask for SPDY (kubectl <= 1.29), which shoal does not serve? */
+bool api_ws_spdy_request(struct api_req *r);
+/* Answer 101 with protocol (NULL: none) and take the connection over; *ret is set before
+ * any callback can run. On failure a Status was replied. Then api_ws_start(). */
+int api_ws_accept(struct api_req *r, const char *key, const char *protocol, bool channels,
+		  const struct api_ws_ops *ops, void *ud, const char *desc, struct api_ws **ret);
+void api_ws_start(struct api_ws *w); /* handle frames that came with the request */
+/* A single-frame message; channel >= 0 prepends the channel byte. */
+void api_ws_send(struct api_ws *w, enum ws_opcode op, int channel, const void *p, size_t n);
+/* Send a close frame; closed() follows once it is out. */
+void api_ws_close(struct api_ws *w, uint16_t code);
+size_t api_ws_backlog(const struct api_ws *w); /* bytes not yet written to the client */
+void api_ws_read_enable(struct api_ws *w, bool on);
+struct api_ws *api_ws_free(struct api_ws *w);
 
 /* --- listing helpers shared by rest.c and watch.c --- */
 struct api_filter {
