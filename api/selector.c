@@ -442,18 +442,25 @@ int label_selector_parse(const char *s, struct label_selector **ret, struct err 
 	return 0;
 }
 
-#define INVALID(field, ...)                                                                        \
+/* One cause on `fld`; the cause's message carries no path (the Status message does), as in
+ * Kubernetes' field.Error */
+#define FAIL(type, fld, ...)                                                                       \
 	({                                                                                         \
-		err_cause(e, "FieldValueInvalid", field, __VA_ARGS__);                              \
-		err_set(e, EINVAL, 422, "Invalid", __VA_ARGS__);                                   \
+		char _m[512];                                                                      \
+		snprintf(_m, sizeof(_m), __VA_ARGS__);                                             \
+		err_cause(e, type, fld, "%s", _m);                                                 \
+		err_set(e, EINVAL, 422, "Invalid", "%s: %s", fld, _m);                             \
 	})
+#define INVALID(fld, ...) FAIL("FieldValueInvalid", fld, __VA_ARGS__)
 
+/* metav1validation.ValidateLabelSelector */
 int label_selector_from_json(const cJSON *js, const char *field, struct label_selector **ret,
 			     struct err *e)
 {
 	_cleanup_(label_selector_freep) struct label_selector *sel = calloc(1, sizeof(*sel));
 	const cJSON *ml, *me, *it;
-	char path[192], why[512];
+	char path[192], sub[224];
+	const char *why;
 	int r, i = 0;
 
 	if (!sel)
@@ -464,31 +471,31 @@ int label_selector_from_json(const cJSON *js, const char *field, struct label_se
 		return 0;
 	}
 	if (!cJSON_IsObject(js))
-		return INVALID(field, "%s: Invalid value: must be a LabelSelector object", field);
+		return FAIL("FieldValueTypeInvalid", field,
+			    "Invalid value: must be a LabelSelector object");
 	ml = cJSON_GetObjectItemCaseSensitive(js, "matchLabels");
 	if (ml && !cJSON_IsNull(ml)) {
-		if (!cJSON_IsObject(ml)) {
-			snprintf(path, sizeof(path), "%s.matchLabels", field);
-			return INVALID(path, "%s: Invalid value: must be an object of strings", path);
-		}
+		snprintf(path, sizeof(path), "%s.matchLabels", field);
+		if (!cJSON_IsObject(ml))
+			return FAIL("FieldValueTypeInvalid", path,
+				    "Invalid value: must be an object of strings");
 		cJSON_ArrayForEach(it, ml)
 		{
 			struct sel_req req = { .op = SEL_EQ };
-			const char *bad;
 
-			snprintf(path, sizeof(path), "%s.matchLabels", field);
-			if (!cJSON_IsString(it))
-				return INVALID(path, "%s: Invalid value: label \"%s\" must be a string",
-					       path, it->string);
+			if (!cJSON_IsString(it)) {
+				snprintf(sub, sizeof(sub), "%s[%s]", path, it->string);
+				return FAIL("FieldValueTypeInvalid", sub,
+					    "Invalid value: must be a string");
+			}
+			if ((why = selector_qualified_name_error(it->string)))
+				return INVALID(path, "Invalid value: \"%s\": %s", it->string, why);
+			if ((why = selector_label_value_error(it->valuestring)))
+				return INVALID(path, "Invalid value: \"%s\": %s", it->valuestring, why);
 			req.key = strdup(it->string);
 			if (!req.key || req_add_value(&req, it->valuestring, strlen(it->valuestring)) < 0) {
 				sel_req_clear(&req);
 				return -ENOMEM;
-			}
-			bad = req_check(&req, why, sizeof(why));
-			if (bad) {
-				sel_req_clear(&req);
-				return INVALID(path, "%s: Invalid value: %s", path, bad);
 			}
 			r = sel_add(sel, &req);
 			if (r < 0) {
@@ -501,24 +508,29 @@ int label_selector_from_json(const cJSON *js, const char *field, struct label_se
 	if (me && !cJSON_IsNull(me)) {
 		if (!cJSON_IsArray(me)) {
 			snprintf(path, sizeof(path), "%s.matchExpressions", field);
-			return INVALID(path, "%s: Invalid value: must be a list", path);
+			return FAIL("FieldValueTypeInvalid", path, "Invalid value: must be a list");
 		}
 		cJSON_ArrayForEach(it, me)
 		{
 			struct sel_req req = { 0 };
 			const cJSON *k, *op, *vals, *v;
-			const char *bad;
+			int j = 0;
 
 			snprintf(path, sizeof(path), "%s.matchExpressions[%d]", field, i++);
 			if (!cJSON_IsObject(it))
-				return INVALID(path, "%s: Invalid value: must be an object", path);
+				return FAIL("FieldValueTypeInvalid", path,
+					    "Invalid value: must be an object");
 			k = cJSON_GetObjectItemCaseSensitive(it, "key");
 			op = cJSON_GetObjectItemCaseSensitive(it, "operator");
 			vals = cJSON_GetObjectItemCaseSensitive(it, "values");
+			snprintf(sub, sizeof(sub), "%s.key", path);
 			if (!cJSON_IsString(k))
-				return INVALID(path, "%s.key: Required value", path);
+				return FAIL("FieldValueRequired", sub, "Required value");
+			if ((why = selector_qualified_name_error(k->valuestring)))
+				return INVALID(sub, "Invalid value: \"%s\": %s", k->valuestring, why);
+			snprintf(sub, sizeof(sub), "%s.operator", path);
 			if (!cJSON_IsString(op))
-				return INVALID(path, "%s.operator: Required value", path);
+				return FAIL("FieldValueRequired", sub, "Required value");
 			if (streq(op->valuestring, "In"))
 				req.op = SEL_IN;
 			else if (streq(op->valuestring, "NotIn"))
@@ -528,29 +540,40 @@ int label_selector_from_json(const cJSON *js, const char *field, struct label_se
 			else if (streq(op->valuestring, "DoesNotExist"))
 				req.op = SEL_NOT_EXISTS;
 			else
-				return INVALID(path, "%s.operator: Invalid value: \"%s\": not a valid "
-					       "selector operator", path, op->valuestring);
+				return INVALID(sub, "Invalid value: \"%s\": not a valid selector "
+						    "operator", op->valuestring);
+			snprintf(sub, sizeof(sub), "%s.values", path);
 			if (vals && !cJSON_IsNull(vals) && !cJSON_IsArray(vals))
-				return INVALID(path, "%s.values: Invalid value: must be a list", path);
+				return FAIL("FieldValueTypeInvalid", sub, "Invalid value: must be a list");
+			if ((req.op == SEL_IN || req.op == SEL_NOTIN) && cJSON_GetArraySize(vals) == 0)
+				return FAIL("FieldValueRequired", sub,
+					    "Required value: must be specified when `operator` is "
+					    "'In' or 'NotIn'");
+			if ((req.op == SEL_EXISTS || req.op == SEL_NOT_EXISTS) &&
+			    cJSON_GetArraySize(vals) > 0)
+				return FAIL("FieldValueForbidden", sub,
+					    "Forbidden: may not be specified when `operator` is "
+					    "'Exists' or 'DoesNotExist'");
 			req.key = strdup(k->valuestring);
 			if (!req.key)
 				return -ENOMEM;
 			cJSON_ArrayForEach(v, vals)
 			{
+				snprintf(sub, sizeof(sub), "%s.values[%d]", path, j++);
 				if (!cJSON_IsString(v)) {
 					sel_req_clear(&req);
-					return INVALID(path, "%s.values: Invalid value: values must be "
-						       "strings", path);
+					return FAIL("FieldValueTypeInvalid", sub,
+						    "Invalid value: must be a string");
+				}
+				if ((why = selector_label_value_error(v->valuestring))) {
+					sel_req_clear(&req);
+					return INVALID(sub, "Invalid value: \"%s\": %s", v->valuestring,
+						       why);
 				}
 				if (req_add_value(&req, v->valuestring, strlen(v->valuestring)) < 0) {
 					sel_req_clear(&req);
 					return -ENOMEM;
 				}
-			}
-			bad = req_check(&req, why, sizeof(why));
-			if (bad) {
-				sel_req_clear(&req);
-				return INVALID(path, "%s: Invalid value: %s", path, bad);
 			}
 			r = sel_add(sel, &req);
 			if (r < 0) {

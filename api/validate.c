@@ -266,8 +266,16 @@ void validate_default(const char *kind, cJSON *obj)
 		if (cJSON_IsString(type) && !streq(type->valuestring, "ExternalName")) {
 			def_str(spec, "internalTrafficPolicy", "Cluster");
 			if (streq(type->valuestring, "NodePort") ||
-			    streq(type->valuestring, "LoadBalancer"))
+			    streq(type->valuestring, "LoadBalancer") ||
+			    (streq(type->valuestring, "ClusterIP") &&
+			     cJSON_GetArraySize(obj_child(spec, "externalIPs")) > 0))
 				def_str(spec, "externalTrafficPolicy", "Cluster");
+		}
+		cJSON *aff = obj_child(spec, "sessionAffinity");
+		if (cJSON_IsString(aff) && streq(aff->valuestring, "ClientIP")) {
+			cJSON *cip = obj_ensure(obj_ensure(spec, "sessionAffinityConfig"), "clientIP");
+			if (cip)
+				def_num(cip, "timeoutSeconds", 10800);
 		}
 		cJSON_ArrayForEach(p, (cJSON_IsArray(obj_child(spec, "ports")) ? obj_child(spec, "ports") : NULL))
 		{
@@ -673,6 +681,36 @@ static bool valid_ip(const char *s)
 	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
+/* validateNonSpecialIP: addresses a Service may not claim as external */
+static const char *special_ip_error(const char *s)
+{
+	static const unsigned char zero[16], one[16] = { [15] = 1 };
+	unsigned char a[16];
+
+	if (inet_pton(AF_INET, s, a) == 1) {
+		if (!a[0] && !a[1] && !a[2] && !a[3])
+			return "may not be unspecified (0.0.0.0)";
+		if (a[0] == 127)
+			return "may not be in the loopback range (127.0.0.0/8, ::1/128)";
+		if (a[0] == 169 && a[1] == 254)
+			return "may not be in the link-local range (169.254.0.0/16, fe80::/10)";
+		if (a[0] == 224 && a[1] == 0 && a[2] == 0)
+			return "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)";
+		return NULL;
+	}
+	if (inet_pton(AF_INET6, s, a) != 1)
+		return NULL;
+	if (!memcmp(a, zero, 16))
+		return "may not be unspecified (::)";
+	if (!memcmp(a, one, 16))
+		return "may not be in the loopback range (127.0.0.0/8, ::1/128)";
+	if (a[0] == 0xfe && (a[1] & 0xc0) == 0x80)
+		return "may not be in the link-local range (169.254.0.0/16, fe80::/10)";
+	if (a[0] == 0xff && (a[1] & 0x0f) == 0x02)
+		return "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)";
+	return NULL;
+}
+
 static bool valid_cidr(const char *s)
 {
 	char ip[64];
@@ -692,18 +730,27 @@ static bool valid_cidr(const char *s)
 	return !*end && bits >= 0 && bits <= (v6 ? 128 : 32);
 }
 
+/* How a port number field treats absence and 0, as Kubernetes does field by field */
+enum port_rule {
+	PORT_OPTIONAL, /* 0 or absent: unset (hostPort) */
+	PORT_REQUIRED, /* absent: Required; 0: Invalid (IsValidPortNum: service port, probes) */
+	PORT_NONZERO,  /* absent or 0: Required (containerPort) */
+};
+
 static void chk_port_num(struct vctx *v, const cJSON *o, const char *k, const char *path,
-			 bool required)
+			 enum port_rule rule)
 {
 	int64_t x = 0;
 	bool have = get_int(v, o, k, path, &x);
 
 	if (!have) {
-		if (required && !get(o, k))
+		if (rule != PORT_OPTIONAL && !get(o, k))
 			v_required(v, path, NULL);
 		return;
 	}
-	if (x == 0 && required)
+	if (x == 0 && rule == PORT_OPTIONAL)
+		return;
+	if (x == 0 && rule == PORT_NONZERO)
 		v_required(v, path, NULL);
 	else if (x < 1 || x > 65535)
 		v_invalid(v, path, get(o, k), "must be between 1 and 65535, inclusive");
@@ -721,7 +768,7 @@ static void chk_int_or_name(struct vctx *v, const cJSON *o, const char *k, const
 		return;
 	}
 	if (cJSON_IsNumber(c)) {
-		chk_port_num(v, o, k, path, required);
+		chk_port_num(v, o, k, path, required ? PORT_REQUIRED : PORT_OPTIONAL);
 	} else if (cJSON_IsString(c)) {
 		const char *why = iana_svc_name_error(c->valuestring);
 		if (why)
@@ -732,6 +779,15 @@ static void chk_int_or_name(struct vctx *v, const cJSON *o, const char *k, const
 }
 
 static const char *const PROTOCOLS[] = { "SCTP", "TCP", "UDP", NULL };
+
+/* appProtocol: a qualified name (ValidateQualifiedName) */
+static void chk_app_protocol(struct vctx *v, const cJSON *o, const char *path)
+{
+	const char *s = get_str(v, o, "appProtocol", path), *why;
+
+	if (s && (why = selector_qualified_name_error(s)))
+		v_invalid_s(v, path, s, why);
+}
 
 /* --- metadata, labels --- */
 
@@ -990,7 +1046,7 @@ static void chk_probe(struct vctx *v, const cJSON *c, const char *k, const char 
 	if ((h = get_obj(v, p, "exec", J(path, "exec"))))
 		chk_strlist(v, h, "command", J(J(path, "exec"), "command"));
 	if ((h = get_obj(v, p, "grpc", J(path, "grpc"))))
-		chk_port_num(v, h, "port", J(J(path, "grpc"), "port"), true);
+		chk_port_num(v, h, "port", J(J(path, "grpc"), "port"), PORT_REQUIRED);
 	chk_int_min(v, p, "initialDelaySeconds", J(path, "initialDelaySeconds"), 0);
 	chk_int_min(v, p, "timeoutSeconds", J(path, "timeoutSeconds"), 0);
 	chk_int_min(v, p, "periodSeconds", J(path, "periodSeconds"), 0);
@@ -1048,8 +1104,8 @@ static void chk_container(struct vctx *v, const cJSON *c, const char *path, stru
 			v_type(v, p, it, "an object");
 			continue;
 		}
-		chk_port_num(v, it, "containerPort", J(p, "containerPort"), true);
-		chk_port_num(v, it, "hostPort", J(p, "hostPort"), false);
+		chk_port_num(v, it, "containerPort", J(p, "containerPort"), PORT_NONZERO);
+		chk_port_num(v, it, "hostPort", J(p, "hostPort"), PORT_OPTIONAL);
 		if (get(it, "protocol"))
 			v_enum(v, J(p, "protocol"), get(it, "protocol"), PROTOCOLS);
 		else
@@ -1607,10 +1663,20 @@ static void chk_service(struct vctx *v, const cJSON *obj)
 				    : "may not be set for ExternalName services");
 	if (extname) {
 		const char *en = get_str(v, spec, "externalName", "spec.externalName");
-		if (!en || !*en)
+		size_t enl = en ? strlen(en) : 0;
+		/* the CNAME may end in a dot to mark it fully qualified */
+		if (enl && en[enl - 1] == '.')
+			enl--;
+		if (!enl) {
 			v_required(v, "spec.externalName", NULL);
-		else
-			chk_dns(v, "spec.externalName", en, NAME_SUBDOMAIN);
+		} else {
+			char buf[256];
+			if (enl >= sizeof(buf))
+				enl = sizeof(buf) - 1;
+			memcpy(buf, en, enl);
+			buf[enl] = 0;
+			chk_dns(v, "spec.externalName", buf, NAME_SUBDOMAIN);
+		}
 		if (cip && *cip)
 			v_forbidden(v, "spec.clusterIP", "may not be set for ExternalName services");
 	}
@@ -1636,13 +1702,18 @@ static void chk_service(struct vctx *v, const cJSON *obj)
 		if (nports > 1 && (!pn || !*pn))
 			v_required(v, J(p, "name"), NULL);
 		else if (pn && *pn) {
-			const char *why = iana_svc_name_error(pn);
-			if (why)
-				v_invalid_s(v, J(p, "name"), pn, why);
-			else if (!nameset_add(&pnames, pn))
+			/* a DNS-1123 label, unlike container port names: kubectl's generators
+			 * name ports "80-80" */
+			chk_dns(v, J(p, "name"), pn, NAME_LABEL);
+			if (!nameset_add(&pnames, pn))
 				v_duplicate(v, J(p, "name"), get(it, "name"));
 		}
-		chk_port_num(v, it, "port", J(p, "port"), true);
+		chk_port_num(v, it, "port", J(p, "port"), PORT_REQUIRED);
+		chk_app_protocol(v, it, J(p, "appProtocol"));
+		if (streq(type, "LoadBalancer") && cJSON_IsNumber(get(it, "port")) &&
+		    get(it, "port")->valuedouble == 10250)
+			v_invalid(v, p, get(it, "port"),
+				  "may not expose port 10250 externally since it is used by kubelet");
 		if (get(it, "protocol"))
 			v_enum(v, J(p, "protocol"), get(it, "protocol"), PROTOCOLS);
 		else
@@ -1657,6 +1728,22 @@ static void chk_service(struct vctx *v, const cJSON *obj)
 				v_invalid(v, J(p, "nodePort"), get(it, "nodePort"),
 					  "must be between 1 and 65535, inclusive");
 		}
+		/* nodePort+protocol unique */
+		j = 0;
+		cJSON_ArrayForEach(other, (i <= 1024 && cJSON_IsNumber(get(it, "nodePort")) &&
+						   get(it, "nodePort")->valuedouble != 0
+					   ? ports
+					   : NULL))
+		{
+			if (j++ >= i - 1)
+				break;
+			if (cJSON_Compare(get(other, "nodePort"), get(it, "nodePort"), true) &&
+			    cJSON_Compare(get(other, "protocol"), get(it, "protocol"), true)) {
+				v_duplicate(v, J(p, "nodePort"), get(it, "nodePort"));
+				break;
+			}
+		}
+		j = 0;
 		/* port+protocol unique (bounded: quadratic) */
 		cJSON_ArrayForEach(other, (i <= 1024 ? ports : NULL))
 		{
@@ -1677,13 +1764,43 @@ static void chk_service(struct vctx *v, const cJSON *obj)
 	if (get(spec, "sessionAffinity"))
 		v_enum(v, "spec.sessionAffinity", get(spec, "sessionAffinity"),
 		       ENUM("ClientIP", "None"));
-	if (get(spec, "externalTrafficPolicy")) {
-		if (streq(type, "ClusterIP") || extname)
-			v_forbidden(v, "spec.externalTrafficPolicy",
-				    "may only be set for externally-accessible services");
-		else
-			v_enum(v, "spec.externalTrafficPolicy", get(spec, "externalTrafficPolicy"),
-			       ENUM("Cluster", "Local"));
+	/* apiservice.ExternallyAccessible */
+	bool external = streq(type, "NodePort") || streq(type, "LoadBalancer") ||
+			(streq(type, "ClusterIP") && cJSON_GetArraySize(get(spec, "externalIPs")) > 0);
+	const cJSON *etp = get(spec, "externalTrafficPolicy");
+	if (etp && cJSON_IsString(etp) && !*etp->valuestring)
+		etp = NULL;
+	if (external && !etp)
+		v_required(v, "spec.externalTrafficPolicy", NULL);
+	else if (external)
+		v_enum(v, "spec.externalTrafficPolicy", etp, ENUM("Cluster", "Local"));
+	else if (etp)
+		v_invalid(v, "spec.externalTrafficPolicy", etp,
+			  "may only be set for externally-accessible services");
+	const cJSON *sac = get(spec, "sessionAffinityConfig");
+	const char *aff = cJSON_IsString(get(spec, "sessionAffinity"))
+				  ? get(spec, "sessionAffinity")->valuestring
+				  : "";
+	if (streq(aff, "ClientIP")) {
+		const cJSON *cip_cfg = get(get_obj(v, spec, "sessionAffinityConfig",
+						   "spec.sessionAffinityConfig"),
+					   "clientIP");
+		int64_t t;
+		if (!sac)
+			v_required(v, "spec.sessionAffinityConfig",
+				   "when session affinity type is ClientIP");
+		else if (!cip_cfg)
+			v_required(v, "spec.sessionAffinityConfig.clientIP",
+				   "when session affinity type is ClientIP");
+		else if (get_int(v, cip_cfg, "timeoutSeconds",
+				 "spec.sessionAffinityConfig.clientIP.timeoutSeconds", &t) &&
+			 (t <= 0 || t > 86400))
+			v_invalid(v, "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
+				  get(cip_cfg, "timeoutSeconds"),
+				  "must be greater than 0 and less than 86400");
+	} else if (streq(aff, "None") && sac) {
+		v_forbidden(v, "spec.sessionAffinityConfig",
+			    "must not be set when session affinity is None");
 	}
 	if (get(spec, "internalTrafficPolicy") && !extname)
 		v_enum(v, "spec.internalTrafficPolicy", get(spec, "internalTrafficPolicy"),
@@ -1696,8 +1813,11 @@ static void chk_service(struct vctx *v, const cJSON *obj)
 	cJSON_ArrayForEach(it, eips)
 	{
 		const char *p = I("spec.externalIPs", i++);
+		const char *why;
 		if (!cJSON_IsString(it) || !valid_ip(it->valuestring))
 			v_invalid(v, p, it, "must be a valid IP address");
+		else if ((why = special_ip_error(it->valuestring)))
+			v_invalid(v, p, it, "%s", why);
 	}
 	const cJSON *cips = get_arr(v, spec, "clusterIPs", "spec.clusterIPs");
 	i = 0;
@@ -1992,11 +2112,14 @@ static void chk_endpoints(struct vctx *v, const cJSON *obj)
 			pn = get_str(v, it, "name", J(p, "name"));
 			if (np > 1 && (!pn || !*pn))
 				v_required(v, J(p, "name"), NULL);
-			else if (pn && *pn && iana_svc_name_error(pn))
-				v_invalid_s(v, J(p, "name"), pn, iana_svc_name_error(pn));
-			chk_port_num(v, it, "port", J(p, "port"), true);
+			else if (pn && *pn)
+				chk_dns(v, J(p, "name"), pn, NAME_LABEL);
+			chk_port_num(v, it, "port", J(p, "port"), PORT_REQUIRED);
 			if (get(it, "protocol"))
 				v_enum(v, J(p, "protocol"), get(it, "protocol"), PROTOCOLS);
+			else
+				v_required(v, J(p, "protocol"), NULL);
+			chk_app_protocol(v, it, J(p, "appProtocol"));
 		}
 	}
 }

@@ -427,6 +427,55 @@ def test_create_service_defaults(kubectl):
     k.run("delete", "service", f"web-{s}")
 
 
+def test_create_service_generators(anykubectl):
+    """`kubectl create service clusterip|nodeport NAME --tcp=A:B` names each port "A-B": a
+    Service port name is a DNS-1123 label, not an IANA service name (which needs a letter)."""
+    k = anykubectl
+    s = unique("gen")
+    try:
+        out = k.run("create", "service", "clusterip", f"c-{s}", "--tcp=80:80").stdout
+        assert f"service/c-{s} created" in out, out
+        svc = get_json(k, "service", f"c-{s}")
+        assert svc["spec"]["type"] == "ClusterIP"
+        assert [(p["name"], p["port"], p["targetPort"], p["protocol"])
+                for p in svc["spec"]["ports"]] == [("80-80", 80, 80, "TCP")]
+        assert svc["spec"]["selector"] == {"app": f"c-{s}"}
+        assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+", svc["spec"]["clusterIP"]), svc["spec"]
+
+        out = k.run("create", "service", "nodeport", f"n-{s}", "--tcp=8080:80").stdout
+        assert f"service/n-{s} created" in out, out
+        svc = get_json(k, "service", f"n-{s}")
+        assert svc["spec"]["type"] == "NodePort"
+        (p,) = svc["spec"]["ports"]
+        assert (p["name"], p["port"], p["targetPort"]) == ("8080-80", 8080, 80), p
+        assert 30000 <= p["nodePort"] <= 32767, p
+
+        # several ports: every one named A-B, each nodePort its own
+        k.run("create", "service", "nodeport", f"m-{s}", "--tcp=80:8080,443:8443")
+        ports = get_json(k, "service", f"m-{s}")["spec"]["ports"]
+        assert [(p["name"], p["port"], p["targetPort"]) for p in ports] == \
+            [("80-8080", 80, 8080), ("443-8443", 443, 8443)], ports
+        assert len({p["nodePort"] for p in ports}) == 2, ports
+
+        k.run("create", "service", "clusterip", f"h-{s}", "--clusterip=None", "--tcp=5432:5432")
+        svc = get_json(k, "service", f"h-{s}")
+        assert svc["spec"]["clusterIP"] == "None"
+        assert svc["spec"]["ports"][0]["name"] == "5432-5432"
+
+        # what Kubernetes still rejects: a port name that is no DNS label
+        bad = k.fail("create", "-f", "-", input=f"""apiVersion: v1
+kind: Service
+metadata:
+  name: x-{s}
+spec:
+  ports: [{{name: Web_80, port: 80}}]
+""")
+        assert "spec.ports[0].name: Invalid value: \"Web_80\"" in bad.stderr, bad.stderr
+    finally:
+        for n in ("c", "n", "m", "h", "x"):
+            k.run("delete", "service", f"{n}-{s}", "--ignore-not-found")
+
+
 def test_apply_deployment_strategic_merge(kubectl):
     """Second apply sends a strategic merge patch: lists merge by key, removals use null, and
     fields set by someone else (here: kubectl label) survive the three-way merge."""

@@ -177,3 +177,16 @@ def test_endpoints_follow_pods_selected_by_dotted_label_keys(shoald):
     cur["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
     assert shoald.put("/api/v1/namespaces/default/pods/shop-1/status", cur).status == 200
     _endpoints(shoald, "dotted", lambda e: addrs(e) == [])
+
+
+def test_endpoints_carry_generated_port_names(shoald):
+    """kubectl create service names ports "A-B"; the Endpoints the controller derives carry
+    the same names, so they must pass Endpoints validation (a DNS-1123 label) too."""
+    r = shoald.post(SVCS, svc("gen", selector={"app": "gen"},
+                              ports=[{"port": 80, "targetPort": 8080, "name": "80-8080"},
+                                     {"port": 443, "targetPort": 8443, "name": "443-8443"}]))
+    assert r.status == 201, r
+    _ready_pod(shoald, "g1", "10.244.0.21", labels={"app": "gen"})
+    ep = _endpoints(shoald, "gen", lambda e: any(s.get("addresses") for s in e.get("subsets", [])))
+    assert sorted((p["name"], p["port"]) for s in ep["subsets"] for p in s["ports"]) == \
+        [("443-8443", 8443), ("80-8080", 8080)], ep

@@ -350,7 +350,8 @@ static void test_service(void **state)
 		     "{\"ports\":[{\"port\":80}]}}", NULL, "FieldValueInvalid", "metadata.name");
 	expect_cause("Service", SVC("{}"), NULL, "FieldValueRequired", "spec.ports");
 	expect_ok("Service", SVC("{\"clusterIP\":\"None\"}"), NULL);
-	expect_cause("Service", SVC("{\"ports\":[{\"port\":0}]}"), NULL, "FieldValueRequired",
+	/* IsValidPortNum: 0 is out of range for a Service port (Required is containerPort's) */
+	expect_cause("Service", SVC("{\"ports\":[{\"port\":0}]}"), NULL, "FieldValueInvalid",
 		     "spec.ports[0].port");
 	expect_cause("Service", SVC("{\"ports\":[{\"port\":65536}]}"), NULL, "FieldValueInvalid",
 		     "spec.ports[0].port");
@@ -473,6 +474,327 @@ static void test_cluster_kinds(void **state)
 		     NULL, "FieldValueInvalid", "subsets[0].addresses[0].ip");
 }
 
+/* ---- tables of inputs Kubernetes accepts and rejects ---- */
+
+struct vcase {
+	const char *value; /* substituted for %s in the template */
+	bool ok;
+};
+
+/* a cause on field or below it (spec.selector covers spec.selector.matchLabels) */
+static bool has_field(const struct err *e, const char *field)
+{
+	size_t n = strlen(field);
+
+	for (int i = 0; i < e->ncauses; i++)
+		if (strncmp(e->causes[i].field, field, n) == 0 &&
+		    strchr(".[", e->causes[i].field[n] ? e->causes[i].field[n] : '.'))
+			return true;
+	return false;
+}
+
+/* Each value in tmpl must validate (ok) or be rejected with a cause on `field` */
+static void table(const char *kind, const char *tmpl, const char *field, const struct vcase *c,
+		  size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char json[2048];
+		struct err e;
+		int r;
+
+		snprintf(json, sizeof(json), tmpl, c[i].value);
+		r = run(kind, json, NULL, &e);
+		if (c[i].ok && r != 0)
+			fail_msg("%s: \"%s\" must be accepted, got: %s", kind, c[i].value,
+				 e.message);
+		if (!c[i].ok && (r != -EINVAL || !has_field(&e, field)))
+			fail_msg("%s: \"%s\" must be rejected on %s, got rc=%d: %s", kind,
+				 c[i].value, field, r, e.message);
+	}
+}
+#define TABLE(kind, tmpl, field, ...)                                                              \
+	do {                                                                                       \
+		const struct vcase _c[] = {__VA_ARGS__};                                           \
+		table(kind, tmpl, field, _c, sizeof(_c) / sizeof(_c[0]));                          \
+	} while (0)
+
+/* buf = n times c, then tail */
+static const char *rep(char *buf, char c, size_t n, const char *tail)
+{
+	memset(buf, c, n);
+	strcpy(buf + n, tail);
+	return buf;
+}
+
+static void test_table_names(void **state)
+{
+	char l63[80], l64[80], sub253[400], sub254[400];
+
+	rep(l63, 'a', 63, "");
+	rep(l64, 'a', 64, "");
+	/* 253 = 4 labels of 63 dotted (255) minus 2 */
+	snprintf(sub253, sizeof(sub253), "%s.%s.%s.%.61s", l63, l63, l63, l63);
+	snprintf(sub254, sizeof(sub254), "%s.%s.%s.%.62s", l63, l63, l63, l63);
+	assert_int_equal(strlen(sub253), 253);
+	/* object names: DNS-1123 subdomains (Pod, ConfigMap, Deployment, ...) */
+	TABLE("ConfigMap", "{\"metadata\":{\"name\":\"%s\",\"namespace\":\"default\"}}",
+	      "metadata.name", {"a", true}, {"web-1", true}, {"a.b.c", true}, {"0abc", true},
+	      {"1-2", true}, {l63, true}, {sub253, true}, {"A", false}, {"-a", false},
+	      {"a-", false}, {"a_b", false}, {"a..b", false}, {".a", false}, {"a.", false},
+	      {"a b", false}, {sub254, false}, {"", false});
+	/* Service names: DNS-1035 labels */
+	TABLE("Service",
+	      "{\"metadata\":{\"name\":\"%s\",\"namespace\":\"default\"},\"spec\":"
+	      "{\"ports\":[{\"port\":80}]}}",
+	      "metadata.name", {"web", true}, {"a-1", true}, {l63, true}, {"1web", false},
+	      {"web.x", false}, {"Web", false}, {"web-", false}, {l64, false});
+	/* Namespace names: DNS-1123 labels (a leading digit is fine, a dot is not) */
+	TABLE("Namespace", "{\"metadata\":{\"name\":\"%s\"}}", "metadata.name", {"team-a", true},
+	      {"1abc", true}, {l63, true}, {"a.b", false}, {"A", false}, {l64, false});
+	/* namespaces of namespaced objects */
+	TABLE("ConfigMap", "{\"metadata\":{\"name\":\"c\",\"namespace\":\"%s\"}}",
+	      "metadata.namespace", {"kube-system", true}, {"a.b", false}, {"-a", false});
+	/* container and volume names: DNS-1123 labels */
+	TABLE("Pod",
+	      "{\"metadata\":{\"name\":\"p\",\"namespace\":\"default\"},\"spec\":"
+	      "{\"containers\":[{\"name\":\"%s\",\"image\":\"x\"}]}}",
+	      "spec.containers[0].name", {"web", true}, {"1", true}, {"a.b", false}, {"Web", false},
+	      {l64, false});
+	/* an ExternalName may end in a dot (fully qualified) */
+	TABLE("Service",
+	      "{\"metadata\":{\"name\":\"db\",\"namespace\":\"default\"},\"spec\":"
+	      "{\"type\":\"ExternalName\",\"externalName\":\"%s\"}}",
+	      "spec.externalName", {"db.example.com", true}, {"db.example.com.", true},
+	      {"localhost", true}, {"db..example.com", false}, {"Db.example.com", false},
+	      {".", false}, {"", false}, {"-db.example.com", false});
+}
+
+static void test_table_ports(void **state)
+{
+	char l63[80], l64[80];
+
+	rep(l63, 'a', 63, "");
+	rep(l64, 'a', 64, "");
+	/* Service port names: DNS-1123 labels; kubectl create service names them "80-80" */
+	TABLE("Service", SVC("{\"ports\":[{\"name\":\"%s\",\"port\":80}]}"), "spec.ports[0].name",
+	      {"80-80", true}, {"8080-80", true}, {"http", true}, {"1", true}, {"a--b", true},
+	      {l63, true}, {"Http", false}, {"-a", false}, {"a-", false}, {"a_b", false},
+	      {"a.b", false}, {l64, false});
+	/* Endpoints port names follow the Service's */
+	TABLE("Endpoints",
+	      "{" META("web") ",\"subsets\":[{\"addresses\":[{\"ip\":\"10.0.0.1\"}],"
+			      "\"ports\":[{\"name\":\"%s\",\"port\":80}]}]}",
+	      "subsets[0].ports[0].name", {"80-80", true}, {"http", true}, {"Http", false},
+	      {"a_b", false});
+	/* container port names and named targetPorts: IANA service names (<= 15, a letter, no
+	 * "--", no '-' at either end) */
+	TABLE("Pod",
+	      POD("{\"name\":\"c\",\"image\":\"x\",\"ports\":[{\"containerPort\":80,"
+		  "\"name\":\"%s\"}]}"),
+	      "spec.containers[0].ports[0].name", {"http", true}, {"a-1", true}, {"h2c", true},
+	      {"abcdefghijklmno", true}, {"80-80", false}, {"8080", false}, {"a--b", false},
+	      {"-a", false}, {"a-", false}, {"abcdefghijklmnop", false}, {"HTTP", false},
+	      {"a_b", false});
+	TABLE("Service", SVC("{\"ports\":[{\"port\":80,\"targetPort\":\"%s\"}]}"),
+	      "spec.ports[0].targetPort", {"http", true}, {"web-8080", true}, {"80-80", false},
+	      {"a--b", false}, {"Http", false}, {"abcdefghijklmnop", false});
+	/* port numbers */
+	TABLE("Service", SVC("{\"ports\":[{\"port\":%s}]}"), "spec.ports[0].port", {"1", true},
+	      {"65535", true}, {"0", false}, {"65536", false}, {"-1", false}, {"1.5", false},
+	      {"\"80\"", false});
+	TABLE("Service", SVC("{\"ports\":[{\"port\":80,\"targetPort\":%s}]}"),
+	      "spec.ports[0].targetPort", {"8080", true}, {"65535", true}, {"65536", false},
+	      {"-1", false});
+	TABLE("Pod", POD("{\"name\":\"c\",\"image\":\"x\",\"ports\":[{\"containerPort\":%s}]}"),
+	      "spec.containers[0].ports[0].containerPort", {"1", true}, {"65535", true},
+	      {"0", false}, {"65536", false});
+	TABLE("Pod",
+	      POD("{\"name\":\"c\",\"image\":\"x\",\"ports\":[{\"containerPort\":80,"
+		  "\"hostPort\":%s}]}"),
+	      "spec.containers[0].ports[0].hostPort", {"0", true}, {"8080", true}, {"65536", false},
+	      {"-1", false});
+	TABLE("Service", SVC("{\"type\":\"NodePort\",\"ports\":[{\"port\":80,\"nodePort\":%s}]}"),
+	      "spec.ports[0].nodePort", {"30080", true}, {"0", true}, {"65536", false});
+	TABLE("Service", SVC("{\"ports\":[{\"port\":80,\"appProtocol\":\"%s\"}]}"),
+	      "spec.ports[0].appProtocol", {"http", true}, {"kubernetes.io/h2c", true},
+	      {"a b", false}, {"-http", false});
+	TABLE("Service", SVC("{\"ports\":[{\"port\":80,\"protocol\":\"%s\"}]}"),
+	      "spec.ports[0].protocol", {"TCP", true}, {"UDP", true}, {"SCTP", true},
+	      {"tcp", false}, {"HTTP", false});
+	/* the same nodePort twice with one protocol; TCP and UDP may share it */
+	expect_cause("Service",
+		     SVC("{\"type\":\"NodePort\",\"ports\":[{\"name\":\"a\",\"port\":80,"
+			 "\"nodePort\":30080},{\"name\":\"b\",\"port\":81,"
+			 "\"nodePort\":30080}]}"),
+		     NULL, "FieldValueDuplicate", "spec.ports[1].nodePort");
+	expect_ok("Service",
+		  SVC("{\"type\":\"NodePort\",\"ports\":[{\"name\":\"a\",\"port\":53,"
+		      "\"nodePort\":30053},{\"name\":\"b\",\"port\":53,\"protocol\":\"UDP\","
+		      "\"nodePort\":30053}]}"),
+		  NULL);
+	expect_cause("Service",
+		     SVC("{\"ports\":[{\"name\":\"a\",\"port\":80},{\"name\":\"a\","
+			 "\"port\":81}]}"),
+		     NULL, "FieldValueDuplicate", "spec.ports[1].name");
+	expect_cause("Service", SVC("{\"type\":\"LoadBalancer\",\"ports\":[{\"port\":10250}]}"),
+		     NULL, "FieldValueInvalid", "spec.ports[0]");
+}
+
+static void test_table_labels(void **state)
+{
+	char l63[80], l64[80], k63[100], k64[100];
+
+	rep(l63, 'a', 63, "");
+	rep(l64, 'a', 64, "");
+	snprintf(k63, sizeof(k63), "example.com/%s", l63);
+	snprintf(k64, sizeof(k64), "example.com/%s", l64);
+	/* label keys: [DNS-1123 subdomain prefix '/'] name of <= 63 [A-Za-z0-9_.-] */
+	TABLE("ConfigMap",
+	      "{\"metadata\":{\"name\":\"c\",\"namespace\":\"default\",\"labels\":"
+	      "{\"%s\":\"v\"}}}",
+	      "metadata.labels", {"app", true}, {"App", true}, {"example.com/app", true},
+	      {"a_b.c-d", true}, {"app.kubernetes.io/name", true}, {l63, true}, {k63, true},
+	      {"a/b/c", false}, {"-a", false}, {"a-", false}, {"_a", false}, {"/a", false},
+	      {"Example.com/a", false}, {"example.com/", false}, {l64, false}, {k64, false},
+	      {"", false}, {"a b", false}, {"a:b", false});
+	/* label values: empty or a name of <= 63 */
+	TABLE("ConfigMap",
+	      "{\"metadata\":{\"name\":\"c\",\"namespace\":\"default\",\"labels\":"
+	      "{\"k\":\"%s\"}}}",
+	      "metadata.labels", {"", true}, {"v1", true}, {"A_b.C-d", true}, {"1.0", true},
+	      {l63, true}, {"-a", false}, {"a-", false}, {"a b", false}, {"a/b", false},
+	      {l64, false});
+	/* annotation keys are checked in lower case */
+	TABLE("ConfigMap",
+	      "{\"metadata\":{\"name\":\"c\",\"namespace\":\"default\",\"annotations\":"
+	      "{\"%s\":\"any value at all\"}}}",
+	      "metadata.annotations", {"note", true}, {"Example.com/Note", true}, {"a/b/c", false},
+	      {"-a", false});
+	/* a Service selector is a label map */
+	TABLE("Service", SVC("{\"selector\":{\"app\":\"%s\"},\"ports\":[{\"port\":80}]}"),
+	      "spec.selector", {"web", true}, {"", true}, {"a b", false}, {l64, false});
+	TABLE("Pod",
+	      "{\"metadata\":{\"name\":\"p\",\"namespace\":\"default\"},\"spec\":"
+	      "{\"nodeSelector\":{\"%s\":\"x\"},\"containers\":[" CTR "]}}",
+	      "spec.nodeSelector", {"kubernetes.io/hostname", true}, {"a/b/c", false});
+}
+
+static void test_table_quantities(void **state)
+{
+	/* resource.Quantity: sign, digits with an optional fraction, then a binary or decimal
+	 * SI suffix or an exponent; requests and limits must not be negative */
+	TABLE("Pod",
+	      POD("{\"name\":\"c\",\"image\":\"x\",\"resources\":{\"requests\":"
+		  "{\"memory\":\"%s\"}}}"),
+	      "spec.containers[0].resources.requests[memory]", {"1", true}, {"0", true},
+	      {"128Mi", true}, {"1Gi", true}, {"1.5Gi", true}, {"1G", true}, {"1k", true},
+	      {"500M", true}, {"1e3", true}, {"1E3", true}, {"1E", true}, {"+1", true},
+	      {"0.5", true}, {"100m", true}, {"1Ei", true}, {"abc", false}, {"1GB", false},
+	      {"1 Gi", false}, {"Gi", false}, {"1.2.3", false}, {"1Gib", false}, {"1e", false},
+	      {"1K", false}, {"-1", false}, {"-1Gi", false}, {"", false});
+	TABLE("Pod",
+	      POD("{\"name\":\"c\",\"image\":\"x\",\"resources\":{\"limits\":"
+		  "{\"cpu\":%s}}}"),
+	      "spec.containers[0].resources.limits[cpu]", {"1", true}, {"\"250m\"", true},
+	      {"0.5", true}, {"-1", false}, {"\"-250m\"", false}, {"true", false});
+	/* a request above its limit */
+	expect_cause("Pod",
+		     POD("{\"name\":\"c\",\"image\":\"x\",\"resources\":{\"requests\":"
+			 "{\"cpu\":\"2\"},\"limits\":{\"cpu\":\"1500m\"}}}"),
+		     NULL, "FieldValueInvalid", "spec.containers[0].resources.requests[cpu]");
+	expect_ok("Pod",
+		  POD("{\"name\":\"c\",\"image\":\"x\",\"resources\":{\"requests\":"
+		      "{\"memory\":\"1Gi\"},\"limits\":{\"memory\":\"1024Mi\"}}}"),
+		  NULL);
+	/* resource names: standard or fully qualified */
+	TABLE("Pod",
+	      POD("{\"name\":\"c\",\"image\":\"x\",\"resources\":{\"limits\":"
+		  "{\"%s\":\"1\"}}}"),
+	      "spec.containers[0].resources.limits", {"cpu", true}, {"hugepages-2Mi", true},
+	      {"example.com/gpu", true}, {"gpu", false}, {"a/b/c", false});
+	expect_cause("Pod",
+		     POD("{\"name\":\"c\",\"image\":\"x\",\"resources\":{\"limits\":"
+			 "{\"gpu\":\"1\"}}}"),
+		     NULL, "FieldValueInvalid", "spec.containers[0].resources.limits[gpu]");
+}
+
+#define DEPLOY_SEL(sel)                                                                            \
+	"{" META("d") ",\"spec\":{\"selector\":" sel ",\"template\":{\"metadata\":{\"labels\":"    \
+		      "{\"app\":\"web\",\"tier\":\"front\"}},\"spec\":{\"containers\":[" CTR       \
+		      "]}}}}"
+
+static void test_table_selectors(void **state)
+{
+	/* LabelSelector: matchLabels (label map) and matchExpressions (In/NotIn need values,
+	 * Exists/DoesNotExist take none); it must match the template's labels */
+	TABLE(
+	    "Deployment", DEPLOY_SEL("%s"), "spec.selector",
+	    {"{\"matchLabels\":{\"app\":\"web\"}}", true},
+	    {"{\"matchExpressions\":[{\"key\":\"app\",\"operator\":\"In\",\"values\":[\"web\","
+	     "\"api\"]}]}",
+	     true},
+	    {"{\"matchExpressions\":[{\"key\":\"tier\",\"operator\":\"Exists\"}]}", true},
+	    {"{\"matchLabels\":{\"app\":\"web\"},\"matchExpressions\":[{\"key\":\"x\","
+	     "\"operator\":\"DoesNotExist\"}]}",
+	     true},
+	    {"{\"matchExpressions\":[{\"key\":\"app\",\"operator\":\"NotIn\",\"values\":"
+	     "[\"db\"]}]}",
+	     true},
+	    {"{}", false}, {"{\"matchLabels\":{\"app\":\"-web\"}}", false},
+	    {"{\"matchLabels\":{\"a/b/c\":\"web\"}}", false},
+	    {"{\"matchExpressions\":[{\"key\":\"app\",\"operator\":\"In\",\"values\":[]}]}", false},
+	    {"{\"matchExpressions\":[{\"key\":\"app\",\"operator\":\"Exists\",\"values\":"
+	     "[\"web\"]}]}",
+	     false},
+	    {"{\"matchExpressions\":[{\"key\":\"app\",\"operator\":\"Equals\",\"values\":"
+	     "[\"web\"]}]}",
+	     false},
+	    {"{\"matchExpressions\":[{\"key\":\"-app\",\"operator\":\"Exists\"}]}", false});
+	/* a valid selector that does not select the template */
+	expect_cause("Deployment", DEPLOY_SEL("{\"matchLabels\":{\"app\":\"db\"}}"), NULL,
+		     "FieldValueInvalid", "spec.template.metadata.labels");
+}
+
+static void test_table_service_fields(void **state)
+{
+	TABLE("Service", SVC("{\"ports\":[{\"port\":80}],\"externalIPs\":[\"%s\"]}"),
+	      "spec.externalIPs[0]", {"192.0.2.10", true}, {"2001:db8::1", true},
+	      {"0.0.0.0", false}, {"127.0.0.1", false}, {"169.254.1.1", false},
+	      {"224.0.0.5", false}, {"::1", false}, {"fe80::1", false}, {"x", false});
+	/* externalTrafficPolicy only for externally accessible services (NodePort,
+	 * LoadBalancer, or a ClusterIP one with externalIPs) */
+	expect_ok("Service",
+		  SVC("{\"ports\":[{\"port\":80}],\"externalIPs\":[\"192.0.2.10\"],"
+		      "\"externalTrafficPolicy\":\"Local\"}"),
+		  NULL);
+	expect_ok("Service",
+		  SVC("{\"type\":\"NodePort\",\"ports\":[{\"port\":80}],"
+		      "\"externalTrafficPolicy\":\"Local\"}"),
+		  NULL);
+	expect_cause("Service",
+		     SVC("{\"ports\":[{\"port\":80}],\"externalTrafficPolicy\":"
+			 "\"Cluster\"}"),
+		     NULL, "FieldValueInvalid", "spec.externalTrafficPolicy");
+	expect_cause("Service",
+		     SVC("{\"type\":\"NodePort\",\"ports\":[{\"port\":80}],"
+			 "\"externalTrafficPolicy\":\"Nearest\"}"),
+		     NULL, "FieldValueNotSupported", "spec.externalTrafficPolicy");
+	/* session affinity: ClientIP takes a timeout of (0, 86400], None takes no config */
+	TABLE("Service",
+	      SVC("{\"ports\":[{\"port\":80}],\"sessionAffinity\":\"ClientIP\","
+		  "\"sessionAffinityConfig\":{\"clientIP\":{\"timeoutSeconds\":%s}}}"),
+	      "spec.sessionAffinityConfig.clientIP.timeoutSeconds", {"1", true}, {"86400", true},
+	      {"0", false}, {"86401", false});
+	expect_ok("Service", SVC("{\"ports\":[{\"port\":80}],\"sessionAffinity\":\"ClientIP\"}"),
+		  NULL);
+	expect_cause("Service",
+		     SVC("{\"ports\":[{\"port\":80}],\"sessionAffinityConfig\":"
+			 "{\"clientIP\":{\"timeoutSeconds\":60}}}"),
+		     NULL, "FieldValueForbidden", "spec.sessionAffinityConfig");
+	TABLE("Service", SVC("{\"ports\":[{\"port\":80}],\"sessionAffinity\":\"%s\"}"),
+	      "spec.sessionAffinity", {"None", true}, {"ClientIP", true}, {"Sticky", false});
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -480,7 +802,10 @@ int main(void)
 		cmocka_unit_test(test_wrong_types),	 cmocka_unit_test(test_deployment),
 		cmocka_unit_test(test_job),		 cmocka_unit_test(test_service),
 		cmocka_unit_test(test_pod_update),	 cmocka_unit_test(test_config_and_secret),
-		cmocka_unit_test(test_cluster_kinds),
+		cmocka_unit_test(test_cluster_kinds),	 cmocka_unit_test(test_table_names),
+		cmocka_unit_test(test_table_ports),	 cmocka_unit_test(test_table_labels),
+		cmocka_unit_test(test_table_quantities), cmocka_unit_test(test_table_selectors),
+		cmocka_unit_test(test_table_service_fields),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
