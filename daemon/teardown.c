@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <dirent.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <string.h>
-#include <sys/stat.h>
-
 #include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 
 #include "bpf/lb.h"
 #include "daemon/crun.h"
@@ -34,31 +36,126 @@ static int cgroup_rmdir_tree(const char *path)
 	return rmdir(path) < 0 && errno != ENOENT ? -errno : 0;
 }
 
-/* Force-delete every container of the node (their shims exit with them). */
-static void containers_remove(const struct config *cfg)
+/* A pidfd for the shim `pid` if it is still the shim of this runtime root (not a reused pid). */
+static int shim_pidfd(pid_t pid, const char *root)
+{
+	_cleanup_free_ char *path = NULL, *argv = NULL;
+	size_t len = 0;
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	if (fd < 0)
+		return -errno;
+	/* checked after opening: the pidfd holds on to the process we looked at */
+	if (asprintf(&path, "/proc/%d/cmdline", (int)pid) < 0 ||
+	    util_read_file(path, 65536, &argv, &len) < 0)
+		goto not_ours;
+	for (size_t i = 0; i < len; i += strlen(argv + i) + 1)
+		if (streq(argv + i, root))
+			return fd;
+not_ours:
+	close(fd);
+	return -ESRCH;
+}
+
+/* Wait for the processes behind `fds` to exit; SIGKILL whatever is left at the deadline. */
+static void pidfds_wait(int *fds, size_t n, int timeout_ms)
+{
+	uint64_t deadline = util_mono_ms() + (uint64_t)timeout_ms;
+	bool killed = false;
+
+	for (size_t i = 0; i < n; i++) {
+		struct pollfd p = { .fd = fds[i], .events = POLLIN };
+		for (;;) {
+			uint64_t now = util_mono_ms();
+			int left = now < deadline ? (int)(deadline - now) : 0;
+			int r = poll(&p, 1, left);
+			if (r > 0 || (r < 0 && errno != EINTR))
+				break;
+			if (r == 0) {
+				if (killed)
+					break;
+				/* force delete killed the container, yet its shim lingers */
+				for (size_t k = i; k < n; k++)
+					syscall(SYS_pidfd_send_signal, fds[k], SIGKILL, NULL, 0);
+				killed = true;
+				deadline = util_mono_ms() + 5000;
+			}
+		}
+	}
+}
+
+/* Force-delete every container of the node, those crun knows and those only a shim's state
+ * directory remembers, and wait for their shims: a shim stays in the node's cgroup until it
+ * has reaped its container, and the cgroup cannot go before it. */
+static int containers_remove(const struct config *cfg)
 {
 	_cleanup_free_ char *root = NULL, *state = NULL;
-	_cleanup_json_ cJSON *list = NULL;
+	_cleanup_json_ cJSON *ids = NULL;
+	_cleanup_free_ int *fds = NULL;
 	struct crun_rt *rt = NULL;
-	struct err e = { 0 };
+	size_t nfds = 0;
+	DIR *d;
 	cJSON *c;
+	int r, ret = 0;
 
 	if (asprintf(&root, "%s/crun", cfg->run_dir) < 0 ||
 	    asprintf(&state, "%s/containers", cfg->run_dir) < 0)
-		return;
-	if (access(root, F_OK) < 0)
-		return;
+		return -ENOMEM;
+	if (access(root, F_OK) < 0 && access(state, F_OK) < 0)
+		return 0; /* no container ever ran here */
 	struct crun_opts o = { .root = root, .state_dir = state };
-	if (crun_rt_new(&o, &rt) < 0)
-		return;
-	if (crun_list(rt, &list) >= 0)
-		cJSON_ArrayForEach(c, list)
-		{
-			const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(c, "id"));
-			if (id && crun_delete(rt, id, true, &e) < 0)
-				log_warn("container %s: cannot delete: %s", id, e.message);
+	if ((r = crun_rt_new(&o, &rt)) < 0)
+		return log_warn_errno(r, "node %s: cannot set up the runtime", cfg->node_name);
+	if (access(root, F_OK) < 0)
+		ids = cJSON_CreateArray();
+	else if ((r = crun_list(rt, &ids)) < 0) {
+		ret = log_warn_errno(r, "node %s: cannot list containers", cfg->node_name);
+		ids = cJSON_CreateArray();
+	}
+	if (!ids) {
+		crun_rt_free(rt);
+		return -ENOMEM;
+	}
+	/* shims whose container crun never created or already forgot */
+	if ((d = opendir(state))) {
+		struct dirent *de;
+		while ((de = readdir(d))) {
+			bool seen = de->d_name[0] == '.';
+			cJSON_ArrayForEach(c, ids)
+			{
+				const char *id = cJSON_GetStringValue(c);
+				seen = seen || (id && streq(id, de->d_name));
+			}
+			if (!seen)
+				cJSON_AddItemToArray(ids, cJSON_CreateString(de->d_name));
 		}
+		closedir(d);
+	}
+	fds = calloc((size_t)cJSON_GetArraySize(ids) + 1, sizeof(*fds));
+	if (!fds) {
+		crun_rt_free(rt);
+		return -ENOMEM;
+	}
+	cJSON_ArrayForEach(c, ids)
+	{
+		const char *id = cJSON_GetStringValue(c);
+		struct crun_state st;
+		struct err e = { 0 };
+
+		if (!id)
+			continue;
+		if (crun_state(rt, id, &st) == 0 && st.shim_pid > 0 &&
+		    (r = shim_pidfd(st.shim_pid, root)) >= 0)
+			fds[nfds++] = r;
+		if ((r = crun_delete(rt, id, true, &e)) < 0)
+			ret = log_warn_errno(r, "node %s: container %s: cannot delete: %s",
+					     cfg->node_name, id, e.message);
+	}
+	pidfds_wait(fds, nfds, 10000);
+	for (size_t i = 0; i < nfds; i++)
+		close(fds[i]);
 	crun_rt_free(rt);
+	return ret;
 }
 
 /* Unmount everything below the node's directories (overlay roots, volumes, namespace
@@ -153,7 +250,9 @@ int shoald_teardown(const struct config *cfg, struct err *e)
 		*slash = 0;
 
 	/* pods first: containers, then what they had mounted, then their namespaces */
-	containers_remove(cfg);
+	r = containers_remove(cfg);
+	if (r < 0)
+		ret = r;
 	mounts_remove(cfg);
 
 	r = np_teardown(pin_root, cfg->node_name, cfg->uplink);

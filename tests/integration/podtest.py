@@ -129,8 +129,36 @@ class PodNode(Shoald):
         return r.stdout if r.returncode == 0 else None
 
     # --- what a pod leaves on the machine ---
-    def leftovers(self):
+    def processes(self):
+        """This node's shims (by their crun root) and the processes in its pod cgroups. Other
+        nodes run on this machine at the same time: nothing else counts."""
+        crun_root = os.path.join(self.run_dir, "crun")
+        own = f"/{self.cgroup}/"
         out = []
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+                with open(f"/proc/{pid}/cgroup") as f:
+                    cgs = [l.rstrip("\n").split(":", 2)[2] for l in f if l.count(":") >= 2]
+                with open(f"/proc/{pid}/stat") as f:
+                    zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
+            except OSError:
+                continue  # gone meanwhile
+            if zombie:
+                continue  # exited; only its (new) parent has yet to reap it
+            if argv and os.path.basename(argv[0]) == "shoal-shim" and crun_root in argv:
+                out.append(f"shim {pid} {' '.join(argv)}")
+            # the daemon's own cgroup2 leaf holds the daemon and its shims, not pods
+            elif any(c.startswith(own) and not (c + "/").startswith(own + "shoald/")
+                     for c in cgs):
+                out.append(f"container process {pid} {' '.join(argv)}")
+        return out
+
+    def leftovers(self):
+        out = self.processes()
         netns = [n.split()[0] for n in sh("ip", "netns", "list").stdout.splitlines()]
         out += [f"netns {n}" for n in netns if n.startswith(f"shoal-{self.node}-")]
         links = sh("ip", "-n", self.netns.name, "-o", "link", "show", "type", "veth").stdout
