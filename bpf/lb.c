@@ -18,6 +18,8 @@
 #include <unistd.h>
 #include <linux/magic.h>
 
+#include <sys/socket.h>
+
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
@@ -47,9 +49,15 @@ static const char *const lb_map_names[LB_MAP_N] = {
 
 /* cgroup programs, by link pin name */
 #define LB_NCG 4
-static const char *const lb_cg_names[LB_NCG] = { "connect4", "sendmsg4", "recvmsg4",
-						 "getpeername4" };
 #define LB_ITER_UDP "udp_destroy"
+/* links[]: the LB_NCG sock_addr programs, then the iterator, then sock_create */
+#define LB_LINK_ITER   LB_NCG
+#define LB_LINK_CREATE (LB_NCG + 1)
+#define LB_NLINKS      (LB_NCG + 2)
+static const char *const lb_link_names[LB_NLINKS] = { "connect4",     "sendmsg4",   "recvmsg4",
+						      "getpeername4", LB_ITER_UDP, "sock_create" };
+/* pinned beside the LB_MAP_N maps, not managed by the loader's view */
+static const char *const lb_scope_maps[] = { SHOAL_MAP_SCOPE, SHOAL_MAP_NETNS };
 
 struct lb_member {
 	uint32_t id;
@@ -95,7 +103,7 @@ struct lb {
 	struct sock_lb *skel;
 	int fds[LB_MAP_N];
 	bool own_fds;
-	struct bpf_link *links[LB_NCG + 1];
+	struct bpf_link *links[LB_NLINKS];
 	void *svcs; /* tsearch tree of struct lb_svc * */
 	uint8_t revnat_used[65536 / 8];
 	uint32_t revnat_hint; /* search for a free index from here (wraps) */
@@ -348,19 +356,23 @@ static int find_cgroup_cb(const char *path, const struct stat *st, int type, str
 	return 0;
 }
 
-/* Adopt a pinned link (new program swapped in) or attach and pin a new one. */
+/*
+ * Adopt a pinned link (new program swapped in) or attach and pin a new one. cg_fd < 0 for a
+ * cgroup program: keep whatever is pinned (and attach nothing new).
+ */
 static int lb_link_setup(struct lb *lb, int i, struct bpf_program *prog, int cg_fd,
 			 uint64_t cg_id, struct err *e)
 {
 	char path[PATH_MAX + 64];
 	struct bpf_link *link;
-	const char *name = i < LB_NCG ? lb_cg_names[i] : LB_ITER_UDP;
+	const char *name = lb_link_names[i];
+	bool cg = i != LB_LINK_ITER;
 	int r;
 
 	snprintf(path, sizeof(path), "%s/links/%s", lb->pin_dir, name);
 	link = access(path, F_OK) == 0 ? bpf_link__open(path) : NULL;
-	if (link && i < LB_NCG && cg_fd >= 0 && link_cgroup_id(link) != cg_id) {
-		/* asked to move to another subtree: detach from the old one */
+	if (link && cg && cg_fd >= 0 && link_cgroup_id(link) != cg_id) {
+		/* asked to move to another cgroup: detach from the old one */
 		bpf_link__unpin(link);
 		bpf_link__destroy(link);
 		link = NULL;
@@ -375,10 +387,9 @@ static int lb_link_setup(struct lb *lb, int i, struct bpf_program *prog, int cg_
 		lb->links[i] = link;
 		return 0;
 	}
-	if (i < LB_NCG && cg_fd < 0)
+	if (cg && cg_fd < 0)
 		return 0; /* nothing pinned, nothing asked */
-	link = i < LB_NCG ? bpf_program__attach_cgroup(prog, cg_fd)
-			  : bpf_program__attach_iter(prog, NULL);
+	link = cg ? bpf_program__attach_cgroup(prog, cg_fd) : bpf_program__attach_iter(prog, NULL);
 	if (!link)
 		return err_set(e, errno, 500, "InternalError", "attaching %s: %m", name);
 	r = bpf_link__pin(link, path);
@@ -390,19 +401,92 @@ static int lb_link_setup(struct lb *lb, int i, struct bpf_program *prog, int cg_
 	return 0;
 }
 
+/* Detach and unpin one pinned link (a scope change that no longer needs it). */
+static void lb_link_drop(struct lb *lb, int i)
+{
+	char path[PATH_MAX + 64];
+	struct bpf_link *link;
+
+	snprintf(path, sizeof(path), "%s/links/%s", lb->pin_dir, lb_link_names[i]);
+	if (access(path, F_OK) < 0 || !(link = bpf_link__open(path)))
+		return;
+	bpf_link__unpin(link);
+	bpf_link__destroy(link);
+}
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
+
+int lb_netns_cookie(uint64_t *ret)
+{
+	_cleanup_close_ int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	socklen_t len = sizeof(*ret);
+
+	if (fd < 0)
+		return -errno;
+	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, ret, &len) < 0)
+		return -errno;
+	return 0;
+}
+
+/*
+ * Who the programs act on. Written only by a caller that chose the scope (opts->cgroup); an
+ * adopter (tools) keeps it. A never-written entry under links from a build without scopes is
+ * made to act on everything it sees, as those links did, unless they sit on the cgroup2 root.
+ */
+static int lb_scope_setup(struct lb *lb, const struct lb_opts *opts, uint64_t root_id,
+			  struct err *e)
+{
+	int fd = bpf_map__fd(lb->skel->maps.shoal_scope);
+	struct shoal_scope sc = {};
+	uint32_t zero = 0;
+	int r;
+
+	if (opts->cgroup) {
+		uint64_t cookie = opts->netns_cookie;
+
+		if (!cookie && (r = lb_netns_cookie(&cookie)) < 0)
+			return err_set(e, r, 500, "InternalError", "reading the netns cookie: %s",
+				       strerror(-r));
+		sc.netns_cookie = cookie;
+		sc.flags = opts->host_reach ? 0 : SHOAL_SCOPE_ALL;
+	} else {
+		char path[PATH_MAX + 64];
+		struct bpf_link *link;
+		uint64_t id;
+
+		if (bpf_map_lookup_elem(fd, &zero, &sc) == 0 && (sc.netns_cookie || sc.flags))
+			return 0;
+		snprintf(path, sizeof(path), "%s/links/%s", lb->pin_dir, lb_link_names[0]);
+		if (access(path, F_OK) < 0 || !(link = bpf_link__open(path)))
+			return 0;
+		id = link_cgroup_id(link);
+		bpf_link__destroy(link);
+		if (!id || id == root_id)
+			return 0;
+		sc.flags = SHOAL_SCOPE_ALL;
+	}
+	if (bpf_map_update_elem(fd, &zero, &sc, BPF_ANY) < 0)
+		return err_set(e, errno, 500, "InternalError", "writing %s: %m", SHOAL_MAP_SCOPE);
+	return 0;
+}
+
 static int lb_load(struct lb *lb, const struct lb_opts *opts, struct err *e)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = lb->pin_dir);
 	struct bpf_program *cg_progs[LB_NCG];
-	_cleanup_close_ int cg_fd = -1;
-	char links_dir[PATH_MAX + 8];
-	uint64_t cg_id = 0;
-	int r;
+	_cleanup_close_ int cg_fd = -1, root_fd = -1;
+	char links_dir[PATH_MAX + 8], root[PATH_MAX], rroot[PATH_MAX];
+	uint64_t cg_id = 0, root_id = 0;
+	int r, addr_fd;
 
+	r = lb_cgroup2_root(root, sizeof(root));
+	if (r == 0 && realpath(root, rroot))
+		root_id = cgroup_id_of(rroot);
 	if (opts->cgroup) {
-		char root[PATH_MAX], real[PATH_MAX], rroot[PATH_MAX];
+		char real[PATH_MAX];
 
-		r = lb_cgroup2_root(root, sizeof(root));
 		if (r < 0)
 			return err_set(e, r, 500, "InternalError", "no cgroup2 mount found");
 		if (!realpath(opts->cgroup, real) || !realpath(root, rroot))
@@ -411,7 +495,8 @@ static int lb_load(struct lb *lb, const struct lb_opts *opts, struct err *e)
 		    (real[strlen(rroot)] != '/' && real[strlen(rroot)] != '\0'))
 			return err_set(e, EINVAL, 400, "BadRequest", "%s is not under the cgroup2 mount %s",
 				       real, rroot);
-		if (streq(real, rroot) && !opts->host_wide)
+		/* host-reachable: the subtree says which pods are ours; the root would say all */
+		if (streq(real, rroot) && (!opts->host_wide || opts->host_reach))
 			return err_set(e, EPERM, 400, "BadRequest",
 				       "refusing to attach to the root cgroup %s (host-wide not enabled)",
 				       rroot);
@@ -420,6 +505,12 @@ static int lb_load(struct lb *lb, const struct lb_opts *opts, struct err *e)
 			return err_set(e, errno, 400, "BadRequest", "opening cgroup %s: %m", real);
 		cg_id = cgroup_id_of(real);
 		snprintf(lb->cgroup, sizeof(lb->cgroup), "%s", real);
+		if (opts->host_reach) {
+			root_fd = open(rroot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (root_fd < 0)
+				return err_set(e, errno, 500, "InternalError",
+					       "opening cgroup %s: %m", rroot);
+		}
 	}
 
 	lb->skel = sock_lb__open_opts(&oo);
@@ -448,36 +539,56 @@ static int lb_load(struct lb *lb, const struct lb_opts *opts, struct err *e)
 	lb->fds[LB_MAP_AFFINITY] = bpf_map__fd(lb->skel->maps.shoal_affinity);
 	lb->fds[LB_MAP_DESTROY] = bpf_map__fd(lb->skel->maps.shoal_destroy);
 
+	/* the filter is in place before any program can run at the root */
+	r = lb_scope_setup(lb, opts, root_id, e);
+	if (r < 0)
+		return r;
 	snprintf(links_dir, sizeof(links_dir), "%s/links", lb->pin_dir);
 	r = util_mkdir_p(links_dir, 0700);
 	if (r < 0)
 		return err_set(e, r, 500, "InternalError", "creating %s: %s", links_dir,
 			       strerror(-r));
+	/* host-reachable: pods' sockets register their netns before the root programs act */
+	if (opts->cgroup && !opts->host_reach)
+		lb_link_drop(lb, LB_LINK_CREATE);
+	r = lb_link_setup(lb, LB_LINK_CREATE, lb->skel->progs.shoal_sock_create,
+			  opts->host_reach ? cg_fd : -1, cg_id, e);
+	if (r < 0)
+		return r;
 	cg_progs[0] = lb->skel->progs.shoal_sock4_connect;
 	cg_progs[1] = lb->skel->progs.shoal_sock4_sendmsg;
 	cg_progs[2] = lb->skel->progs.shoal_sock4_recvmsg;
 	cg_progs[3] = lb->skel->progs.shoal_sock4_getpeername;
+	addr_fd = opts->host_reach ? root_fd : cg_fd;
 	for (int i = 0; i < LB_NCG; i++) {
-		r = lb_link_setup(lb, i, cg_progs[i], cg_fd, cg_id, e);
+		r = lb_link_setup(lb, i, cg_progs[i], addr_fd, opts->host_reach ? root_id : cg_id,
+				  e);
 		if (r < 0)
 			return r;
 	}
-	r = lb_link_setup(lb, LB_NCG, lb->skel->progs.shoal_sock4_udp_destroy, -1, 0, e);
+	r = lb_link_setup(lb, LB_LINK_ITER, lb->skel->progs.shoal_sock4_udp_destroy, -1, 0, e);
 	if (r < 0)
 		return r;
 	return 0;
 }
 
-/* The pinned connect4 link tells which subtree we serve when the caller did not say. */
+/*
+ * The pinned links tell which subtree we serve when the caller did not say: sock_create's
+ * cgroup (host-reachable scope), else connect4's.
+ */
 static void lb_find_cgroup(struct lb *lb)
 {
 	char root[PATH_MAX], path[PATH_MAX + 32];
-	struct bpf_link *link;
+	struct bpf_link *link = NULL;
 
 	if (lb->cgroup[0])
 		return;
-	snprintf(path, sizeof(path), "%s/links/%s", lb->pin_dir, lb_cg_names[0]);
-	if (access(path, F_OK) < 0 || !(link = bpf_link__open(path)))
+	for (int i = LB_LINK_CREATE; i >= 0 && !link; i -= LB_LINK_CREATE) {
+		snprintf(path, sizeof(path), "%s/links/%s", lb->pin_dir, lb_link_names[i]);
+		if (access(path, F_OK) == 0)
+			link = bpf_link__open(path);
+	}
+	if (!link)
 		return;
 	find_cgroup_id = link_cgroup_id(link);
 	bpf_link__destroy(link);
@@ -714,9 +825,12 @@ static void lb_unpin_dir(const char *pin_dir)
 	char path[PATH_MAX + 64];
 
 	/* a link whose pin goes and whose fds are closed detaches its program */
-	for (int i = 0; i <= LB_NCG; i++) {
-		snprintf(path, sizeof(path), "%s/links/%s", pin_dir,
-			 i < LB_NCG ? lb_cg_names[i] : LB_ITER_UDP);
+	for (int i = 0; i < LB_NLINKS; i++) {
+		snprintf(path, sizeof(path), "%s/links/%s", pin_dir, lb_link_names[i]);
+		unlink(path);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(lb_scope_maps); i++) {
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, lb_scope_maps[i]);
 		unlink(path);
 	}
 	snprintf(path, sizeof(path), "%s/links", pin_dir);
@@ -743,7 +857,7 @@ void lb_close(struct lb *lb, bool unpin)
 {
 	if (!lb)
 		return;
-	for (int i = 0; i <= LB_NCG; i++) {
+	for (int i = 0; i < LB_NLINKS; i++) {
 		if (!lb->links[i])
 			continue;
 		if (unpin)

@@ -31,7 +31,15 @@ struct lb_opts {
 	const char *node;     /* required; pins live in <pin_root>/<node> */
 	const char *pin_root; /* NULL: LB_PIN_ROOT_DEFAULT (bpffs is mounted if missing) */
 	const char *cgroup;   /* cgroup2 directory to attach to; NULL: leave attachments as pinned */
-	bool host_wide;       /* allow `cgroup` to be the cgroup2 root */
+	bool host_wide;       /* allow `cgroup` to be the cgroup2 root (subtree scope only) */
+	/*
+	 * Host-reachable scope: the sock_addr programs are attached at the cgroup2 root and act
+	 * only on sockets of the node's network namespaces: `netns_cookie` (0: the caller's own)
+	 * and those of sockets created in `cgroup` (its pods). false: attached to `cgroup` and act
+	 * on all its sockets. Only with `cgroup` (the caller chooses the scope).
+	 */
+	bool host_reach;
+	uint64_t netns_cookie;
 	bool maps_only;       /* no program load: use the pinned maps (inspection, tools) */
 	uint32_t svc_max, backend_max, revnat_max, sk_nat_max, affinity_max; /* 0: defaults */
 	uint32_t cfg_flags;   /* enum shoal_cfg_flags; 0: TCP_PEER | UDP */
@@ -111,6 +119,9 @@ const char *lb_pin_dir(struct lb *lb);
 /* The cgroup2 mount point (/sys/fs/cgroup/unified on hybrid hosts, /sys/fs/cgroup on pure
  * cgroup2 ones), read from /proc/self/mountinfo. */
 int lb_cgroup2_root(char *buf, size_t len);
+
+/* The calling thread's network namespace cookie (SO_NETNS_COOKIE). */
+int lb_netns_cookie(uint64_t *ret);
 
 /* "10.96.0.10:53/udp" <-> frontend / backend, for tools. */
 int lb_frontend_parse(const char *s, struct lb_frontend *ret);

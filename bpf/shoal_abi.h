@@ -32,6 +32,8 @@
 #define SHOAL_MAP_DESTROY  "shoal_destroy"
 #define SHOAL_MAP_MAGLEV   "shoal_maglev"
 #define SHOAL_MAP_NP_STATS "shoal_np_stats"
+#define SHOAL_MAP_SCOPE    "shoal_scope"
+#define SHOAL_MAP_NETNS    "shoal_netns"
 
 /* Default sizes; the loader overrides them from its options before load. */
 #define SHOAL_DEF_SVC_MAX      65536
@@ -43,6 +45,7 @@
 #define SHOAL_DEF_DESTROY_MAX  1024
 #define SHOAL_DEF_MAGLEV_MAX   1024  /* NodePort/external frontends with a Maglev table */
 #define SHOAL_DEF_MAGLEV_M     16381 /* prime; entries of one Maglev table */
+#define SHOAL_DEF_NETNS_MAX    4096  /* pod network namespaces remembered per node (LRU) */
 
 #define SHOAL_SLOT_TERM     0x8000 /* terminating backends live at SHOAL_SLOT_TERM + 1 .. */
 #define SHOAL_MAX_SLOTS     0x7fff /* per kind (ready / terminating) per service */
@@ -206,6 +209,25 @@ struct shoal_destroy_key {
 	__u8 pad0;
 };
 _Static_assert(sizeof(struct shoal_destroy_key) == 8, "shoal_destroy_key layout");
+
+/*
+ * shoal_scope (array, one entry): which sockets the socket LB acts on. Attached at the cgroup2
+ * root (host-reachable), the programs see every socket of the machine, so their first check is
+ * the socket's network namespace: the node's own (`netns_cookie`) or one of its pods'
+ * (shoal_netns, filled by the sock_create program on the node's cgroup subtree). Everything else
+ * passes untouched. SHOAL_SCOPE_ALL (subtree attachment) skips the check: every socket that
+ * reaches the programs is the node's. A zeroed entry acts on nothing but shoal_netns.
+ */
+enum shoal_scope_flags {
+	SHOAL_SCOPE_ALL = 1 << 0,
+};
+
+struct shoal_scope {
+	__u64 netns_cookie; /* the node's own network namespace (SO_NETNS_COOKIE) */
+	__u32 flags;	    /* enum shoal_scope_flags */
+	__u32 pad0;
+};
+_Static_assert(sizeof(struct shoal_scope) == 16, "shoal_scope layout");
 
 /* Load-time knobs (rodata of every program). */
 enum shoal_cfg_flags {

@@ -7,6 +7,13 @@
  * recvmsg4      UDP: rewrite the backend source back to the VIP (the app sees who it asked).
  * getpeername4  both: report the VIP as the peer.
  * iter/udp      tear down connected UDP sockets whose backend user space removed (shoal_destroy).
+ * sock_create   (host-reachable scope) remember the network namespace of every socket created in
+ *               the node's cgroup subtree: the node's pods (shoal_netns).
+ *
+ * Attached at the cgroup2 root (host-reachable scope), the sock_addr programs run for every
+ * socket of the machine; several nodes may share it. Their first check is the socket's network
+ * namespace (bpf_get_netns_cookie): the node's own or one of its pods', else the socket is left
+ * untouched (sock_ours()).
  *
  * A service without backends refuses at once: connect()/sendmsg() fail with EHOSTUNREACH, as
  * Cilium does (bpf_set_retval, then reject).
@@ -26,6 +33,23 @@
 const volatile struct shoal_cfg shoal_cfg = {
 	.flags = SHOAL_CFG_TCP_PEER | SHOAL_CFG_UDP,
 };
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct shoal_scope);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shoal_scope SEC(".maps");
+
+/* netns cookie -> 1: the network namespaces of the node's pods */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u64);
+	__type(value, __u8);
+	__uint(max_entries, SHOAL_DEF_NETNS_MAX);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shoal_netns SEC(".maps");
 
 extern int bpf_sock_destroy(struct sock_common *sk) __ksym;
 
@@ -55,6 +79,23 @@ static __always_inline void sock4_revnat_record(struct bpf_sock_addr *ctx,
 	bpf_map_update_elem(&shoal_sk_nat, &key, &val, BPF_ANY);
 }
 
+/*
+ * Is this socket the node's? The first thing every sock_addr program asks: a socket of any other
+ * network namespace (another node on the same machine, the machine's own) is not touched.
+ */
+static __always_inline bool sock_ours(struct bpf_sock_addr *ctx)
+{
+	__u32 zero = 0;
+	struct shoal_scope *sc = bpf_map_lookup_elem(&shoal_scope, &zero);
+	__u64 cookie = bpf_get_netns_cookie(ctx);
+
+	if (!sc)
+		return false;
+	if (cookie == sc->netns_cookie || (sc->flags & SHOAL_SCOPE_ALL))
+		return true;
+	return bpf_map_lookup_elem(&shoal_netns, &cookie) != NULL;
+}
+
 /* 0: done (translated or not a service); -EHOSTUNREACH: a service with no usable backend. */
 static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx)
 {
@@ -64,7 +105,7 @@ static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx)
 	struct shoal_svc_val *svc;
 	struct shoal_backend *be;
 
-	if (!sock_proto_handled(proto))
+	if (!sock_proto_handled(proto) || !sock_ours(ctx))
 		return 0;
 	svc = lb4_lookup_service(vip, port, proto);
 	if (!svc)
@@ -81,13 +122,14 @@ static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx)
 
 static __always_inline void sock4_xlate_rev(struct bpf_sock_addr *ctx)
 {
-	struct shoal_sk_nat_key key = {
-		.cookie = bpf_get_socket_cookie(ctx),
-		.ip = ctx->user_ip4,
-		.port = (__be16)ctx->user_port,
-	};
+	struct shoal_sk_nat_key key = {};
 	struct shoal_sk_nat_val *val;
 
+	if (!sock_ours(ctx))
+		return;
+	key.cookie = bpf_get_socket_cookie(ctx);
+	key.ip = ctx->user_ip4;
+	key.port = (__be16)ctx->user_port;
 	val = bpf_map_lookup_elem(&shoal_sk_nat, &key);
 	if (!val)
 		return;
@@ -136,6 +178,22 @@ int shoal_sock4_getpeername(struct bpf_sock_addr *ctx)
 {
 	sock4_xlate_rev(ctx);
 	return SYS_PROCEED;
+}
+
+/*
+ * Host-reachable scope: attached to the node's cgroup subtree, so it sees the sockets of the
+ * node's pods (and of the daemon) as they are created, before any can connect. Their network
+ * namespace becomes one the sock_addr programs at the root act on.
+ */
+SEC("cgroup/sock_create")
+int shoal_sock_create(struct bpf_sock *ctx)
+{
+	__u64 cookie = bpf_get_netns_cookie(ctx);
+	__u8 one = 1;
+
+	if (!bpf_map_lookup_elem(&shoal_netns, &cookie))
+		bpf_map_update_elem(&shoal_netns, &cookie, &one, BPF_NOEXIST);
+	return 1;
 }
 
 /*

@@ -50,6 +50,9 @@ static const struct opt_def opts[] = {
 	NUM(max_pods, "pods this node accepts (default 110)"),
 	NUM(run_pods, "1: run the pods bound to this node; 0: API and controllers only (default 1)"),
 	NUM(watch_window, "events kept for watch resume (default 100000)"),
+	STR(socket_lb_scope, "host: every process of the node reaches services (socket LB at the "
+			     "cgroup2 root, acting on this node's netns only); subtree: only the "
+			     "node's cgroup subtree (default host)"),
 	NUM(max_body_bytes, "largest request body accepted (default 3145728)"),
 };
 
@@ -260,6 +263,12 @@ int config_load(struct config *cfg, int argc, char **argv, struct err *e)
 	r = r ?: default_str(&cfg->cgroup_name, "shoal-%s", cfg->node_name);
 	r = r ?: default_str(&cfg->nft_table, "shoal-%s", cfg->node_name);
 	r = r ?: default_str(&cfg->log_level, "%s", "info");
+	r = r ?: default_str(&cfg->socket_lb_scope, "%s", "host");
+	if (r == 0 && !streq(cfg->socket_lb_scope, "host") &&
+	    !streq(cfg->socket_lb_scope, "subtree"))
+		return err_set(e, EINVAL, 0, "",
+			       "--socket-lb-scope must be host or subtree, not %s",
+			       cfg->socket_lb_scope);
 	return r;
 }
 

@@ -31,6 +31,7 @@ struct config {
 	char *cgroup_name;   /* shoal-<node> */
 	char *nft_table;     /* shoal-<node> */
 	char *log_level;
+	char *socket_lb_scope; /* host (default) | subtree */
 	char *uplink;        /* NodePort interface; unset: no tc datapath */
 	char *node_ip;       /* NodePort SNAT address; unset: the uplink's first IPv4 */
 	long maglev_seed;    /* cluster-wide Maglev seed */

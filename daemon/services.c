@@ -954,6 +954,7 @@ int svc_proxy_new(struct event_base *base, struct store *store, const struct svc
 		.pin_root = opts->pin_root,
 		.cgroup = opts->cgroup,
 		.host_wide = opts->host_wide,
+		.host_reach = opts->host_reach,
 		.svc_max = opts->svc_max,
 		.backend_max = opts->backend_max,
 		.revnat_max = opts->revnat_max,

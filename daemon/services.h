@@ -31,6 +31,7 @@ struct svc_proxy_opts {
 	const char *cgroup;       /* cgroup2 directory the socket LB serves (svc_cgroup_enter());
 				   * NULL: keep whatever is pinned */
 	bool host_wide;           /* allow `cgroup` to be the cgroup2 root */
+	bool host_reach;          /* socket LB at the cgroup2 root for the node's netns (lb_opts) */
 	const char *uplink;       /* NodePort interface; NULL: no tc datapath */
 	uint32_t node_ip;         /* network order; 0: the uplink's first IPv4 address */
 	uint32_t cfg_flags;       /* enum shoal_cfg_flags for the socket LB; 0: its default */

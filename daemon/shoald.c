@@ -117,7 +117,8 @@ int main(int argc, char **argv)
 	}
 
 	/* the node's cgroup2 subtree holds the daemon and, by inheritance, its pods: the socket
-	 * load balancer serves exactly that subtree, never the host */
+	 * load balancer learns the pods' network namespaces from it (host scope) or serves exactly
+	 * that subtree (subtree scope) */
 	char cg[PATH_MAX];
 	r = svc_cgroup_enter(d.cfg.cgroup_name, cg, sizeof(cg), &e);
 	if (r < 0) {
@@ -177,6 +178,7 @@ int main(int argc, char **argv)
 	struct svc_proxy_opts po = {
 		.node = d.cfg.node_name,
 		.cgroup = cg,
+		.host_reach = streq(d.cfg.socket_lb_scope, "host"),
 		.uplink = d.cfg.uplink,
 		.maglev_seed = (uint32_t)d.cfg.maglev_seed,
 	};

@@ -190,6 +190,7 @@ int main(int argc, char **argv)
 		{ "backend-max", required_argument, NULL, 'B' },
 		{ "teardown", no_argument, NULL, 'T' },
 		{ "cfg-flags", required_argument, NULL, 'F' },
+		{ "host-reach", no_argument, NULL, 'H' },
 		{},
 	};
 	char cg[4096], *line = NULL;
@@ -214,6 +215,7 @@ int main(int argc, char **argv)
 		case 'B': opts.backend_max = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'T': teardown = true; break;
 		case 'F': opts.cfg_flags = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'H': opts.host_reach = true; break;
 		default: return 2;
 		}
 	}

@@ -373,12 +373,24 @@ def test_pods_are_in_the_nodes_cgroup2_subtree(cluster, objs):
     cid = n.pod("client")["status"]["containerStatuses"][0]["containerID"].split("://")[1]
     st = json.loads(sh("crun", "--root", os.path.join(n.run_dir, "crun"), "state", cid).stdout)
     assert st["pid"] > 0 and str(st["pid"]) in procs, (st, procs)
-    links = sh("bpftool", "cgroup", "show", subtree).stdout
-    for prog in ("shoal_sock4_connect", "shoal_sock4_sendmsg", "shoal_sock4_recvmsg",
-                 "shoal_sock4_getpeername"):
-        assert prog in links, links
-    # and not on the root: the host outside the node is left alone
-    assert "shoal_sock4" not in sh("bpftool", "cgroup", "show", root).stdout
+    # host-reachable scope (the default): the sock_addr programs are on the cgroup2 root, the
+    # sock_create program that learns the pods' network namespaces on the node's subtree
+    pins = f"/sys/fs/bpf/shoal/{n.node}/links"
+    prog = {name: json.loads(sh("bpftool", "-j", "link", "show", "pinned",
+                                os.path.join(pins, name)).stdout)["prog_id"]
+            for name in os.listdir(pins)}
+    at = {d: {p["id"] for p in json.loads(sh("bpftool", "-j", "cgroup", "show", d).stdout or "[]")}
+          for d in (root, subtree)}
+    for name in ("connect4", "sendmsg4", "recvmsg4", "getpeername4"):
+        assert prog[name] in at[root] and prog[name] not in at[subtree], (name, prog, at)
+    assert prog["sock_create"] in at[subtree] and prog["sock_create"] not in at[root]
+
+
+def node_probe(node, *args):
+    """shoal-probe run by a plain process of the node (its netns, not its cgroup subtree)."""
+    r = sh("nsenter", f"--net=/run/netns/{node.netns.name}", PROBE, *args, check=False,
+           timeout=30)
+    return r.stdout.split()
 
 
 def test_clusterip_tcp_and_udp(cluster, objs):
@@ -404,6 +416,15 @@ def test_clusterip_tcp_and_udp(cluster, objs):
     assert all(r["ok"] for r in res), res
     assert {r["name"] for r in res} == set(backends), res
     assert {r["src"] for r in res} == {f"{vip}:7"}
+    # a process of the node itself, outside its cgroup subtree (host-reachable scope)
+    seen = set()
+    for _ in range(20):
+        w = node_probe(n, "tcp", vip, "7")
+        assert w and w[0] == "ok" and f"peer={vip}:7" in w, w
+        seen.add(w[1])
+    assert seen == set(backends), seen
+    w = node_probe(n, "udp", vip, "7")
+    assert w and w[0] == "ok" and f"src={vip}:7" in w, w
     # a real HTTP client to the http port
     r = exec_(n, "client", "wget", "-qO-", f"http://{vip}/index.html")
     assert "hello from shoal busybox" in r.stdout, (r.stdout, r.stderr)
@@ -555,6 +576,10 @@ def test_nodeport_from_outside(cluster, objs):
         seen.add(w[1])
     assert seen == set(backends), seen
     r = outside(cluster, "curl", "-sf", "-m", "5", f"http://{NODE_IP}:{ports['http']}/")
+    assert "hello from shoal busybox" in r.stdout, (r.stdout, r.stderr)
+    # the node's own processes reach node address : nodePort (socket LB, host-reachable)
+    r = sh("nsenter", f"--net=/run/netns/{n.netns.name}", "curl", "-sf", "-m", "5",
+           f"http://{NODE_IP}:{ports['http']}/", check=False, timeout=30)
     assert "hello from shoal busybox" in r.stdout, (r.stdout, r.stderr)
     # conntrack entries for those flows, in the pinned map
     ct = bpftool_dump(n, "shoal_ct")

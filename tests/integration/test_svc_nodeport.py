@@ -125,6 +125,8 @@ class Proc:
 
 
 class Cluster:
+    DRIVE_ARGS = []  # extra shoal-svc-drive flags (subclasses)
+
     def __init__(self):
         self.sfx = secrets.token_hex(3)
         self.ns = {}
@@ -180,7 +182,7 @@ class Cluster:
             cg = self.node_name(node)
             d = self.run_in(node, [DRIVE, "--node", cg, "--cgroup-name", cg, "--uplink", "eth0",
                                    "--node-ip", ip, "--maglev-seed", "0x5eed",
-                                   "--maglev-m", "1021"])
+                                   "--maglev-m", "1021"] + self.DRIVE_ARGS)
             line = json.loads(d.readline())
             assert line.get("ready"), line
             self.drives[node] = d

@@ -1,0 +1,172 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Host-reachable services: the socket LB attached at the cgroup2 root, acting only on its node.
+
+The topology of test_svc_nodeport.py (two nodes n1, n2 on a LAN with an outside client cl, pod
+backends p1 on n1 and p2 on n2), with both service proxies started in the host-reachable scope
+(--host-reach): their sock_addr programs sit on the cgroup2 root of this machine, beside those
+of every other daemon running here, and must act on their own node's network namespaces only.
+
+Traffic goes only to addresses inside the namespaces the test creates; the machine's own
+namespace is checked with a UDP connect() (no packet is sent) and the kernel's view of the peer
+(/proc/net/udp), which no BPF program rewrites.
+"""
+import json
+import os
+import subprocess
+
+import pytest
+
+from test_svc_nodeport import CLIENT, DRIVE, PY, Cluster, endpoints, sh, svc
+
+VIP, PORT, NODEPORT = "10.96.5.5", 80, 30080
+
+# The kernel's peer of a connected UDP socket, as /proc/net/udp shows it (getpeername() is
+# rewritten by the socket LB, this is not). Prints {"kpeer": "ip:port"} or {"err": errno}.
+KPEER = r"""
+import json, socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+try:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+except OSError as e:
+    print(json.dumps({"err": e.errno})); sys.exit(0)
+lport = s.getsockname()[1]
+for line in open("/proc/self/net/udp").readlines()[1:]:
+    f = line.split()
+    lip, lp = f[1].split(":")
+    if int(lp, 16) == lport:
+        rip, rp = f[2].split(":")
+        b = bytes.fromhex(rip)[::-1]
+        print(json.dumps({"kpeer": "%s:%d" % (socket.inet_ntoa(b), int(rp, 16))}))
+        break
+"""
+
+
+class HostCluster(Cluster):
+    DRIVE_ARGS = ["--host-reach"]
+
+
+@pytest.fixture
+def hc():
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    c = HostCluster()
+    try:
+        c.build()
+        yield c
+    finally:
+        c.close()
+
+
+def web_on(c, node, backends):
+    spec = {"type": "NodePort", "clusterIP": VIP,
+            "ports": [{"name": "http", "port": PORT, "targetPort": 8080, "nodePort": NODEPORT,
+                       "protocol": "TCP"},
+                      {"name": "dns", "port": PORT, "targetPort": 8080, "nodePort": NODEPORT,
+                       "protocol": "UDP"}]}
+    d = c.drives[node]
+    assert "error" not in d.cmd(json.dumps({"op": "put", "obj": svc("web", spec)}))
+    ep = endpoints("web", [(ip, c.node_name(n)) for ip, n in backends])
+    ep["subsets"][0]["ports"].append({"name": "dns", "port": 8080, "protocol": "UDP"})
+    assert "error" not in d.cmd(json.dumps({"op": "put", "obj": ep}))
+
+
+def kpeer(ns):
+    argv = [PY, "-c", KPEER, VIP, str(PORT)]
+    if ns:
+        argv = ["nsenter", "--net=/run/netns/" + ns] + argv
+    return json.loads(sh(*argv).stdout)
+
+
+def link_ids(c, node):
+    """Program ids of the node's pinned links, by pin name."""
+    out = {}
+    d = os.path.join("/sys/fs/bpf/shoal", c.node_name(node), "links")
+    for name in sorted(os.listdir(d)):
+        info = json.loads(sh("bpftool", "-j", "link", "show", "pinned", os.path.join(d, name))
+                          .stdout)
+        out[name] = (info["id"], info["prog_id"])
+    return out
+
+
+def cgroup_progs(path):
+    r = sh("bpftool", "-j", "cgroup", "show", path)
+    return {p["id"] for p in json.loads(r.stdout or "[]")}
+
+
+def test_node_processes_reach_services(hc):
+    c = hc
+    # only node 1 has the service; both nodes' programs are on the root cgroup
+    web_on(c, "n1", [("10.244.1.2", "n1"), ("10.244.2.2", "n2")])
+    ids1, ids2 = link_ids(c, "n1"), link_ids(c, "n2")
+    root = os.path.dirname(c.cgroup_path("n1"))
+    at_root = cgroup_progs(root)
+    for ids in (ids1, ids2):
+        assert {ids[n][1] for n in ("connect4", "sendmsg4", "recvmsg4", "getpeername4")} \
+            <= at_root
+        assert ids["sock_create"][1] not in at_root
+    assert ids1["sock_create"][1] in cgroup_progs(c.cgroup_path("n1"))
+
+    # a process of node 1 that is not in its cgroup subtree (as a shell on a real node)
+    host = c.run_in("n1", [PY, "-c", CLIENT])
+    names = set()
+    for _ in range(30):
+        r = host.cmd("tcp %s %d" % (VIP, PORT))
+        assert "name" in r, r
+        assert r["peer"] == [VIP, PORT]  # getpeername() shows the service
+        names.add(r["name"])
+    assert names == {"p1", "p2"}
+    for _ in range(10):
+        r = host.cmd("udp %s %d" % (VIP, PORT))
+        assert "name" in r, r
+        assert r["src"] == [VIP, PORT]  # replies come from the service
+    # connected UDP is translated once, in connect()
+    assert kpeer(c.ns["n1"])["kpeer"] in ("10.244.1.2:8080", "10.244.2.2:8080")
+    # the node's own address : nodePort, from the node itself
+    names = set()
+    for _ in range(30):
+        r = host.cmd("tcp 192.168.77.2 %d" % NODEPORT)
+        assert "name" in r, r
+        assert r["peer"] == ["192.168.77.2", NODEPORT]
+        names.add(r["name"])
+    assert names == {"p1", "p2"}
+    # a pod of node 1 (in its cgroup subtree, its own netns) too
+    pod = c.run_in("p1", ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"',
+                          c.cgroup_path("n1"), PY, "-c", CLIENT])
+    r = pod.cmd("tcp %s %d" % (VIP, PORT))
+    assert r.get("peer") == [VIP, PORT], r
+
+    # node 2 and the machine's own namespace: not translated (no route, or the VIP itself)
+    for ns in (c.ns["n2"], None):
+        r = kpeer(ns)
+        assert r.get("kpeer", VIP + ":80") == "%s:%d" % (VIP, PORT), (ns, r)
+    other = c.run_in("n2", [PY, "-c", CLIENT])
+    r = other.cmd("tcp 192.168.77.2 %d" % NODEPORT)
+    # node 2 reaches node 1's NodePort from outside (tc on node 1), its own socket untranslated
+    assert "name" in r, r
+    assert r["seen"] == "192.168.77.3" or r["name"] == "p2", r
+
+
+def test_second_node_unaffected_and_teardown_detaches(hc):
+    c = hc
+    web_on(c, "n1", [("10.244.1.2", "n1")])
+    web_on(c, "n2", [("10.244.2.2", "n2")])
+    h1 = c.run_in("n1", [PY, "-c", CLIENT])
+    h2 = c.run_in("n2", [PY, "-c", CLIENT])
+    for _ in range(10):
+        assert h1.cmd("tcp %s %d" % (VIP, PORT)).get("name") == "p1"
+        assert h2.cmd("tcp %s %d" % (VIP, PORT)).get("name") == "p2"
+    assert kpeer(None).get("kpeer", VIP + ":80") == "%s:%d" % (VIP, PORT)
+
+    ids1 = link_ids(c, "n1")
+    c.drives["n1"].stop()
+    sh(DRIVE, "--node", c.node_name("n1"), "--teardown")
+    live = {ln["id"] for ln in json.loads(sh("bpftool", "-j", "link", "show").stdout)}
+    assert not {i for i, _ in ids1.values()} & live, (ids1, "still attached")
+    root = os.path.dirname(c.cgroup_path("n1"))
+    assert not {p for _, p in ids1.values()} & cgroup_progs(root)
+    assert not os.path.exists(os.path.join("/sys/fs/bpf/shoal", c.node_name("n1")))
+    # node 1's processes are plain again; node 2 is untouched
+    r = kpeer(c.ns["n1"])
+    assert r.get("kpeer", VIP + ":80") == "%s:%d" % (VIP, PORT), r
+    for _ in range(10):
+        assert h2.cmd("tcp %s %d" % (VIP, PORT)).get("name") == "p2"
