@@ -29,9 +29,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define SWIM_NAME_MAX 63   /* bytes of a node name, without the NUL */
-#define SWIM_META_MAX 512  /* bytes of opaque metadata spread with alive messages */
-#define SWIM_DGRAM_MAX 1400 /* datagram budget before the glue's crypto overhead */
+#define SWIM_NAME_MAX 63	   /* bytes of a node name, without the NUL */
+#define SWIM_META_MAX 512	   /* bytes of opaque metadata spread with alive messages */
+#define SWIM_DGRAM_MAX 1400	   /* datagram budget before the glue's crypto overhead */
 #define SWIM_STREAM_MAX (8u << 20) /* largest stream request or reply accepted */
 
 #define SWIM_AF_INET 4
@@ -40,7 +40,7 @@
 struct swim_addr {
 	uint8_t family; /* SWIM_AF_INET or SWIM_AF_INET6 */
 	uint8_t reserved;
-	uint16_t port;  /* host byte order */
+	uint16_t port;	/* host byte order */
 	uint8_t ip[16]; /* network byte order; IPv4 in the first 4 bytes */
 };
 
@@ -57,7 +57,7 @@ struct swim_member {
 	struct swim_addr addr;
 	enum swim_state state;
 	uint32_t incarnation;
-	uint32_t rtt_us;         /* last direct probe round trip (0: never measured) */
+	uint32_t rtt_us;	 /* last direct probe round trip (0: never measured) */
 	uint64_t state_since_ms; /* env clock when the state last changed */
 	const uint8_t *meta;
 	size_t meta_len;
@@ -76,23 +76,23 @@ enum swim_drop {
 };
 
 struct swim_stats {
-	uint64_t probes;            /* direct probes started */
-	uint64_t probe_failures;    /* probes with no ack at all (direct, indirect, TCP) */
-	uint64_t acks_received;     /* acks for our probes (direct or relayed) */
-	uint64_t indirect_probes;   /* ping-req sent */
+	uint64_t probes;	  /* direct probes started */
+	uint64_t probe_failures;  /* probes with no ack at all (direct, indirect, TCP) */
+	uint64_t acks_received;	  /* acks for our probes (direct or relayed) */
+	uint64_t indirect_probes; /* ping-req sent */
 	uint64_t nacks_received;
 	uint64_t nacks_sent;
-	uint64_t tcp_probes;        /* TCP fallback probes started */
-	uint64_t tcp_probe_acks;    /* ... that reached the member when UDP did not */
-	uint64_t suspicions_raised; /* accusations from our own failed probes */
+	uint64_t tcp_probes;	      /* TCP fallback probes started */
+	uint64_t tcp_probe_acks;      /* ... that reached the member when UDP did not */
+	uint64_t suspicions_raised;   /* accusations from our own failed probes */
 	uint64_t suspicions_deferred; /* not raised: rate limit or too many open (own trouble) */
 	uint64_t suspicions_received;
-	uint64_t refutations;       /* times we refuted an accusation of ourselves */
-	uint64_t deaths_declared;   /* suspicion timeouts that expired here */
-	uint64_t pushpulls;         /* state exchanges started (includes joins) */
-	uint64_t conflicts;         /* name claimed by another instance id */
+	uint64_t refutations;	  /* times we refuted an accusation of ourselves */
+	uint64_t deaths_declared; /* suspicion timeouts that expired here */
+	uint64_t pushpulls;	  /* state exchanges started (includes joins) */
+	uint64_t conflicts;	  /* name claimed by another instance id */
 	uint64_t msgs_sent, msgs_received;
-	uint64_t udp_sent, udp_received; /* datagrams */
+	uint64_t udp_sent, udp_received;     /* datagrams */
 	uint64_t bytes_sent, bytes_received; /* plaintext payload, UDP and streams */
 	uint64_t stream_bytes_sent, stream_bytes_received;
 	uint64_t dropped[SWIM_DROP__MAX];
@@ -102,20 +102,20 @@ struct swim_stats {
 };
 
 enum swim_event_type {
-	SWIM_EV_JOINED,         /* a seed answered; addr = the seed */
-	SWIM_EV_JOIN_RETRY,     /* no seed answered; retrying after back-off (err, delay_ms) */
-	SWIM_EV_JOIN_REFUSED,   /* a seed refused us: name is a live member with another instance */
-	SWIM_EV_CONFLICT,       /* another instance claims name (refused or ignored here) */
-	SWIM_EV_REANNOUNCE,     /* isolated: announcing ourselves to the seeds again */
-	SWIM_EV_REFUTED,        /* we were accused (suspect/dead) and refuted; incarnation = new */
-	SWIM_EV_REAPED,         /* a dead/left member was forgotten after dead_reclaim_ms */
+	SWIM_EV_JOINED,	      /* a seed answered; addr = the seed */
+	SWIM_EV_JOIN_RETRY,   /* no seed answered; retrying after back-off (err, delay_ms) */
+	SWIM_EV_JOIN_REFUSED, /* a seed refused us: name is a live member with another instance */
+	SWIM_EV_CONFLICT,     /* another instance claims name (refused or ignored here) */
+	SWIM_EV_REANNOUNCE,   /* isolated: announcing ourselves to the seeds again */
+	SWIM_EV_REFUTED,      /* we were accused (suspect/dead) and refuted; incarnation = new */
+	SWIM_EV_REAPED,	      /* a dead/left member was forgotten after dead_reclaim_ms */
 };
 
 struct swim_event {
 	enum swim_event_type type;
-	const char *name;      /* the member it is about (NULL for JOINED/JOIN_RETRY/REANNOUNCE) */
-	uint64_t instance;     /* CONFLICT/JOIN_REFUSED: the instance that holds the name */
-	uint64_t other_instance; /* CONFLICT: the instance that was refused */
+	const char *name;  /* the member it is about (NULL for JOINED/JOIN_RETRY/REANNOUNCE) */
+	uint64_t instance; /* CONFLICT/JOIN_REFUSED: the instance that holds the name */
+	uint64_t other_instance;      /* CONFLICT: the instance that was refused */
 	const struct swim_addr *addr; /* the seed or the peer involved, may be NULL */
 	uint32_t incarnation;
 	uint32_t delay_ms;
@@ -140,32 +140,32 @@ struct swim_env {
 };
 
 struct swim_config {
-	uint32_t probe_interval_ms;   /* one probe per interval (stretched by awareness) */
-	uint32_t probe_timeout_ms;    /* direct ack wait before indirect probes */
-	uint32_t indirect_checks;     /* k members asked to ping-req */
-	bool tcp_fallback;            /* TCP ping alongside indirect probes */
-	uint32_t suspicion_mult;      /* min timeout = mult * log10(n) * probe interval */
-	uint32_t suspicion_max_mult;  /* max timeout = max_mult * min timeout */
-	uint32_t suspicion_min_ms;    /* floor of the min timeout (survive a stalled node) */
-	uint32_t retransmit_mult;     /* broadcast sent mult * ceil(log10(n + 1)) times */
-	uint32_t gossip_interval_ms;  /* piggyback-only gossip rounds */
-	uint32_t gossip_nodes;        /* fan-out per gossip round */
-	uint32_t gossip_to_dead_ms;   /* keep gossiping to members dead for less than this */
-	uint32_t pushpull_interval_ms; /* base; see pushpull_per_node_ms */
-	uint32_t pushpull_per_node_ms; /* interval >= n * this, so bytes/s stay flat with n */
+	uint32_t probe_interval_ms;	    /* one probe per interval (stretched by awareness) */
+	uint32_t probe_timeout_ms;	    /* direct ack wait before indirect probes */
+	uint32_t indirect_checks;	    /* k members asked to ping-req */
+	bool tcp_fallback;		    /* TCP ping alongside indirect probes */
+	uint32_t suspicion_mult;	    /* min timeout = mult * log10(n) * probe interval */
+	uint32_t suspicion_max_mult;	    /* max timeout = max_mult * min timeout */
+	uint32_t suspicion_min_ms;	    /* floor of the min timeout (survive a stalled node) */
+	uint32_t retransmit_mult;	    /* broadcast sent mult * ceil(log10(n + 1)) times */
+	uint32_t gossip_interval_ms;	    /* piggyback-only gossip rounds */
+	uint32_t gossip_nodes;		    /* fan-out per gossip round */
+	uint32_t gossip_to_dead_ms;	    /* keep gossiping to members dead for less than this */
+	uint32_t pushpull_interval_ms;	    /* base; see pushpull_per_node_ms */
+	uint32_t pushpull_per_node_ms;	    /* interval >= n * this, so bytes/s stay flat with n */
 	uint32_t pushpull_scale_memberlist; /* 1: memberlist's log2 scale above 32 nodes instead */
-	uint32_t awareness_max;        /* Lifeguard: timeouts stretched up to this multiple */
-	uint32_t max_own_suspicions;   /* open accusations before we blame ourselves (0: no cap) */
-	uint32_t suspect_burst;        /* token bucket for new accusations (0: no limit) */
+	uint32_t awareness_max;		    /* Lifeguard: timeouts stretched up to this multiple */
+	uint32_t max_own_suspicions; /* open accusations before we blame ourselves (0: no cap) */
+	uint32_t suspect_burst;	     /* token bucket for new accusations (0: no limit) */
 	uint32_t suspect_refill_ms;
-	uint32_t join_retry_min_ms;    /* join back-off, doubling up to max */
+	uint32_t join_retry_min_ms; /* join back-off, doubling up to max */
 	uint32_t join_retry_max_ms;
-	uint32_t reannounce_ms;        /* isolated this long: push-pull with the seeds again */
+	uint32_t reannounce_ms;		/* isolated this long: push-pull with the seeds again */
 	uint32_t reconnect_interval_ms; /* ping one recently dead member (0: off) */
-	uint32_t dead_reclaim_ms;      /* forget dead/left members after this */
-	uint32_t stream_timeout_ms;    /* what the glue should enforce on a stream */
-	uint32_t max_dgram;            /* datagram limit: SWIM_DGRAM_MAX minus crypto overhead */
-	uint32_t packet_overhead;      /* bytes/s accounting: per-datagram bytes added below us */
+	uint32_t dead_reclaim_ms;	/* forget dead/left members after this */
+	uint32_t stream_timeout_ms;	/* what the glue should enforce on a stream */
+	uint32_t max_dgram;		/* datagram limit: SWIM_DGRAM_MAX minus crypto overhead */
+	uint32_t packet_overhead;	/* bytes/s accounting: per-datagram bytes added below us */
 };
 
 struct swim;
@@ -214,8 +214,8 @@ int swim_recv_udp(struct swim *s, const struct swim_addr *from, const void *buf,
  * Server side of a stream: push-pull, join, TCP ping. *reply is malloc'd (caller frees) or NULL
  * when there is nothing to answer. Returns 0 or <0 (dropped and counted).
  */
-int swim_handle_stream(struct swim *s, const struct swim_addr *from, const void *req,
-		       size_t len, void **reply, size_t *reply_len);
+int swim_handle_stream(struct swim *s, const struct swim_addr *from, const void *req, size_t len,
+		       void **reply, size_t *reply_len);
 /* Client side completion of env->stream: reply bytes, or len < 0 = -errno. Stale tokens ignored. */
 void swim_stream_done(struct swim *s, uint64_t token, const void *reply, ssize_t len);
 
