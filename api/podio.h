@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Node-local I/O the API serves around pods: container logs (api/podlog.c,
- * GET .../pods/NAME/log), exec (api/podexec.c, .../pods/NAME/exec over WebSocket) and the
+ * GET .../pods/NAME/log), exec (api/podexec.c, .../pods/NAME/exec over WebSocket),
+ * port-forward (api/podfwd.c, .../pods/NAME/portforward over WebSocket) and the
  * image store (api/images.c, /apis/shoal.io/v1/images). These need the daemon's runtime
  * handles, which the daemon hands over once they exist with api_server_set_podio(); until
  * then those routes answer 503.
@@ -38,6 +39,11 @@ struct api_podio {
 	 * running. NULL: the status containerID is used.
 	 */
 	int (*exec_id)(void *ud, const struct api_podio_ctr *c, char **ret);
+	/*
+	 * The network namespace (a path to open) of the pod with this uid, *ret malloc'd;
+	 * -ENOENT if its network is not set up on this node. NULL: portforward answers 503.
+	 */
+	int (*netns_path)(void *ud, const char *pod_uid, char **ret);
 	void *ud;
 	struct crun_rt *rt;          /* exec; NULL: exec answers 503 */
 	/* Images: the daemon's store and the state dir it was opened with (imports and pulls run

@@ -65,6 +65,7 @@ struct api_server {
 	size_t image_max_body;
 	struct api_logstream *logstreams; /* open `log?follow=true` streams */
 	struct api_exec *execs;           /* exec sessions */
+	struct api_fwd *fwds;             /* portforward sessions */
 	struct api_imgjob *imgjobs;       /* imports and pulls running on threads */
 };
 
@@ -131,6 +132,8 @@ void api_podexec_handle(struct api_req *r);
 bool api_images_match(const char *path);
 void api_images_handle(struct api_req *r);
 void api_podio_free_all(struct api_server *srv);
+void api_podfwd_handle(struct api_req *r);
+void api_podfwd_free_all(struct api_server *srv);
 void api_podlog_free_all(struct api_server *srv);
 void api_podexec_free_all(struct api_server *srv);
 void api_images_free_all(struct api_server *srv);

@@ -11,6 +11,7 @@
 #include "lib/util.h"
 
 struct podio {
+	struct pods *pods;
 	char *state_dir;
 	struct crun_rt *rt;
 	struct image_store *images;
@@ -29,6 +30,19 @@ static int log_path(void *ud, const struct api_podio_ctr *c, bool previous, char
 	if (attempt < 0 || strempty(c->uid) || strchr(c->container, '/') || strchr(c->uid, '/'))
 		return -ENOENT;
 	return pods_log_path(p->state_dir, c->uid, c->container, attempt, ret);
+}
+
+static int netns_path(void *ud, const char *pod_uid, char **ret)
+{
+	struct podio *p = ud;
+
+	return p->pods ? pods_netns_path(p->pods, pod_uid, ret) : -ENOENT;
+}
+
+void podio_set_pods(struct podio *p, struct pods *m)
+{
+	if (p)
+		p->pods = m;
 }
 
 int podio_new(struct api_server *api, const struct config *cfg, struct podio **ret,
@@ -59,6 +73,7 @@ int podio_new(struct api_server *api, const struct config *cfg, struct podio **r
 	}
 	struct api_podio io = {
 		.log_path = log_path,
+		.netns_path = netns_path,
 		.ud = p,
 		.rt = p->rt,
 		.images = p->images,

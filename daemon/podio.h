@@ -15,8 +15,13 @@
 
 struct podio;
 
+struct pods;
+
 int podio_new(struct api_server *api, const struct config *cfg, struct podio **ret,
 	      struct err *e);
+/* The pod manager that knows pods' network namespaces (port-forward); NULL before it exists
+ * and before it is freed. */
+void podio_set_pods(struct podio *p, struct pods *m);
 struct podio *podio_free(struct podio *p);
 
 #endif

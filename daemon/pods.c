@@ -106,6 +106,16 @@ static struct pod *pod_find(struct pods *m, const char *uid)
 	return NULL;
 }
 
+int pods_netns_path(struct pods *m, const char *uid, char **ret)
+{
+	struct pod *p = m ? pod_find(m, uid) : NULL;
+
+	if (!p || p->gone || p->torn_down || !p->net_ok || !p->netns[0])
+		return -ENOENT;
+	*ret = strdup(p->netns);
+	return *ret ? 0 : -ENOMEM;
+}
+
 struct pod_ctr *pod_ctr_by_wd(struct pods *m, int wd)
 {
 	for (size_t i = 0; i < m->npods; i++) {

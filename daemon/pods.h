@@ -44,5 +44,8 @@ const char *pods_container_id(const char *container_id);
 int pods_id_attempt(const char *id);
 int pods_log_path(const char *state_dir, const char *pod_uid, const char *container, int attempt,
 		  char **ret);
+/* For port-forward: the network namespace (a path) of the pod with this uid while its network
+ * is set up on this node; -ENOENT before setup, after teardown or for an unknown pod. */
+int pods_netns_path(struct pods *m, const char *uid, char **ret);
 
 #endif

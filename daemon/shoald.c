@@ -53,6 +53,7 @@ static void shoald_free(struct shoald *d)
 {
 	d->dns = dns_server_free(d->dns);
 	d->ctrl = ctrl_loop_free(d->ctrl);
+	podio_set_pods(d->podio, NULL);
 	d->pods = pods_free(d->pods);
 	d->svc = svc_proxy_free(d->svc);
 	d->node = node_agent_free(d->node);
@@ -223,6 +224,7 @@ int main(int argc, char **argv)
 		log_error_errno(r, "cannot start the pod manager: %s", e.message);
 		goto out;
 	}
+	podio_set_pods(d.podio, d.pods);
 	if (d.pods && !strempty(d.cfg.image_preload)) {
 		r = pods_images_preload(d.pods, d.cfg.image_preload, &e);
 		if (r < 0) {
