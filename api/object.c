@@ -342,6 +342,8 @@ int api_obj_update_opts(struct store *s, const struct api_resource *res, cJSON *
 	if (ost)
 		cJSON_AddItemToObject(obj, "status", cJSON_Duplicate(ost, true));
 
+	if (streq(res->kind, "Service"))
+		svcalloc_prepare_update(old, obj);
 	validate_default(res->kind, obj);
 	r = validate_object(res->kind, obj, old, e);
 	if (r < 0) {
@@ -349,6 +351,9 @@ int api_obj_update_opts(struct store *s, const struct api_resource *res, cJSON *
 			e->code = 422;
 		return r;
 	}
+	/* a type change can need a clusterIP or nodePorts the stored object does not hold */
+	if (streq(res->kind, "Service") && (r = svcalloc_assign(old, obj, e)) < 0)
+		return r;
 	if (spec_changed(obj, old))
 		json_set_int(md, "generation", json_int(omd, "generation", 1) + 1);
 	if (wo && wo->finish && (r = wo->finish(old, obj, wo->ud, e)) < 0)

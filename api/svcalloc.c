@@ -22,6 +22,21 @@ static struct svcalloc *sa;
 #define BIT_CLR(b, i) ((b)[(i) / 8] &= (uint8_t) ~(1u << ((i) % 8)))
 #define BIT_GET(b, i) (((b)[(i) / 8] >> ((i) % 8)) & 1)
 
+/* every type but ExternalName has a clusterIP (or "None") */
+static bool needs_cluster_ip(const cJSON *spec)
+{
+	return !streq(json_str(spec, "type", "ClusterIP"), "ExternalName");
+}
+
+static bool needs_node_ports(const cJSON *spec)
+{
+	const char *type = json_str(spec, "type", "ClusterIP");
+
+	return streq(type, "NodePort") ||
+	       (streq(type, "LoadBalancer") &&
+		json_bool(spec, "allocateLoadBalancerNodePorts", true));
+}
+
 static void mark(const char *json, bool set)
 {
 	_cleanup_json_ cJSON *svc = cJSON_Parse(json);
@@ -151,20 +166,28 @@ static int assign_ip(cJSON *spec, const char *key, struct err *e)
 	return 0;
 }
 
-static int assign_ports(cJSON *spec, const char *key, struct err *e)
+static int assign_ports(const cJSON *ospec, cJSON *spec, const char *key, struct err *e)
 {
 	const char *type = json_str(spec, "type", "ClusterIP");
 	uint8_t taken[sizeof(sa->ports)];
 	cJSON *p;
-	int i = 0;
+	int i = -1;
 
 	if (!streq(type, "NodePort") && !streq(type, "LoadBalancer"))
 		return 0;
 	memcpy(taken, sa->ports, sizeof(taken));
+	/* the nodePorts the stored object holds are this service's own to keep or reuse */
+	cJSON_ArrayForEach(p, json_path(ospec, "ports"))
+	{
+		int64_t np = json_int(p, "nodePort", 0);
+		if (np >= SVC_NODEPORT_MIN && np <= SVC_NODEPORT_MAX)
+			BIT_CLR(taken, np - SVC_NODEPORT_MIN);
+	}
 	/* explicit nodePorts first, so automatic ones do not take them */
 	cJSON_ArrayForEach(p, json_path(spec, "ports"))
 	{
 		int64_t np = json_int(p, "nodePort", 0);
+		i++;
 		if (!np)
 			continue;
 		if (np < SVC_NODEPORT_MIN || np > SVC_NODEPORT_MAX || BIT_GET(taken, np - SVC_NODEPORT_MIN)) {
@@ -183,9 +206,9 @@ static int assign_ports(cJSON *spec, const char *key, struct err *e)
 			return -EINVAL;
 		}
 		BIT_SET(taken, np - SVC_NODEPORT_MIN);
-		i++;
 	}
-	cJSON_ArrayForEach(p, json_path(spec, "ports"))
+	/* a LoadBalancer with allocateLoadBalancerNodePorts false keeps only explicit ones */
+	cJSON_ArrayForEach(p, (needs_node_ports(spec) ? json_path(spec, "ports") : NULL))
 	{
 		if (json_int(p, "nodePort", 0))
 			continue;
@@ -211,17 +234,119 @@ static int assign_ports(cJSON *spec, const char *key, struct err *e)
 int svcalloc_assign(const cJSON *old, cJSON *svc, struct err *e)
 {
 	cJSON *spec = json_path(svc, "spec");
+	const cJSON *ospec = json_path(old, "spec");
 	char key[512];
 	int r;
 
-	if (!sa || !cJSON_IsObject(spec) || old)
+	if (!sa || !cJSON_IsObject(spec))
 		return 0;
-	if (streq(json_str(spec, "type", "ClusterIP"), "ExternalName"))
+	if (!needs_cluster_ip(spec))
 		return 0;
 	snprintf(key, sizeof(key), "%s/%s", json_str(svc, "metadata.namespace", "default"),
 		 json_str(svc, "metadata.name", ""));
-	r = assign_ip(spec, key, e);
-	if (r < 0)
-		return r;
-	return assign_ports(spec, key, e);
+	/* an update keeps the clusterIP the stored object holds (validation made it immutable) */
+	if (!old || !needs_cluster_ip(ospec) || strempty(json_str(ospec, "clusterIP", NULL))) {
+		r = assign_ip(spec, key, e);
+		if (r < 0)
+			return r;
+	}
+	return assign_ports(ospec, spec, key, e);
+}
+
+/* --- type changes (pkg/registry/core/service/strategy.go) --- */
+
+static void drop(cJSON *o, const char *k)
+{
+	cJSON_DeleteItemFromObjectCaseSensitive(o, k);
+}
+
+static bool same_field(const cJSON *a, const cJSON *b, const char *k)
+{
+	const cJSON *x = json_path(a, k), *y = json_path(b, k);
+
+	if (!x || cJSON_IsNull(x) || !y || cJSON_IsNull(y))
+		return (!x || cJSON_IsNull(x)) && (!y || cJSON_IsNull(y));
+	return cJSON_Compare(x, y, true);
+}
+
+static bool same_node_ports(const cJSON *ospec, const cJSON *spec)
+{
+	const cJSON *op = json_path(ospec, "ports"), *np = json_path(spec, "ports");
+	int n = cJSON_GetArraySize(np);
+
+	if (n != cJSON_GetArraySize(op))
+		return false;
+	for (int i = 0; i < n; i++)
+		if (json_int(cJSON_GetArrayItem(op, i), "nodePort", 0) !=
+		    json_int(cJSON_GetArrayItem(np, i), "nodePort", 0))
+			return false;
+	return true;
+}
+
+/* apiservice.ExternallyAccessible */
+static bool externally_accessible(const cJSON *spec)
+{
+	const char *type = json_str(spec, "type", "ClusterIP");
+
+	return streq(type, "NodePort") || streq(type, "LoadBalancer") ||
+	       (streq(type, "ClusterIP") && cJSON_GetArraySize(json_path(spec, "externalIPs")) > 0);
+}
+
+void svcalloc_prepare_update(const cJSON *old, cJSON *svc)
+{
+	const cJSON *ospec = json_path(old, "spec"), *p;
+	cJSON *spec = json_path(svc, "spec"), *q;
+
+	if (!cJSON_IsObject(ospec) || !cJSON_IsObject(spec))
+		return;
+	/* dropTypeDependentFields: wipe what no longer applies, unless the user changed it */
+	if (needs_cluster_ip(ospec) && !needs_cluster_ip(spec)) {
+		if (same_field(ospec, spec, "clusterIP") && same_field(ospec, spec, "clusterIPs")) {
+			drop(spec, "clusterIP");
+			drop(spec, "clusterIPs");
+		}
+		if (same_field(ospec, spec, "ipFamilies"))
+			drop(spec, "ipFamilies");
+		if (same_field(ospec, spec, "ipFamilyPolicy"))
+			drop(spec, "ipFamilyPolicy");
+	}
+	if (needs_node_ports(ospec) && !needs_node_ports(spec) && same_node_ports(ospec, spec)) {
+		cJSON_ArrayForEach(q, json_path(spec, "ports")) if (cJSON_IsObject(q))
+			drop(q, "nodePort");
+	}
+	if (externally_accessible(ospec) && !externally_accessible(spec) &&
+	    same_field(ospec, spec, "externalTrafficPolicy"))
+		drop(spec, "externalTrafficPolicy");
+
+	/* patchAllocatedValues: an update that leaves allocated values out keeps them */
+	if (needs_cluster_ip(ospec) && needs_cluster_ip(spec)) {
+		const cJSON *oc = json_path(ospec, "clusterIP"), *ocs = json_path(ospec, "clusterIPs");
+		if (strempty(json_str(spec, "clusterIP", NULL)) && cJSON_IsString(oc) &&
+		    *oc->valuestring)
+			json_set(spec, "clusterIP", cJSON_Duplicate(oc, true));
+		if (cJSON_GetArraySize(json_path(spec, "clusterIPs")) == 0 &&
+		    cJSON_GetArraySize(ocs) > 0)
+			json_set(spec, "clusterIPs", cJSON_Duplicate(ocs, true));
+	}
+	if (needs_node_ports(ospec) && needs_node_ports(spec)) {
+		cJSON_ArrayForEach(q, json_path(spec, "ports"))
+		{
+			int64_t want = 0;
+			bool used = false;
+			const cJSON *r;
+
+			if (!cJSON_IsObject(q) || json_int(q, "nodePort", 0))
+				continue;
+			/* by name: the user may have changed anything else about the port */
+			cJSON_ArrayForEach(p, json_path(ospec, "ports"))
+			if (streq(json_str(p, "name", ""), json_str(q, "name", "")))
+				want = json_int(p, "nodePort", 0);
+			/* unless another port of the update still uses it */
+			cJSON_ArrayForEach(r, json_path(spec, "ports"))
+			if (want && json_int(r, "nodePort", 0) == want)
+				used = true;
+			if (want && !used)
+				json_set_int(q, "nodePort", want);
+		}
+	}
 }

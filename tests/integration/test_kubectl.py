@@ -442,6 +442,17 @@ def test_create_service_generators(anykubectl):
         assert svc["spec"]["selector"] == {"app": f"c-{s}"}
         assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+", svc["spec"]["clusterIP"]), svc["spec"]
 
+        # a type change to NodePort allocates the nodePort, back to ClusterIP drops it
+        k.run("patch", "service", f"c-{s}", "-p", '{"spec":{"type":"NodePort"}}')
+        svc = get_json(k, "service", f"c-{s}")
+        assert svc["spec"]["type"] == "NodePort"
+        assert 30000 <= svc["spec"]["ports"][0]["nodePort"] <= 32767, svc["spec"]
+        k.run("patch", "service", f"c-{s}", "-p", '{"spec":{"type":"ClusterIP"}}')
+        svc = get_json(k, "service", f"c-{s}")
+        assert svc["spec"]["type"] == "ClusterIP"
+        assert "nodePort" not in svc["spec"]["ports"][0], svc["spec"]
+        assert "externalTrafficPolicy" not in svc["spec"], svc["spec"]
+
         out = k.run("create", "service", "nodeport", f"n-{s}", "--tcp=8080:80").stdout
         assert f"service/n-{s} created" in out, out
         svc = get_json(k, "service", f"n-{s}")

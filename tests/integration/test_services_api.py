@@ -1,7 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
 """Service objects through the API: ClusterIP and nodePort allocation, Endpoints derivation."""
 import ipaddress
+import json
 import time
+
+import pytest
+
+from shoaltest import SHOALCTL, Shoald, sh
 
 SVCS = "/api/v1/namespaces/default/services"
 
@@ -190,3 +195,163 @@ def test_endpoints_carry_generated_port_names(shoald):
     ep = _endpoints(shoald, "gen", lambda e: any(s.get("addresses") for s in e.get("subsets", [])))
     assert sorted((p["name"], p["port"]) for s in ep["subsets"] for p in s["ports"]) == \
         [("443-8443", 8443), ("80-8080", 8080)], ep
+
+
+# --- type changes: allocation follows the type, and the datapath follows the object ---
+
+NODE_IP = "192.0.2.10"
+
+
+@pytest.fixture
+def dp_shoald():
+    """A daemon whose service proxy programs NodePort frontends on NODE_IP."""
+    d = Shoald(extra_args=["--node-ip", NODE_IP])
+    try:
+        d.start()
+        yield d
+    finally:
+        d.close()
+
+
+def frontends(d):
+    """The frontends the daemon's pinned maps hold, as "ip:port/proto"."""
+    r = sh(SHOALCTL, "bpf", "services", d.node, "-o", "json", check=False)
+    assert r.returncode == 0, r.stderr
+    return sorted(f["frontend"] for f in json.loads(r.stdout or "[]"))
+
+
+def wait_frontends(d, want, timeout=10):
+    deadline = time.time() + timeout
+    got = None
+    while time.time() < deadline:
+        got = frontends(d)
+        if got == sorted(want):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"frontends {got}, want {sorted(want)}\n{d.logs()[-3000:]}")
+
+
+def patch_svc(d, name, spec, status=200):
+    r = d.patch(f"{SVCS}/{name}", {"spec": spec})
+    assert r.status == status, r
+    return r.json()["spec"] if status == 200 else r.json()
+
+
+def get_svc(d, name):
+    r = d.get(f"{SVCS}/{name}")
+    assert r.status == 200, r
+    return r.json()["spec"]
+
+
+def node_ports(spec):
+    return [p.get("nodePort") for p in spec["ports"]]
+
+
+def test_type_change_allocates_and_releases(dp_shoald):
+    d = dp_shoald
+    r = d.post(SVCS, svc("web", ports=[{"name": "http", "port": 80, "targetPort": 8080},
+                                       {"name": "dns", "port": 53, "protocol": "UDP"}]))
+    assert r.status == 201, r
+    spec = r.json()["spec"]
+    vip = spec["clusterIP"]
+    assert node_ports(spec) == [None, None]
+    wait_frontends(d, [f"{vip}:80/tcp", f"{vip}:53/udp"])
+
+    # ClusterIP -> NodePort: nodePorts allocated, the same clusterIP kept
+    spec = patch_svc(d, "web", {"type": "NodePort"})
+    assert spec["clusterIP"] == vip and spec["clusterIPs"] == [vip]
+    np = node_ports(spec)
+    assert all(30000 <= p <= 32767 for p in np) and len(set(np)) == 2, spec
+    assert spec["externalTrafficPolicy"] == "Cluster"
+    assert get_svc(d, "web")["ports"] == spec["ports"]
+    wait_frontends(d, [f"{vip}:80/tcp", f"{vip}:53/udp",
+                       f"{NODE_IP}:{np[0]}/tcp", f"{NODE_IP}:{np[1]}/udp"])
+
+    # other updates keep them: a label, a selector, a merge patch of one port, a PUT that
+    # leaves nodePorts and clusterIP out
+    spec = patch_svc(d, "web", {"selector": {"app": "web"}})
+    assert node_ports(spec) == np and spec["clusterIP"] == vip
+    cur = d.get(f"{SVCS}/web").json()
+    for p in cur["spec"]["ports"]:
+        del p["nodePort"]
+    del cur["spec"]["clusterIP"]
+    del cur["spec"]["clusterIPs"]
+    r = d.put(f"{SVCS}/web", cur)
+    assert r.status == 200, r
+    assert node_ports(r.json()["spec"]) == np and r.json()["spec"]["clusterIP"] == vip
+
+    # NodePort -> LoadBalancer -> NodePort: the same nodePorts throughout
+    spec = patch_svc(d, "web", {"type": "LoadBalancer"})
+    assert node_ports(spec) == np and spec["clusterIP"] == vip
+    spec = patch_svc(d, "web", {"type": "NodePort"})
+    assert node_ports(spec) == np
+
+    # -> ClusterIP: nodePorts and externalTrafficPolicy cleared, the ports free again
+    spec = patch_svc(d, "web", {"type": "ClusterIP"})
+    assert node_ports(spec) == [None, None], spec
+    assert "externalTrafficPolicy" not in spec, spec
+    assert spec["clusterIP"] == vip
+    wait_frontends(d, [f"{vip}:80/tcp", f"{vip}:53/udp"])
+    r = d.post(SVCS, svc("other", type="NodePort",
+                         ports=[{"port": 80, "nodePort": np[0]}]))
+    assert r.status == 201, r
+    assert d.delete(f"{SVCS}/other").status == 200
+
+    # -> ExternalName: the clusterIP released (another service may take it), no frontends
+    spec = patch_svc(d, "web", {"type": "ExternalName", "externalName": "db.example.com."})
+    assert "clusterIP" not in spec and "clusterIPs" not in spec, spec
+    wait_frontends(d, [])
+    r = d.post(SVCS, svc("taker", clusterIP=vip))
+    assert r.status == 201, r
+    assert d.delete(f"{SVCS}/taker").status == 200
+
+    # ExternalName -> ClusterIP: a clusterIP allocated again
+    spec = patch_svc(d, "web", {"type": "ClusterIP"})
+    vip2 = spec["clusterIP"]
+    assert ipaddress.ip_address(vip2) in ipaddress.ip_network("10.96.0.0/12")
+    assert spec["clusterIPs"] == [vip2] and node_ports(spec) == [None, None]
+    wait_frontends(d, [f"{vip2}:80/tcp", f"{vip2}:53/udp"])
+
+    # ClusterIP -> ExternalName -> NodePort with a chosen clusterIP: both allocated at once
+    patch_svc(d, "web", {"type": "ExternalName"})
+    wait_frontends(d, [])
+    spec = patch_svc(d, "web", {"type": "NodePort", "clusterIP": "10.96.9.9"})
+    assert spec["clusterIP"] == "10.96.9.9" and spec["clusterIPs"] == ["10.96.9.9"]
+    np = node_ports(spec)
+    assert all(30000 <= p <= 32767 for p in np), spec
+    wait_frontends(d, ["10.96.9.9:80/tcp", "10.96.9.9:53/udp",
+                       f"{NODE_IP}:{np[0]}/tcp", f"{NODE_IP}:{np[1]}/udp"])
+
+    assert d.delete(f"{SVCS}/web").status == 200
+    wait_frontends(d, [])
+
+
+def test_type_change_conflicts(dp_shoald):
+    d = dp_shoald
+    r = d.post(SVCS, svc("holder", type="NodePort", ports=[{"port": 80, "nodePort": 30111}]))
+    assert r.status == 201, r
+    r = d.post(SVCS, svc("web"))
+    assert r.status == 201, r
+    vip = r.json()["spec"]["clusterIP"]
+    # a nodePort another service holds is refused on a type change as on create
+    r = d.patch(f"{SVCS}/web", {"spec": {"type": "NodePort",
+                                         "ports": [{"port": 80, "nodePort": 30111}]}})
+    assert r.status == 422, r
+    assert "already allocated" in r.json()["message"], r.json()
+    spec = get_svc(d, "web")
+    assert spec["type"] == "ClusterIP" and node_ports(spec) == [None], spec
+    # a nodePort on a ClusterIP service, and a changed clusterIP, are still refused
+    r = d.patch(f"{SVCS}/web", {"spec": {"ports": [{"port": 80, "nodePort": 30112}]}})
+    assert r.status == 422, r
+    r = d.patch(f"{SVCS}/web", {"spec": {"clusterIP": "10.96.3.3"}})
+    assert r.status == 422, r
+    assert get_svc(d, "web")["clusterIP"] == vip
+    # going back to ClusterIP while changing the nodePort is no silent drop
+    patch_svc(d, "holder", {"type": "ClusterIP", "ports": [{"port": 80, "nodePort": 30113}]},
+              status=422)
+    assert node_ports(get_svc(d, "holder")) == [30111]
+    wait_frontends(d, [f"{get_svc(d, 'holder')['clusterIP']}:80/tcp", f"{vip}:80/tcp",
+                       f"{NODE_IP}:30111/tcp"])
+    for n in ("holder", "web"):
+        assert d.delete(f"{SVCS}/{n}").status == 200
+    wait_frontends(d, [])
