@@ -47,11 +47,21 @@ struct scratch {
 
 struct res;
 
+/* A deleted uid: the spec register's tombstone, versioned like any write. */
+struct tomb {
+	uint64_t rv, born, hlc;
+	const char *uid, *node; /* point into buf */
+	char buf[];
+};
+
 struct entry {
 	struct entry *hnext;
 	uint64_t hash;
 	struct res *res;
 	struct obj_priv *obj; /* NULL: tombstone */
+	struct tomb *tomb;    /* set when obj is NULL */
+	uint64_t dig;         /* this key's share of its digest bucket */
+	uint32_t bucket;      /* store_key_bucket(), set by entry_new() */
 	const char *name;     /* points into ns[] */
 	char ns[];
 };
@@ -61,6 +71,7 @@ struct res {
 	struct entry **v; /* live entries sorted by (ns, name) */
 	size_t n, cap;
 	uint64_t mod; /* bumped when v changes shape, so iterators re-seek */
+	uint64_t dig[STORE_DIGEST_BUCKETS]; /* xor of the keys' digests, per bucket */
 };
 
 struct ev_slot {
@@ -85,10 +96,9 @@ enum {
 	ST_COMMIT,
 	ST_ROLLBACK,
 	ST_PUT,
-	ST_SPEC,
-	ST_STATUS,
-	ST_DELETE,
+	ST_DROP,
 	ST_META,
+	ST_FLOOR,
 	ST_MAX,
 };
 
@@ -122,6 +132,10 @@ struct store {
 	struct store_watch *watch_head, *watch_tail;
 	size_t nwatchers;
 	bool dispatching;
+	bool batch; /* store_merge: one transaction, dispatch at its end */
+
+	uint64_t seq_base, max_ahead_ms;
+	uint64_t merged, merge_stale, clock_refused;
 };
 
 /* A register write, as it goes to SQLite. */
@@ -136,6 +150,9 @@ struct row {
 	size_t status_len;
 	uint64_t status_hlc;
 	const char *status_node;
+	bool deleted;
+	uint64_t born;
+	const char *sticky;
 };
 
 struct layout {
@@ -147,8 +164,8 @@ struct layout {
 
 struct obj_fields {
 	const char *resource, *ns, *name, *uid;
-	uint64_t rv, spec_hlc, status_hlc;
-	const char *spec_node, *status_node;
+	uint64_t rv, spec_hlc, status_hlc, born;
+	const char *spec_node, *status_node, *sticky;
 	struct layout l;
 	/* indexed fields */
 	const cJSON *labels;
@@ -164,6 +181,44 @@ struct spec_out {
 	char uidbuf[37];
 };
 
+/*
+ * The new state of a key, as every write path hands it to key_commit(): a live object (the
+ * layout's spec pieces and status) or a tombstone of uid.
+ */
+struct kstate {
+	const char *uid;
+	uint64_t born;
+	bool deleted;
+	uint64_t spec_hlc;
+	const char *spec_node;
+	const char *sticky;
+	struct layout l;
+	uint64_t status_hlc;
+	const char *status_node;
+	const cJSON *labels;
+	const char *node_name, *phase;
+};
+
+/* store_write.c: the one register-write path, register order and sticky fields */
+int key_commit(struct store *s, struct res *r, struct entry *ent, const char *ns,
+	       const char *name, uint64_t h, const struct kstate *k, struct store_obj **ret,
+	       struct err *e);
+int spec_order(const char *a_uid, uint64_t a_born, bool a_del, uint64_t a_hlc,
+	       const char *a_node, const char *b_uid, uint64_t b_born, bool b_del, uint64_t b_hlc,
+	       const char *b_node);
+int err_internal(struct err *e, int r);
+struct tomb *tomb_new(uint64_t rv, uint64_t born, uint64_t hlc, const char *uid, const char *node);
+cJSON *sticky_parse(const char *text);
+void sticky_join(cJSON *into, const cJSON *other);
+int sticky_own(cJSON *st, const cJSON *obj, uint64_t hlc, const char *node,
+	       const cJSON *cur_obj);
+bool sticky_overlay(cJSON *obj, const cJSON *st);
+char *sticky_print(const cJSON *st);
+bool streq_null(const char *a, const char *b);
+
+/* store_digest.c */
+/* Recompute e's share of its bucket digest from its current obj/tomb. */
+void key_digest_update(struct entry *e);
 
 /* store_obj.c: snapshots and printing the registers */
 struct obj_priv *obj_priv(struct store_obj *o);
@@ -193,6 +248,7 @@ struct entry *entry_lookup(struct store *s, const char *resource, const char *ns
 			   const char *name);
 struct entry *entry_new(struct res *r, const char *ns, const char *name, uint64_t h);
 void htab_add(struct store *s, struct entry *e);
+void htab_del(struct store *s, struct entry *e);
 
 /* store_watch.c: the watch window and dispatch */
 void ring_release(struct store *s, struct obj_priv *o);
@@ -208,6 +264,11 @@ void store_dispatch(struct store *s);
 int db_open(struct store *s, const char *path);
 void db_close(struct store *s);
 int db_write(struct store *s, int op, const struct row *w, struct err *e);
+int db_begin(struct store *s);
+int db_commit(struct store *s); /* rolls back on failure */
+void db_rollback(struct store *s);
+int db_drop(struct store *s, const char *resource, const char *ns, const char *name);
+int db_floor(struct store *s, uint64_t seq);
 int store_load(struct store *s);
 uint64_t store_wall(struct store *s);
 

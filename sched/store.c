@@ -23,6 +23,7 @@
 #include <inttypes.h>
 #include <string.h>
 
+#include "lib/json.h"
 #include "lib/macro.h"
 #include "lib/util.h"
 #include "sched/store-internal.h"
@@ -44,6 +45,14 @@ int store_open(const struct store_options *opts, struct store **ret)
 	s->window = opts && opts->watch_window ? opts->watch_window : STORE_WATCH_WINDOW_DEFAULT;
 	s->window_bytes = opts && opts->watch_window_bytes ? opts->watch_window_bytes
 							     : STORE_WATCH_BYTES_DEFAULT;
+	s->max_ahead_ms = opts && opts->max_clock_ahead_ms ? opts->max_clock_ahead_ms : 500;
+	/* below 2^48: room for 2^52 more commits before a JavaScript client loses precision */
+	if (opts && opts->seq_base_set)
+		s->seq_base = opts->seq_base;
+	else
+		randombytes_buf(&s->seq_base, sizeof(s->seq_base));
+	if (!(opts && opts->seq_base_set))
+		s->seq_base &= (UINT64_C(1) << 48) - 1;
 	s->hsize = STORE_HASH_MIN;
 	s->htab = calloc(s->hsize, sizeof(*s->htab));
 	randombytes_buf(s->hkey, sizeof(s->hkey));
@@ -91,6 +100,7 @@ struct store *store_close(struct store *s)
 			next = e->hnext;
 			if (e->obj)
 				store_obj_unref(&e->obj->pub);
+			free(e->tomb);
 			free(e);
 		}
 	}
@@ -192,10 +202,13 @@ void store_stats_get(struct store *s, struct store_stats *ret)
 		.objects = s->live,
 		.tombstones = s->tombstones,
 		.watchers = s->nwatchers,
+		.merged = s->merged,
+		.merge_stale = s->merge_stale,
+		.clock_refused = s->clock_refused,
 	};
 }
 
-/* --- writes --- */
+/* --- local writes: each computes the key's new state for key_commit() (store_write.c) --- */
 
 static int err_not_found(struct err *e, const char *resource, const char *name)
 {
@@ -210,11 +223,6 @@ static int err_conflict(struct err *e, const char *resource, const char *name)
 		       resource, name);
 }
 
-static int err_internal(struct err *e, int r)
-{
-	return err_set(e, r, 500, "InternalError", "store: %s", strerror(-r));
-}
-
 static int check_args(const char *resource, const char *name, const cJSON *obj, struct err *e)
 {
 	if (strempty(resource) || strempty(name))
@@ -224,74 +232,17 @@ static int check_args(const char *resource, const char *name, const cJSON *obj, 
 	return 0;
 }
 
-/* Make o the current version of e (tombstone for DELETED) and publish the event. */
-static void store_apply(struct store *s, struct entry *e, struct obj_priv *o,
-			enum store_event_type type, uint64_t rv, struct store_obj **ret)
-{
-	struct obj_priv *old = e->obj;
-
-	if (old)
-		obj_retire(s, old);
-	if (type == STORE_DELETED) {
-		res_remove(e->res, e);
-		e->obj = NULL;
-		s->live--;
-		s->tombstones++;
-		o->live = false; /* the final state is no key's current version */
-	} else {
-		e->obj = o;
-		if (!old) {
-			res_insert(e->res, e);
-			s->live++;
-		}
-		store_obj_ref(&o->pub);
-	}
-	s->rv = rv;
-	s->commits++;
-	ring_push(s, type, rv, o, old);
-	if (old)
-		store_obj_unref(&old->pub); /* e's reference */
-	if (ret)
-		*ret = &o->pub;
-	else
-		store_obj_unref(&o->pub);
-	store_dispatch(s);
-	ring_evict(s);
-}
-
-/* Write the row, then publish; on failure nothing changed. Takes o. */
-static int store_commit(struct store *s, int op, const struct row *w, struct entry *e,
-			struct obj_priv *o, enum store_event_type type, struct store_obj **ret,
-			struct err *err)
-{
-	int r = ring_reserve(s);
-
-	if (r < 0) {
-		store_obj_unref(&o->pub);
-		return err_internal(err, r);
-	}
-	r = db_write(s, op, w, err);
-	if (r < 0) {
-		store_obj_unref(&o->pub);
-		return r;
-	}
-	store_apply(s, e, o, type, w->rv, ret);
-	return 0;
-}
-
 int store_create(struct store *s, const char *resource, const char *ns, const char *name,
 		 const cJSON *obj, struct store_obj **ret, struct err *e)
 {
 	_cleanup_(view_deletep) cJSON *view = NULL;
+	_cleanup_json_ cJSON *sticky = NULL;
+	_cleanup_free_ char *sticky_text = NULL;
 	const cJSON *st = status_of(obj);
 	struct spec_out sp = { 0 };
-	const char *spec;
-	size_t spec_len;
-	struct entry *ent = NULL;
-	struct obj_priv *o;
+	struct entry *ent;
 	struct res *r;
-	uint64_t h, hlc, rv = s->rv + 1;
-	bool fresh;
+	uint64_t h, hlc;
 	int ret_;
 
 	ret_ = check_args(resource, name, obj, e);
@@ -309,74 +260,33 @@ int store_create(struct store *s, const char *resource, const char *ns, const ch
 
 	ret_ = spec_print(s, obj, NULL, &sp);
 	view = sp.view;
-	if (ret_ == 0)
-		ret_ = spec_text(s, &sp.l, &spec, &spec_len);
 	if (ret_ == 0 && st) {
 		ret_ = print_into(st, &s->status, &sp.l.status_len);
 		sp.l.status = s->status.buf;
 	}
 	if (ret_ < 0)
 		return err_internal(e, ret_);
-
+	/* the create's version is also the uid's birth: it outranks every earlier uid here */
 	hlc = hlc_now(&s->hlc, store_wall(s));
-	o = obj_new(&(struct obj_fields){
-		.resource = resource,
-		.ns = ns,
-		.name = name,
-		.uid = sp.uid,
-		.rv = rv,
-		.spec_hlc = hlc,
-		.spec_node = s->node_name,
-		.status_hlc = st ? hlc : 0,
-		.status_node = st ? s->node_name : NULL,
-		.l = sp.l,
-		.labels = sp.labels,
-		.node_name = sp.node_name,
-		.phase = phase_of(st),
-	});
-	if (!o)
+	sticky = cJSON_CreateObject();
+	if (!sticky || sticky_own(sticky, obj, hlc, s->node_name, NULL) < 0)
 		return err_internal(e, -ENOMEM);
-	fresh = !ent;
-	if (fresh)
-		ent = entry_new(r, ns, name, h);
-	if (!ent || res_reserve(r) < 0) {
-		if (fresh)
-			free(ent);
-		store_obj_unref(&o->pub);
-		return err_internal(e, -ENOMEM);
-	}
-	/* the entry must be findable only once the row is committed */
-	ret_ = ring_reserve(s);
-	if (ret_ == 0)
-		ret_ = db_write(s, ST_PUT,
-				&(struct row){
-					.resource = resource,
-					.ns = ns,
-					.name = name,
-					.uid = sp.uid,
-					.rv = rv,
-					.spec = spec,
-					.spec_len = spec_len,
-					.spec_hlc = hlc,
-					.spec_node = s->node_name,
-					.status = sp.l.status,
-					.status_len = sp.l.status_len,
-					.status_hlc = st ? hlc : 0,
-					.status_node = st ? s->node_name : NULL,
-				},
-				e);
-	if (ret_ < 0) {
-		if (fresh)
-			free(ent);
-		store_obj_unref(&o->pub);
-		return ret_ == -ENOMEM ? err_internal(e, ret_) : ret_;
-	}
-	if (fresh)
-		htab_add(s, ent);
-	else
-		s->tombstones--; /* recreated over a tombstone */
-	store_apply(s, ent, o, STORE_ADDED, rv, ret);
-	return 0;
+	sticky_text = sticky_print(sticky);
+	return key_commit(s, r, ent, ns, name, h,
+			  &(struct kstate){
+				  .uid = sp.uid,
+				  .born = hlc,
+				  .spec_hlc = hlc,
+				  .spec_node = s->node_name,
+				  .sticky = sticky_text,
+				  .l = sp.l,
+				  .status_hlc = st ? hlc : 0,
+				  .status_node = st ? s->node_name : NULL,
+				  .labels = sp.labels,
+				  .node_name = sp.node_name,
+				  .phase = phase_of(st),
+			  },
+			  ret, e);
 }
 
 /* Look up a live object and check the resourceVersion precondition. */
@@ -397,13 +307,15 @@ int store_update(struct store *s, const char *resource, const char *ns, const ch
 		 const cJSON *obj, uint64_t expect_rv, struct store_obj **ret, struct err *e)
 {
 	_cleanup_(view_deletep) cJSON *view = NULL;
+	_cleanup_json_ cJSON *sticky = NULL, *cur_tree = NULL, *shown = NULL;
+	_cleanup_free_ char *sticky_text = NULL;
 	struct spec_out sp = { 0 };
 	struct layout old;
-	struct obj_priv *cur, *o;
+	struct obj_priv *cur;
 	struct entry *ent = NULL;
 	const char *spec;
 	size_t spec_len;
-	uint64_t hlc, rv = s->rv + 1;
+	uint64_t hlc;
 	int r;
 
 	r = check_args(resource, name, obj, e);
@@ -416,64 +328,64 @@ int store_update(struct store *s, const char *resource, const char *ns, const ch
 	cur = ent->obj;
 	old = obj_layout(cur);
 
-	r = spec_print(s, obj, cur->pub.uid, &sp);
+	/* the sticky fields: what this write adds, overlaid on what it shows */
+	hlc = hlc_now(&s->hlc, store_wall(s));
+	sticky = sticky_parse(cur->pub.sticky);
+	if (sticky && (cJSON_GetObjectItemCaseSensitive(sticky, "del") ||
+		       json_path(obj, "metadata.deletionTimestamp")))
+		cur_tree = store_obj_parse(&cur->pub);
+	if (!sticky || sticky_own(sticky, obj, hlc, s->node_name, cur_tree) < 0)
+		return err_internal(e, -ENOMEM);
+	sticky_text = sticky_print(sticky);
+	if (sticky_text) {
+		shown = cJSON_Duplicate(obj, true);
+		if (!shown)
+			return err_internal(e, -ENOMEM);
+		sticky_overlay(shown, sticky);
+	}
+
+	r = spec_print(s, shown ? shown : obj, cur->pub.uid, &sp);
 	view = sp.view;
 	if (r == 0)
 		r = spec_text(s, &sp.l, &spec, &spec_len);
 	if (r < 0)
 		return err_internal(e, r);
 	if (spec_len == old.a_len + old.b_len + 1 && memcmp(spec, old.a, old.a_len) == 0 &&
-	    memcmp(spec + old.a_len, old.b, old.b_len) == 0) {
+	    memcmp(spec + old.a_len, old.b, old.b_len) == 0 &&
+	    streq_null(sticky_text, cur->pub.sticky)) {
 		if (ret)
 			*ret = store_obj_ref(&cur->pub);
 		return 0; /* same spec register: nothing to commit */
 	}
 	sp.l.status = old.status;
 	sp.l.status_len = old.status_len;
-
-	hlc = hlc_now(&s->hlc, store_wall(s));
-	o = obj_new(&(struct obj_fields){
-		.resource = resource,
-		.ns = ns,
-		.name = name,
-		.uid = sp.uid,
-		.rv = rv,
-		.spec_hlc = hlc,
-		.spec_node = s->node_name,
-		.status_hlc = cur->pub.status_hlc,
-		.status_node = cur->pub.status_node,
-		.l = sp.l,
-		.labels = sp.labels,
-		.node_name = sp.node_name,
-		.phase = cur->pub.phase,
-	});
-	if (!o)
-		return err_internal(e, -ENOMEM);
-	return store_commit(s, ST_SPEC,
-			    &(struct row){
-				    .resource = resource,
-				    .ns = ns,
-				    .name = name,
-				    .uid = sp.uid,
-				    .rv = rv,
-				    .spec = spec,
-				    .spec_len = spec_len,
-				    .spec_hlc = hlc,
-				    .spec_node = s->node_name,
-			    },
-			    ent, o, STORE_MODIFIED, ret, e);
+	return key_commit(s, ent->res, ent, ns, name, ent->hash,
+			  &(struct kstate){
+				  .uid = sp.uid,
+				  .born = cur->pub.born,
+				  .spec_hlc = hlc,
+				  .spec_node = s->node_name,
+				  .sticky = sticky_text,
+				  .l = sp.l,
+				  .status_hlc = cur->pub.status_hlc,
+				  .status_node = cur->pub.status_node,
+				  .labels = sp.labels,
+				  .node_name = sp.node_name,
+				  .phase = cur->pub.phase,
+			  },
+			  ret, e);
 }
 
 int store_update_status(struct store *s, const char *resource, const char *ns, const char *name,
 			const cJSON *status, uint64_t expect_rv, struct store_obj **ret,
 			struct err *e)
 {
-	struct obj_priv *cur, *o;
+	struct obj_priv *cur;
 	struct layout l;
 	struct entry *ent = NULL;
 	const char *text = NULL;
 	size_t len = 0;
-	uint64_t hlc, rv = s->rv + 1;
+	uint64_t hlc;
 	int r;
 
 	r = check_args(resource, name, NULL, e);
@@ -503,44 +415,29 @@ int store_update_status(struct store *s, const char *resource, const char *ns, c
 	l.status_len = len;
 
 	hlc = hlc_now(&s->hlc, store_wall(s));
-	o = obj_new(&(struct obj_fields){
-		.resource = resource,
-		.ns = ns,
-		.name = name,
-		.uid = cur->pub.uid,
-		.rv = rv,
-		.spec_hlc = cur->pub.spec_hlc,
-		.spec_node = cur->pub.spec_node,
-		.status_hlc = hlc,
-		.status_node = s->node_name,
-		.l = l,
-		.labels = cur->pub.labels,
-		.node_name = cur->pub.node_name,
-		.phase = phase_of(status),
-	});
-	if (!o)
-		return err_internal(e, -ENOMEM);
-	return store_commit(s, ST_STATUS,
-			    &(struct row){
-				    .resource = resource,
-				    .ns = ns,
-				    .name = name,
-				    .rv = rv,
-				    .status = text,
-				    .status_len = len,
-				    .status_hlc = hlc,
-				    .status_node = s->node_name,
-			    },
-			    ent, o, STORE_MODIFIED, ret, e);
+	return key_commit(s, ent->res, ent, ns, name, ent->hash,
+			  &(struct kstate){
+				  .uid = cur->pub.uid,
+				  .born = cur->pub.born,
+				  .spec_hlc = cur->pub.spec_hlc,
+				  .spec_node = cur->pub.spec_node,
+				  .sticky = cur->pub.sticky,
+				  .l = l,
+				  .status_hlc = hlc,
+				  .status_node = s->node_name,
+				  .labels = cur->pub.labels,
+				  .node_name = cur->pub.node_name,
+				  .phase = phase_of(status),
+			  },
+			  ret, e);
 }
 
 int store_delete(struct store *s, const char *resource, const char *ns, const char *name,
 		 uint64_t expect_rv, const char *expect_uid, struct store_obj **ret,
 		 struct err *e)
 {
-	struct obj_priv *cur, *o;
+	struct obj_priv *cur;
 	struct entry *ent = NULL;
-	uint64_t hlc, rv = s->rv + 1;
 	int r;
 
 	r = check_args(resource, name, NULL, e);
@@ -564,32 +461,13 @@ int store_delete(struct store *s, const char *resource, const char *ns, const ch
 			       resource, name, expect_rv, cur->pub.rv);
 
 	/* the tombstone is a write of the spec register */
-	hlc = hlc_now(&s->hlc, store_wall(s));
-	o = obj_new(&(struct obj_fields){
-		.resource = resource,
-		.ns = ns,
-		.name = name,
-		.uid = cur->pub.uid,
-		.rv = rv,
-		.spec_hlc = hlc,
-		.spec_node = s->node_name,
-		.status_hlc = cur->pub.status_hlc,
-		.status_node = cur->pub.status_node,
-		.l = obj_layout(cur),
-		.labels = cur->pub.labels,
-		.node_name = cur->pub.node_name,
-		.phase = cur->pub.phase,
-	});
-	if (!o)
-		return err_internal(e, -ENOMEM);
-	return store_commit(s, ST_DELETE,
-			    &(struct row){
-				    .resource = resource,
-				    .ns = ns,
-				    .name = name,
-				    .rv = rv,
-				    .spec_hlc = hlc,
-				    .spec_node = s->node_name,
-			    },
-			    ent, o, STORE_DELETED, ret, e);
+	return key_commit(s, ent->res, ent, ns, name, ent->hash,
+			  &(struct kstate){
+				  .uid = cur->pub.uid,
+				  .born = cur->pub.born,
+				  .deleted = true,
+				  .spec_hlc = hlc_now(&s->hlc, store_wall(s)),
+				  .spec_node = s->node_name,
+			  },
+			  ret, e);
 }

@@ -36,6 +36,7 @@ struct store_obj {
 	char *name;
 	char *uid;
 	uint64_t rv;          /* commit sequence of the last change (metadata.resourceVersion) */
+	uint64_t born;        /* HLC of this uid's create: orders uids (see store_merge) */
 	uint64_t spec_hlc;    /* version of the spec register */
 	char *spec_node;      /* node that wrote the spec register */
 	uint64_t status_hlc;  /* version of the status register (0: never written) */
@@ -46,6 +47,9 @@ struct store_obj {
 	cJSON *labels;        /* object of string->string; owned, read-only */
 	char *node_name;      /* spec.nodeName */
 	char *phase;          /* status.phase */
+	/* the sticky fields' merge state (binding, deletion, removed finalizers) as canonical
+	 * JSON, NULL when none: replicated with the spec register (docs/consistency.md) */
+	char *sticky;
 };
 
 struct store_obj *store_obj_ref(struct store_obj *o);
@@ -63,6 +67,12 @@ struct store_options {
 	size_t watch_window;    /* events kept for watch resume; 0: default (see store.c) */
 	/* bytes of superseded snapshots the watch window may keep alive; 0: default 8 MiB */
 	size_t watch_window_bytes;
+	/* a new store's first resourceVersion is seq_base + 1; without seq_base_set it is random
+	 * (below 2^48), so a resourceVersion from another node matches nothing here */
+	uint64_t seq_base;
+	bool seq_base_set;
+	/* remote versions whose clock is further ahead of ours are refused; 0: 500 ms */
+	uint64_t max_clock_ahead_ms;
 };
 
 int store_open(const struct store_options *opts, struct store **ret);
@@ -139,11 +149,86 @@ struct store_watch;
  * A callback may call store_watch_cancel() on its own watch (or others), add watches and
  * commit; commits made from a callback are delivered after the current event, in rv order.
  * *ret is set before the replay; it is NULL on return if a replay callback cancelled it.
- * from_rv > store_rv() is treated as "from now".
+ * from_rv > store_rv() is not from this node's sequence: -ENODATA too (clients re-list).
  */
 int store_watch_add(struct store *s, const char *resource, uint64_t from_rv, store_watch_fn fn,
 		    void *userdata, struct store_watch **ret);
 void store_watch_cancel(struct store_watch *w);
+
+/* --- replication (docs/consistency.md) --- */
+enum store_reg_kind { STORE_REG_SPEC = 1, STORE_REG_STATUS };
+
+/*
+ * One register of one key, as replication carries it. Spec registers order by
+ * (born, uid), then a tombstone above any live write of its uid, then (hlc, node); status
+ * registers apply only to the spec's uid, by (hlc, node).
+ */
+struct store_reg {
+	enum store_reg_kind kind;
+	const char *resource, *ns, *name;
+	const char *uid;
+	uint64_t born; /* HLC of the uid's create */
+	uint64_t hlc;  /* the register's version, with node */
+	const char *node;
+	bool tombstone;   /* spec: the uid is deleted (body ignored) */
+	const char *body; /* spec register text, or status text (NULL: no status) */
+	size_t body_len;
+	const char *sticky; /* spec: sticky fields' state (store_obj.sticky), NULL: none */
+	uint64_t rv;        /* listing only: the local commit of the key's last change */
+};
+
+struct store_merge_stats {
+	size_t applied; /* committed (watch event, or a silent version-only change) */
+	size_t stale;   /* not newer: nothing committed */
+	size_t later;   /* a status for a uid whose spec has not arrived: send again later */
+	size_t refused; /* clock too far ahead, or malformed */
+};
+
+/*
+ * Merge registers from other nodes, in order, in one transaction and one notification pass.
+ * A register not newer than the local one commits nothing; an applied one gets a local
+ * resourceVersion and reaches watches like a local write. Every version received advances the
+ * local HLC; one more than max_clock_ahead_ms ahead of the wall clock is refused (counted in
+ * store_stats.clock_refused). Returns the number applied, or <0 if the transaction failed
+ * (the batch may then be half in memory; anti-entropy resends it). st is optional.
+ */
+int store_merge(struct store *s, const struct store_reg *regs, size_t n,
+		struct store_merge_stats *st);
+/* One register: 1 applied, 0 stale, -EAGAIN later, -ERANGE clock ahead, -EINVAL malformed. */
+int store_merge_register(struct store *s, const struct store_reg *reg);
+
+/*
+ * Every key of `resource` (NULL: all) including tombstones, in (resource, ns, name) order,
+ * optionally only digest buckets [bucket_lo, bucket_hi). spec->body points into a scratch
+ * buffer valid during the callback; status is NULL for tombstones and objects without status.
+ * fn returns 0 to go on, 1 to stop, <0 to abort with that error.
+ */
+#define STORE_DIGEST_BUCKETS 1024
+typedef int (*store_reg_fn)(const struct store_reg *spec, const struct store_reg *status,
+			    void *userdata);
+int store_reg_list(struct store *s, const char *resource, uint32_t bucket_lo, uint32_t bucket_hi,
+		   store_reg_fn fn, void *userdata);
+/* Digest bucket of a key (a cluster-constant hash: equal on every node). */
+uint32_t store_key_bucket(const char *resource, const char *ns, const char *name);
+/*
+ * Digest of `resource`'s keys in buckets [lo, hi): a cluster-constant keyed hash over every
+ * register (versions, uid, bodies, sticky state, tombstones), kept incrementally, so equal
+ * digests mean equal replicas for that range.
+ */
+uint64_t store_digest(struct store *s, const char *resource, uint32_t lo, uint32_t hi);
+/*
+ * A stable text dump of the registers of `resource` (NULL: all): one line per key in key
+ * order with uid, versions, tombstone flag, sticky state and a digest of the bodies. Equal
+ * replicas give byte-identical dumps. *ret is malloc'ed, NUL-terminated.
+ */
+int store_registers_dump(struct store *s, const char *resource, char **ret, size_t *ret_len);
+
+/*
+ * Drop tombstones whose version is older than horizon_hlc, in one transaction that also
+ * raises the persisted commit floor, so a restart never reuses their resourceVersions.
+ * Returns the number dropped.
+ */
+int store_tombstones_collect(struct store *s, uint64_t horizon_hlc);
 
 /* Committed events count, for stats. */
 struct store_stats {
@@ -151,6 +236,7 @@ struct store_stats {
 	size_t objects;
 	size_t tombstones;
 	size_t watchers;
+	uint64_t merged, merge_stale, clock_refused;
 };
 void store_stats_get(struct store *s, struct store_stats *ret);
 

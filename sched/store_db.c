@@ -16,22 +16,20 @@ static const char *const store_sql[ST_MAX] = {
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_PUT] = "INSERT INTO objects(resource, ns, name, uid, rv, spec, spec_hlc, spec_node, "
-		   "status, status_hlc, status_node, deleted) "
-		   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 0) "
+		   "status, status_hlc, status_node, deleted, born, sticky) "
+		   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
 		   "ON CONFLICT(resource, ns, name) DO UPDATE SET uid = excluded.uid, "
 		   "rv = excluded.rv, spec = excluded.spec, spec_hlc = excluded.spec_hlc, "
 		   "spec_node = excluded.spec_node, status = excluded.status, "
 		   "status_hlc = excluded.status_hlc, status_node = excluded.status_node, "
-		   "deleted = 0",
-	[ST_SPEC] = "UPDATE objects SET uid = ?4, rv = ?5, spec = ?6, spec_hlc = ?7, "
-		    "spec_node = ?8 WHERE resource = ?1 AND ns = ?2 AND name = ?3",
-	[ST_STATUS] = "UPDATE objects SET rv = ?5, status = ?9, status_hlc = ?10, "
-		      "status_node = ?11 WHERE resource = ?1 AND ns = ?2 AND name = ?3",
-	[ST_DELETE] = "UPDATE objects SET rv = ?5, spec_hlc = ?7, spec_node = ?8, deleted = 1 "
-		      "WHERE resource = ?1 AND ns = ?2 AND name = ?3",
+		   "deleted = excluded.deleted, born = excluded.born, sticky = excluded.sticky",
+	[ST_DROP] = "DELETE FROM objects WHERE resource = ?1 AND ns = ?2 AND name = ?3 "
+		    "AND deleted = 1",
 	[ST_META] = "UPDATE meta SET seq = ?1, hlc = ?2 WHERE id = 1",
+	[ST_FLOOR] = "UPDATE meta SET seq = max(seq, ?1) WHERE id = 1",
 };
 
+/* born and sticky came with replication; older files get the columns on open */
 static const char store_schema[] =
 	"CREATE TABLE IF NOT EXISTS objects ("
 	" resource TEXT NOT NULL, ns TEXT NOT NULL, name TEXT NOT NULL,"
@@ -39,10 +37,10 @@ static const char store_schema[] =
 	" spec TEXT NOT NULL, spec_hlc INTEGER NOT NULL, spec_node TEXT NOT NULL,"
 	" status TEXT, status_hlc INTEGER NOT NULL DEFAULT 0, status_node TEXT,"
 	" deleted INTEGER NOT NULL DEFAULT 0,"
+	" born INTEGER NOT NULL DEFAULT 0, sticky TEXT,"
 	" PRIMARY KEY (resource, ns, name));"
 	"CREATE TABLE IF NOT EXISTS meta ("
-	" id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hlc INTEGER NOT NULL);"
-	"INSERT OR IGNORE INTO meta(id, seq, hlc) VALUES (1, 0, 0);";
+	" id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hlc INTEGER NOT NULL);";
 
 /* --- SQLite --- */
 
@@ -82,10 +80,24 @@ static void bind_key(sqlite3_stmt *st, const char *resource, const char *ns, con
 	bind_text(st, 3, name, strlen(name));
 }
 
+int db_begin(struct store *s)
+{
+	return db_step_done(s->st[ST_BEGIN]);
+}
+
+int db_commit(struct store *s)
+{
+	int r = db_step_done(s->st[ST_COMMIT]);
+
+	if (r < 0)
+		db_step_done(s->st[ST_ROLLBACK]);
+	return r;
+}
+
 /*
- * One commit, one transaction. The row carries the commit's rv and HLC, so the sequence and
- * the clock are recovered as the maxima over rows (plus the meta row written at close);
- * whoever deletes rows (tombstone collection) must first raise meta to what it removes.
+ * One commit, one transaction (or a statement inside store_merge's). The row carries the
+ * commit's rv and HLC, so the sequence and the clock are recovered as the maxima over rows
+ * (plus the meta row); whoever deletes rows (tombstone collection) raises meta first.
  */
 int db_write(struct store *s, int op, const struct row *w, struct err *e)
 {
@@ -101,20 +113,41 @@ int db_write(struct store *s, int op, const struct row *w, struct err *e)
 	bind_text(st, 9, w->status, w->status_len);
 	bind_int(st, 10, w->status_hlc);
 	bind_text(st, 11, w->status_node, w->status_node ? strlen(w->status_node) : 0);
+	bind_int(st, 12, w->deleted);
+	bind_int(st, 13, w->born);
+	bind_text(st, 14, w->sticky, w->sticky ? strlen(w->sticky) : 0);
 
-	r = db_step_done(s->st[ST_BEGIN]);
-	if (r < 0)
+	if (!s->batch && db_begin(s) < 0)
 		return db_err(s, e);
 	r = db_step_done(st);
 	if (r == 0 && sqlite3_changes(s->db) != 1)
 		r = -EIO;
-	if (r == 0)
-		r = db_step_done(s->st[ST_COMMIT]);
 	if (r < 0) {
 		r = db_err(s, e);
-		db_step_done(s->st[ST_ROLLBACK]);
+		if (!s->batch)
+			db_step_done(s->st[ST_ROLLBACK]);
+		return r;
 	}
-	return r;
+	if (!s->batch && db_commit(s) < 0)
+		return db_err(s, e);
+	return 0;
+}
+
+void db_rollback(struct store *s)
+{
+	db_step_done(s->st[ST_ROLLBACK]);
+}
+
+int db_drop(struct store *s, const char *resource, const char *ns, const char *name)
+{
+	bind_key(s->st[ST_DROP], resource, ns, name);
+	return db_step_done(s->st[ST_DROP]);
+}
+
+int db_floor(struct store *s, uint64_t seq)
+{
+	bind_int(s->st[ST_FLOOR], 1, seq);
+	return db_step_done(s->st[ST_FLOOR]);
 }
 
 /* --- open / close / load --- */
@@ -140,10 +173,13 @@ static int store_load_row(struct store *s, sqlite3_stmt *q)
 	uint64_t status_hlc = (uint64_t)sqlite3_column_int64(q, 9);
 	const char *status_node = (const char *)sqlite3_column_text(q, 10);
 	bool deleted = sqlite3_column_int(q, 11) != 0;
+	uint64_t born = (uint64_t)sqlite3_column_int64(q, 12);
+	const char *sticky = (const char *)sqlite3_column_text(q, 13);
 	_cleanup_json_ cJSON *spec_tree = NULL, *status_tree = NULL;
 	_cleanup_(view_deletep) cJSON *view = NULL;
 	struct spec_out sp = { 0 };
 	struct obj_priv *o = NULL;
+	struct tomb *t = NULL;
 	struct entry *e;
 	struct res *r;
 	uint64_t h;
@@ -182,6 +218,8 @@ static int store_load_row(struct store *s, sqlite3_stmt *q)
 			.spec_node = spec_node,
 			.status_hlc = status_hlc,
 			.status_node = status_node,
+			.born = born,
+			.sticky = sticky,
 			.l = sp.l,
 			.labels = sp.labels,
 			.node_name = sp.node_name,
@@ -193,15 +231,22 @@ static int store_load_row(struct store *s, sqlite3_stmt *q)
 			store_obj_unref(&o->pub);
 			return -ENOMEM;
 		}
+	} else {
+		t = tomb_new(rv, born, spec_hlc, uid, spec_node);
+		if (!t)
+			return -ENOMEM;
 	}
 	h = key_hash(s, resource, ns, name);
 	e = entry_new(r, ns, name, h);
 	if (!e) {
 		if (o)
 			store_obj_unref(&o->pub);
+		free(t);
 		return -ENOMEM;
 	}
 	e->obj = o;
+	e->tomb = t;
+	key_digest_update(e);
 	htab_add(s, e);
 	if (o) {
 		res_insert(r, e);
@@ -228,7 +273,7 @@ int store_load(struct store *s)
 
 	r = sqlite3_prepare_v2(s->db,
 			       "SELECT resource, ns, name, uid, rv, spec, spec_hlc, spec_node, status,"
-			       " status_hlc, status_node, deleted FROM objects"
+			        " status_hlc, status_node, deleted, born, sticky FROM objects"
 			       " ORDER BY resource, ns, name",
 			       -1, &q, NULL);
 	if (r != SQLITE_OK)
@@ -242,6 +287,42 @@ int store_load(struct store *s)
 	}
 	sqlite3_finalize(q);
 	return r == SQLITE_DONE ? 0 : -EIO;
+}
+
+static bool db_has_column(struct store *s, const char *table, const char *col)
+{
+	sqlite3_stmt *q = NULL;
+	bool found = false;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT name FROM pragma_table_info(?1)", -1, &q, NULL) !=
+	    SQLITE_OK)
+		return false;
+	sqlite3_bind_text(q, 1, table, -1, SQLITE_STATIC);
+	while (!found && sqlite3_step(q) == SQLITE_ROW)
+		found = streq((const char *)sqlite3_column_text(q, 0), col);
+	sqlite3_finalize(q);
+	return found;
+}
+
+/* Files from before replication lack born/sticky; a new file's sequence starts at its base. */
+static int db_migrate(struct store *s)
+{
+	sqlite3_stmt *q = NULL;
+	int r;
+
+	if (!db_has_column(s, "objects", "born") &&
+	    sqlite3_exec(s->db,
+			 "ALTER TABLE objects ADD COLUMN born INTEGER NOT NULL DEFAULT 0;"
+			 "ALTER TABLE objects ADD COLUMN sticky TEXT;",
+			 NULL, NULL, NULL) != SQLITE_OK)
+		return -EIO;
+	if (sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO meta(id, seq, hlc) VALUES (1, ?1, 0)",
+			       -1, &q, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(q, 1, (sqlite3_int64)s->seq_base);
+	r = db_step_done(q);
+	sqlite3_finalize(q);
+	return r;
 }
 
 int db_open(struct store *s, const char *path)
@@ -270,6 +351,9 @@ int db_open(struct store *s, const char *path)
 		r = r == SQLITE_BUSY ? -EBUSY : -EIO;
 		return r;
 	}
+	r = db_migrate(s);
+	if (r < 0)
+		return r;
 	for (int i = 0; i < ST_MAX; i++) {
 		r = sqlite3_prepare_v3(s->db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
 				       NULL);

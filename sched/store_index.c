@@ -177,6 +177,7 @@ struct entry *entry_new(struct res *r, const char *ns, const char *name, uint64_
 	memcpy(e->ns, ns, ln);
 	memcpy(e->ns + ln, name, lm);
 	e->name = e->ns + ln;
+	e->bucket = store_key_bucket(r->name, ns, name);
 	return e;
 }
 
@@ -209,4 +210,16 @@ void htab_add(struct store *s, struct entry *e)
 	s->htab[b] = e;
 	if (++s->hcount > s->hsize)
 		htab_grow(s);
+}
+
+void htab_del(struct store *s, struct entry *e)
+{
+	struct entry **p = &s->htab[e->hash & (s->hsize - 1)];
+
+	for (; *p; p = &(*p)->hnext)
+		if (*p == e) {
+			*p = e->hnext;
+			s->hcount--;
+			return;
+		}
 }

@@ -103,6 +103,8 @@ struct obj_priv *obj_new(const struct obj_fields *f)
 		len += strlen(f->node_name) + 1;
 	if (f->phase)
 		len += strlen(f->phase) + 1;
+	if (f->sticky)
+		len += strlen(f->sticky) + 1;
 	o = malloc(len);
 	if (!o)
 		return NULL;
@@ -127,6 +129,8 @@ struct obj_priv *obj_new(const struct obj_fields *f)
 	o->pub.status_node = f->status_node ? obj_put_str(&p, f->status_node) : NULL;
 	o->pub.node_name = f->node_name ? obj_put_str(&p, f->node_name) : NULL;
 	o->pub.phase = f->phase ? obj_put_str(&p, f->phase) : NULL;
+	o->pub.sticky = f->sticky ? obj_put_str(&p, f->sticky) : NULL;
+	o->pub.born = f->born;
 
 	o->pub.json = p;
 	p = obj_put_mem(p, f->l.a, f->l.a_len);

@@ -57,7 +57,7 @@ int ring_reserve(struct store *s)
 
 	if (s->ring_len < s->ring_cap)
 		return 0;
-	if (!s->dispatching && s->ring_len >= s->window) {
+	if (!s->dispatching && !s->batch && s->ring_len >= s->window) {
 		ring_drop_oldest(s);
 		return 0;
 	}
@@ -91,7 +91,7 @@ void ring_push(struct store *s, enum store_event_type type, uint64_t rv,
 
 void ring_evict(struct store *s)
 {
-	if (s->dispatching)
+	if (s->dispatching || s->batch)
 		return;
 	while (s->ring_len > 0 && (s->ring_len > s->window || s->pinned_bytes > s->window_bytes))
 		ring_drop_oldest(s);
@@ -178,7 +178,8 @@ int store_watch_add(struct store *s, const char *resource, uint64_t from_rv, sto
 
 	if (!s || !fn || !ret)
 		return -EINVAL;
-	if (from_rv && from_rv < s->oldest_rv)
+	/* beyond the current one is another node's (or another store's) sequence */
+	if (from_rv && (from_rv < s->oldest_rv || from_rv > s->rv))
 		return -ENODATA;
 	w = calloc(1, sizeof(*w));
 	if (!w)

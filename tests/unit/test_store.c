@@ -36,6 +36,7 @@ static struct store *open_store(const char *path, size_t window)
 		.clock = fake_now,
 		.clock_data = &clk,
 		.watch_window = window,
+		.seq_base_set = true, /* rv 1 first: the tests read resourceVersions literally */
 	};
 	struct store *s = NULL;
 
@@ -538,7 +539,7 @@ static void test_survives_kill(void **state)
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		struct store_options opts = { .path = path, .node_name = "n1" };
+		struct store_options opts = { .path = path, .node_name = "n1", .seq_base_set = true };
 		_cleanup_json_ cJSON *p = pod("default", "p", "u-p", NULL, NULL, NULL);
 		struct store *c = NULL;
 
@@ -722,7 +723,9 @@ static void test_watch_gone(void **state)
 /* Superseded versions pinned by the window are bounded in bytes, not only in events. */
 static void test_watch_window_bytes(void **state)
 {
-	struct store_options opts = { .node_name = "n1", .watch_window_bytes = 4096 };
+	struct store_options opts = { .node_name = "n1",
+				      .watch_window_bytes = 4096,
+				      .seq_base_set = true };
 	_cleanup_json_ cJSON *o = pod("default", "p", NULL, "a", NULL, NULL);
 	struct store *s = NULL;
 	struct err e = { 0 };

@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Merging registers from other nodes. Each register is compared with the local one by the
+ * order in store_write.c; a winner (or a loser that still teaches the key a sticky field)
+ * becomes a struct kstate and goes through key_commit(), the same path as a local write, so
+ * it gets a local resourceVersion and reaches watches the same way. A batch is one SQLite
+ * transaction and one notification pass.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "lib/json.h"
+#include "lib/macro.h"
+#include "lib/util.h"
+#include "sched/store-internal.h"
+
+enum { MERGE_STALE = 0, MERGE_APPLIED = 1 };
+
+/* Recompose the live object cur around a new spec body (already overlaid). */
+static int merge_commit_spec(struct store *s, struct entry *ent, struct res *r, const char *ns,
+			     const char *name, uint64_t h, const cJSON *body, const char *uid,
+			     uint64_t born, uint64_t hlc, const char *node, const char *sticky,
+			     bool keep_status)
+{
+	_cleanup_(view_deletep) cJSON *view = NULL;
+	struct obj_priv *cur = ent ? ent->obj : NULL;
+	struct layout cl = { 0 };
+	struct spec_out sp = { 0 };
+	int rc;
+
+	rc = spec_print(s, body, uid, &sp);
+	view = sp.view;
+	if (rc < 0)
+		return rc;
+	if (!streq(sp.uid, uid))
+		return -EINVAL; /* the body names another object */
+	if (keep_status && cur) {
+		cl = obj_layout(cur);
+		sp.l.status = cl.status;
+		sp.l.status_len = cl.status_len;
+	}
+	rc = key_commit(s, r, ent, ns, name, h,
+			&(struct kstate){
+				.uid = uid,
+				.born = born,
+				.spec_hlc = hlc,
+				.spec_node = node,
+				.sticky = sticky,
+				.l = sp.l,
+				.status_hlc = keep_status && cur ? cur->pub.status_hlc : 0,
+				.status_node = keep_status && cur ? cur->pub.status_node : NULL,
+				.labels = sp.labels,
+				.node_name = sp.node_name,
+				.phase = keep_status && cur ? cur->pub.phase : NULL,
+			},
+			NULL, NULL);
+	return rc < 0 ? rc : MERGE_APPLIED;
+}
+
+static int merge_spec(struct store *s, struct res *r, struct entry *ent, const char *ns,
+		      uint64_t h, const struct store_reg *in)
+{
+	struct obj_priv *cur = ent ? ent->obj : NULL;
+	struct tomb *t = ent ? ent->tomb : NULL;
+	_cleanup_json_ cJSON *sticky = NULL, *theirs = NULL, *body = NULL;
+	_cleanup_free_ char *sticky_text = NULL;
+	const char *cuid = cur ? cur->pub.uid : t ? t->uid : NULL;
+	bool same_uid = cuid && streq(cuid, in->uid);
+	int cmp = 1;
+
+	if (cur)
+		cmp = spec_order(in->uid, in->born, in->tombstone, in->hlc, in->node, cur->pub.uid,
+				 cur->pub.born, false, cur->pub.spec_hlc, cur->pub.spec_node);
+	else if (t)
+		cmp = spec_order(in->uid, in->born, in->tombstone, in->hlc, in->node, t->uid,
+				 t->born, true, t->hlc, t->node);
+
+	if (cmp > 0 && in->tombstone) {
+		int rc = key_commit(s, r, ent, ns, in->name, h,
+				    &(struct kstate){
+					    .uid = in->uid,
+					    .born = in->born,
+					    .deleted = true,
+					    .spec_hlc = in->hlc,
+					    .spec_node = in->node,
+				    },
+				    NULL, NULL);
+
+		return rc < 0 ? rc : MERGE_APPLIED;
+	}
+	/* a later uid starts afresh; within a uid the sticky fields join */
+	sticky = sticky_parse(same_uid && cur ? cur->pub.sticky : NULL);
+	theirs = sticky_parse(in->sticky);
+	if (!sticky || !theirs)
+		return -ENOMEM;
+	if (!in->tombstone)
+		sticky_join(sticky, theirs);
+	sticky_text = sticky_print(sticky);
+
+	if (cmp <= 0) {
+		/* the local version stays; it may still learn a binding, deletion or removal */
+		if (!same_uid || !cur || streq_null(sticky_text, cur->pub.sticky))
+			return MERGE_STALE;
+		body = store_obj_parse(&cur->pub);
+		if (!body)
+			return -ENOMEM;
+		cJSON_DeleteItemFromObjectCaseSensitive(body, "status");
+		sticky_overlay(body, sticky);
+		return merge_commit_spec(s, ent, r, ns, in->name, h, body, cur->pub.uid,
+					 cur->pub.born, cur->pub.spec_hlc, cur->pub.spec_node,
+					 sticky_text, true);
+	}
+	if (!in->body)
+		return -EINVAL;
+	body = cJSON_ParseWithLength(in->body, in->body_len);
+	if (!cJSON_IsObject(body))
+		return -EINVAL;
+	cJSON_DeleteItemFromObjectCaseSensitive(body, "status");
+	sticky_overlay(body, sticky);
+	/* the old uid's status goes with it */
+	return merge_commit_spec(s, ent, r, ns, in->name, h, body, in->uid, in->born, in->hlc,
+				 in->node, sticky_text, same_uid);
+}
+
+static int merge_status(struct store *s, struct entry *ent, const struct store_reg *in)
+{
+	struct obj_priv *cur = ent ? ent->obj : NULL;
+	struct tomb *t = ent ? ent->tomb : NULL;
+	_cleanup_json_ cJSON *st = NULL;
+	struct layout l;
+	int c, rc;
+
+	if (!cur && !t)
+		return -EAGAIN; /* its spec has not arrived */
+	c = cur ? spec_order(in->uid, in->born, false, 0, NULL, cur->pub.uid, cur->pub.born,
+			     false, 0, NULL)
+		: spec_order(in->uid, in->born, false, 0, NULL, t->uid, t->born, false, 0, NULL);
+	if (c > 0)
+		return -EAGAIN; /* a later uid than ours: its spec is on the way */
+	if (c < 0 || !cur)
+		return MERGE_STALE; /* an older uid's, or a deleted uid's */
+	if (reg_version_cmp(in->hlc, in->node, cur->pub.status_hlc, cur->pub.status_node) <= 0)
+		return MERGE_STALE;
+	l = obj_layout(cur);
+	l.status = NULL;
+	l.status_len = 0;
+	if (in->body) {
+		st = cJSON_ParseWithLength(in->body, in->body_len);
+		if (!st)
+			return -EINVAL;
+		if (!cJSON_IsNull(st)) {
+			rc = print_into(st, &s->status, &l.status_len);
+			if (rc < 0)
+				return rc;
+			l.status = s->status.buf;
+		}
+	}
+	rc = key_commit(s, ent->res, ent, cur->pub.ns, cur->pub.name, ent->hash,
+			&(struct kstate){
+				.uid = cur->pub.uid,
+				.born = cur->pub.born,
+				.spec_hlc = cur->pub.spec_hlc,
+				.spec_node = cur->pub.spec_node,
+				.sticky = cur->pub.sticky,
+				.l = l,
+				.status_hlc = in->hlc,
+				.status_node = in->node,
+				.labels = cur->pub.labels,
+				.node_name = cur->pub.node_name,
+				.phase = l.status ? phase_of(st) : NULL,
+			},
+			NULL, NULL);
+	return rc < 0 ? rc : MERGE_APPLIED;
+}
+
+static int merge_one(struct store *s, const struct store_reg *in, uint64_t wall)
+{
+	const char *ns = in->ns ? in->ns : "";
+	struct entry *ent;
+	struct res *r;
+	uint64_t h;
+
+	if (strempty(in->resource) || strempty(in->name) || strempty(in->uid) || !in->node ||
+	    (in->kind != STORE_REG_SPEC && in->kind != STORE_REG_STATUS) || in->born > in->hlc)
+		return -EINVAL;
+	/* one node's fast clock must not win every write (nor drag ours along) */
+	if (HLC_PHYS(in->hlc) > wall + s->max_ahead_ms) {
+		s->clock_refused++;
+		return -ERANGE;
+	}
+	hlc_update(&s->hlc, in->hlc, wall);
+	r = res_get(s, in->resource);
+	if (!r)
+		return -ENOMEM;
+	h = key_hash(s, in->resource, ns, in->name);
+	ent = entry_find(s, r, ns, in->name, h);
+	if (in->kind == STORE_REG_SPEC)
+		return merge_spec(s, r, ent, ns, h, in);
+	return merge_status(s, ent, in);
+}
+
+static int merge_run(struct store *s, const struct store_reg *regs, size_t n,
+		     struct store_merge_stats *st, int *last)
+{
+	struct store_merge_stats local = { 0 };
+	uint64_t wall = store_wall(s);
+	int rc = 0;
+
+	if (!st)
+		st = &local;
+	*st = (struct store_merge_stats){ 0 };
+	if (n == 0)
+		return 0;
+	if (db_begin(s) < 0)
+		return -EIO;
+	s->batch = true;
+	for (size_t i = 0; i < n; i++) {
+		int r = merge_one(s, &regs[i], wall);
+
+		*last = r;
+		if (r == MERGE_APPLIED)
+			st->applied++;
+		else if (r == MERGE_STALE)
+			st->stale++;
+		else if (r == -EAGAIN)
+			st->later++;
+		else if (r == -EINVAL || r == -ERANGE)
+			st->refused++;
+		else if (rc == 0)
+			rc = r; /* SQLite or memory: the transaction is not trusted */
+	}
+	s->batch = false;
+	if (rc < 0)
+		db_rollback(s);
+	else if (db_commit(s) < 0)
+		rc = -EIO;
+	s->merged += st->applied;
+	s->merge_stale += st->stale;
+	store_dispatch(s);
+	ring_evict(s);
+	return rc < 0 ? rc : (int)st->applied;
+}
+
+int store_merge(struct store *s, const struct store_reg *regs, size_t n,
+		struct store_merge_stats *st)
+{
+	int last;
+
+	return merge_run(s, regs, n, st, &last);
+}
+
+int store_merge_register(struct store *s, const struct store_reg *reg)
+{
+	int last = 0, r = merge_run(s, reg, 1, NULL, &last);
+
+	return r < 0 ? r : last;
+}
