@@ -43,8 +43,8 @@
 #define FWD_MAX_BACKLOG (1 << 20)     /* pause the pod sockets while the client lags */
 #define FWD_MAX_POD_BACKLOG (1 << 20) /* pause the client while a pod socket lags */
 #define FWD_CHUNK 32768
-#define FWD_MAX_PORTS 127   /* channel bytes: 2i+1 < 255 */
-#define FWD_MAX_CONNS 1024  /* open connections per forward */
+#define FWD_MAX_PORTS 127     /* channel bytes: 2i+1 < 255 */
+#define FWD_MAX_CONNS 1024    /* open connections per forward */
 #define FWD_PAIR_TIMEOUT_S 30 /* kubelet's stream creation timeout */
 #define FWD_MAX_SPDY_FRAME (1 << 20)
 
@@ -52,17 +52,17 @@ struct fwd_conn {
 	struct fwd_conn *next, *prev;
 	struct api_fwd *f;
 	uint16_t port;
-	int index;               /* channel protocol: the port's position */
-	char request_id[32];     /* SPDY: pairs the two streams */
+	int index;	     /* channel protocol: the port's position */
+	char request_id[32]; /* SPDY: pairs the two streams */
 	uint32_t data_id, error_id;
 	bool data_reset, error_reset; /* the client reset that stream: nothing more on it */
 	struct event *pair_timer;
-	bool queued;             /* waiting for a socket from the helper */
-	int family;              /* AF_INET, then AF_INET6 */
-	int err4;                /* why IPv4 failed */
+	bool queued; /* waiting for a socket from the helper */
+	int family;  /* AF_INET, then AF_INET6 */
+	int err4;    /* why IPv4 failed */
 	struct bufferevent *bev;
 	bool connected, client_fin, shut_wr;
-	struct evbuffer *early;  /* client bytes before the connection is up */
+	struct evbuffer *early; /* client bytes before the connection is up */
 };
 
 struct api_fwd {
@@ -79,7 +79,7 @@ struct api_fwd {
 	struct fwd_conn *conns;
 	size_t nconns;
 	bool paused, client_paused;
-	uint8_t *scratch;           /* one outgoing frame */
+	uint8_t *scratch; /* one outgoing frame */
 	/* SPDY */
 	struct evbuffer *in;
 	struct spdy_zctx *zin, *zout;
@@ -104,8 +104,8 @@ static void helper_reply(int sock, int status, int fd)
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} u;
-	struct iovec iov = { .iov_base = &status, .iov_len = sizeof(status) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct iovec iov = {.iov_base = &status, .iov_len = sizeof(status)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 
 	if (fd >= 0) {
 		struct cmsghdr *cm;
@@ -147,8 +147,8 @@ static void *helper_main(void *arg)
 			helper_reply(a->sock, entered, -1);
 			continue;
 		}
-		s = socket(req == 6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			   0);
+		s = socket(req == 6 ? AF_INET6 : AF_INET,
+			   SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		helper_reply(a->sock, s < 0 ? -errno : 0, s);
 		if (s >= 0)
 			close(s);
@@ -411,7 +411,7 @@ static void pod_write_cb(struct bufferevent *bev, void *arg)
 	if (f->client_paused) {
 		for (struct fwd_conn *x = f->conns; x; x = x->next)
 			if ((x->bev && evbuffer_get_length(bufferevent_get_output(x->bev)) >
-					       FWD_MAX_POD_BACKLOG / 2) ||
+					   FWD_MAX_POD_BACKLOG / 2) ||
 			    (x->early && evbuffer_get_length(x->early) > FWD_MAX_POD_BACKLOG / 2))
 				return;
 		fwd_pause_client(f, false);
@@ -459,8 +459,8 @@ static void pod_event_cb(struct bufferevent *bev, short what, void *arg)
 /* A socket from the helper for the connection at the head of the queue. */
 static void got_socket(struct fwd_conn *c, int status, int fd)
 {
-	struct sockaddr_in6 a6 = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT };
-	struct sockaddr_in a4 = { .sin_family = AF_INET };
+	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	struct sockaddr_in a4 = {.sin_family = AF_INET};
 	struct api_fwd *f = c->f;
 
 	if (status < 0) {
@@ -503,11 +503,11 @@ static void on_helper(evutil_socket_t fd, short what, void *arg)
 			struct cmsghdr align;
 		} u;
 		int status = 0, got = -1;
-		struct iovec iov = { .iov_base = &status, .iov_len = sizeof(status) };
-		struct msghdr mh = { .msg_iov = &iov,
-				     .msg_iovlen = 1,
-				     .msg_control = u.buf,
-				     .msg_controllen = sizeof(u.buf) };
+		struct iovec iov = {.iov_base = &status, .iov_len = sizeof(status)};
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = u.buf,
+				    .msg_controllen = sizeof(u.buf)};
 		struct cmsghdr *cm;
 		struct fwd_conn *c;
 		ssize_t n = recvmsg(f->helper, &mh, MSG_CMSG_CLOEXEC);
@@ -611,7 +611,7 @@ static bool parse_port(const char *s, uint16_t *ret)
 
 static void syn_stream(struct api_fwd *f, const struct spdy_frame *fr)
 {
-	struct spdy_headers h = { 0 };
+	struct spdy_headers h = {0};
 	const char *type, *port_s, *rid;
 	struct fwd_conn *c = NULL;
 	bool is_error;
@@ -660,7 +660,7 @@ static void syn_stream(struct api_fwd *f, const struct spdy_frame *fr)
 		goto out;
 	}
 	if (!c) {
-		struct timeval tv = { FWD_PAIR_TIMEOUT_S, 0 };
+		struct timeval tv = {FWD_PAIR_TIMEOUT_S, 0};
 
 		c = conn_new(f);
 		if (!c) {
@@ -871,9 +871,9 @@ static void ws_closed(void *arg)
 }
 
 static const struct api_ws_ops fwd_ws_ops = {
-	.data = ws_data,
-	.drained = ws_drained,
-	.closed = ws_closed,
+    .data = ws_data,
+    .drained = ws_drained,
+    .closed = ws_closed,
 };
 
 static void on_pod_event(const struct store_event *ev, void *arg)
@@ -894,7 +894,8 @@ static int parse_ports(struct api_req *r, uint16_t *ports, int *ret_n)
 	struct evkeyval *kv;
 	int n = 0;
 
-	TAILQ_FOREACH(kv, &r->query, next) {
+	TAILQ_FOREACH(kv, &r->query, next)
+	{
 		_cleanup_free_ char *copy = NULL;
 		char *save = NULL, *tok;
 
@@ -959,7 +960,7 @@ void api_podfwd_handle(struct api_req *r)
 	}
 	rc = store_get(r->srv->store, "pods", r->ns, r->name, &o);
 	if (rc < 0) {
-		struct err e = { 0 };
+		struct err e = {0};
 
 		api_err_from_store(rc, r->res, r->name, &e);
 		api_reply_err(r, rc, &e);
@@ -975,12 +976,12 @@ void api_podfwd_handle(struct api_req *r)
 		return;
 	}
 	if (api_ws_spdy_request(r)) {
-		api_reply_status(r, 400, "BadRequest", NULL, NULL,
-				 "port-forward over %s is not supported by shoal: use a client that "
-				 "speaks WebSocket, e.g. kubectl >= 1.31 (SPDY tunneled in a "
-				 "WebSocket, " FWD_TUNNEL_PROTO ") or client-node (" FWD_CHANNEL_PROTO
-				 ")",
-				 evhttp_find_header(h, "Upgrade"));
+		api_reply_status(
+		    r, 400, "BadRequest", NULL, NULL,
+		    "port-forward over %s is not supported by shoal: use a client that "
+		    "speaks WebSocket, e.g. kubectl >= 1.31 (SPDY tunneled in a "
+		    "WebSocket, " FWD_TUNNEL_PROTO ") or client-node (" FWD_CHANNEL_PROTO ")",
+		    evhttp_find_header(h, "Upgrade"));
 		store_obj_unref(o);
 		return;
 	}
@@ -998,10 +999,11 @@ void api_podfwd_handle(struct api_req *r)
 	} else if (ws_header_has_token(offered, FWD_CHANNEL_PROTO) || strempty(offered)) {
 		proto = strempty(offered) ? NULL : FWD_CHANNEL_PROTO;
 	} else {
-		api_reply_status(r, 400, "BadRequest", NULL, NULL,
-				 "no supported stream protocol in Sec-WebSocket-Protocol \"%.200s\" "
-				 "(shoal serves " FWD_TUNNEL_PROTO " and " FWD_CHANNEL_PROTO ")",
-				 offered);
+		api_reply_status(
+		    r, 400, "BadRequest", NULL, NULL,
+		    "no supported stream protocol in Sec-WebSocket-Protocol \"%.200s\" "
+		    "(shoal serves " FWD_TUNNEL_PROTO " and " FWD_CHANNEL_PROTO ")",
+		    offered);
 		store_obj_unref(o);
 		return;
 	}
@@ -1026,8 +1028,9 @@ void api_podfwd_handle(struct api_req *r)
 	store_obj_unref(o);
 	rc = -ENOMEM;
 	f->scratch = malloc(FWD_CHUNK + 64);
-	if (!f->scratch || (spdy && (!(f->in = evbuffer_new()) || spdy_zctx_new(false, &f->zin) < 0 ||
-				     spdy_zctx_new(true, &f->zout) < 0)))
+	if (!f->scratch ||
+	    (spdy && (!(f->in = evbuffer_new()) || spdy_zctx_new(false, &f->zin) < 0 ||
+		      spdy_zctx_new(true, &f->zout) < 0)))
 		goto fail;
 	rc = helper_start(f, netns);
 	if (rc < 0)
@@ -1053,7 +1056,7 @@ void api_podfwd_handle(struct api_req *r)
 		f->nports = nports;
 		for (int i = 0; i < nports; i++) {
 			struct fwd_conn *c = conn_new(f);
-			uint8_t le[2] = { (uint8_t)ports[i], (uint8_t)(ports[i] >> 8) };
+			uint8_t le[2] = {(uint8_t)ports[i], (uint8_t)(ports[i] >> 8)};
 
 			/* kubelet: the first message of each channel is its port */
 			api_ws_send(f->ws, WS_OP_BINARY, 2 * i, le, 2);

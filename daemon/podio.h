@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Wires the API's pod I/O (api/podio.h: logs, exec, images) to this node: log files and
- * container ids by the pod manager's conventions (daemon/pods.h), and a crun handle and an
+ * Wires the API's pod I/O (api/podio.h: logs, exec, port-forward, images) to this node: log
+ * files and container ids by the pod manager's conventions (daemon/pods.h), pods' network
+ * namespaces from the pod manager itself (podio_set_pods), and a crun handle and an
  * image store handle on the same directories the pod manager uses (both handles are only
  * paths plus a lock fd, so a second pair is as good as sharing the pod manager's).
  * shoald: podio_new() after api_server_new(); podio_free() after api_server_free().

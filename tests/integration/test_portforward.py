@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Port-forward into real pods through the API: unmodified kubectl 1.33 (SPDY tunneled in a
 WebSocket) to pod/, svc/ and deploy/ targets, two ports, concurrent connections, bulk data, a
-refused port, the pod deleted under a running forward; SPDY-only clients get a message.
+refused port, the pod deleted under a running forward; @kubernetes/client-node's PortForward
+(v4.channel.k8s.io); SPDY-only clients get a message.
 
 Pods run `shoal-probe serve 8080` (greets "NAME CLIENT-IP", answers each line L with
 "NAME L") and busybox httpd on 8081 with a 2.9 MB file. Seen from inside the pod the client is
@@ -10,13 +11,14 @@ Pods run `shoal-probe serve 8080` (greets "NAME CLIENT-IP", answers each line L 
 import json
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import time
 
 import pytest
 
-from kubeclients import KUBECTL, missing_reason
+from kubeclients import CLIENT_NODE_MODULES, KUBECTL, missing_reason
 from podtest import PodNode, ctr, pod_spec
 from shoaltest import BUILD, ROOT
 
@@ -348,3 +350,48 @@ def test_spdy_only_and_bad_requests(node, tmp):
         assert p.returncode != 0
         assert "not supported by shoal" in p.stderr, p.stderr
     node.delete_pod("spdy", grace=0)
+
+
+def test_client_node_port_forward(node, tmp):
+    """@kubernetes/client-node 1.4.0's PortForward (v4.channel.k8s.io) and its raw channels."""
+    why = None if shutil.which("node") else "node is not installed"
+    why = why or missing_reason("client-node", os.path.join(
+        CLIENT_NODE_MODULES, "@kubernetes", "client-node", "package.json"))
+    if why:
+        pytest.skip(why)
+    node.create_pod(server_pod("cnpf"))
+    node.wait_running("cnpf")
+    kubeconfig = os.path.join(tmp, "kubeconfig")
+    with open(kubeconfig, "w") as f:
+        f.write(f"""apiVersion: v1
+kind: Config
+clusters:
+- name: shoal
+  cluster:
+    server: {node.server}
+    insecure-skip-tls-verify: true
+users:
+- name: shoal
+  user: {{}}
+contexts:
+- name: shoal
+  context:
+    cluster: shoal
+    user: shoal
+    namespace: default
+current-context: shoal
+""")
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin:" + os.path.dirname(shutil.which("node")),
+           "HOME": tmp, "KUBECONFIG": kubeconfig, "LANG": "C.UTF-8",
+           "SHOAL_CLIENT_NODE_MODULES": CLIENT_NODE_MODULES}
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "clientnode",
+                          "portforward.mjs")
+    r = node.netns.run([shutil.which("node"), script, "cnpf", "8080", "9999"], check=False,
+                       env=env, cwd=tmp, timeout=120)
+    assert r.returncode == 0, (f"portforward.mjs exited {r.returncode}\nstdout:\n{r.stdout}\n"
+                               f"stderr:\n{r.stderr[-6000:]}\ndaemon:\n{node.logs()[-3000:]}")
+    res = json.loads([ln for ln in r.stdout.splitlines() if ln.startswith("{")][-1])
+    assert res["ok"] is True
+    # both WebSockets are over: no helper thread is left in the pod's netns
+    wait_tasks_in_pod_netns(node, None, 0)
+    node.delete_pod("cnpf", grace=0)
