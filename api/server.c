@@ -265,10 +265,14 @@ static int query_parse(const char *q, struct evkeyvalq *out)
 			v = eq ? strndup(eq + 1, amp - eq - 1) : strdup("");
 			if (!k || !v)
 				return -ENOMEM;
-			kd = evhttp_uridecode(k, 1, NULL);
-			vd = evhttp_uridecode(v, 1, NULL);
+			size_t kn, vn;
+			kd = evhttp_uridecode(k, 1, &kn);
+			vd = evhttp_uridecode(v, 1, &vn);
 			if (!kd || !vd)
 				return -ENOMEM;
+			/* an encoded NUL would cut the value short unnoticed */
+			if (strlen(kd) != kn || strlen(vd) != vn)
+				return -EINVAL;
 			evhttp_add_header(out, kd, vd);
 		}
 		q = *amp ? amp + 1 : amp;
@@ -364,6 +368,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	};
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *raw_path = uri ? evhttp_uri_get_path(uri) : NULL;
+	int rq;
 
 	r.method_name = method_name(r.method);
 	TAILQ_INIT(&r.query);
@@ -371,8 +376,24 @@ static void on_request(struct evhttp_request *req, void *arg)
 		api_reply_status(&r, 400, "BadRequest", NULL, NULL, "malformed request URI");
 		goto out;
 	}
-	r.path = evhttp_uridecode(raw_path, 0, NULL);
-	if (!r.path || query_parse(evhttp_uri_get_query(uri), &r.query) < 0) {
+	size_t path_len;
+	r.path = evhttp_uridecode(raw_path, 0, &path_len);
+	if (!r.path) {
+		api_reply_status(&r, 500, "InternalError", NULL, NULL, "out of memory");
+		goto out;
+	}
+	/* "%00" would end the path early: /api/v1/namespaces/%00/pods listed namespaces */
+	if (strlen(r.path) != path_len) {
+		api_reply_status(&r, 400, "BadRequest", NULL, NULL,
+				 "the request path contains an encoded NUL");
+		goto out;
+	}
+	rq = query_parse(evhttp_uri_get_query(uri), &r.query);
+	if (rq == -EINVAL) {
+		api_reply_status(&r, 400, "BadRequest", NULL, NULL,
+				 "the query string contains an encoded NUL");
+		goto out;
+	} else if (rq < 0) {
 		api_reply_status(&r, 500, "InternalError", NULL, NULL, "out of memory");
 		goto out;
 	}
