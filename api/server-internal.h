@@ -130,6 +130,8 @@ bool api_podio_ready(struct api_req *r, bool images); /* 503 if the daemon gave 
 void api_podlog_handle(struct api_req *r);
 void api_podexec_handle(struct api_req *r);
 bool api_images_match(const char *path);
+bool api_registers_match(const char *path); /* registers.c */
+void api_registers_handle(struct api_req *r);
 void api_images_handle(struct api_req *r);
 void api_podio_free_all(struct api_server *srv);
 void api_podfwd_handle(struct api_req *r);

@@ -433,6 +433,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 	}
 	if (api_images_match(r.path))
 		api_images_handle(&r);
+	else if (api_registers_match(r.path))
+		api_registers_handle(&r);
 	else if (api_discovery_match(r.path))
 		api_discovery_handle(&r);
 	else

@@ -256,3 +256,32 @@ def test_yaml_body(shoald_shared):
                   headers={"Content-Type": "application/yaml"})
     assert r.status == 201, r
     assert r.json()["data"] == {"k": "v"}
+
+
+def test_registers_dump(shoald_shared):
+    """/apis/shoal.io/v1/registers: versions and tombstones in a stable order (issue 11)."""
+    d = shoald_shared
+    coll = "/api/v1/namespaces/default/configmaps"
+    uids = {}
+    for name in ("reg-b", "reg-a"):
+        r = d.post(coll, configmap(name, {"k": name}))
+        assert r.status == 201, r
+        uids[name] = r.json()["metadata"]["uid"]
+    assert d.delete(f"{coll}/reg-b").status == 200
+
+    r = d.get("/apis/shoal.io/v1/registers/configmaps")
+    assert r.status == 200, r
+    text = r.body.decode() if isinstance(r.body, bytes) else r.body
+    lines = {l.split()[1]: l for l in text.splitlines() if l.split()[1].startswith("default/reg-")}
+    assert uids["reg-a"] in lines["default/reg-a"] and " deleted " not in lines["default/reg-a"]
+    assert uids["reg-b"] in lines["default/reg-b"] and " deleted " in lines["default/reg-b"]
+    keys = [l.split()[1] for l in text.splitlines()]
+    assert keys == sorted(keys)
+    # nothing changed: the same bytes; every resource includes this one
+    again = d.get("/apis/shoal.io/v1/registers/configmaps")
+    assert again.body == r.body
+    everything = d.get("/apis/shoal.io/v1/registers").body
+    assert (r.body in everything)
+    assert d.post("/apis/shoal.io/v1/registers", {}).status == 405
+    for name in ("reg-a",):
+        d.delete(f"{coll}/{name}")
