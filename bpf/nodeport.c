@@ -30,7 +30,9 @@ static const char *const np_own_maps[] = { SHOAL_MAP_CT, SHOAL_MAP_MAGLEV, SHOAL
 struct np {
 	char pin_dir[PATH_MAX];
 	char ifname[IF_NAMESIZE];
-	int ifindex;
+	int ifidx[NP_MAX_IFACES]; /* interfaces our filters are attached to */
+	size_t nif;
+	bool ifs_stale; /* ifidx[] carry another np's programs: replace them all */
 	uint32_t node_ip;
 	uint32_t maglev_m, maglev_seed;
 	struct nodeport *skel;
@@ -77,7 +79,7 @@ static int ifaddr4(const char *ifname, uint32_t *ret)
 	return -EADDRNOTAVAIL;
 }
 
-static int np_attach(struct np *np, struct err *e)
+static int np_attach(struct np *np, int ifindex, struct err *e)
 {
 	struct {
 		enum bpf_tc_attach_point where;
@@ -86,16 +88,18 @@ static int np_attach(struct np *np, struct err *e)
 		{ BPF_TC_INGRESS, np->skel->progs.shoal_np_ingress },
 		{ BPF_TC_EGRESS, np->skel->progs.shoal_np_egress },
 	};
+	char name[IF_NAMESIZE] = "?";
 
-	LIBBPF_OPTS(bpf_tc_hook, qdisc, .ifindex = np->ifindex,
+	LIBBPF_OPTS(bpf_tc_hook, qdisc, .ifindex = ifindex,
 		    .attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS);
 	int r = bpf_tc_hook_create(&qdisc); /* the clsact qdisc, if missing */
 
+	if_indextoname((unsigned)ifindex, name);
 	if (r < 0 && r != -EEXIST)
-		return err_set(e, r, 500, "InternalError", "creating clsact on %s: %s", np->ifname,
+		return err_set(e, r, 500, "InternalError", "creating clsact on %s: %s", name,
 			       strerror(-r));
 	for (size_t i = 0; i < ARRAY_SIZE(hooks); i++) {
-		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = np->ifindex, .attach_point = hooks[i].where);
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = hooks[i].where);
 		LIBBPF_OPTS(bpf_tc_opts, to, .handle = NP_TC_HANDLE, .priority = NP_TC_PRIO,
 			    .prog_fd = bpf_program__fd(hooks[i].prog), .flags = BPF_TC_F_REPLACE);
 
@@ -103,7 +107,7 @@ static int np_attach(struct np *np, struct err *e)
 		r = bpf_tc_attach(&hook, &to);
 		if (r < 0)
 			return err_set(e, r, 500, "InternalError", "attaching tc %s on %s: %s",
-				       i ? "egress" : "ingress", np->ifname, strerror(-r));
+				       i ? "egress" : "ingress", name, strerror(-r));
 	}
 	return 0;
 }
@@ -155,22 +159,26 @@ int np_open(const struct np_opts *opts, struct np **ret, struct err *e)
 	np->maglev_m = opts->maglev_m ? opts->maglev_m : SHOAL_DEF_MAGLEV_M;
 	np->maglev_seed = opts->maglev_seed;
 
-	if (!opts->ifname) {
+	if (!opts->ifname && !opts->load) {
 		r = np_open_pinned(np, e);
 		if (r < 0)
 			goto fail;
 		goto done;
 	}
-	snprintf(np->ifname, sizeof(np->ifname), "%s", opts->ifname);
-	np->ifindex = (int)if_nametoindex(opts->ifname);
-	if (!np->ifindex) {
-		r = err_set(e, errno, 400, "BadRequest", "uplink %s: %m", opts->ifname);
-		goto fail;
-	}
 	np->node_ip = opts->node_ip;
-	if (!np->node_ip && (r = ifaddr4(opts->ifname, &np->node_ip)) < 0) {
-		err_set(e, r, 400, "BadRequest", "uplink %s has no IPv4 address", opts->ifname);
-		goto fail;
+	if (opts->ifname) {
+		int ifindex = (int)if_nametoindex(opts->ifname);
+
+		snprintf(np->ifname, sizeof(np->ifname), "%s", opts->ifname);
+		if (!ifindex) {
+			r = err_set(e, errno, 400, "BadRequest", "uplink %s: %m", opts->ifname);
+			goto fail;
+		}
+		if (!np->node_ip && (r = ifaddr4(opts->ifname, &np->node_ip)) < 0) {
+			err_set(e, r, 400, "BadRequest", "uplink %s has no IPv4 address",
+				opts->ifname);
+			goto fail;
+		}
 	}
 
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = np->pin_dir);
@@ -210,9 +218,13 @@ int np_open(const struct np_opts *opts, struct np **ret, struct err *e)
 	np->ct_fd = bpf_map__fd(np->skel->maps.shoal_ct);
 	np->maglev_fd = bpf_map__fd(np->skel->maps.shoal_maglev);
 	np->stats_fd = bpf_map__fd(np->skel->maps.shoal_np_stats);
-	r = np_attach(np, e);
-	if (r < 0)
-		goto fail;
+	if (opts->ifname) {
+		int ifindex = (int)if_nametoindex(opts->ifname);
+
+		r = np_ifaces_set(np, &ifindex, 1, e);
+		if (r < 0)
+			goto fail;
+	}
 done:
 	np->ct_max = pinned_max(np->pin_dir, SHOAL_MAP_CT, SHOAL_DEF_CT_MAX);
 	np->maglev_max = pinned_max(np->pin_dir, SHOAL_MAP_MAGLEV, SHOAL_DEF_MAGLEV_MAX);
@@ -238,8 +250,8 @@ void np_close(struct np *np, bool teardown)
 	if (!np)
 		return;
 	if (teardown) {
-		if (np->ifindex)
-			np_detach(np->ifindex);
+		for (size_t i = 0; i < np->nif; i++)
+			np_detach(np->ifidx[i]);
 		np_unpin(np->pin_dir);
 	}
 	if (np->own_fds) {
@@ -254,20 +266,105 @@ void np_close(struct np *np, bool teardown)
 	free(np);
 }
 
+void np_ifaces_adopt(struct np *np, const struct np *old)
+{
+	memcpy(np->ifidx, old->ifidx, sizeof(np->ifidx));
+	np->nif = old->nif;
+	np->ifs_stale = true;
+}
+
+int np_ifaces_set(struct np *np, const int *ifindex, size_t n, struct err *e)
+{
+	int r;
+
+	if (!np->skel)
+		return err_set(e, EINVAL, 500, "InternalError", "NodePort programs not loaded");
+	if (n > NP_MAX_IFACES)
+		n = NP_MAX_IFACES;
+	for (size_t i = 0; i < n; i++) {
+		bool have = false;
+
+		for (size_t j = 0; j < np->nif && !np->ifs_stale && !have; j++)
+			have = np->ifidx[j] == ifindex[i];
+		if (have)
+			continue;
+		r = np_attach(np, ifindex[i], e);
+		if (r < 0)
+			return r;
+	}
+	for (size_t i = 0; i < np->nif; i++) {
+		bool keep = false;
+
+		for (size_t j = 0; j < n && !keep; j++)
+			keep = ifindex[j] == np->ifidx[i];
+		if (!keep)
+			np_detach(np->ifidx[i]);
+	}
+	memcpy(np->ifidx, ifindex, n * sizeof(*ifindex));
+	np->nif = n;
+	np->ifs_stale = false;
+	return 0;
+}
+
+/* Is the program at our handle on this hook one of this node's (it uses the node's shoal_ct)? */
+static bool np_filter_ours(int ifindex, enum bpf_tc_attach_point where, uint32_t ct_id)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex, .attach_point = where);
+	LIBBPF_OPTS(bpf_tc_opts, to, .handle = NP_TC_HANDLE, .priority = NP_TC_PRIO);
+	struct bpf_prog_info info = {};
+	uint32_t len = sizeof(info), ids[16];
+	_cleanup_close_ int fd = -1;
+
+	if (bpf_tc_query(&hook, &to) < 0 || !to.prog_id)
+		return false;
+	fd = bpf_prog_get_fd_by_id(to.prog_id);
+	if (fd < 0)
+		return false;
+	info.nr_map_ids = ARRAY_SIZE(ids);
+	info.map_ids = (uint64_t)(uintptr_t)ids;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0)
+		return false;
+	for (uint32_t i = 0; i < info.nr_map_ids && i < ARRAY_SIZE(ids); i++)
+		if (ids[i] == ct_id)
+			return true;
+	return false;
+}
+
 int np_teardown(const char *pin_root, const char *node, const char *ifname)
 {
-	char dir[PATH_MAX];
+	char dir[PATH_MAX], path[PATH_MAX + 32];
 	int r = 0;
 
 	if (strempty(node) || strchr(node, '/'))
 		return -EINVAL;
+	snprintf(dir, sizeof(dir), "%s/%s", pin_root ? pin_root : LB_PIN_ROOT_DEFAULT, node);
 	if (ifname) {
 		int ifindex = (int)if_nametoindex(ifname);
 
 		if (ifindex)
 			r = np_detach(ifindex);
+	} else {
+		/* interfaces chosen automatically: every interface of this netns where our filter
+		 * is this node's program (its conntrack map is the node's pinned one) */
+		struct bpf_map_info mi = {};
+		uint32_t len = sizeof(mi);
+		struct if_nameindex *ifs = if_nameindex();
+		_cleanup_close_ int ct = -1;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, SHOAL_MAP_CT);
+		ct = bpf_obj_get(path);
+		if (ct >= 0 && bpf_obj_get_info_by_fd(ct, &mi, &len) == 0 && ifs)
+			for (struct if_nameindex *i = ifs; i->if_index; i++)
+				if (np_filter_ours((int)i->if_index, BPF_TC_INGRESS, mi.id) ||
+				    np_filter_ours((int)i->if_index, BPF_TC_EGRESS, mi.id)) {
+					int k = np_detach((int)i->if_index);
+
+					if (k < 0 && !r)
+						r = k;
+				}
+		if (ifs)
+			if_freenameindex(ifs);
 	}
-	snprintf(dir, sizeof(dir), "%s/%s", pin_root ? pin_root : LB_PIN_ROOT_DEFAULT, node);
 	np_unpin(dir);
 	return r;
 }

@@ -28,6 +28,7 @@ struct np_opts {
 	const char *node;      /* required */
 	const char *pin_root;  /* NULL: LB_PIN_ROOT_DEFAULT */
 	const char *ifname;    /* the uplink; NULL: maps only (no attach: tools, tests) */
+	bool load;             /* with ifname NULL: load the programs, attach with np_ifaces_set() */
 	uint32_t node_ip;      /* network order; 0: the first IPv4 address of ifname */
 	uint32_t maglev_seed;  /* cluster-wide */
 	uint32_t maglev_m;     /* prime > backends per service; 0: SHOAL_DEF_MAGLEV_M */
@@ -46,6 +47,14 @@ int np_open(const struct np_opts *opts, struct np **ret, struct err *e);
 /* teardown: detach the tc filters and unpin the NodePort maps; else leave them running. */
 void np_close(struct np *np, bool teardown);
 uint32_t np_node_ip(struct np *np);
+
+#define NP_MAX_IFACES 16
+/* Attach the programs to exactly these interfaces (replacing ours in place, detaching from the
+ * ones no longer listed). */
+int np_ifaces_set(struct np *np, const int *ifindex, size_t n, struct err *e);
+/* A freshly opened np takes over the interfaces `old` is attached to (np_ifaces_set() then
+ * detaches the ones no longer wanted). */
+void np_ifaces_adopt(struct np *np, const struct np *old);
 
 /*
  * Install the Maglev table of a frontend from its ready backends (or its terminating ones when
@@ -68,7 +77,8 @@ uint32_t np_flow_hash(uint32_t saddr, uint16_t sport, uint16_t dport, uint8_t pr
  * without loading anything. -ENOENT if the node has no NodePort datapath.
  */
 int np_ct_dump(const char *pin_root, const char *node, cJSON **ret);
-/* Remove a node's NodePort pins and detach its filters from ifname (if given). */
+/* Remove a node's NodePort pins and detach its filters from ifname, or (NULL) from every
+ * interface of the calling netns that carries this node's programs. */
 int np_teardown(const char *pin_root, const char *node, const char *ifname);
 
 #endif

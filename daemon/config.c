@@ -44,7 +44,8 @@ static const struct opt_def opts[] = {
 	STR(cgroup_name, "cgroup subtree name (default shoal-<node>)"),
 	STR(nft_table, "nftables table name (default shoal-<node>)"),
 	STR(log_level, "debug|info|warn|error (default info)"),
-	STR(uplink, "interface serving NodePort/externalIPs in tc (default: none)"),
+	STR(uplink, "interface serving NodePort/externalIPs in tc (default: the interfaces of the "
+		    "default route, followed as they change)"),
 	STR(node_ip, "node address for NodePort SNAT (default: the uplink's first IPv4)"),
 	NUM(maglev_seed, "Maglev seed, the same on every node (default 0)"),
 	NUM(max_pods, "pods this node accepts (default 110)"),

@@ -32,7 +32,7 @@ struct config {
 	char *nft_table;     /* shoal-<node> */
 	char *log_level;
 	char *socket_lb_scope; /* host (default) | subtree */
-	char *uplink;        /* NodePort interface; unset: no tc datapath */
+	char *uplink;        /* NodePort interface; unset: the default route's interfaces */
 	char *node_ip;       /* NodePort SNAT address; unset: the uplink's first IPv4 */
 	long maglev_seed;    /* cluster-wide Maglev seed */
 	long max_pods;

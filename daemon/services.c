@@ -2,8 +2,14 @@
 /* The node's service proxy: Services + Endpoints in the replica -> eBPF maps (see services.h). */
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
 #include <limits.h>
+#include <net/if.h>
+#include <net/route.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +29,7 @@
 #include "lib/util.h"
 
 #define SVC_COMPONENT "shoal-service-proxy"
+#define SVC_MAX_NODE_IPS 64
 
 /* A frontend as programmed (or wanted): the whole backend set, in a canonical order. */
 struct svc_fe {
@@ -58,7 +65,11 @@ struct svc_proxy {
 	char *pin_dir;
 	struct lb *lb;
 	struct np *np;
-	uint32_t node_ip;
+	uint32_t node_ips[SVC_MAX_NODE_IPS]; /* NodePort frontends: every node address */
+	size_t nnode_ip;
+	bool net_auto;       /* addresses (and, without --uplink, interfaces) follow the netns */
+	int nl_fd;           /* rtnetlink: links, addresses, routes changed */
+	struct event *nl_ev, *nl_timer;
 	struct store_watch *w_svc, *w_ep, *w_pod;
 	void *states; /* tsearch tree of struct svc_state * by key */
 	void *owners; /* tsearch tree of struct fe_owner * */
@@ -437,9 +448,11 @@ static int svc_want(struct svc_proxy *p, struct svc_state *s, struct want *w, st
 						   .affinity_timeout = timeout };
 			r = want_add(w, &fe, bs.v, bs.n, local, true);
 		}
-		if (r == 0 && p->node_ip && nodeport > 0 && nodeport <= 65535 &&
-		    (streq(type, "NodePort") || streq(type, "LoadBalancer"))) {
-			fe = (struct lb_frontend){ .vip = p->node_ip, .port = htons((uint16_t)nodeport),
+		for (size_t i = 0; r == 0 && i < p->nnode_ip && nodeport > 0 && nodeport <= 65535 &&
+				   (streq(type, "NodePort") || streq(type, "LoadBalancer"));
+		     i++) {
+			fe = (struct lb_frontend){ .vip = p->node_ips[i],
+						   .port = htons((uint16_t)nodeport),
 						   .proto = (uint8_t)proto,
 						   .flags = flags | SHOAL_SVC_NODEPORT |
 							    (local ? SHOAL_SVC_LOCAL : 0),
@@ -927,6 +940,195 @@ static int svc_reconcile_stale(struct svc_proxy *p)
 	return removed;
 }
 
+/* --- the node's addresses and uplinks --- */
+
+struct node_net {
+	uint32_t ips[SVC_MAX_NODE_IPS]; /* sorted */
+	size_t nip;
+	int ifidx[NP_MAX_IFACES];       /* sorted */
+	size_t nif;
+	uint32_t snat_ip;               /* SNAT source towards remote backends */
+};
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int int_cmp(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/* The interfaces of the IPv4 default route(s) of the calling netns (/proc/net/route). */
+static void default_route_ifaces(struct node_net *n)
+{
+	_cleanup_fclose_ FILE *f = fopen("/proc/net/route", "re");
+	char line[512], ifname[IF_NAMESIZE + 1];
+	unsigned dst, gw, flags, mask;
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		int idx;
+		bool seen = false;
+
+		if (sscanf(line, "%16s %x %x %x %*s %*s %*s %x", ifname, &dst, &gw, &flags, &mask) !=
+			    5 ||
+		    dst || mask || !(flags & RTF_UP))
+			continue;
+		idx = (int)if_nametoindex(ifname);
+		for (size_t i = 0; i < n->nif; i++)
+			seen |= n->ifidx[i] == idx;
+		if (idx > 0 && !seen && n->nif < NP_MAX_IFACES)
+			n->ifidx[n->nif++] = idx;
+	}
+}
+
+/*
+ * What the node serves NodePorts on: every IPv4 address of its netns but loopback, on the
+ * interfaces of the default route (or --uplink). The SNAT source is --node-ip, else the first
+ * address of the first such interface.
+ */
+static void node_net_read(struct svc_proxy *p, struct node_net *n)
+{
+	struct ifaddrs *ifa = NULL;
+	int first = 0;
+
+	memset(n, 0, sizeof(*n));
+	if (p->opts.uplink) {
+		int idx = (int)if_nametoindex(p->opts.uplink);
+
+		if (idx > 0)
+			n->ifidx[n->nif++] = idx;
+	} else {
+		default_route_ifaces(n);
+	}
+	first = n->nif ? n->ifidx[0] : 0;
+	n->snat_ip = p->opts.node_ip;
+	if (p->opts.node_ip)
+		n->ips[n->nip++] = p->opts.node_ip;
+	if (getifaddrs(&ifa) == 0) {
+		for (struct ifaddrs *i = ifa; i; i = i->ifa_next) {
+			uint32_t ip;
+			bool seen = false;
+
+			if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+				continue;
+			ip = ((struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr;
+			if ((ntohl(ip) >> 24) == 127)
+				continue;
+			if (!n->snat_ip && first && (int)if_nametoindex(i->ifa_name) == first)
+				n->snat_ip = ip;
+			for (size_t k = 0; k < n->nip; k++)
+				seen |= n->ips[k] == ip;
+			if (!seen && n->nip < SVC_MAX_NODE_IPS)
+				n->ips[n->nip++] = ip;
+		}
+		freeifaddrs(ifa);
+	}
+	qsort(n->ips, n->nip, sizeof(n->ips[0]), u32_cmp);
+	qsort(n->ifidx, n->nif, sizeof(n->ifidx[0]), int_cmp);
+}
+
+static void apply_all(struct svc_proxy *p)
+{
+	struct retry_walk w = {};
+
+	twalk_r(p->states, collect_states_cb, &w);
+	for (size_t i = 0; i < w.n; i++)
+		if (w.v[i]->svc)
+			svc_apply(p, w.v[i]);
+	free(w.v);
+}
+
+/* Follow the node's addresses and uplinks: tc programs on the right interfaces, NodePort
+ * frontends on every address. */
+static int node_net_sync(struct svc_proxy *p, struct err *e)
+{
+	struct node_net n;
+	bool ips_changed;
+	int r;
+
+	node_net_read(p, &n);
+	if (!p->np || np_node_ip(p->np) != n.snat_ip) {
+		/* the SNAT source is compiled into the programs: load them again (the filters
+		 * are replaced in place) */
+		struct np_opts no = {
+			.node = p->opts.node,
+			.pin_root = p->opts.pin_root,
+			.load = true,
+			.node_ip = n.snat_ip,
+			.maglev_seed = p->opts.maglev_seed,
+			.maglev_m = p->opts.maglev_m,
+			.ct_max = p->opts.ct_max,
+			.maglev_max = p->opts.maglev_max,
+		};
+		struct np *np;
+
+		r = np_open(&no, &np, e);
+		if (r < 0)
+			return r;
+		if (p->np)
+			np_ifaces_adopt(np, p->np);
+		np_close(p->np, false);
+		p->np = np;
+	}
+	r = np_ifaces_set(p->np, n.ifidx, n.nif, e);
+	if (r < 0)
+		return r;
+	ips_changed = n.nip != p->nnode_ip || memcmp(n.ips, p->node_ips, n.nip * sizeof(n.ips[0]));
+	memcpy(p->node_ips, n.ips, n.nip * sizeof(n.ips[0]));
+	p->nnode_ip = n.nip;
+	if (ips_changed && p->w_svc) {
+		log_info("node addresses changed: %zu NodePort addresses, %zu uplinks", n.nip,
+			 n.nif);
+		apply_all(p);
+	}
+	return 0;
+}
+
+static void on_nl_timer(evutil_socket_t fd, short what, void *ud)
+{
+	struct svc_proxy *p = ud;
+	struct err e = {};
+
+	if (node_net_sync(p, &e) < 0)
+		log_warn("following the node's addresses: %s", e.message);
+}
+
+static void on_nl(evutil_socket_t fd, short what, void *ud)
+{
+	struct svc_proxy *p = ud;
+	char buf[8192];
+	struct timeval tv = { 0, 50000 };
+
+	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+	/* a burst of changes (an interface with its addresses and routes) is read once */
+	evtimer_add(p->nl_timer, &tv);
+}
+
+static int node_net_watch(struct svc_proxy *p)
+{
+	struct sockaddr_nl sa = { .nl_family = AF_NETLINK,
+				  .nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR |
+					       RTMGRP_IPV4_ROUTE };
+
+	p->nl_fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (p->nl_fd < 0)
+		return -errno;
+	if (bind(p->nl_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	p->nl_ev = event_new(p->base, p->nl_fd, EV_READ | EV_PERSIST, on_nl, p);
+	p->nl_timer = evtimer_new(p->base, on_nl_timer, p);
+	if (!p->nl_ev || !p->nl_timer || event_add(p->nl_ev, NULL) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 int svc_proxy_new(struct event_base *base, struct store *store, const struct svc_proxy_opts *opts,
 		  struct svc_proxy **ret, struct err *e)
 {
@@ -966,23 +1168,22 @@ int svc_proxy_new(struct event_base *base, struct store *store, const struct svc
 	r = lb_open(&lo, &p->lb, e);
 	if (r < 0)
 		goto fail;
-	p->node_ip = opts->node_ip;
-	if (opts->uplink) {
-		struct np_opts no = {
-			.node = opts->node,
-			.pin_root = opts->pin_root,
-			.ifname = opts->uplink,
-			.node_ip = opts->node_ip,
-			.maglev_seed = opts->maglev_seed,
-			.maglev_m = opts->maglev_m,
-			.ct_max = opts->ct_max,
-			.maglev_max = opts->maglev_max,
-		};
-
-		r = np_open(&no, &p->np, e);
+	p->nl_fd = -1;
+	p->net_auto = opts->uplink || opts->nodeport_auto;
+	if (opts->node_ip && !p->net_auto)
+		p->node_ips[p->nnode_ip++] = opts->node_ip;
+	if (p->net_auto) {
+		r = node_net_sync(p, e);
 		if (r < 0)
 			goto fail;
-		p->node_ip = np_node_ip(p->np);
+		if (base) {
+			r = node_net_watch(p);
+			if (r < 0) {
+				err_set(e, r, 500, "InternalError", "watching the node's addresses: %s",
+					strerror(-r));
+				goto fail;
+			}
+		}
 	}
 	if (base) {
 		p->retry = evtimer_new(base, on_retry, p);
@@ -1069,6 +1270,12 @@ struct svc_proxy *svc_proxy_free(struct svc_proxy *p)
 		store_watch_cancel(p->w_pod);
 	if (p->retry)
 		event_free(p->retry);
+	if (p->nl_ev)
+		event_free(p->nl_ev);
+	if (p->nl_timer)
+		event_free(p->nl_timer);
+	if (p->nl_fd >= 0)
+		close(p->nl_fd);
 	np_close(p->np, false);
 	lb_close(p->lb, false);
 	tdestroy(p->states, state_free);

@@ -32,8 +32,13 @@ struct svc_proxy_opts {
 				   * NULL: keep whatever is pinned */
 	bool host_wide;           /* allow `cgroup` to be the cgroup2 root */
 	bool host_reach;          /* socket LB at the cgroup2 root for the node's netns (lb_opts) */
-	const char *uplink;       /* NodePort interface; NULL: no tc datapath */
-	uint32_t node_ip;         /* network order; 0: the uplink's first IPv4 address */
+	const char *uplink;       /* NodePort interface; NULL: see nodeport_auto */
+	/* with uplink NULL: serve NodePort/externalIPs on the interfaces of the default route;
+	 * with either, NodePort frontends on every address of the node, and both followed as
+	 * interfaces and addresses change (rtnetlink). Neither: no tc datapath, NodePort only on
+	 * node_ip through the socket LB (tools, tests). */
+	bool nodeport_auto;
+	uint32_t node_ip;         /* network order; the SNAT source (0: the uplink's first IPv4) */
 	uint32_t cfg_flags;       /* enum shoal_cfg_flags for the socket LB; 0: its default */
 	uint32_t maglev_seed;     /* cluster-wide */
 	uint32_t maglev_m;        /* Maglev table size (prime); 0: 16381 */

@@ -181,6 +181,7 @@ int main(int argc, char **argv)
 		.cgroup = cg,
 		.host_reach = streq(d.cfg.socket_lb_scope, "host"),
 		.uplink = d.cfg.uplink,
+		.nodeport_auto = true,
 		.maglev_seed = (uint32_t)d.cfg.maglev_seed,
 	};
 	if (d.cfg.node_ip && inet_pton(AF_INET, d.cfg.node_ip, &po.node_ip) != 1) {

@@ -17,6 +17,7 @@
  */
 #include <arpa/inet.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@
 static struct store *store;
 static struct svc_proxy *proxy;
 static struct svc_proxy_opts opts;
+static struct event_base *base; /* the proxy's timers and rtnetlink watch run between commands */
 
 static void answer(cJSON *o)
 {
@@ -173,7 +175,7 @@ static void stats_json(cJSON *o)
 
 static int proxy_start(struct err *e)
 {
-	return svc_proxy_new(NULL, store, &opts, &proxy, e);
+	return svc_proxy_new(base, store, &opts, &proxy, e);
 }
 
 int main(int argc, char **argv)
@@ -191,6 +193,7 @@ int main(int argc, char **argv)
 		{ "teardown", no_argument, NULL, 'T' },
 		{ "cfg-flags", required_argument, NULL, 'F' },
 		{ "host-reach", no_argument, NULL, 'H' },
+		{ "nodeport-auto", no_argument, NULL, 'A' },
 		{},
 	};
 	char cg[4096], *line = NULL;
@@ -216,6 +219,7 @@ int main(int argc, char **argv)
 		case 'T': teardown = true; break;
 		case 'F': opts.cfg_flags = (uint32_t)strtoul(optarg, NULL, 0); break;
 		case 'H': opts.host_reach = true; break;
+		case 'A': opts.nodeport_auto = true; break;
 		default: return 2;
 		}
 	}
@@ -243,6 +247,9 @@ int main(int argc, char **argv)
 						      "\"metadata\":{\"name\":\"default\"}}");
 		api_obj_create(store, ns, NULL, &e);
 	}
+	base = event_base_new();
+	if (!base)
+		return 1;
 	r = proxy_start(&e);
 	if (r < 0) {
 		fprintf(stderr, "proxy: %s\n", e.message);
@@ -251,7 +258,16 @@ int main(int argc, char **argv)
 	printf("{\"ready\":true}\n");
 	fflush(stdout);
 
-	while (getline(&line, &cap, stdin) > 0) {
+	for (;;) {
+		struct pollfd pfd = { .fd = STDIN_FILENO, .events = POLLIN };
+
+		/* one request at a time (the caller waits for each answer): nothing is left in
+		 * stdio's buffer when poll() says stdin is idle */
+		event_base_loop(base, EVLOOP_NONBLOCK);
+		if (poll(&pfd, 1, 20) == 0)
+			continue;
+		if (getline(&line, &cap, stdin) <= 0)
+			break;
 		_cleanup_json_ cJSON *req = cJSON_Parse(line);
 		cJSON *ans = cJSON_CreateObject();
 		const char *op = json_str(req, "op", "");
@@ -312,6 +328,7 @@ int main(int argc, char **argv)
 		lb_teardown(opts.pin_root, opts.node);
 	}
 	store_close(store);
+	event_base_free(base);
 	(void)answer_err;
 	return 0;
 }

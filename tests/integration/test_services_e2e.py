@@ -4,12 +4,12 @@ traffic from pods (and from an outside network namespace) through the datapath s
 
     netns outside   192.168.77.2/24 (uplink0)   an outside client + the upstream DNS server
         |  veth
-    netns node      192.168.77.1/24 (eth0, --uplink: tc NodePort programs)   shoald
+    netns node      192.168.77.1/24 (eth0: default route, tc NodePort programs)   shoald
         |  routed veths
     pod netns       10.244.0.x                  busybox + shoal-probe pods
 
-The pods are in the node's cgroup2 subtree (inherited from shoald on this hybrid host), where
-the socket load balancer is attached; test commands run in them with `shoalctl exec`, which goes
+shoald runs with no datapath flags. The pods are in the node's cgroup2 subtree (inherited from
+shoald on this hybrid host), where the socket load balancer learns their namespaces; test commands run in them with `shoalctl exec`, which goes
 through the daemon as a user's would. Server pods run `shoal-probe serve` (TCP and UDP, answers
 with the pod name and the client address it saw) next to busybox httpd.
 
@@ -56,7 +56,8 @@ def probe_image():
 
 
 class Cluster:
-    """One shoald node (its own netns, --uplink eth0) and an outside netns on the other end of
+    """One shoald node (its own netns, no datapath flags: eth0 carries its default route) and
+    an outside netns on the other end of
     the uplink, with a fake upstream DNS server."""
 
     def __init__(self):
@@ -71,12 +72,18 @@ class Cluster:
             raise
 
     def _setup(self):
-        self.node = PodNode(images=[probe_image()], extra_args=["--uplink", "eth0"])
+        # no datapath flags: NodePort is served on the default route's interface by itself
+        self.node = PodNode(images=[probe_image()])
         n = self.node
         # the uplink's other end goes to the outside namespace
         sh("ip", "-n", n.netns.name, "link", "set", "uplink0", "netns", self.outside.name)
         sh("ip", "-n", self.outside.name, "addr", "add", f"{OUTSIDE_IP}/24", "dev", "uplink0")
         sh("ip", "-n", self.outside.name, "link", "set", "uplink0", "up")
+        sh("ip", "-n", n.netns.name, "route", "add", "default", "via", OUTSIDE_IP)
+        # beyond the outside namespace there is nothing: say so at once (image pulls of
+        # :latest tags try a registry first and would wait for a timeout)
+        sh("ip", "netns", "exec", self.outside.name, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        sh("ip", "-n", self.outside.name, "route", "add", "unreachable", "default")
         # upstream resolver for names outside the cluster, in the outside namespace
         self.upstream_log = os.path.join(n.tmp, "upstream.log")
         self.upstream = self.outside.popen([PY, UPSTREAM, OUTSIDE_IP, "53", self.upstream_log],

@@ -12,11 +12,11 @@ namespace is checked with a UDP connect() (no packet is sent) and the kernel's v
 """
 import json
 import os
-import subprocess
+import time
 
 import pytest
 
-from test_svc_nodeport import CLIENT, DRIVE, PY, Cluster, endpoints, sh, svc
+from test_svc_nodeport import CLIENT, DRIVE, PY, SERVER, Cluster, endpoints, sh, svc
 
 VIP, PORT, NODEPORT = "10.96.5.5", 80, 30080
 
@@ -170,3 +170,129 @@ def test_second_node_unaffected_and_teardown_detaches(hc):
     assert r.get("kpeer", VIP + ":80") == "%s:%d" % (VIP, PORT), r
     for _ in range(10):
         assert h2.cmd("tcp %s %d" % (VIP, PORT)).get("name") == "p2"
+
+
+class AutoNode(Cluster):
+    """One node with no datapath flags but --host-reach (as shoald's defaults): its uplink eth0
+    (192.168.77.2, default route via the outside client 192.168.77.1) is found by itself."""
+
+    def build(self):
+        lan = self.netns("lan")
+        sh("ip", "-n", lan, "link", "add", "br0", "type", "bridge")
+        sh("ip", "-n", lan, "link", "set", "br0", "up")
+        for what, ip in (("cl", "192.168.77.1"), ("n1", "192.168.77.2")):
+            n = self.netns(what)
+            sh("ip", "-n", n, "link", "add", "eth0", "type", "veth", "peer", "name", what,
+               "netns", lan)
+            sh("ip", "-n", lan, "link", "set", what, "master", "br0", "up")
+            sh("ip", "-n", n, "addr", "add", ip + "/24", "dev", "eth0")
+            sh("ip", "-n", n, "link", "set", "eth0", "up")
+        n, p = self.ns["n1"], self.netns("p1")
+        sh("ip", "-n", n, "route", "add", "default", "via", "192.168.77.1")
+        sh("ip", "-n", n, "link", "add", "vp", "type", "veth", "peer", "name", "eth0", "netns", p)
+        sh("ip", "-n", n, "addr", "add", "10.244.1.1/24", "dev", "vp")
+        sh("ip", "-n", n, "link", "set", "vp", "up")
+        sh("ip", "-n", p, "addr", "add", "10.244.1.2/24", "dev", "eth0")
+        sh("ip", "-n", p, "link", "set", "eth0", "up")
+        sh("ip", "-n", p, "route", "add", "default", "via", "10.244.1.1")
+        sh("ip", "netns", "exec", n, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        srv = self.run_in("p1", [PY, "-c", SERVER, "p1", "8080"])
+        assert srv.readline().strip() == "ready"
+        cg = self.node_name("n1")
+        d = self.run_in("n1", [DRIVE, "--node", cg, "--cgroup-name", cg, "--host-reach",
+                               "--nodeport-auto"])
+        line = json.loads(d.readline())
+        assert line.get("ready"), line
+        self.drives["n1"] = d
+        self.client = self.run_in("cl", [PY, "-c", CLIENT])
+
+    def close(self):
+        for d in self.drives.values():
+            d.stop()
+        for p in self.procs:
+            if p.p.poll() is None:
+                p.p.kill()
+                p.p.wait()
+        # the teardown finds the interfaces it attached to in the node's netns
+        sh("nsenter", "--net=/run/netns/" + self.ns["n1"], DRIVE, "--node",
+           self.node_name("n1"), "--teardown", check=False)
+        for what in list(self.ns):
+            sh("ip", "netns", "del", self.ns[what], check=False)
+        cg = self.cgroup_path("n1")
+        for _ in range(50):
+            try:
+                if os.path.isdir(os.path.join(cg, "shoald")):
+                    os.rmdir(os.path.join(cg, "shoald"))
+                os.rmdir(cg)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.1)
+
+
+@pytest.fixture
+def auto():
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    c = AutoNode()
+    try:
+        c.build()
+        yield c
+    finally:
+        c.close()
+
+
+def tc_progs(ns, dev):
+    out = ""
+    for hook in ("ingress", "egress"):
+        out += sh("ip", "netns", "exec", ns, "tc", "filter", "show", "dev", dev, hook,
+                  check=False).stdout
+    return out
+
+
+def wait_for(what, pred, timeout=20):
+    deadline = time.monotonic() + timeout
+    while True:
+        r = pred()
+        if r:
+            return r
+        assert time.monotonic() < deadline, "timed out waiting for " + what
+        time.sleep(0.1)
+
+
+def test_nodeport_out_of_the_box_and_followed(auto):
+    c = auto
+    web_on(c, "n1", [("10.244.1.2", "n1")])
+    n = c.ns["n1"]
+    assert "shoal_np_ingres" in tc_progs(n, "eth0")  # the default route's interface
+    assert "shoal_np" not in tc_progs(n, "vp")
+    # from the outside client on the node's link: the backend sees the client itself
+    for _ in range(10):
+        r = c.client.cmd("tcp 192.168.77.2 %d" % NODEPORT)
+        assert r.get("name") == "p1" and r["seen"] == "192.168.77.1", r
+        assert r["peer"] == ["192.168.77.2", NODEPORT]
+    r = c.client.cmd("udp 192.168.77.2 %d" % NODEPORT)
+    assert r.get("name") == "p1" and r["src"] == ["192.168.77.2", NODEPORT], r
+    # from the node itself, on every address of the node
+    host = c.run_in("n1", [PY, "-c", CLIENT])
+    for addr in ("192.168.77.2", "10.244.1.1"):
+        r = host.cmd("tcp %s %d" % (addr, NODEPORT))
+        assert r.get("name") == "p1" and r["peer"] == [addr, NODEPORT], (addr, r)
+
+    # an address added later is served
+    sh("ip", "-n", n, "addr", "add", "192.168.77.12/24", "dev", "eth0")
+    wait_for("NodePort on the new address",
+             lambda: c.client.cmd("tcp 192.168.77.12 %d" % NODEPORT).get("name") == "p1")
+    # a new interface becomes the default route: the programs move there
+    sh("ip", "-n", n, "link", "add", "eth1", "type", "veth", "peer", "name", "cl1", "netns",
+       c.ns["cl"])
+    sh("ip", "-n", n, "addr", "add", "192.168.88.2/24", "dev", "eth1")
+    sh("ip", "-n", n, "link", "set", "eth1", "up")
+    sh("ip", "-n", c.ns["cl"], "addr", "add", "192.168.88.1/24", "dev", "cl1")
+    sh("ip", "-n", c.ns["cl"], "link", "set", "cl1", "up")
+    sh("ip", "-n", n, "route", "replace", "default", "via", "192.168.88.1", "dev", "eth1")
+    wait_for("tc programs on eth1", lambda: "shoal_np_ingres" in tc_progs(n, "eth1"))
+    wait_for("tc programs off eth0", lambda: "shoal_np" not in tc_progs(n, "eth0"))
+    r = wait_for("NodePort through eth1",
+                 lambda: c.client.cmd("tcp 192.168.88.2 %d" % NODEPORT).get("name") == "p1")
