@@ -89,6 +89,7 @@ struct api_fwd {
 };
 
 static void conn_start(struct fwd_conn *c);
+static void fwd_maybe_resume_client(struct api_fwd *f);
 static void fwd_end(struct api_fwd *f, uint32_t goaway_status);
 
 /* ---------- the helper thread in the pod's network namespace ---------- */
@@ -291,6 +292,8 @@ static void conn_free(struct fwd_conn *c)
 	if (c->pair_timer)
 		event_free(c->pair_timer);
 	free(c);
+	/* what it held back from the client is gone with it */
+	fwd_maybe_resume_client(f);
 }
 
 /*
@@ -402,20 +405,25 @@ static void pod_read_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/* Read from the client again once no pod socket holds more than half the limit. */
+static void fwd_maybe_resume_client(struct api_fwd *f)
+{
+	if (!f->client_paused)
+		return;
+	for (struct fwd_conn *x = f->conns; x; x = x->next)
+		if ((x->bev && evbuffer_get_length(bufferevent_get_output(x->bev)) >
+				   FWD_MAX_POD_BACKLOG / 2) ||
+		    (x->early && evbuffer_get_length(x->early) > FWD_MAX_POD_BACKLOG / 2))
+			return;
+	fwd_pause_client(f, false);
+}
+
 static void pod_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct fwd_conn *c = arg;
-	struct api_fwd *f = c->f;
 
 	maybe_shut_wr(c);
-	if (f->client_paused) {
-		for (struct fwd_conn *x = f->conns; x; x = x->next)
-			if ((x->bev && evbuffer_get_length(bufferevent_get_output(x->bev)) >
-					   FWD_MAX_POD_BACKLOG / 2) ||
-			    (x->early && evbuffer_get_length(x->early) > FWD_MAX_POD_BACKLOG / 2))
-				return;
-		fwd_pause_client(f, false);
-	}
+	fwd_maybe_resume_client(c->f);
 }
 
 static void pod_event_cb(struct bufferevent *bev, short what, void *arg)

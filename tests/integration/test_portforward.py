@@ -153,6 +153,27 @@ class Forward:
         self.err.close()
 
 
+# One connection that writes many lines without waiting while a thread reads the replies: both
+# directions under load at once (pauses on either side must not lose or reorder bytes).
+BULK = r"""
+import socket, sys, threading
+port, n = int(sys.argv[1]), int(sys.argv[2])
+s = socket.create_connection(("127.0.0.1", port), timeout=60)
+f = s.makefile("rb")
+greet = f.readline()
+def writer():
+    s.sendall(b"".join(b"bulk-%08d-%s\n" % (i, b"x" * 40) for i in range(n)))
+t = threading.Thread(target=writer)
+t.start()
+bad = 0
+for i in range(n):
+    if f.readline() != b"%s bulk-%08d-%s\n" % (greet.split()[0], i, b"x" * 40):
+        bad += 1
+t.join()
+print(bad)
+"""
+
+
 def clients(node, port, n, lines):
     r = node.in_node(PY, "-c", CLIENT, str(port), str(n), str(lines), timeout=120)
     return json.loads(r.stdout)
@@ -226,6 +247,9 @@ def test_kubectl_pod_two_ports_concurrent_connections(node, tmp):
         assert os.stat(f"/proc/{node.proc.pid}/ns/net").st_ino == own
         # several connections at once, each with its own stream pair
         check_echo(clients(node, 18080, 8, 20), "web", 20)
+        # 2.5 MB up and 2.7 MB down at once on one connection
+        r = node.in_node(PY, "-c", BULK, "18080", "40000", timeout=180)
+        assert r.stdout.strip() == "0", r
         # bulk data from the other port, and a second request on it
         big = http_get(node, 18081, "/big")
         assert big == "".join(f"{i}\n" for i in range(1, BIG_LINES + 1))
@@ -234,7 +258,7 @@ def test_kubectl_pod_two_ports_concurrent_connections(node, tmp):
         check_echo(clients(node, 18080, 3, 5), "web", 5)
         assert fwd.proc.poll() is None, fwd.text()
         out, _ = fwd.text()
-        assert out.count("Handling connection for 18080") == 11, out
+        assert out.count("Handling connection for 18080") == 12, out
     finally:
         fwd.stop()
     # the client went away: so does the helper thread
