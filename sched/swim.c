@@ -35,6 +35,7 @@ struct swim_susp {
 	uint32_t nconf; /* independent confirmations so far */
 	uint32_t nfrom;
 	uint64_t from[SUSP_MAX_FROM]; /* accusers' name hashes */
+	bool final_probe;	      /* sent; the next expiry declares dead */
 };
 
 struct swim_node {
@@ -715,10 +716,26 @@ static bool susp_confirm(struct swim_susp *sp, const char *from)
 	return true;
 }
 
+/*
+ * An accusation of us older than our incarnation: its sender missed our refutation (gossip
+ * reaches almost everyone, not everyone). Tell it directly, or its timer declares us dead.
+ */
+static void correct_stale(struct swim *s, const struct swim_addr *from)
+{
+	struct swim_msg m;
+
+	if (!from || s->leaving || !s->cfg.final_probe_ms)
+		return;
+	fill_alive(&m, s->self);
+	send_msgs(s, from, &m, 1, false);
+}
+
 static void apply_suspect(struct swim *s, const struct swim_msg *m, const struct swim_addr *from)
 {
 	struct swim_node *n = find(s, m->name);
 
+	if (n == s->self && m->incarnation < n->pub.incarnation)
+		correct_stale(s, from);
 	if (!n || m->incarnation < n->pub.incarnation)
 		return;
 	s->st.suspicions_received++;
@@ -769,6 +786,8 @@ static void apply_dead(struct swim *s, const struct swim_msg *m, const struct sw
 {
 	struct swim_node *n = find(s, m->name);
 
+	if (n == s->self && m->incarnation < n->pub.incarnation)
+		correct_stale(s, from);
 	if (!n || m->incarnation < n->pub.incarnation)
 		return;
 	if (n->pub.state >= SWIM_DEAD)
@@ -787,14 +806,15 @@ static void apply_dead(struct swim *s, const struct swim_msg *m, const struct sw
 
 /* Merge a push-pull state list (memberlist mergeState): a remote "dead" only makes us suspect. */
 static void merge_entry(struct swim *s, const struct swim_msg *e, const char *sender,
-			const struct swim_addr *from)
+			const struct swim_addr *from, bool join)
 {
 	struct swim_msg m = *e;
 
 	switch (e->state) {
 	case SWIM_ALIVE:
 		m.type = SWIM_MSG_ALIVE;
-		apply_alive(s, &m, from, false);
+		/* a joiner's own entry is news for everyone: spread it like memberlist does */
+		apply_alive(s, &m, from, join && !strcmp(e->name, sender));
 		break;
 	case SWIM_LEFT:
 		m.type = SWIM_MSG_DEAD;
@@ -915,6 +935,13 @@ static void probe_indirect(struct swim *s)
 		s->st.indirect_probes++;
 	}
 	s->probe.expected_nacks = k;
+	if (s->cfg.direct_retry) {
+		/* one lost datagram should not cost an indirect round: ask once more */
+		struct swim_msg p = {.type = SWIM_MSG_PING, .seq = s->probe.seq};
+		snprintf(p.name, sizeof(p.name), "%s", target->name);
+		snprintf(p.from, sizeof(p.from), "%s", s->self->name);
+		send_msgs(s, &target->pub.addr, &p, 1, false);
+	}
 	if (s->cfg.tcp_fallback) {
 		uint8_t buf[256];
 		struct swim_wbuf w = {.buf = buf, .cap = sizeof(buf)};
@@ -1133,7 +1160,7 @@ static int parse_pushpull(const void *buf, size_t len, struct swim_msg *hdr, boo
 }
 
 static void merge_pushpull(struct swim *s, const void *buf, size_t len, const char *sender,
-			   const struct swim_addr *from)
+			   const struct swim_addr *from, bool join)
 {
 	size_t off = sizeof(struct swim_wire_hdr);
 	struct swim_msg m;
@@ -1143,7 +1170,7 @@ static void merge_pushpull(struct swim *s, const void *buf, size_t len, const ch
 		if (r < 0)
 			continue;
 		if (m.type == SWIM_MSG_STATE)
-			merge_entry(s, &m, sender, from);
+			merge_entry(s, &m, sender, from, join);
 	}
 }
 
@@ -1228,7 +1255,7 @@ int swim_handle_stream(struct swim *s, const struct swim_addr *from, const void 
 		free(w.buf);
 		return r;
 	}
-	merge_pushpull(s, req, len, m.name, from);
+	merge_pushpull(s, req, len, m.name, from, m.flags & SWIM_WIRE_F_JOIN);
 	*reply = w.buf;
 	*reply_len = w.len;
 out:
@@ -1313,7 +1340,7 @@ void swim_stream_done(struct swim *s, uint64_t token, const void *reply, ssize_t
 		return;
 	}
 	if (ok)
-		merge_pushpull(s, reply, len, hdr.name, &p.addr);
+		merge_pushpull(s, reply, len, hdr.name, &p.addr, false);
 	if (p.kind == PEND_JOIN)
 		join_result(s, &p, ok);
 }
@@ -1442,6 +1469,18 @@ void swim_tick(struct swim *s)
 			continue;
 		}
 		struct swim_msg m;
+		if (s->cfg.final_probe_ms && !n->susp->final_probe) {
+			/*
+			 * Before declaring it dead, tell the suspect itself: if it refuted and we
+			 * missed that, it answers with its alive (correct_stale) right away.
+			 */
+			n->susp->final_probe = true;
+			n->susp->deadline = t + s->cfg.final_probe_ms;
+			fill_accuse(&m, SWIM_MSG_SUSPECT, n, s->self->name);
+			send_msgs(s, &n->pub.addr, &m, 1, false);
+			i++;
+			continue;
+		}
 		fill_accuse(&m, SWIM_MSG_DEAD, n, s->self->name);
 		s->st.deaths_declared++;
 		apply_dead(s, &m, NULL); /* removes n from the list */
@@ -1467,7 +1506,7 @@ void swim_tick(struct swim *s)
 	}
 	if (!s->leaving && s->cfg.reconnect_interval_ms && t >= s->next_reconnect) {
 		struct swim_node *to;
-		if (k_random(s, 1, &to, ok_recent_dead, NULL) == 1) {
+		if (s->n > s->nlive && k_random(s, 1, &to, ok_recent_dead, NULL) == 1) {
 			struct swim_msg p = {.type = SWIM_MSG_PING, .seq = ++s->seq};
 			snprintf(p.name, sizeof(p.name), "%s", to->name);
 			snprintf(p.from, sizeof(p.from), "%s", s->self->name);
@@ -1494,7 +1533,9 @@ struct swim_config swim_config_default(void)
 	return (struct swim_config){
 	    .probe_interval_ms = 200,
 	    .probe_timeout_ms = 100,
-	    .indirect_checks = 3,
+	    .indirect_checks = 5,
+	    .direct_retry = true,
+	    .final_probe_ms = 100,
 	    .tcp_fallback = true,
 	    .suspicion_mult = 3,
 	    .suspicion_max_mult = 3,

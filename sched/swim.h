@@ -166,6 +166,10 @@ struct swim_config {
 	uint32_t stream_timeout_ms;	/* what the glue should enforce on a stream */
 	uint32_t max_dgram;		/* datagram limit: SWIM_DGRAM_MAX minus crypto overhead */
 	uint32_t packet_overhead;	/* bytes/s accounting: per-datagram bytes added below us */
+	bool direct_retry; /* ping the target again alongside the indirect probes (Shoal) */
+	/* before a suspicion turns into death, ask the suspect directly and wait this long (0: off)
+	 */
+	uint32_t final_probe_ms;
 };
 
 struct swim;
