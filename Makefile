@@ -35,7 +35,7 @@ BINS := $(BUILD)/shoald $(BUILD)/shoalctl $(BUILD)/shoal-cni $(BUILD)/shoal-lbct
         $(BUILD)/shoal-netctl $(BUILD)/shoal-shim $(BUILD)/shoal-rtctl $(BUILD)/shoal-svc-drive \
         $(BUILD)/shoal-dnsd
 
-.PHONY: all deps run test unit integration sim fuzz bench bench-api bench-store bench-pods bench-svc clean format
+.PHONY: all deps run test unit integration sim fuzz bench bench-api bench-store bench-pods bench-svc bench-gossip clean format
 all: $(BINS) $(BPF_OBJS)
 
 deps:
@@ -140,8 +140,19 @@ $(BUILD)/sim/shoal-sim: $(SIM_SRCS) $(BUILD)/libshoal.a
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
+# fixed seeds (controllers, gossip at 100 nodes; gossip at 1,000 nodes for the first), then a
+# short random batch at 100 nodes that prints its seed when it fails
+SIM_RANDOM ?= 2
 sim: $(BUILD)/sim/shoal-sim
-	@if [ -n "$(SIM_SRCS)" ]; then for s in $(or $(SEEDS),1 2 3); do $(BUILD)/sim/shoal-sim --seed $$s || exit 1; done; fi
+	@set -e; for s in $(or $(SEEDS),1 2 3); do $(BUILD)/sim/shoal-sim --seed $$s; done
+	@$(BUILD)/sim/shoal-sim --seed $(firstword $(or $(SEEDS),1)) --only gossip --nodes 1000
+	@for i in $$(seq $(SIM_RANDOM)); do s=$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '); \
+	  $(BUILD)/sim/shoal-sim --seed $$s --only gossip --nodes 100 --quick || \
+	  { echo "sim: FAILED with random seed $$s: $(BUILD)/sim/shoal-sim --seed $$s --only gossip --nodes 100 --quick"; exit 1; }; done
+
+# gossip membership: memberlist's LAN defaults vs Shoal's in the simulator (docs/benchmarks.md)
+bench-gossip: $(BUILD)/sim/shoal-sim
+	$(BUILD)/sim/shoal-sim --bench-gossip $(BENCH_GOSSIP_ARGS)
 
 integration: all
 	$(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)

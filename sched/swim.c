@@ -836,9 +836,13 @@ static void start_suspicion(struct swim *s, struct swim_node *n)
 	uint64_t t = now(s);
 
 	if (s->cfg.max_own_suspicions && s->own_open >= s->cfg.max_own_suspicions) {
-		/* accusing many at once: more likely our own trouble than theirs */
+		/*
+		 * Accusing many at once is more likely our own trouble than theirs: hold back until
+		 * the open ones resolve (probe_end already raised our awareness if nacks were
+		 * missing; with nacks from the relays it is a real partition, and others accuse
+		 * too).
+		 */
 		s->st.suspicions_deferred++;
-		awareness_delta(s, 1);
 		return;
 	}
 	if (s->cfg.suspect_burst) {

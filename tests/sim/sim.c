@@ -21,6 +21,7 @@
 #include "sched/controller.h"
 #include "sched/members.h"
 #include "sched/store.h"
+#include "tests/sim/sim.h"
 
 static uint64_t sim_now = 1700000000000ULL;
 static uint64_t sim_rand_state;
@@ -29,7 +30,7 @@ static int failures;
 #define CHECK(cond, ...)                                                                           \
 	do {                                                                                       \
 		if (!(cond)) {                                                                     \
-			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                      \
+			fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                       \
 			fprintf(stderr, __VA_ARGS__);                                              \
 			fprintf(stderr, "\n");                                                     \
 			failures++;                                                                \
@@ -88,14 +89,14 @@ static int kubelet_pod(struct store_obj *o, void *ud)
 	struct sim *s = ud;
 	_cleanup_json_ cJSON *pod = store_obj_parse(o);
 	struct fake_pod *f;
-	struct err e = { 0 };
+	struct err e = {0};
 	char ts[32];
 	bool is_job = strstr(o->json, "\"kind\":\"Job\"") != NULL;
 
 	if (!pod || !(f = fake_get(o->name)))
 		return 0;
 	if (json_path(pod, "metadata.deletionTimestamp")) {
-		struct api_delete_opts d = { .grace_seconds = 0 };
+		struct api_delete_opts d = {.grace_seconds = 0};
 		api_obj_delete(s->store, "pods", o->ns, o->name, &d, NULL, &e);
 		return 0;
 	}
@@ -120,20 +121,23 @@ static int kubelet_pod(struct store_obj *o, void *ud)
 	cJSON *conds = cJSON_AddArrayToObject(st, "conditions");
 	cJSON *c = cJSON_CreateObject();
 	cJSON_AddStringToObject(c, "type", "Ready");
-	cJSON_AddStringToObject(c, "status", ready && streq(newphase, "Running") ? "True" : "False");
+	cJSON_AddStringToObject(c, "status",
+				ready && streq(newphase, "Running") ? "True" : "False");
 	/* keep the transition time stable while the status holds */
 	const char *prev = NULL;
 	cJSON *pc;
-	cJSON_ArrayForEach(pc, json_path(pod, "status.conditions")) if (streq(json_str(pc, "type", ""),
-									    "Ready") &&
-								     streq(json_str(pc, "status", ""),
-									   json_str(c, "status", "")))
-		prev = json_str(pc, "lastTransitionTime", NULL);
+	cJSON_ArrayForEach(
+	    pc, json_path(pod, "status.conditions")) if (streq(json_str(pc, "type", ""), "Ready") &&
+							 streq(json_str(pc, "status", ""),
+							       json_str(c, "status", ""))) prev =
+	    json_str(pc, "lastTransitionTime", NULL);
 	cJSON_AddStringToObject(c, "lastTransitionTime", prev ? prev : ts);
 	cJSON_AddItemToArray(conds, c);
 	if (!streq(newphase, "Running")) {
-		cJSON *css = cJSON_AddArrayToObject(st, "containerStatuses"), *cs = cJSON_CreateObject();
-		cJSON *term = cJSON_AddObjectToObject(cJSON_AddObjectToObject(cs, "state"), "terminated");
+		cJSON *css = cJSON_AddArrayToObject(st, "containerStatuses"),
+		      *cs = cJSON_CreateObject();
+		cJSON *term =
+		    cJSON_AddObjectToObject(cJSON_AddObjectToObject(cs, "state"), "terminated");
 		cJSON_AddNumberToObject(term, "exitCode", streq(newphase, "Failed") ? 1 : 0);
 		cJSON_AddStringToObject(term, "finishedAt", ts);
 		cJSON_AddItemToArray(css, cs);
@@ -166,7 +170,7 @@ static void sim_step(struct sim *s, uint64_t ms)
 static int apply(struct sim *s, const char *yaml_json)
 {
 	_cleanup_json_ cJSON *o = cJSON_Parse(yaml_json);
-	struct err e = { 0 };
+	struct err e = {0};
 	int r = api_obj_create(s->store, o, NULL, &e);
 	if (r < 0)
 		fprintf(stderr, "create failed: %s\n", e.message);
@@ -191,9 +195,11 @@ static int count_pod(struct store_obj *o, void *ud)
 		return 0;
 	c->total++;
 	bool ready = false;
-	cJSON_ArrayForEach(cond, json_path(pod, "status.conditions")) if (
-		streq(json_str(cond, "type", ""), "Ready") &&
-		streq(json_str(cond, "status", ""), "True")) ready = true;
+	cJSON_ArrayForEach(
+	    cond,
+	    json_path(pod, "status.conditions")) if (streq(json_str(cond, "type", ""), "Ready") &&
+						     streq(json_str(cond, "status", ""), "True"))
+	    ready = true;
 	if (ready)
 		c->ready++;
 	cJSON *ctr = cJSON_GetArrayItem(json_path(pod, "spec.containers"), 0);
@@ -205,22 +211,22 @@ static int count_pod(struct store_obj *o, void *ud)
 
 static struct count pods_of(struct sim *s, const char *prefix, const char *image)
 {
-	struct count c = { .owner_prefix = prefix, .image = image };
+	struct count c = {.owner_prefix = prefix, .image = image};
 	store_list(s->store, "pods", "default", NULL, NULL, count_pod, &c);
 	return c;
 }
 
 static const char *DEPLOY =
-	"{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\","
-	"\"namespace\":\"default\"},\"spec\":{\"replicas\":10,\"selector\":{\"matchLabels\":"
-	"{\"app\":\"web\"}},\"strategy\":{\"type\":\"RollingUpdate\",\"rollingUpdate\":"
-	"{\"maxSurge\":2,\"maxUnavailable\":0}},\"template\":{\"metadata\":{\"labels\":"
-	"{\"app\":\"web\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"busybox:1\"}]}}}}";
+    "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"web\","
+    "\"namespace\":\"default\"},\"spec\":{\"replicas\":10,\"selector\":{\"matchLabels\":"
+    "{\"app\":\"web\"}},\"strategy\":{\"type\":\"RollingUpdate\",\"rollingUpdate\":"
+    "{\"maxSurge\":2,\"maxUnavailable\":0}},\"template\":{\"metadata\":{\"labels\":"
+    "{\"app\":\"web\"}},\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"busybox:1\"}]}}}}";
 
 static int set_image(struct sim *s, const char *image)
 {
 	struct store_obj *o;
-	struct err e = { 0 };
+	struct err e = {0};
 	int r = store_get(s->store, "deployments.apps", "default", "web", &o);
 	if (r < 0)
 		return r;
@@ -234,7 +240,7 @@ static int set_image(struct sim *s, const char *image)
 static int scale(struct sim *s, int n)
 {
 	struct store_obj *o;
-	struct err e = { 0 };
+	struct err e = {0};
 	int r = store_get(s->store, "deployments.apps", "default", "web", &o);
 	if (r < 0)
 		return r;
@@ -251,8 +257,8 @@ static int collect_revision(struct store_obj *o, void *ud)
 	size_t n = strlen(revs);
 
 	if (n < 7)
-		revs[n] = json_key_str(rs, "metadata.annotations", "deployment.kubernetes.io/revision",
-				       "?")[0];
+		revs[n] = json_key_str(rs, "metadata.annotations",
+				       "deployment.kubernetes.io/revision", "?")[0];
 	return 0;
 }
 
@@ -313,11 +319,11 @@ static int scenario_rollout(struct sim *s)
 	CHECK(c.total == 3, "scaled down to 3 (have %d)", c.total);
 
 	/* killing a pod gets it replaced */
-	struct err e = { 0 };
+	struct err e = {0};
 	struct store_obj *victim = NULL;
 	store_list(s->store, "pods", "default", NULL, NULL, first_web_pod, &victim);
 	CHECK(victim, "a pod to kill");
-	struct api_delete_opts del = { .grace_seconds = 0 };
+	struct api_delete_opts del = {.grace_seconds = 0};
 	CHECK(api_obj_delete(s->store, "pods", "default", victim->name, &del, NULL, &e) == 0,
 	      "delete pod: %s", e.message);
 	store_obj_unref(victim);
@@ -330,7 +336,7 @@ static int scenario_rollout(struct sim *s)
 	CHECK(c.total == 3 && c.ready == 3, "replaced killed pod (%d/%d)", c.ready, c.total);
 
 	/* deleting the deployment removes its ReplicaSets and pods */
-	struct api_delete_opts bg = { .grace_seconds = -1, .propagation = "Background" };
+	struct api_delete_opts bg = {.grace_seconds = -1, .propagation = "Background"};
 	CHECK(api_obj_delete(s->store, "deployments.apps", "default", "web", &bg, NULL, &e) == 0,
 	      "delete deployment: %s", e.message);
 	for (steps = 0; steps < 300; steps++) {
@@ -390,25 +396,16 @@ static int scenario_jobs(struct sim *s)
 	return 0;
 }
 
-int main(int argc, char **argv)
+static int controllers_run(uint64_t seed)
 {
-	uint64_t seed = 1;
-	struct sim s = { 0 };
-	struct err e = { 0 };
-	int opt;
-	static const struct option longopts[] = { { "seed", required_argument, NULL, 's' },
-						  { NULL, 0, NULL, 0 } };
+	struct sim s = {0};
+	struct err e = {0};
 
-	while ((opt = getopt_long(argc, argv, "s:", longopts, NULL)) != -1)
-		if (opt == 's')
-			seed = strtoull(optarg, NULL, 10);
 	sim_rand_state = seed * 0x9E3779B97F4A7C15ULL + 1;
-	printf("shoal-sim seed=%" PRIu64 "\n", seed);
-
-	struct store_options so = { .path = ":memory:", .node_name = "sim1", .clock = sim_clock };
+	struct store_options so = {.path = ":memory:", .node_name = "sim1", .clock = sim_clock};
 	if (store_open(&so, &s.store) < 0 || members_new("sim1", &s.members) < 0)
 		return 1;
-	struct ctrl_options co = { .store = s.store, .members = s.members, .clock = sim_clock };
+	struct ctrl_options co = {.store = s.store, .members = s.members, .clock = sim_clock};
 	if (ctrl_mgr_new(&co, &s.ctrl) < 0)
 		return 1;
 	_cleanup_json_ cJSON *ns = cJSON_Parse("{\"apiVersion\":\"v1\",\"kind\":\"Namespace\","
@@ -421,6 +418,62 @@ int main(int argc, char **argv)
 	ctrl_mgr_free(s.ctrl);
 	members_free(s.members);
 	store_close(s.store);
+	return 0;
+}
+
+/*
+ * shoal-sim --seed N [--only controllers|gossip] [--nodes 100,1000] [--quick]
+ * shoal-sim --bench-gossip [--quick]
+ */
+int main(int argc, char **argv)
+{
+	uint64_t seed = 1;
+	const char *only = NULL, *nodes = "100";
+	bool quick = false, bench = false;
+	int opt;
+	static const struct option longopts[] = {
+	    {"seed", required_argument, NULL, 's'},   {"only", required_argument, NULL, 'o'},
+	    {"nodes", required_argument, NULL, 'n'},  {"quick", no_argument, NULL, 'q'},
+	    {"bench-gossip", no_argument, NULL, 'b'}, {NULL, 0, NULL, 0}};
+
+	while ((opt = getopt_long(argc, argv, "s:o:n:qb", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 's':
+			seed = strtoull(optarg, NULL, 10);
+			break;
+		case 'o':
+			only = optarg;
+			break;
+		case 'n':
+			nodes = optarg;
+			break;
+		case 'q':
+			quick = true;
+			break;
+		case 'b':
+			bench = true;
+			break;
+		default:
+			fprintf(stderr, "usage: shoal-sim [--seed N] [--only controllers|gossip] "
+					"[--nodes N[,N...]] [--quick] [--bench-gossip]\n");
+			return 2;
+		}
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (bench)
+		return sim_gossip_bench(seed, quick);
+	printf("shoal-sim seed=%" PRIu64 "\n", seed);
+	fflush(stdout);
+	if (!only || streq(only, "controllers")) {
+		if (controllers_run(seed))
+			return 1;
+	}
+	if (!only || streq(only, "gossip")) {
+		_cleanup_free_ char *list = strdup(nodes);
+		char *save = NULL;
+		for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+			failures += sim_gossip_run(seed, atoi(tok), quick);
+	}
 	if (failures) {
 		fprintf(stderr, "shoal-sim: %d failure(s) (seed %" PRIu64 ")\n", failures, seed);
 		return 1;

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* shoal-sim's parts: the controller scenarios (sim.c) and the gossip scenarios (gossip.c). */
+#ifndef SHOAL_TESTS_SIM_H
+#define SHOAL_TESTS_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Gossip scenarios at `nodes` members (100 or 1000); returns the number of failed checks. */
+int sim_gossip_run(uint64_t seed, int nodes, bool quick);
+/* `make bench-gossip`: memberlist's LAN defaults vs Shoal's, as a markdown table. */
+int sim_gossip_bench(uint64_t seed, bool quick);
+
+#endif
