@@ -182,6 +182,7 @@ FUZZ_LIB_SRCS := $(wildcard lib/*.c) \
 FUZZ_SECONDS ?= 120
 # a target may list the sources it links (FUZZ_DEPS_<name>) instead of all of lib/ and api/
 FUZZ_DEPS_fuzz_protobuf := $(wildcard lib/*.c) api/protobuf.c api/schema.c
+FUZZ_DEPS_fuzz_dns := $(wildcard lib/*.c) daemon/dns_msg.c daemon/dns_zone.c
 FUZZ_DEPS_fuzz_gossip := $(wildcard lib/*.c) sched/gossip_crypto.c
 .SECONDEXPANSION:
 $(BUILD)/fuzz/%: tests/fuzz/%.c $$(or $$(FUZZ_DEPS_$$*),$(FUZZ_LIB_SRCS)) | $(BPF_SKELS)

@@ -91,6 +91,29 @@ int ctrl_loop_new(struct event_base *base, struct store *store, struct members *
 	return 0;
 }
 
+int ctrl_loop_metrics(void *userdata, char **text)
+{
+	struct ctrl_loop *l = userdata;
+	struct ctrl_stats st;
+
+	ctrl_mgr_stats_get(l->mgr, &st);
+	if (asprintf(text,
+		     "# HELP shoal_controller_reconciles_total Controller reconciles run.\n"
+		     "# TYPE shoal_controller_reconciles_total counter\n"
+		     "shoal_controller_reconciles_total %llu\n"
+		     "# HELP shoal_controller_retries_total Failed reconciles queued again with "
+		     "back-off.\n"
+		     "# TYPE shoal_controller_retries_total counter\n"
+		     "shoal_controller_retries_total %llu\n"
+		     "# HELP shoal_controller_failing_keys Keys whose last reconcile failed.\n"
+		     "# TYPE shoal_controller_failing_keys gauge\n"
+		     "shoal_controller_failing_keys %zu\n",
+		     (unsigned long long)st.reconciles, (unsigned long long)st.retries,
+		     st.failing) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
 struct ctrl_loop *ctrl_loop_free(struct ctrl_loop *l)
 {
 	if (!l)

@@ -9,5 +9,7 @@ struct ctrl_loop;
 int ctrl_loop_new(struct event_base *base, struct store *store, struct members *members,
 		  struct ctrl_loop **ret);
 struct ctrl_loop *ctrl_loop_free(struct ctrl_loop *l);
+/* Prometheus text for /metrics (api_metrics_fn): reconciles, retries, keys backing off. */
+int ctrl_loop_metrics(void *userdata, char **text);
 
 #endif

@@ -207,6 +207,9 @@ int main(int argc, char **argv)
 		log_error_errno(r, "cannot start controllers");
 		goto out;
 	}
+	r = api_server_add_metrics(d.api, ctrl_loop_metrics, d.ctrl);
+	if (r < 0)
+		goto out;
 	if (!strempty(d.cfg.dns_listen)) {
 		struct dns_server_options dso = {
 			.listen = d.cfg.dns_listen,

@@ -12,12 +12,22 @@ struct ctrl_item {
 	uint64_t due; /* wall ms */
 };
 
+/* A key whose last reconcile failed, and how many times in a row. */
+struct ctrl_failing {
+	char *resource, *ns, *name;
+	unsigned int failures;
+};
+
 struct ctrl_mgr {
 	struct ctrl_options o;
 	struct store_watch *watch;
 	struct ctrl_sel_cache *sel_cache;
 	struct ctrl_item *q;
 	size_t nq, capq;
+	struct ctrl_failing *failing;
+	size_t nfailing, capfailing;
+	struct ctrl_stats stats;
+	bool lost; /* a key could not be queued (no memory): resync everything at the next run */
 	bool running;
 };
 
@@ -63,6 +73,12 @@ static const struct ctrl_ops *ctrl_ops_by_kind(const char *kind)
 	return NULL;
 }
 
+static bool item_is(const char *res, const char *ns, const char *name, const char *res2,
+		    const char *ns2, const char *name2)
+{
+	return streq(res, res2) && streq(ns, ns2) && streq(name, name2);
+}
+
 void ctrl_enqueue(struct ctrl_mgr *m, const char *resource, const char *ns, const char *name,
 		  uint64_t delay_ms)
 {
@@ -70,7 +86,7 @@ void ctrl_enqueue(struct ctrl_mgr *m, const char *resource, const char *ns, cons
 
 	for (size_t i = 0; i < m->nq; i++) {
 		struct ctrl_item *it = &m->q[i];
-		if (streq(it->resource, resource) && streq(it->ns, ns) && streq(it->name, name)) {
+		if (item_is(it->resource, it->ns, it->name, resource, ns, name)) {
 			if (due < it->due)
 				it->due = due;
 			goto kick;
@@ -80,7 +96,7 @@ void ctrl_enqueue(struct ctrl_mgr *m, const char *resource, const char *ns, cons
 		size_t cap = m->capq ? m->capq * 2 : 32;
 		struct ctrl_item *q = realloc(m->q, cap * sizeof(*q));
 		if (!q)
-			return;
+			goto lost;
 		m->q = q;
 		m->capq = cap;
 	}
@@ -89,9 +105,14 @@ void ctrl_enqueue(struct ctrl_mgr *m, const char *resource, const char *ns, cons
 		free(it.resource);
 		free(it.ns);
 		free(it.name);
-		return;
+		goto lost;
 	}
 	m->q[m->nq++] = it;
+	goto kick;
+lost:
+	/* the key is not dropped for good: the next run requeues every object (a resync), and
+	 * ctrl_mgr_run() asks to be called again soon while this is pending */
+	m->lost = true;
 kick:
 	if (m->o.kick && !m->running)
 		m->o.kick(m->o.kick_data);
@@ -100,6 +121,75 @@ kick:
 size_t ctrl_mgr_pending(struct ctrl_mgr *m)
 {
 	return m->nq;
+}
+
+void ctrl_mgr_stats_get(struct ctrl_mgr *m, struct ctrl_stats *ret)
+{
+	*ret = m->stats;
+	ret->failing = m->nfailing;
+}
+
+uint64_t ctrl_backoff_ms(unsigned int failures)
+{
+	uint64_t d = CTRL_BACKOFF_BASE_MS;
+
+	/* 5 ms doubling per failure in a row, as client-go's default workqueue rate limiter */
+	for (unsigned int i = 1; i < failures && d < CTRL_BACKOFF_MAX_MS; i++)
+		d *= 2;
+	return d < CTRL_BACKOFF_MAX_MS ? d : CTRL_BACKOFF_MAX_MS;
+}
+
+static struct ctrl_failing *failing_find(struct ctrl_mgr *m, const struct ctrl_item *it)
+{
+	for (size_t i = 0; i < m->nfailing; i++) {
+		struct ctrl_failing *f = &m->failing[i];
+		if (item_is(f->resource, f->ns, f->name, it->resource, it->ns, it->name))
+			return f;
+	}
+	return NULL;
+}
+
+static void failing_free(struct ctrl_failing *f)
+{
+	free(f->resource);
+	free(f->ns);
+	free(f->name);
+}
+
+/* A reconcile succeeded: the key's next failure starts the back-off from the bottom again. */
+static void ctrl_forget(struct ctrl_mgr *m, const struct ctrl_item *it)
+{
+	struct ctrl_failing *f = failing_find(m, it);
+
+	if (!f)
+		return;
+	failing_free(f);
+	*f = m->failing[--m->nfailing];
+}
+
+/* A reconcile failed: queue the key again after its back-off. Takes the item's strings. */
+static void ctrl_requeue(struct ctrl_mgr *m, struct ctrl_item *it)
+{
+	struct ctrl_failing *f = failing_find(m, it);
+	unsigned int failures = f ? f->failures + 1 : 1;
+
+	m->stats.retries++;
+	ctrl_enqueue(m, it->resource, it->ns, it->name, ctrl_backoff_ms(failures));
+	if (f) {
+		f->failures = failures;
+		return;
+	}
+	if (m->nfailing == m->capfailing) {
+		size_t cap = m->capfailing ? m->capfailing * 2 : 16;
+		struct ctrl_failing *n = reallocarray(m->failing, cap, sizeof(*n));
+		if (!n)
+			return; /* retried anyway, only from the bottom of the back-off */
+		m->failing = n;
+		m->capfailing = cap;
+	}
+	m->failing[m->nfailing++] = (struct ctrl_failing){ TAKE_PTR(it->resource),
+							   TAKE_PTR(it->ns), TAKE_PTR(it->name),
+							   failures };
 }
 
 static bool ctrl_owns(struct ctrl_mgr *m, const char *resource, const char *ns, const char *name)
@@ -194,6 +284,9 @@ struct ctrl_mgr *ctrl_mgr_free(struct ctrl_mgr *m)
 		free(m->q[i].name);
 	}
 	free(m->q);
+	for (size_t i = 0; i < m->nfailing; i++)
+		failing_free(&m->failing[i]);
+	free(m->failing);
 	free(m);
 	return NULL;
 }
@@ -262,6 +355,10 @@ int ctrl_mgr_run(struct ctrl_mgr *m, uint64_t *next_ms)
 	int done = 0;
 
 	m->running = true;
+	if (m->lost) {
+		m->lost = false;
+		ctrl_mgr_resync(m);
+	}
 	/* bounded passes: a reconcile may enqueue more work (e.g. a Deployment its new RS) */
 	for (int pass = 0; pass < 64; pass++) {
 		bool any = false;
@@ -272,7 +369,11 @@ int ctrl_mgr_run(struct ctrl_mgr *m, uint64_t *next_ms)
 			}
 			struct ctrl_item it = m->q[i];
 			m->q[i] = m->q[--m->nq];
-			ctrl_reconcile(m, &it);
+			m->stats.reconciles++;
+			if (ctrl_reconcile(m, &it) < 0)
+				ctrl_requeue(m, &it);
+			else
+				ctrl_forget(m, &it);
 			free(it.resource);
 			free(it.ns);
 			free(it.name);
@@ -285,6 +386,8 @@ int ctrl_mgr_run(struct ctrl_mgr *m, uint64_t *next_ms)
 	for (size_t i = 0; i < m->nq; i++)
 		if (!next || m->q[i].due < next)
 			next = m->q[i].due;
+	if (m->lost && (!next || next > now + CTRL_BACKOFF_BASE_MS))
+		next = now + CTRL_BACKOFF_BASE_MS;
 	m->running = false;
 	if (next_ms)
 		*next_ms = next;

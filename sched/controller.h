@@ -40,4 +40,22 @@ void ctrl_mgr_resync(struct ctrl_mgr *m);
 /* Number of queued keys (for tests). */
 size_t ctrl_mgr_pending(struct ctrl_mgr *m);
 
+/*
+ * A reconcile that fails (a store error, a conflict) is queued again after a per-key
+ * exponential back-off: 5 ms after the first failure in a row, doubling up to 1000 s, reset by
+ * the key's next success (client-go's default workqueue rate limiter). An event for the key
+ * meanwhile runs it at once, as in client-go.
+ */
+#define CTRL_BACKOFF_BASE_MS 5ULL
+#define CTRL_BACKOFF_MAX_MS 1000000ULL
+/* Delay before the retry that follows `failures` (>= 1) failures in a row. */
+uint64_t ctrl_backoff_ms(unsigned int failures);
+
+struct ctrl_stats {
+	uint64_t reconciles; /* reconciles run */
+	uint64_t retries;    /* failed reconciles queued again */
+	size_t failing;      /* keys whose last reconcile failed */
+};
+void ctrl_mgr_stats_get(struct ctrl_mgr *m, struct ctrl_stats *ret);
+
 #endif

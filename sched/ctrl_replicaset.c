@@ -88,7 +88,7 @@ static int rs_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, cJ
 	const char *uid;
 	cJSON *pod, *status;
 	int64_t want, min_ready;
-	int r, n = 0, nready = 0, navail = 0, nlabeled = 0;
+	int r, n = 0, nready = 0, navail = 0, nlabeled = 0, failed = 0;
 	uint64_t recheck_ms = 0;
 
 	if (!rs || ctrl_terminating(rs))
@@ -136,13 +136,18 @@ static int rs_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, cJ
 			r = ctrl_pod_create(m, json_path(rs, "spec.template"), ns, name,
 					    ctrl_owner_ref_new("apps/v1", "ReplicaSet", rs, true),
 					    extra);
-			if (r < 0)
+			if (r < 0) {
+				failed = r;
 				break;
+			}
 		}
 	} else if ((int64_t)nactive > want) {
 		qsort(active, nactive, sizeof(*active), pod_rank_cmp);
-		for (size_t i = 0; i < nactive - (size_t)want; i++)
-			ctrl_delete(m, "pods", ns, json_str(active[i], "metadata.name", ""), NULL);
+		for (size_t i = 0; i < nactive - (size_t)want; i++) {
+			r = ctrl_delete(m, "pods", ns, json_str(active[i], "metadata.name", ""), NULL);
+			if (r < 0 && r != -ENOENT)
+				failed = r;
+		}
 	}
 
 	/* status from what exists now (created pods show up in the next pass) */
@@ -171,7 +176,10 @@ static int rs_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, cJ
 	json_set_int(status, "readyReplicas", nready);
 	json_set_int(status, "availableReplicas", navail);
 	json_set_int(status, "observedGeneration", json_int(rs, "metadata.generation", 1));
-	return ctrl_status_update(m, rs, status);
+	r = ctrl_status_update(m, rs, status);
+	/* the status is written either way; a pod that could not be created or deleted makes the
+	 * reconcile fail, so the manager retries it */
+	return failed < 0 ? failed : r;
 }
 
 const struct ctrl_ops ctrl_replicaset_ops = {

@@ -109,6 +109,8 @@ struct store {
 	char *node_name;
 	store_clock_fn clock;
 	void *clock_data;
+	int (*fault)(void *userdata, const char *resource, const char *ns, const char *name);
+	void *fault_data;
 	struct hlc hlc;
 	unsigned char hkey[crypto_shorthash_KEYBYTES];
 	char marker[STORE_MARKER_LEN + 1];

@@ -42,6 +42,8 @@ int store_open(const struct store_options *opts, struct store **ret)
 	s->node_name = strdup(opts && opts->node_name ? opts->node_name : "");
 	s->clock = opts ? opts->clock : NULL;
 	s->clock_data = opts ? opts->clock_data : NULL;
+	s->fault = opts ? opts->fault : NULL;
+	s->fault_data = opts ? opts->fault_data : NULL;
 	s->window = opts && opts->watch_window ? opts->watch_window : STORE_WATCH_WINDOW_DEFAULT;
 	s->window_bytes = opts && opts->watch_window_bytes ? opts->watch_window_bytes
 							     : STORE_WATCH_BYTES_DEFAULT;

@@ -73,6 +73,10 @@ struct store_options {
 	bool seq_base_set;
 	/* remote versions whose clock is further ahead of ours are refused; 0: 500 ms */
 	uint64_t max_clock_ahead_ms;
+	/* fault injection for tests: called before each commit is written; a negative return
+	 * fails that write with it, as a failed SQLite write would (nothing changes) */
+	int (*fault)(void *userdata, const char *resource, const char *ns, const char *name);
+	void *fault_data;
 };
 
 int store_open(const struct store_options *opts, struct store **ret);

@@ -104,6 +104,8 @@ int db_write(struct store *s, int op, const struct row *w, struct err *e)
 	sqlite3_stmt *st = s->st[op];
 	int r;
 
+	if (s->fault && (r = s->fault(s->fault_data, w->resource, w->ns, w->name)) < 0)
+		return err_set(e, r, 500, "InternalError", "store: %s", strerror(-r));
 	bind_key(st, w->resource, w->ns, w->name);
 	bind_text(st, 4, w->uid, w->uid ? strlen(w->uid) : 0);
 	bind_int(st, 5, w->rv);

@@ -160,6 +160,9 @@ def test_metrics_expose_store_and_datapath_fill(shoald):
     assert r.headers["Content-Type"].startswith("text/plain")
     text = r.body.decode()
     assert "shoal_store_objects " in text
+    # the controllers' work queue: failed reconciles retried with back-off
+    assert "\nshoal_controller_retries_total " in text
+    assert "\nshoal_controller_reconciles_total " in text
     # the datapath's map fill levels and conntrack pressure: what a user alerts on
     assert 'shoal_bpf_map_entries{map=' in text
     assert "shoal_conntrack_pressure" in text or "shoal_bpf_map_fill_ratio" in text
