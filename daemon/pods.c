@@ -1799,6 +1799,11 @@ static void pod_adopt(struct pod *p, const cJSON *crun_ids)
 			c->started_ms = ts_ms(json_str(ss, "state.running.startedAt", NULL));
 			c->ready = json_bool(ss, "ready", false);
 			c->started = json_bool(ss, "started", false);
+		} else if (streq(json_str(ss, "containerID", ""), cid) &&
+			   json_path(ss, "state.terminated.startedAt")) {
+			/* exited before the restart: its start is on record (crun's creation
+			 * time is earlier) */
+			c->started_ms = ts_ms(json_str(ss, "state.terminated.startedAt", NULL));
 		} else {
 			c->started_ms = cs.created_ns ? cs.created_ns / 1000000 : (int64_t)util_now_ms();
 		}

@@ -154,6 +154,7 @@ class LineReader:
         self.lines = []
         self.q = queue.Queue()
         self.err = []
+        self.err_open = True
         threading.Thread(target=self._pump, args=(proc.stdout, self.q), daemon=True).start()
         threading.Thread(target=self._pump_err, daemon=True).start()
 
@@ -166,6 +167,7 @@ class LineReader:
     def _pump_err(self):
         for line in self.proc.stderr:
             self.err.append(line)
+        self.err_open = False
 
     def wait_for(self, pattern, timeout=20):
         rx = re.compile(pattern)
@@ -188,6 +190,19 @@ class LineReader:
                 return line
         raise AssertionError(f"no line matching {pattern!r} within {timeout}s; got:\n"
                              + "\n".join(self.lines) + "\nstderr:\n" + "".join(self.err)[-4000:])
+
+    def wait_for_err(self, pattern, timeout=20):
+        """Wait for a stderr line matching pattern (e.g. a request kubectl -v=6 logged)."""
+        rx = re.compile(pattern)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if any(rx.search(line) for line in list(self.err)):
+                return
+            if self.proc.poll() is not None and not self.err_open:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no stderr line matching {pattern!r} within {timeout}s; got:\n"
+                             + "".join(self.err)[-4000:])
 
     def stop(self):
         if self.proc.poll() is None:

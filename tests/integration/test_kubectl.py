@@ -751,9 +751,11 @@ def test_wait_node_ready_and_delete(kubectl, daemon):
     assert f"node/{daemon.node} condition met" in out, out
     s = unique("wd")
     k.run("create", "-f", k.write("cm.yaml", manifest(CONFIGMAP, s)))
-    w = k.watch("wait", "--for=delete", f"configmap/web-{s}", "--timeout=30s")
+    w = k.watch("wait", "-v=6", "--for=delete", f"configmap/web-{s}", "--timeout=30s")
     try:
-        time.sleep(2)  # let kubectl wait list and start its watch
+        # delete only once kubectl's watch is open (-v=6 logs its response), so what is
+        # tested is the watch seeing the delete, not a first GET missing the object
+        w.wait_for_err(r"watch=true.*200 OK")
         k.run("delete", "configmap", f"web-{s}", "--wait=false")
         w.wait_for(rf"configmap/web-{s} condition met")
     finally:

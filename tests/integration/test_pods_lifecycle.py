@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Pod lifecycle: init containers, env and the downward API, restart policies with back-off,
 probes, and a daemon killed with SIGKILL re-adopting its pods."""
+import datetime
 import os
 import signal
 import time
@@ -12,6 +13,11 @@ from podtest import HTTPD, PodNode, cond, ctr, ctr_status, pod_spec
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces and crun")
 
 SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; while sleep 1; do :; done & wait"]
+
+
+def rfc3339(ts):
+    return datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
 
 
 @pytest.fixture
@@ -110,9 +116,17 @@ def test_restart_policies(node):
     assert cs["lastState"]["terminated"]["reason"] == "Error"
     assert p["status"]["phase"] == "Running"
     node.wait_event("crashloop", "BackOff", "Back-off restarting failed container c")
+    # the back-off holds the next restart for >= 10 s after the exit before it: wait for that
+    # restart and compare the daemon's own timestamps (whole seconds: the difference of two
+    # truncated times is still >= 10), instead of sleeping into a window of unknown start
     n = ctr_status(p)["restartCount"]
-    time.sleep(3)
-    assert ctr_status(node.pod("crashloop"))["restartCount"] == n, "back-off holds restarts"
+    ended = cs["lastState"]["terminated"]["finishedAt"]
+    p = node.wait_pod("crashloop", lambda p: ctr_status(p)["restartCount"] == n + 1 and
+                      ctr_status(p)["lastState"]["terminated"]["startedAt"] >= ended and
+                      ctr_status(p)["lastState"]["terminated"]["finishedAt"] != ended,
+                      timeout=60, what="the restart after the back-off")
+    restarted = ctr_status(p)["lastState"]["terminated"]["startedAt"]
+    assert rfc3339(restarted) - rfc3339(ended) >= 10, (ended, restarted)
     # the log of each instance is kept next to the pod
     uid = p["metadata"]["uid"]
     logs = os.listdir(os.path.join(node.state_dir, "pods", uid, "logs", "c"))
@@ -160,8 +174,12 @@ def test_liveness_probe_restarts_and_readiness_toggles_ready(node):
 def test_startup_probe_gates_liveness(node):
     startup = {"exec": {"command": ["test", "-e", "/tmp/started"]}, "periodSeconds": 1,
                "failureThreshold": 30}
-    live = {"tcpSocket": {"port": 8080}, "periodSeconds": 1, "failureThreshold": 1}
-    cmd = ["sh", "-c", "trap 'exit 0' TERM; sleep 2; touch /tmp/started; "
+    # the liveness probe logs each run (a monotonic clock) and fails until the app started:
+    # one run before the startup probe passed would restart the container
+    live = {"exec": {"command": ["sh", "-c", "cut -d' ' -f1 /proc/uptime >> /tmp/live; "
+                                 "test -e /tmp/started"]},
+            "periodSeconds": 1, "failureThreshold": 1}
+    cmd = ["sh", "-c", "trap 'exit 0' TERM; sleep 2; cut -d' ' -f1 /proc/uptime > /tmp/started; "
            "httpd -f -p 8080 & wait"]
     node.create_pod(pod_spec("slow", [ctr("app", cmd, startupProbe=startup, livenessProbe=live)]))
     p = node.wait_pod("slow", lambda p: (ctr_status(p) or {}).get("state", {}).get("running"),
@@ -169,8 +187,19 @@ def test_startup_probe_gates_liveness(node):
     assert ctr_status(p)["started"] is False and cond(p, "Ready") == "False"
     p = node.wait_running("slow", timeout=15)
     assert ctr_status(p)["started"] is True and ctr_status(p)["restartCount"] == 0
-    time.sleep(2)
-    assert ctr_status(node.pod("slow"))["restartCount"] == 0, "liveness passes once started"
+    first = ctr_status(p)["containerID"]
+
+    def live_runs():
+        r = node.exec("slow", "cat", "/tmp/live")
+        return [float(x) for x in r.stdout.split()] if r.returncode == 0 else []
+    deadline = time.time() + 20
+    while len(live_runs()) < 3:
+        assert time.time() < deadline, "liveness never ran three times"
+        time.sleep(0.2)
+    started = float(node.exec("slow", "cat", "/tmp/started").stdout)
+    assert min(live_runs()) >= started, "liveness ran before the startup probe passed"
+    s = ctr_status(node.pod("slow"))
+    assert s["restartCount"] == 0 and s["containerID"] == first, "liveness passes once started"
     node.delete_pod("slow", grace=5)
     node.assert_no_leftovers()
 
@@ -180,16 +209,30 @@ def test_sigkill_daemon_readopts_pods(node):
     node.create_pod(pod_spec("survivor", [ctr("httpd", cmd, readinessProbe={
         "exec": {"command": ["test", "-e", "/tmp/ready"]}, "periodSeconds": 1,
         "failureThreshold": 1})]))
-    node.create_pod(pod_spec("crasher", [ctr("c", ["sh", "-c", "sleep 2; exit 1"])]))
+    # the crasher's first run exits 1 when the test says so (a file in a hostPath); its
+    # restarts keep running
+    gate = os.path.join(node.tmp, "crasher")
+    os.makedirs(gate)
+    crash = ["sh", "-c", "trap 'exit 0' TERM; if [ -e /g/ran ]; then while sleep 1; do :; done & "
+             "wait; exit 0; fi; touch /g/ran; while [ ! -e /g/go ]; do sleep 0.1; done; exit 1"]
+    node.create_pod(pod_spec("crasher", [ctr("c", crash, volumeMounts=[
+        {"name": "g", "mountPath": "/g"}])], volumes=[{"name": "g", "hostPath": {"path": gate}}]))
     p = node.wait_running("survivor")
     ip = p["status"]["podIP"]
     cs = ctr_status(p)
     uid = p["metadata"]["uid"]
+    crashed = ctr_status(node.wait_running("crasher"))
+    assert crashed["restartCount"] == 0 and os.path.exists(os.path.join(gate, "ran"))
 
     node.kill()
     # containers keep running and serving while the daemon is gone
     assert "hello from shoal busybox" in node.http(ip, path="/index.html")
-    time.sleep(2.5)  # the crasher exits while nobody watches
+    # the crasher exits while nobody watches
+    open(os.path.join(gate, "go"), "w").close()
+    deadline = time.time() + 20
+    while any("/g/go" in line for line in node.processes()):
+        assert time.time() < deadline, "the crasher did not exit"
+        time.sleep(0.1)
     node.start()
 
     p = node.wait_running("survivor")
@@ -200,9 +243,15 @@ def test_sigkill_daemon_readopts_pods(node):
     assert cs2["state"]["running"]["startedAt"] == cs["state"]["running"]["startedAt"]
     assert "hello from shoal busybox" in node.http(ip, path="/index.html")
     assert "network re-adopted" in node.logs()
-    # the exit that happened while the daemon was down is noticed
-    node.wait_pod("crasher", lambda p: ctr_status(p)["restartCount"] >= 1, timeout=20,
-                  what="restart after an exit seen on re-adoption")
+    # the exit that happened while the daemon was down is noticed: that run is the last
+    # state, with its exit code, and the container restarted once
+    p = node.wait_pod("crasher", lambda p: ctr_status(p)["restartCount"] == 1 and
+                      "running" in ctr_status(p)["state"], timeout=30,
+                      what="restart after an exit seen on re-adoption")
+    last = ctr_status(p)["lastState"]["terminated"]
+    assert last["exitCode"] == 1, last
+    assert last["startedAt"] == crashed["state"]["running"]["startedAt"], (last, crashed)
+    assert last["containerID"] == crashed["containerID"], (last, crashed)
     # probes resumed: readiness still drives Ready
     node.exec("survivor", "rm", "/tmp/ready")
     node.wait_pod("survivor", lambda p: cond(p, "Ready") == "False", timeout=10,
