@@ -220,6 +220,12 @@ bench-api: all $(BUILD)/bench-store
 bench-pods: all $(BUILD)/images/busybox
 	$(PYTHON) tools/bench/bench_pods.py $(BENCH_ARGS)
 
+# crash detection end to end on a real 5-node devcluster (issue 10; the simulator's figures are
+# bench-gossip's)
+.PHONY: bench-gossip-devcluster
+bench-gossip-devcluster: all $(BUILD)/images/busybox
+	$(PYTHON) tools/bench/bench_gossip_devcluster.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(BUILD)
 
