@@ -419,3 +419,29 @@ current-context: shoal
     # both WebSockets are over: no helper thread is left in the pod's netns
     wait_tasks_in_pod_netns(node, None, 0)
     node.delete_pod("cnpf", grace=0)
+
+
+def test_spdy_protocol_edges(node):
+    """Our own SPDY-over-WebSocket client (spdyws.py): pings, a pair without requestID, a line
+    followed at once by a half-close, refused and out-of-order streams, a refused port, GOAWAY."""
+    node.create_pod(server_pod("edge"))
+    node.wait_running("edge")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "spdyws.py")
+    r = node.in_node(PY, script, node.server.split("//")[1], "default", "edge", "8080", "9999",
+                     check=False, timeout=120)
+    assert r.returncode == 0, f"{r.stdout}\n{r.stderr}\n{node.logs()[-3000:]}"
+    res = json.loads(r.stdout)
+    assert res["status"] == "101" and res["protocol"] == "SPDY/3.1+portforward.k8s.io", res
+    assert res["ping"] == [6, 1]
+    assert res["replies"] == [[2, 1], [2, 3]] and res["replies2"] == [[2, 7], [2, 9]]
+    assert res["greeting"] == "edge 127.0.0.1\n"
+    assert res["reply"] == "edge abc\n"
+    assert res["no_port"] == [3, 5, 5]  # RST_STREAM, stream 5, CANCEL
+    assert res["old_id"] == [3, 5, 1]   # RST_STREAM, stream 5, PROTOCOL_ERROR
+    assert re.match(r"error forwarding port 9999 to pod edge, uid [0-9a-f-]+: failed to "
+                    r"connect to localhost:9999 inside the pod's network namespace, IPv4: "
+                    r"Connection refused IPv6: ", res["error"]), res["error"]
+    assert res["goaway"] == [7, 9]
+    assert res["close"] == ["closed", 1000]
+    wait_tasks_in_pod_netns(node, None, 0)
+    node.delete_pod("edge", grace=0)
