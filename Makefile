@@ -210,7 +210,12 @@ $(BUILD)/bench/svc-load: tools/bench/svc_load.c
 	@mkdir -p $(@D)
 	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu17 -o $@ $<
 
-bench-svc: $(BUILD)/shoal-svc-drive $(BUILD)/bench/svc-load
+# the floor of any socket LB: one hash lookup in cgroup/connect4 (loaded with bpftool)
+$(BUILD)/bench/floor.bpf.o: tools/bench/floor.bpf.c $(BUILD)/vmlinux.h
+	@mkdir -p $(@D)
+	$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_x86 -I$(BUILD) -Wall -Werror -c $< -o $@
+
+bench-svc: $(BUILD)/shoal-svc-drive $(BUILD)/bench/svc-load $(BUILD)/bench/floor.bpf.o
 	$(PYTHON) tools/bench/bench_svc.py $(BENCH_SVC_ARGS)
 
 bench-api: all $(BUILD)/bench-store

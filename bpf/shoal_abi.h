@@ -34,6 +34,7 @@
 #define SHOAL_MAP_NP_STATS "shoal_np_stats"
 #define SHOAL_MAP_SCOPE    "shoal_scope"
 #define SHOAL_MAP_NETNS    "shoal_netns"
+#define SHOAL_MAP_SK_PEER  "shoal_sk_peer"
 
 /* Default sizes; the loader overrides them from its options before load. */
 #define SHOAL_DEF_SVC_MAX      65536

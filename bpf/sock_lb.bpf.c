@@ -51,6 +51,29 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } shoal_netns SEC(".maps");
 
+/*
+ * Connected sockets (connect4: TCP, connected UDP) have one peer: its backend -> frontend record
+ * lives with the socket (socket-local storage, freed with it). Cheaper per connection than an
+ * entry in the shared LRU hash shoal_sk_nat, which stays for unconnected UDP (one socket,
+ * many backends).
+ */
+struct shoal_sk_peer {
+	__be32 ip;
+	__be16 port;
+	__u16 rev_nat;
+	__be32 vip;
+	__be16 vport;
+	__u16 pad0;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct shoal_sk_peer);
+	__uint(pinning, LIBBPF_PIN_BY_NAME); /* a restarted daemon still reads the live sockets' */
+} shoal_sk_peer SEC(".maps");
+
 extern int bpf_sock_destroy(struct sock_common *sk) __ksym;
 
 static __always_inline bool sock_proto_handled(__u8 proto)
@@ -62,7 +85,7 @@ static __always_inline bool sock_proto_handled(__u8 proto)
 
 static __always_inline void sock4_revnat_record(struct bpf_sock_addr *ctx,
 						const struct shoal_backend *be, __be32 vip,
-						__be16 port, __u16 rev_nat)
+						__be16 port, __u16 rev_nat, bool connect)
 {
 	struct shoal_sk_nat_key key = {
 		.cookie = bpf_get_socket_cookie(ctx),
@@ -72,10 +95,13 @@ static __always_inline void sock4_revnat_record(struct bpf_sock_addr *ctx,
 	struct shoal_sk_nat_val val = { .vip = vip, .port = port, .rev_nat = rev_nat };
 	struct shoal_sk_nat_val *old;
 
-	/* unconnected UDP sends to the same backend over and over: don't rewrite the entry */
-	old = bpf_map_lookup_elem(&shoal_sk_nat, &key);
-	if (old && old->vip == vip && old->port == port && old->rev_nat == rev_nat)
-		return;
+	/* unconnected UDP sends to the same backend over and over: don't rewrite the entry.
+	 * connect() happens once per socket (a new cookie): write without looking first. */
+	if (!connect) {
+		old = bpf_map_lookup_elem(&shoal_sk_nat, &key);
+		if (old && old->vip == vip && old->port == port && old->rev_nat == rev_nat)
+			return;
+	}
 	bpf_map_update_elem(&shoal_sk_nat, &key, &val, BPF_ANY);
 }
 
@@ -97,7 +123,7 @@ static __always_inline bool sock_ours(struct bpf_sock_addr *ctx)
 }
 
 /* 0: done (translated or not a service); -EHOSTUNREACH: a service with no usable backend. */
-static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx)
+static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx, bool connect)
 {
 	__u8 proto = ctx->protocol;
 	__be32 vip = ctx->user_ip4;
@@ -113,8 +139,19 @@ static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx)
 	be = lb4_select(vip, port, proto, svc, bpf_get_netns_cookie(ctx), SHOAL_AFF_NETNS);
 	if (!be)
 		return -EHOSTUNREACH;
-	if (proto == IPPROTO_UDP || (shoal_cfg.flags & SHOAL_CFG_TCP_PEER))
-		sock4_revnat_record(ctx, be, vip, port, svc->rev_nat);
+	if (connect && (proto == IPPROTO_UDP || (shoal_cfg.flags & SHOAL_CFG_TCP_PEER))) {
+		struct shoal_sk_peer *pe = bpf_sk_storage_get(&shoal_sk_peer, ctx->sk, 0,
+							      BPF_SK_STORAGE_GET_F_CREATE);
+		if (pe) {
+			pe->ip = be->ip;
+			pe->port = be->port;
+			pe->rev_nat = svc->rev_nat;
+			pe->vip = vip;
+			pe->vport = port;
+		}
+	} else if (proto == IPPROTO_UDP) {
+		sock4_revnat_record(ctx, be, vip, port, svc->rev_nat, connect);
+	}
 	ctx->user_ip4 = be->ip;
 	ctx->user_port = be->port;
 	return 0;
@@ -124,9 +161,21 @@ static __always_inline void sock4_xlate_rev(struct bpf_sock_addr *ctx)
 {
 	struct shoal_sk_nat_key key = {};
 	struct shoal_sk_nat_val *val;
+	struct shoal_sk_peer *pe;
 
 	if (!sock_ours(ctx))
 		return;
+	pe = bpf_sk_storage_get(&shoal_sk_peer, ctx->sk, 0, 0);
+	if (pe && pe->ip == ctx->user_ip4 && pe->port == (__be16)ctx->user_port) {
+		/* the service is gone: show the real peer from now on */
+		if (!lb4_lookup_service(pe->vip, pe->vport, ctx->protocol)) {
+			bpf_sk_storage_delete(&shoal_sk_peer, ctx->sk);
+			return;
+		}
+		ctx->user_ip4 = pe->vip;
+		ctx->user_port = pe->vport;
+		return;
+	}
 	key.cookie = bpf_get_socket_cookie(ctx);
 	key.ip = ctx->user_ip4;
 	key.port = (__be16)ctx->user_port;
@@ -145,7 +194,7 @@ static __always_inline void sock4_xlate_rev(struct bpf_sock_addr *ctx)
 SEC("cgroup/connect4")
 int shoal_sock4_connect(struct bpf_sock_addr *ctx)
 {
-	int err = sock4_xlate_fwd(ctx);
+	int err = sock4_xlate_fwd(ctx, true);
 
 	if (err) {
 		bpf_set_retval(err);
@@ -157,7 +206,7 @@ int shoal_sock4_connect(struct bpf_sock_addr *ctx)
 SEC("cgroup/sendmsg4")
 int shoal_sock4_sendmsg(struct bpf_sock_addr *ctx)
 {
-	int err = sock4_xlate_fwd(ctx);
+	int err = sock4_xlate_fwd(ctx, false);
 
 	if (err) {
 		bpf_set_retval(err);
@@ -207,6 +256,7 @@ int shoal_sock4_udp_destroy(struct bpf_iter__udp *ctx)
 	struct sock *sk = (struct sock *)ctx->udp_sk;
 	struct shoal_destroy_key dkey = { .proto = IPPROTO_UDP };
 	struct shoal_sk_nat_key nkey = {};
+	struct shoal_sk_peer *pe;
 
 	if (!sk)
 		return 0;
@@ -216,11 +266,14 @@ int shoal_sock4_udp_destroy(struct bpf_iter__udp *ctx)
 	dkey.port = sk->__sk_common.skc_dport;
 	if (!bpf_map_lookup_elem(&shoal_destroy, &dkey))
 		return 0;
-	nkey.cookie = bpf_get_socket_cookie(sk);
-	nkey.ip = dkey.ip;
-	nkey.port = dkey.port;
-	if (!bpf_map_lookup_elem(&shoal_sk_nat, &nkey))
-		return 0;
+	pe = bpf_sk_storage_get(&shoal_sk_peer, sk, 0, 0);
+	if (!pe || pe->ip != dkey.ip || pe->port != dkey.port) {
+		nkey.cookie = bpf_get_socket_cookie(sk);
+		nkey.ip = dkey.ip;
+		nkey.port = dkey.port;
+		if (!bpf_map_lookup_elem(&shoal_sk_nat, &nkey))
+			return 0;
+	}
 	/* one byte per destroyed socket: the reader counts them */
 	if (bpf_sock_destroy((struct sock_common *)sk) == 0)
 		bpf_seq_write(ctx->meta->seq, "x", 1);

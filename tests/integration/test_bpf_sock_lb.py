@@ -297,7 +297,10 @@ def test_restart_keeps_traffic_and_adopts_links(env):
 
 def test_pinned_maps_dump_named_fields(env):
     env.svc(FE, B1, flags=("--affinity",))
+    env.svc(FE + "/udp", B1)
     env.ask("tcp", VIP, PORT)
+    # unconnected UDP keeps its records in shoal_sk_nat (connected sockets in socket storage)
+    assert env.ask("udp", VIP, PORT)["name"] == "b1"
     pins = os.path.join(env.pin_root, env.node)
     svc = sh("bpftool", "map", "dump", "pinned", os.path.join(pins, "shoal_svc")).stdout
     for field in ("vip", "port", "proto", "slot", "backend_id", "count", "rev_nat",

@@ -2,17 +2,27 @@
 # SPDX-License-Identifier: Apache-2.0
 """make bench-svc: the service datapath against its floor and against kube-proxy's rulesets.
 
-One node network namespace routes between pod namespaces (a client and three servers, each on
+One node network namespace routes between pod namespaces (two clients and three servers, each on
 its own veth). New TCP connection per request (build/bench/svc-load), client and servers pinned
 to one CPU. At each size (N services x 3 endpoints, the client hitting the last one installed):
 
-  direct    the client connects to a backend's pod IP (the floor)
-  bpf       ClusterIP through Shoal's socket LB (client in the node's cgroup2 subtree; services
-            programmed by the service proxy from a store, build/shoal-svc-drive)
+  direct    a client that is not the node's (netns d) connects to a backend's pod IP
+  floor     the same client in a cgroup with a bare cgroup/connect4 program (tools/bench/
+            floor.bpf.c: one hash lookup of the destination, rewrite, nothing else) connects to
+            the ClusterIP: the floor of any socket LB
+  bpf       ClusterIP through Shoal's socket LB from a pod of the node (netns c, in the node's
+            cgroup2 subtree; services programmed by the service proxy from a store,
+            build/shoal-svc-drive, in the host-reachable scope unless --scope subtree)
   nft       kube-proxy nftables-mode ruleset (table ip kube-proxy: services vmap, numgen per
             service, endpoint chains with DNAT, masquerade marking) in the node netns
   ipt       kube-proxy iptables-mode ruleset (KUBE-SERVICES -> KUBE-SVC-* statistic rules ->
             KUBE-SEP-* DNAT) through iptables-restore (nft backend; --legacy adds legacy)
+
+direct, floor and bpf run interleaved, round by round (--rounds, default 10); each mode's result
+is the median of its rounds with the spread (min..max), as ratios to direct and to the floor.
+nft and ipt (from netns d) run after them with their rulesets installed, interleaved with direct.
+--bpf-stats turns kernel.bpf_stats_enabled on and prints the run time per call of the connect4
+programs (it adds two clock reads per program run, so ratios are measured without it).
 
 Also: time to program N services (BPF from the store, cold maps; nft -f; iptables-restore) and
 the time from an endpoint change committed to the store to the maps holding it.
@@ -39,6 +49,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("SHOAL_BUILD", os.path.join(ROOT, "build"))
 DRIVE = os.path.join(BUILD, "shoal-svc-drive")
 LOAD = os.path.join(BUILD, "bench", "svc-load")
+FLOOR = os.path.join(BUILD, "bench", "floor.bpf.o")
 VIP_BASE = (10 << 24) | (96 << 16)
 BACKENDS = ["10.244.1.2", "10.244.2.2", "10.244.3.2"]
 PORT, TPORT = 80, 8080
@@ -156,6 +167,8 @@ class Bench:
         self.drive = None
         self.cg = None
         self.results = {"sizes": {}, "program": {}, "endpoint_change_us": None}
+        self.floor_pin = "/sys/fs/bpf/shoal-bench-floor-%s" % self.sfx
+        self.floor_cg = None
 
     def netns(self, what):
         n = "shoal-svc-b%s-%s" % (what, self.sfx)
@@ -167,7 +180,7 @@ class Bench:
     def setup(self):
         node = self.netns("node")
         sh("ip", "netns", "exec", node, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        for i, what in enumerate(["c", "s1", "s2", "s3"]):
+        for i, what in enumerate(["c", "s1", "s2", "s3", "d"]):
             p = self.netns(what)
             sh("ip", "-n", node, "link", "add", "v" + what, "type", "veth", "peer", "name",
                "eth0", "netns", p)
@@ -176,7 +189,7 @@ class Bench:
             sh("ip", "-n", p, "addr", "add", "10.244.%d.2/24" % i, "dev", "eth0")
             sh("ip", "-n", p, "link", "set", "eth0", "up")
             sh("ip", "-n", p, "route", "add", "default", "via", "10.244.%d.1" % i)
-            if what != "c":
+            if what.startswith("s"):
                 srv = subprocess.Popen(["nsenter", "--net=/run/netns/" + p, "taskset", "-c",
                                         str(self.a.cpu), LOAD, "echo", str(TPORT)],
                                        stdout=subprocess.PIPE, text=True)
@@ -185,14 +198,39 @@ class Bench:
         self.drive = subprocess.Popen(["nsenter", "--net=/run/netns/" + node, DRIVE, "--node",
                                        self.node, "--cgroup-name", self.node] +
                                       (["--cfg-flags", self.a.cfg_flags]
-                                       if self.a.cfg_flags else []),
+                                       if self.a.cfg_flags else []) +
+                                      (["--host-reach"] if self.a.scope == "host" else []),
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert json.loads(self.drive.stdout.readline()).get("ready")
         for line in open("/proc/self/mountinfo"):
             f = line.split()
             if f[f.index("-") + 1] == "cgroup2":
                 self.cg = os.path.join(f[4], self.node)
+                self.floor_cg = os.path.join(f[4], "shoal-svc-bench-floor-%s" % self.sfx)
                 break
+        os.mkdir(self.floor_cg)
+        sh("bpftool", "prog", "load", FLOOR, self.floor_pin, "type", "cgroup/connect4",
+           "pinmaps", self.floor_pin + "-maps")
+        sh("bpftool", "cgroup", "attach", self.floor_cg, "cgroup_inet4_connect", "pinned",
+           self.floor_pin, "multi")
+
+    def floor_set(self, ip, port, be_ip, be_port):
+        def hexkey(a, p):
+            return [("%02x" % int(x)) for x in a.split(".")] + \
+                ["%02x" % (p >> 8), "%02x" % (p & 255), "00", "00"]
+        sh("bpftool", "map", "update", "pinned", self.floor_pin + "-maps/floor_svc", "key",
+           "hex", *hexkey(ip, port), "value", "hex", *hexkey(be_ip, be_port))
+
+    def prog_stats(self):
+        """run_time_ns and run_cnt of Shoal's connect4 and of the floor (bpf_stats_enabled)."""
+        out = {}
+        link = json.loads(sh("bpftool", "-j", "link", "show", "pinned",
+                             "/sys/fs/bpf/shoal/%s/links/connect4" % self.node).stdout)
+        for name, args in (("bpf", ["id", str(link["prog_id"])]),
+                           ("floor", ["pinned", self.floor_pin])):
+            info = json.loads(sh("bpftool", "-j", "prog", "show", *args).stdout)
+            out[name] = (info.get("run_time_ns", 0), info.get("run_cnt", 0))
+        return out
 
     def cmd(self, obj):
         self.drive.stdin.write(json.dumps(obj) + "\n")
@@ -202,25 +240,28 @@ class Bench:
             raise RuntimeError("drive: %s" % r)
         return r
 
-    def load(self, ip, in_cgroup):
-        argv = ["nsenter", "--net=/run/netns/" + self.ns["c"], "taskset", "-c", str(self.a.cpu),
+    def load(self, ip, ns, cg):
+        argv = ["nsenter", "--net=/run/netns/" + self.ns[ns], "taskset", "-c", str(self.a.cpu),
                 LOAD, ip, str(PORT if ip.startswith("10.96.") else TPORT), str(self.a.secs)]
-        if in_cgroup:
-            argv = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', self.cg] + argv
+        if cg:
+            argv = ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cg] + argv
         r = json.loads(sh(*argv, timeout=self.a.secs + 60).stdout)
         if r["errors"]:
             raise RuntimeError("%s: %d errors" % (ip, r["errors"]))
         return r
 
     def rounds(self, modes):
-        """Interleave the modes for a.rounds rounds; per mode the median of the rounds."""
+        """Interleave the modes for a.rounds rounds; per mode the median of the rounds and
+        their spread."""
         got = {m: [] for m in modes}
         for _ in range(self.a.rounds):
-            for m, (ip, cg) in modes.items():
-                got[m].append(self.load(ip, cg))
+            for m, (ip, ns, cg) in modes.items():
+                got[m].append(self.load(ip, ns, cg))
         out = {}
         for m, rs in got.items():
-            out[m] = {"rate": statistics.median(r["rate"] for r in rs),
+            rates = [r["rate"] for r in rs]
+            out[m] = {"rate": statistics.median(rates), "min": min(rates), "max": max(rates),
+                      "rates": rates,
                       "p50_us": statistics.median(r["p50_us"] for r in rs),
                       "p99_us": statistics.median(r["p99_us"] for r in rs)}
         return out
@@ -262,22 +303,36 @@ class Bench:
             assert st["frontends"] == n and st["failed"] == 0, st
             self.results["program"].setdefault("bpf_s", {})[n] = st["start_program_us"] / 1e6
             last = vip(n - 1)
-            res = self.rounds({"direct": (BACKENDS[0], False), "bpf": (last, True)})
+            self.floor_set(last, PORT, BACKENDS[0], TPORT)
+            direct = (BACKENDS[0], "d", None)
+            st0 = self.prog_stats() if self.a.bpf_stats else None
+            res = self.rounds({"direct": direct, "floor": (last, "d", self.floor_cg),
+                               "bpf": (last, "c", self.cg)})
+            if st0:
+                st1 = self.prog_stats()
+                res["ns_per_call"] = {
+                    k: (st1[k][0] - st0[k][0]) / max(1, st1[k][1] - st0[k][1]) for k in st1}
             if n in self.a.anchor_sizes:
                 dt = self.nft_install(n)
                 self.results["program"].setdefault("nft_s", {})[n] = dt
-                res.update(self.rounds({"nft": (last, False)}))
+                r = self.rounds({"direct": direct, "nft": (last, "d", None)})
+                res["nft"] = r["nft"]
+                res["nft"]["direct_same_run"] = r["direct"]["rate"]
                 self.nft_remove()
                 for tool, key in self.ipt_tools():
                     dt = self.ipt_install(n, tool)
                     self.results["program"].setdefault(key + "_s", {})[n] = dt
-                    res.update(self.rounds({key: (last, False)}))
+                    r = self.rounds({"direct": direct, key: (last, "d", None)})
+                    res[key] = r[key]
+                    res[key]["direct_same_run"] = r["direct"]["rate"]
                     self.ipt_remove(tool)
-                # the floor again, after the rulesets are gone: drift shows here
-                again = self.rounds({"direct": (BACKENDS[0], False)})["direct"]
-                res["direct"]["rate"] = (res["direct"]["rate"] + again["rate"]) / 2
-            for m in res:
-                res[m]["ratio"] = res[m]["rate"] / res["direct"]["rate"]
+            d, f = res["direct"]["rate"], res["floor"]["rate"]
+            for m, v in res.items():
+                if m == "ns_per_call":
+                    continue
+                v["ratio"] = v["rate"] / d
+                v["vs_floor"] = v["rate"] / f
+                v["spread"] = [v["min"] / d, v["max"] / d]
             self.results["sizes"][n] = res
             self.report_size(n, res)
         # an endpoint change of the last service: store commit -> maps written
@@ -306,10 +361,17 @@ class Bench:
 
     def report_size(self, n, res):
         print("== %d services x 3 endpoints (hitting the last one)" % n)
-        print("   %-11s %10s %7s %8s %8s" % ("mode", "conn/s", "ratio", "p50 us", "p99 us"))
+        print("   %-11s %10s %7s %15s %8s %8s %8s" % ("mode", "conn/s", "ratio", "spread",
+                                                     "/floor", "p50 us", "p99 us"))
         for m, r in res.items():
-            print("   %-11s %10.0f %7.3f %8.0f %8.0f" % (m, r["rate"], r["ratio"], r["p50_us"],
-                                                         r["p99_us"]))
+            if m == "ns_per_call":
+                continue
+            print("   %-11s %10.0f %7.3f %7.3f..%-6.3f %8.3f %8.0f %8.0f" % (
+                m, r["rate"], r["ratio"], r["spread"][0], r["spread"][1], r["vs_floor"],
+                r["p50_us"], r["p99_us"]))
+        if "ns_per_call" in res:
+            print("   connect4 run time per call (bpf_stats): %s" % ", ".join(
+                "%s %.0f ns" % kv for kv in res["ns_per_call"].items()))
         sys.stdout.flush()
 
     def close(self):
@@ -320,6 +382,15 @@ class Bench:
             p.kill()
             p.wait()
         sh(DRIVE, "--node", self.node, "--teardown", check=False)
+        if self.floor_cg and os.path.isdir(self.floor_cg):
+            sh("bpftool", "cgroup", "detach", self.floor_cg, "cgroup_inet4_connect", "pinned",
+               self.floor_pin, check=False)
+            os.rmdir(self.floor_cg)
+        for path in (self.floor_pin, self.floor_pin + "-maps/floor_svc"):
+            if os.path.exists(path):
+                os.unlink(path)
+        if os.path.isdir(self.floor_pin + "-maps"):
+            os.rmdir(self.floor_pin + "-maps")
         for n in self.ns.values():
             sh("ip", "netns", "del", n, check=False)
         if self.cg:
@@ -396,7 +467,11 @@ def main():
     ap.add_argument("--anchor-sizes", default="1,1000",
                     help="sizes at which the nft/iptables rulesets are installed and measured")
     ap.add_argument("--secs", type=float, default=1.0, help="seconds per measurement")
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--scope", choices=["host", "subtree"], default="host",
+                    help="socket-LB scope of the proxy (host: shoald's default)")
+    ap.add_argument("--bpf-stats", action="store_true",
+                    help="kernel.bpf_stats_enabled on: run time per call of the programs")
     ap.add_argument("--cpu", type=int, default=1)
     ap.add_argument("--legacy", action="store_true", help="also iptables-legacy")
     ap.add_argument("--ep-changes", type=int, default=50)
@@ -417,10 +492,17 @@ def main():
                 json.dump(res, f, indent=1)
         return
     b = Bench(a)
+    stats_was = open("/proc/sys/kernel/bpf_stats_enabled").read().strip()
     try:
+        if a.bpf_stats:
+            with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+                f.write("1")
         b.setup()
         b.run()
     finally:
+        if a.bpf_stats:
+            with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+                f.write(stats_was)
         b.close()
     if a.json:
         with open(a.json, "w") as f:
