@@ -124,7 +124,8 @@ class PodNode(Shoald):
                   check=False, timeout=timeout)
 
     def http(self, ip, port=8080, path="/", timeout=5):
-        r = self.in_node("curl", "-s", "-m", str(timeout), f"http://{ip}:{port}{path}",
+        # -f: an HTTP error is no page (a 404 body must not pass for the content)
+        r = self.in_node("curl", "-sf", "-m", str(timeout), f"http://{ip}:{port}{path}",
                          check=False, timeout=timeout + 5)
         return r.stdout if r.returncode == 0 else None
 

@@ -666,8 +666,12 @@ def test_traffic_survives_sigkill_of_shoald(cluster, objs):
     h0, d0 = len(hold()), len(dial())
     n.stop(signal.SIGKILL)
     assert n.proc.poll() is not None
-    time.sleep(3)
-    # while the daemon is down: the pinned programs and maps keep serving
+    # while the daemon is down: the pinned programs and maps keep serving (wait for the
+    # traffic, not for a time in which it may or may not have flowed)
+    wait("traffic while the daemon is down", lambda: len(hold()) - h0 >= 10 and
+         len(dial()) - d0 >= 10 and {l.split()[1] for l in dial()[d0:]
+                                     if l.startswith("ok ")} == set(backends), node=n)
+    assert n.proc.poll() is not None
     h1, d1 = hold(), dial()
     assert len(h1) - h0 >= 10 and all(l.startswith(f"reply {conn_to} ") for l in h1[h0:]), h1
     new = d1[d0:]

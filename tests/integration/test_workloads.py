@@ -39,7 +39,7 @@ spec:
       containers:
       - name: httpd
         image: {image}
-        command: ["httpd", "-f", "-p", "8080", "-h", "/tmp"]
+        command: ["httpd", "-f", "-p", "8080", "-h", "/etc"]
         env:
         - name: VERSION
           value: "{version}"
@@ -182,9 +182,9 @@ def scenario(node, tool):
     out = tool.apply(DEPLOY.format(image="busybox:latest", version="v1"))
     assert "deployment.apps/web created" in out
     wait_ready(node, 3)
-    # every pod serves HTTP on its IP
+    # every pod serves HTTP on its own IP (its /etc/hostname: its name)
     for p in web_pods(node):
-        assert node.http(p["status"]["podIP"], path="/") is not None
+        assert node.http(p["status"]["podIP"], path="/hostname") == p["metadata"]["name"] + "\n"
 
     # a killed pod is replaced
     victim = web_pods(node)[0]["metadata"]["name"]
@@ -212,8 +212,9 @@ def scenario(node, tool):
     assert mon.samples >= 3 and mon.dips == 0, f"{mon.dips} of {mon.samples} samples below 3"
     assert len(replicasets(node)) == 2
 
-    hist = tool.run("rollout", "history", "deployment/web").stdout
-    assert "REVISION" in hist and "1" in hist and "2" in hist
+    hist = tool.run("rollout", "history", "deployment/web").stdout.splitlines()
+    head = next(i for i, l in enumerate(hist) if l.split()[:1] == ["REVISION"])
+    assert [l.split()[0] for l in hist[head + 1:] if l.strip()] == ["1", "2"], hist
 
     # undo goes back to v1 (as revision 3)
     assert "rolled back" in tool.run("rollout", "undo", "deployment/web").stdout
