@@ -160,6 +160,7 @@ integration: all
 test: deps
 	$(MAKE) all unit
 	$(MAKE) sim
+	$(MAKE) fuzz FUZZ_SECONDS=$(FUZZ_TEST_SECONDS)
 	$(MAKE) clients
 	$(MAKE) integration
 
@@ -180,6 +181,8 @@ FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=
 FUZZ_LIB_SRCS := $(wildcard lib/*.c) \
                  $(wildcard $(addprefix api/,selector.c patch.c validate.c table.c quantity.c))
 FUZZ_SECONDS ?= 120
+# `make test` runs every target briefly, a smoke test on the seeds and what it finds in that time
+FUZZ_TEST_SECONDS ?= 20
 # a target may list the sources it links (FUZZ_DEPS_<name>) instead of all of lib/ and api/
 FUZZ_DEPS_fuzz_protobuf := $(wildcard lib/*.c) api/protobuf.c api/schema.c
 FUZZ_DEPS_fuzz_dns := $(wildcard lib/*.c) daemon/dns_msg.c daemon/dns_zone.c
