@@ -289,3 +289,16 @@ def test_gossip_metadata_not_in_capture(cluster_factory):
     wire = b"".join(x[5] for x in pkts)
     for secret in (n3.name, n3.pod_cidr, n1.name, c.gossip_cluster_name()):
         assert secret.encode() not in wire, f"{secret!r} in clear on the bridge"
+
+
+def test_loss_causes_no_false_death(cluster_factory):
+    """10 % of the packets arriving at every node dropped (nftables numgen): probes
+    fail now and then, indirect and TCP probes and refutation keep every live node alive."""
+    c = cluster_factory(3)
+    w = Watch(c, c.nodes())
+    c.loss(10)
+    time.sleep(15)  # the fault's length, not a wait for a condition
+    c.loss(0)
+    c.wait_converged(timeout=CONVERGE)
+    seen = w.done()
+    assert "dead" not in w.states(), seen
