@@ -338,9 +338,21 @@ static void metrics_handle(struct api_req *r)
 			    "# TYPE shoal_store_resource_version gauge\n"
 			    "shoal_store_resource_version %llu\n"
 			    "# HELP shoal_store_watchers Open store watches.\n"
-			    "# TYPE shoal_store_watchers gauge\nshoal_store_watchers %zu\n",
+			    "# TYPE shoal_store_watchers gauge\nshoal_store_watchers %zu\n"
+			    "# HELP shoal_store_merged_total Registers from other nodes applied.\n"
+			    "# TYPE shoal_store_merged_total counter\nshoal_store_merged_total %llu\n"
+			    "# HELP shoal_store_merge_stale_total Registers from other nodes not newer "
+			    "than ours (nothing committed).\n"
+			    "# TYPE shoal_store_merge_stale_total counter\n"
+			    "shoal_store_merge_stale_total %llu\n"
+			    "# HELP shoal_store_clock_refused_total Registers refused: the writer's clock "
+			    "was too far ahead of ours.\n"
+			    "# TYPE shoal_store_clock_refused_total counter\n"
+			    "shoal_store_clock_refused_total %llu\n",
 			    st.objects, st.tombstones, (unsigned long long)st.commits,
-			    (unsigned long long)store_rv(r->srv->store), st.watchers);
+			    (unsigned long long)store_rv(r->srv->store), st.watchers,
+			    (unsigned long long)st.merged, (unsigned long long)st.merge_stale,
+			    (unsigned long long)st.clock_refused);
 	for (size_t i = 0; i < r->srv->nmetrics; i++) {
 		_cleanup_free_ char *text = NULL;
 		size_t n;

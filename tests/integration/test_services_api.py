@@ -163,6 +163,9 @@ def test_metrics_expose_store_and_datapath_fill(shoald):
     # the controllers' work queue: failed reconciles retried with back-off
     assert "\nshoal_controller_retries_total " in text
     assert "\nshoal_controller_reconciles_total " in text
+    # nothing replicates to a single node: the counters are there, at zero
+    assert "shoal_store_merged_total 0\n" in text
+    assert "shoal_store_clock_refused_total 0\n" in text
     # the datapath's map fill levels and conntrack pressure: what a user alerts on
     assert 'shoal_bpf_map_entries{map=' in text
     assert "shoal_conntrack_pressure" in text or "shoal_bpf_map_fill_ratio" in text

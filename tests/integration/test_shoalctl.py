@@ -457,3 +457,22 @@ def test_same_as_kubectl(shoald, tmpdir_):
                     for l in t.splitlines()]
         assert k.returncode == 0, k.stderr
         assert cells(k.stdout) == cells(s.stdout), (args, k.stdout, s.stdout)
+
+
+def test_debug_registers(shoald_shared):
+    """shoalctl debug registers prints the node's registers, tombstones too, stably."""
+    d = shoald_shared
+    for name in ("dbg-reg-1", "dbg-reg-2"):
+        assert d.post("/api/v1/namespaces/default/configmaps",
+                      {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name},
+                       "data": {"k": "v"}}).status == 201
+    assert d.delete("/api/v1/namespaces/default/configmaps/dbg-reg-2").status == 200
+    out = ok(ctl(d, "debug", "registers", "configmaps"))
+    lines = [l for l in out.splitlines() if "default/dbg-reg-" in l]
+    assert [l.split()[1] for l in lines] == ["default/dbg-reg-1", "default/dbg-reg-2"]
+    assert " deleted " not in lines[0] and " deleted " in lines[1]
+    assert ok(ctl(d, "debug", "registers", "configmaps")) == out
+    assert "configmaps default/dbg-reg-1 " in ok(ctl(d, "debug", "registers"))
+    r = ctl(d, "debug", "nonsense")
+    assert r.returncode != 0 and "usage" in r.stderr
+    d.delete("/api/v1/namespaces/default/configmaps/dbg-reg-1")

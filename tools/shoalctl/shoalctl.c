@@ -87,6 +87,8 @@ static const struct ctl_command commands[] = {
 	  "status|history|undo|pause|resume|restart KIND/NAME", "Manage a Deployment's rollout" },
 	{ "bpf", cmd_bpf, F_OUTPUT | F_CLIENT, "services|conntrack [NODE]",
 	  "Show this machine's service datapath maps (frontends, NodePort conntrack)" },
+	{ "debug", cmd_debug, 0, "registers [RESOURCE]",
+	  "Print the node's replicated registers in a stable order (compare nodes with diff)" },
 };
 
 enum {

@@ -277,5 +277,6 @@ int cmd_rollout(struct ctl *c, int argc, char **argv);
 int ctl_target_arg(struct ctl *c, int argc, char **argv, struct ctl_resource *ret_res,
 		   const char **ret_name, struct err *e);
 int cmd_bpf(struct ctl *c, int argc, char **argv);
+int cmd_debug(struct ctl *c, int argc, char **argv);
 
 #endif
