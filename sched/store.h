@@ -205,7 +205,8 @@ int store_merge_register(struct store *s, const struct store_reg *reg);
  * Every key of `resource` (NULL: all) including tombstones, in (resource, ns, name) order,
  * optionally only digest buckets [bucket_lo, bucket_hi). spec->body points into a scratch
  * buffer valid during the callback; status is NULL for tombstones and objects without status.
- * fn returns 0 to go on, 1 to stop, <0 to abort with that error.
+ * fn returns 0 to go on, 1 to stop, <0 to abort with that error; it must not write to the
+ * store (merge what it yields after the listing).
  */
 #define STORE_DIGEST_BUCKETS 1024
 typedef int (*store_reg_fn)(const struct store_reg *spec, const struct store_reg *status,

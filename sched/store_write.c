@@ -270,7 +270,7 @@ char *sticky_print(const cJSON *st)
 {
 	_cleanup_json_ cJSON *out = cJSON_CreateObject();
 	const cJSON *fin = cJSON_GetObjectItemCaseSensitive(st, "fin"), *it;
-	const char *names[64];
+	_cleanup_free_ const char **names = NULL;
 	size_t n = 0;
 
 	if (!out)
@@ -282,8 +282,11 @@ char *sticky_print(const cJSON *st)
 		if (cJSON_IsArray(v))
 			cJSON_AddItemToObject(out, keys[i], cJSON_Duplicate(v, true));
 	}
+	names = calloc((size_t)cJSON_GetArraySize(fin) + 1, sizeof(*names));
+	if (!names)
+		return NULL;
 	cJSON_ArrayForEach(it, fin)
-		if (cJSON_IsString(it) && n < ARRAY_SIZE(names))
+		if (cJSON_IsString(it))
 			names[n++] = it->valuestring;
 	if (n) {
 		cJSON *arr = cJSON_AddArrayToObject(out, "fin");
