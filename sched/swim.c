@@ -120,6 +120,8 @@ struct swim {
 
 	uint64_t next_probe, next_gossip, next_pushpull, next_reconnect, next_housekeep;
 	uint32_t reconnect_seq;
+	uint64_t revived_since, last_heal_pushpull;
+	uint32_t revived;
 	char reconnect_target[SWIM_NAME_MAX + 1];
 
 	struct swim_addr *seeds;
@@ -632,6 +634,32 @@ static void conflict(struct swim *s, const char *name, uint64_t holder, uint64_t
  * again: the peer already knows it, and the member announces itself (a join would otherwise
  * make the joiner re-broadcast the whole cluster).
  */
+static void pushpull_with(struct swim *s, const struct swim_addr *to, bool join);
+
+/*
+ * Several members we held dead come back within 2 s: a partition healed. Every member on both
+ * sides has to refute, and a refutation per member through gossip is slow at 1,000 nodes; a
+ * push-pull with one of them brings the other side's whole view at once.
+ */
+static void revived_member(struct swim *s, struct swim_node *n)
+{
+	uint64_t t = now(s);
+
+	if (!s->cfg.heal_pushpull_ms)
+		return;
+	if (t - s->revived_since > 2000) {
+		s->revived_since = t;
+		s->revived = 0;
+	}
+	if (++s->revived >= 3 && t - s->last_heal_pushpull >= s->cfg.heal_pushpull_ms) {
+		s->last_heal_pushpull = t;
+		pushpull_with(s, &n->pub.addr, false);
+	}
+	/* and look for the ones whose refutation gossip did not bring us, soon */
+	if (s->revived >= 3 && s->cfg.reconnect_interval_ms && s->next_reconnect > t + 200)
+		s->next_reconnect = t + 200;
+}
+
 static void apply_alive(struct swim *s, const struct swim_msg *m, const struct swim_addr *from,
 			bool gossiped)
 {
@@ -681,10 +709,13 @@ static void apply_alive(struct swim *s, const struct swim_msg *m, const struct s
 		return;
 	}
 	clear_suspicion(s, n);
+	bool revived = n->pub.state == SWIM_DEAD;
 	n->pub.incarnation = m->incarnation;
 	n->pub.addr = m->addr;
 	set_meta(n, m->meta, m->meta_len);
 	set_state(s, n, SWIM_ALIVE);
+	if (revived)
+		revived_member(s, n);
 	out = *m;
 	queue_broadcast(s, &out);
 	changed(s, n);
@@ -1519,6 +1550,9 @@ void swim_tick(struct swim *s)
 			send_msgs(s, &to->pub.addr, &p, 1, false);
 		}
 		uint32_t iv = s->cfg.reconnect_interval_ms;
+		/* while a heal is going on (members coming back), every 200-400 ms */
+		if (s->cfg.heal_pushpull_ms && s->revived >= 3 && t - s->revived_since < 10000)
+			iv = 200;
 		s->next_reconnect = t + iv / 2 + rnd(s, iv);
 	}
 	if (!s->leaving && s->join_status == -EINPROGRESS && !s->join_outstanding &&
@@ -1540,6 +1574,7 @@ struct swim_config swim_config_default(void)
 	    .indirect_checks = 5,
 	    .direct_retry = true,
 	    .final_probe_ms = 100,
+	    .heal_pushpull_ms = 500,
 	    .tcp_fallback = true,
 	    .suspicion_mult = 3,
 	    .suspicion_max_mult = 3,

@@ -170,6 +170,11 @@ struct swim_config {
 	/* before a suspicion turns into death, ask the suspect directly and wait this long (0: off)
 	 */
 	uint32_t final_probe_ms;
+	/*
+	 * Many dead members coming back at once (a partition healed): push-pull with one of them
+	 * at most this often, so whole views cross instead of a refutation per member (0: off).
+	 */
+	uint32_t heal_pushpull_ms;
 };
 
 struct swim;

@@ -423,20 +423,23 @@ static int controllers_run(uint64_t seed)
 
 /*
  * shoal-sim --seed N [--only controllers|gossip] [--nodes 100,1000] [--quick]
- * shoal-sim --bench-gossip [--quick]
+ * shoal-sim --bench-gossip [--quick] [--bench-set memberlist|shoal]
  */
 int main(int argc, char **argv)
 {
 	uint64_t seed = 1;
-	const char *only = NULL, *nodes = "100";
+	const char *only = NULL, *nodes = "100", *bench_set = NULL;
 	bool quick = false, bench = false;
 	int opt;
-	static const struct option longopts[] = {
-	    {"seed", required_argument, NULL, 's'},   {"only", required_argument, NULL, 'o'},
-	    {"nodes", required_argument, NULL, 'n'},  {"quick", no_argument, NULL, 'q'},
-	    {"bench-gossip", no_argument, NULL, 'b'}, {NULL, 0, NULL, 0}};
+	static const struct option longopts[] = {{"seed", required_argument, NULL, 's'},
+						 {"only", required_argument, NULL, 'o'},
+						 {"nodes", required_argument, NULL, 'n'},
+						 {"quick", no_argument, NULL, 'q'},
+						 {"bench-gossip", no_argument, NULL, 'b'},
+						 {"bench-set", required_argument, NULL, 'B'},
+						 {NULL, 0, NULL, 0}};
 
-	while ((opt = getopt_long(argc, argv, "s:o:n:qb", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:o:n:qbB:", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			seed = strtoull(optarg, NULL, 10);
@@ -453,15 +456,20 @@ int main(int argc, char **argv)
 		case 'b':
 			bench = true;
 			break;
+		case 'B':
+			bench = true;
+			bench_set = optarg;
+			break;
 		default:
 			fprintf(stderr, "usage: shoal-sim [--seed N] [--only controllers|gossip] "
-					"[--nodes N[,N...]] [--quick] [--bench-gossip]\n");
+					"[--nodes N[,N...]] [--quick] [--bench-gossip] "
+					"[--bench-set memberlist|shoal]\n");
 			return 2;
 		}
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (bench)
-		return sim_gossip_bench(seed, quick);
+		return sim_gossip_bench(seed, quick, bench_set);
 	printf("shoal-sim seed=%" PRIu64 "\n", seed);
 	fflush(stdout);
 	if (!only || streq(only, "controllers")) {

@@ -8,7 +8,7 @@
 
 /* Gossip scenarios at `nodes` members (100 or 1000); returns the number of failed checks. */
 int sim_gossip_run(uint64_t seed, int nodes, bool quick);
-/* `make bench-gossip`: memberlist's LAN defaults vs Shoal's, as a markdown table. */
-int sim_gossip_bench(uint64_t seed, bool quick);
+/* `make bench-gossip`: memberlist's LAN defaults vs Shoal's (or one: "memberlist", "shoal"). */
+int sim_gossip_bench(uint64_t seed, bool quick, const char *which); /* NULL: both */
 
 #endif

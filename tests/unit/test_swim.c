@@ -698,6 +698,27 @@ static void test_partition_heals(void **state)
 	assert_true(all_alive());
 }
 
+/* A node left alone (its only peer crashed) announces itself to its seed again. */
+static void test_isolated_node_reannounces(void **state)
+{
+	struct swim_config cfg = swim_config_default();
+
+	cfg.reconnect_interval_ms = 0; /* only the re-announce can bring them together */
+	node_up(0, 1, 0, &cfg);
+	node_up(1, 2, 0, &cfg);
+	assert_int_equal(swim_join(T.n[1].sw, &T.n[0].addr, 1), 0);
+	run(1000);
+	assert_true(all_alive());
+	node_down(0);
+	run(8000);
+	assert_int_equal(view(1, 0)->state, SWIM_DEAD);
+	/* n0 comes back without joining anyone: n1 has to find it */
+	node_up(0, 1, 0, &cfg);
+	run(cfg.reannounce_ms + 3000);
+	assert_true(all_alive());
+	assert_true(view(1, 0)->incarnation >= 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -718,6 +739,7 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_join_retries_until_seed_up, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_partition_heals, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_isolated_node_reannounces, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
