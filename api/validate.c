@@ -276,6 +276,10 @@ void validate_default(const char *kind, cJSON *obj)
 			cJSON *cip = obj_ensure(obj_ensure(spec, "sessionAffinityConfig"), "clientIP");
 			if (cip)
 				def_num(cip, "timeoutSeconds", 10800);
+		} else if (cJSON_IsString(aff) && streq(aff->valuestring, "None")) {
+			/* as Kubernetes' v1 defaults do: a merge patch turning affinity off leaves
+			 * the old config behind, and it goes with it rather than being refused */
+			cJSON_DeleteItemFromObjectCaseSensitive(spec, "sessionAffinityConfig");
 		}
 		cJSON_ArrayForEach(p, (cJSON_IsArray(obj_child(spec, "ports")) ? obj_child(spec, "ports") : NULL))
 		{

@@ -787,10 +787,30 @@ static void test_table_service_fields(void **state)
 	      {"0", false}, {"86401", false});
 	expect_ok("Service", SVC("{\"ports\":[{\"port\":80}],\"sessionAffinity\":\"ClientIP\"}"),
 		  NULL);
-	expect_cause("Service",
-		     SVC("{\"ports\":[{\"port\":80}],\"sessionAffinityConfig\":"
-			 "{\"clientIP\":{\"timeoutSeconds\":60}}}"),
-		     NULL, "FieldValueForbidden", "spec.sessionAffinityConfig");
+	/* sessionAffinity None (given or defaulted): defaulting drops the config, as Kubernetes'
+	 * SetDefaults_Service does, so `kubectl patch -p {"spec":{"sessionAffinity":"None"}}` on a
+	 * ClientIP service succeeds; validation alone still forbids it */
+	{
+		cJSON *n = J(SVC("{\"ports\":[{\"port\":80}],\"sessionAffinity\":\"None\","
+				 "\"sessionAffinityConfig\":{\"clientIP\":{\"timeoutSeconds\":60}}}"));
+		cJSON *d = J(SVC("{\"ports\":[{\"port\":80}],\"sessionAffinityConfig\":"
+				 "{\"clientIP\":{\"timeoutSeconds\":60}}}"));
+		struct err e2 = { 0 };
+		bool forbidden = false;
+
+		assert_int_equal(validate_object("Service", n, NULL, &e2), -EINVAL);
+		for (int i = 0; i < e2.ncauses; i++)
+			forbidden |= streq(e2.causes[i].field, "spec.sessionAffinityConfig") &&
+				     streq(e2.causes[i].type, "FieldValueForbidden");
+		assert_true(forbidden);
+		validate_default("Service", n);
+		validate_default("Service", d);
+		assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(n, "spec"), "sessionAffinityConfig"));
+		assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(d, "spec"), "sessionAffinityConfig"));
+		assert_int_equal(validate_object("Service", n, NULL, &e2), 0);
+		cJSON_Delete(n);
+		cJSON_Delete(d);
+	}
 	TABLE("Service", SVC("{\"ports\":[{\"port\":80}],\"sessionAffinity\":\"%s\"}"),
 	      "spec.sessionAffinity", {"None", true}, {"ClientIP", true}, {"Sticky", false});
 }
