@@ -23,6 +23,8 @@ static const char *const store_sql[ST_MAX] = {
 		   "spec_node = excluded.spec_node, status = excluded.status, "
 		   "status_hlc = excluded.status_hlc, status_node = excluded.status_node, "
 		   "deleted = excluded.deleted, born = excluded.born, sticky = excluded.sticky",
+	[ST_STATUS] = "UPDATE objects SET rv = ?5, status = ?9, status_hlc = ?10, "
+		      "status_node = ?11 WHERE resource = ?1 AND ns = ?2 AND name = ?3",
 	[ST_DROP] = "DELETE FROM objects WHERE resource = ?1 AND ns = ?2 AND name = ?3 "
 		    "AND deleted = 1",
 	[ST_META] = "UPDATE meta SET seq = ?1, hlc = ?2 WHERE id = 1",

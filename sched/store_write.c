@@ -332,7 +332,7 @@ int key_commit(struct store *s, struct res *r, struct entry *ent, const char *ns
 	struct tomb *t = NULL;
 	struct layout cl;
 	enum store_event_type type;
-	bool visible, fresh = !ent;
+	bool visible, status_only, fresh = !ent;
 	const char *spec = "";
 	size_t spec_len = 0;
 	uint64_t rv;
@@ -404,13 +404,17 @@ int key_commit(struct store *s, struct res *r, struct entry *ent, const char *ns
 	rc = ent ? res_reserve(r) : -ENOMEM;
 	if (rc == 0 && visible)
 		rc = ring_reserve(s);
-	if (rc == 0 && !k->deleted)
+	/* the status register alone changed (what nodes write most): leave the spec column be */
+	status_only = cur && !k->deleted && k->spec_hlc == cur->pub.spec_hlc &&
+		      streq(k->spec_node, cur->pub.spec_node) && streq(k->uid, cur->pub.uid) &&
+		      k->born == cur->pub.born && streq_null(k->sticky, cur->pub.sticky);
+	if (rc == 0 && !k->deleted && !status_only)
 		rc = spec_text(s, &k->l, &spec, &spec_len);
 	if (rc < 0) {
 		rc = err_internal(e, rc);
 		goto fail;
 	}
-	rc = db_write(s, ST_PUT,
+	rc = db_write(s, status_only ? ST_STATUS : ST_PUT,
 		      &(struct row){
 			      .resource = r->name,
 			      .ns = ns,
