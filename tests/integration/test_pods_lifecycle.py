@@ -130,7 +130,10 @@ def test_restart_policies(node):
     # the log of each instance is kept next to the pod
     uid = p["metadata"]["uid"]
     logs = os.listdir(os.path.join(node.state_dir, "pods", uid, "logs", "c"))
-    assert len(logs) >= 2
+    assert set(logs) == {f"{i}.log" for i in range(n + 2)}, logs
+    for name in logs:
+        with open(os.path.join(node.state_dir, "pods", uid, "logs", "c", name)) as f:
+            assert f.read().endswith(" stdout F crash\n"), name
     for name in ("never-fails", "onfailure-ok", "crashloop"):
         node.delete_pod(name, grace=0)
     node.assert_no_leftovers()
