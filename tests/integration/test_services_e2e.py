@@ -474,7 +474,10 @@ def test_session_affinity_client_ip(cluster, objs):
     names = {r["name"] for r in res}
     assert len(names) == 1 and pinned not in names, res
     # affinity off again: connections spread
-    n.patch(f"/api/v1/namespaces/{NS}/services/aff", {"spec": {"sessionAffinity": "None"}})
+    # (the API, like Kubernetes, refuses a sessionAffinityConfig without ClientIP: drop both)
+    r = n.patch(f"/api/v1/namespaces/{NS}/services/aff",
+                {"spec": {"sessionAffinity": "None", "sessionAffinityConfig": None}})
+    assert r.status == 200, r
     wait("spread without affinity",
          lambda: len({r["name"] for r in probe(n, "client", "tcp", vip, 7, 20)}) >= 2, 20,
          node=n)
