@@ -186,7 +186,7 @@ FUZZ_TEST_SECONDS ?= 20
 # a target may list the sources it links (FUZZ_DEPS_<name>) instead of all of lib/ and api/
 FUZZ_DEPS_fuzz_protobuf := $(wildcard lib/*.c) api/protobuf.c api/schema.c
 FUZZ_DEPS_fuzz_dns := $(wildcard lib/*.c) daemon/dns_msg.c daemon/dns_zone.c
-FUZZ_DEPS_fuzz_gossip := $(wildcard lib/*.c) sched/gossip_crypto.c
+FUZZ_DEPS_fuzz_gossip := $(wildcard lib/*.c) sched/gossip_crypto.c sched/swim.c sched/swim_wire.c
 .SECONDEXPANSION:
 $(BUILD)/fuzz/%: tests/fuzz/%.c $$(or $$(FUZZ_DEPS_$$*),$(FUZZ_LIB_SRCS)) | $(BPF_SKELS)
 	@mkdir -p $(@D)

@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 #include <cJSON.h>
 
+#include "api/gossip.h"
 #include "api/object.h"
 #include "api/podio.h"
 #include "api/resources.h"
@@ -67,6 +68,10 @@ struct api_server {
 	struct api_exec *execs;           /* exec sessions */
 	struct api_fwd *fwds;             /* portforward sessions */
 	struct api_imgjob *imgjobs;       /* imports and pulls running on threads */
+	/* gossip membership (gossip.c) */
+	struct api_gossip gossip;
+	bool has_gossip;
+	struct api_gossip_req *gossip_reqs; /* requests waiting for the cluster */
 };
 
 /* One request being served. */
@@ -172,6 +177,11 @@ void api_ws_close(struct api_ws *w, uint16_t code);
 size_t api_ws_backlog(const struct api_ws *w); /* bytes not yet written to the client */
 void api_ws_read_enable(struct api_ws *w, bool on);
 struct api_ws *api_ws_free(struct api_ws *w);
+
+/* --- gossip membership (gossip.c) --- */
+bool api_gossip_match(const char *path);
+void api_gossip_handle(struct api_req *r);
+void api_gossip_free_all(struct api_server *srv);
 
 /* --- listing helpers shared by rest.c and watch.c --- */
 struct api_filter {

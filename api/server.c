@@ -447,6 +447,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 		api_images_handle(&r);
 	else if (api_registers_match(r.path))
 		api_registers_handle(&r);
+	else if (api_gossip_match(r.path))
+		api_gossip_handle(&r);
 	else if (api_discovery_match(r.path))
 		api_discovery_handle(&r);
 	else
@@ -692,6 +694,7 @@ struct api_server *api_server_free(struct api_server *srv)
 	svcalloc_fini();
 	api_watch_free_all(srv);
 	api_podio_free_all(srv);
+	api_gossip_free_all(srv);
 	if (srv->tcp.http)
 		evhttp_free(srv->tcp.http);
 	if (srv->unx.http)

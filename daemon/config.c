@@ -47,6 +47,11 @@ static const struct opt_def opts[] = {
 	STR(uplink, "interface serving NodePort/externalIPs in tc (default: the interfaces of the "
 		    "default route, followed as they change)"),
 	STR(node_ip, "node address for NodePort SNAT (default: the uplink's first IPv4)"),
+	STR(gossip_listen, "gossip UDP+TCP address (default 0.0.0.0:7946; \"\" disables)"),
+	STR(gossip_advertise, "address other members reach (default: listen IP, else detected)"),
+	STR(join, "gossip seeds host:port,... (any members of the cluster)"),
+	STR(cluster_name, "cluster name bound into every gossip packet (default shoal)"),
+	STR(gossip_key_file, "base64 32-byte cluster key for a new keyring (default: generate)"),
 	NUM(maglev_seed, "Maglev seed, the same on every node (default 0)"),
 	NUM(max_pods, "pods this node accepts (default 110)"),
 	NUM(run_pods, "1: run the pods bound to this node; 0: API and controllers only (default 1)"),
@@ -270,6 +275,8 @@ int config_load(struct config *cfg, int argc, char **argv, struct err *e)
 		return err_set(e, EINVAL, 0, "",
 			       "--socket-lb-scope must be host or subtree, not %s",
 			       cfg->socket_lb_scope);
+	r = r ?: default_str(&cfg->gossip_listen, "%s", "0.0.0.0:7946");
+	r = r ?: default_str(&cfg->cluster_name, "%s", "shoal");
 	return r;
 }
 

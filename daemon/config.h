@@ -34,6 +34,11 @@ struct config {
 	char *socket_lb_scope; /* host (default) | subtree */
 	char *uplink;        /* NodePort interface; unset: the default route's interfaces */
 	char *node_ip;       /* NodePort SNAT address; unset: the uplink's first IPv4 */
+	char *gossip_listen; /* IP:PORT, 0.0.0.0:7946; "" disables gossip */
+	char *gossip_advertise; /* IP[:PORT] other members reach us at; unset: detected */
+	char *join;          /* seeds host:port,... */
+	char *cluster_name;  /* bound into every gossip packet: shoal */
+	char *gossip_key_file; /* base64 key seeding <state_dir>/gossip.keyring */
 	long maglev_seed;    /* cluster-wide Maglev seed */
 	long max_pods;
 	long run_pods;       /* 1: run this node's pods (the pod manager); 0: API/controllers only */

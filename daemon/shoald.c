@@ -7,10 +7,12 @@
 #include <sys/stat.h>
 #include <event2/event.h>
 
+#include "api/gossip.h"
 #include "api/server.h"
 #include "daemon/config.h"
 #include "daemon/ctrl_loop.h"
 #include "daemon/dns.h"
+#include "daemon/gossip.h"
 #include "daemon/node.h"
 #include "daemon/pods.h"
 #include "daemon/podio.h"
@@ -29,6 +31,7 @@ struct shoald {
 	struct event *sig_term, *sig_int;
 	struct node_agent *node;
 	struct members *members;
+	struct gossip *gossip;
 	struct ctrl_loop *ctrl;
 	struct pods *pods;
 	struct podio *podio;
@@ -39,6 +42,45 @@ struct shoald {
 static int shoald_svc_metrics(void *userdata, char **text)
 {
 	return svc_proxy_metrics(userdata, text);
+}
+
+static int shoald_gossip_members(void *ud, cJSON **ret)
+{
+	return gossip_members_json(ud, ret);
+}
+
+static int shoald_gossip_leave(void *ud, api_gossip_done_fn done, void *ctx)
+{
+	return gossip_leave(ud, done, ctx);
+}
+
+static int shoald_gossip_keys(void *ud, const char *op, const char *key, api_gossip_done_fn done,
+			      void *ctx, struct err *e)
+{
+	static const char *const ops[] = { [GOSSIP_KEYS_LIST] = "list",
+					   [GOSSIP_KEYS_INSTALL] = "install",
+					   [GOSSIP_KEYS_USE] = "use",
+					   [GOSSIP_KEYS_REMOVE] = "remove" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(ops); i++)
+		if (streq(op, ops[i]))
+			return gossip_keys_op(ud, (enum gossip_key_op)i, key, done, ctx, e);
+	return err_set(e, EINVAL, 400, "BadRequest", "unknown keyring operation %s", op);
+}
+
+/* What other members learn about this node with its gossip alive messages. */
+static char *shoald_gossip_meta(const struct config *cfg)
+{
+	_cleanup_json_ cJSON *m = cJSON_CreateObject();
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (!m)
+		return NULL;
+	cJSON_AddStringToObject(m, "podCIDR", cfg->pod_cidr);
+	cJSON_AddNumberToObject(m, "cpu", cpus > 0 ? (double)cpus : 0);
+	cJSON_AddNumberToObject(m, "memoryBytes", (double)util_mem_total_bytes());
+	cJSON_AddNumberToObject(m, "maxPods", (double)cfg->max_pods);
+	return cJSON_PrintUnformatted(m);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -52,6 +94,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static void shoald_free(struct shoald *d)
 {
 	d->dns = dns_server_free(d->dns);
+	d->gossip = gossip_free(d->gossip); /* before the API: it completes pending requests */
 	d->ctrl = ctrl_loop_free(d->ctrl);
 	podio_set_pods(d->podio, NULL);
 	d->pods = pods_free(d->pods);
@@ -198,7 +241,7 @@ int main(int argc, char **argv)
 	if (r < 0)
 		goto out;
 
-	/* until gossip membership lands, the live-member set is this node alone */
+	/* the live-member set starts as this node alone; gossip adds the others */
 	r = members_new(d.cfg.node_name, &d.members);
 	if (r < 0)
 		goto out;
@@ -210,6 +253,35 @@ int main(int argc, char **argv)
 	r = api_server_add_metrics(d.api, ctrl_loop_metrics, d.ctrl);
 	if (r < 0)
 		goto out;
+	if (!strempty(d.cfg.gossip_listen)) {
+		_cleanup_free_ char *meta = shoald_gossip_meta(&d.cfg);
+		struct gossip_opts go = {
+			.node_name = d.cfg.node_name,
+			.state_dir = d.cfg.state_dir,
+			.cluster_name = d.cfg.cluster_name,
+			.listen = d.cfg.gossip_listen,
+			.advertise = d.cfg.gossip_advertise,
+			.join = d.cfg.join,
+			.key_file = d.cfg.gossip_key_file,
+			.meta_json = meta,
+			.members = d.members,
+		};
+		r = gossip_new(d.base, &go, &d.gossip, &e);
+		if (r < 0) {
+			log_error_errno(r, "cannot start gossip: %s", e.message);
+			goto out;
+		}
+		struct api_gossip ag = {
+			.ud = d.gossip,
+			.members = shoald_gossip_members,
+			.leave = shoald_gossip_leave,
+			.keys = shoald_gossip_keys,
+		};
+		r = api_server_set_gossip(d.api, &ag);
+		r = r ?: api_server_add_metrics(d.api, gossip_metrics, d.gossip);
+		if (r < 0)
+			goto out;
+	}
 	if (!strempty(d.cfg.dns_listen)) {
 		struct dns_server_options dso = {
 			.listen = d.cfg.dns_listen,

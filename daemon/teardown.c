@@ -7,6 +7,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <curl/curl.h>
 
 #include "bpf/lb.h"
 #include "daemon/crun.h"
@@ -237,6 +238,40 @@ static int cgroups_remove(const struct config *cfg)
 	return ret;
 }
 
+static size_t discard(char *ptr, size_t size, size_t n, void *ud)
+{
+	return size * n;
+}
+
+/* A decommission: if the daemon still runs, it leaves the gossip cluster gracefully first, so
+ * the others see "left" at once rather than suspecting it. */
+static void gossip_leave_via_api(const struct config *cfg)
+{
+	CURL *h;
+	long code = 0;
+	CURLcode rc;
+
+	if (strempty(cfg->api_socket) || access(cfg->api_socket, F_OK) < 0)
+		return;
+	h = curl_easy_init();
+	if (!h)
+		return;
+	curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, cfg->api_socket);
+	curl_easy_setopt(h, CURLOPT_URL, "http://localhost/apis/shoal.io/v1/members/leave");
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, "{}");
+	curl_easy_setopt(h, CURLOPT_TIMEOUT, 15L);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+	rc = curl_easy_perform(h);
+	if (rc == CURLE_OK)
+		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &code);
+	if (code == 200)
+		log_info("node %s: left the gossip cluster", cfg->node_name);
+	else if (rc == CURLE_OK)
+		log_warn("node %s: the daemon refused to leave the gossip cluster (HTTP %ld)",
+			 cfg->node_name, code);
+	curl_easy_cleanup(h);
+}
+
 int shoald_teardown(const struct config *cfg, struct err *e)
 {
 	char pin_root[PATH_MAX];
@@ -249,6 +284,7 @@ int shoald_teardown(const struct config *cfg, struct err *e)
 	if (slash && slash != pin_root)
 		*slash = 0;
 
+	gossip_leave_via_api(cfg);
 	/* pods first: containers, then what they had mounted, then their namespaces */
 	r = containers_remove(cfg);
 	if (r < 0)

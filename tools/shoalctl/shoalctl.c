@@ -52,7 +52,7 @@ struct ctl_command {
 
 /*
  * Later issues add: logs, exec (pod runtime), scale, rollout, set image (controllers),
- * bpf (datapath inspection), members / keys (gossip). Each is one cmd_*.c plus a row here.
+ * bpf (datapath inspection), members / gossip keys. Each is one cmd_*.c plus a row here.
  */
 static const struct ctl_command commands[] = {
 	{ "apply", cmd_apply, F_FILE | F_RECURSIVE | F_OUTPUT, "-f FILENAME",
@@ -89,6 +89,10 @@ static const struct ctl_command commands[] = {
 	  "Show this machine's service datapath maps (frontends, NodePort conntrack)" },
 	{ "debug", cmd_debug, 0, "registers [RESOURCE]",
 	  "Print the node's replicated registers in a stable order (compare nodes with diff)" },
+	{ "members", cmd_members, F_OUTPUT | F_NO_HEADERS, "[-o json] | leave",
+	  "Show the cluster members as this node sees them, or leave the cluster" },
+	{ "gossip", cmd_gossip, F_OUTPUT, "keys generate|list|install KEY|use KEY|remove KEY",
+	  "Manage the cluster's gossip encryption keys" },
 };
 
 enum {

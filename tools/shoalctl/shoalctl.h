@@ -278,5 +278,7 @@ int ctl_target_arg(struct ctl *c, int argc, char **argv, struct ctl_resource *re
 		   const char **ret_name, struct err *e);
 int cmd_bpf(struct ctl *c, int argc, char **argv);
 int cmd_debug(struct ctl *c, int argc, char **argv);
+int cmd_members(struct ctl *c, int argc, char **argv);
+int cmd_gossip(struct ctl *c, int argc, char **argv);
 
 #endif
