@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "lib/json.h"
 #include "lib/macro.h"
@@ -490,6 +491,76 @@ static void test_tombstones(void **state)
 	node_close(&b);
 }
 
+/* A file from before replication (no born/sticky columns) opens and keeps its sequence. */
+static void test_old_file_migrates(void **state)
+{
+	const char *path = *state;
+	struct node a = { 0 };
+	_cleanup_json_ cJSON *p = pod("new", "web", NULL, false), *t = NULL;
+	_cleanup_free_ char *d = NULL;
+	sqlite3 *db = NULL;
+
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(
+		sqlite3_exec(db,
+			     "CREATE TABLE objects (resource TEXT NOT NULL, ns TEXT NOT NULL,"
+			     " name TEXT NOT NULL, uid TEXT NOT NULL, rv INTEGER NOT NULL,"
+			     " spec TEXT NOT NULL, spec_hlc INTEGER NOT NULL, spec_node TEXT NOT NULL,"
+			     " status TEXT, status_hlc INTEGER NOT NULL DEFAULT 0, status_node TEXT,"
+			     " deleted INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (resource, ns, name));"
+			     "CREATE TABLE meta (id INTEGER PRIMARY KEY CHECK (id = 1),"
+			     " seq INTEGER NOT NULL, hlc INTEGER NOT NULL);"
+			     "INSERT INTO meta VALUES (1, 7, 0);"
+			     "INSERT INTO objects VALUES ('pods', 'default', 'old', 'u-old', 7,"
+			     " '{\"metadata\":{\"name\":\"old\",\"uid\":\"u-old\"}}', 5, 'a',"
+			     " '{\"phase\":\"Running\"}', 6, 'a', 0);",
+			     NULL, NULL, NULL),
+		SQLITE_OK);
+	sqlite3_close(db);
+
+	node_open(&a, "a", path, false);
+	assert_int_equal(store_rv(a.s), 7);
+	t = get(&a, "old");
+	assert_string_equal(json_str(t, "status.phase", ""), "Running");
+	assert_int_equal(store_create(a.s, "pods", "default", "new", p, NULL, NULL), 0);
+	assert_int_equal(store_rv(a.s), 8);
+	d = dump(&a);
+	assert_non_null(strstr(d, "pods default/old uid=u-old born=0 spec=5@a status=6@a"));
+	node_close(&a);
+	node_open(&a, "a", path, false);
+	assert_int_equal(store_rv(a.s), 8);
+	node_close(&a);
+}
+
+/* Merged state (born, sticky fields, versions) is what a reopened store loads back. */
+static void test_merged_state_persists(void **state)
+{
+	const char *path = *state;
+	struct node a = { 0 }, b = { 0 };
+	_cleanup_json_ cJSON *p = pod("p", "web", NULL, true);
+	_cleanup_free_ char *d1 = NULL, *d2 = NULL;
+
+	node_open(&a, "a", NULL, false);
+	node_open(&b, "b", path, false);
+	assert_int_equal(store_create(a.s, "pods", "default", "p", p, NULL, NULL), 0);
+	sync_all(&a, &b);
+	json_set_str(json_path(p, "spec"), "nodeName", "node-a");
+	assert_int_equal(store_update(a.s, "pods", "default", "p", p, 0, NULL, NULL), 0);
+	json_set_str(json_path(p, "metadata"), "deletionTimestamp", "2026-01-01T00:00:00Z");
+	assert_int_equal(store_update(a.s, "pods", "default", "p", p, 0, NULL, NULL), 0);
+	cJSON_DeleteItemFromArray(json_path(p, "metadata.finalizers"), 1);
+	assert_int_equal(store_update(a.s, "pods", "default", "p", p, 0, NULL, NULL), 0);
+	sync_all(&a, &b);
+	d1 = dump(&b);
+	assert_non_null(strstr(d1, "\"fin\":[\"f2\"]"));
+	node_close(&b);
+	node_open(&b, "b", path, false);
+	d2 = dump(&b);
+	assert_string_equal(d1, d2);
+	node_close(&a);
+	node_close(&b);
+}
+
 /*
  * Random local writes on three stores; each write's registers go to a log, and every store
  * takes messages from the log in its own random order (some twice, some in batches, a status
@@ -735,6 +806,8 @@ int main(void)
 		cmocka_unit_test(test_merge_delete_wins),
 		cmocka_unit_test(test_rv_bases),
 		cmocka_unit_test_setup_teardown(test_tombstones, tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_old_file_migrates, tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_merged_state_persists, tmp_setup, tmp_teardown),
 		cmocka_unit_test(test_random_convergence),
 	};
 
