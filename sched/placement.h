@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Pod placement: which nodes a pod may run on (filters) and which of them is best (scores).
+ *
+ * Pure logic over a node view the caller builds: each node's Node object, its allocatable and
+ * what is already committed on it (the requests and host ports of the pods bound or admitted
+ * there). No clock, no store. The filters follow the Kubernetes scheduler's default plugins in
+ * their order (NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts,
+ * NodeResourcesFit), each reporting the reason strings kube-scheduler reports, so a pod that
+ * fits nowhere gets Kubernetes' message: "0/3 nodes are available: 1 Insufficient cpu, 2 node(s)
+ * didn't match Pod's node affinity/selector."
+ */
+#ifndef SHOAL_SCHED_PLACEMENT_H
+#define SHOAL_SCHED_PLACEMENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cJSON.h>
+
+struct sched_res {
+	int64_t cpu_m; /* millicores */
+	int64_t mem;   /* bytes */
+	int64_t pods;
+	int64_t eph; /* ephemeral-storage bytes */
+};
+
+/* A host port a pod claims: protocol (0 TCP, 1 UDP, 2 SCTP) and port. */
+struct sched_port {
+	uint8_t proto;
+	uint16_t port;
+};
+
+struct sched_pod {
+	const cJSON *obj;
+	struct sched_res req; /* pods is always 1 */
+	struct sched_port *ports;
+	size_t n_ports;
+};
+
+struct sched_node {
+	const cJSON *obj;
+	const char *name;
+	struct sched_res alloc;
+	struct sched_res used;
+	struct sched_port *ports; /* host ports in use */
+	size_t n_ports, cap_ports;
+};
+
+/* Reasons a node is filtered out, as bits. */
+enum {
+	SCHED_R_UNSCHEDULABLE = 1u << 0,
+	SCHED_R_NODE_NAME = 1u << 1,
+	SCHED_R_TAINT = 1u << 2,
+	SCHED_R_AFFINITY = 1u << 3,
+	SCHED_R_PORTS = 1u << 4,
+	SCHED_R_PODS = 1u << 5,
+	SCHED_R_CPU = 1u << 6,
+	SCHED_R_MEMORY = 1u << 7,
+	SCHED_R_EPH = 1u << 8,
+};
+
+enum sched_strategy {
+	SCHED_LEAST_ALLOCATED = 0, /* spread */
+	SCHED_MOST_ALLOCATED,	   /* bin-packing */
+};
+
+/* Parse a pod's requests (sum over containers, at least the largest init container) and host
+ * ports. The pod object must outlive sp. */
+int sched_pod_init(struct sched_pod *sp, const cJSON *pod);
+void sched_pod_release(struct sched_pod *sp);
+
+/* Parse a Node: status.allocatable (else status.capacity); nothing committed yet. */
+int sched_node_init(struct sched_node *sn, const cJSON *node);
+void sched_node_release(struct sched_node *sn);
+/* Commit a pod's requests and host ports to a node (it is bound or admitted there). */
+int sched_node_commit(struct sched_node *sn, const struct sched_pod *sp);
+/* Undo sched_node_commit (the pod ended or left). */
+void sched_node_uncommit(struct sched_node *sn, const struct sched_pod *sp);
+
+/*
+ * Run the filters of sp against sn: 0 if the pod fits, else the SCHED_R_* bits of the first
+ * failing filter (NodeResourcesFit reports all of its resources at once). When the reason is a
+ * taint, *taint (if not NULL) is set to the first untolerated NoSchedule/NoExecute taint.
+ */
+unsigned sched_filter(const struct sched_pod *sp, const struct sched_node *sn, const cJSON **taint);
+
+/* Score a feasible node, 0..100*k (higher is better). */
+int64_t sched_score(const struct sched_pod *sp, const struct sched_node *sn,
+		    enum sched_strategy strategy);
+
+/* Why nodes were filtered out, counted by reason string, for the unschedulable message. */
+struct sched_fit_error {
+	size_t n_nodes;
+	size_t n;
+	struct {
+		char reason[160];
+		size_t count;
+	} r[24];
+};
+
+/*
+ * Place sp among nodes[0..n): the feasible node with the highest score (ties: the lower index),
+ * skipping nodes whose name is in excluded[0..n_excluded). Returns its index, or -ENOSPC with
+ * *fe (if not NULL) filled for sched_fit_message.
+ */
+int sched_place(const struct sched_pod *sp, const struct sched_node *nodes, size_t n,
+		enum sched_strategy strategy, const char *const *excluded, size_t n_excluded,
+		struct sched_fit_error *fe);
+
+/* Kubernetes' FitError text: "0/N nodes are available: <count reason>, ... ." */
+int sched_fit_message(const struct sched_fit_error *fe, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,356 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <errno.h>
+
+#include "sched/admission.h"
+#include "sched/placement.h"
+
+static cJSON *J(const char *s)
+{
+	cJSON *o = cJSON_Parse(s);
+
+	assert_non_null(o);
+	return o;
+}
+
+static cJSON *node(const char *name, const char *cpu, const char *mem, const char *extra_spec,
+		   const char *labels)
+{
+	char buf[2048];
+
+	snprintf(buf, sizeof(buf),
+		 "{\"metadata\":{\"name\":\"%s\",\"labels\":{%s}},\"spec\":{%s},"
+		 "\"status\":{\"allocatable\":{\"cpu\":\"%s\",\"memory\":\"%s\",\"pods\":\"110\","
+		 "\"ephemeral-storage\":\"10Gi\"}}}",
+		 name, labels ? labels : "", extra_spec ? extra_spec : "", cpu, mem);
+	return J(buf);
+}
+
+static cJSON *pod(const char *cpu, const char *mem, const char *extra_spec)
+{
+	char buf[2048];
+
+	snprintf(buf, sizeof(buf),
+		 "{\"metadata\":{\"name\":\"p\"},\"spec\":{%s%s\"containers\":[{\"name\":\"c\","
+		 "\"resources\":{\"requests\":{\"cpu\":\"%s\",\"memory\":\"%s\"}}}]}}",
+		 extra_spec ? extra_spec : "", extra_spec ? "," : "", cpu, mem);
+	return J(buf);
+}
+
+static unsigned filter1(cJSON *p, cJSON *n)
+{
+	struct sched_pod sp;
+	struct sched_node sn;
+	unsigned r;
+
+	assert_int_equal(sched_pod_init(&sp, p), 0);
+	assert_int_equal(sched_node_init(&sn, n), 0);
+	r = sched_filter(&sp, &sn, NULL);
+	sched_pod_release(&sp);
+	sched_node_release(&sn);
+	cJSON_Delete(p);
+	cJSON_Delete(n);
+	return r;
+}
+
+static void test_requests(void **state)
+{
+	struct sched_pod sp;
+	cJSON *p = J("{\"spec\":{\"containers\":[{\"resources\":{\"requests\":{\"cpu\":\"250m\","
+		     "\"memory\":\"64Mi\"}},\"ports\":[{\"containerPort\":80,\"hostPort\":8080}]},"
+		     "{\"resources\":{\"requests\":{\"cpu\":\"1\"}}}],\"initContainers\":[{"
+		     "\"resources\":{\"requests\":{\"cpu\":\"2\",\"memory\":\"1Mi\"}}}]}}");
+
+	assert_int_equal(sched_pod_init(&sp, p), 0);
+	assert_int_equal(sp.req.cpu_m, 2000);
+	assert_int_equal(sp.req.mem, 64 << 20);
+	assert_int_equal(sp.n_ports, 1);
+	assert_int_equal(sp.ports[0].port, 8080);
+	sched_pod_release(&sp);
+	cJSON_Delete(p);
+}
+
+static void test_filters(void **state)
+{
+	assert_int_equal(filter1(pod("1", "1Gi", NULL), node("n", "2", "2Gi", NULL, NULL)), 0);
+	assert_int_equal(filter1(pod("3", "1Gi", NULL), node("n", "2", "2Gi", NULL, NULL)),
+			 SCHED_R_CPU);
+	assert_int_equal(filter1(pod("3", "3Gi", NULL), node("n", "2", "2Gi", NULL, NULL)),
+			 SCHED_R_CPU | SCHED_R_MEMORY);
+	assert_int_equal(
+	    filter1(pod("1", "1Gi", "\"nodeName\":\"m\""), node("n", "2", "2Gi", NULL, NULL)),
+	    SCHED_R_NODE_NAME);
+	assert_int_equal(filter1(pod("1", "1Gi", "\"nodeSelector\":{\"disk\":\"ssd\"}"),
+				 node("n", "2", "2Gi", NULL, "\"disk\":\"hdd\"")),
+			 SCHED_R_AFFINITY);
+	assert_int_equal(filter1(pod("1", "1Gi", "\"nodeSelector\":{\"disk\":\"ssd\"}"),
+				 node("n", "2", "2Gi", NULL, "\"disk\":\"ssd\"")),
+			 0);
+	/* cordoned */
+	assert_int_equal(
+	    filter1(pod("1", "1Gi", NULL), node("n", "2", "2Gi", "\"unschedulable\":true", NULL)),
+	    SCHED_R_UNSCHEDULABLE);
+	assert_int_equal(filter1(pod("1", "1Gi", "\"tolerations\":[{\"operator\":\"Exists\"}]"),
+				 node("n", "2", "2Gi", "\"unschedulable\":true", NULL)),
+			 0);
+	/* taints */
+	const char *taint =
+	    "\"taints\":[{\"key\":\"k\",\"value\":\"v\",\"effect\":\"NoSchedule\"}]";
+	assert_int_equal(filter1(pod("1", "1Gi", NULL), node("n", "2", "2Gi", taint, NULL)),
+			 SCHED_R_TAINT);
+	assert_int_equal(
+	    filter1(pod("1", "1Gi", "\"tolerations\":[{\"key\":\"k\",\"value\":\"v\"}]"),
+		    node("n", "2", "2Gi", taint, NULL)),
+	    0);
+	assert_int_equal(
+	    filter1(pod("1", "1Gi", "\"tolerations\":[{\"key\":\"k\",\"value\":\"w\"}]"),
+		    node("n", "2", "2Gi", taint, NULL)),
+	    SCHED_R_TAINT);
+	assert_int_equal(filter1(pod("1", "1Gi",
+				     "\"tolerations\":[{\"key\":\"k\",\"operator\":\"Exists\","
+				     "\"effect\":\"NoExecute\"}]"),
+				 node("n", "2", "2Gi", taint, NULL)),
+			 SCHED_R_TAINT);
+	assert_int_equal(
+	    filter1(pod("1", "1Gi",
+			"\"tolerations\":[{\"key\":\"k\",\"operator\":\"Exists\","
+			"\"effect\":\"NoExecute\",\"tolerationSeconds\":30}]"),
+		    node("n", "2", "2Gi", "\"taints\":[{\"key\":\"k\",\"effect\":\"NoExecute\"}]",
+			 NULL)),
+	    0);
+	assert_int_equal(
+	    filter1(pod("1", "1Gi", NULL),
+		    node("n", "2", "2Gi",
+			 "\"taints\":[{\"key\":\"k\",\"effect\":\"PreferNoSchedule\"}]", NULL)),
+	    0);
+}
+
+static const char *AFF = "\"affinity\":{\"nodeAffinity\":{\"requiredDuringSchedulingIgnored"
+			 "DuringExecution\":{\"nodeSelectorTerms\":[%s]}}}";
+
+static unsigned aff(const char *terms, const char *name, const char *labels)
+{
+	char spec[1024];
+
+	snprintf(spec, sizeof(spec), AFF, terms);
+	return filter1(pod("1", "1Gi", spec), node(name, "2", "2Gi", NULL, labels));
+}
+
+static void test_node_affinity(void **state)
+{
+	const char *L = "\"zone\":\"a\",\"gen\":\"5\"";
+
+	assert_int_equal(aff("{\"matchExpressions\":[{\"key\":\"zone\",\"operator\":\"In\","
+			     "\"values\":[\"a\",\"b\"]}]}",
+			     "n", L),
+			 0);
+	assert_int_equal(aff("{\"matchExpressions\":[{\"key\":\"zone\",\"operator\":\"NotIn\","
+			     "\"values\":[\"a\"]}]}",
+			     "n", L),
+			 SCHED_R_AFFINITY);
+	assert_int_equal(
+	    aff("{\"matchExpressions\":[{\"key\":\"gpu\",\"operator\":\"Exists\"}]}", "n", L),
+	    SCHED_R_AFFINITY);
+	assert_int_equal(
+	    aff("{\"matchExpressions\":[{\"key\":\"gpu\",\"operator\":\"DoesNotExist\"}]}", "n", L),
+	    0);
+	assert_int_equal(aff("{\"matchExpressions\":[{\"key\":\"gen\",\"operator\":\"Gt\","
+			     "\"values\":[\"4\"]}]}",
+			     "n", L),
+			 0);
+	assert_int_equal(aff("{\"matchExpressions\":[{\"key\":\"gen\",\"operator\":\"Lt\","
+			     "\"values\":[\"4\"]}]}",
+			     "n", L),
+			 SCHED_R_AFFINITY);
+	/* terms are ORed; an empty term matches nothing */
+	assert_int_equal(aff("{},{\"matchFields\":[{\"key\":\"metadata.name\",\"operator\":\"In\","
+			     "\"values\":[\"n\"]}]}",
+			     "n", L),
+			 0);
+	assert_int_equal(aff("{}", "n", L), SCHED_R_AFFINITY);
+	assert_int_equal(aff("{\"matchFields\":[{\"key\":\"metadata.name\",\"operator\":\"NotIn\","
+			     "\"values\":[\"n\"]}]}",
+			     "n", L),
+			 SCHED_R_AFFINITY);
+}
+
+static void test_host_ports(void **state)
+{
+	cJSON *p = J("{\"spec\":{\"containers\":[{\"ports\":[{\"hostPort\":80}]}]}}");
+	cJSON *u = J("{\"spec\":{\"containers\":[{\"ports\":[{\"hostPort\":80,"
+		     "\"protocol\":\"UDP\"}]}]}}");
+	cJSON *n = node("n", "2", "2Gi", NULL, NULL);
+	struct sched_pod sp, su;
+	struct sched_node sn;
+
+	assert_int_equal(sched_pod_init(&sp, p), 0);
+	assert_int_equal(sched_pod_init(&su, u), 0);
+	assert_int_equal(sched_node_init(&sn, n), 0);
+	assert_int_equal(sched_filter(&sp, &sn, NULL), 0);
+	assert_int_equal(sched_node_commit(&sn, &sp), 0);
+	assert_int_equal(sched_filter(&sp, &sn, NULL), SCHED_R_PORTS);
+	assert_int_equal(sched_filter(&su, &sn, NULL), 0);
+	sched_node_uncommit(&sn, &sp);
+	assert_int_equal(sched_filter(&sp, &sn, NULL), 0);
+	sched_pod_release(&sp);
+	sched_pod_release(&su);
+	sched_node_release(&sn);
+	cJSON_Delete(p);
+	cJSON_Delete(u);
+	cJSON_Delete(n);
+}
+
+static void test_place_and_message(void **state)
+{
+	cJSON *objs[3] = {
+	    node("a", "1", "4Gi", NULL, "\"disk\":\"ssd\""),
+	    node("b", "4", "4Gi", NULL, "\"disk\":\"hdd\""),
+	    node("c", "4", "4Gi", NULL, NULL),
+	};
+	struct sched_node ns[3];
+	struct sched_fit_error fe;
+	struct sched_pod sp;
+	cJSON *p = pod("2", "1Gi", "\"nodeSelector\":{\"disk\":\"ssd\"}");
+	char msg[512];
+
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(sched_node_init(&ns[i], objs[i]), 0);
+	assert_int_equal(sched_pod_init(&sp, p), 0);
+	assert_int_equal(sched_place(&sp, ns, 3, SCHED_LEAST_ALLOCATED, NULL, 0, &fe), -ENOSPC);
+	assert_int_equal(sched_fit_message(&fe, msg, sizeof(msg)), 0);
+	assert_string_equal(msg, "0/3 nodes are available: 1 Insufficient cpu, 2 node(s) didn't "
+				 "match Pod's node affinity/selector.");
+	sched_pod_release(&sp);
+	cJSON_Delete(p);
+
+	/* spread: least allocated picks the emptier node; bin-packing the fuller one */
+	p = pod("1", "1Gi", NULL);
+	assert_int_equal(sched_pod_init(&sp, p), 0);
+	assert_int_equal(sched_node_commit(&ns[1], &sp), 0);
+	assert_int_equal(sched_place(&sp, ns + 1, 2, SCHED_LEAST_ALLOCATED, NULL, 0, NULL), 1);
+	assert_int_equal(sched_place(&sp, ns + 1, 2, SCHED_MOST_ALLOCATED, NULL, 0, NULL), 0);
+	const char *ex[] = {"b"};
+	assert_int_equal(sched_place(&sp, ns + 1, 2, SCHED_MOST_ALLOCATED, ex, 1, NULL), 1);
+	sched_pod_release(&sp);
+	cJSON_Delete(p);
+
+	/* a taint in the message names its key and value */
+	cJSON_AddItemToObject(cJSON_GetObjectItem(objs[2], "spec"), "taints",
+			      J("[{\"key\":\"k\",\"value\":\"v\",\"effect\":\"NoSchedule\"}]"));
+	p = pod("1", "1Gi", NULL);
+	assert_int_equal(sched_pod_init(&sp, p), 0);
+	assert_int_equal(sched_place(&sp, ns + 2, 1, SCHED_LEAST_ALLOCATED, NULL, 0, &fe), -ENOSPC);
+	assert_int_equal(sched_fit_message(&fe, msg, sizeof(msg)), 0);
+	assert_string_equal(msg,
+			    "0/1 nodes are available: 1 node(s) had untolerated taint {k: v}.");
+	sched_pod_release(&sp);
+	cJSON_Delete(p);
+	for (int i = 0; i < 3; i++) {
+		sched_node_release(&ns[i]);
+		cJSON_Delete(objs[i]);
+	}
+}
+
+static void test_preferred(void **state)
+{
+	cJSON *objs[2] = {
+	    node("a", "4", "4Gi", "\"taints\":[{\"key\":\"x\",\"effect\":\"PreferNoSchedule\"}]",
+		 NULL),
+	    node("b", "4", "4Gi", NULL, "\"zone\":\"z\""),
+	};
+	struct sched_node ns[2];
+	struct sched_pod sp;
+	cJSON *p = pod("1", "1Gi", NULL);
+
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(sched_node_init(&ns[i], objs[i]), 0);
+	assert_int_equal(sched_pod_init(&sp, p), 0);
+	/* a PreferNoSchedule taint counts against a */
+	assert_int_equal(sched_place(&sp, ns, 2, SCHED_LEAST_ALLOCATED, NULL, 0, NULL), 1);
+	sched_pod_release(&sp);
+	cJSON_Delete(p);
+	for (int i = 0; i < 2; i++) {
+		sched_node_release(&ns[i]);
+		cJSON_Delete(objs[i]);
+	}
+}
+
+/* Randomized: admissions in any order, with releases, never exceed allocatable, and the ledger
+ * agrees with a model that sums what was admitted. */
+static void test_admission_model(void **state)
+{
+	for (unsigned seed = 1; seed <= 100; seed++) {
+		cJSON *n = node("n", "4", "8Gi", NULL, NULL);
+		struct admission *a;
+		struct {
+			bool in;
+			int64_t cpu, mem;
+		} model[64] = {0};
+		int64_t cpu = 0, mem = 0;
+
+		srand(seed);
+		assert_int_equal(admission_new(n, &a), 0);
+		for (int step = 0; step < 500; step++) {
+			int i = rand() % 64;
+			char uid[16], c[16], m[16];
+			struct sched_res used, alloc;
+
+			snprintf(uid, sizeof(uid), "u%d", i);
+			if (model[i].in && rand() % 3 == 0) {
+				assert_true(admission_release(a, uid));
+				model[i].in = false;
+				cpu -= model[i].cpu;
+				mem -= model[i].mem;
+			} else if (!model[i].in) {
+				int64_t rc = 100 * (1 + rand() % 20),
+					rm = (int64_t)(1 + rand() % 16) << 28;
+				cJSON *p;
+				long r;
+
+				snprintf(c, sizeof(c), "%" PRId64 "m", rc);
+				snprintf(m, sizeof(m), "%" PRId64, rm);
+				p = pod(c, m, NULL);
+				r = admission_admit(a, uid, p);
+				cJSON_Delete(p);
+				assert_true(r >= 0);
+				if (cpu + rc <= 4000 && mem + rm <= (8LL << 30)) {
+					assert_int_equal(r, 0);
+					model[i].in = true;
+					model[i].cpu = rc;
+					model[i].mem = rm;
+					cpu += rc;
+					mem += rm;
+				} else {
+					assert_true(r > 0);
+				}
+			}
+			admission_usage(a, &used, &alloc);
+			assert_int_equal(used.cpu_m, cpu);
+			assert_int_equal(used.mem, mem);
+			assert_true(used.cpu_m <= alloc.cpu_m);
+			assert_true(used.mem <= alloc.mem);
+		}
+		admission_free(a);
+		cJSON_Delete(n);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_requests),	      cmocka_unit_test(test_filters),
+	    cmocka_unit_test(test_node_affinity),     cmocka_unit_test(test_host_ports),
+	    cmocka_unit_test(test_place_and_message), cmocka_unit_test(test_preferred),
+	    cmocka_unit_test(test_admission_model),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
