@@ -35,7 +35,7 @@ BINS := $(BUILD)/shoald $(BUILD)/shoalctl $(BUILD)/shoal-cni $(BUILD)/shoal-lbct
         $(BUILD)/shoal-netctl $(BUILD)/shoal-shim $(BUILD)/shoal-rtctl $(BUILD)/shoal-svc-drive \
         $(BUILD)/shoal-dnsd
 
-.PHONY: all deps run test unit integration sim fuzz bench bench-api bench-store bench-pods bench-svc bench-gossip clean format
+.PHONY: all deps run test unit integration sim fuzz bench bench-api bench-store bench-pods bench-svc bench-gossip bench-sched clean format
 all: $(BINS) $(BPF_OBJS)
 
 deps:
@@ -207,6 +207,15 @@ $(BUILD)/bench-store: tools/bench/bench-store.c $(BUILD)/libshoal.a
 
 bench-store: $(BUILD)/bench-store
 	$(BUILD)/bench-store
+
+# placement on a simulated 1,000-node cluster and the admission over-commit race
+# (tools/bench/bench-sched.c)
+$(BUILD)/bench-sched: tools/bench/bench-sched.c $(BUILD)/libshoal.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libshoal.a $(LDLIBS)
+
+bench-sched: $(BUILD)/bench-sched
+	$(BUILD)/bench-sched
 
 # service datapath: socket LB vs direct vs kube-proxy-style nft/iptables rulesets
 $(BUILD)/bench/svc-load: tools/bench/svc_load.c

@@ -55,6 +55,9 @@ int admission_set_node(struct admission *a, const cJSON *node)
 		return r;
 	a->node.obj = sn.obj;
 	a->node.name = sn.name;
+	a->node.labels = sn.labels;
+	a->node.taints = sn.taints;
+	a->node.unschedulable = sn.unschedulable;
 	a->node.alloc = sn.alloc;
 	return 0;
 }

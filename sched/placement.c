@@ -9,7 +9,8 @@
 
 static const cJSON *path2(const cJSON *o, const char *a, const char *b)
 {
-	o = cJSON_GetObjectItemCaseSensitive(o, a);
+	if (a)
+		o = cJSON_GetObjectItemCaseSensitive(o, a);
 	return b ? cJSON_GetObjectItemCaseSensitive(o, b) : o;
 }
 
@@ -59,6 +60,15 @@ int sched_pod_init(struct sched_pod *sp, const cJSON *pod)
 	memset(sp, 0, sizeof(*sp));
 	sp->obj = pod;
 	sp->req.pods = 1;
+	sp->tolerations = cJSON_GetObjectItemCaseSensitive(spec, "tolerations");
+	sp->node_selector = cJSON_GetObjectItemCaseSensitive(spec, "nodeSelector");
+	sp->required_terms =
+	    path2(path2(path2(spec, "affinity", "nodeAffinity"),
+			"requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms"),
+		  NULL, NULL);
+	sp->preferred_terms = path2(path2(spec, "affinity", "nodeAffinity"),
+				    "preferredDuringSchedulingIgnoredDuringExecution", NULL);
+	sp->node_name = str_of(spec, "nodeName");
 	cJSON_ArrayForEach(c, cJSON_GetObjectItemCaseSensitive(spec, "containers"))
 	{
 		struct sched_res r = {0};
@@ -127,6 +137,9 @@ int sched_node_init(struct sched_node *sn, const cJSON *node)
 	memset(sn, 0, sizeof(*sn));
 	sn->obj = node;
 	sn->name = str_of(cJSON_GetObjectItemCaseSensitive(node, "metadata"), "name");
+	sn->labels = path2(node, "metadata", "labels");
+	sn->taints = path2(node, "spec", "taints");
+	sn->unschedulable = cJSON_IsTrue(path2(node, "spec", "unschedulable"));
 	if (!sn->name)
 		return -EINVAL;
 	res_parse(cJSON_GetObjectItemCaseSensitive(st, "capacity"), &sn->alloc);
@@ -302,25 +315,22 @@ static bool term_matches(const cJSON *term, const cJSON *node, const cJSON *labe
 	return true;
 }
 
-static bool node_affinity_ok(const cJSON *spec, const cJSON *node)
+static bool node_affinity_ok(const struct sched_pod *sp, const struct sched_node *sn)
 {
-	const cJSON *labels = path2(node, "metadata", "labels");
-	const cJSON *sel = cJSON_GetObjectItemCaseSensitive(spec, "nodeSelector"), *x, *terms;
+	const cJSON *x;
 
-	cJSON_ArrayForEach(x, sel)
+	cJSON_ArrayForEach(x, sp->node_selector)
 	{
-		const char *v = str_of(labels, x->string);
+		const char *v = str_of(sn->labels, x->string);
 
 		if (!cJSON_IsString(x) || !v || strcmp(v, x->valuestring))
 			return false;
 	}
-	terms = path2(path2(spec, "affinity", "nodeAffinity"),
-		      "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms");
-	if (!terms)
+	if (!sp->required_terms)
 		return true;
-	cJSON_ArrayForEach(x, terms)
+	cJSON_ArrayForEach(x, sp->required_terms)
 	{
-		if (term_matches(x, node, labels))
+		if (term_matches(x, sn->obj, sn->labels))
 			return true;
 	}
 	return false;
@@ -328,14 +338,12 @@ static bool node_affinity_ok(const cJSON *spec, const cJSON *node)
 
 unsigned sched_filter(const struct sched_pod *sp, const struct sched_node *sn, const cJSON **taint)
 {
-	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(sp->obj, "spec");
-	const cJSON *tols = cJSON_GetObjectItemCaseSensitive(spec, "tolerations");
-	const cJSON *nspec = cJSON_GetObjectItemCaseSensitive(sn->obj, "spec"), *t;
-	const char *nn = str_of(spec, "nodeName");
+	const cJSON *tols = sp->tolerations, *t;
+	const char *nn = sp->node_name;
 	unsigned r = 0;
 
 	/* NodeUnschedulable: a cordoned node, unless the pod tolerates the unschedulable taint */
-	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(nspec, "unschedulable"))) {
+	if (sn->unschedulable) {
 		cJSON fake = {0}, k = {0}, e = {0};
 
 		k.type = e.type = cJSON_String;
@@ -351,7 +359,7 @@ unsigned sched_filter(const struct sched_pod *sp, const struct sched_node *sn, c
 	}
 	if (nn && *nn && strcmp(nn, sn->name))
 		return SCHED_R_NODE_NAME;
-	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(nspec, "taints"))
+	cJSON_ArrayForEach(t, sn->taints)
 	{
 		const char *e = str_of(t, "effect");
 
@@ -363,7 +371,7 @@ unsigned sched_filter(const struct sched_pod *sp, const struct sched_node *sn, c
 			return SCHED_R_TAINT;
 		}
 	}
-	if (!node_affinity_ok(spec, sn->obj))
+	if (!node_affinity_ok(sp, sn))
 		return SCHED_R_AFFINITY;
 	for (size_t i = 0; i < sp->n_ports; i++) {
 		for (size_t j = 0; j < sn->n_ports; j++) {
@@ -399,9 +407,7 @@ static int64_t frac(int64_t used, int64_t alloc, bool most)
 int64_t sched_score(const struct sched_pod *sp, const struct sched_node *sn,
 		    enum sched_strategy strategy)
 {
-	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(sp->obj, "spec");
-	const cJSON *tols = cJSON_GetObjectItemCaseSensitive(spec, "tolerations"), *t, *terms;
-	const cJSON *labels = path2(sn->obj, "metadata", "labels");
+	const cJSON *tols = sp->tolerations, *t;
 	bool most = strategy == SCHED_MOST_ALLOCATED;
 	int64_t cpu = sp->req.cpu_m ? sp->req.cpu_m : DEFAULT_CPU_M;
 	int64_t mem = sp->req.mem ? sp->req.mem : DEFAULT_MEM;
@@ -411,7 +417,7 @@ int64_t sched_score(const struct sched_pod *sp, const struct sched_node *sn,
 		 frac(sn->used.mem + mem, sn->alloc.mem, most)) /
 		2;
 	/* TaintToleration: every untolerated PreferNoSchedule taint costs */
-	cJSON_ArrayForEach(t, path2(sn->obj, "spec", "taints"))
+	cJSON_ArrayForEach(t, sn->taints)
 	{
 		const char *e = str_of(t, "effect");
 
@@ -419,15 +425,13 @@ int64_t sched_score(const struct sched_pod *sp, const struct sched_node *sn,
 			intolerable++;
 	}
 	/* NodeAffinity: the weights of the preferred terms this node matches */
-	terms = path2(path2(spec, "affinity", "nodeAffinity"),
-		      "preferredDuringSchedulingIgnoredDuringExecution", NULL);
-	cJSON_ArrayForEach(t, terms)
+	cJSON_ArrayForEach(t, sp->preferred_terms)
 	{
 		const cJSON *w = cJSON_GetObjectItemCaseSensitive(t, "weight");
 
 		if (cJSON_IsNumber(w) &&
 		    term_matches(cJSON_GetObjectItemCaseSensitive(t, "preference"), sn->obj,
-				 labels))
+				 sn->labels))
 			pref += w->valueint;
 	}
 	return score * 100 + pref - intolerable * 100;

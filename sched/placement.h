@@ -33,6 +33,9 @@ struct sched_port {
 
 struct sched_pod {
 	const cJSON *obj;
+	/* parsed once from obj: the parts every filter and score reads */
+	const cJSON *tolerations, *node_selector, *required_terms, *preferred_terms;
+	const char *node_name;
 	struct sched_res req; /* pods is always 1 */
 	struct sched_port *ports;
 	size_t n_ports;
@@ -41,6 +44,8 @@ struct sched_pod {
 struct sched_node {
 	const cJSON *obj;
 	const char *name;
+	const cJSON *labels, *taints; /* parsed once from obj */
+	bool unschedulable;
 	struct sched_res alloc;
 	struct sched_res used;
 	struct sched_port *ports; /* host ports in use */

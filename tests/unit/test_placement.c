@@ -245,6 +245,8 @@ static void test_place_and_message(void **state)
 	/* a taint in the message names its key and value */
 	cJSON_AddItemToObject(cJSON_GetObjectItem(objs[2], "spec"), "taints",
 			      J("[{\"key\":\"k\",\"value\":\"v\",\"effect\":\"NoSchedule\"}]"));
+	sched_node_release(&ns[2]);
+	assert_int_equal(sched_node_init(&ns[2], objs[2]), 0);
 	p = pod("1", "1Gi", NULL);
 	assert_int_equal(sched_pod_init(&sp, p), 0);
 	assert_int_equal(sched_place(&sp, ns + 2, 1, SCHED_LEAST_ALLOCATED, NULL, 0, &fe), -ENOSPC);
