@@ -245,6 +245,9 @@ int main(int argc, char **argv)
 	r = members_new(d.cfg.node_name, &d.members);
 	if (r < 0)
 		goto out;
+	/* no store replication yet: each node's objects live in its replica alone, so it owns
+	 * them all (issue 11 turns this on with the replication transport) */
+	members_set_replicated(d.members, false);
 	r = ctrl_loop_new(d.base, d.store, d.members, &d.ctrl);
 	if (r < 0) {
 		log_error_errno(r, "cannot start controllers");

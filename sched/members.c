@@ -12,6 +12,7 @@ struct members {
 	struct members_info *view; /* sorted by name; strings owned */
 	size_t nview, capview;
 	uint64_t epoch;
+	bool unreplicated; /* members do not share objects: each node owns its replica's */
 	members_change_fn on_change;
 	void *on_change_data;
 };
@@ -317,11 +318,18 @@ static uint64_t members_score(const char *key, const char *member)
 	return v;
 }
 
+void members_set_replicated(struct members *m, bool replicated)
+{
+	m->unreplicated = !replicated;
+}
+
 const char *members_owner(const struct members *m, const char *key)
 {
 	const char *best = NULL;
 	uint64_t best_score = 0;
 
+	if (m->unreplicated)
+		return m->self;
 	for (size_t i = 0; i < m->n; i++) {
 		uint64_t s = members_score(key, m->names[i]);
 		/* ties (astronomically unlikely) go to the smaller name: names are sorted */

@@ -65,7 +65,17 @@ const char *members_self(const struct members *m);
 /* Bumped on every change: fences decisions taken under an older view. */
 uint64_t members_epoch(const struct members *m);
 
-/* The owner of an object key (e.g. "deployments.apps/default/web"); NULL if no members. */
+/*
+ * Whether the live members hold one replicated object set (default: yes). Ownership divides the
+ * work on shared objects; while nodes do not replicate each other's objects, an object exists only
+ * in its own node's replica, so that node owns it whatever the membership says (giving it to a
+ * member that never sees it would leave it unreconciled). The daemon clears this until store
+ * replication runs.
+ */
+void members_set_replicated(struct members *m, bool replicated);
+
+/* The owner of an object key (e.g. "deployments.apps/default/web"); NULL if no members.
+ * Self for every key while members are not replicated. */
 const char *members_owner(const struct members *m, const char *key);
 bool members_owns(const struct members *m, const char *key);
 

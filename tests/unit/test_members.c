@@ -19,6 +19,37 @@ static void test_single_node_owns_everything(void **state)
 	members_free(m);
 }
 
+/* Without a shared replica every object is its own node's, whoever else is alive. */
+static void test_unreplicated_members_own_their_replica(void **state)
+{
+	struct members *m;
+	char key[64];
+	int mine = 0;
+
+	assert_int_equal(members_new("n1", &m), 0);
+	assert_int_equal(members_add(m, "n2"), 1);
+	assert_int_equal(members_add(m, "n3"), 1);
+	for (int i = 0; i < 300; i++) {
+		snprintf(key, sizeof(key), "deployments.apps/default/w%d", i);
+		mine += members_owns(m, key);
+	}
+	assert_true(mine > 0 && mine < 300); /* shared: the work is divided */
+	members_set_replicated(m, false);
+	for (int i = 0; i < 300; i++) {
+		snprintf(key, sizeof(key), "deployments.apps/default/w%d", i);
+		assert_true(members_owns(m, key));
+		assert_string_equal(members_owner(m, key), "n1");
+	}
+	members_set_replicated(m, true);
+	mine = 0;
+	for (int i = 0; i < 300; i++) {
+		snprintf(key, sizeof(key), "deployments.apps/default/w%d", i);
+		mine += members_owns(m, key);
+	}
+	assert_true(mine > 0 && mine < 300);
+	members_free(m);
+}
+
 static void test_add_remove_epoch(void **state)
 {
 	struct members *m;
@@ -153,6 +184,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_single_node_owns_everything),
+		cmocka_unit_test(test_unreplicated_members_own_their_replica),
 		cmocka_unit_test(test_add_remove_epoch),
 		cmocka_unit_test(test_owner_agrees_across_views),
 		cmocka_unit_test(test_minimal_movement_and_balance),
