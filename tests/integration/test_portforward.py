@@ -84,9 +84,12 @@ def tmp():
 
 
 def server_pod(name, labels=None):
+    # Ready only once 8080 listens (httpd on 8081 starts before it): writing the 2.9 MB file
+    # takes a while on a loaded machine, and a forward opened before would be refused
     p = pod_spec(name, [ctr("srv", SERVER, image="shoal-probe:latest",
                             ports=[{"name": "echo", "containerPort": 8080},
-                                   {"name": "http", "containerPort": 8081}])])
+                                   {"name": "http", "containerPort": 8081}],
+                            readinessProbe={"tcpSocket": {"port": 8080}, "periodSeconds": 1})])
     if labels:
         p["metadata"]["labels"] = labels
     return p
