@@ -22,6 +22,7 @@
 
 #define GOSSIP_CH_SWIM 1
 #define GOSSIP_CH_KEYS 2
+#define GOSSIP_CH_MAX 16
 #define GOSSIP_MAX_INBOUND 64
 #define GOSSIP_KEYOP_TIMEOUT_MS 5000
 #define GOSSIP_LEAVE_TIMEOUT_MS 5000
@@ -46,6 +47,10 @@ struct gossip {
 	struct gconn *conns;
 	size_t ninbound;
 	struct keyop *keyops;
+	struct {
+		gossip_serve_fn fn;
+		void *ud;
+	} chans[GOSSIP_CH_MAX];
 	/* leave */
 	struct event *leave_ev;
 	gossip_done_fn leave_done;
@@ -69,6 +74,8 @@ struct gconn {
 	uint64_t token;	   /* GOSSIP_CH_SWIM */
 	struct keyop *kop; /* GOSSIP_CH_KEYS */
 	char *node;
+	gossip_reply_fn reply_fn; /* registered channels */
+	void *reply_ctx;
 };
 
 struct keyop {
@@ -480,6 +487,8 @@ static void gconn_finish(struct gconn *c, const uint8_t *reply, ssize_t len)
 	uint8_t ch = c->channel;
 	uint64_t token = c->token;
 	struct keyop *k = c->kop;
+	gossip_reply_fn fn = c->reply_fn;
+	void *ctx = c->reply_ctx;
 	_cleanup_free_ char *node = TAKE_PTR(c->node);
 
 	if (len < 0)
@@ -490,6 +499,8 @@ static void gconn_finish(struct gconn *c, const uint8_t *reply, ssize_t len)
 		gossip_arm(g);
 	} else if (k)
 		keyop_reply(k, node, reply, len);
+	else if (fn)
+		fn(ctx, reply, len);
 }
 
 static int frame_write(struct gconn *c, uint8_t channel, const void *buf, size_t len)
@@ -595,6 +606,23 @@ static void on_conn_read(struct bufferevent *bev, void *arg)
 		keys_serve(g, plain + 1, (size_t)n - 1, &kreply, &rlen);
 		reply = kreply;
 		r = reply ? 0 : -ENOMEM;
+	} else if (plain[0] < GOSSIP_CH_MAX && g->chans[plain[0]].fn && n >= 2 &&
+		   (size_t)n >= 2 + (size_t)plain[1]) {
+		/* a registered channel: the sender's name, then its request */
+		char from[256];
+		size_t nl = plain[1];
+
+		memcpy(from, plain + 2, nl);
+		from[nl] = 0;
+		r = g->chans[plain[0]].fn(g->chans[plain[0]].ud, from, plain + 2 + nl,
+					   (size_t)n - 2 - nl, &kreply, &rlen);
+		reply = kreply;
+		if (r >= 0 && !reply) {
+			/* an empty reply */
+			reply = malloc(1);
+			rlen = 0;
+			r = reply ? 0 : -ENOMEM;
+		}
 	} else {
 		gossip_crypto_count_drop(g->crypto, GOSSIP_DROP_DECODE);
 		r = -EBADMSG;
@@ -989,6 +1017,49 @@ int gossip_keys_op(struct gossip *g, enum gossip_key_op op, const char *key_b64,
 	return 0;
 }
 
+/* ---------- registered channels ---------- */
+
+int gossip_channel_register(struct gossip *g, uint8_t ch, gossip_serve_fn fn, void *ud)
+{
+	if (ch < GOSSIP_CH_REPL || ch >= GOSSIP_CH_MAX)
+		return -EINVAL;
+	if (fn && g->chans[ch].fn)
+		return -EBUSY;
+	g->chans[ch].fn = fn;
+	g->chans[ch].ud = ud;
+	return 0;
+}
+
+int gossip_request(struct gossip *g, const char *node, uint8_t ch, const void *req, size_t len,
+		   gossip_reply_fn fn, void *ctx)
+{
+	const struct swim_member *m = swim_member_find(g->swim, node);
+	size_t nl = strlen(g->node_name);
+	_cleanup_free_ uint8_t *buf = NULL;
+	struct gconn *c;
+	int r;
+
+	if (ch < GOSSIP_CH_REPL || ch >= GOSSIP_CH_MAX || !fn)
+		return -EINVAL;
+	if (!m || m->self || !m->addr.family)
+		return -EHOSTUNREACH;
+	if (nl > 255 || len > GOSSIP_MAX_FRAME - GOSSIP_SEAL_OVERHEAD - 2 - nl)
+		return -EMSGSIZE;
+	buf = malloc(1 + nl + len);
+	if (!buf)
+		return -ENOMEM;
+	buf[0] = (uint8_t)nl;
+	memcpy(buf + 1, g->node_name, nl);
+	if (len)
+		memcpy(buf + 1 + nl, req, len);
+	r = stream_start(g, &m->addr, ch, buf, 1 + nl + len, &c);
+	if (r < 0)
+		return r;
+	c->reply_fn = fn;
+	c->reply_ctx = ctx;
+	return 0;
+}
+
 /* ---------- leave ---------- */
 
 static void on_leave_poll(evutil_socket_t fd, short what, void *arg)
@@ -1376,6 +1447,19 @@ struct gossip *gossip_free(struct gossip *g)
 	}
 	if (g->leave_done)
 		g->leave_done(g->leave_ctx, -ECANCELED, NULL, NULL);
+	/* pending requests of registered channels hear -ECANCELED */
+	for (struct gconn *c = g->conns; c;) {
+		if (c->inbound || !c->reply_fn) {
+			c = c->next;
+			continue;
+		}
+		gossip_reply_fn fn = c->reply_fn;
+		void *ctx = c->reply_ctx;
+
+		gconn_free(c);
+		fn(ctx, NULL, -ECANCELED);
+		c = g->conns; /* the callback may have changed the list */
+	}
 	while (g->conns)
 		gconn_free(g->conns);
 	if (g->tcp)

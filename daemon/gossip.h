@@ -9,12 +9,16 @@
  * incarnation, so a restart is the same member refuting its death, not a new one).
  *
  * Stream frames on TCP: a 4-byte big-endian length, then a sealed frame whose plaintext starts
- * with a channel byte: GOSSIP_CH_SWIM (the state machine's request/reply) or GOSSIP_CH_KEYS
- * (a keyring operation spread by gossip_keys_op()).
+ * with a channel byte: GOSSIP_CH_SWIM (the state machine's request/reply), GOSSIP_CH_KEYS
+ * (a keyring operation spread by gossip_keys_op()), or a channel registered with
+ * gossip_channel_register() (GOSSIP_CH_REPL and up), whose requests carry the sender's node
+ * name (a length byte and the name) before the caller's bytes. One request and one reply per
+ * connection.
  */
 #ifndef SHOAL_DAEMON_GOSSIP_H
 #define SHOAL_DAEMON_GOSSIP_H
 
+#include <sys/types.h>
 #include <event2/event.h>
 #include <cJSON.h>
 
@@ -22,6 +26,11 @@
 #include "sched/members.h"
 
 #define GOSSIP_DEFAULT_PORT 7946
+
+/* generic request/reply channels (gossip_channel_register); 1 and 2 are gossip's own */
+#define GOSSIP_CH_REPL 3  /* store replication (daemon/repl.c) */
+#define GOSSIP_CH_RELAY 4 /* pod stream relay */
+#define GOSSIP_CH_FIRST_FREE 5
 
 struct gossip_opts {
 	const char *node_name;
@@ -58,6 +67,27 @@ enum gossip_key_op { GOSSIP_KEYS_LIST, GOSSIP_KEYS_INSTALL, GOSSIP_KEYS_USE, GOS
  */
 int gossip_keys_op(struct gossip *g, enum gossip_key_op op, const char *key_b64,
 		   gossip_done_fn done, void *ctx, struct err *e);
+
+/*
+ * Node-to-node request/reply over the encrypted TCP channel. A served request's reply is
+ * built synchronously: return 0 with *reply (malloc'ed, gossip frees it; NULL with len 0 is an
+ * empty reply) or <0 to close the stream without a reply (the sender sees an error).
+ * `from_node` is the sender's name as it put it in the sealed request (only a cluster member
+ * holding the key can seal).
+ */
+typedef int (*gossip_serve_fn)(void *ud, const char *from_node, const uint8_t *req, size_t len,
+			       uint8_t **reply, size_t *reply_len);
+/* ch >= GOSSIP_CH_REPL; -EBUSY if taken. fn NULL unregisters. */
+int gossip_channel_register(struct gossip *g, uint8_t ch, gossip_serve_fn fn, void *ud);
+/*
+ * The reply (len_or_errno >= 0 bytes) or a failure (negative errno: the node is unknown, the
+ * connection failed or timed out, gossip was freed (-ECANCELED)). Called exactly once, never
+ * from inside gossip_request().
+ */
+typedef void (*gossip_reply_fn)(void *ctx, const uint8_t *reply, ssize_t len_or_errno);
+/* Send a request to member `node` (any state with a known address) on channel ch. */
+int gossip_request(struct gossip *g, const char *node, uint8_t ch, const void *req, size_t len,
+		   gossip_reply_fn fn, void *ctx);
 
 /* Prometheus text for /metrics (api_metrics_fn). */
 int gossip_metrics(void *g, char **text);

@@ -213,6 +213,12 @@ typedef int (*store_reg_fn)(const struct store_reg *spec, const struct store_reg
 			    void *userdata);
 int store_reg_list(struct store *s, const char *resource, uint32_t bucket_lo, uint32_t bucket_hi,
 		   store_reg_fn fn, void *userdata);
+/* The registers of one key (live or tombstone) like store_reg_list; -ENOENT if none. */
+int store_reg_get(struct store *s, const char *resource, const char *ns, const char *name,
+		  store_reg_fn fn, void *userdata);
+/* The resources this store has ever held a key of (index i < count), in no set order. */
+size_t store_resource_count(struct store *s);
+const char *store_resource_name(struct store *s, size_t i);
 /* Digest bucket of a key (a cluster-constant hash: equal on every node). */
 uint32_t store_key_bucket(const char *resource, const char *ns, const char *name);
 /*

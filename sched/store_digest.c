@@ -232,6 +232,39 @@ int store_reg_list(struct store *s, const char *resource, uint32_t bucket_lo, ui
 	return 0;
 }
 
+int store_reg_get(struct store *s, const char *resource, const char *ns, const char *name,
+		  store_reg_fn fn, void *userdata)
+{
+	struct res *r = res_find(s, resource);
+	struct store_reg spec, status;
+	struct entry *e;
+	int has;
+
+	if (!fn)
+		return -EINVAL;
+	if (!r)
+		return -ENOENT;
+	ns = ns ? ns : "";
+	e = entry_find(s, r, ns, name, key_hash(s, resource, ns, name));
+	if (!e || (!e->obj && !e->tomb))
+		return -ENOENT;
+	has = entry_regs(s, e, &spec, &status);
+	if (has < 0)
+		return has;
+	has = fn(&spec, has ? &status : NULL, userdata);
+	return has < 0 ? has : 0;
+}
+
+size_t store_resource_count(struct store *s)
+{
+	return s->nres;
+}
+
+const char *store_resource_name(struct store *s, size_t i)
+{
+	return i < s->nres ? s->res[i]->name : NULL;
+}
+
 /* --- dump --- */
 
 struct dump {
