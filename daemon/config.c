@@ -52,6 +52,10 @@ static const struct opt_def opts[] = {
 	STR(join, "gossip seeds host:port,... (any members of the cluster)"),
 	STR(cluster_name, "cluster name bound into every gossip packet (default shoal)"),
 	STR(gossip_key_file, "base64 32-byte cluster key for a new keyring (default: generate)"),
+	STR(overlay, "pod network between nodes: none (direct routes over a shared link) or vxlan "
+		     "(default none)"),
+	NUM(vxlan_port, "VXLAN UDP port with --overlay vxlan (default 4789)"),
+	NUM(vxlan_vni, "VXLAN network identifier with --overlay vxlan (default 1)"),
 	NUM(maglev_seed, "Maglev seed, the same on every node (default 0)"),
 	NUM(max_pods, "pods this node accepts (default 110)"),
 	NUM(run_pods, "1: run the pods bound to this node; 0: API and controllers only (default 1)"),
@@ -277,6 +281,12 @@ int config_load(struct config *cfg, int argc, char **argv, struct err *e)
 			       cfg->socket_lb_scope);
 	r = r ?: default_str(&cfg->gossip_listen, "%s", "0.0.0.0:7946");
 	r = r ?: default_str(&cfg->cluster_name, "%s", "shoal");
+	r = r ?: default_str(&cfg->overlay, "%s", "none");
+	if (r == 0 && !streq(cfg->overlay, "none") && !streq(cfg->overlay, "vxlan"))
+		return err_set(e, EINVAL, 0, "", "--overlay must be none or vxlan, not %s",
+			       cfg->overlay);
+	if (r == 0 && (cfg->vxlan_port > 65535 || cfg->vxlan_vni >= 1 << 24))
+		return err_set(e, EINVAL, 0, "", "--vxlan-port is 1..65535, --vxlan-vni 1..16777215");
 	return r;
 }
 

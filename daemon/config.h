@@ -39,6 +39,10 @@ struct config {
 	char *join;          /* seeds host:port,... */
 	char *cluster_name;  /* bound into every gossip packet: shoal */
 	char *gossip_key_file; /* base64 key seeding <state_dir>/gossip.keyring */
+	char *overlay;       /* none (direct routes) | vxlan */
+	long vxlan_port;     /* 0: 4789 */
+	long vxlan_vni;      /* 0: 1 */
+	long pod_mtu;        /* set by the daemon: the pod veths' MTU (0: kernel default) */
 	long maglev_seed;    /* cluster-wide Maglev seed */
 	long max_pods;
 	long run_pods;       /* 1: run this node's pods (the pod manager); 0: API/controllers only */

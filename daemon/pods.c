@@ -2047,6 +2047,7 @@ int pods_new(struct event_base *base, struct store *store, const struct config *
 		.pod_cidr = cfg->pod_cidr,
 		.cluster_cidr = cfg->cluster_cidr,
 		.nft_table = cfg->nft_table,
+		.mtu = (int)cfg->pod_mtu,
 	};
 	if ((r = np_node_open(&no, &m->net, e)) < 0 || (r = np_node_setup(m->net, e)) < 0)
 		goto fail;

@@ -13,6 +13,7 @@
 #include "daemon/ctrl_loop.h"
 #include "daemon/dns.h"
 #include "daemon/gossip.h"
+#include "daemon/routes.h"
 #include "daemon/node.h"
 #include "daemon/pods.h"
 #include "daemon/podio.h"
@@ -32,6 +33,7 @@ struct shoald {
 	struct node_agent *node;
 	struct members *members;
 	struct gossip *gossip;
+	struct routes *routes;
 	struct ctrl_loop *ctrl;
 	struct pods *pods;
 	struct podio *podio;
@@ -96,6 +98,7 @@ static void shoald_free(struct shoald *d)
 	d->dns = dns_server_free(d->dns);
 	d->gossip = gossip_free(d->gossip); /* before the API: it completes pending requests */
 	d->ctrl = ctrl_loop_free(d->ctrl);
+	d->routes = routes_free(d->routes);
 	podio_set_pods(d->podio, NULL);
 	d->pods = pods_free(d->pods);
 	d->svc = svc_proxy_free(d->svc);
@@ -282,6 +285,24 @@ int main(int argc, char **argv)
 		};
 		r = api_server_set_gossip(d.api, &ag);
 		r = r ?: api_server_add_metrics(d.api, gossip_metrics, d.gossip);
+		if (r < 0)
+			goto out;
+		/* the other members' pod CIDRs, before the pod manager: it needs the pod MTU */
+		struct routes_opts ro = {
+			.node_name = d.cfg.node_name,
+			.pod_cidr = d.cfg.pod_cidr,
+			.overlay = streq(d.cfg.overlay, "vxlan") ? ROUTES_VXLAN : ROUTES_DIRECT,
+			.vxlan_port = (uint16_t)d.cfg.vxlan_port,
+			.vxlan_vni = (uint32_t)d.cfg.vxlan_vni,
+			.members = d.members,
+		};
+		r = routes_new(d.base, &ro, &d.routes, &e);
+		if (r < 0) {
+			log_error_errno(r, "cannot route the pod network: %s", e.message);
+			goto out;
+		}
+		d.cfg.pod_mtu = routes_pod_mtu(d.routes);
+		r = api_server_add_metrics(d.api, routes_metrics, d.routes);
 		if (r < 0)
 			goto out;
 	}

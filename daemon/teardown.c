@@ -11,6 +11,7 @@
 
 #include "bpf/lb.h"
 #include "daemon/crun.h"
+#include "daemon/routes.h"
 #include "bpf/nodeport.h"
 #include "daemon/teardown.h"
 #include "lib/log.h"
@@ -298,6 +299,10 @@ int shoald_teardown(const struct config *cfg, struct err *e)
 	if (r < 0 && r != -ENOENT)
 		ret = log_warn_errno(r, "node %s: cannot remove socket LB pins", cfg->node_name);
 	rmdir(cfg->bpf_pin_dir);
+	r = routes_teardown(e);
+	if (r < 0)
+		ret = log_warn_errno(r, "node %s: cannot remove pod network routes: %s",
+				     cfg->node_name, e->message);
 
 	struct np_node_opts no = {
 		.node_name = cfg->node_name,
