@@ -206,6 +206,7 @@ static const struct smp_field *smp_schema_for(const char *kind)
 	} kinds[] = {
 		{ "Pod", smp_pod },		{ "Deployment", smp_workload },
 		{ "ReplicaSet", smp_workload }, { "Job", smp_workload },
+		{ "DaemonSet", smp_workload },	{ "ControllerRevision", smp_generic },
 		{ "Service", smp_service },	{ "Node", smp_node },
 		{ "Namespace", smp_namespace }, { "ConfigMap", smp_generic },
 		{ "Secret", smp_generic },	{ "Event", smp_generic },

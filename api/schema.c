@@ -41,6 +41,8 @@ static const struct {
 	{ "v1", "Endpoints", &pb_core_v1_Endpoints },
 	{ "apps/v1", "Deployment", &pb_apps_v1_Deployment },
 	{ "apps/v1", "ReplicaSet", &pb_apps_v1_ReplicaSet },
+	{ "apps/v1", "DaemonSet", &pb_apps_v1_DaemonSet },
+	{ "apps/v1", "ControllerRevision", &pb_apps_v1_ControllerRevision },
 	{ "batch/v1", "Job", &pb_batch_v1_Job },
 	{ "autoscaling/v1", "Scale", &pb_autoscaling_v1_Scale },
 	{ NULL, "DeleteOptions", &pb_meta_v1_DeleteOptions }, /* sent with any group-version */

@@ -104,6 +104,39 @@ static const struct col rs_cols[] = {
 	  "Selector is a label query over pods that should match the replica count.", 1 },
 	{ 0 },
 };
+static const struct col ds_cols[] = {
+	NAME_COL,
+	{ "Desired", "integer", NULL,
+	  "The total number of nodes that should be running the daemon pod (including nodes "
+	  "correctly running the daemon pod).", 0 },
+	{ "Current", "integer", NULL,
+	  "The number of nodes that are running at least 1 daemon pod and are supposed to run the "
+	  "daemon pod.", 0 },
+	{ "Ready", "integer", NULL,
+	  "numberReady is the number of nodes that should be running the daemon pod and have one "
+	  "or more of the daemon pod running with a Ready Condition.", 0 },
+	{ "Up-to-date", "integer", NULL,
+	  "The total number of nodes that are running updated daemon pod", 0 },
+	{ "Available", "integer", NULL,
+	  "The number of nodes that should be running the daemon pod and have one or more of the "
+	  "daemon pod running and available (ready for at least spec.minReadySeconds)", 0 },
+	{ "Node Selector", "string", NULL,
+	  "NodeSelector is a selector which must be true for the pod to fit on a node.", 0 },
+	AGE_COL,
+	{ "Containers", "string", NULL, D_CONTAINERS, 1 },
+	{ "Images", "string", NULL, D_IMAGES, 1 },
+	{ "Selector", "string", NULL,
+	  "A label query over pods that are managed by the daemon set.", 1 },
+	{ 0 },
+};
+static const struct col crev_cols[] = {
+	NAME_COL,
+	{ "Controller", "string", NULL, "Controller of the object", 0 },
+	{ "Revision", "string", NULL, "Revision indicates the revision of the state represented by "
+				     "Data.", 0 },
+	AGE_COL,
+	{ 0 },
+};
 static const struct col job_cols[] = {
 	NAME_COL,
 	{ "Status", "string", NULL, "Status of the job.", 0 },
@@ -754,6 +787,52 @@ static void row_replicaset(cJSON *row, cJSON *cells, const cJSON *obj, int64_t n
 	add_selector(cells, jget(spec, "selector"));
 }
 
+static void row_daemonset(cJSON *row, cJSON *cells, const cJSON *obj, int64_t now)
+{
+	const cJSON *spec = jget(obj, "spec"), *st = jget(obj, "status");
+	const cJSON *pspec = jget(jget(spec, "template"), "spec");
+
+	add_str(cells, jstr(jget(obj, "metadata"), "name"));
+	add_int(cells, jint(st, "desiredNumberScheduled"));
+	add_int(cells, jint(st, "currentNumberScheduled"));
+	add_int(cells, jint(st, "numberReady"));
+	add_int(cells, jint(st, "updatedNumberScheduled"));
+	add_int(cells, jint(st, "numberAvailable"));
+	add_labels(cells, jget(pspec, "nodeSelector"));
+	add_age(cells, obj, now);
+	add_containers(cells, pspec);
+	add_selector(cells, jget(spec, "selector"));
+}
+
+/* kubectl's "<kind>.<group>/<name>" of the controller reference, lower-cased kind and group */
+static void row_controllerrevision(cJSON *row, cJSON *cells, const cJSON *obj, int64_t now)
+{
+	const cJSON *r, *ctl = NULL;
+	char buf[320];
+
+	add_str(cells, jstr(jget(obj, "metadata"), "name"));
+	cJSON_ArrayForEach(r, jarr(jget(obj, "metadata"), "ownerReferences"))
+	if (cJSON_IsTrue(jget(r, "controller")) && !ctl)
+		ctl = r;
+	if (ctl) {
+		const char *av = jstr(ctl, "apiVersion"), *slash = strchr(av, '/');
+		size_t o = 0;
+		for (const char *k = jstr(ctl, "kind"); *k && o < 100; k++)
+			buf[o++] = (char)tolower((unsigned char)*k);
+		if (slash) {
+			buf[o++] = '.';
+			for (const char *g = av; g < slash && o < 200; g++)
+				buf[o++] = (char)tolower((unsigned char)*g);
+		}
+		snprintf(buf + o, sizeof(buf) - o, "/%s", jstr(ctl, "name"));
+		add_str(cells, buf);
+	} else {
+		add_str(cells, "<none>");
+	}
+	add_int(cells, jint(obj, "revision"));
+	add_age(cells, obj, now);
+}
+
 static void row_job(cJSON *row, cJSON *cells, const cJSON *obj, int64_t now)
 {
 	const cJSON *spec = jget(obj, "spec"), *st = jget(obj, "status");
@@ -1056,6 +1135,8 @@ static const struct {
 	{ "Service", svc_cols, row_service },
 	{ "Deployment", deploy_cols, row_deployment },
 	{ "ReplicaSet", rs_cols, row_replicaset },
+	{ "DaemonSet", ds_cols, row_daemonset },
+	{ "ControllerRevision", crev_cols, row_controllerrevision },
 	{ "Job", job_cols, row_job },
 	{ "Node", node_cols, row_node },
 	{ "Namespace", ns_cols, row_namespace },

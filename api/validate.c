@@ -321,6 +321,23 @@ void validate_default(const char *kind, cJSON *obj)
 			return;
 		def_num(spec, "replicas", 1);
 		def_template(spec);
+	} else if (streq(kind, "DaemonSet")) {
+		if (!cJSON_IsObject(spec))
+			return;
+		cJSON *us = obj_ensure(spec, "updateStrategy");
+		if (us) {
+			def_str(us, "type", "RollingUpdate");
+			cJSON *t = obj_child(us, "type");
+			if (cJSON_IsString(t) && streq(t->valuestring, "RollingUpdate")) {
+				cJSON *ru = obj_ensure(us, "rollingUpdate");
+				if (ru) {
+					def_num(ru, "maxUnavailable", 1);
+					def_num(ru, "maxSurge", 0);
+				}
+			}
+		}
+		def_num(spec, "revisionHistoryLimit", 10);
+		def_template(spec);
 	} else if (streq(kind, "Job")) {
 		if (!cJSON_IsObject(spec))
 			return;
@@ -1597,6 +1614,67 @@ static void chk_deployment(struct vctx *v, const cJSON *obj, bool is_rs)
 	}
 }
 
+static void chk_daemonset(struct vctx *v, const cJSON *obj)
+{
+	const cJSON *spec = get(obj, "spec"), *tl, *us;
+
+	if (!spec) {
+		v_required(v, "spec.selector", NULL);
+		v_required(v, "spec.template", NULL);
+		return;
+	}
+	if (!cJSON_IsObject(spec)) {
+		v_type(v, "spec", spec, "an object");
+		return;
+	}
+	chk_int_min(v, spec, "minReadySeconds", "spec.minReadySeconds", 0);
+	chk_int_min(v, spec, "revisionHistoryLimit", "spec.revisionHistoryLimit", 0);
+	tl = chk_template(v, spec, "spec");
+	chk_selector_matches(v, spec, "spec", tl, true);
+	const cJSON *tspec = get(get(spec, "template"), "spec");
+	const cJSON *pol = get(tspec, "restartPolicy");
+	if (pol && cJSON_IsString(pol) && !streq(pol->valuestring, "Always"))
+		v_enum(v, "spec.template.spec.restartPolicy", pol, ENUM("Always"));
+	if (get(tspec, "activeDeadlineSeconds"))
+		v_forbidden(v, "spec.template.spec.activeDeadlineSeconds",
+			    "activeDeadlineSeconds in DaemonSet is not Supported");
+	us = get_obj(v, spec, "updateStrategy", "spec.updateStrategy");
+	if (!us)
+		return;
+	const cJSON *type = get(us, "type"), *ru = get(us, "rollingUpdate");
+	if (!type)
+		v_required(v, "spec.updateStrategy.type", NULL);
+	else
+		v_enum(v, "spec.updateStrategy.type", type, ENUM("OnDelete", "RollingUpdate"));
+	if (ru && !cJSON_IsObject(ru)) {
+		v_type(v, "spec.updateStrategy.rollingUpdate", ru, "an object");
+	} else if (ru) {
+		int pu, ps;
+		int64_t nu, ns;
+		bool hu = chk_int_or_percent(v, ru, "maxUnavailable",
+					     "spec.updateStrategy.rollingUpdate.maxUnavailable", &pu,
+					     &nu);
+		bool hs = chk_int_or_percent(v, ru, "maxSurge",
+					     "spec.updateStrategy.rollingUpdate.maxSurge", &ps, &ns);
+		if (hu && pu > 100)
+			v_invalid(v, "spec.updateStrategy.rollingUpdate.maxUnavailable",
+				  get(ru, "maxUnavailable"), "must not be greater than 100%%");
+		if (hs && ps > 100)
+			v_invalid(v, "spec.updateStrategy.rollingUpdate.maxSurge", get(ru, "maxSurge"),
+				  "must not be greater than 100%%");
+		if ((!hu || pu == 0 || nu == 0) && (!hs || ps == 0 || ns == 0))
+			v_invalid(v, "spec.updateStrategy.rollingUpdate.maxUnavailable",
+				  get(ru, "maxUnavailable"), "may not be 0 when `maxSurge` is 0");
+	}
+}
+
+static void chk_controllerrevision(struct vctx *v, const cJSON *obj)
+{
+	if (!get(obj, "data"))
+		v_required(v, "data", "data is mandatory");
+	chk_int_min(v, obj, "revision", "revision", 0);
+}
+
 static void chk_job(struct vctx *v, const cJSON *obj)
 {
 	const cJSON *spec = get(obj, "spec"), *tl, *pol;
@@ -2227,6 +2305,10 @@ static void chk_update(struct vctx *v, const char *kind, const cJSON *obj, const
 		chk_pod_update(v, obj, old);
 	} else if (streq(kind, "Deployment") || streq(kind, "ReplicaSet")) {
 		immutable(v, "spec.selector", get(spec, "selector"), get(ospec, "selector"));
+	} else if (streq(kind, "DaemonSet")) {
+		immutable(v, "spec.selector", get(spec, "selector"), get(ospec, "selector"));
+	} else if (streq(kind, "ControllerRevision")) {
+		immutable(v, "data", get(obj, "data"), get(old, "data"));
 	} else if (streq(kind, "Job")) {
 		if (get(ospec, "selector"))
 			immutable(v, "spec.selector", get(spec, "selector"), get(ospec, "selector"));
@@ -2300,6 +2382,10 @@ int validate_object(const char *kind, const cJSON *obj, const cJSON *old, struct
 		chk_deployment(&v, obj, true);
 	else if (streq(kind, "Job"))
 		chk_job(&v, obj);
+	else if (streq(kind, "DaemonSet"))
+		chk_daemonset(&v, obj);
+	else if (streq(kind, "ControllerRevision"))
+		chk_controllerrevision(&v, obj);
 	else if (streq(kind, "Service"))
 		chk_service(&v, obj);
 	else if (streq(kind, "ConfigMap"))

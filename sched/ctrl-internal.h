@@ -19,9 +19,11 @@ struct ctrl_ops {
 };
 
 extern const struct ctrl_ops ctrl_replicaset_ops, ctrl_deployment_ops, ctrl_job_ops,
-	ctrl_endpoints_ops;
+	ctrl_endpoints_ops, ctrl_daemonset_ops;
 /* A pod changed: queue the services that select it (before or after). */
 void ctrl_endpoints_on_pod(struct ctrl_mgr *m, const struct store_event *ev);
+/* A Node changed: queue every DaemonSet (unless only its status moved). */
+void ctrl_daemonset_on_node(struct ctrl_mgr *m, const struct store_event *ev);
 /* Parsed service selectors, owned by the manager (ctrl_endpoints.c). */
 struct ctrl_sel_cache;
 struct ctrl_sel_cache **ctrl_sel_cache(struct ctrl_mgr *m);
@@ -64,6 +66,10 @@ int ctrl_update(struct ctrl_mgr *m, const cJSON *obj);
 void ctrl_condition_set(cJSON *status, const char *type, const char *st, const char *reason,
 			const char *message, int64_t now_s);
 const cJSON *ctrl_condition_get(const cJSON *status, const char *type);
+
+/* Short, stable, DNS-safe hash of a pod template (canonical JSON, so key order does not matter)
+ * in Kubernetes' vowel-free alphabet; collisions > 0 (a collision count) moves it. */
+void ctrl_template_hash(const cJSON *tmpl, uint32_t collisions, char *out, size_t len);
 
 /* intOrString percent/int against total; round_up for surge. */
 int64_t ctrl_int_or_percent(const cJSON *v, int64_t total, bool round_up, int64_t def);

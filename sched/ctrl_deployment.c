@@ -8,7 +8,6 @@
  */
 #include <inttypes.h>
 #include <string.h>
-#include <sodium.h>
 
 #include "lib/macro.h"
 #include "lib/util.h"
@@ -22,25 +21,6 @@
 #define LABEL_HASH "pod-template-hash"
 
 DEFINE_CLEANUP_FUNC(struct label_selector, label_selector_free)
-
-/* Short, stable, DNS-safe hash of the pod template (Kubernetes' alphabet: no vowels). */
-static void template_hash(const cJSON *tmpl, char *out, size_t len)
-{
-	static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
-	_cleanup_free_ char *canon = json_canonical(tmpl);
-	unsigned char h[16];
-	uint32_t v;
-	char dec[16];
-	size_t i;
-
-	crypto_generichash(h, sizeof(h), (const unsigned char *)(canon ? canon : ""),
-			   canon ? strlen(canon) : 0, NULL, 0);
-	memcpy(&v, h, sizeof(v));
-	snprintf(dec, sizeof(dec), "%" PRIu32, v);
-	for (i = 0; dec[i] && i < len - 1; i++)
-		out[i] = alphabet[(unsigned char)dec[i] % (sizeof(alphabet) - 1)];
-	out[i] = 0;
-}
 
 static int64_t rs_revision(const cJSON *rs)
 {
@@ -189,7 +169,7 @@ static int d_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, cJS
 	if (r < 0)
 		return r;
 
-	template_hash(json_path(d, "spec.template"), hash, sizeof(hash));
+	ctrl_template_hash(json_path(d, "spec.template"), 0, hash, sizeof(hash));
 	snprintf(newname, sizeof(newname), "%s-%s", name, hash);
 
 	size_t cap = (size_t)cJSON_GetArraySize(all) + 1, nold = 0;

@@ -17,7 +17,7 @@
 
 const char *const ctrl_gc_resources[] = {
 	"pods", "replicasets.apps", "jobs.batch", "deployments.apps", "configmaps", "secrets",
-	"services", "events",
+	"services", "events", "daemonsets.apps", "controllerrevisions.apps",
 };
 const size_t ctrl_gc_resources_count = ARRAY_SIZE(ctrl_gc_resources);
 

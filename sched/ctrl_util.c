@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Helpers the controllers share: listing dependents, owner references, pod state, writes. */
+#include <inttypes.h>
 #include <string.h>
+#include <sodium.h>
 
 #include "api/object.h"
 #include "lib/macro.h"
@@ -234,4 +236,32 @@ int64_t ctrl_int_or_percent(const cJSON *v, int64_t total, bool round_up, int64_
 			return p;
 	}
 	return def;
+}
+
+void ctrl_template_hash(const cJSON *tmpl, uint32_t collisions, char *out, size_t len)
+{
+	static const char alphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+	_cleanup_free_ char *canon = json_canonical(tmpl);
+	crypto_generichash_state st;
+	unsigned char h[16];
+	uint32_t v;
+	char dec[16];
+	size_t i;
+
+	crypto_generichash_init(&st, NULL, 0, sizeof(h));
+	crypto_generichash_update(&st, (const unsigned char *)(canon ? canon : ""),
+				  canon ? strlen(canon) : 0);
+	/* a collision count (DaemonSet's status.collisionCount) moves the name to a fresh hash;
+	 * zero hashes the template alone, as before it existed */
+	if (collisions) {
+		char c[16];
+		snprintf(c, sizeof(c), "#%" PRIu32, collisions);
+		crypto_generichash_update(&st, (const unsigned char *)c, strlen(c));
+	}
+	crypto_generichash_final(&st, h, sizeof(h));
+	memcpy(&v, h, sizeof(v));
+	snprintf(dec, sizeof(dec), "%" PRIu32, v);
+	for (i = 0; dec[i] && i < len - 1; i++)
+		out[i] = alphabet[(unsigned char)dec[i] % (sizeof(alphabet) - 1)];
+	out[i] = 0;
 }
