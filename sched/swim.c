@@ -899,6 +899,23 @@ static void start_suspicion(struct swim *s, struct swim_node *n)
 	send_msgs(s, &n->pub.addr, &m, 1, false);
 }
 
+/*
+ * Our own probe of a member already suspect failed too, while relays answered with nacks (so our
+ * own network works): we are an independent accuser, as in memberlist's suspectNode on a suspect
+ * member. Without this only accusations raised before the first one was heard count, and a small
+ * cluster almost always ran the maximum timeout (4 s on 5 nodes instead of ~1.7 s). A node whose
+ * probes fail without nacks is more likely cut off itself, and does not confirm.
+ */
+static void confirm_suspicion(struct swim *s, struct swim_node *n)
+{
+	struct swim_msg m;
+
+	if (!susp_confirm(n->susp, s->self->name))
+		return;
+	fill_accuse(&m, SWIM_MSG_SUSPECT, n, s->self->name);
+	queue_broadcast(s, &m);
+}
+
 static struct swim_node *next_probe_target(struct swim *s)
 {
 	for (size_t checked = 0; checked <= s->n; checked++) {
@@ -1012,6 +1029,8 @@ static void probe_end(struct swim *s)
 	struct swim_node *n = find(s, p->target);
 	if (n && n->pub.state == SWIM_ALIVE)
 		start_suspicion(s, n);
+	else if (n && n->susp && p->nacks)
+		confirm_suspicion(s, n);
 }
 
 static void probe_acked(struct swim *s, const struct swim_addr *from)

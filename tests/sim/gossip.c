@@ -866,6 +866,53 @@ int sim_gossip_run(uint64_t seed, int nodes, bool quick)
 	return failures;
 }
 
+/*
+ * Crash detection at one size: `trials` crashes, one at a time, each timed from the kill until
+ * every live node holds the member dead (the victim restarts and refutes before the next).
+ * Prints p50/p90/p99/max; with `join`, also how long the views took to converge after the
+ * nodes joined 10 ms apart.
+ */
+int sim_gossip_crash(uint64_t seed, int nodes, int trials, const char *which)
+{
+	struct swim_config cfg = which && !strcmp(which, "memberlist") ? swim_config_memberlist_lan()
+								      : swim_config_default();
+	uint64_t *d = calloc((size_t)trials, sizeof(*d));
+	int nd = 0, lost = 0;
+
+	if (!d || nodes < 4)
+		return 1;
+	uint64_t t0 = 1000 * SEC + (uint64_t)nodes * 10 * MS;
+	if (!world_init(seed, (uint32_t)nodes, &cfg)) {
+		printf("crash: %d nodes did not converge after joining\n", nodes);
+		free(d);
+		world_free();
+		return 1;
+	}
+	printf("crash: %d nodes, seed %" PRIu64 ": full views %.2fs after the last join\n", nodes,
+	       seed, secs(W.now - t0));
+	run_until(W.now + 10 * SEC);
+	for (int k = 0; k < trials; k++) {
+		uint32_t x = 1 + rng32() % ((uint32_t)nodes - 1);
+		uint64_t t = crash_and_measure(x, 120 * SEC);
+		if (t == UINT64_MAX)
+			lost++;
+		else
+			d[nd++] = t;
+		uint32_t old;
+		run_until(W.now + 2 * SEC);
+		restart_and_measure(x, &old, 120 * SEC);
+		run_until(W.now + 5 * SEC);
+	}
+	if (nd)
+		printf("crash: %d nodes, %d trials: p50 %.2f s, p90 %.2f s, p99 %.2f s, max %.2f s, "
+		       "%d never\n",
+		       nodes, trials, secs(pctl(d, nd, 0.5)), secs(pctl(d, nd, 0.9)),
+		       secs(pctl(d, nd, 0.99)), secs(pctl(d, nd, 1)), lost);
+	free(d);
+	world_free();
+	return lost ? 1 : 0;
+}
+
 /* ---- bench ---- */
 
 static void bench_set(uint64_t seed, const struct swim_config *cfg, const char *label, bool quick,

@@ -464,6 +464,42 @@ static void test_crash_declared_dead_everywhere(void **state)
 				assert_int_equal(view(i, j)->state, SWIM_ALIVE);
 }
 
+/*
+ * On 5 nodes the other survivors' own failed probes of the suspect (relays nacking: their
+ * network works) confirm the suspicion, so it expires at the minimum timeout (1.25 s) rather
+ * than the maximum (3.75 s): dead everywhere well before max + one probe period.
+ */
+static void test_crash_confirmed_by_own_probes(void **state)
+{
+	struct swim_config cfg = swim_config_default();
+
+	for (int round = 0; round < 3; round++) {
+		teardown(state);
+		setup(state);
+		T.rng = 42 + round;
+		cluster(5, &cfg);
+		node_down(2);
+		uint64_t start = T.now, first_suspect = 0;
+		bool all = false;
+		while (!all && T.now - start < 10000) {
+			run(10);
+			all = true;
+			for (int i = 0; i < 5; i++) {
+				if (i == 2)
+					continue;
+				if (!first_suspect && view(i, 2)->state == SWIM_SUSPECT)
+					first_suspect = T.now;
+				if (view(i, 2)->state != SWIM_DEAD)
+					all = false;
+			}
+		}
+		assert_true(all);
+		assert_true(first_suspect > 0);
+		/* min timeout 1.25 s + final probe 0.1 s, not max 3.75 s */
+		assert_true(T.now - first_suspect < 2500);
+	}
+}
+
 static void test_restart_refutes_with_higher_incarnation(void **state)
 {
 	cluster(4, NULL);
@@ -574,7 +610,7 @@ static void test_dynamic_suspicion_timeout(void **state)
 	uint64_t dead_after[2];
 
 	/* min = max(1 s, 4 * log10(7) * 200 ms), max = 6 * min, plus the 100 ms final probe; our
-	 * own failed probes of p1 do not count (it is already suspect) */
+	 * own failed probes of p1 do not count (no relay nacks: we are cut off, not p1) */
 	cfg.suspicion_min_ms = 1000;
 	cfg.suspicion_mult = 4; /* k = 2 confirmations */
 	cfg.suspicion_max_mult = 6;
@@ -728,6 +764,7 @@ int main(void)
 	    cmocka_unit_test(test_addr_parse_format),
 	    cmocka_unit_test_setup_teardown(test_join_and_converge, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_crash_declared_dead_everywhere, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_crash_confirmed_by_own_probes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_restart_refutes_with_higher_incarnation, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_duplicate_name_refused, setup, teardown),
