@@ -6,7 +6,9 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <curl/curl.h>
 
 #include "bpf/lb.h"
@@ -273,6 +275,60 @@ static void gossip_leave_via_api(const struct config *cfg)
 	curl_easy_cleanup(h);
 }
 
+/*
+ * The daemon still serving the node's API socket, as a pidfd: the socket's peer credentials name
+ * the process that listens on it, checked to live in this node's cgroup (not a reused pid or
+ * another node's daemon). -ESRCH if none runs.
+ */
+static int daemon_pidfd(const struct config *cfg)
+{
+	_cleanup_close_ int sock = -1;
+	_cleanup_free_ char *path = NULL, *cg = NULL, *want = NULL;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct ucred cred;
+	socklen_t clen = sizeof(cred);
+	size_t len = 0;
+	int fd;
+
+	if (strempty(cfg->api_socket) || strlen(cfg->api_socket) >= sizeof(sa.sun_path))
+		return -ESRCH;
+	memcpy(sa.sun_path, cfg->api_socket, strlen(cfg->api_socket));
+	sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (sock < 0)
+		return -errno;
+	if (connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0 || cred.pid <= 0 ||
+	    cred.pid == getpid())
+		return -ESRCH;
+	fd = (int)syscall(SYS_pidfd_open, cred.pid, 0);
+	if (fd < 0)
+		return -errno;
+	/* checked after opening: the pidfd holds on to the process we looked at */
+	if (asprintf(&path, "/proc/%d/cgroup", (int)cred.pid) < 0 ||
+	    asprintf(&want, "/%s/", cfg->cgroup_name) < 0 ||
+	    util_read_file(path, 65536, &cg, &len) < 0 || !strstr(cg, want)) {
+		close(fd);
+		return -ESRCH;
+	}
+	return fd;
+}
+
+/*
+ * A running daemon keeps its own cgroup (and pods) busy: once it has left the cluster, stop it
+ * (SIGTERM, SIGKILL after 30 s) before anything is removed under it.
+ */
+static void daemon_stop(const struct config *cfg)
+{
+	int fd = daemon_pidfd(cfg);
+
+	if (fd < 0)
+		return;
+	log_info("node %s: stopping the running daemon", cfg->node_name);
+	if (syscall(SYS_pidfd_send_signal, fd, SIGTERM, NULL, 0) == 0)
+		pidfds_wait(&fd, 1, 30000);
+	close(fd);
+}
+
 int shoald_teardown(const struct config *cfg, struct err *e)
 {
 	char pin_root[PATH_MAX];
@@ -286,6 +342,7 @@ int shoald_teardown(const struct config *cfg, struct err *e)
 		*slash = 0;
 
 	gossip_leave_via_api(cfg);
+	daemon_stop(cfg);
 	/* pods first: containers, then what they had mounted, then their namespaces */
 	r = containers_remove(cfg);
 	if (r < 0)

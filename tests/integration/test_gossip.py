@@ -261,9 +261,11 @@ def test_teardown_leaves(pair, tmp_path):
     n3 = pair.daemon(pair.b, NET + "2", port=PORT + 3, api_port=6446, join=f"{NET}1:{PORT}",
                      key_file=str(current))
     wait_for(lambda: sees_alive(n1, n3.node), what="n3 alive")
-    # (the daemon still runs, so its cgroup cannot go yet: close() tears down again after it
-    # stopped)
+    # the daemon still runs: teardown has it leave, stops it, then removes everything
     r = pair.b.run(n3.args() + ["--teardown"], check=False)
     assert "left the gossip cluster" in r.stdout + r.stderr, r.stderr
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert n3.proc.wait(timeout=30) is not None  # the running daemon was stopped
     wait_for(lambda: members(n1).get(n3.node, {}).get("state") == "left", timeout=15,
              what="n3 seen as left")
+    assert metric(n1, "shoal_gossip_deaths_total") == 0
