@@ -638,9 +638,14 @@ static bool world_init(uint64_t seed, uint32_t n, const struct swim_config *cfg)
 		for (uint32_t i = 0; i < n; i++) {
 			struct swim_stats st;
 			swim_get_stats(W.nodes[i].sw, &st);
-			if (st.alive != n)
-				fprintf(stderr, "join: %s sees %u alive %u suspect %u dead\n",
+			if (st.alive != n) {
+				fprintf(stderr, "join: %s sees %u alive %u suspect %u dead; missing",
 					W.nodes[i].name, st.alive, st.suspect, st.dead);
+				for (uint32_t j = 0; j < n; j++)
+					if (!swim_member_find(W.nodes[i].sw, W.nodes[j].name))
+						fprintf(stderr, " %s", W.nodes[j].name);
+				fprintf(stderr, "\n");
+			}
 		}
 	}
 	return run_until_converged(300 * SEC, 500 * MS) != UINT64_MAX;
