@@ -56,6 +56,9 @@ static const struct opt_def opts[] = {
 		     "(default none)"),
 	NUM(vxlan_port, "VXLAN UDP port with --overlay vxlan (default 4789)"),
 	NUM(vxlan_vni, "VXLAN network identifier with --overlay vxlan (default 1)"),
+	STR(sched_strategy, "placement score: LeastAllocated (spread) or MostAllocated "
+			    "(bin-packing) (default LeastAllocated)"),
+	STR(test_sched_propose_to, "test only: owners propose every pod onto this node first"),
 	NUM(maglev_seed, "Maglev seed, the same on every node (default 0)"),
 	NUM(max_pods, "pods this node accepts (default 110)"),
 	NUM(run_pods, "1: run the pods bound to this node; 0: API and controllers only (default 1)"),
@@ -279,6 +282,12 @@ int config_load(struct config *cfg, int argc, char **argv, struct err *e)
 		return err_set(e, EINVAL, 0, "",
 			       "--socket-lb-scope must be host or subtree, not %s",
 			       cfg->socket_lb_scope);
+	r = r ?: default_str(&cfg->sched_strategy, "%s", "LeastAllocated");
+	if (r == 0 && !streq(cfg->sched_strategy, "LeastAllocated") &&
+	    !streq(cfg->sched_strategy, "MostAllocated"))
+		return err_set(e, EINVAL, 0, "",
+			       "--sched-strategy must be LeastAllocated or MostAllocated, not %s",
+			       cfg->sched_strategy);
 	r = r ?: default_str(&cfg->gossip_listen, "%s", "0.0.0.0:7946");
 	r = r ?: default_str(&cfg->cluster_name, "%s", "shoal");
 	r = r ?: default_str(&cfg->overlay, "%s", "none");

@@ -43,6 +43,8 @@ struct config {
 	long vxlan_port;     /* 0: 4789 */
 	long vxlan_vni;      /* 0: 1 */
 	long pod_mtu;        /* set by the daemon: the pod veths' MTU (0: kernel default) */
+	char *sched_strategy; /* LeastAllocated (spread, default) | MostAllocated (bin-packing) */
+	char *test_sched_propose_to; /* test hook: owners propose every pod onto this node first */
 	long maglev_seed;    /* cluster-wide Maglev seed */
 	long max_pods;
 	long run_pods;       /* 1: run this node's pods (the pod manager); 0: API/controllers only */

@@ -115,7 +115,7 @@ struct pods {
 	struct event_base *base;
 	struct store *store;
 	const struct config *cfg;
-	struct events *events, *sched_events;
+	struct events *events;
 	struct pods_pool *pool;
 	struct np_node *net;
 	pthread_mutex_t net_lock;
@@ -131,6 +131,8 @@ struct pods {
 	char host_ip[16];
 	char *pods_dir, *ctr_state_dir;
 	int64_t alloc_cpu_m, alloc_mem, max_pods;
+	pods_admitted_fn admitted;
+	void *admitted_ud;
 };
 
 /* pods.c */

@@ -1462,6 +1462,10 @@ static void pod_admit(struct pod *p)
 	struct pods *m = p->m;
 	int64_t cpu, mem, ucpu = 0, umem = 0, npods = 0;
 
+	if (m->admitted && m->admitted(m->admitted_ud, p->uid)) {
+		p->admit = ADMIT_OK;
+		return;
+	}
 	pod_requests(p->obj, &cpu, &mem);
 	for (size_t i = 0; i < m->npods; i++) {
 		struct pod *o = m->pods[i];
@@ -1544,21 +1548,6 @@ static void pod_publish(struct pod *p, uint64_t now)
 
 /* ---------- sync ---------- */
 
-static void pod_bind(struct pod *p)
-{
-	struct err e = { 0 };
-	int r;
-
-	r = api_obj_bind(p->m->store, p->ns, p->name, p->uid, p->m->cfg->node_name, NULL, &e);
-	if (r < 0) {
-		if (r != -ENOENT)
-			log_warn_errno(r, "pod %s/%s: cannot bind: %s", p->ns, p->name, e.message);
-		return;
-	}
-	events_record(p->m->sched_events, p->obj, NULL, "Normal", "Scheduled",
-		      "Successfully assigned %s/%s to %s", p->ns, p->name, p->m->cfg->node_name);
-}
-
 /* spec.activeDeadlineSeconds, counted from status.startTime as the kubelet does. */
 static void pod_check_deadline(struct pod *p, uint64_t now, uint64_t *next)
 {
@@ -1600,13 +1589,14 @@ static void pod_sync(struct pod *p)
 	if (p->finished)
 		return;
 	node = json_str(p->obj, "spec.nodeName", "");
-	if (!p->gone && !*node) {
-		pod_bind(p);
-		return;
-	}
-	if (*node && !streq(node, p->m->cfg->node_name) && !p->setup_ok && !p->busy) {
-		pod_remove(p); /* bound elsewhere before we did anything */
-		return;
+	if (!p->gone && !streq(node, p->m->cfg->node_name)) {
+		/* another node's binding won (the store keeps the earliest): ours stops */
+		if (!p->setup_ok && !p->busy) {
+			pod_remove(p);
+			return;
+		}
+		log_info("pod %s/%s: bound to %s, not here: stopping", p->ns, p->name, node);
+		p->gone = true;
 	}
 	if (p->gone || json_path(p->obj, "metadata.deletionTimestamp")) {
 		pod_sync_delete(p, now);
@@ -1637,11 +1627,10 @@ static void on_pod_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---------- the store watch ---------- */
 
+/* Bound to this node (daemon/scheduler.c binds the pods it admits). */
 static bool pod_is_ours(struct pods *m, const cJSON *obj)
 {
-	const char *node = json_str(obj, "spec.nodeName", "");
-
-	return !*node || streq(node, m->cfg->node_name);
+	return streq(json_str(obj, "spec.nodeName", ""), m->cfg->node_name);
 }
 
 static void on_pod_event(const struct store_event *ev, void *ud)
@@ -1973,6 +1962,14 @@ static void cgroup_parent_create(const char *name)
 	}
 }
 
+void pods_set_admitted(struct pods *m, pods_admitted_fn fn, void *userdata)
+{
+	if (!m)
+		return;
+	m->admitted = fn;
+	m->admitted_ud = userdata;
+}
+
 int pods_images_preload(struct pods *m, const char *paths, struct err *e)
 {
 	_cleanup_free_ char *copy = strdup(paths ? paths : "");
@@ -2028,8 +2025,7 @@ int pods_new(struct event_base *base, struct store *store, const struct config *
 	m->max_pods = cfg->max_pods;
 	host_ip_detect(m->host_ip);
 
-	if ((r = events_new(store, "kubelet", cfg->node_name, &m->events)) < 0 ||
-	    (r = events_new(store, "default-scheduler", cfg->node_name, &m->sched_events)) < 0)
+	if ((r = events_new(store, "kubelet", cfg->node_name, &m->events)) < 0)
 		goto fail;
 	if ((r = image_store_open(cfg->state_dir, &m->images)) < 0) {
 		err_set(e, -r, 0, "", "image store in %s: %s", cfg->state_dir, strerror(-r));
@@ -2105,7 +2101,6 @@ struct pods *pods_free(struct pods *m)
 	m->rt = crun_rt_free(m->rt);
 	m->images = image_store_free(m->images);
 	m->events = events_free(m->events);
-	m->sched_events = events_free(m->sched_events);
 	free(m->pods_dir);
 	free(m->ctr_state_dir);
 	pthread_mutex_destroy(&m->net_lock);

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The pod manager ("kubelet"): makes every pod whose spec.nodeName is empty or names this node
- * run here. It binds unbound pods to the node, admits them against the node's allocatable
- * resources and host ports, plumbs the pod network (netplugin/), pulls or finds images, runs
+ * The pod manager ("kubelet"): makes every pod whose spec.nodeName names this node run here
+ * (daemon/scheduler.c binds pending pods). It admits pods bound directly against the node's
+ * allocatable resources and host ports, plumbs the pod network (netplugin/), pulls or finds images, runs
  * init containers then containers through crun + shoal-shim, restarts them with back-off,
  * probes them, reports status and Events, and tears everything down on deletion. Containers
  * outlive the daemon; a restarted daemon re-adopts them.
@@ -34,6 +34,11 @@ int pods_new(struct event_base *base, struct store *store, const struct config *
 	     struct pods **ret, struct err *e);
 /* Stops managing; running containers are left alone (a restarted daemon re-adopts them). */
 struct pods *pods_free(struct pods *m);
+
+/* The scheduler's answer to "was this pod admitted against the node's ledger?": such pods skip
+ * the kubelet's own resource check (pods bound directly, spec.nodeName at create, still get it). */
+typedef bool (*pods_admitted_fn)(void *userdata, const char *uid);
+void pods_set_admitted(struct pods *m, pods_admitted_fn fn, void *userdata);
 
 /* Import OCI layouts/archives (comma-separated paths) into the node's image store. */
 int pods_images_preload(struct pods *m, const char *paths, struct err *e);

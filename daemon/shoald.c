@@ -17,6 +17,7 @@
 #include "daemon/node.h"
 #include "daemon/pods.h"
 #include "daemon/podio.h"
+#include "daemon/scheduler.h"
 #include "daemon/services.h"
 #include "daemon/teardown.h"
 #include "lib/log.h"
@@ -36,6 +37,7 @@ struct shoald {
 	struct routes *routes;
 	struct ctrl_loop *ctrl;
 	struct pods *pods;
+	struct scheduler *sched;
 	struct podio *podio;
 	struct svc_proxy *svc;
 	struct dns_server *dns;
@@ -99,6 +101,8 @@ static void shoald_free(struct shoald *d)
 	d->gossip = gossip_free(d->gossip); /* before the API: it completes pending requests */
 	d->ctrl = ctrl_loop_free(d->ctrl);
 	d->routes = routes_free(d->routes);
+	pods_set_admitted(d->pods, NULL, NULL);
+	d->sched = scheduler_free(d->sched);
 	podio_set_pods(d->podio, NULL);
 	d->pods = pods_free(d->pods);
 	d->svc = svc_proxy_free(d->svc);
@@ -325,6 +329,23 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	podio_set_pods(d.podio, d.pods);
+	if (d.pods) {
+		/* placement: owners propose, this node admits what is proposed to it */
+		struct scheduler_opts so = {
+			.node_name = d.cfg.node_name,
+			.strategy = streq(d.cfg.sched_strategy, "MostAllocated")
+					    ? SCHED_MOST_ALLOCATED
+					    : SCHED_LEAST_ALLOCATED,
+			.test_propose_to = d.cfg.test_sched_propose_to,
+		};
+		r = scheduler_new(d.base, d.store, d.members, &so, &d.sched);
+		r = r ?: api_server_add_metrics(d.api, scheduler_metrics, d.sched);
+		if (r < 0) {
+			log_error_errno(r, "cannot start the scheduler");
+			goto out;
+		}
+		pods_set_admitted(d.pods, scheduler_admitted, d.sched);
+	}
 	if (d.pods && !strempty(d.cfg.image_preload)) {
 		r = pods_images_preload(d.pods, d.cfg.image_preload, &e);
 		if (r < 0) {

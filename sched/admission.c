@@ -8,6 +8,7 @@
 struct admitted {
 	char *uid;
 	struct sched_pod sp; /* obj is NULL once admitted: only requests and ports are kept */
+	bool checked;	     /* admitted through the filters, not only recorded */
 };
 
 struct admission {
@@ -71,18 +72,22 @@ static ssize_t find(const struct admission *a, const char *uid)
 	return -1;
 }
 
-long admission_admit(struct admission *a, const char *uid, const cJSON *pod)
+static long admit(struct admission *a, const char *uid, const cJSON *pod, bool check)
 {
 	struct sched_pod sp;
 	unsigned why;
 	int r;
 
-	if (find(a, uid) >= 0)
+	ssize_t i = find(a, uid);
+
+	if (i >= 0) {
+		a->pods[i].checked |= check;
 		return 0;
+	}
 	r = sched_pod_init(&sp, pod);
 	if (r < 0)
 		return r;
-	why = sched_filter(&sp, &a->node, NULL);
+	why = check ? sched_filter(&sp, &a->node, NULL) : 0;
 	if (why) {
 		sched_pod_release(&sp);
 		return (long)why;
@@ -106,11 +111,22 @@ long admission_admit(struct admission *a, const char *uid, const cJSON *pod)
 		return r;
 	}
 	sp.obj = NULL;
+	a->pods[a->n].checked = check;
 	a->pods[a->n++].sp = sp;
 	return 0;
 nomem:
 	sched_pod_release(&sp);
 	return -ENOMEM;
+}
+
+long admission_admit(struct admission *a, const char *uid, const cJSON *pod)
+{
+	return admit(a, uid, pod, true);
+}
+
+int admission_record(struct admission *a, const char *uid, const cJSON *pod)
+{
+	return (int)admit(a, uid, pod, false);
 }
 
 bool admission_release(struct admission *a, const char *uid)
@@ -129,6 +145,13 @@ bool admission_release(struct admission *a, const char *uid)
 bool admission_has(const struct admission *a, const char *uid)
 {
 	return find(a, uid) >= 0;
+}
+
+bool admission_checked(const struct admission *a, const char *uid)
+{
+	ssize_t i = find(a, uid);
+
+	return i >= 0 && a->pods[i].checked;
 }
 
 size_t admission_count(const struct admission *a)

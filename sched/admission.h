@@ -28,9 +28,16 @@ int admission_set_node(struct admission *a, const cJSON *node);
  * call: the ledger keeps its requests and host ports.
  */
 long admission_admit(struct admission *a, const char *uid, const cJSON *pod);
+/*
+ * Record a pod that runs here whatever the filters say (bound to this node directly, or found
+ * bound at start): the ledger mirrors what the node holds. 0, or a negative errno.
+ */
+int admission_record(struct admission *a, const char *uid, const cJSON *pod);
 /* The pod ended or was deleted: release what it held. Returns whether it was admitted. */
 bool admission_release(struct admission *a, const char *uid);
 bool admission_has(const struct admission *a, const char *uid);
+/* Admitted through admission_admit (the filters passed), not only recorded. */
+bool admission_checked(const struct admission *a, const char *uid);
 size_t admission_count(const struct admission *a);
 /* What the admitted pods hold against what the node offers. */
 void admission_usage(const struct admission *a, struct sched_res *used, struct sched_res *alloc);

@@ -482,6 +482,24 @@ static void fe_record(struct sched_fit_error *fe, unsigned r, const cJSON *taint
 		fe_add(fe, "Insufficient ephemeral-storage");
 }
 
+int sched_reason_text(unsigned r, const cJSON *taint, char *buf, size_t len)
+{
+	struct sched_fit_error fe = {0};
+	size_t off = 0;
+	int w;
+
+	fe_record(&fe, r, taint);
+	if (len)
+		buf[0] = 0;
+	for (size_t i = 0; i < fe.n; i++) {
+		w = snprintf(buf + off, len - off, "%s%s", i ? ", " : "", fe.r[i].reason);
+		if (w < 0 || (size_t)w >= len - off)
+			return -ENOBUFS;
+		off += (size_t)w;
+	}
+	return 0;
+}
+
 int sched_place(const struct sched_pod *sp, const struct sched_node *nodes, size_t n,
 		enum sched_strategy strategy, const char *const *excluded, size_t n_excluded,
 		struct sched_fit_error *fe)

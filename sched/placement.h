@@ -113,6 +113,10 @@ int sched_place(const struct sched_pod *sp, const struct sched_node *nodes, size
 		enum sched_strategy strategy, const char *const *excluded, size_t n_excluded,
 		struct sched_fit_error *fe);
 
+/* The reason strings of one node's SCHED_R_* mask, joined with ", " (e.g. "Insufficient cpu,
+ * Insufficient memory"); taint as sched_filter sets it. */
+int sched_reason_text(unsigned r, const cJSON *taint, char *buf, size_t len);
+
 /* Kubernetes' FitError text: "0/N nodes are available: <count reason>, ... ." */
 int sched_fit_message(const struct sched_fit_error *fe, char *buf, size_t len);
 

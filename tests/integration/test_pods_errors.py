@@ -67,10 +67,12 @@ def test_bad_inputs_get_reasons_and_events(node):
     node.create_pod(pod_spec("notfound", [ctr("c", ["/no/such/binary"])]))
     node.create_pod(pod_spec("badref", [ctr("c", ["true"], env=[{"name": "X", "valueFrom": {
         "configMapKeyRef": {"name": "missing-cm", "key": "k"}}}])]))
+    # bound directly (spec.nodeName): the kubelet's admission answers, not the scheduler
+    # (test_sched.py: the scheduler keeps such pods Pending as Unschedulable)
     node.create_pod(pod_spec("bigmem", [ctr("c", ["true"], resources={
-        "limits": {"memory": "100Ti"}})]))
+        "limits": {"memory": "100Ti"}})], nodeName=node.node))
     node.create_pod(pod_spec("bigcpu", [ctr("c", ["true"], resources={
-        "requests": {"cpu": "1000"}})]))
+        "requests": {"cpu": "1000"}})], nodeName=node.node))
 
     p = node.wait_pod("noimage", lambda p: waiting(p).get("reason") in
                       ("ErrImagePull", "ImagePullBackOff"), what="ErrImagePull")
@@ -139,7 +141,8 @@ def test_host_ports_dnat_and_conflicts(node):
     node.wait_running("hp1")
     # the node's own address, DNAT'ed to the pod
     assert "hello" in node.http(node.node_ip, port=18080, path="/index.html")
-    node.create_pod(pod_spec("hp2", [ctr("httpd", HTTPD, ports=port)]))
+    # bound directly: the kubelet rejects it (the scheduler would keep it Pending)
+    node.create_pod(pod_spec("hp2", [ctr("httpd", HTTPD, ports=port)], nodeName=node.node))
     p = node.wait_pod("hp2", lambda p: p["status"].get("phase") == "Failed", what="Failed")
     assert p["status"]["reason"] == "NodePorts"
     node.wait_event("hp2", "NodePorts", "didn't have free ports")

@@ -345,13 +345,44 @@ static void test_admission_model(void **state)
 	}
 }
 
+/* A pod recorded (bound directly, found at start) holds its share without being checked; only
+ * admitted ones count as checked; the reason text joins every short resource. */
+static void test_admission_record(void **state)
+{
+	cJSON *n = node("n", "1", "1Gi", NULL, NULL), *big = pod("800m", "100Mi", NULL);
+	struct admission *a;
+	struct sched_res used;
+	char buf[256];
+
+	assert_int_equal(admission_new(n, &a), 0);
+	assert_int_equal(admission_record(a, "r1", big), 0);
+	assert_int_equal(admission_record(a, "r2", big), 0); /* over allocatable: still recorded */
+	admission_usage(a, &used, NULL);
+	assert_int_equal(used.cpu_m, 1600);
+	assert_false(admission_checked(a, "r1"));
+	assert_int_equal(admission_admit(a, "r1", big), 0); /* already held */
+	assert_true(admission_checked(a, "r1"));
+	assert_int_equal(admission_admit(a, "x", big), SCHED_R_CPU);
+	assert_true(admission_release(a, "r2"));
+	assert_int_equal(admission_admit(a, "x", big), SCHED_R_CPU); /* r1 still holds 800m */
+	assert_true(admission_release(a, "r1"));
+	assert_int_equal(admission_admit(a, "x", big), 0);
+	assert_true(admission_checked(a, "x"));
+	assert_int_equal(sched_reason_text(SCHED_R_CPU | SCHED_R_MEMORY, NULL, buf, sizeof(buf)),
+			 0);
+	assert_string_equal(buf, "Insufficient cpu, Insufficient memory");
+	admission_free(a);
+	cJSON_Delete(big);
+	cJSON_Delete(n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_requests),	      cmocka_unit_test(test_filters),
 	    cmocka_unit_test(test_node_affinity),     cmocka_unit_test(test_host_ports),
 	    cmocka_unit_test(test_place_and_message), cmocka_unit_test(test_preferred),
-	    cmocka_unit_test(test_admission_model),
+	    cmocka_unit_test(test_admission_model),   cmocka_unit_test(test_admission_record),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,123 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Placement on one node (its own Node object is the whole cluster): a pending pod is placed and
+bound by the scheduler; one that fits nowhere stays Pending with PodScheduled=False, reason
+Unschedulable, Kubernetes' message and a FailedScheduling Event, and is placed once the node
+changes (labels, cordon, taints, resources freed)."""
+import os
+
+import pytest
+
+from podtest import PodNode, cond, ctr, pod_spec
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces and crun")
+
+SLEEP = ["sh", "-c", "trap 'exit 0' TERM; while sleep 1; do :; done & wait"]
+
+
+@pytest.fixture(scope="module")
+def node():
+    n = PodNode()
+    try:
+        n.start()
+        yield n
+    finally:
+        n.close()
+
+
+def scheduled(p):
+    for c in p.get("status", {}).get("conditions", []):
+        if c["type"] == "PodScheduled":
+            return c
+    return {}
+
+
+def wait_unschedulable(node, name, message):
+    p = node.wait_pod(name, lambda p: scheduled(p).get("reason") == "Unschedulable" and
+                      scheduled(p).get("message") == message, what=f"Unschedulable: {message}")
+    assert p["status"]["phase"] == "Pending"
+    assert scheduled(p)["status"] == "False"
+    assert not p["spec"].get("nodeName")
+    ev = node.wait_event(name, "FailedScheduling", message)
+    assert ev["type"] == "Warning" and ev["source"]["component"] == "default-scheduler"
+    return p
+
+
+def patch_node(node, body, ctype="application/merge-patch+json"):
+    r = node.patch(f"/api/v1/nodes/{node.node}", body, ctype=ctype)
+    assert r.status == 200, r
+
+
+def metric(node, name):
+    for line in node.get("/metrics").body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
+def test_pending_pod_is_placed_and_bound(node):
+    binds = metric(node, "shoal_sched_binds_total")
+    node.create_pod(pod_spec("placed", [ctr("c", SLEEP)]))
+    p = node.wait_running("placed")
+    assert p["spec"]["nodeName"] == node.node
+    assert cond(p, "PodScheduled") == "True"
+    ev = node.wait_event("placed", "Scheduled", f"Successfully assigned default/placed to "
+                         f"{node.node}")
+    assert ev["source"]["component"] == "default-scheduler"
+    assert metric(node, "shoal_sched_binds_total") == binds + 1
+    assert metric(node, "shoal_sched_placement_seconds_count") >= 1
+    node.delete_pod("placed", grace=0)
+
+
+def test_node_selector_unschedulable_until_labelled(node):
+    node.create_pod(pod_spec("ssd", [ctr("c", SLEEP)], nodeSelector={"disktype": "ssd"}))
+    wait_unschedulable(node, "ssd", "0/1 nodes are available: 1 node(s) didn't match Pod's "
+                       "node affinity/selector.")
+    # the cluster changed: the pod is placed again
+    patch_node(node, {"metadata": {"labels": {"disktype": "ssd"}}})
+    p = node.wait_running("ssd")
+    assert p["spec"]["nodeName"] == node.node and cond(p, "PodScheduled") == "True"
+    node.delete_pod("ssd", grace=0)
+    patch_node(node, {"metadata": {"labels": {"disktype": None}}})
+
+
+def test_insufficient_resources_until_freed(node):
+    cpu = int(node.get(f"/api/v1/nodes/{node.node}").json()["status"]["allocatable"]["cpu"])
+    half = f"{cpu * 1000 // 2 + 100}m"  # two of these do not fit
+    node.create_pod(pod_spec("big1", [ctr("c", SLEEP, resources={"requests": {"cpu": half}})]))
+    node.wait_running("big1")
+    node.create_pod(pod_spec("big2", [ctr("c", SLEEP, resources={"requests": {"cpu": half}})]))
+    wait_unschedulable(node, "big2", "0/1 nodes are available: 1 Insufficient cpu.")
+    node.create_pod(pod_spec("huge", [ctr("c", SLEEP, resources={
+        "requests": {"cpu": "1000", "memory": "100Ti"}})]))
+    wait_unschedulable(node, "huge", "0/1 nodes are available: 1 Insufficient cpu, "
+                       "1 Insufficient memory.")
+    # big1 ends: big2 fits now
+    node.delete_pod("big1", grace=0)
+    p = node.wait_running("big2")
+    assert p["spec"]["nodeName"] == node.node
+    assert node.pod("huge")["status"]["phase"] == "Pending"
+    node.delete_pod("big2", grace=0)
+    node.delete_pod("huge", grace=0)
+
+
+def test_cordon_and_taints(node):
+    patch_node(node, {"spec": {"unschedulable": True}})
+    node.create_pod(pod_spec("cordoned", [ctr("c", SLEEP)]))
+    wait_unschedulable(node, "cordoned", "0/1 nodes are available: 1 node(s) were "
+                       "unschedulable.")
+    patch_node(node, {"spec": {"unschedulable": None}})
+    node.wait_running("cordoned")
+
+    patch_node(node, {"spec": {"taints": [{"key": "dedicated", "value": "db",
+                                           "effect": "NoSchedule"}]}})
+    node.create_pod(pod_spec("tainted", [ctr("c", SLEEP)]))
+    wait_unschedulable(node, "tainted", "0/1 nodes are available: 1 node(s) had untolerated "
+                       "taint {dedicated: db}.")
+    node.create_pod(pod_spec("tolerant", [ctr("c", SLEEP)], tolerations=[
+        {"key": "dedicated", "operator": "Equal", "value": "db", "effect": "NoSchedule"}]))
+    node.wait_running("tolerant")
+    patch_node(node, {"spec": {"taints": None}})
+    node.wait_running("tainted")
+    for n in ("cordoned", "tainted", "tolerant"):
+        node.delete_pod(n, grace=0)
+    node.assert_no_leftovers()
