@@ -53,8 +53,16 @@ static void on_members_change(struct members *m, void *userdata)
 
 	log_info("members: %zu live (epoch %llu); resyncing controllers", members_count(m),
 		 (unsigned long long)members_epoch(m));
+	ctrl_mgr_members_changed(l->mgr);
 	ctrl_mgr_resync(l->mgr);
 	on_kick(l);
+}
+
+void ctrl_loop_set_caught_up(struct ctrl_loop *l,
+			     bool (*caught_up)(void *userdata, const char *node, uint64_t since_ms),
+			     void *userdata)
+{
+	ctrl_mgr_set_caught_up(l->mgr, caught_up, userdata);
 }
 
 int ctrl_loop_new(struct event_base *base, struct store *store, struct members *members,
@@ -107,9 +115,13 @@ int ctrl_loop_metrics(void *userdata, char **text)
 		     "shoal_controller_retries_total %llu\n"
 		     "# HELP shoal_controller_failing_keys Keys whose last reconcile failed.\n"
 		     "# TYPE shoal_controller_failing_keys gauge\n"
-		     "shoal_controller_failing_keys %zu\n",
+		     "shoal_controller_failing_keys %zu\n"
+		     "# HELP shoal_controller_handover_waits_total Reconciles put off until this "
+		     "node caught up with a key's previous owner.\n"
+		     "# TYPE shoal_controller_handover_waits_total counter\n"
+		     "shoal_controller_handover_waits_total %llu\n",
 		     (unsigned long long)st.reconciles, (unsigned long long)st.retries,
-		     st.failing) < 0)
+		     st.failing, (unsigned long long)st.handover_waits) < 0)
 		return -ENOMEM;
 	return 0;
 }

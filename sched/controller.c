@@ -18,8 +18,18 @@ struct ctrl_failing {
 	unsigned int failures;
 };
 
+/* A membership change still within the settle window: the live set before it. */
+struct ctrl_change {
+	struct members *prev;
+	uint64_t at_ms;
+};
+#define CTRL_CHANGES 8
+
 struct ctrl_mgr {
 	struct ctrl_options o;
+	struct members *snap; /* the live set as of the last change */
+	struct ctrl_change changes[CTRL_CHANGES];
+	size_t nchanges;
 	struct store_watch *watch;
 	struct ctrl_sel_cache *sel_cache;
 	struct ctrl_item *q;
@@ -203,6 +213,107 @@ static bool ctrl_owns(struct ctrl_mgr *m, const char *resource, const char *ns, 
 	return members_owns(m->o.members, key);
 }
 
+bool ctrl_owns_key(struct ctrl_mgr *m, const char *resource, const char *ns, const char *name)
+{
+	return ctrl_owns(m, resource, ns, name);
+}
+
+uint64_t ctrl_tombstone_horizon_ms(struct ctrl_mgr *m)
+{
+	return m->o.tombstone_horizon_ms ? m->o.tombstone_horizon_ms : 3600ULL * 1000;
+}
+
+static uint64_t ctrl_settle_ms(struct ctrl_mgr *m)
+{
+	return m->o.settle_ms ? m->o.settle_ms : CTRL_SETTLE_MS;
+}
+
+/* A copy of the live set, for computing who owned a key before a change. */
+static struct members *members_snapshot(const struct members *live)
+{
+	struct members *s = NULL;
+
+	if (members_new(members_self(live), &s) < 0)
+		return NULL;
+	for (size_t i = 0; i < members_count(live); i++)
+		if (members_add(s, members_get(live, i)) < 0)
+			return members_free(s);
+	return s;
+}
+
+/* Forget changes whose settle window is over. */
+static void ctrl_changes_expire(struct ctrl_mgr *m, uint64_t now)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < m->nchanges; i++) {
+		if (now >= m->changes[i].at_ms + ctrl_settle_ms(m))
+			members_free(m->changes[i].prev);
+		else
+			m->changes[j++] = m->changes[i];
+	}
+	m->nchanges = j;
+}
+
+void ctrl_mgr_members_changed(struct ctrl_mgr *m)
+{
+	uint64_t now = ctrl_now_ms(m);
+	struct members *cur;
+
+	if (!m->o.members)
+		return;
+	ctrl_changes_expire(m, now);
+	cur = members_snapshot(m->o.members);
+	if (m->snap) {
+		if (m->nchanges == CTRL_CHANGES) {
+			/* the oldest change goes early: its keys wait no longer than the others */
+			members_free(m->changes[0].prev);
+			memmove(&m->changes[0], &m->changes[1],
+				sizeof(m->changes[0]) * (CTRL_CHANGES - 1));
+			m->nchanges--;
+		}
+		m->changes[m->nchanges++] = (struct ctrl_change){ m->snap, now };
+	}
+	m->snap = cur;
+}
+
+void ctrl_mgr_set_caught_up(struct ctrl_mgr *m,
+			    bool (*caught_up)(void *userdata, const char *node, uint64_t since_ms),
+			    void *userdata)
+{
+	m->o.caught_up = caught_up;
+	m->o.caught_up_data = userdata;
+}
+
+/*
+ * Must a key that this node owns wait for a handover? Yes while, for a recent membership change,
+ * the key was owned by another node before it and this node has not completed an anti-entropy
+ * round with that node since (its last writes may not be here yet: acting now could duplicate
+ * pods or undo its work). The settle window bounds the wait.
+ */
+static bool ctrl_handover_wait(struct ctrl_mgr *m, const char *resource, const char *ns,
+			       const char *name)
+{
+	const char *self;
+	uint64_t now;
+	char key[512];
+
+	if (!m->o.caught_up || !m->o.members || !m->nchanges)
+		return false;
+	now = ctrl_now_ms(m);
+	ctrl_changes_expire(m, now);
+	self = members_self(m->o.members);
+	snprintf(key, sizeof(key), "%s/%s/%s", resource, ns, name);
+	for (size_t i = 0; i < m->nchanges; i++) {
+		const char *prev = members_owner(m->changes[i].prev, key);
+		if (!prev || streq(prev, self))
+			continue;
+		if (!m->o.caught_up(m->o.caught_up_data, prev, m->changes[i].at_ms))
+			return true;
+	}
+	return false;
+}
+
 static void ctrl_on_event(const struct store_event *ev, void *userdata)
 {
 	struct ctrl_mgr *m = userdata;
@@ -243,6 +354,8 @@ static void ctrl_on_event(const struct store_event *ev, void *userdata)
 			ctrl_enqueue(m, key, o->ns, json_str(r, "name", ""), 0);
 		}
 	}
+	if (ev->type == STORE_ADDED && has_refs)
+		ctrl_gc_on_dependent(m, o->ns, obj);
 	ref = ctrl_controller_ref(obj);
 	if (ref) {
 		const struct ctrl_ops *owner = ctrl_ops_by_kind(json_str(ref, "kind", ""));
@@ -264,8 +377,16 @@ int ctrl_mgr_new(const struct ctrl_options *opts, struct ctrl_mgr **ret)
 	if (!m)
 		return -ENOMEM;
 	m->o = *opts;
+	if (m->o.members) {
+		m->snap = members_snapshot(m->o.members);
+		if (!m->snap) {
+			free(m);
+			return -ENOMEM;
+		}
+	}
 	r = store_watch_add(m->o.store, NULL, 0, ctrl_on_event, m, &m->watch);
 	if (r < 0) {
+		members_free(m->snap);
 		free(m);
 		return r;
 	}
@@ -290,6 +411,9 @@ struct ctrl_mgr *ctrl_mgr_free(struct ctrl_mgr *m)
 	for (size_t i = 0; i < m->nfailing; i++)
 		failing_free(&m->failing[i]);
 	free(m->failing);
+	for (size_t i = 0; i < m->nchanges; i++)
+		members_free(m->changes[i].prev);
+	members_free(m->snap);
 	free(m);
 	return NULL;
 }
@@ -328,6 +452,8 @@ static int ctrl_reconcile(struct ctrl_mgr *m, struct ctrl_item *it)
 		const char *res = it->resource + strlen(GC_OWNER) + 1;
 		if (!ctrl_owns(m, res, it->ns, it->name))
 			return 0;
+		if (ctrl_handover_wait(m, res, it->ns, it->name))
+			goto wait;
 		r = store_get(m->o.store, res, it->ns, it->name, &o);
 		if (r == -ENOENT)
 			return 0;
@@ -340,6 +466,8 @@ static int ctrl_reconcile(struct ctrl_mgr *m, struct ctrl_item *it)
 	ops = ctrl_ops_by_resource(it->resource);
 	if (!ops || !ctrl_owns(m, it->resource, it->ns, it->name))
 		return 0;
+	if (ctrl_handover_wait(m, it->resource, it->ns, it->name))
+		goto wait;
 	r = store_get(m->o.store, it->resource, it->ns, it->name, &o);
 	if (r < 0 && r != -ENOENT)
 		return r;
@@ -350,6 +478,11 @@ static int ctrl_reconcile(struct ctrl_mgr *m, struct ctrl_item *it)
 			return -ENOMEM;
 	}
 	return ops->reconcile(m, it->ns, it->name, obj);
+wait:
+	/* not a failure: look again shortly (the settle window bounds how long) */
+	m->stats.handover_waits++;
+	ctrl_enqueue(m, it->resource, it->ns, it->name, CTRL_HANDOVER_RECHECK_MS);
+	return 0;
 }
 
 int ctrl_mgr_run(struct ctrl_mgr *m, uint64_t *next_ms)

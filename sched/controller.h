@@ -27,7 +27,22 @@ struct ctrl_options {
 	/* called when work is queued, so the daemon can schedule ctrl_mgr_run() soon */
 	void (*kick)(void *userdata);
 	void *kick_data;
+	/*
+	 * Controller handover (docs/consistency.md). When set, a key whose owner moved to this
+	 * node in a membership change is reconciled only once this node has caught up with the
+	 * previous owner's writes: caught_up(previous owner, change time) is true (an
+	 * anti-entropy round with it completed after the change), or settle_ms have passed since
+	 * the change (the previous owner died, or cannot be reached). NULL: no handover wait
+	 * (each node owns what its own replica holds).
+	 */
+	bool (*caught_up)(void *userdata, const char *node, uint64_t since_ms);
+	void *caught_up_data;
+	uint64_t settle_ms;	       /* 0: CTRL_SETTLE_MS */
+	uint64_t tombstone_horizon_ms; /* the store's tombstone horizon; 0: 1 h */
 };
+
+#define CTRL_SETTLE_MS 5000ULL
+#define CTRL_HANDOVER_RECHECK_MS 200ULL
 
 int ctrl_mgr_new(const struct ctrl_options *opts, struct ctrl_mgr **ret);
 struct ctrl_mgr *ctrl_mgr_free(struct ctrl_mgr *m);
@@ -37,6 +52,15 @@ struct ctrl_mgr *ctrl_mgr_free(struct ctrl_mgr *m);
 int ctrl_mgr_run(struct ctrl_mgr *m, uint64_t *next_ms);
 /* Queue every object of every controlled kind (after start, and when ownership moves). */
 void ctrl_mgr_resync(struct ctrl_mgr *m);
+/*
+ * The live member set changed (call before ctrl_mgr_resync): keys that moved here wait for the
+ * handover (see caught_up above).
+ */
+void ctrl_mgr_members_changed(struct ctrl_mgr *m);
+/* Set the handover check later (the replication module may start after the manager). */
+void ctrl_mgr_set_caught_up(struct ctrl_mgr *m,
+			    bool (*caught_up)(void *userdata, const char *node, uint64_t since_ms),
+			    void *userdata);
 /* Number of queued keys (for tests). */
 size_t ctrl_mgr_pending(struct ctrl_mgr *m);
 
@@ -55,6 +79,7 @@ struct ctrl_stats {
 	uint64_t reconciles; /* reconciles run */
 	uint64_t retries;    /* failed reconciles queued again */
 	size_t failing;      /* keys whose last reconcile failed */
+	uint64_t handover_waits; /* reconciles put off until a handover caught up */
 };
 void ctrl_mgr_stats_get(struct ctrl_mgr *m, struct ctrl_stats *ret);
 

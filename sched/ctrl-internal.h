@@ -31,6 +31,9 @@ void ctrl_sel_cache_forget(struct ctrl_sel_cache *c, const char *ns, const char 
 struct ctrl_sel_cache *ctrl_sel_cache_free(struct ctrl_sel_cache *c);
 
 struct store *ctrl_store(struct ctrl_mgr *m);
+/* Whether this node reconciles the object (members_owns of "<resource>/<ns>/<name>"). */
+bool ctrl_owns_key(struct ctrl_mgr *m, const char *resource, const char *ns, const char *name);
+uint64_t ctrl_tombstone_horizon_ms(struct ctrl_mgr *m);
 uint64_t ctrl_now_ms(struct ctrl_mgr *m);
 /* Queue a key for reconcile after delay_ms (0: now). */
 void ctrl_enqueue(struct ctrl_mgr *m, const char *resource, const char *ns, const char *name,
@@ -81,6 +84,8 @@ extern const size_t ctrl_gc_resources_count;
 /* ("apps/v1", "ReplicaSet") -> "replicasets.apps", from the API registry */
 const char *ctrl_resource_of_kind(const char *api_version, const char *kind);
 void ctrl_gc_on_delete(struct ctrl_mgr *m, const struct store_obj *o);
+/* A new object with owner references: check it if an owner is not here (alive). */
+void ctrl_gc_on_dependent(struct ctrl_mgr *m, const char *ns, const cJSON *obj);
 int ctrl_gc_owner(struct ctrl_mgr *m, const char *resource, const char *ns, const char *name,
 		  cJSON *obj);
 int ctrl_gc_dangling(struct ctrl_mgr *m, const char *resource, const char *ns, const char *name,

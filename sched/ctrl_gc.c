@@ -11,6 +11,7 @@
 #include "api/resources.h"
 #include "lib/macro.h"
 #include "sched/ctrl-internal.h"
+#include "sched/hlc.h"
 
 #define FIN_FOREGROUND "foregroundDeletion"
 #define FIN_ORPHAN "orphan"
@@ -22,26 +23,64 @@ const char *const ctrl_gc_resources[] = {
 const size_t ctrl_gc_resources_count = ARRAY_SIZE(ctrl_gc_resources);
 
 /*
- * Does the owner an ownerReference names still exist? Looked up by its kind and name (owners
- * live in the dependent's namespace, or are cluster-scoped) and then compared by uid, so a
- * re-created owner of the same name does not adopt the old one's dependents.
+ * What this replica knows of the owner an ownerReference names. Owners live in the dependent's
+ * namespace, or are cluster-scoped; they are compared by uid, so a re-created owner of the same
+ * name does not adopt the old one's dependents.
+ *
+ * With replication a dependent can arrive before its owner (a pod applied on one node before
+ * its ReplicaSet reaches this one), so "not found" does not mean "deleted". The owner is gone
+ * only when the replica holds proof: its tombstone with the referenced uid, or another uid in
+ * its name born after the dependent (the referenced owner predates its dependent, and a key
+ * keeps the uid born last, so the referenced one can never come back). A name never seen is
+ * taken as gone only once the dependent is older than the tombstone horizon (an owner deleted
+ * that long ago has had its tombstone collected; a live one would have arrived by then).
  */
-static bool gc_owner_alive(struct ctrl_mgr *m, const char *ns, const cJSON *ref)
+enum gc_owner_state {
+	GC_OWNER_ALIVE,
+	GC_OWNER_GONE,
+	GC_OWNER_UNKNOWN, /* not arrived (yet): look again later */
+};
+
+struct gc_reg {
+	bool tombstone;
+	uint64_t born;
+	char uid[128];
+};
+
+static int gc_reg_one(const struct store_reg *spec, const struct store_reg *status, void *ud)
+{
+	struct gc_reg *g = ud;
+
+	g->tombstone = spec->tombstone;
+	g->born = spec->born;
+	snprintf(g->uid, sizeof(g->uid), "%s", spec->uid ? spec->uid : "");
+	return 1;
+}
+
+static enum gc_owner_state gc_owner_state(struct ctrl_mgr *m, const char *ns, const cJSON *ref,
+					  uint64_t dep_born)
 {
 	const char *res = ctrl_resource_of_kind(json_str(ref, "apiVersion", ""),
 						json_str(ref, "kind", ""));
 	const struct api_resource *ar = res ? api_resource_by_key(res) : NULL;
-	struct store_obj *o = NULL;
-	bool alive;
+	struct gc_reg g = { 0 };
+	int r;
 
 	if (!ar)
-		return true; /* a kind we do not serve: not ours to judge */
-	if (store_get(ctrl_store(m), res, ar->namespaced ? ns : "", json_str(ref, "name", ""),
-		      &o) < 0)
-		return false;
-	alive = o->uid && streq(o->uid, json_str(ref, "uid", ""));
-	store_obj_unref(o);
-	return alive;
+		return GC_OWNER_ALIVE; /* a kind we do not serve: not ours to judge */
+	r = store_reg_get(ctrl_store(m), res, ar->namespaced ? ns : "", json_str(ref, "name", ""),
+			  gc_reg_one, &g);
+	if (r == -ENOENT) {
+		uint64_t horizon = ctrl_tombstone_horizon_ms(m), now = ctrl_now_ms(m);
+		if (dep_born && now > horizon && HLC_PHYS(dep_born) < now - horizon)
+			return GC_OWNER_GONE;
+		return GC_OWNER_UNKNOWN;
+	}
+	if (r < 0)
+		return GC_OWNER_UNKNOWN;
+	if (streq(g.uid, json_str(ref, "uid", "")))
+		return g.tombstone ? GC_OWNER_GONE : GC_OWNER_ALIVE;
+	return g.born > dep_born ? GC_OWNER_GONE : GC_OWNER_UNKNOWN;
 }
 
 static bool has_finalizer(const cJSON *obj, const char *fin)
@@ -130,6 +169,16 @@ static int gc_dependents(struct ctrl_mgr *m, const char *ns, const char *uid, cJ
 	return 0;
 }
 
+void ctrl_gc_on_dependent(struct ctrl_mgr *m, const char *ns, const cJSON *obj)
+{
+	cJSON *r;
+
+	/* an owner not (yet) here: the dependent gets looked at, and again until it is known */
+	cJSON_ArrayForEach(r, json_path(obj, "metadata.ownerReferences"))
+	if (gc_owner_state(m, ns, r, 0) != GC_OWNER_ALIVE)
+		ctrl_enqueue(m, "gc-dangling", *ns ? ns : "*", json_str(r, "uid", ""), 0);
+}
+
 void ctrl_gc_on_delete(struct ctrl_mgr *m, const struct store_obj *o)
 {
 	/* dependents are in the same namespace; cluster-scoped owners: scan all */
@@ -179,30 +228,55 @@ int ctrl_gc_owner(struct ctrl_mgr *m, const char *resource, const char *ns, cons
 	return 0;
 }
 
-/* One dependent: delete it if every owner it names is gone. */
+/* Re-examine dependents of an owner that has not arrived after this long. */
+#define GC_UNKNOWN_RECHECK_MS 10000
+
+/*
+ * One dependent: delete it if every owner it names is known to be gone, drop the references to
+ * the gone ones if only some are. Only the dependent's owner node writes (every node sees the
+ * same tombstones, one delete is enough); an owner not arrived yet brings the check back later.
+ */
 static void gc_check_dependent(struct ctrl_mgr *m, const char *ns, cJSON *dep)
 {
 	cJSON *r;
 	const char *res = resource_of(dep);
-	int owners = 0, alive = 0;
+	const char *name = json_str(dep, "metadata.name", "");
+	struct store_obj *o = NULL;
+	uint64_t born = 0;
+	int owners = 0, gone = 0;
 
-	if (!res)
+	if (!res || !ctrl_owns_key(m, res, ns, name))
 		return;
+	if (store_get(ctrl_store(m), res, ns, name, &o) == 0) {
+		born = o->born;
+		store_obj_unref(o);
+	}
 	cJSON_ArrayForEach(r, json_path(dep, "metadata.ownerReferences"))
 	{
 		owners++;
-		if (gc_owner_alive(m, ns, r))
-			alive++;
+		switch (gc_owner_state(m, ns, r, born)) {
+		case GC_OWNER_GONE:
+			gone++;
+			break;
+		case GC_OWNER_UNKNOWN:
+			ctrl_enqueue(m, "gc-dangling", *ns ? ns : "*", json_str(r, "uid", ""),
+				     GC_UNKNOWN_RECHECK_MS);
+			break;
+		case GC_OWNER_ALIVE:
+			break;
+		}
 	}
-	if (owners && !alive && !ctrl_terminating(dep))
-		ctrl_delete(m, res, ns, json_str(dep, "metadata.name", ""), "Background");
-	else if (owners && alive < owners) {
+	if (!gone)
+		return;
+	if (gone == owners && !ctrl_terminating(dep)) {
+		ctrl_delete(m, res, ns, name, "Background");
+	} else if (gone < owners) {
 		/* some owners gone: drop just those references, in one write */
 		_cleanup_json_ cJSON *c = cJSON_Duplicate(dep, 1);
 		cJSON *refs = json_path(c, "metadata.ownerReferences"), *next;
 		for (r = refs ? refs->child : NULL; r; r = next) {
 			next = r->next;
-			if (!gc_owner_alive(m, ns, r))
+			if (gc_owner_state(m, ns, r, born) == GC_OWNER_GONE)
 				cJSON_Delete(cJSON_DetachItemViaPointer(refs, r));
 		}
 		ctrl_update(m, c);

@@ -210,6 +210,243 @@ static void test_event_cuts_backoff_short(void **state)
 	assert_int_equal(store_count(env->store, "pods", "default"), 1);
 }
 
+/* Copy every register of src into dst, as replication would. */
+static int copy_fn(const struct store_reg *spec, const struct store_reg *status, void *ud)
+{
+	struct store *dst = ud;
+
+	store_merge_register(dst, spec);
+	if (status)
+		store_merge_register(dst, status);
+	return 0;
+}
+
+static void replicate(struct store *src, struct store *dst)
+{
+	assert_int_equal(store_reg_list(src, NULL, 0, STORE_DIGEST_BUCKETS, copy_fn, dst), 0);
+}
+
+static void create_json(struct store *s, const char *json, char *uid, size_t uidlen)
+{
+	struct store_obj *o = NULL;
+	struct err e = { 0 };
+	cJSON *obj = cJSON_Parse(json);
+
+	assert_non_null(obj);
+	if (api_obj_create(s, obj, &o, &e) < 0)
+		fail_msg("create: %s", e.message);
+	if (uid)
+		snprintf(uid, uidlen, "%s", o->uid);
+	store_obj_unref(o);
+	cJSON_Delete(obj);
+}
+
+static void create_dependent(struct store *s, const char *name, const char *owner,
+			     const char *owner_uid)
+{
+	char buf[1024];
+
+	snprintf(buf, sizeof(buf),
+		 "{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"%s\","
+		 "\"namespace\":\"default\",\"ownerReferences\":[{\"apiVersion\":\"apps/v1\","
+		 "\"kind\":\"ReplicaSet\",\"name\":\"%s\",\"uid\":\"%s\"}]}}",
+		 name, owner, owner_uid);
+	create_json(s, buf, NULL, 0);
+}
+
+static bool exists(struct store *s, const char *resource, const char *name)
+{
+	struct store_obj *o = NULL;
+
+	if (store_get(s, resource, "default", name, &o) < 0)
+		return false;
+	bool alive = !strstr(o->json, "\"deletionTimestamp\"");
+	store_obj_unref(o);
+	return alive;
+}
+
+/*
+ * The collector deletes a dependent only on proof that its owner is gone: the owner's
+ * tombstone with the referenced uid. An owner that has not arrived (the dependent came first
+ * from another node) keeps its dependent, however long it takes.
+ */
+static void test_gc_waits_for_owner_tombstone(void **state)
+{
+	struct env *env = *state;
+	struct store_options so = { .path = ":memory:", .node_name = "n2", .clock = clock_fn };
+	struct store *other;
+	char ghost[64], real[64];
+	struct err e = { 0 };
+
+	assert_int_equal(store_open(&so, &other), 0);
+	create_json(other, "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":"
+			   "{\"name\":\"default\"}}",
+		    NULL, 0);
+	/* two ReplicaSets on the other node (scaled to 0: no pods of their own) */
+	create_json(other, "{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"metadata\":"
+			   "{\"name\":\"ghost\",\"namespace\":\"default\"},\"spec\":{\"replicas\":0,"
+			   "\"selector\":{\"matchLabels\":{\"a\":\"b\"}},\"template\":{\"metadata\":"
+			   "{\"labels\":{\"a\":\"b\"}},\"spec\":{\"containers\":[{\"name\":\"c\","
+			   "\"image\":\"x\"}]}}}}",
+		    ghost, sizeof(ghost));
+	create_json(other, "{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"metadata\":"
+			   "{\"name\":\"real\",\"namespace\":\"default\"},\"spec\":{\"replicas\":0,"
+			   "\"selector\":{\"matchLabels\":{\"a\":\"c\"}},\"template\":{\"metadata\":"
+			   "{\"labels\":{\"a\":\"c\"}},\"spec\":{\"containers\":[{\"name\":\"c\","
+			   "\"image\":\"x\"}]}}}}",
+		    real, sizeof(real));
+
+	/* their dependents reach this node first */
+	create_dependent(env->store, "dep-ghost", "ghost", ghost);
+	create_dependent(env->store, "dep-real", "real", real);
+	run(env);
+	now_ms += 60 * 1000;
+	run(env);
+	assert_true(exists(env->store, "configmaps", "dep-ghost"));
+	assert_true(exists(env->store, "configmaps", "dep-real"));
+
+	/* the owners arrive: one live, one already deleted (a tombstone) */
+	struct api_delete_opts o = { .grace_seconds = -1 };
+	assert_int_equal(api_obj_delete(other, "replicasets.apps", "default", "ghost", &o, NULL, &e),
+			 0);
+	replicate(other, env->store);
+	for (int i = 0; i < 3; i++) {
+		now_ms += 11 * 1000;
+		run(env);
+	}
+	assert_false(exists(env->store, "configmaps", "dep-ghost"));
+	assert_true(exists(env->store, "configmaps", "dep-real"));
+
+	/* a dependent whose owner never shows up is collected once older than the horizon */
+	create_dependent(env->store, "dep-never", "never", "no-such-uid");
+	now_ms += 30 * 60 * 1000;
+	run(env);
+	assert_true(exists(env->store, "configmaps", "dep-never"));
+	now_ms += 31 * 60 * 1000;
+	run(env);
+	assert_false(exists(env->store, "configmaps", "dep-never"));
+	store_close(other);
+}
+
+static int first_pod_fn(struct store_obj *o, void *ud)
+{
+	snprintf(ud, 64, "%s", o->name);
+	return 1;
+}
+
+static void first_pod_name(struct store *s, char *buf, size_t len)
+{
+	assert_true(len >= 64);
+	buf[0] = 0;
+	store_list(s, "pods", "default", NULL, NULL, first_pod_fn, buf);
+	assert_true(buf[0] != 0);
+}
+
+static bool caught_up_flag;
+static int caught_up_calls;
+
+static bool caught_up_fn(void *ud, const char *node, uint64_t since_ms)
+{
+	caught_up_calls++;
+	assert_string_equal(node, "n2");
+	return caught_up_flag;
+}
+
+/*
+ * Handover: a ReplicaSet whose owner n2 leaves is reconciled here only once this node has
+ * caught up with n2 (or the settle window passed), never on a replica that may miss n2's
+ * last writes.
+ */
+static void test_handover_waits_for_catch_up(void **state)
+{
+	struct store_options so = { .path = ":memory:", .node_name = "n1", .clock = clock_fn };
+	struct ctrl_options co = { .clock = clock_fn, .caught_up = caught_up_fn };
+	struct store *s;
+	struct members *mem;
+	struct ctrl_mgr *ctrl;
+	struct ctrl_stats st;
+	char names[2][16];
+	int found = 0;
+
+	assert_int_equal(store_open(&so, &s), 0);
+	assert_int_equal(members_new("n1", &mem), 0);
+	assert_int_equal(members_add(mem, "n2"), 1);
+	co.store = s;
+	co.members = mem;
+	assert_int_equal(ctrl_mgr_new(&co, &ctrl), 0);
+	create_json(s, "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":"
+		       "{\"name\":\"default\"}}",
+		    NULL, 0);
+	/* two ReplicaSets n2 owns */
+	for (int i = 0; found < 2 && i < 1000; i++) {
+		char key[64];
+		snprintf(names[found], sizeof(names[found]), "rs%d", i);
+		snprintf(key, sizeof(key), "replicasets.apps/default/%s", names[found]);
+		if (!strcmp(members_owner(mem, key), "n2"))
+			found++;
+	}
+	assert_int_equal(found, 2);
+	for (int i = 0; i < 2; i++) {
+		char buf[1024];
+		snprintf(buf, sizeof(buf),
+			 "{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"metadata\":"
+			 "{\"name\":\"%s\",\"namespace\":\"default\"},\"spec\":{\"replicas\":1,"
+			 "\"selector\":{\"matchLabels\":{\"rs\":\"%s\"}},\"template\":{\"metadata\":"
+			 "{\"labels\":{\"rs\":\"%s\"}},\"spec\":{\"containers\":[{\"name\":\"c\","
+			 "\"image\":\"x\"}]}}}}",
+			 names[i], names[i], names[i]);
+		create_json(s, buf, NULL, 0);
+	}
+	ctrl_mgr_run(ctrl, NULL);
+	assert_int_equal(store_count(s, "pods", "default"), 0); /* n2's */
+
+	/* n2 leaves: the keys move here but wait for the catch-up */
+	assert_int_equal(members_remove(mem, "n2"), 1);
+	ctrl_mgr_members_changed(ctrl);
+	ctrl_mgr_resync(ctrl);
+	ctrl_mgr_run(ctrl, NULL);
+	now_ms += CTRL_HANDOVER_RECHECK_MS;
+	ctrl_mgr_run(ctrl, NULL);
+	assert_int_equal(store_count(s, "pods", "default"), 0);
+	ctrl_mgr_stats_get(ctrl, &st);
+	assert_true(st.handover_waits >= 4);
+	assert_true(caught_up_calls >= 4);
+
+	/* caught up with n2: both are reconciled */
+	caught_up_flag = true;
+	now_ms += CTRL_HANDOVER_RECHECK_MS;
+	ctrl_mgr_run(ctrl, NULL);
+	assert_int_equal(store_count(s, "pods", "default"), 2);
+
+	/* n2 comes back and leaves again, never catching up; a pod goes missing meanwhile: its
+	 * replacement waits for the settle window */
+	caught_up_flag = false;
+	assert_int_equal(members_add(mem, "n2"), 1);
+	ctrl_mgr_members_changed(ctrl);
+	assert_int_equal(members_remove(mem, "n2"), 1);
+	ctrl_mgr_members_changed(ctrl);
+	uint64_t t0 = now_ms;
+	{
+		char pod[64];
+		struct err e = { 0 };
+		struct api_delete_opts o = { .grace_seconds = 0 };
+		first_pod_name(s, pod, sizeof(pod));
+		assert_int_equal(api_obj_delete(s, "pods", "default", pod, &o, NULL, &e), 0);
+	}
+	ctrl_mgr_resync(ctrl);
+	while (now_ms + CTRL_HANDOVER_RECHECK_MS < t0 + CTRL_SETTLE_MS) {
+		ctrl_mgr_run(ctrl, NULL);
+		assert_int_equal(store_count(s, "pods", "default"), 1);
+		now_ms += CTRL_HANDOVER_RECHECK_MS;
+	}
+	now_ms = t0 + CTRL_SETTLE_MS + CTRL_HANDOVER_RECHECK_MS;
+	ctrl_mgr_run(ctrl, NULL);
+	assert_int_equal(store_count(s, "pods", "default"), 2);
+	ctrl_mgr_free(ctrl);
+	members_free(mem);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -217,6 +454,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_reconcile_is_retried_with_backoff, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_event_cuts_backoff_short, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gc_waits_for_owner_tombstone, setup, teardown),
+		cmocka_unit_test(test_handover_waits_for_catch_up),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
