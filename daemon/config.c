@@ -33,7 +33,8 @@ static const struct opt_def opts[] = {
 	STR(tls_key, "TLS key for non-loopback API"),
 	STR(tls_ca, "CA certificate (generated with the serving certificate)"),
 	STR(tokens_file, "bearer tokens file: token,user,uid[,\"group1,group2\"]"),
-	STR(pod_cidr, "this node's pod CIDR (default 10.244.0.0/24)"),
+	STR(pod_cidr, "this node's pod CIDR (default: claim a free /24 of the cluster CIDR; on a "
+		      "new lone node 10.244.0.0/24)"),
 	STR(service_cidr, "service ClusterIP CIDR (default 10.96.0.0/12)"),
 	STR(cluster_cidr, "cluster pod CIDR, not masqueraded (default 10.244.0.0/16)"),
 	STR(image_preload, "OCI layouts/archives to import at start, comma-separated"),
@@ -61,6 +62,12 @@ static const struct opt_def opts[] = {
 	STR(test_sched_propose_to, "test only: owners propose every pod onto this node first"),
 	NUM(maglev_seed, "Maglev seed, the same on every node (default 0)"),
 	NUM(max_pods, "pods this node accepts (default 110)"),
+	STR(node_labels, "labels of this node's Node, k=v,... (e.g. topology.kubernetes.io/zone=a)"),
+	NUM(node_left_grace, "seconds before the Node of a member that left is removed (default 60)"),
+	NUM(node_dead_grace, "seconds before the Node of a dead or forgotten member is removed "
+			     "(default 3600)"),
+	NUM(claim_settle_ms, "how long a claim (pod CIDR) must stand unchallenged after this node "
+			     "caught up with the cluster before it is used (default 2000)"),
 	NUM(run_pods, "1: run the pods bound to this node; 0: API and controllers only (default 1)"),
 	NUM(watch_window, "events kept for watch resume (default 100000)"),
 	STR(socket_lb_scope, "host: every process of the node reaches services (socket LB at the "
@@ -189,6 +196,9 @@ int config_load(struct config *cfg, int argc, char **argv, struct err *e)
 	cfg->run_pods = 1;
 	cfg->watch_window = 100000;
 	cfg->max_body_bytes = 3 << 20;
+	cfg->node_left_grace = 60;
+	cfg->node_dead_grace = 3600;
+	cfg->claim_settle_ms = 2000;
 
 	/* first pass: --config and --help, so flags override the file */
 	for (int i = 1; i < argc; i++) {
@@ -257,21 +267,25 @@ int config_load(struct config *cfg, int argc, char **argv, struct err *e)
 	r = r ?: default_str(&cfg->run_dir, "/run/shoal/%s", cfg->node_name);
 	r = r ?: default_str(&cfg->api_listen, "%s", "127.0.0.1:6443");
 	r = r ?: default_str(&cfg->api_socket, "%s/api.sock", cfg->run_dir);
-	r = r ?: default_str(&cfg->pod_cidr, "%s", "10.244.0.0/24");
 	r = r ?: default_str(&cfg->service_cidr, "%s", "10.96.0.0/12");
 	r = r ?: default_str(&cfg->cluster_cidr, "%s", "10.244.0.0/16");
 	r = r ?: default_str(&cfg->cluster_domain, "%s", "cluster.local");
 	r = r ?: default_str(&cfg->dns_resolv_conf, "%s", "/etc/resolv.conf");
-	if (r == 0 && !cfg->dns_listen) {
-		/* the node's reserved pod-CIDR address, which pods' resolv.conf names */
-		struct ipam_range range;
-		char ip[16];
-		r = ipam_range_parse(cfg->pod_cidr, NULL, NULL, &range, e);
-		if (r < 0)
-			return r;
-		ipam_addr_format(range.gateway, ip);
-		r = default_str(&cfg->dns_listen, "%s:53", ip);
-	}
+	if (r == 0 && (!cfg->pod_cidr || streq(cfg->pod_cidr, "") || streq(cfg->pod_cidr, "auto"))) {
+		/* claimed from the cluster CIDR at start; a restart reuses the settled claim */
+		_cleanup_free_ char *path = NULL, *text = NULL;
+		size_t len;
+		free(cfg->pod_cidr);
+		cfg->pod_cidr = NULL;
+		cfg->pod_cidr_auto = true;
+		if (asprintf(&path, "%s/pod-cidr", cfg->state_dir) < 0)
+			return -ENOMEM;
+		if (util_read_file(path, 64, &text, &len) >= 0) {
+			text[strcspn(text, "\n")] = 0;
+			r = config_pod_cidr_set(cfg, text, e);
+		}
+	} else if (r == 0)
+		r = config_pod_cidr_set(cfg, cfg->pod_cidr, e);
 	r = r ?: default_str(&cfg->bpf_pin_dir, "/sys/fs/bpf/shoal/%s", cfg->node_name);
 	r = r ?: default_str(&cfg->cgroup_name, "shoal-%s", cfg->node_name);
 	r = r ?: default_str(&cfg->nft_table, "shoal-%s", cfg->node_name);
@@ -297,6 +311,32 @@ int config_load(struct config *cfg, int argc, char **argv, struct err *e)
 	if (r == 0 && (cfg->vxlan_port > 65535 || cfg->vxlan_vni >= 1 << 24))
 		return err_set(e, EINVAL, 0, "", "--vxlan-port is 1..65535, --vxlan-vni 1..16777215");
 	return r;
+}
+
+int config_pod_cidr_set(struct config *cfg, const char *cidr, struct err *e)
+{
+	struct ipam_range range;
+	char ip[16];
+	int r;
+
+	r = ipam_range_parse(cidr, NULL, NULL, &range, e);
+	if (r < 0)
+		return r;
+	if (cfg->pod_cidr != cidr) {
+		char *c = strdup(cidr);
+		if (!c)
+			return -ENOMEM;
+		free(cfg->pod_cidr);
+		cfg->pod_cidr = c;
+	}
+	if (cfg->dns_listen && !cfg->dns_listen_auto)
+		return 0;
+	/* the node's reserved pod-CIDR address, which pods' resolv.conf names */
+	ipam_addr_format(range.gateway, ip);
+	free(cfg->dns_listen);
+	cfg->dns_listen = NULL;
+	cfg->dns_listen_auto = true;
+	return default_str(&cfg->dns_listen, "%s:53", ip);
 }
 
 void config_free(struct config *cfg)

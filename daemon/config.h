@@ -20,7 +20,7 @@ struct config {
 	char *tls_key;
 	char *tls_ca;
 	char *tokens_file;   /* CSV: token,user,uid[,groups] like kube-apiserver */
-	char *pod_cidr;      /* 10.244.0.0/24 */
+	char *pod_cidr;      /* 10.244.0.0/24; NULL until claimed when pod_cidr_auto */
 	char *service_cidr;  /* 10.96.0.0/12 */
 	char *cluster_cidr;  /* 10.244.0.0/16: pod traffic to it is not masqueraded */
 	char *image_preload; /* comma-separated OCI layouts/archives imported at start */
@@ -50,12 +50,20 @@ struct config {
 	long run_pods;       /* 1: run this node's pods (the pod manager); 0: API/controllers only */
 	long watch_window;
 	long max_body_bytes;
+	char *node_labels;   /* k=v,... on this node's Node */
+	long node_left_grace; /* seconds */
+	long node_dead_grace; /* seconds */
+	long claim_settle_ms;
+	bool pod_cidr_auto;  /* no --pod-cidr: claimed from cluster_cidr (daemon/claims.h) */
+	bool dns_listen_auto; /* dns_listen derived from the pod CIDR */
 };
 
 /* Fill cfg from argv (and the --config file it names). -EINVAL with a message on bad input;
  * 1 if --help/--version was handled and the caller should exit 0. */
 int config_load(struct config *cfg, int argc, char **argv, struct err *e);
 void config_free(struct config *cfg);
+/* Set the node's pod CIDR (validated) and what derives from it (the DNS address unless given). */
+int config_pod_cidr_set(struct config *cfg, const char *cidr, struct err *e);
 void config_usage(FILE *f);
 
 #endif

@@ -1483,3 +1483,17 @@ struct gossip *gossip_free(struct gossip *g)
 	free(g);
 	return NULL;
 }
+
+int gossip_set_meta(struct gossip *g, const char *json)
+{
+	int r;
+
+	if (!g)
+		return 0;
+	r = swim_set_meta(g->swim, json, json ? strlen(json) : 0);
+	if (r < 0)
+		return r;
+	/* the new metadata went out with a higher incarnation: a restart must start above it */
+	identity_save(g, swim_self(g->swim)->incarnation);
+	return 0;
+}

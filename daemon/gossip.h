@@ -89,6 +89,10 @@ typedef void (*gossip_reply_fn)(void *ctx, const uint8_t *reply, ssize_t len_or_
 int gossip_request(struct gossip *g, const char *node, uint8_t ch, const void *req, size_t len,
 		   gossip_reply_fn fn, void *ctx);
 
+/* Replace this node's metadata (a JSON object's text, <= 512 bytes), e.g. once its pod CIDR
+ * claim settled: spread with a new incarnation. -EINVAL if too large. */
+int gossip_set_meta(struct gossip *g, const char *json);
+
 /* Prometheus text for /metrics (api_metrics_fn). */
 int gossip_metrics(void *g, char **text);
 

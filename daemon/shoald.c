@@ -9,6 +9,7 @@
 
 #include "api/gossip.h"
 #include "api/server.h"
+#include "daemon/claims.h"
 #include "daemon/config.h"
 #include "daemon/ctrl_loop.h"
 #include "daemon/dns.h"
@@ -80,7 +81,8 @@ static char *shoald_gossip_meta(const struct config *cfg)
 
 	if (!m)
 		return NULL;
-	cJSON_AddStringToObject(m, "podCIDR", cfg->pod_cidr);
+	if (cfg->pod_cidr)
+		cJSON_AddStringToObject(m, "podCIDR", cfg->pod_cidr);
 	cJSON_AddNumberToObject(m, "cpu", cpus > 0 ? (double)cpus : 0);
 	cJSON_AddNumberToObject(m, "memoryBytes", (double)util_mem_total_bytes());
 	cJSON_AddNumberToObject(m, "maxPods", (double)cfg->max_pods);
@@ -220,12 +222,6 @@ int main(int argc, char **argv)
 		goto out;
 	}
 
-	r = node_agent_new(d.base, d.store, &d.cfg, &d.node);
-	if (r < 0) {
-		log_error_errno(r, "cannot register node");
-		goto out;
-	}
-
 	struct svc_proxy_opts po = {
 		.node = d.cfg.node_name,
 		.cgroup = cg,
@@ -310,6 +306,44 @@ int main(int argc, char **argv)
 		if (r < 0)
 			goto out;
 	}
+	/* the pod CIDR: claimed from the cluster CIDR unless --pod-cidr named one */
+	if (d.cfg.pod_cidr_auto) {
+		_cleanup_free_ char *cidr = NULL;
+		struct node_podcidr_opts pco = {
+			.store = d.store,
+			.members = d.members,
+			.node_name = d.cfg.node_name,
+			.cluster_cidr = d.cfg.cluster_cidr,
+			.state_dir = d.cfg.state_dir,
+			.prefer = d.cfg.pod_cidr,
+			.joining = d.gossip && !strempty(d.cfg.join),
+			.join_wait_ms = 10000,
+			.settle_ms = (uint64_t)d.cfg.claim_settle_ms,
+			.replicated = false, /* no store replication yet (see members above) */
+		};
+		r = node_podcidr_claim(d.base, &pco, &cidr, &e);
+		r = r ?: config_pod_cidr_set(&d.cfg, cidr, &e);
+		if (r < 0) {
+			log_error_errno(r, "cannot claim a pod CIDR: %s", e.message);
+			goto out;
+		}
+		if (d.gossip) {
+			_cleanup_free_ char *meta = shoald_gossip_meta(&d.cfg);
+			r = meta ? gossip_set_meta(d.gossip, meta) : -ENOMEM;
+			if (r < 0)
+				goto out;
+		}
+	} else {
+		r = node_podcidr_record(d.store, d.cfg.node_name, d.cfg.cluster_cidr, d.cfg.pod_cidr);
+		if (r < 0)
+			log_warn_errno(r, "pod CIDR %s: cannot record the claim", d.cfg.pod_cidr);
+	}
+	r = node_agent_new(d.base, d.store, &d.cfg, d.members, &d.node);
+	if (r < 0) {
+		log_error_errno(r, "cannot register node");
+		goto out;
+	}
+
 	if (!strempty(d.cfg.dns_listen)) {
 		struct dns_server_options dso = {
 			.listen = d.cfg.dns_listen,

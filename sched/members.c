@@ -325,12 +325,19 @@ void members_set_replicated(struct members *m, bool replicated)
 
 const char *members_owner(const struct members *m, const char *key)
 {
+	return members_owner_except(m, key, NULL);
+}
+
+const char *members_owner_except(const struct members *m, const char *key, const char *except)
+{
 	const char *best = NULL;
 	uint64_t best_score = 0;
 
 	if (m->unreplicated)
 		return m->self;
 	for (size_t i = 0; i < m->n; i++) {
+		if (except && streq(m->names[i], except))
+			continue;
 		uint64_t s = members_score(key, m->names[i]);
 		/* ties (astronomically unlikely) go to the smaller name: names are sorted */
 		if (!best || s > best_score) {

@@ -78,6 +78,9 @@ void members_set_replicated(struct members *m, bool replicated);
  * Self for every key while members are not replicated. */
 const char *members_owner(const struct members *m, const char *key);
 bool members_owns(const struct members *m, const char *key);
+/* The owner among the live members other than `except`: who speaks for a member that is
+ * suspect (still live, but not answering) about its own objects. NULL if none. */
+const char *members_owner_except(const struct members *m, const char *key, const char *except);
 
 /* Callback when the set changes (ownership may have moved). */
 typedef void (*members_change_fn)(struct members *m, void *userdata);

@@ -108,12 +108,15 @@ def test_join_and_members_view(pair):
     n1, n2 = pair.n1, pair.n2
     wait_for(lambda: sees_alive(n1, n1.node, n2.node) and sees_alive(n2, n1.node, n2.node),
              what="both nodes alive in both views")
-    view = members(n1)
+    # n2 claims its pod CIDR once it joined, then publishes it in its metadata
+    view = wait_for(lambda: (lambda v: v if "podCIDR" in v[n2.node].get("meta", {}) else None)(
+        members(n1)), what="n2's pod CIDR in its metadata")
     m2 = view[n2.node]
     assert m2["address"] == f"{NET}2:{PORT}"
     assert m2["incarnation"] >= 1
     assert set(m2) >= {"name", "address", "state", "incarnation", "rtt"}
-    assert m2["meta"]["podCIDR"] == "10.244.0.0/24"
+    assert m2["meta"]["podCIDR"] == n2.get(f"/api/v1/nodes/{n2.node}").json()["spec"]["podCIDR"]
+    assert m2["meta"]["podCIDR"].startswith("10.244.") and m2["meta"]["podCIDR"].endswith("/24")
     assert view[n1.node].get("self") is True
     # RTT measured once n1 probed n2 directly
     wait_for(lambda: members(n1)[n2.node]["rttMicros"] > 0, what="an RTT measurement")
@@ -261,6 +264,9 @@ def test_teardown_leaves(pair, tmp_path):
     n3 = pair.daemon(pair.b, NET + "2", port=PORT + 3, api_port=6446, join=f"{NET}1:{PORT}",
                      key_file=str(current))
     wait_for(lambda: sees_alive(n1, n3.node), what="n3 alive")
+    # started: its pod CIDR claim settled and went out in its metadata (teardown must find
+    # the daemon done starting: a later metadata update would refute the leave)
+    wait_for(lambda: "podCIDR" in members(n1)[n3.node].get("meta", {}), what="n3 started")
     # the daemon still runs: teardown has it leave, stops it, then removes everything
     r = pair.b.run(n3.args() + ["--teardown"], check=False)
     assert "left the gossip cluster" in r.stdout + r.stderr, r.stderr

@@ -180,6 +180,31 @@ static void test_view_and_live_set(void **state)
 	members_free(m);
 }
 
+/* The owner except a member is the owner the others agree on once that member is gone. */
+static void test_owner_except(void **state)
+{
+	struct members *a, *b;
+	char key[64];
+
+	assert_int_equal(members_new("n1", &a), 0);
+	assert_int_equal(members_new("n1", &b), 0);
+	for (int i = 2; i <= 5; i++) {
+		snprintf(key, sizeof(key), "n%d", i);
+		assert_int_equal(members_add(a, key), 1);
+		if (i != 3)
+			assert_int_equal(members_add(b, key), 1);
+	}
+	for (int k = 0; k < 200; k++) {
+		snprintf(key, sizeof(key), "nodes/x%d", k);
+		const char *o = members_owner_except(a, key, "n3");
+		assert_non_null(o);
+		assert_string_not_equal(o, "n3");
+		assert_string_equal(o, members_owner(b, key));
+	}
+	members_free(a);
+	members_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -189,6 +214,7 @@ int main(void)
 		cmocka_unit_test(test_owner_agrees_across_views),
 		cmocka_unit_test(test_minimal_movement_and_balance),
 		cmocka_unit_test(test_view_and_live_set),
+		cmocka_unit_test(test_owner_except),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
