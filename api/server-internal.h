@@ -58,7 +58,7 @@ struct api_server {
 	struct {
 		api_metrics_fn fn;
 		void *ud;
-	} metrics[4];
+	} metrics[16];
 	size_t nmetrics;
 	/* pod I/O (podio.c, podlog.c, podexec.c, images.c) */
 	struct api_podio podio;
