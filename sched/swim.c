@@ -121,6 +121,8 @@ struct swim {
 	uint64_t next_probe, next_gossip, next_pushpull, next_reconnect, next_housekeep;
 	uint32_t reconnect_seq;
 	uint64_t revived_since, last_heal_pushpull;
+	uint32_t learned;	/* new members heard through gossip since our last push-pull */
+	uint64_t last_pushpull; /* any push-pull we started */
 	uint32_t revived;
 	char reconnect_target[SWIM_NAME_MAX + 1];
 
@@ -587,6 +589,8 @@ static void pushpull_with(struct swim *s, const struct swim_addr *to, bool join)
 
 	if (encode_state(s, &w, join, false) == 0) {
 		s->st.pushpulls++;
+		s->learned = 0;
+		s->last_pushpull = now(s);
 		start_stream(s, join ? PEND_JOIN : PEND_PUSHPULL, to, &w, 0);
 	}
 	free(w.buf);
@@ -693,8 +697,10 @@ static void apply_alive(struct swim *s, const struct swim_msg *m, const struct s
 		n->pub.incarnation = m->incarnation;
 		set_state(s, n, SWIM_ALIVE);
 		set_meta(n, m->meta, m->meta_len);
-		if (gossiped)
+		if (gossiped) {
 			queue_broadcast(s, m);
+			s->learned++;
+		}
 		changed(s, n);
 		return;
 	}
@@ -1480,6 +1486,8 @@ uint64_t swim_next_timer_ms(const struct swim *s)
 	if (!s->leaving) {
 		MIN_T(s->next_probe);
 		MIN_T(s->next_pushpull);
+		if (s->cfg.catchup_members && s->learned >= s->cfg.catchup_members)
+			MIN_T(s->last_pushpull + s->cfg.catchup_ms);
 		if (s->cfg.reconnect_interval_ms)
 			MIN_T(s->next_reconnect);
 		if (s->join_status == -EINPROGRESS && !s->join_outstanding)
@@ -1557,6 +1565,12 @@ void swim_tick(struct swim *s)
 			pushpull_with(s, &to->pub.addr, false);
 		uint32_t iv = pushpull_interval(s);
 		s->next_pushpull = t + iv / 2 + rnd(s, iv); /* jitter: no synchronised rounds */
+	} else if (!s->leaving && s->cfg.catchup_members && s->learned >= s->cfg.catchup_members &&
+		   t - s->last_pushpull >= s->cfg.catchup_ms) {
+		/* a mass join: repair what gossip missed now, not at the next periodic exchange */
+		struct swim_node *to;
+		if (k_random(s, 1, &to, ok_alive_not, NULL) == 1)
+			pushpull_with(s, &to->pub.addr, false);
 	}
 	if (!s->leaving && s->cfg.reconnect_interval_ms && t >= s->next_reconnect) {
 		struct swim_node *to;
@@ -1594,6 +1608,8 @@ struct swim_config swim_config_default(void)
 	    .direct_retry = true,
 	    .final_probe_ms = 100,
 	    .heal_pushpull_ms = 500,
+	    .catchup_members = 16,
+	    .catchup_ms = 2000,
 	    .tcp_fallback = true,
 	    .suspicion_mult = 3,
 	    .suspicion_max_mult = 3,

@@ -175,6 +175,14 @@ struct swim_config {
 	 * at most this often, so whole views cross instead of a refutation per member (0: off).
 	 */
 	uint32_t heal_pushpull_ms;
+	/*
+	 * Many members learned through gossip (a mass join): gossip reaches almost every node,
+	 * and the few pairs it misses wait for a periodic push-pull. After catchup_members new
+	 * members heard since our last push-pull, push-pull again, at most every catchup_ms
+	 * (0: off).
+	 */
+	uint32_t catchup_members;
+	uint32_t catchup_ms;
 };
 
 struct swim;
