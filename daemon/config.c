@@ -70,6 +70,8 @@ static const struct opt_def opts[] = {
 			     "caught up with the cluster before it is used (default 2000)"),
 	NUM(run_pods, "1: run the pods bound to this node; 0: API and controllers only (default 1)"),
 	NUM(watch_window, "events kept for watch resume (default 100000)"),
+	NUM(event_ttl, "seconds an Event lives after its last update, deleted by the node that "
+		       "wrote it (default 3600)"),
 	STR(socket_lb_scope, "host: every process of the node reaches services (socket LB at the "
 			     "cgroup2 root, acting on this node's netns only); subtree: only the "
 			     "node's cgroup subtree (default host)"),
@@ -195,6 +197,7 @@ int config_load(struct config *cfg, int argc, char **argv, struct err *e)
 	cfg->max_pods = 110;
 	cfg->run_pods = 1;
 	cfg->watch_window = 100000;
+	cfg->event_ttl = 3600;
 	cfg->max_body_bytes = 3 << 20;
 	cfg->node_left_grace = 60;
 	cfg->node_dead_grace = 3600;
@@ -310,6 +313,8 @@ int config_load(struct config *cfg, int argc, char **argv, struct err *e)
 			       cfg->overlay);
 	if (r == 0 && (cfg->vxlan_port > 65535 || cfg->vxlan_vni >= 1 << 24))
 		return err_set(e, EINVAL, 0, "", "--vxlan-port is 1..65535, --vxlan-vni 1..16777215");
+	if (r == 0 && cfg->event_ttl < 1)
+		return err_set(e, EINVAL, 0, "", "--event-ttl is at least 1 (seconds)");
 	return r;
 }
 

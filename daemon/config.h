@@ -49,6 +49,7 @@ struct config {
 	long max_pods;
 	long run_pods;       /* 1: run this node's pods (the pod manager); 0: API/controllers only */
 	long watch_window;
+	long event_ttl;      /* seconds an Event lives after its last update (3600) */
 	long max_body_bytes;
 	char *node_labels;   /* k=v,... on this node's Node */
 	long node_left_grace; /* seconds */

@@ -13,6 +13,7 @@
 #include "daemon/config.h"
 #include "daemon/ctrl_loop.h"
 #include "daemon/dns.h"
+#include "daemon/events.h"
 #include "daemon/gossip.h"
 #include "daemon/routes.h"
 #include "daemon/node.h"
@@ -37,6 +38,7 @@ struct shoald {
 	struct gossip *gossip;
 	struct routes *routes;
 	struct ctrl_loop *ctrl;
+	struct events_gc *events_gc;
 	struct pods *pods;
 	struct scheduler *sched;
 	struct podio *podio;
@@ -102,6 +104,7 @@ static void shoald_free(struct shoald *d)
 	d->dns = dns_server_free(d->dns);
 	d->gossip = gossip_free(d->gossip); /* before the API: it completes pending requests */
 	d->ctrl = ctrl_loop_free(d->ctrl);
+	d->events_gc = events_gc_free(d->events_gc);
 	d->routes = routes_free(d->routes);
 	pods_set_admitted(d->pods, NULL, NULL);
 	d->sched = scheduler_free(d->sched);
@@ -257,6 +260,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	r = api_server_add_metrics(d.api, ctrl_loop_metrics, d.ctrl);
+	if (r < 0)
+		goto out;
+	r = events_gc_new(d.base, d.store, d.cfg.node_name, (uint64_t)d.cfg.event_ttl * 1000,
+			  &d.events_gc);
 	if (r < 0)
 		goto out;
 	if (!strempty(d.cfg.gossip_listen)) {
