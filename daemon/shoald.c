@@ -294,24 +294,6 @@ int main(int argc, char **argv)
 		r = r ?: api_server_add_metrics(d.api, gossip_metrics, d.gossip);
 		if (r < 0)
 			goto out;
-		/* the other members' pod CIDRs, before the pod manager: it needs the pod MTU */
-		struct routes_opts ro = {
-			.node_name = d.cfg.node_name,
-			.pod_cidr = d.cfg.pod_cidr,
-			.overlay = streq(d.cfg.overlay, "vxlan") ? ROUTES_VXLAN : ROUTES_DIRECT,
-			.vxlan_port = (uint16_t)d.cfg.vxlan_port,
-			.vxlan_vni = (uint32_t)d.cfg.vxlan_vni,
-			.members = d.members,
-		};
-		r = routes_new(d.base, &ro, &d.routes, &e);
-		if (r < 0) {
-			log_error_errno(r, "cannot route the pod network: %s", e.message);
-			goto out;
-		}
-		d.cfg.pod_mtu = routes_pod_mtu(d.routes);
-		r = api_server_add_metrics(d.api, routes_metrics, d.routes);
-		if (r < 0)
-			goto out;
 	}
 	/* the pod CIDR: claimed from the cluster CIDR unless --pod-cidr named one */
 	if (d.cfg.pod_cidr_auto) {
@@ -344,6 +326,26 @@ int main(int argc, char **argv)
 		r = node_podcidr_record(d.store, d.cfg.node_name, d.cfg.cluster_cidr, d.cfg.pod_cidr);
 		if (r < 0)
 			log_warn_errno(r, "pod CIDR %s: cannot record the claim", d.cfg.pod_cidr);
+	}
+	if (d.gossip) {
+		/* the other members' pod CIDRs, before the pod manager: it needs the pod MTU */
+		struct routes_opts ro = {
+			.node_name = d.cfg.node_name,
+			.pod_cidr = d.cfg.pod_cidr,
+			.overlay = streq(d.cfg.overlay, "vxlan") ? ROUTES_VXLAN : ROUTES_DIRECT,
+			.vxlan_port = (uint16_t)d.cfg.vxlan_port,
+			.vxlan_vni = (uint32_t)d.cfg.vxlan_vni,
+			.members = d.members,
+		};
+		r = routes_new(d.base, &ro, &d.routes, &e);
+		if (r < 0) {
+			log_error_errno(r, "cannot route the pod network: %s", e.message);
+			goto out;
+		}
+		d.cfg.pod_mtu = routes_pod_mtu(d.routes);
+		r = api_server_add_metrics(d.api, routes_metrics, d.routes);
+		if (r < 0)
+			goto out;
 	}
 	r = node_agent_new(d.base, d.store, &d.cfg, d.members, &d.node);
 	if (r < 0) {
