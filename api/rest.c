@@ -1238,6 +1238,11 @@ void api_rest_handle(struct api_req *r)
 		return;
 	/* pod I/O: plain text and WebSocket streams, not JSON documents */
 	if (r->sub && r->name && r->ns && streq(r->res->plural, "pods") && !r->res->group[0]) {
+		/* a pod on another node: its node answers (relay.c) */
+		if ((streq(r->sub, "log") || streq(r->sub, "exec") || streq(r->sub, "attach") ||
+		     streq(r->sub, "portforward")) &&
+		    api_relay_maybe(r))
+			return;
 		if (streq(r->sub, "log")) {
 			api_podlog_handle(r);
 			return;

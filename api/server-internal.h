@@ -19,6 +19,7 @@
 #include "api/gossip.h"
 #include "api/object.h"
 #include "api/podio.h"
+#include "api/relay.h"
 #include "api/resources.h"
 #include "api/selector.h"
 #include "api/server.h"
@@ -72,6 +73,12 @@ struct api_server {
 	struct api_gossip gossip;
 	bool has_gossip;
 	struct api_gossip_req *gossip_reqs; /* requests waiting for the cluster */
+	/* relaying pod I/O to other nodes (relay.c) */
+	char *tcp_listen;                 /* --api-listen as configured, when TLS */
+	struct api_relay_ops relay;
+	bool has_relay;
+	SSL_CTX *relay_ssl_ctx;           /* client side, made on first use */
+	struct api_relay *relays;         /* relayed streams */
 };
 
 /* One request being served. */
@@ -83,6 +90,8 @@ struct api_req {
 	char *path;                /* decoded path without query */
 	struct evkeyvalq query;    /* decoded query parameters */
 	const char *user;
+	bool node_identity;        /* authenticated with a node credential (relay.c) */
+	char node_user[300];       /* its user, "system:node:NAME" */
 	/* route */
 	const struct api_resource *res;
 	char *ns, *name, *sub;
@@ -177,6 +186,15 @@ void api_ws_close(struct api_ws *w, uint16_t code);
 size_t api_ws_backlog(const struct api_ws *w); /* bytes not yet written to the client */
 void api_ws_read_enable(struct api_ws *w, bool on);
 struct api_ws *api_ws_free(struct api_ws *w);
+
+/* --- relaying pod I/O to the pod's node (relay.c) --- */
+/* Relay the pod I/O request r if its pod is bound to another node: true when handled (relayed,
+ * or a Status replied), false when this node serves it. */
+bool api_relay_maybe(struct api_req *r);
+/* The user of a node credential in the Authorization header (into buf), or NULL. */
+const char *api_auth_node(struct api_server *srv, struct evhttp_request *req, char *buf,
+			  size_t len);
+void api_relay_free_all(struct api_server *srv);
 
 /* --- gossip membership (gossip.c) --- */
 bool api_gossip_match(const char *path);

@@ -412,7 +412,19 @@ static void on_request(struct evhttp_request *req, void *arg)
 	if (l->auth) {
 		r.user = api_auth_user(l->srv, req);
 		if (!r.user) {
+			r.user = api_auth_node(l->srv, req, r.node_user, sizeof(r.node_user));
+			r.node_identity = r.user != NULL;
+		}
+		if (!r.user) {
 			api_reply_status(&r, 401, "Unauthorized", NULL, NULL, "Unauthorized");
+			goto out;
+		}
+		/* another node relaying pod I/O: that, and nothing else */
+		if (r.node_identity && !api_relay_path_allowed(r.path)) {
+			api_reply_status(&r, 403, "Forbidden", NULL, NULL,
+					 "%s may only relay pod log, exec, attach and portforward "
+					 "requests",
+					 r.user);
 			goto out;
 		}
 	} else
@@ -669,6 +681,10 @@ int api_server_new(struct event_base *base, struct store *store,
 			goto fail;
 		}
 		listener_guard(srv, evhttp_bound_socket_get_listener(bs));
+		if (secure && !(srv->tcp_listen = strdup(opts->listen))) {
+			r = -ENOMEM;
+			goto fail;
+		}
 		log_info("api: listening on %s%s", opts->listen,
 			 secure ? " (TLS, bearer tokens)" : " (plain HTTP, loopback)");
 	}
@@ -694,6 +710,7 @@ struct api_server *api_server_free(struct api_server *srv)
 	svcalloc_fini();
 	api_watch_free_all(srv);
 	api_podio_free_all(srv);
+	api_relay_free_all(srv);
 	api_gossip_free_all(srv);
 	if (srv->tcp.http)
 		evhttp_free(srv->tcp.http);
@@ -713,6 +730,7 @@ struct api_server *api_server_free(struct api_server *srv)
 	}
 	free(srv->tokens);
 	free(srv->openapi_v3_root);
+	free(srv->tcp_listen);
 	free(srv->node_name);
 	free(srv);
 	return NULL;

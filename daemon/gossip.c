@@ -1497,3 +1497,8 @@ int gossip_set_meta(struct gossip *g, const char *json)
 	identity_save(g, swim_self(g->swim)->incarnation);
 	return 0;
 }
+
+const struct gossip_keyring *gossip_get_keyring(struct gossip *g)
+{
+	return g ? g->kr : NULL;
+}

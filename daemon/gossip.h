@@ -96,4 +96,9 @@ int gossip_set_meta(struct gossip *g, const char *json);
 /* Prometheus text for /metrics (api_metrics_fn). */
 int gossip_metrics(void *g, char **text);
 
+/* The cluster keyring (borrowed; keyring operations change it). Relay credentials derive from
+ * its keys (daemon/relay.h). */
+struct gossip_keyring;
+const struct gossip_keyring *gossip_get_keyring(struct gossip *g);
+
 #endif

@@ -8,6 +8,7 @@
 #include <event2/event.h>
 
 #include "api/gossip.h"
+#include "api/relay.h"
 #include "api/server.h"
 #include "daemon/claims.h"
 #include "daemon/config.h"
@@ -19,6 +20,7 @@
 #include "daemon/node.h"
 #include "daemon/pods.h"
 #include "daemon/podio.h"
+#include "daemon/relay.h"
 #include "daemon/scheduler.h"
 #include "daemon/services.h"
 #include "daemon/teardown.h"
@@ -37,6 +39,7 @@ struct shoald {
 	struct members *members;
 	struct gossip *gossip;
 	struct routes *routes;
+	struct relay *relay;
 	struct ctrl_loop *ctrl;
 	struct events_gc *events_gc;
 	struct pods *pods;
@@ -76,10 +79,12 @@ static int shoald_gossip_keys(void *ud, const char *op, const char *key, api_gos
 }
 
 /* What other members learn about this node with its gossip alive messages. */
-static char *shoald_gossip_meta(const struct config *cfg)
+static char *shoald_gossip_meta(const struct config *cfg, struct api_server *api)
 {
 	_cleanup_json_ cJSON *m = cJSON_CreateObject();
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	uint8_t pin[API_RELAY_PIN_BYTES];
+	char listen[300];
 
 	if (!m)
 		return NULL;
@@ -88,6 +93,10 @@ static char *shoald_gossip_meta(const struct config *cfg)
 	cJSON_AddNumberToObject(m, "cpu", cpus > 0 ? (double)cpus : 0);
 	cJSON_AddNumberToObject(m, "memoryBytes", (double)util_mem_total_bytes());
 	cJSON_AddNumberToObject(m, "maxPods", (double)cfg->max_pods);
+	/* where other nodes relay pod I/O to (daemon/relay.h); none with a loopback API */
+	if (api_server_relay_endpoint(api, listen, sizeof(listen), pin) == 0 &&
+	    relay_meta_add(m, listen, pin) < 0)
+		return NULL;
 	return cJSON_PrintUnformatted(m);
 }
 
@@ -102,6 +111,7 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static void shoald_free(struct shoald *d)
 {
 	d->dns = dns_server_free(d->dns);
+	d->relay = relay_free(d->relay);
 	d->gossip = gossip_free(d->gossip); /* before the API: it completes pending requests */
 	d->ctrl = ctrl_loop_free(d->ctrl);
 	d->events_gc = events_gc_free(d->events_gc);
@@ -267,7 +277,7 @@ int main(int argc, char **argv)
 	if (r < 0)
 		goto out;
 	if (!strempty(d.cfg.gossip_listen)) {
-		_cleanup_free_ char *meta = shoald_gossip_meta(&d.cfg);
+		_cleanup_free_ char *meta = shoald_gossip_meta(&d.cfg, d.api);
 		struct gossip_opts go = {
 			.node_name = d.cfg.node_name,
 			.state_dir = d.cfg.state_dir,
@@ -292,6 +302,8 @@ int main(int argc, char **argv)
 		};
 		r = api_server_set_gossip(d.api, &ag);
 		r = r ?: api_server_add_metrics(d.api, gossip_metrics, d.gossip);
+		/* pods of other nodes: relay their I/O there */
+		r = r ?: relay_new(d.api, d.members, d.gossip, &d.relay);
 		if (r < 0)
 			goto out;
 	}
@@ -317,7 +329,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		if (d.gossip) {
-			_cleanup_free_ char *meta = shoald_gossip_meta(&d.cfg);
+			_cleanup_free_ char *meta = shoald_gossip_meta(&d.cfg, d.api);
 			r = meta ? gossip_set_meta(d.gossip, meta) : -ENOMEM;
 			if (r < 0)
 				goto out;
