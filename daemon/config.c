@@ -60,6 +60,8 @@ static const struct opt_def opts[] = {
 	STR(sched_strategy, "placement score: LeastAllocated (spread) or MostAllocated "
 			    "(bin-packing) (default LeastAllocated)"),
 	STR(test_sched_propose_to, "test only: owners propose every pod onto this node first"),
+	NUM(dead_node_grace_ms, "a dead node's pods are deleted (and replaced elsewhere) this long "
+				"after membership declares it dead (default 5000)"),
 	NUM(maglev_seed, "Maglev seed, the same on every node (default 0)"),
 	NUM(max_pods, "pods this node accepts (default 110)"),
 	STR(node_labels, "labels of this node's Node, k=v,... (e.g. topology.kubernetes.io/zone=a)"),

@@ -42,6 +42,7 @@ struct config {
 	char *overlay;       /* none (direct routes) | vxlan */
 	long vxlan_port;     /* 0: 4789 */
 	long vxlan_vni;      /* 0: 1 */
+	long dead_node_grace_ms; /* 0: 5000 */
 	long pod_mtu;        /* set by the daemon: the pod veths' MTU (0: kernel default) */
 	char *sched_strategy; /* LeastAllocated (spread, default) | MostAllocated (bin-packing) */
 	char *test_sched_propose_to; /* test hook: owners propose every pod onto this node first */

@@ -27,6 +27,7 @@
 #include "lib/log.h"
 #include "lib/macro.h"
 #include "lib/util.h"
+#include "sched/members.h"
 
 #define SVC_COMPONENT "shoal-service-proxy"
 #define SVC_MAX_NODE_IPS 64
@@ -76,6 +77,11 @@ struct svc_proxy {
 	uint32_t nstates, nfe, ndrain;
 	struct event *retry;
 	uint64_t syncs, last_sync_us, errors, start_program_us;
+	/* rotation: backends on nodes the local members view holds suspect or dead */
+	struct members *members;
+	struct event *members_timer;
+	char *down_sig; /* "name=state;..." of those nodes when the datapath was last computed */
+	uint32_t nodes_out;
 };
 
 /* --- small helpers --- */
@@ -337,6 +343,22 @@ static int be_set_add(struct be_set *b, uint32_t ip, uint16_t port, uint8_t flag
 	return 0;
 }
 
+/* Where a node's backends stand in the local members view: 0 in rotation (alive, or a node
+ * gossip does not know: a lone node, a hand-written Endpoints), 1 fallback only (suspect: used
+ * when no backend elsewhere is left, like a terminating one), 2 out (dead or departed: its
+ * pods are unreachable, its routes withdrawn). */
+static int node_rotation(struct svc_proxy *p, const char *node)
+{
+	const struct members_info *mi;
+
+	if (!p->members || !node || streq(node, p->node))
+		return 0;
+	mi = members_view_find(p->members, node);
+	if (!mi || mi->state == MEMBERS_ALIVE)
+		return 0;
+	return mi->state == MEMBERS_SUSPECT ? 1 : 2;
+}
+
 static int be_from_subsets(struct svc_proxy *p, const cJSON *subsets, const cJSON *sp,
 			   uint8_t proto, uint8_t extra, struct be_set *out)
 {
@@ -363,6 +385,13 @@ static int be_from_subsets(struct svc_proxy *p, const cJSON *subsets, const cJSO
 					continue;
 				if (nn && streq(nn, p->node))
 					flags |= SHOAL_BE_LOCAL;
+				switch (node_rotation(p, nn)) {
+				case 2:
+					continue;
+				case 1:
+					flags |= SHOAL_BE_TERMINATING;
+					break;
+				}
 				if (be_set_add(out, ip, htons((uint16_t)port), flags) < 0)
 					return -ENOMEM;
 			}
@@ -1044,6 +1073,63 @@ static void apply_all(struct svc_proxy *p)
 	free(w.v);
 }
 
+/* The suspect and dead nodes of the members view, as a string that changes when they do. */
+static char *down_signature(struct svc_proxy *p, uint32_t *count)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	*count = 0;
+	if (!f)
+		return NULL;
+	for (size_t i = 0; i < members_view_count(p->members); i++) {
+		const struct members_info *mi = members_view_get(p->members, i);
+
+		if (mi->state == MEMBERS_ALIVE || streq(mi->name, p->node))
+			continue;
+		fprintf(f, "%s=%s;", mi->name, members_state_name(mi->state));
+		(*count)++;
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+static void on_members_timer(evutil_socket_t fd, short what, void *ud)
+{
+	struct svc_proxy *p = ud;
+	uint32_t n;
+	char *sig = down_signature(p, &n);
+
+	if (!sig || (p->down_sig && streq(sig, p->down_sig))) {
+		free(sig);
+		return;
+	}
+	if (p->down_sig || *sig)
+		log_info("service backends: nodes out of rotation: %s", *sig ? sig : "none");
+	free(p->down_sig);
+	p->down_sig = sig;
+	p->nodes_out = n;
+	apply_all(p);
+}
+
+int svc_proxy_set_members(struct svc_proxy *p, struct members *m)
+{
+	struct timeval tv = { 0, 200 * 1000 };
+
+	p->members = m;
+	if (!p->members_timer) {
+		p->members_timer = event_new(p->base, -1, EV_PERSIST, on_members_timer, p);
+		if (!p->members_timer)
+			return -ENOMEM;
+		event_add(p->members_timer, &tv);
+	}
+	return 0;
+}
+
 /* Follow the node's addresses and uplinks: tc programs on the right interfaces, NodePort
  * frontends on every address. */
 static int node_net_sync(struct svc_proxy *p, struct err *e)
@@ -1270,6 +1356,9 @@ struct svc_proxy *svc_proxy_free(struct svc_proxy *p)
 		store_watch_cancel(p->w_pod);
 	if (p->retry)
 		event_free(p->retry);
+	if (p->members_timer)
+		event_free(p->members_timer);
+	free(p->down_sig);
 	if (p->nl_ev)
 		event_free(p->nl_ev);
 	if (p->nl_timer)

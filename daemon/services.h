@@ -49,6 +49,13 @@ struct svc_proxy_opts {
 
 int svc_proxy_new(struct event_base *base, struct store *store, const struct svc_proxy_opts *opts,
 		  struct svc_proxy **ret, struct err *e);
+/*
+ * Follow the members view (polled every 200 ms): backends on a node the view holds suspect are
+ * used only when no other backend is left (like terminating ones), backends on a dead or departed
+ * node are not used at all; both return when the node is alive again. NULL: every backend.
+ */
+struct members;
+int svc_proxy_set_members(struct svc_proxy *p, struct members *m);
 /* Leaves the datapath programmed and attached (a restarted daemon adopts it). */
 struct svc_proxy *svc_proxy_free(struct svc_proxy *p);
 

@@ -16,6 +16,7 @@
 #include "daemon/dns.h"
 #include "daemon/events.h"
 #include "daemon/gossip.h"
+#include "daemon/healer.h"
 #include "daemon/routes.h"
 #include "daemon/node.h"
 #include "daemon/pods.h"
@@ -40,6 +41,7 @@ struct shoald {
 	struct gossip *gossip;
 	struct routes *routes;
 	struct relay *relay;
+	struct healer *healer;
 	struct ctrl_loop *ctrl;
 	struct events_gc *events_gc;
 	struct pods *pods;
@@ -118,6 +120,7 @@ static void shoald_free(struct shoald *d)
 	d->routes = routes_free(d->routes);
 	pods_set_admitted(d->pods, NULL, NULL);
 	d->sched = scheduler_free(d->sched);
+	d->healer = healer_free(d->healer);
 	podio_set_pods(d->podio, NULL);
 	d->pods = pods_free(d->pods);
 	d->svc = svc_proxy_free(d->svc);
@@ -276,6 +279,22 @@ int main(int argc, char **argv)
 			  &d.events_gc);
 	if (r < 0)
 		goto out;
+	/* service backends on suspect/dead nodes leave rotation; dead nodes' pods are deleted */
+	r = svc_proxy_set_members(d.svc, d.members);
+	if (r < 0)
+		goto out;
+	struct healer_opts ho = {
+		.node_name = d.cfg.node_name,
+		.grace_ms = (uint64_t)d.cfg.dead_node_grace_ms,
+		.store = d.store,
+		.members = d.members,
+	};
+	r = healer_new(d.base, &ho, &d.healer);
+	r = r ?: api_server_add_metrics(d.api, healer_metrics, d.healer);
+	if (r < 0) {
+		log_error_errno(r, "cannot start self-healing");
+		goto out;
+	}
 	if (!strempty(d.cfg.gossip_listen)) {
 		_cleanup_free_ char *meta = shoald_gossip_meta(&d.cfg, d.api);
 		struct gossip_opts go = {

@@ -165,3 +165,109 @@ def test_vxlan_overlay(cluster_factory):  # noqa: F811
     wait_for(lambda: n2.pod_cidr not in routes(n1), 60, "n1 withdraws n2's vxlan route")
     fdb = n1.in_ns("bridge", "fdb", "show", "dev", "shoal-vxlan").stdout
     assert f"dst {n2.ip}" not in fdb, fdb
+
+
+def post(nd, path, obj):
+    st, body = nd.api("POST", path, obj)
+    assert st == 201, body
+    return json.loads(body)
+
+
+def served_by(nd, pod, ip, port, count):
+    """Server names of `count` connections from `pod` to ip:port, with the client address each
+    server saw: {name: {from}}."""
+    got = probe_raw(nd, pod, ip, port, count)
+    out = {}
+    for name, frm in got:
+        out.setdefault(name, set()).add(frm)
+    return out
+
+
+def probe_raw(nd, pod, ip, port, count):
+    r = nd.ctl("exec", pod, "--", "shoal-probe", "tcp", ip, str(port), str(count), check=False,
+               timeout=120)
+    out = []
+    for line in r.stdout.splitlines():
+        w = line.split()
+        if w and w[0] == "ok":
+            kv = dict(x.split("=", 1) for x in w[2:] if "=" in x)
+            out.append((w[1], kv.get("from")))
+    return out
+
+
+def mirror_pod(n1, nd, ip):
+    """In n1's replica, a copy of nd's server pod (bound to nd, Running and Ready at ip): what
+    replication will deliver; until it runs, each node's replica holds only its own pods."""
+    name = f"mirror-{nd.short}"
+    post(n1, "/api/v1/namespaces/default/pods", {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "net"}},
+        "spec": {"nodeName": nd.name, "containers": [
+            {"name": "echo", "image": "shoal-probe:latest", "command": ["true"]}]}})
+    st, body = n1.api("GET", f"/api/v1/namespaces/default/pods/{name}")
+    pod = json.loads(body)
+    pod["status"] = {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+                     "conditions": [{"type": "Ready", "status": "True"},
+                                    {"type": "ContainersReady", "status": "True"}]}
+    st, body = n1.api("PUT", f"/api/v1/namespaces/default/pods/{name}/status", pod)
+    assert st == 200, body
+
+
+def test_services_with_backends_on_other_nodes(cluster_factory):  # noqa: F811
+    """A Service on n1 selecting pods on all three nodes: ClusterIP, NodePort and the DNS name
+    reach every node's pod, remote backends see the client pod's own address; a stopped node's
+    backend leaves rotation on n1 (suspect first, then dead) and returns after SIGCONT."""
+    c = cluster_factory(3, extra_args=images())
+    nodes = c.nodes()
+    n1, n2, n3 = nodes
+    ips = start_servers(c, nodes)
+    for nd in (n2, n3):
+        mirror_pod(n1, nd, ips[nd.short])
+    svc = post(n1, "/api/v1/namespaces/default/services", {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+        "spec": {"type": "NodePort", "selector": {"app": "net"},
+                 "ports": [{"name": "tcp", "port": 80, "targetPort": 8080, "protocol": "TCP"}]}})
+    vip, node_port = svc["spec"]["clusterIP"], svc["spec"]["ports"][0]["nodePort"]
+    every = {f"srv-{nd.short}" for nd in nodes}
+
+    # ClusterIP from a pod on n1: all three backends, each seeing the client pod's address
+    got = wait_for(lambda: (lambda s: s if set(s) == every else None)(
+        served_by(n1, "srv-n1", vip, 80, 30)), 60, "ClusterIP reaches all three nodes' pods")
+    assert all(f == {ips["n1"]} for f in got.values()), got
+
+    # the DNS name, through the pod's resolv.conf (n1's cluster DNS)
+    r = n1.ctl("exec", "srv-n1", "--", "nslookup", "web.default.svc.cluster.local", check=False)
+    assert vip in r.stdout, r.stdout + r.stderr
+    names = set()
+    for _ in range(30):
+        r = n1.ctl("exec", "srv-n1", "--", "sh", "-c", "nc -w 1 web 80 </dev/null",
+                   check=False, timeout=30)
+        if r.stdout.split():
+            names.add(r.stdout.split()[0])
+        if names >= {"srv-n2", "srv-n3"}:
+            break
+    assert names >= {"srv-n2", "srv-n3"}, names
+
+    # NodePort from outside (the hub): n1 forwards to the other nodes' pods
+    r = c.hub_run(os.path.join(BUILD, "shoal-probe"), "tcp", n1.ip, str(node_port), "30",
+                  check=False)
+    seen = {line.split()[1] for line in r.stdout.splitlines() if line.startswith("ok ")}
+    assert seen >= {"srv-n2", "srv-n3"}, r.stdout
+
+    # n3 stops answering: suspect, then dead on n1; its backend leaves rotation
+    c.stop("n3")
+    try:
+        wait_for(lambda: "n3=suspect" in n1.logs(tail=200000) or
+                 "n3=dead" in n1.logs(tail=200000), 60, "n1 takes n3 out of rotation")
+        got = wait_for(lambda: (lambda s: s if set(s) == {"srv-n1", "srv-n2"} else None)(
+            served_by(n1, "srv-n1", vip, 80, 20)), 30, "only n1 and n2 serve")
+        wait_for(lambda: (n1.members_api() or {}).get(n3.name, {}).get("state") == "dead", 60,
+                 "n3 dead on n1")
+        got = served_by(n1, "srv-n1", vip, 80, 20)
+        assert set(got) == {"srv-n1", "srv-n2"}, got
+    finally:
+        c.cont("n3")
+    c.wait_converged(timeout=60)
+    wait_for(lambda: "srv-n3" in served_by(n1, "srv-n1", vip, 80, 20), 60,
+             "n3's backend back in rotation")
+    log = n1.logs(tail=400000)
+    assert f"{n3.name}=suspect" in log, "the suspect state alone took n3 out of rotation"
