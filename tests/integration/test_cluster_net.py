@@ -33,7 +33,7 @@ def images():
 def create_server(nd, name):
     pod = {"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": name, "labels": {"app": "net"}},
-           "spec": {"terminationGracePeriodSeconds": 1,
+           "spec": {"terminationGracePeriodSeconds": 1, "nodeName": nd.name,
                     "containers": [{"name": "echo", "image": "shoal-probe:latest",
                                     "command": ["shoal-probe", "serve", "8080"]}]}}
     st, body = nd.api("POST", "/api/v1/namespaces/default/pods", pod)
