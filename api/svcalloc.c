@@ -10,17 +10,28 @@
 struct svcalloc {
 	struct store *store;
 	struct svcip_range range;
-	uint8_t *ips;   /* bitmap over the range */
-	uint8_t ports[(SVC_NODEPORT_MAX - SVC_NODEPORT_MIN + 1 + 7) / 8];
-	/* how many services hold each bit: a bit clears only when no service holds it */
+	/* how many services hold each address and port (saturating): with replication two
+	 * services can hold one for a while (a race, a partition) until one is re-addressed, and
+	 * the other still holds it then */
+	uint8_t *ips;
+	uint8_t ports[SVC_NODEPORT_MAX - SVC_NODEPORT_MIN + 1];
 	struct store_watch *watch;
 };
 
 static struct svcalloc *sa;
 
-#define BIT_SET(b, i) ((b)[(i) / 8] |= (uint8_t)(1u << ((i) % 8)))
-#define BIT_CLR(b, i) ((b)[(i) / 8] &= (uint8_t) ~(1u << ((i) % 8)))
-#define BIT_GET(b, i) (((b)[(i) / 8] >> ((i) % 8)) & 1)
+static void count_add(uint8_t *c, bool set)
+{
+	if (set && *c < UINT8_MAX)
+		(*c)++;
+	else if (!set && *c > 0 && *c < UINT8_MAX)
+		(*c)--; /* a saturated count stays: better an address never reused than reused */
+}
+
+/* a private copy of the port counts (a scratch map for one allocation) */
+#define BIT_SET(b, i) ((b)[(i)] = 1)
+#define BIT_CLR(b, i) ((b)[(i)] = 0)
+#define BIT_GET(b, i) ((b)[(i)] != 0)
 
 /* every type but ExternalName has a clusterIP (or "None") */
 static bool needs_cluster_ip(const cJSON *spec)
@@ -46,21 +57,13 @@ static void mark(const char *json, bool set)
 	if (!svc)
 		return;
 	if (svcip_parse(json_str(svc, "spec.clusterIP", ""), &ip) == 0 &&
-	    ip >= sa->range.net && ip < sa->range.net + sa->range.size) {
-		if (set)
-			BIT_SET(sa->ips, ip - sa->range.net);
-		else
-			BIT_CLR(sa->ips, ip - sa->range.net);
-	}
+	    ip >= sa->range.net && ip < sa->range.net + sa->range.size)
+		count_add(&sa->ips[ip - sa->range.net], set);
 	cJSON_ArrayForEach(p, json_path(svc, "spec.ports"))
 	{
 		int64_t np = json_int(p, "nodePort", 0);
-		if (np >= SVC_NODEPORT_MIN && np <= SVC_NODEPORT_MAX) {
-			if (set)
-				BIT_SET(sa->ports, np - SVC_NODEPORT_MIN);
-			else
-				BIT_CLR(sa->ports, np - SVC_NODEPORT_MIN);
-		}
+		if (np >= SVC_NODEPORT_MIN && np <= SVC_NODEPORT_MAX)
+			count_add(&sa->ports[np - SVC_NODEPORT_MIN], set);
 	}
 }
 
@@ -93,7 +96,7 @@ int svcalloc_init(struct store *s, const char *cidr, struct err *e)
 		svcalloc_fini();
 		return err_set(e, EINVAL, 0, "", "invalid service CIDR %s", cidr);
 	}
-	sa->ips = calloc(sa->range.size / 8 + 1, 1);
+	sa->ips = calloc(sa->range.size, 1);
 	if (!sa->ips) {
 		svcalloc_fini();
 		return -ENOMEM;
@@ -118,7 +121,7 @@ void svcalloc_fini(void)
 
 static bool ip_used(uint32_t ip, void *ud)
 {
-	return BIT_GET(sa->ips, ip - sa->range.net);
+	return sa->ips[ip - sa->range.net] != 0;
 }
 
 static int assign_ip(cJSON *spec, const char *key, struct err *e)
@@ -251,6 +254,58 @@ int svcalloc_assign(const cJSON *old, cJSON *svc, struct err *e)
 			return r;
 	}
 	return assign_ports(ospec, spec, key, e);
+}
+
+int svcalloc_readdress(cJSON *svc, bool lose_ip, const int64_t *lose_ports, size_t nlose,
+		       struct err *e)
+{
+	cJSON *spec = json_path(svc, "spec"), *p;
+	uint8_t taken[sizeof(sa->ports)];
+	char key[512], buf[16];
+	uint32_t ip;
+	int r;
+
+	if (!sa || !cJSON_IsObject(spec))
+		return -EINVAL;
+	snprintf(key, sizeof(key), "%s/%s", json_str(svc, "metadata.namespace", "default"),
+		 json_str(svc, "metadata.name", ""));
+	if (lose_ip) {
+		/* the address it holds is counted, so the search moves past it */
+		r = svcip_pick(&sa->range, key, ip_used, NULL, &ip);
+		if (r < 0)
+			return err_set(e, ENOSPC, 500, "InternalError",
+				       "failed to allocate a serviceIP: range is full");
+		svcip_format(ip, buf, sizeof(buf));
+		const char *v = buf;
+		json_set_str(spec, "clusterIP", buf);
+		json_set(spec, "clusterIPs", cJSON_CreateStringArray(&v, 1));
+	}
+	memcpy(taken, sa->ports, sizeof(taken));
+	cJSON_ArrayForEach(p, json_path(spec, "ports"))
+	{
+		int64_t np = json_int(p, "nodePort", 0);
+		bool lose = false;
+		unsigned span = SVC_NODEPORT_MAX - SVC_NODEPORT_MIN + 1, start, k;
+		unsigned char h[4];
+		char pk[600];
+
+		for (size_t i = 0; i < nlose; i++)
+			lose |= np && np == lose_ports[i];
+		if (!lose)
+			continue;
+		snprintf(pk, sizeof(pk), "%s:%lld", key, (long long)json_int(p, "port", 0));
+		crypto_generichash(h, sizeof(h), (const unsigned char *)pk, strlen(pk), NULL, 0);
+		start = ((unsigned)h[0] | (unsigned)h[1] << 8 | (unsigned)h[2] << 16) % span;
+		for (k = 0; k < span; k++)
+			if (!BIT_GET(taken, (start + k) % span))
+				break;
+		if (k == span)
+			return err_set(e, ENOSPC, 500, "InternalError",
+				       "failed to allocate a nodePort: range is full");
+		BIT_SET(taken, (start + k) % span);
+		json_set_int(p, "nodePort", SVC_NODEPORT_MIN + (start + k) % span);
+	}
+	return 0;
 }
 
 /* --- type changes (pkg/registry/core/service/strategy.go) --- */

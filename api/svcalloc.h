@@ -33,4 +33,13 @@ void svcalloc_prepare_update(const cJSON *old, cJSON *svc);
  * -ENOSPC when the range is full. */
 int svcalloc_assign(const cJSON *old, cJSON *svc, struct err *e);
 
+/*
+ * Re-address a Service that holds a value another, earlier Service holds too (replicas merged
+ * after a race or a partition; sched/claims.h decides which one loses): a new clusterIP when
+ * lose_ip, a new nodePort for each port whose nodePort is in lose_ports; the rest stays. svc
+ * (the stored object) is changed in place. -ENOSPC when the range is full.
+ */
+int svcalloc_readdress(cJSON *svc, bool lose_ip, const int64_t *lose_ports, size_t nlose,
+		       struct err *e);
+
 #endif

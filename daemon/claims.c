@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <arpa/inet.h>
 #include <string.h>
 #include <event2/event.h>
+
+#include "api/svcalloc.h"
 
 #include "daemon/claims.h"
 #include "lib/json.h"
@@ -414,4 +417,239 @@ done:
 		log_warn_errno(r, "pod CIDR: cannot save %s", path);
 	*ret = strdup(pc.value);
 	return *ret ? 0 : -ENOMEM;
+}
+
+/* ---------- duplicate ClusterIPs and nodePorts ---------- */
+
+#define SVC_VALUE_IP (1ull << 40)
+#define SVC_VALUE_PORT (2ull << 40)
+
+struct svc_repair {
+	struct store *store;
+	struct members *members;
+	const char *node_name;
+	struct events *events;
+	struct store_watch *watch;
+	struct event *kick;
+};
+
+struct svc_scan {
+	struct store_obj **objs;
+	size_t n, cap;
+	struct claims_holder *h;
+	size_t nh, caph;
+};
+
+static int holder_add(struct svc_scan *sc, uint64_t value, const struct store_obj *o)
+{
+	if (sc->nh == sc->caph) {
+		size_t cap = sc->caph ? sc->caph * 2 : 64;
+		struct claims_holder *h = realloc(sc->h, cap * sizeof(*h));
+		if (!h)
+			return -ENOMEM;
+		sc->h = h;
+		sc->caph = cap;
+	}
+	sc->h[sc->nh++] = (struct claims_holder){.value = value, .born = o->born, .uid = o->uid};
+	return 0;
+}
+
+static int svc_collect(struct store_obj *o, void *ud)
+{
+	struct svc_scan *sc = ud;
+	_cleanup_json_ cJSON *j = store_obj_parse(o);
+	struct in_addr a;
+	cJSON *p;
+	int r;
+
+	if (!j)
+		return -ENOMEM;
+	if (sc->n == sc->cap) {
+		size_t cap = sc->cap ? sc->cap * 2 : 64;
+		struct store_obj **v = realloc(sc->objs, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		sc->objs = v;
+		sc->cap = cap;
+	}
+	sc->objs[sc->n++] = store_obj_ref(o);
+	if (inet_pton(AF_INET, json_str(j, "spec.clusterIP", ""), &a) == 1 &&
+	    (r = holder_add(sc, SVC_VALUE_IP | ntohl(a.s_addr), o)) < 0)
+		return r;
+	cJSON_ArrayForEach(p, json_path(j, "spec.ports"))
+	{
+		int64_t np = json_int(p, "nodePort", 0);
+		if (np > 0 && np <= 65535 &&
+		    (r = holder_add(sc, SVC_VALUE_PORT | (uint64_t)np, o)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static struct store_obj *scan_find(const struct svc_scan *sc, const char *uid)
+{
+	for (size_t i = 0; i < sc->n; i++)
+		if (streq(sc->objs[i]->uid, uid))
+			return sc->objs[i];
+	return NULL;
+}
+
+static void value_text(uint64_t v, char *buf, size_t len)
+{
+	struct in_addr a;
+
+	if (v & SVC_VALUE_IP) {
+		a.s_addr = htonl((uint32_t)v);
+		inet_ntop(AF_INET, &a, buf, (socklen_t)len);
+	} else
+		snprintf(buf, len, "%u", (unsigned)(v & 0xffff));
+}
+
+/* Re-address one losing Service: its lost values are h[from..to) entries with its uid. */
+static void svc_readdress(struct svc_repair *sr, const struct svc_scan *sc, struct store_obj *o)
+{
+	_cleanup_json_ cJSON *j = store_obj_parse(o);
+	int64_t ports[64];
+	size_t nports = 0;
+	bool lose_ip = false;
+	const struct claims_holder *won[65];
+	size_t nwon = 0;
+	char key[600], was[64] = "", now[64] = "";
+	struct err e = {0};
+	int r;
+
+	snprintf(key, sizeof(key), "services/%s/%s", o->ns, o->name);
+	if (!j || !members_owns(sr->members, key))
+		return;
+	for (size_t i = 0; i < sc->nh; i++) {
+		const struct claims_holder *h = &sc->h[i];
+		if (!h->loser || !streq(h->uid, o->uid))
+			continue;
+		/* the winner is the first holder of the value (claims_duplicates sorted them) */
+		size_t w = i;
+		while (w > 0 && sc->h[w - 1].value == h->value)
+			w--;
+		if (nwon < ARRAY_SIZE(won))
+			won[nwon++] = &sc->h[w];
+		if (h->value & SVC_VALUE_IP)
+			lose_ip = true;
+		else if (nports < ARRAY_SIZE(ports))
+			ports[nports++] = (int64_t)(h->value & 0xffff);
+	}
+	if (!lose_ip && !nports)
+		return;
+	snprintf(was, sizeof(was), "%s", json_str(j, "spec.clusterIP", ""));
+	cJSON_DeleteItemFromObjectCaseSensitive(j, "status");
+	r = svcalloc_readdress(j, lose_ip, ports, nports, &e);
+	/* clusterIP is immutable to clients: this write goes to the store itself, conditional on
+	 * the version the duplicate was found in */
+	r = r ?: store_update(sr->store, "services", o->ns, o->name, j, o->rv, NULL, &e);
+	if (r < 0) {
+		if (r != -ECANCELED && r != -ENOENT)
+			log_warn_errno(r, "service %s/%s: cannot re-address a duplicate: %s", o->ns,
+				       o->name, e.message);
+		return;
+	}
+	for (size_t i = 0; i < nwon; i++) {
+		struct store_obj *w = scan_find(sc, won[i]->uid);
+		char v[64];
+
+		value_text(won[i]->value, v, sizeof(v));
+		if (won[i]->value & SVC_VALUE_IP) {
+			snprintf(now, sizeof(now), "%s", json_str(j, "spec.clusterIP", ""));
+			log_warn("service %s/%s: ClusterIP %s is also %s/%s's (created first): "
+				 "re-addressed to %s",
+				 o->ns, o->name, was, w ? w->ns : "?", w ? w->name : "?", now);
+			events_record(sr->events, j, NULL, "Warning", "ClusterIPAlreadyAllocated",
+				      "Cluster IP %s was assigned to multiple services (%s/%s, "
+				      "created first, keeps it); re-addressed to %s",
+				      was, w ? w->ns : "?", w ? w->name : "?", now);
+		} else {
+			log_warn("service %s/%s: nodePort %s is also %s/%s's (created first): "
+				 "re-addressed",
+				 o->ns, o->name, v, w ? w->ns : "?", w ? w->name : "?");
+			events_record(sr->events, j, NULL, "Warning", "PortAlreadyAllocated",
+				      "Port %s was assigned to multiple services (%s/%s, created "
+				      "first, keeps it); this service got another nodePort",
+				      v, w ? w->ns : "?", w ? w->name : "?");
+		}
+	}
+}
+
+static void svc_repair_pass(struct svc_repair *sr)
+{
+	struct svc_scan sc = {0};
+	int r;
+
+	r = store_list(sr->store, "services", NULL, NULL, NULL, svc_collect, &sc);
+	if (r >= 0 && sc.nh > 1 && claims_duplicates(sc.h, sc.nh) > 0) {
+		/* each losing Service once, whatever it lost */
+		for (size_t i = 0; i < sc.n; i++) {
+			bool lost = false;
+			for (size_t k = 0; k < sc.nh && !lost; k++)
+				lost = sc.h[k].loser && streq(sc.h[k].uid, sc.objs[i]->uid);
+			if (lost)
+				svc_readdress(sr, &sc, sc.objs[i]);
+		}
+	}
+	for (size_t i = 0; i < sc.n; i++)
+		store_obj_unref(sc.objs[i]);
+	free(sc.objs);
+	free(sc.h);
+}
+
+static void on_svc_kick(evutil_socket_t fd, short what, void *arg)
+{
+	svc_repair_pass(arg);
+}
+
+static void on_svc_event(const struct store_event *ev, void *ud)
+{
+	struct svc_repair *sr = ud;
+
+	if (ev->type != STORE_DELETED)
+		event_active(sr->kick, 0, 0);
+}
+
+int svc_repair_new(struct event_base *base, struct store *s, struct members *m,
+		   const char *node_name, struct svc_repair **ret)
+{
+	struct svc_repair *sr = calloc(1, sizeof(*sr));
+	int r;
+
+	if (!sr)
+		return -ENOMEM;
+	sr->store = s;
+	sr->members = m;
+	sr->node_name = node_name;
+	r = events_new(s, "ipallocator-repair-controller", node_name, &sr->events);
+	if (r < 0)
+		goto fail;
+	sr->kick = event_new(base, -1, 0, on_svc_kick, sr);
+	if (!sr->kick) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = store_watch_add(s, "services", 0, on_svc_event, sr, &sr->watch);
+	if (r < 0)
+		goto fail;
+	event_active(sr->kick, 0, 0);
+	*ret = sr;
+	return 0;
+fail:
+	svc_repair_free(sr);
+	return r;
+}
+
+struct svc_repair *svc_repair_free(struct svc_repair *sr)
+{
+	if (!sr)
+		return NULL;
+	if (sr->watch)
+		store_watch_cancel(sr->watch);
+	if (sr->kick)
+		event_free(sr->kick);
+	sr->events = events_free(sr->events);
+	free(sr);
+	return NULL;
 }

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <event2/event.h>
 
+#include "daemon/events.h"
 #include "lib/err.h"
 #include "sched/members.h"
 #include "sched/store.h"
@@ -54,5 +55,16 @@ int node_podcidr_record(struct store *s, const char *node_name, const char *clus
 			const char *cidr);
 /* Delete every claim `holder` holds (its Node was removed). Returns how many. */
 int node_claims_release(struct store *s, const char *holder);
+
+/*
+ * Duplicate ClusterIPs and nodePorts (allocated at create from each replica, so a race or a
+ * partition can hand one value to two Services): found on every change of the services, the
+ * later-created Service (by its create's HLC, then uid) is re-addressed by the owner of its key
+ * (members_owner), with a Warning Event on it.
+ */
+struct svc_repair;
+int svc_repair_new(struct event_base *base, struct store *s, struct members *m,
+		   const char *node_name, struct svc_repair **ret);
+struct svc_repair *svc_repair_free(struct svc_repair *r);
 
 #endif

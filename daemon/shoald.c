@@ -37,6 +37,7 @@ struct shoald {
 	struct api_server *api;
 	struct event *sig_term, *sig_int;
 	struct node_agent *node;
+	struct svc_repair *svc_repair;
 	struct members *members;
 	struct gossip *gossip;
 	struct routes *routes;
@@ -125,6 +126,7 @@ static void shoald_free(struct shoald *d)
 	d->pods = pods_free(d->pods);
 	d->svc = svc_proxy_free(d->svc);
 	d->node = node_agent_free(d->node);
+	d->svc_repair = svc_repair_free(d->svc_repair);
 	d->members = members_free(d->members);
 	d->api = api_server_free(d->api);
 	d->podio = podio_free(d->podio);
@@ -381,6 +383,11 @@ int main(int argc, char **argv)
 	r = node_agent_new(d.base, d.store, &d.cfg, d.members, &d.node);
 	if (r < 0) {
 		log_error_errno(r, "cannot register node");
+		goto out;
+	}
+	r = svc_repair_new(d.base, d.store, d.members, d.cfg.node_name, &d.svc_repair);
+	if (r < 0) {
+		log_error_errno(r, "cannot watch for duplicate service addresses");
 		goto out;
 	}
 
