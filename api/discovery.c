@@ -126,6 +126,14 @@ static cJSON *resource_entry(const struct api_resource *res, const char *sub)
 		cJSON_AddStringToObject(o, "group", "autoscaling");
 		cJSON_AddStringToObject(o, "version", "v1");
 		cJSON_AddStringToObject(o, "kind", "Scale");
+	} else if (sub && streq(sub, "eviction")) {
+		/* what kubectl drain looks for before it evicts instead of deleting */
+		static const char *const ev[] = { "create", NULL };
+		cJSON_AddStringToObject(o, "group", "policy");
+		cJSON_AddStringToObject(o, "version", "v1");
+		cJSON_AddStringToObject(o, "kind", "Eviction");
+		add_strings(o, "verbs", ev);
+		return o;
 	} else
 		cJSON_AddStringToObject(o, "kind", res->kind);
 	if (sub) {
@@ -167,6 +175,8 @@ static cJSON *resource_list(const char *group, const char *version)
 			cJSON_AddItemToArray(rs, resource_entry(res, "status"));
 		if (res->has_scale)
 			cJSON_AddItemToArray(rs, resource_entry(res, "scale"));
+		if (streq(res->key, "pods"))
+			cJSON_AddItemToArray(rs, resource_entry(res, "eviction"));
 	}
 	return l;
 }

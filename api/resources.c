@@ -55,6 +55,10 @@ const struct api_resource api_resources[] = {
 	{ "batch", "v1", "batch/v1", "jobs", "job", "Job", "JobList", "jobs.batch",
 	  .namespaced = true, .has_status = true, .in_all = true, .verbs = API_VERBS_ALL,
 	  .field_selectors = FS("status.successful") },
+	{ "policy", "v1", "policy/v1", "poddisruptionbudgets", "poddisruptionbudget",
+	  "PodDisruptionBudget", "PodDisruptionBudgetList", "poddisruptionbudgets.policy",
+	  .namespaced = true, .has_status = true, .verbs = API_VERBS_ALL, .short_names = SN("pdb"),
+	  .field_selectors = FS() },
 	/* derived on every node from Services and ready Pods, like Endpoints */
 	{ "discovery.k8s.io", "v1", "discovery.k8s.io/v1", "endpointslices", "endpointslice",
 	  "EndpointSlice", "EndpointSliceList", "endpointslices.discovery.k8s.io",
@@ -68,6 +72,7 @@ const struct api_group_version api_group_versions[] = {
 	{ "apps", "v1" },
 	{ "batch", "v1" },
 	{ "discovery.k8s.io", "v1" },
+	{ "policy", "v1" },
 };
 const size_t api_group_versions_count = ARRAY_SIZE(api_group_versions);
 

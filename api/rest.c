@@ -1230,6 +1230,36 @@ static void handle_binding(struct api_req *r)
 	api_reply_status(r, 201, "", NULL, NULL, "%s", "");
 }
 
+/* POST pods/NAME/eviction: an Eviction (policy/v1 or v1beta1) deletes the pod unless its
+ * PodDisruptionBudget forbids it (api/eviction.c). */
+static void handle_eviction(struct api_req *r)
+{
+	_cleanup_json_ cJSON *obj = NULL;
+	const char *av, *name;
+
+	if (r->method != EVHTTP_REQ_POST) {
+		method_not_allowed(r);
+		return;
+	}
+	if (body_parse(r, false, "Eviction", &obj, NULL) < 0)
+		return;
+	av = json_str(obj, "apiVersion", "policy/v1");
+	if (!streq(json_str(obj, "kind", "Eviction"), "Eviction") ||
+	    (!streq(av, "policy/v1") && !streq(av, "policy/v1beta1"))) {
+		api_reply_status(r, 400, "BadRequest", NULL, NULL,
+				 "the body of an eviction is a policy/v1 Eviction, not %s %s", av,
+				 json_str(obj, "kind", ""));
+		return;
+	}
+	name = json_str(obj, "metadata.name", r->name);
+	if (!streq(name, r->name)) {
+		api_reply_status(r, 400, "BadRequest", NULL, NULL,
+				 "name in URL does not match name in Eviction object");
+		return;
+	}
+	api_eviction_handle(r, obj);
+}
+
 void api_rest_handle(struct api_req *r)
 {
 	enum evhttp_cmd_type m = r->method;
@@ -1268,6 +1298,10 @@ void api_rest_handle(struct api_req *r)
 	}
 	if (r->sub && streq(r->sub, "binding") && streq(r->res->key, "pods") && r->name && r->ns) {
 		handle_binding(r);
+		return;
+	}
+	if (r->sub && streq(r->sub, "eviction") && streq(r->res->key, "pods") && r->name && r->ns) {
+		handle_eviction(r);
 		return;
 	}
 	if (r->sub) {

@@ -143,6 +143,8 @@ void api_pod_ctr_done(struct api_pod_ctr *c);
 bool api_podio_ready(struct api_req *r, bool images); /* 503 if the daemon gave no handles */
 void api_podlog_handle(struct api_req *r);
 void api_podexec_handle(struct api_req *r);
+/* POST pods/NAME/eviction with its parsed Eviction body (api/eviction.c). */
+void api_eviction_handle(struct api_req *r, const cJSON *eviction);
 bool api_images_match(const char *path);
 bool api_registers_match(const char *path); /* registers.c */
 void api_registers_handle(struct api_req *r);

@@ -104,6 +104,16 @@ static const struct col rs_cols[] = {
 	  "Selector is a label query over pods that should match the replica count.", 1 },
 	{ 0 },
 };
+static const struct col pdb_cols[] = {
+	NAME_COL,
+	{ "Min Available", "string", NULL, "The minimum number of pods that must be available.", 0 },
+	{ "Max Unavailable", "string", NULL, "The maximum number of pods that may be unavailable.",
+	  0 },
+	{ "Allowed Disruptions", "integer", NULL,
+	  "Calculated number of pods that may be disrupted at this time.", 0 },
+	AGE_COL,
+};
+
 static const struct col ds_cols[] = {
 	NAME_COL,
 	{ "Desired", "integer", NULL,
@@ -1118,6 +1128,29 @@ static void row_endpointslice(cJSON *row, cJSON *cells, const cJSON *obj, int64_
 	free(addrs.s);
 }
 
+static void add_int_or_str(cJSON *cells, const cJSON *v)
+{
+	char buf[32];
+
+	if (cJSON_IsNumber(v)) {
+		snprintf(buf, sizeof(buf), "%lld", (long long)v->valuedouble);
+		add_str(cells, buf);
+	} else {
+		add_str(cells, cJSON_IsString(v) ? v->valuestring : "N/A");
+	}
+}
+
+static void row_pdb(cJSON *row, cJSON *cells, const cJSON *obj, int64_t now)
+{
+	const cJSON *spec = jget(obj, "spec");
+
+	add_str(cells, jstr(jget(obj, "metadata"), "name"));
+	add_int_or_str(cells, jget(spec, "minAvailable"));
+	add_int_or_str(cells, jget(spec, "maxUnavailable"));
+	add_int(cells, jint(jget(obj, "status"), "disruptionsAllowed"));
+	add_age(cells, obj, now);
+}
+
 static void row_default(cJSON *row, cJSON *cells, const cJSON *obj, int64_t now)
 {
 	add_str(cells, jstr(jget(obj, "metadata"), "name"));
@@ -1145,6 +1178,7 @@ static const struct {
 	{ "Event", event_cols, row_event },
 	{ "Endpoints", ep_cols, row_endpoints },
 	{ "EndpointSlice", eps_cols, row_endpointslice },
+	{ "PodDisruptionBudget", pdb_cols, row_pdb },
 };
 
 static int printer_for(const char *kind)

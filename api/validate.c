@@ -1675,6 +1675,14 @@ static void chk_controllerrevision(struct vctx *v, const cJSON *obj)
 	chk_int_min(v, obj, "revision", "revision", 0);
 }
 
+static void chk_pdb(struct vctx *v, const cJSON *obj)
+{
+	const cJSON *spec = get(obj, "spec");
+
+	if (get(spec, "minAvailable") && get(spec, "maxUnavailable"))
+		v_invalid_s(v, "spec", "", "minAvailable and maxUnavailable cannot be both set");
+}
+
 static void chk_job(struct vctx *v, const cJSON *obj)
 {
 	const cJSON *spec = get(obj, "spec"), *tl, *pol;
@@ -2386,6 +2394,8 @@ int validate_object(const char *kind, const cJSON *obj, const cJSON *old, struct
 		chk_daemonset(&v, obj);
 	else if (streq(kind, "ControllerRevision"))
 		chk_controllerrevision(&v, obj);
+	else if (streq(kind, "PodDisruptionBudget"))
+		chk_pdb(&v, obj);
 	else if (streq(kind, "Service"))
 		chk_service(&v, obj);
 	else if (streq(kind, "ConfigMap"))

@@ -47,6 +47,7 @@ static const struct ctrl_ops *const ctrl_all[] = {
 	&ctrl_job_ops,
 	&ctrl_endpoints_ops,
 	&ctrl_daemonset_ops,
+	&ctrl_pdb_ops,
 };
 
 #define GC_OWNER "gc-owner"   /* ns/name of an owner being deleted with finalizers */
@@ -326,9 +327,10 @@ static void ctrl_on_event(const struct store_event *ev, void *userdata)
 		ctrl_enqueue(m, o->resource, o->ns, o->name, 0);
 	if (ev->type == STORE_DELETED)
 		ctrl_gc_on_delete(m, o);
-	if (streq(o->resource, "pods"))
+	if (streq(o->resource, "pods")) {
 		ctrl_endpoints_on_pod(m, ev);
-	else if (streq(o->resource, "nodes"))
+		ctrl_pdb_on_pod(m, ev);
+	} else if (streq(o->resource, "nodes"))
 		ctrl_daemonset_on_node(m, ev);
 	else if (ev->type == STORE_DELETED && streq(o->resource, "services"))
 		ctrl_sel_cache_forget(m->sel_cache, o->ns, o->name);

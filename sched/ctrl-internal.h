@@ -19,7 +19,9 @@ struct ctrl_ops {
 };
 
 extern const struct ctrl_ops ctrl_replicaset_ops, ctrl_deployment_ops, ctrl_job_ops,
-	ctrl_endpoints_ops, ctrl_daemonset_ops;
+	ctrl_endpoints_ops, ctrl_daemonset_ops, ctrl_pdb_ops;
+/* A pod changed: queue the PodDisruptionBudgets of its namespace. */
+void ctrl_pdb_on_pod(struct ctrl_mgr *m, const struct store_event *ev);
 /* A pod changed: queue the services that select it (before or after). */
 void ctrl_endpoints_on_pod(struct ctrl_mgr *m, const struct store_event *ev);
 /* A Node changed: queue every DaemonSet (unless only its status moved). */

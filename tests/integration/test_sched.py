@@ -121,3 +121,115 @@ def test_cordon_and_taints(node):
     for n in ("cordoned", "tainted", "tolerant"):
         node.delete_pod(n, grace=0)
     node.assert_no_leftovers()
+
+
+DEPLOY = """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      terminationGracePeriodSeconds: 1
+      containers:
+      - name: c
+        image: busybox:latest
+        command: ["sh", "-c", "trap 'exit 0' TERM; while sleep 1; do :; done & wait"]
+"""
+
+PDB = """apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata:
+  name: web
+spec:
+  minAvailable: @MIN@
+  selector:
+    matchLabels: {app: web}
+"""
+
+
+def web_pods(node):
+    items = node.get("/api/v1/namespaces/default/pods?labelSelector=app%3Dweb").json()["items"]
+    return [p for p in items if not p["metadata"].get("deletionTimestamp")]
+
+
+def evict(node, name):
+    return node.post(f"/api/v1/namespaces/default/pods/{name}/eviction",
+                     {"apiVersion": "policy/v1", "kind": "Eviction",
+                      "metadata": {"name": name, "namespace": "default"}})
+
+
+def test_eviction_pdb_cordon_drain(node):
+    from kubeclients import KUBECTL, Kubectl, make_tmp, missing_reason, rm_tmp
+    from devcluster import wait_for
+    why = missing_reason("kubectl-1.33", KUBECTL["1.33"])
+    if why:
+        pytest.skip(why)
+    tmp = make_tmp()
+    k = Kubectl("1.33", node, tmp)
+    try:
+        k.run("apply", "-f", k.write("web.yaml", DEPLOY))
+        wait_for(lambda: len([p for p in web_pods(node) if cond(p, "Ready") == "True"]) == 2,
+                 60, "web Ready")
+        k.run("apply", "-f", k.write("pdb.yaml", PDB.replace("@MIN@", "2")))
+        pdb = wait_for(lambda: (lambda s: s if s.get("expectedPods") == 2 else None)(
+            node.get("/apis/policy/v1/namespaces/default/poddisruptionbudgets/web").json()
+            .get("status", {})), 30, "PDB status")
+        assert pdb["currentHealthy"] == 2 and pdb["desiredHealthy"] == 2
+        assert pdb["disruptionsAllowed"] == 0
+        out = k.run("get", "pdb", "web").stdout
+        assert out.split("\n")[0].split() == ["NAME", "MIN", "AVAILABLE", "MAX", "UNAVAILABLE",
+                                              "ALLOWED", "DISRUPTIONS", "AGE"], out
+        assert out.split("\n")[1].split()[:4] == ["web", "2", "N/A", "0"], out
+        # the budget forbids it: 429 with Kubernetes' cause
+        victim = web_pods(node)[0]["metadata"]["name"]
+        r = evict(node, victim)
+        assert r.status == 429, r
+        st = r.json()
+        assert st["reason"] == "TooManyRequests"
+        assert st["message"] == "Cannot evict pod as it would violate the pod's disruption budget."
+        assert st["details"]["causes"] == [{"reason": "DisruptionBudget", "message":
+                                            "The disruption budget web needs 2 healthy pods "
+                                            "and has 2 currently"}]
+        assert node.pod(victim) and not node.pod(victim)["metadata"].get("deletionTimestamp")
+
+        # one disruption allowed: drain cordons, evicts one pod and then waits on the budget
+        k.run("apply", "-f", k.write("pdb.yaml", PDB.replace("@MIN@", "1")))
+        wait_for(lambda: node.get("/apis/policy/v1/namespaces/default/poddisruptionbudgets/"
+                                  "web").json().get("status", {}).get("disruptionsAllowed") == 1,
+                 30, "one disruption allowed")
+        r = k.run("drain", node.node, "--ignore-daemonsets", "--timeout", "15s", check=False)
+        assert r.returncode != 0
+        assert f"node/{node.node} cordoned" in r.stdout
+        assert "disruption budget" in r.stderr, r.stderr
+        assert node.get(f"/api/v1/nodes/{node.node}").json()["spec"]["unschedulable"] is True
+        # the evicted pod's replacement cannot go anywhere: the only node is cordoned
+        pods = wait_for(lambda: (lambda ps: ps if len(ps) == 2 and any(
+            scheduled(p).get("reason") == "Unschedulable" for p in ps) else None)(
+                web_pods(node)), 30, "a replacement, unschedulable")
+        running = [p for p in pods if p["spec"].get("nodeName")]
+        pending = [p for p in pods if not p["spec"].get("nodeName")]
+        assert len(running) == 1 and len(pending) == 1
+        assert scheduled(pending[0])["message"] == \
+            "0/1 nodes are available: 1 node(s) were unschedulable."
+
+        # without the budget drain finishes
+        k.run("delete", "pdb", "web")
+        r = k.run("drain", node.node, "--ignore-daemonsets", "--timeout", "60s")
+        assert f"node/{node.node} drained" in r.stdout
+        wait_for(lambda: len(web_pods(node)) == 2 and
+                 all(not p["spec"].get("nodeName") for p in web_pods(node)), 60,
+                 "every web pod pending")
+        k.run("uncordon", node.node)
+        assert not node.get(f"/api/v1/nodes/{node.node}").json()["spec"].get("unschedulable")
+        wait_for(lambda: len([p for p in web_pods(node) if cond(p, "Ready") == "True"]) == 2,
+                 60, "web Ready again after uncordon")
+        k.run("delete", "deployment", "web")
+        wait_for(lambda: not web_pods(node), 60, "web pods gone")
+    finally:
+        rm_tmp(tmp)
