@@ -58,11 +58,13 @@ static void on_members_change(struct members *m, void *userdata)
 	on_kick(l);
 }
 
-void ctrl_loop_set_caught_up(struct ctrl_loop *l,
-			     bool (*caught_up)(void *userdata, const char *node, uint64_t since_ms),
-			     void *userdata)
+void ctrl_loop_set_replication(struct ctrl_loop *l,
+			       bool (*caught_up)(void *userdata, const char *node,
+						 uint64_t since_ms),
+			       void *userdata, uint64_t tombstone_horizon_ms)
 {
 	ctrl_mgr_set_caught_up(l->mgr, caught_up, userdata);
+	ctrl_mgr_set_tombstone_horizon(l->mgr, tombstone_horizon_ms);
 }
 
 int ctrl_loop_new(struct event_base *base, struct store *store, struct members *members,

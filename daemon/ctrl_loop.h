@@ -9,10 +9,12 @@ struct ctrl_loop;
 int ctrl_loop_new(struct event_base *base, struct store *store, struct members *members,
 		  struct ctrl_loop **ret);
 struct ctrl_loop *ctrl_loop_free(struct ctrl_loop *l);
-/* Turn on the controller handover wait once replication runs (repl_caught_up). */
-void ctrl_loop_set_caught_up(struct ctrl_loop *l,
-			     bool (*caught_up)(void *userdata, const char *node, uint64_t since_ms),
-			     void *userdata);
+/* Once replication runs: turn on the controller handover wait (repl_caught_up) and give the
+ * collector the tombstone horizon. */
+void ctrl_loop_set_replication(struct ctrl_loop *l,
+			       bool (*caught_up)(void *userdata, const char *node,
+						 uint64_t since_ms),
+			       void *userdata, uint64_t tombstone_horizon_ms);
 /* Prometheus text for /metrics (api_metrics_fn): reconciles, retries, keys backing off. */
 int ctrl_loop_metrics(void *userdata, char **text);
 

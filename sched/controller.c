@@ -286,6 +286,11 @@ void ctrl_mgr_set_caught_up(struct ctrl_mgr *m,
 	m->o.caught_up_data = userdata;
 }
 
+void ctrl_mgr_set_tombstone_horizon(struct ctrl_mgr *m, uint64_t ms)
+{
+	m->o.tombstone_horizon_ms = ms;
+}
+
 /*
  * Must a key that this node owns wait for a handover? Yes while, for a recent membership change,
  * the key was owned by another node before it and this node has not completed an anti-entropy

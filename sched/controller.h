@@ -61,6 +61,8 @@ void ctrl_mgr_members_changed(struct ctrl_mgr *m);
 void ctrl_mgr_set_caught_up(struct ctrl_mgr *m,
 			    bool (*caught_up)(void *userdata, const char *node, uint64_t since_ms),
 			    void *userdata);
+/* The store's tombstone horizon (the collector's rule for owners never seen). */
+void ctrl_mgr_set_tombstone_horizon(struct ctrl_mgr *m, uint64_t ms);
 /* Number of queued keys (for tests). */
 size_t ctrl_mgr_pending(struct ctrl_mgr *m);
 
