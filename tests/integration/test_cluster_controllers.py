@@ -98,6 +98,7 @@ def test_gc_and_stale_status(cluster_factory):
         cur = get(nd, DEPLOYS + "/web")
         cur["status"]["replicas"] = 42
         cur["status"]["observedGeneration"] = 7
+        cur["metadata"].pop("resourceVersion", None)  # unconditional, as a stale owner writes
         st, body = nd.api("PUT", DEPLOYS + "/web/status", cur)
         assert st == 200, body
     wait_for(lambda: all((get(nd, DEPLOYS + "/web") or {}).get("status", {})
@@ -153,8 +154,10 @@ def test_owner_dies_new_owner_resumes(cluster_factory):
     rest = [nd for nd in nodes if nd is not owner]
     mon = MaxPods(rest)
     mon.start()
+    t0 = time.time()
     c.kill(owner.short)
     c.wait_converged(timeout=T, expect={owner.name: "dead"})
+    t_dead = time.time()
     # scale through a survivor: the new owner acts once caught up (or after the settle window)
     d = get(rest[0], DEPLOYS + "/web")
     d["spec"]["replicas"] = 5
@@ -163,9 +166,15 @@ def test_owner_dies_new_owner_resumes(cluster_factory):
     wait_for(lambda: all(len(web_pods(nd)) == 5 for nd in rest) and
              all((get(nd, DEPLOYS + "/web") or {}).get("status", {}).get("replicas") == 5
                  for nd in rest), T, "scaled to 5 by the new owner")
+    print(f"owner killed -> dead everywhere {t_dead - t0:.1f} s -> scaled to 5 "
+          f"{time.time() - t_dead:.1f} s later")
     mon.stop.set()
     mon.join()
     assert mon.max <= 5, f"{mon.max} pods at some point"
+    # the new owner held the key back until the settle window (the old owner is dead: no
+    # anti-entropy round with it can complete)
+    waits = sum(nd.metrics().get("shoal_controller_handover_waits_total", 0) for nd in rest)
+    assert waits > 0
 
 
 def test_events_expire_by_their_writer(cluster_factory):

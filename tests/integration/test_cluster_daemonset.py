@@ -6,6 +6,7 @@ every node to the new template; every node reports the same status."""
 import json
 import os
 import signal
+import time
 
 import pytest
 
@@ -88,10 +89,12 @@ def test_daemonset_on_every_node(cluster_factory):
     wait_for(lambda: all(node_names(nd) >= names for nd in nodes), T,
              "every Node on every node", interval=0.2)
 
+    t0 = time.time()
     st, body = nodes[1].api("POST", "/apis/apps/v1/namespaces/default/daemonsets", DS)
     assert st == 201, body
     wait_for(lambda: settled(c, nodes, names, "v1"), T, "one Running agent pod per node",
              interval=0.5)
+    print(f"3 nodes: every agent pod Running, status everywhere in {time.time() - t0:.1f} s")
     # every pod is bound to its node at creation and runs there (its node reports it)
     for nd in nodes:
         mine = [p for p in agent_pods(nd) if p["spec"]["nodeName"] == nd.name]
@@ -100,17 +103,21 @@ def test_daemonset_on_every_node(cluster_factory):
     # a node that joins later gets its pod
     n4 = c.add_node()
     c.wait_converged(timeout=T)
+    t0 = time.time()
     nodes = c.nodes()
     names = {nd.name for nd in nodes}
     wait_for(lambda: settled(c, nodes, names, "v1"), T, "an agent pod on the new node",
              interval=0.5)
+    print(f"joined node converged -> its agent pod Running in {time.time() - t0:.1f} s")
 
     # a rolling update through the new node reaches every node
     ds = get(n4, "/apis/apps/v1/namespaces/default/daemonsets/agent")
     ds["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] = "v2"
     st, body = n4.api("PUT", "/apis/apps/v1/namespaces/default/daemonsets/agent", ds)
     assert st == 200, body
+    t0 = time.time()
     wait_for(lambda: settled(c, nodes, names, "v2"), T, "every node at v2", interval=0.5)
+    print(f"rolling update of 4 nodes (maxUnavailable 1) in {time.time() - t0:.1f} s")
     revs = get(nodes[0], "/apis/apps/v1/namespaces/default/controllerrevisions")["items"]
     assert sorted(r["revision"] for r in revs) == [1, 2]
 
@@ -122,5 +129,7 @@ def test_daemonset_on_every_node(cluster_factory):
     st, _ = rest[0].api("DELETE", f"/api/v1/nodes/{gone.name}")
     assert st in (200, 404)
     names.discard(gone.name)
+    t0 = time.time()
     wait_for(lambda: settled(c, rest, names, "v2"), T,
              "the departed node's pod gone everywhere", interval=0.5)
+    print(f"departed node's pod gone everywhere {time.time() - t0:.1f} s after its Node")
