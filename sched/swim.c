@@ -62,6 +62,8 @@ enum pend_kind {
 	PEND_TCP_PING,
 	PEND_PUSHPULL,
 	PEND_JOIN,
+	PEND_DIGEST, /* digest push-pull: the reply has what we lack and what the peer wants */
+	PEND_PUSH,   /* the entries a digest reply asked for */
 };
 
 struct swim_pending {
@@ -206,6 +208,14 @@ static struct swim_node *find(const struct swim *s, const char *name)
 
 	for (struct swim_node *n = s->buckets[h & (s->nbuckets - 1)]; n; n = n->hnext)
 		if (n->hash == h && !strcmp(n->name, name))
+			return n;
+	return NULL;
+}
+
+static struct swim_node *find_hash(const struct swim *s, uint64_t h)
+{
+	for (struct swim_node *n = s->buckets[h & (s->nbuckets - 1)]; n; n = n->hnext)
+		if (n->hash == h)
 			return n;
 	return NULL;
 }
@@ -581,6 +591,169 @@ static void start_stream(struct swim *s, enum pend_kind kind, const struct swim_
 	}
 	s->st.stream_bytes_sent += w->len;
 	s->st.bytes_sent += w->len;
+}
+
+/* ---- digest push-pull ---- */
+
+/* at one incarnation, a later state wins: alive < suspect < dead, left (merge_entry's order) */
+static int state_rank(uint8_t st)
+{
+	return st == SWIM_ALIVE ? 0 : st == SWIM_SUSPECT ? 1 : 2;
+}
+
+/* >0: (inc_a, st_a) is news for whoever holds (inc_b, st_b); <0 the other way; 0 the same */
+static int entry_cmp(uint32_t inc_a, uint8_t st_a, uint32_t inc_b, uint8_t st_b)
+{
+	if (inc_a != inc_b)
+		return inc_a > inc_b ? 1 : -1;
+	return state_rank(st_a) - state_rank(st_b);
+}
+
+static int put_state(struct swim_wbuf *w, const struct swim_node *n)
+{
+	struct swim_msg m;
+
+	fill_alive(&m, n);
+	m.type = SWIM_MSG_STATE;
+	m.state = n->pub.state;
+	return swim_wire_put(w, &m);
+}
+
+static int put_digest(struct swim_wbuf *w, uint64_t hash, uint32_t inc, uint8_t state)
+{
+	struct swim_msg m = {
+	    .type = SWIM_MSG_DIGEST, .hash = hash, .incarnation = inc, .state = state};
+
+	return swim_wire_put(w, &m);
+}
+
+static int pushpull_header(struct swim *s, struct swim_wbuf *w, uint8_t flags, uint32_t count)
+{
+	struct swim_msg m = {.type = SWIM_MSG_PUSHPULL,
+			     .flags = flags,
+			     .instance = s->self->pub.instance,
+			     .count = count};
+	int r;
+
+	snprintf(m.name, sizeof(m.name), "%s", s->self->name);
+	r = swim_wire_begin(w);
+	return r < 0 ? r : swim_wire_put(w, &m);
+}
+
+static void merge_pushpull(struct swim *s, const void *buf, size_t len, const char *sender,
+			   const struct swim_addr *from, bool join);
+
+static void pushpull_digest(struct swim *s, const struct swim_addr *to)
+{
+	struct swim_wbuf w = {.grow = true};
+	int r = pushpull_header(s, &w, SWIM_WIRE_F_DIGEST, (uint32_t)s->n);
+
+	for (size_t i = 0; r >= 0 && i < s->n; i++)
+		r = put_digest(&w, s->nodes[i]->hash, s->nodes[i]->pub.incarnation,
+			       s->nodes[i]->pub.state);
+	if (r >= 0) {
+		s->st.pushpulls++;
+		s->learned = 0;
+		s->last_pushpull = now(s);
+		start_stream(s, PEND_DIGEST, to, &w, 0);
+	}
+	free(w.buf);
+}
+
+struct digest_ent {
+	uint64_t hash;
+	uint32_t inc;
+	uint8_t state;
+	bool seen;
+};
+
+static int digest_ent_cmp(const void *a, const void *b)
+{
+	const struct digest_ent *x = a, *y = b;
+
+	return x->hash < y->hash ? -1 : x->hash > y->hash;
+}
+
+/*
+ * Answer a digest: the STATE of every member we hold newer than the requester (or it lacks),
+ * then a DIGEST of every member it holds newer (or we lack) for it to push. Members dead or left
+ * on one side and unknown on the other are not worth sending (a remote dead only makes the
+ * receiver suspect, and it cannot suspect what it does not know).
+ */
+static int digest_reply(struct swim *s, const void *req, size_t len, struct swim_wbuf *w)
+{
+	size_t off = sizeof(struct swim_wire_hdr), nd = 0, cap = 0;
+	struct digest_ent *d = NULL;
+	struct swim_msg m;
+	int r;
+
+	while ((r = swim_wire_next(req, len, &off, &m)) != 0) {
+		if (r < 0 || m.type != SWIM_MSG_DIGEST)
+			continue;
+		if (nd == cap) {
+			cap = cap ? cap * 2 : 64;
+			struct digest_ent *a = realloc(d, cap * sizeof(*d));
+			if (!a) {
+				free(d);
+				return -ENOMEM;
+			}
+			d = a;
+		}
+		d[nd++] =
+		    (struct digest_ent){.hash = m.hash, .inc = m.incarnation, .state = m.state};
+	}
+	if (nd)
+		qsort(d, nd, sizeof(*d), digest_ent_cmp);
+	r = pushpull_header(s, w, SWIM_WIRE_F_DIGEST | SWIM_WIRE_F_REPLY, 0);
+	for (size_t i = 0; r >= 0 && i < s->n; i++) {
+		struct swim_node *n = s->nodes[i];
+		struct digest_ent key = {.hash = n->hash};
+		struct digest_ent *e = nd ? bsearch(&key, d, nd, sizeof(*d), digest_ent_cmp) : NULL;
+		if (!e) {
+			if (n->pub.state <= SWIM_SUSPECT)
+				r = put_state(w, n);
+			continue;
+		}
+		e->seen = true;
+		int c = entry_cmp(n->pub.incarnation, n->pub.state, e->inc, e->state);
+		if (c > 0)
+			r = put_state(w, n);
+		else if (c < 0)
+			r = put_digest(w, e->hash, e->inc, e->state);
+	}
+	for (size_t i = 0; r >= 0 && i < nd; i++)
+		if (!d[i].seen && d[i].state <= SWIM_SUSPECT)
+			r = put_digest(w, d[i].hash, d[i].inc, d[i].state);
+	free(d);
+	return r;
+}
+
+/* A digest reply came back: merge what we lacked, then push what the peer asked for. */
+static void digest_done(struct swim *s, const struct swim_pending *p, const void *reply, size_t len,
+			const char *sender)
+{
+	size_t off = sizeof(struct swim_wire_hdr);
+	struct swim_wbuf w = {.grow = true};
+	struct swim_msg m;
+	uint32_t npush = 0;
+	int r;
+
+	merge_pushpull(s, reply, len, sender, &p->addr, false);
+	r = pushpull_header(s, &w, SWIM_WIRE_F_PUSH, 0);
+	while (r >= 0 && (r = swim_wire_next(reply, len, &off, &m)) != 0) {
+		if (r < 0)
+			break;
+		if (m.type != SWIM_MSG_DIGEST)
+			continue;
+		struct swim_node *n = find_hash(s, m.hash);
+		if (n && entry_cmp(n->pub.incarnation, n->pub.state, m.incarnation, m.state) > 0) {
+			r = put_state(&w, n);
+			npush++;
+		}
+	}
+	if (r >= 0 && npush)
+		start_stream(s, PEND_PUSH, &p->addr, &w, 0);
+	free(w.buf);
 }
 
 static void pushpull_with(struct swim *s, const struct swim_addr *to, bool join)
@@ -1213,7 +1386,7 @@ static int parse_pushpull(const void *buf, size_t len, struct swim_msg *hdr, boo
 			first = 0;
 			continue;
 		}
-		if (m.type != SWIM_MSG_STATE)
+		if (m.type != SWIM_MSG_STATE && m.type != SWIM_MSG_DIGEST)
 			return -EBADMSG;
 	}
 	return first ? -EBADMSG : 0;
@@ -1310,12 +1483,22 @@ int swim_handle_stream(struct swim *s, const struct swim_addr *from, const void 
 		}
 	}
 	struct swim_wbuf w = {.grow = true};
-	r = encode_state(s, &w, false, true);
+	if (m.flags & SWIM_WIRE_F_PUSH) {
+		/* the entries our digest reply asked for: merge, answer with an empty header */
+		r = pushpull_header(s, &w, SWIM_WIRE_F_REPLY, 0);
+		if (r >= 0)
+			merge_pushpull(s, req, len, m.name, from, false);
+	} else if (m.flags & SWIM_WIRE_F_DIGEST) {
+		r = digest_reply(s, req, len, &w);
+	} else {
+		r = encode_state(s, &w, false, true);
+		if (r >= 0)
+			merge_pushpull(s, req, len, m.name, from, m.flags & SWIM_WIRE_F_JOIN);
+	}
 	if (r < 0) {
 		free(w.buf);
 		return r;
 	}
-	merge_pushpull(s, req, len, m.name, from, m.flags & SWIM_WIRE_F_JOIN);
 	*reply = w.buf;
 	*reply_len = w.len;
 out:
@@ -1399,13 +1582,23 @@ void swim_stream_done(struct swim *s, uint64_t token, const void *reply, ssize_t
 		}
 		return;
 	}
-	if (ok)
+	if (ok && p.kind == PEND_DIGEST)
+		digest_done(s, &p, reply, (size_t)len, hdr.name);
+	else if (ok && p.kind != PEND_PUSH)
 		merge_pushpull(s, reply, len, hdr.name, &p.addr, false);
 	if (p.kind == PEND_JOIN)
 		join_result(s, &p, ok);
 }
 
 /* ---- timers ---- */
+
+static void pushpull_periodic(struct swim *s, const struct swim_addr *to)
+{
+	if (s->cfg.pushpull_digest)
+		pushpull_digest(s, to);
+	else
+		pushpull_with(s, to, false);
+}
 
 static uint32_t pushpull_interval(struct swim *s)
 {
@@ -1562,7 +1755,7 @@ void swim_tick(struct swim *s)
 	if (!s->leaving && t >= s->next_pushpull) {
 		struct swim_node *to;
 		if (k_random(s, 1, &to, ok_alive_not, NULL) == 1)
-			pushpull_with(s, &to->pub.addr, false);
+			pushpull_periodic(s, &to->pub.addr);
 		uint32_t iv = pushpull_interval(s);
 		s->next_pushpull = t + iv / 2 + rnd(s, iv); /* jitter: no synchronised rounds */
 	} else if (!s->leaving && s->cfg.catchup_members && s->learned >= s->cfg.catchup_members &&
@@ -1570,7 +1763,7 @@ void swim_tick(struct swim *s)
 		/* a mass join: repair what gossip missed now, not at the next periodic exchange */
 		struct swim_node *to;
 		if (k_random(s, 1, &to, ok_alive_not, NULL) == 1)
-			pushpull_with(s, &to->pub.addr, false);
+			pushpull_periodic(s, &to->pub.addr);
 	}
 	if (!s->leaving && s->cfg.reconnect_interval_ms && t >= s->next_reconnect) {
 		struct swim_node *to;
@@ -1610,6 +1803,7 @@ struct swim_config swim_config_default(void)
 	    .heal_pushpull_ms = 500,
 	    .catchup_members = 16,
 	    .catchup_ms = 2000,
+	    .pushpull_digest = true,
 	    .tcp_fallback = true,
 	    .suspicion_mult = 3,
 	    .suspicion_max_mult = 3,

@@ -183,6 +183,12 @@ struct swim_config {
 	 */
 	uint32_t catchup_members;
 	uint32_t catchup_ms;
+	/*
+	 * Periodic and catch-up push-pulls send a digest (16 bytes a member) and get back only
+	 * the members that differ, so their bytes grow by 16 rather than ~130 per member (Shoal).
+	 * Joins, heals and reconnects still exchange whole states.
+	 */
+	bool pushpull_digest;
 };
 
 struct swim;

@@ -75,6 +75,8 @@ static size_t fixed_size(uint8_t type)
 		return sizeof(struct swim_wire_state);
 	case SWIM_MSG_REFUSE:
 		return sizeof(struct swim_wire_refuse);
+	case SWIM_MSG_DIGEST:
+		return sizeof(struct swim_wire_digest);
 	}
 	return 0;
 }
@@ -165,6 +167,7 @@ int swim_wire_put(struct swim_wbuf *w, const struct swim_msg *m)
 		struct swim_wire_pushpull pp;
 		struct swim_wire_state st;
 		struct swim_wire_refuse ref;
+		struct swim_wire_digest dg;
 	} u;
 	bool hn, hf, hm;
 	int r;
@@ -223,6 +226,11 @@ int swim_wire_put(struct swim_wbuf *w, const struct swim_msg *m)
 		put64(u.ref.instance, m->instance);
 		u.ref.reason = m->reason;
 		u.ref.name_len = nl;
+		break;
+	case SWIM_MSG_DIGEST:
+		put64(u.dg.hash, m->hash);
+		put32(u.dg.incarnation, m->incarnation);
+		u.dg.state = m->state;
 		break;
 	}
 	uint8_t *p = w->buf + w->len;
@@ -309,6 +317,7 @@ int swim_wire_next(const void *buf, size_t len, size_t *off, struct swim_msg *m)
 		struct swim_wire_pushpull pp;
 		struct swim_wire_state st;
 		struct swim_wire_refuse ref;
+		struct swim_wire_digest dg;
 	} u;
 	memcpy(&u, p, fixed);
 	switch (mh.type) {
@@ -362,6 +371,13 @@ int swim_wire_next(const void *buf, size_t len, size_t *off, struct swim_msg *m)
 		m->instance = get64(u.ref.instance);
 		m->reason = u.ref.reason;
 		nl = u.ref.name_len;
+		break;
+	case SWIM_MSG_DIGEST:
+		m->hash = get64(u.dg.hash);
+		m->incarnation = get32(u.dg.incarnation);
+		m->state = u.dg.state;
+		if (m->state > SWIM_LEFT)
+			return -EBADMSG;
 		break;
 	}
 	var_fields(mh.type, &hn, &hf, &hm);

@@ -29,12 +29,17 @@ enum swim_msg_type {
 	SWIM_MSG_PUSHPULL = 8, /* stream: sender name + instance, entry count, join flag */
 	SWIM_MSG_STATE = 9,    /* stream: one member's full state */
 	SWIM_MSG_REFUSE = 10,  /* stream reply to a join: name held by a live instance */
+	SWIM_MSG_DIGEST = 11,  /* stream: one member's name hash, incarnation and state */
 };
 
 /* message flags */
 #define SWIM_WIRE_F_NACK 0x01  /* PING_REQ: send a NACK if the target does not answer */
 #define SWIM_WIRE_F_JOIN 0x01  /* PUSHPULL: this exchange is a join (check the identity) */
 #define SWIM_WIRE_F_REPLY 0x02 /* PUSHPULL: the answer to one */
+/* PUSHPULL: a digest exchange: the request lists DIGESTs, the reply the STATEs the requester
+ * lacks and DIGESTs of what the replier wants */
+#define SWIM_WIRE_F_DIGEST 0x04
+#define SWIM_WIRE_F_PUSH 0x08 /* PUSHPULL: the STATEs a digest reply asked for (empty reply) */
 
 #define SWIM_REFUSE_NAME_TAKEN 1
 
@@ -106,7 +111,15 @@ struct swim_wire_refuse {    /* + name */
 	uint8_t reserved[2];
 };
 
+struct swim_wire_digest {
+	uint8_t hash[8]; /* FNV-1a 64 of the member's name */
+	uint8_t incarnation[4];
+	uint8_t state; /* enum swim_state */
+	uint8_t reserved[3];
+};
+
 _Static_assert(sizeof(struct swim_wire_hdr) == 4, "wire header frozen");
+_Static_assert(sizeof(struct swim_wire_digest) == 16, "digest frozen");
 _Static_assert(sizeof(struct swim_wire_msg_hdr) == 4, "wire message header frozen");
 _Static_assert(sizeof(struct swim_wire_addr) == 20, "wire address frozen");
 _Static_assert(sizeof(struct swim_wire_ping) == 8, "ping frozen");
@@ -131,6 +144,7 @@ struct swim_msg {
 	uint32_t incarnation;
 	uint32_t count; /* PUSHPULL */
 	uint64_t instance;
+	uint64_t hash; /* DIGEST */
 	struct swim_addr addr;
 	char name[SWIM_NAME_MAX + 1]; /* subject: target of a ping, member of alive/suspect/... */
 	char from[SWIM_NAME_MAX + 1];

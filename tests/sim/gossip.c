@@ -639,7 +639,8 @@ static bool world_init(uint64_t seed, uint32_t n, const struct swim_config *cfg)
 			struct swim_stats st;
 			swim_get_stats(W.nodes[i].sw, &st);
 			if (st.alive != n) {
-				fprintf(stderr, "join: %s sees %u alive %u suspect %u dead; missing",
+				fprintf(stderr,
+					"join: %s sees %u alive %u suspect %u dead; missing",
 					W.nodes[i].name, st.alive, st.suspect, st.dead);
 				for (uint32_t j = 0; j < n; j++)
 					if (!swim_member_find(W.nodes[i].sw, W.nodes[j].name))
@@ -879,13 +880,14 @@ int sim_gossip_run(uint64_t seed, int nodes, bool quick)
 /*
  * Crash detection at one size: `trials` crashes, one at a time, each timed from the kill until
  * every live node holds the member dead (the victim restarts and refutes before the next).
- * Prints p50/p90/p99/max; with `join`, also how long the views took to converge after the
- * nodes joined 10 ms apart.
+ * Prints p50/p90/p99/max, how long the views took to converge after the nodes joined 10 ms
+ * apart, and with idle_secs the bytes each node sends per second while nothing happens.
  */
-int sim_gossip_crash(uint64_t seed, int nodes, int trials, const char *which)
+int sim_gossip_crash(uint64_t seed, int nodes, int trials, int idle_secs, const char *which)
 {
-	struct swim_config cfg = which && !strcmp(which, "memberlist") ? swim_config_memberlist_lan()
-								      : swim_config_default();
+	struct swim_config cfg = which && !strcmp(which, "memberlist")
+				     ? swim_config_memberlist_lan()
+				     : swim_config_default();
 	uint64_t *d = calloc((size_t)trials, sizeof(*d));
 	int nd = 0, lost = 0;
 
@@ -901,6 +903,17 @@ int sim_gossip_crash(uint64_t seed, int nodes, int trials, const char *which)
 	printf("crash: %d nodes, seed %" PRIu64 ": full views %.2fs after the last join\n", nodes,
 	       seed, secs(W.now - t0));
 	run_until(W.now + 10 * SEC);
+	if (idle_secs > 0) {
+		struct swim_stats st;
+		uint64_t pp = 0, b = idle_bytes_per_sec((uint64_t)idle_secs * SEC);
+		for (uint32_t i = 0; i < W.n; i++) {
+			swim_get_stats(W.nodes[i].sw, &st);
+			pp += st.pushpulls;
+		}
+		printf("crash: %d nodes: idle %" PRIu64 " B/s per node over %d s (%" PRIu64
+		       " push-pulls in all)\n",
+		       nodes, b, idle_secs, pp);
+	}
 	for (int k = 0; k < trials; k++) {
 		uint32_t x = 1 + rng32() % ((uint32_t)nodes - 1);
 		uint64_t t = crash_and_measure(x, 120 * SEC);
@@ -914,10 +927,11 @@ int sim_gossip_crash(uint64_t seed, int nodes, int trials, const char *which)
 		run_until(W.now + 5 * SEC);
 	}
 	if (nd)
-		printf("crash: %d nodes, %d trials: p50 %.2f s, p90 %.2f s, p99 %.2f s, max %.2f s, "
-		       "%d never\n",
-		       nodes, trials, secs(pctl(d, nd, 0.5)), secs(pctl(d, nd, 0.9)),
-		       secs(pctl(d, nd, 0.99)), secs(pctl(d, nd, 1)), lost);
+		printf(
+		    "crash: %d nodes, %d trials: p50 %.2f s, p90 %.2f s, p99 %.2f s, max %.2f s, "
+		    "%d never\n",
+		    nodes, trials, secs(pctl(d, nd, 0.5)), secs(pctl(d, nd, 0.9)),
+		    secs(pctl(d, nd, 0.99)), secs(pctl(d, nd, 1)), lost);
 	free(d);
 	world_free();
 	return lost ? 1 : 0;

@@ -424,14 +424,15 @@ static int controllers_run(uint64_t seed)
 /*
  * shoal-sim --seed N [--only controllers|gossip] [--nodes 100,1000] [--quick]
  * shoal-sim --bench-gossip [--quick] [--bench-set memberlist|shoal]
- * shoal-sim --crash-trials T [--nodes 5,100] [--seed N] [--bench-set memberlist|shoal]
+ * shoal-sim --crash-trials T [--idle-secs S] [--nodes 5,100] [--seed N] [--bench-set
+ * memberlist|shoal]
  */
 int main(int argc, char **argv)
 {
 	uint64_t seed = 1;
 	const char *only = NULL, *nodes = "100", *bench_set = NULL;
 	bool quick = false, bench = false;
-	int opt, crash_trials = 0;
+	int opt, crash_trials = 0, idle_secs = 0;
 	static const struct option longopts[] = {{"seed", required_argument, NULL, 's'},
 						 {"only", required_argument, NULL, 'o'},
 						 {"nodes", required_argument, NULL, 'n'},
@@ -439,9 +440,10 @@ int main(int argc, char **argv)
 						 {"bench-gossip", no_argument, NULL, 'b'},
 						 {"bench-set", required_argument, NULL, 'B'},
 						 {"crash-trials", required_argument, NULL, 'c'},
+						 {"idle-secs", required_argument, NULL, 'i'},
 						 {NULL, 0, NULL, 0}};
 
-	while ((opt = getopt_long(argc, argv, "s:o:n:qbB:c:", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:o:n:qbB:c:i:", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			seed = strtoull(optarg, NULL, 10);
@@ -465,10 +467,15 @@ int main(int argc, char **argv)
 		case 'c':
 			crash_trials = atoi(optarg);
 			break;
+		case 'i':
+			idle_secs = atoi(optarg);
+			break;
 		default:
-			fprintf(stderr, "usage: shoal-sim [--seed N] [--only controllers|gossip] "
-					"[--nodes N[,N...]] [--quick] [--bench-gossip] "
-					"[--bench-set memberlist|shoal] [--crash-trials T]\n");
+			fprintf(
+			    stderr,
+			    "usage: shoal-sim [--seed N] [--only controllers|gossip] "
+			    "[--nodes N[,N...]] [--quick] [--bench-gossip] "
+			    "[--bench-set memberlist|shoal] [--crash-trials T [--idle-secs S]]\n");
 			return 2;
 		}
 	}
@@ -477,7 +484,8 @@ int main(int argc, char **argv)
 		_cleanup_free_ char *list = strdup(nodes);
 		char *save = NULL;
 		for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-			failures += sim_gossip_crash(seed, atoi(tok), crash_trials, bench_set);
+			failures +=
+			    sim_gossip_crash(seed, atoi(tok), crash_trials, idle_secs, bench_set);
 		return failures ? 1 : 0;
 	}
 	if (bench)

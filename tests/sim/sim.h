@@ -10,7 +10,7 @@
 int sim_gossip_run(uint64_t seed, int nodes, bool quick);
 /* `make bench-gossip`: memberlist's LAN defaults vs Shoal's (or one: "memberlist", "shoal"). */
 /* crash detection at one size (and join convergence): p50/p90/p99 over `trials` crashes */
-int sim_gossip_crash(uint64_t seed, int nodes, int trials, const char *which);
+int sim_gossip_crash(uint64_t seed, int nodes, int trials, int idle_secs, const char *which);
 int sim_gossip_bench(uint64_t seed, bool quick, const char *which); /* NULL: both */
 
 #endif

@@ -603,6 +603,81 @@ static int send_crafted(int to, const struct swim_addr *from, const struct swim_
 	return swim_recv_udp(T.n[to].sw, from, buf, w.len);
 }
 
+static uint64_t fnv64(const char *n)
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (; *n; n++)
+		h = (h ^ (uint8_t)*n) * 1099511628211ULL;
+	return h;
+}
+
+/*
+ * A digest push-pull answers only with differences: STATEs the requester lacks or holds older,
+ * and DIGESTs of what the requester holds newer (or the replier lacks), which it then pushes.
+ */
+static void test_digest_pushpull(void **state)
+{
+	uint8_t buf[4096];
+	struct swim_wbuf w = {.buf = buf, .cap = sizeof(buf)};
+	struct swim_msg m = {.type = SWIM_MSG_PUSHPULL, .flags = SWIM_WIRE_F_DIGEST, .instance = 9};
+
+	cluster(3, NULL);
+	uint32_t inc0 = view(0, 0)->incarnation, inc2 = view(0, 2)->incarnation;
+	strcpy(m.name, "x");
+	swim_wire_begin(&w);
+	assert_int_equal(swim_wire_put(&w, &m), 0);
+	struct swim_msg d[3] = {
+	    /* n0 as n0 holds itself: nothing to say; n1 missing: its STATE comes back */
+	    {.type = SWIM_MSG_DIGEST, .hash = fnv64("n0"), .incarnation = inc0},
+	    /* n2 suspect at a higher incarnation, and a member n0 never heard of: wanted */
+	    {.type = SWIM_MSG_DIGEST,
+	     .hash = fnv64("n2"),
+	     .incarnation = inc2 + 5,
+	     .state = SWIM_SUSPECT},
+	    {.type = SWIM_MSG_DIGEST, .hash = 0x1234, .incarnation = 1},
+	};
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(swim_wire_put(&w, &d[i]), 0);
+	void *reply = NULL;
+	size_t rlen = 0, off = sizeof(struct swim_wire_hdr);
+	struct swim_addr from = {.family = SWIM_AF_INET, .port = 1, .ip = {10, 9, 9, 9}};
+	assert_int_equal(swim_handle_stream(T.n[0].sw, &from, buf, w.len, &reply, &rlen), 0);
+	assert_non_null(reply);
+	int states = 0, wants = 0, r;
+	bool hdr = false, want2 = false, want_x = false;
+	while ((r = swim_wire_next(reply, rlen, &off, &m)) == 1) {
+		if (m.type == SWIM_MSG_PUSHPULL) {
+			assert_true(m.flags & SWIM_WIRE_F_REPLY);
+			hdr = true;
+		} else if (m.type == SWIM_MSG_STATE) {
+			assert_string_equal(m.name, "n1");
+			states++;
+		} else if (m.type == SWIM_MSG_DIGEST) {
+			want2 |= m.hash == fnv64("n2");
+			want_x |= m.hash == 0x1234;
+			wants++;
+		}
+	}
+	assert_int_equal(r, 0);
+	assert_true(hdr);
+	assert_int_equal(states, 1);
+	assert_int_equal(wants, 2);
+	assert_true(want2 && want_x);
+	free(reply);
+	/* a digest request changes nothing on the replier */
+	assert_int_equal(view(0, 2)->state, SWIM_ALIVE);
+	assert_null(swim_member_find(T.n[0].sw, "x"));
+
+	/* end to end: periodic digest push-pulls keep the views equal */
+	struct swim_stats st;
+	run(40000);
+	assert_true(all_alive());
+	swim_get_stats(T.n[1].sw, &st);
+	assert_true(st.pushpulls >= 2);
+	assert_int_equal(st.dropped[SWIM_DROP_MALFORMED], 0);
+}
+
 /* The suspicion timeout shrinks from max towards min with independent confirmations. */
 static void test_dynamic_suspicion_timeout(void **state)
 {
@@ -765,6 +840,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_join_and_converge, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_crash_declared_dead_everywhere, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_crash_confirmed_by_own_probes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_digest_pushpull, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_restart_refutes_with_higher_incarnation, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_duplicate_name_refused, setup, teardown),
