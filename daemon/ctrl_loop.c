@@ -58,6 +58,11 @@ static void on_members_change(struct members *m, void *userdata)
 	on_kick(l);
 }
 
+void ctrl_loop_hold_until_synced(struct ctrl_loop *l)
+{
+	ctrl_mgr_hold_until_synced(l->mgr);
+}
+
 void ctrl_loop_set_replication(struct ctrl_loop *l,
 			       bool (*caught_up)(void *userdata, const char *node,
 						 uint64_t since_ms),

@@ -9,6 +9,9 @@ struct ctrl_loop;
 int ctrl_loop_new(struct event_base *base, struct store *store, struct members *members,
 		  struct ctrl_loop **ret);
 struct ctrl_loop *ctrl_loop_free(struct ctrl_loop *l);
+/* This node starts into an existing cluster (it has seeds to join): reconcile nothing until it
+ * has caught up with some member, or the settle window passed (ctrl_mgr_hold_until_synced). */
+void ctrl_loop_hold_until_synced(struct ctrl_loop *l);
 /* Once replication runs: turn on the controller handover wait (repl_caught_up) and give the
  * collector the tombstone horizon. */
 void ctrl_loop_set_replication(struct ctrl_loop *l,

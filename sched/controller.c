@@ -18,7 +18,8 @@ struct ctrl_failing {
 	unsigned int failures;
 };
 
-/* A membership change still within the settle window: the live set before it. */
+/* A membership change still within the settle window: the live set before it (NULL: a start
+ * into an existing cluster, every key's previous owner unknown). */
 struct ctrl_change {
 	struct members *prev;
 	uint64_t at_ms;
@@ -256,6 +257,17 @@ static void ctrl_changes_expire(struct ctrl_mgr *m, uint64_t now)
 	m->nchanges = j;
 }
 
+static void ctrl_change_add(struct ctrl_mgr *m, struct members *prev, uint64_t now)
+{
+	if (m->nchanges == CTRL_CHANGES) {
+		/* the oldest change goes early: its keys wait no longer than the others */
+		members_free(m->changes[0].prev);
+		memmove(&m->changes[0], &m->changes[1], sizeof(m->changes[0]) * (CTRL_CHANGES - 1));
+		m->nchanges--;
+	}
+	m->changes[m->nchanges++] = (struct ctrl_change){ prev, now };
+}
+
 void ctrl_mgr_members_changed(struct ctrl_mgr *m)
 {
 	uint64_t now = ctrl_now_ms(m);
@@ -265,16 +277,8 @@ void ctrl_mgr_members_changed(struct ctrl_mgr *m)
 		return;
 	ctrl_changes_expire(m, now);
 	cur = members_snapshot(m->o.members);
-	if (m->snap) {
-		if (m->nchanges == CTRL_CHANGES) {
-			/* the oldest change goes early: its keys wait no longer than the others */
-			members_free(m->changes[0].prev);
-			memmove(&m->changes[0], &m->changes[1],
-				sizeof(m->changes[0]) * (CTRL_CHANGES - 1));
-			m->nchanges--;
-		}
-		m->changes[m->nchanges++] = (struct ctrl_change){ m->snap, now };
-	}
+	if (m->snap)
+		ctrl_change_add(m, m->snap, now);
 	m->snap = cur;
 }
 
@@ -284,6 +288,24 @@ void ctrl_mgr_set_caught_up(struct ctrl_mgr *m,
 {
 	m->o.caught_up = caught_up;
 	m->o.caught_up_data = userdata;
+}
+
+void ctrl_mgr_hold_until_synced(struct ctrl_mgr *m)
+{
+	ctrl_change_add(m, NULL, ctrl_now_ms(m));
+}
+
+/* Has this node completed a round with any other live member since `since`? */
+static bool ctrl_synced_with_any(struct ctrl_mgr *m, uint64_t since)
+{
+	const char *self = members_self(m->o.members);
+
+	for (size_t i = 0; i < members_count(m->o.members); i++) {
+		const char *n = members_get(m->o.members, i);
+		if (!streq(n, self) && m->o.caught_up(m->o.caught_up_data, n, since))
+			return true;
+	}
+	return false;
 }
 
 void ctrl_mgr_set_tombstone_horizon(struct ctrl_mgr *m, uint64_t ms)
@@ -311,6 +333,11 @@ static bool ctrl_handover_wait(struct ctrl_mgr *m, const char *resource, const c
 	self = members_self(m->o.members);
 	snprintf(key, sizeof(key), "%s/%s/%s", resource, ns, name);
 	for (size_t i = 0; i < m->nchanges; i++) {
+		if (!m->changes[i].prev) {
+			if (!ctrl_synced_with_any(m, m->changes[i].at_ms))
+				return true;
+			continue;
+		}
 		const char *prev = members_owner(m->changes[i].prev, key);
 		if (!prev || streq(prev, self))
 			continue;

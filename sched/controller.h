@@ -61,6 +61,12 @@ void ctrl_mgr_members_changed(struct ctrl_mgr *m);
 void ctrl_mgr_set_caught_up(struct ctrl_mgr *m,
 			    bool (*caught_up)(void *userdata, const char *node, uint64_t since_ms),
 			    void *userdata);
+/*
+ * A node that starts into an existing cluster may hold a stale replica: until it has completed
+ * an anti-entropy round with some other member (caught_up) or the settle window passed, it
+ * reconciles nothing.
+ */
+void ctrl_mgr_hold_until_synced(struct ctrl_mgr *m);
 /* The store's tombstone horizon (the collector's rule for owners never seen). */
 void ctrl_mgr_set_tombstone_horizon(struct ctrl_mgr *m, uint64_t ms);
 /* Number of queued keys (for tests). */

@@ -447,6 +447,67 @@ static void test_handover_waits_for_catch_up(void **state)
 	store_close(s);
 }
 
+/* A node starting into a cluster reconciles nothing before it has synced with some member. */
+static void test_hold_until_synced(void **state)
+{
+	struct store_options so = { .path = ":memory:", .node_name = "n1", .clock = clock_fn };
+	struct ctrl_options co = { .clock = clock_fn, .caught_up = caught_up_fn };
+	struct store *s;
+	struct members *mem;
+	struct ctrl_mgr *ctrl;
+
+	caught_up_flag = false;
+	assert_int_equal(store_open(&so, &s), 0);
+	assert_int_equal(members_new("n1", &mem), 0);
+	co.store = s;
+	co.members = mem;
+	assert_int_equal(ctrl_mgr_new(&co, &ctrl), 0);
+	ctrl_mgr_hold_until_synced(ctrl);
+	create_json(s, "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":"
+		       "{\"name\":\"default\"}}",
+		    NULL, 0);
+	/* a ReplicaSet n1 owns once n2 is there too */
+	char name[16] = "", key[64], buf[1024];
+	{
+		struct members *two;
+		assert_int_equal(members_new("n1", &two), 0);
+		assert_int_equal(members_add(two, "n2"), 1);
+		for (int i = 0; !name[0] && i < 1000; i++) {
+			snprintf(key, sizeof(key), "replicasets.apps/default/rs%d", i);
+			if (!strcmp(members_owner(two, key), "n1"))
+				snprintf(name, sizeof(name), "rs%d", i);
+		}
+		members_free(two);
+	}
+	snprintf(buf, sizeof(buf),
+		 "{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"metadata\":"
+		 "{\"name\":\"%s\",\"namespace\":\"default\"},\"spec\":{\"replicas\":1,"
+		 "\"selector\":{\"matchLabels\":{\"a\":\"b\"}},\"template\":{\"metadata\":"
+		 "{\"labels\":{\"a\":\"b\"}},\"spec\":{\"containers\":[{\"name\":\"c\","
+		 "\"image\":\"x\"}]}}}}",
+		 name);
+	create_json(s, buf, NULL, 0);
+	/* alone, then joined: nothing until a round with n2 completed */
+	ctrl_mgr_run(ctrl, NULL);
+	assert_int_equal(members_add(mem, "n2"), 1);
+	ctrl_mgr_members_changed(ctrl);
+	ctrl_mgr_resync(ctrl);
+	for (int i = 0; i < 5; i++) {
+		now_ms += CTRL_HANDOVER_RECHECK_MS;
+		ctrl_mgr_run(ctrl, NULL);
+	}
+	assert_int_equal(store_count(s, "pods", "default"), 0);
+	caught_up_flag = true;
+	for (int i = 0; i < 3; i++) {
+		now_ms += CTRL_HANDOVER_RECHECK_MS;
+		ctrl_mgr_run(ctrl, NULL);
+	}
+	assert_int_equal(store_count(s, "pods", "default"), 1);
+	ctrl_mgr_free(ctrl);
+	members_free(mem);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -456,6 +517,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_event_cuts_backoff_short, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gc_waits_for_owner_tombstone, setup, teardown),
 		cmocka_unit_test(test_handover_waits_for_catch_up),
+		cmocka_unit_test(test_hold_until_synced),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
