@@ -167,6 +167,7 @@ void api_podio_free_all(struct api_server *srv)
 {
 	api_podlog_free_all(srv);
 	api_podexec_free_all(srv);
+	api_podattach_free_all(srv);
 	api_podfwd_free_all(srv);
 	api_images_free_all(srv);
 }

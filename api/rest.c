@@ -1281,6 +1281,10 @@ void api_rest_handle(struct api_req *r)
 			api_podexec_handle(r);
 			return;
 		}
+		if (streq(r->sub, "attach")) {
+			api_podattach_handle(r);
+			return;
+		}
 		if (streq(r->sub, "portforward")) {
 			api_podfwd_handle(r);
 			return;

@@ -67,6 +67,7 @@ struct api_server {
 	size_t image_max_body;
 	struct api_logstream *logstreams; /* open `log?follow=true` streams */
 	struct api_exec *execs;           /* exec sessions */
+	struct api_attach *attaches;      /* attach sessions */
 	struct api_fwd *fwds;             /* portforward sessions */
 	struct api_imgjob *imgjobs;       /* imports and pulls running on threads */
 	/* gossip membership (gossip.c) */
@@ -145,6 +146,8 @@ void api_podlog_handle(struct api_req *r);
 void api_podexec_handle(struct api_req *r);
 /* POST pods/NAME/eviction with its parsed Eviction body (api/eviction.c). */
 void api_eviction_handle(struct api_req *r, const cJSON *eviction);
+void api_podattach_handle(struct api_req *r);
+void api_podattach_free_all(struct api_server *srv);
 bool api_images_match(const char *path);
 bool api_registers_match(const char *path); /* registers.c */
 void api_registers_handle(struct api_req *r);

@@ -1122,6 +1122,8 @@ int bundle_config_build(const struct bundle_params *p, cJSON **ret, struct err *
 	if (jstr(meta, "uid"))
 		cJSON_AddStringToObject(ann, "io.kubernetes.pod.uid", jstr(meta, "uid"));
 	cJSON_AddStringToObject(ann, "io.kubernetes.container.name", name);
+	if (jbool(ctr, "stdin") == 1)
+		cJSON_AddStringToObject(ann, BUNDLE_ANN_STDIN, "true");
 	if (qos_oom_score(p->pod) < 0) {
 		char v[16];
 		snprintf(v, sizeof(v), "%d", qos_oom_score(p->pod));

@@ -86,6 +86,9 @@ int bundle_field_value(const cJSON *pod, const char *path, const char *pod_ip,
 /* Annotation carrying an oom_score_adj below 0 that the shim applies once the container
  * exists (crun cannot lower it after dropping CAP_SYS_RESOURCE). */
 #define BUNDLE_ANN_OOM_SCORE_ADJ "io.shoal.oom-score-adj"
+/* Annotation ("true") of a container with spec stdin: its shim gives it a stdin that `attach`
+ * writes to (crun_stdin_path). */
+#define BUNDLE_ANN_STDIN "io.shoal.stdin"
 
 /* Default capability set (containerd's), NULL-terminated, CAP_ names. */
 extern const char *const bundle_default_caps[];

@@ -677,3 +677,8 @@ int crun_exec(struct crun_rt *rt, const char *id, char *const argv[], bool tty,
 	}
 	return 0;
 }
+
+int crun_stdin_path(struct crun_rt *rt, const char *id, char **ret)
+{
+	return asprintf(ret, "%s/%s/stdin", rt->state_dir, id) < 0 ? -ENOMEM : 0;
+}

@@ -91,6 +91,10 @@ const char *crun_status_name(enum crun_status s);
 int crun_exec(struct crun_rt *rt, const char *id, char *const argv[], bool tty,
 	      const int stdio_fds[3], pid_t *ret_pid, int *ret_master, struct err *e);
 
+/* The FIFO that feeds the stdin of container id (one created with spec stdin, see
+ * BUNDLE_ANN_STDIN): write to it to attach. *ret malloc'd; the FIFO exists while the shim runs. */
+int crun_stdin_path(struct crun_rt *rt, const char *id, char **ret);
+
 /* The shim's entry point (tools/shoal-shim.c). */
 int crun_shim_main(int argc, char **argv);
 

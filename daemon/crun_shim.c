@@ -140,14 +140,15 @@ static void crun_error(struct shim *s, char *out, size_t len)
 		snprintf(out, len, "%s", line);
 }
 
-/* process.terminal, and the oom_score_adj annotation (INT_MIN if none) */
-static bool bundle_settings(const char *bundle, int *oom)
+/* process.terminal, the oom_score_adj annotation (INT_MIN if none) and the stdin one */
+static bool bundle_settings(const char *bundle, int *oom, bool *want_stdin)
 {
 	_cleanup_free_ char *p = NULL, *buf = NULL;
 	_cleanup_json_ cJSON *cfg = NULL;
 	const char *adj;
 
 	*oom = INT_MIN;
+	*want_stdin = false;
 	if (asprintf(&p, "%s/config.json", bundle) < 0 || util_read_file(p, 1 << 22, &buf, NULL) < 0)
 		return false;
 	cfg = cJSON_Parse(buf);
@@ -155,6 +156,9 @@ static bool bundle_settings(const char *bundle, int *oom)
 						       BUNDLE_ANN_OOM_SCORE_ADJ));
 	if (adj)
 		*oom = atoi(adj);
+	*want_stdin = streq(cJSON_GetStringValue(cJSON_GetObjectItem(
+				    cJSON_GetObjectItem(cfg, "annotations"), BUNDLE_ANN_STDIN)) ?: "",
+			    "true");
 	return cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(cfg, "process"), "terminal"));
 }
 
@@ -188,8 +192,8 @@ static int shim_run(struct shim *s)
 	struct stream out = { .name = "stdout", .fd = -1 }, err = { .name = "stderr", .fd = -1 };
 	_cleanup_free_ char *pidfile = NULL, *crunlog = NULL, *sock = NULL, *pidbuf = NULL;
 	int po[2] = { -1, -1 }, pe[2] = { -1, -1 }, lfd = -1, sfd, st = 0, cstatus = 0;
-	int oom;
-	bool tty = bundle_settings(s->bundle, &oom), exited = false;
+	int oom, in_fd = -1;
+	bool want_stdin, tty = bundle_settings(s->bundle, &oom, &want_stdin), exited = false;
 	int64_t created, exited_at = 0;
 	sigset_t mask;
 	pid_t c, cpid;
@@ -219,6 +223,22 @@ static int shim_run(struct shim *s)
 		return -errno;
 	}
 
+	if (want_stdin) {
+		/* attach writes the container's stdin into a FIFO; the shim keeps it open for
+		 * reading and writing, so writers come and go without the container seeing EOF */
+		_cleanup_free_ char *fifo = NULL;
+
+		if (asprintf(&fifo, "%s/stdin", s->state) < 0)
+			return -ENOMEM;
+		(void)unlink(fifo);
+		if (mkfifo(fifo, 0600) < 0 || (in_fd = open(fifo, O_RDWR | O_CLOEXEC)) < 0) {
+			int r = -errno;
+
+			sync_send(s, "err 1 stdin fifo %s: %s\n", fifo, strerror(-r));
+			return r;
+		}
+	}
+
 	c = fork();
 	if (c < 0) {
 		sync_send(s, "err 1 fork: %m\n");
@@ -228,7 +248,7 @@ static int shim_run(struct shim *s)
 		const char *argv[20];
 		int n = 0, null = open("/dev/null", O_RDWR);
 		sigprocmask(SIG_SETMASK, &(sigset_t){ 0 }, NULL);
-		dup2(null, 0);
+		dup2(in_fd >= 0 && !tty ? in_fd : null, 0);
 		dup2(tty ? null : po[1], 1);
 		dup2(tty ? null : pe[1], 2);
 		if (crun_ns_prepare(*s->unified ? s->unified : NULL) < 0)
@@ -300,7 +320,10 @@ static int shim_run(struct shim *s)
 		return -errno;
 
 	for (;;) {
-		struct pollfd p[3] = { { sfd, POLLIN, 0 }, { out.fd, POLLIN, 0 }, { err.fd, POLLIN, 0 } };
+		struct pollfd p[4] = { { sfd, POLLIN, 0 },
+				       { out.fd, POLLIN, 0 },
+				       { err.fd, POLLIN, 0 },
+				       { tty && !exited ? in_fd : -1, POLLIN, 0 } };
 		int timeout = -1, k;
 
 		if (exited) {
@@ -310,13 +333,21 @@ static int shim_run(struct shim *s)
 				break;
 			timeout = (int)left;
 		}
-		k = poll(p, 3, timeout);
+		k = poll(p, 4, timeout);
 		if (k < 0 && errno != EINTR)
 			break;
 		if (p[1].revents && out.fd >= 0)
 			stream_read(s, &out);
 		if (p[2].revents && err.fd >= 0)
 			stream_read(s, &err);
+		if (p[3].revents & POLLIN) {
+			/* a terminal's input goes through its master, which the shim holds */
+			char in[4096];
+			ssize_t n = read(in_fd, in, sizeof(in));
+
+			if (n > 0 && out.fd >= 0) /* fails only once the container is exiting */
+				(void)!write(out.fd, in, (size_t)n);
+		}
 		if (p[0].revents & POLLIN) {
 			struct signalfd_siginfo si;
 			while (read(sfd, &si, sizeof(si)) == sizeof(si))

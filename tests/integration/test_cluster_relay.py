@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Any node answers for any pod (issue 12 item 5): on a 3-node devcluster, kubectl talks to n1
-only, and `logs`, `logs -f`, `exec` (stdout, stderr, stdin, exit code), `cp` both ways and
-`port-forward` reach pods running on n2 and n3 because n1 relays each request to the pod's node
+only, and `logs`, `logs -f`, `exec` (stdout, stderr, stdin, exit code), `cp` both ways,
+`attach` (output, and stdin of a container created with it) and `port-forward` reach pods running on n2 and n3 because n1 relays each request to the pod's node
 over TLS with its node credential (daemon/relay.h). A node's API refuses pod I/O without a
 valid node credential and a node credential anywhere else; a pod whose node is unreachable
 (its API black-holed, or the node killed) gets an error naming that node, not a hang.
@@ -40,6 +40,17 @@ def talker(name, node):
                         f"mkdir -p /www; echo page-of-{node} > /www/index.html; "
                         "httpd -p 8080 -h /www; i=0; "
                         "while true; do echo line $i; i=$((i+1)); sleep 0.2; done"]}]},
+    }
+
+
+def reader(name, node):
+    """A pod bound to node whose container reads one line from its stdin and answers."""
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"nodeName": node, "restartPolicy": "Never", "containers": [{
+            "name": "c", "image": "busybox", "stdin": True,
+            "command": ["sh", "-c", "read l; echo got $l; echo bye >&2"]}]},
     }
 
 
@@ -112,9 +123,17 @@ def env():
     with devcluster(3) as c:
         e = Env(c)
         repl = replicates(e.n2, e.n1)
+        print(f"object replication: {'on' if repl else 'off: the test copies pods to n1'}")
         for nd, name in e.pods.items():
             st, out = api_json(nd, "POST", "/api/v1/namespaces/default/pods", talker(name, nd.name))
             assert st == 201, out
+        st, out = api_json(e.n2, "POST", "/api/v1/namespaces/default/pods",
+                           reader("reader-n2", e.n2.name))
+        assert st == 201, out
+        wait_for(lambda: running(e.n2, "reader-n2"), 120, "reader-n2 running on n2")
+        if not repl:
+            copy_pod(e.n2, e.n1, "reader-n2")
+        wait_for(lambda: running(e.n1, "reader-n2"), 60, "n1 sees reader-n2 running")
         for nd, name in e.pods.items():
             wait_for(lambda: running(nd, name), 120, f"{name} running on {nd.name}")
             if not repl:
@@ -191,6 +210,21 @@ def test_port_forward(env):
         finally:
             p.kill()
             p.wait()
+
+
+def test_attach(env):
+    for name in env.pods.values():
+        p = env.popen("attach", name)
+        try:
+            seen = [p.stdout.readline().strip() for _ in range(3)]
+        finally:
+            p.kill()
+            p.wait()
+        # what the container writes from now on
+        assert all(re.fullmatch(r"line \d+", ln) for ln in seen), seen
+    # stdin: the container's own, which it reads once, answers and exits; attach ends with it
+    r = env.kubectl("attach", "-i", "reader-n2", input="hello\n", timeout=60)
+    assert "got hello" in r.stdout, (r.stdout, r.stderr)
 
 
 def node_credential(key_b64, src, dst):
