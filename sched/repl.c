@@ -1,0 +1,1372 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Replication between replicas (sched/repl.h, docs/consistency.md): pushes of local commits and
+ * anti-entropy rounds. Pure logic: the wall clock, randomness and the network are repl_env.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/macro.h"
+#include "sched/hlc.h"
+#include "sched/repl.h"
+#include "sched/repl_wire.h"
+
+#define DEF_PUSH_DELAY_MS 2
+#define DEF_PUSH_MAX_BYTES (1u << 20)
+#define DEF_AE_INTERVAL_MS 2000
+#define DEF_REQUEST_TIMEOUT_MS 10000
+#define DEF_MERGE_BATCH 2048
+#define DEF_HORIZON_MS (3600ull * 1000)
+#define DEF_GC_INTERVAL_MS 60000
+/* a member's queue of pushes beyond this is dropped: anti-entropy repairs it */
+#define PUSH_QUEUE_MAX_BYTES (64u << 20)
+/* a KEYS reply stops adding buckets beyond this many bytes; the requester asks for the rest */
+#define KEYS_REPLY_SOFT_MAX (4u << 20)
+
+enum { KIND_PUSH = 1, KIND_ROUND = 2 };
+
+#define TOKEN(gen, kind, idx) (((uint64_t)(gen) << 40) | ((uint64_t)(kind) << 32) | (idx))
+#define TOKEN_GEN(t) ((t) >> 40)
+#define TOKEN_KIND(t) ((unsigned)(((t) >> 32) & 0xff))
+#define TOKEN_IDX(t) ((uint32_t)(t))
+
+struct msg {
+	int refs;
+	size_t len;
+	uint8_t p[];
+};
+
+static void msg_unref(struct msg *m)
+{
+	if (m && --m->refs == 0)
+		free(m);
+}
+
+struct rmember {
+	char *name;
+	enum repl_member_state st;
+	/* pushes: one in flight, the rest queued */
+	struct msg **q;
+	size_t qhead, qlen, qcap, qbytes;
+	bool push_inflight;
+	uint64_t push_gen;
+	bool want_sync; /* start a round with it soon (new or back) */
+	/* rounds */
+	uint64_t last_round;  /* start of the last completed round, local wall ms (0: none) */
+	uint64_t serve_round; /* id of the round it started with us */
+	uint64_t serve_start;
+};
+
+struct dkey { /* a dirty key */
+	struct dkey *hnext, *next;
+	uint64_t h;
+	char *ns, *name; /* point into resource's buffer */
+	char resource[];
+};
+
+struct wkey { /* a key the round's peer wants */
+	char *resource, *ns, *name;
+};
+
+struct bucket_ref {
+	char *resource;
+	uint32_t bucket;
+};
+
+struct lost {
+	char *resource, *ns, *name, *loser, *winner, *winner_node;
+};
+
+struct round {
+	bool active;
+	uint64_t id, seq;
+	uint32_t member;
+	uint64_t start, deadline;
+	int step; /* REPL_MSG_* of the request in flight */
+	struct bucket_ref *diff;
+	size_t ndiff, dcap, cursor;
+	struct wkey *want;
+	size_t nwant, wcap, wcursor;
+};
+
+struct repl {
+	struct repl_config cfg;
+	struct repl_env env;
+	struct store *s;
+	char *self;
+	struct store_watch *watch;
+	bool merging;
+
+	struct rmember *m;
+	size_t nm, mcap;
+
+	/* dirty keys, in commit order, deduplicated */
+	struct dkey **dtab;
+	size_t dcap, ndirty;
+	struct dkey *dhead, *dtail;
+	uint64_t flush_at; /* 0: nothing to flush */
+
+	struct round round;
+	uint64_t round_seq;
+	uint64_t next_ae, next_gc;
+
+	struct lost *lost;
+	size_t nlost, lostcap;
+
+	bool pulled; /* pull_only: a pull completed */
+
+	struct repl_stats st;
+};
+
+static bool pulling(const struct repl *r)
+{
+	return r->cfg.pull_only && !r->pulled;
+}
+
+static uint64_t now_ms(struct repl *r)
+{
+	return r->env.now_ms(r->env.ud);
+}
+
+static uint64_t rand64(struct repl *r)
+{
+	return (uint64_t)r->env.rand32(r->env.ud) << 32 | r->env.rand32(r->env.ud);
+}
+
+static void wake(struct repl *r, uint64_t at)
+{
+	if (r->env.wake)
+		r->env.wake(r->env.ud, at);
+}
+
+static uint64_t ae_jitter(struct repl *r)
+{
+	uint64_t iv = r->cfg.ae_interval_ms;
+
+	return iv * 3 / 4 + (iv ? r->env.rand32(r->env.ud) % (iv / 2 + 1) : 0);
+}
+
+/* ---------- members ---------- */
+
+static struct rmember *member_find(struct repl *r, const char *name, uint32_t *idx)
+{
+	for (size_t i = 0; i < r->nm; i++)
+		if (streq(r->m[i].name, name)) {
+			if (idx)
+				*idx = (uint32_t)i;
+			return &r->m[i];
+		}
+	return NULL;
+}
+
+static bool member_live(const struct rmember *m)
+{
+	return m->st == REPL_MEMBER_ALIVE || m->st == REPL_MEMBER_SUSPECT;
+}
+
+static void queue_drop(struct rmember *m)
+{
+	for (size_t i = 0; i < m->qlen; i++)
+		msg_unref(m->q[(m->qhead + i) % m->qcap]);
+	m->qhead = m->qlen = m->qbytes = 0;
+}
+
+static void round_end(struct repl *r, bool ok);
+
+void repl_member_set(struct repl *r, const char *node, enum repl_member_state st)
+{
+	struct rmember *m;
+	uint32_t idx;
+	bool was_live;
+
+	if (!node || streq(node, r->self))
+		return;
+	m = member_find(r, node, &idx);
+	if (!m) {
+		if (st == REPL_MEMBER_LEFT)
+			return;
+		if (r->nm == r->mcap) {
+			size_t cap = r->mcap ? r->mcap * 2 : 8;
+			struct rmember *nv = reallocarray(r->m, cap, sizeof(*nv));
+
+			if (!nv)
+				return;
+			r->m = nv;
+			r->mcap = cap;
+		}
+		m = &r->m[r->nm];
+		*m = (struct rmember){.name = strdup(node), .st = REPL_MEMBER_DEAD};
+		if (!m->name)
+			return;
+		idx = (uint32_t)r->nm++;
+	}
+	was_live = member_live(m);
+	m->st = st;
+	if (member_live(m) && !was_live) {
+		/* new or back: a round soon, so it catches up with us and we with it */
+		m->want_sync = true;
+		wake(r, now_ms(r));
+	}
+	if (!member_live(m)) {
+		queue_drop(m);
+		m->want_sync = false;
+		if (r->round.active && r->round.member == idx)
+			round_end(r, false);
+	}
+}
+
+/* ---------- dirty keys ---------- */
+
+static uint64_t key_hash(const char *res, const char *ns, const char *name)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (const char *p = res; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	h = (h ^ 1) * 1099511628211ull;
+	for (const char *p = ns; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	h = (h ^ 2) * 1099511628211ull;
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	return h;
+}
+
+static int dirty_grow(struct repl *r)
+{
+	size_t cap = r->dcap ? r->dcap * 2 : 256;
+	struct dkey **t = calloc(cap, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	for (struct dkey *k = r->dhead; k; k = k->next) {
+		k->hnext = t[k->h & (cap - 1)];
+		t[k->h & (cap - 1)] = k;
+	}
+	free(r->dtab);
+	r->dtab = t;
+	r->dcap = cap;
+	return 0;
+}
+
+static void dirty_add(struct repl *r, const char *res, const char *ns, const char *name)
+{
+	uint64_t h = key_hash(res, ns, name);
+	size_t lr = strlen(res) + 1, ln = strlen(ns) + 1, lm = strlen(name) + 1;
+	struct dkey *k;
+
+	if (r->dcap)
+		for (k = r->dtab[h & (r->dcap - 1)]; k; k = k->hnext)
+			if (k->h == h && streq(k->resource, res) && streq(k->ns, ns) &&
+			    streq(k->name, name))
+				return;
+	if ((r->ndirty + 1) * 2 > r->dcap && dirty_grow(r) < 0)
+		return; /* anti-entropy repairs it */
+	k = malloc(sizeof(*k) + lr + ln + lm);
+	if (!k)
+		return;
+	k->h = h;
+	k->next = NULL;
+	memcpy(k->resource, res, lr);
+	k->ns = k->resource + lr;
+	memcpy(k->ns, ns, ln);
+	k->name = k->ns + ln;
+	memcpy(k->name, name, lm);
+	k->hnext = r->dtab[h & (r->dcap - 1)];
+	r->dtab[h & (r->dcap - 1)] = k;
+	if (r->dtail)
+		r->dtail->next = k;
+	else
+		r->dhead = k;
+	r->dtail = k;
+	r->ndirty++;
+	if (!r->flush_at) {
+		r->flush_at = now_ms(r) + r->cfg.push_delay_ms;
+		wake(r, r->flush_at);
+	}
+}
+
+static void dirty_clear(struct repl *r)
+{
+	for (struct dkey *k = r->dhead, *n; k; k = n) {
+		n = k->next;
+		free(k);
+	}
+	if (r->dtab)
+		memset(r->dtab, 0, r->dcap * sizeof(*r->dtab));
+	r->dhead = r->dtail = NULL;
+	r->ndirty = 0;
+	r->flush_at = 0;
+}
+
+/* ---------- merging ---------- */
+
+static void lost_flush(struct repl *r)
+{
+	for (size_t i = 0; i < r->nlost; i++) {
+		struct lost *l = &r->lost[i];
+
+		if (r->env.on_create_lost)
+			r->env.on_create_lost(r->env.ud, l->resource, l->ns, l->name, l->loser,
+					      l->winner, l->winner_node);
+		free(l->resource);
+		free(l->ns);
+		free(l->name);
+		free(l->loser);
+		free(l->winner);
+		free(l->winner_node);
+	}
+	r->nlost = 0;
+}
+
+/* Merge registers in batches of merge_batch; returns the number applied. */
+static size_t merge(struct repl *r, const struct store_reg *regs, size_t n)
+{
+	size_t applied = 0;
+
+	for (size_t i = 0; i < n; i += r->cfg.merge_batch) {
+		size_t k = n - i < r->cfg.merge_batch ? n - i : r->cfg.merge_batch;
+		struct store_merge_stats st = {0};
+
+		r->merging = true;
+		store_merge(r->s, regs + i, k, &st);
+		r->merging = false;
+		applied += st.applied;
+		r->st.applied += st.applied;
+		r->st.stale += st.stale;
+		r->st.later += st.later;
+		r->st.refused += st.refused;
+	}
+	lost_flush(r);
+	return applied;
+}
+
+struct regv {
+	struct store_reg *v;
+	size_t n, cap;
+};
+
+static int regv_add(struct regv *rv, const struct store_reg *reg)
+{
+	if (rv->n == rv->cap) {
+		size_t cap = rv->cap ? rv->cap * 2 : 64;
+		struct store_reg *nv = reallocarray(rv->v, cap, sizeof(*nv));
+
+		if (!nv)
+			return -ENOMEM;
+		rv->v = nv;
+		rv->cap = cap;
+	}
+	rv->v[rv->n++] = *reg;
+	return 0;
+}
+
+/* Decode `count` keys from rd into rv (pointers into the message). */
+static int read_keys(struct repl_rd *rd, uint32_t count, struct regv *rv)
+{
+	for (uint32_t i = 0; i < count; i++) {
+		struct store_reg spec, status;
+		int e = rrd_key(rd, &spec, &status);
+
+		if (e < 0)
+			return e;
+		if (regv_add(rv, &spec) < 0 || (status.kind && regv_add(rv, &status) < 0))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* ---------- the store watch: local commits become dirty keys ---------- */
+
+static bool wrote_here(struct repl *r, const struct store_obj *o, const struct store_obj *old)
+{
+	if (o->spec_node && streq(o->spec_node, r->self) &&
+	    (!old || old->spec_hlc != o->spec_hlc || !streq(old->uid, o->uid)))
+		return true;
+	return o->status_node && streq(o->status_node, r->self) &&
+	       (!old || old->status_hlc != o->status_hlc);
+}
+
+static void lost_add(struct repl *r, const struct store_obj *o, const struct store_obj *old)
+{
+	struct lost *l;
+
+	if (r->nlost == r->lostcap) {
+		size_t cap = r->lostcap ? r->lostcap * 2 : 4;
+		struct lost *nv = reallocarray(r->lost, cap, sizeof(*nv));
+
+		if (!nv)
+			return;
+		r->lost = nv;
+		r->lostcap = cap;
+	}
+	l = &r->lost[r->nlost];
+	*l = (struct lost){
+	    .resource = strdup(o->resource),
+	    .ns = strdup(o->ns),
+	    .name = strdup(o->name),
+	    .loser = strdup(old->uid),
+	    .winner = strdup(o->uid),
+	    .winner_node = strdup(o->spec_node ? o->spec_node : ""),
+	};
+	if (!l->resource || !l->ns || !l->name || !l->loser || !l->winner || !l->winner_node) {
+		free(l->resource);
+		free(l->ns);
+		free(l->name);
+		free(l->loser);
+		free(l->winner);
+		free(l->winner_node);
+		return;
+	}
+	r->nlost++;
+}
+
+static void on_commit(const struct store_event *ev, void *ud)
+{
+	struct repl *r = ud;
+	const struct store_obj *o = ev->obj, *old = ev->old;
+
+	if (!r->merging) {
+		dirty_add(r, o->resource, o->ns, o->name);
+		return;
+	}
+	/* a merged write: lag, races; a local write made by a callback during the merge */
+	uint64_t hlc = 0, wall = now_ms(r);
+
+	if (!old || old->spec_hlc != o->spec_hlc)
+		hlc = o->spec_hlc;
+	if (o->status_hlc > hlc && (!old || old->status_hlc != o->status_hlc))
+		hlc = o->status_hlc;
+	if (hlc && HLC_PHYS(hlc) <= wall) {
+		r->st.lag_ms = wall - HLC_PHYS(hlc);
+		if (r->st.lag_ms > r->st.lag_max_ms)
+			r->st.lag_max_ms = r->st.lag_ms;
+	}
+	/* one name created on two nodes: ours (last written here) lost to another uid */
+	if (ev->type != STORE_DELETED && old && old->uid && o->uid && !streq(old->uid, o->uid) &&
+	    old->spec_node && streq(old->spec_node, r->self) && o->spec_node &&
+	    !streq(o->spec_node, r->self))
+		lost_add(r, o, old);
+	if (ev->type != STORE_DELETED && wrote_here(r, o, old))
+		dirty_add(r, o->resource, o->ns, o->name);
+}
+
+/* ---------- pushes ---------- */
+
+static void push_next(struct repl *r, uint32_t idx);
+
+static void queue_add(struct rmember *m, struct msg *msg)
+{
+	if (m->qbytes + msg->len > PUSH_QUEUE_MAX_BYTES) {
+		queue_drop(m); /* too far behind: anti-entropy repairs it */
+		return;
+	}
+	if (m->qlen == m->qcap) {
+		size_t cap = m->qcap ? m->qcap * 2 : 8;
+		struct msg **nv = calloc(cap, sizeof(*nv));
+
+		if (!nv)
+			return;
+		for (size_t i = 0; i < m->qlen; i++)
+			nv[i] = m->q[(m->qhead + i) % m->qcap];
+		free(m->q);
+		m->q = nv;
+		m->qcap = cap;
+		m->qhead = 0;
+	}
+	msg->refs++;
+	m->q[(m->qhead + m->qlen) % m->qcap] = msg;
+	m->qlen++;
+	m->qbytes += msg->len;
+}
+
+static void push_next(struct repl *r, uint32_t idx)
+{
+	struct rmember *m = &r->m[idx];
+	struct msg *msg;
+	int e;
+
+	while (!m->push_inflight && m->qlen) {
+		msg = m->q[m->qhead];
+		m->qhead = (m->qhead + 1) % m->qcap;
+		m->qlen--;
+		m->qbytes -= msg->len;
+		m->push_gen++;
+		e = r->env.send(r->env.ud, m->name, msg->p, msg->len,
+				TOKEN(m->push_gen, KIND_PUSH, idx));
+		if (e < 0) {
+			r->st.push_failures++;
+			msg_unref(msg);
+			queue_drop(m);
+			return;
+		}
+		m->push_inflight = true;
+		r->st.pushes_sent++;
+		r->st.push_bytes_sent += msg->len;
+		msg_unref(msg);
+	}
+}
+
+struct chunker {
+	struct repl *r;
+	struct repl_buf b;
+	uint32_t count;
+	uint64_t round;
+	struct msg **out;
+	size_t nout, cap;
+	size_t regs;
+	int err;
+};
+
+static void chunk_start(struct chunker *c)
+{
+	rbuf_init(&c->b, REPL_MSG_PUSH, 0);
+	rbuf_varint(&c->b, c->round);
+	c->count = 0;
+}
+
+static int chunk_end(struct chunker *c, uint8_t flags)
+{
+	struct msg *m;
+	uint8_t *p;
+	size_t len;
+
+	rbuf_set_count(&c->b, c->count);
+	rbuf_set_flags(&c->b, flags);
+	if (rbuf_take(&c->b, &p, &len) < 0)
+		return -ENOMEM;
+	m = malloc(sizeof(*m) + len);
+	if (!m) {
+		free(p);
+		return -ENOMEM;
+	}
+	m->refs = 1;
+	m->len = len;
+	memcpy(m->p, p, len);
+	free(p);
+	if (c->nout == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 4;
+		struct msg **nv = reallocarray(c->out, cap, sizeof(*nv));
+
+		if (!nv) {
+			free(m);
+			return -ENOMEM;
+		}
+		c->out = nv;
+		c->cap = cap;
+	}
+	c->out[c->nout++] = m;
+	return 0;
+}
+
+static int chunk_key(const struct store_reg *spec, const struct store_reg *status, void *ud)
+{
+	struct chunker *c = ud;
+
+	rbuf_key(&c->b, spec, status);
+	c->count++;
+	c->regs += status ? 2 : 1;
+	if (c->b.len >= c->r->cfg.push_max_bytes) {
+		c->err = chunk_end(c, 0);
+		if (c->err < 0)
+			return c->err;
+		chunk_start(c);
+	}
+	return 0;
+}
+
+static void chunker_free(struct chunker *c)
+{
+	rbuf_free(&c->b);
+	for (size_t i = 0; i < c->nout; i++)
+		msg_unref(c->out[i]);
+	free(c->out);
+}
+
+static void flush(struct repl *r)
+{
+	struct chunker c = {.r = r};
+	size_t live = 0;
+
+	r->flush_at = 0;
+	for (size_t i = 0; i < r->nm; i++)
+		live += member_live(&r->m[i]);
+	if (!live || !r->ndirty) {
+		dirty_clear(r);
+		return;
+	}
+	chunk_start(&c);
+	for (struct dkey *k = r->dhead; k; k = k->next) {
+		int e = store_reg_get(r->s, k->resource, k->ns, k->name, chunk_key, &c);
+
+		if (e < 0 && e != -ENOENT)
+			break;
+	}
+	dirty_clear(r);
+	if (c.count && chunk_end(&c, 0) < 0) {
+		chunker_free(&c);
+		return;
+	}
+	r->st.push_regs_sent += c.regs * live;
+	for (size_t i = 0; i < r->nm; i++) {
+		if (!member_live(&r->m[i]))
+			continue;
+		for (size_t j = 0; j < c.nout; j++)
+			queue_add(&r->m[i], c.out[j]);
+		push_next(r, (uint32_t)i);
+	}
+	chunker_free(&c);
+}
+
+static void push_reply(struct repl *r, uint64_t token, const uint8_t *reply, ssize_t len)
+{
+	uint32_t idx = TOKEN_IDX(token);
+	struct rmember *m;
+
+	if (idx >= r->nm)
+		return;
+	m = &r->m[idx];
+	if (!m->push_inflight || TOKEN_GEN(token) != (m->push_gen & 0xffffff))
+		return;
+	m->push_inflight = false;
+	if (len < 0) {
+		r->st.push_failures++;
+		queue_drop(m);
+		return;
+	}
+	push_next(r, idx);
+}
+
+/* ---------- anti-entropy: the initiator ---------- */
+
+static void round_free(struct round *rd)
+{
+	for (size_t i = 0; i < rd->ndiff; i++)
+		free(rd->diff[i].resource);
+	for (size_t i = 0; i < rd->nwant; i++) {
+		free(rd->want[i].resource);
+		free(rd->want[i].ns);
+		free(rd->want[i].name);
+	}
+	free(rd->diff);
+	free(rd->want);
+	*rd = (struct round){0};
+}
+
+static void round_end(struct repl *r, bool ok)
+{
+	struct round *rd = &r->round;
+
+	if (!rd->active)
+		return;
+	if (ok) {
+		r->st.rounds_completed++;
+		if (rd->member < r->nm)
+			r->m[rd->member].last_round = rd->start;
+		if (pulling(r))
+			r->pulled = true;
+	} else
+		r->st.rounds_failed++;
+	round_free(rd);
+}
+
+static int round_send(struct repl *r, struct repl_buf *b, int step)
+{
+	struct round *rd = &r->round;
+	uint8_t *p;
+	size_t len;
+	int e;
+
+	e = rbuf_take(b, &p, &len);
+	if (e < 0)
+		return e;
+	rd->step = step;
+	rd->seq = ++r->round_seq;
+	rd->deadline = now_ms(r) + 2ull * r->cfg.request_timeout_ms;
+	r->st.ae_bytes_sent += len;
+	e = r->env.send(r->env.ud, r->m[rd->member].name, p, len,
+			TOKEN(rd->seq & 0xffffff, KIND_ROUND, rd->member));
+	free(p);
+	wake(r, rd->deadline);
+	return e;
+}
+
+static int round_start(struct repl *r, uint32_t idx)
+{
+	struct round *rd = &r->round;
+	struct repl_buf b;
+	size_t n = store_resource_count(r->s);
+
+	if (rd->active)
+		return -EBUSY;
+	*rd = (struct round){.active = true, .member = idx, .start = now_ms(r)};
+	rd->id = rand64(r) | 1;
+	r->m[idx].want_sync = false;
+	r->st.rounds_started++;
+	rbuf_init(&b, REPL_MSG_DIGESTS, 0);
+	rbuf_varint(&b, rd->id);
+	for (size_t i = 0; i < n; i++) {
+		const char *res = store_resource_name(r->s, i);
+
+		rbuf_str(&b, res);
+		rbuf_u64(&b, store_digest(r->s, res, 0, STORE_DIGEST_BUCKETS));
+	}
+	rbuf_set_count(&b, (uint32_t)n);
+	if (round_send(r, &b, REPL_MSG_DIGESTS) < 0) {
+		round_end(r, false);
+		return -EIO;
+	}
+	return 0;
+}
+
+int repl_sync(struct repl *r, const char *node)
+{
+	uint32_t idx;
+	struct rmember *m = member_find(r, node, &idx);
+
+	if (!m || !member_live(m))
+		return -ENOENT;
+	return round_start(r, idx);
+}
+
+struct keys_list {
+	struct repl_buf *b;
+	size_t n;
+};
+
+static int list_key_hash(const struct store_reg *spec, const struct store_reg *status, void *ud)
+{
+	struct keys_list *kl = ud;
+
+	rbuf_str(kl->b, spec->ns);
+	rbuf_str(kl->b, spec->name);
+	rbuf_u64(kl->b, repl_key_hash(spec, status));
+	kl->n++;
+	return 0;
+}
+
+/* Step 2: the keys of the next differing buckets. */
+static int round_keys(struct repl *r)
+{
+	struct round *rd = &r->round;
+	struct repl_buf b;
+	uint32_t n = 0;
+
+	rbuf_init(&b, REPL_MSG_KEYS, 0);
+	rbuf_varint(&b, rd->id);
+	for (size_t i = rd->cursor; i < rd->ndiff; i++) {
+		struct repl_buf kb;
+		struct keys_list kl = {.b = &kb};
+		int e;
+
+		if (n && b.len >= r->cfg.push_max_bytes)
+			break;
+		/* the keys go into a scratch buffer first: their count precedes them */
+		kb = (struct repl_buf){0};
+		e = store_reg_list(r->s, rd->diff[i].resource, rd->diff[i].bucket,
+				   rd->diff[i].bucket + 1, list_key_hash, &kl);
+		if (e < 0 || kb.oom) {
+			rbuf_free(&kb);
+			rbuf_free(&b);
+			return e < 0 ? e : -ENOMEM;
+		}
+		rbuf_str(&b, rd->diff[i].resource);
+		rbuf_varint(&b, rd->diff[i].bucket);
+		rbuf_varint(&b, kl.n);
+		rbuf_raw(&b, kb.p, kb.len);
+		rbuf_free(&kb);
+		n++;
+	}
+	rbuf_set_count(&b, n);
+	return round_send(r, &b, REPL_MSG_KEYS);
+}
+
+static int enc_key(const struct store_reg *spec, const struct store_reg *status, void *ud)
+{
+	struct keys_list *kl = ud;
+
+	rbuf_key(kl->b, spec, status);
+	kl->n++;
+	return 0;
+}
+
+#define STEP_FINAL (REPL_MSG_PUSH | 0x100)
+
+/* Step 3: the keys the peer wants, one message at a time, the last flagged FINAL. */
+static int round_final(struct repl *r)
+{
+	struct round *rd = &r->round;
+	struct repl_buf b;
+	struct keys_list kl = {.b = &b};
+	bool last;
+
+	rbuf_init(&b, REPL_MSG_PUSH, 0);
+	rbuf_varint(&b, rd->id);
+	/* pulling: we hold possibly stale objects, the peer must not take them */
+	while (!pulling(r) && rd->wcursor < rd->nwant && b.len < r->cfg.push_max_bytes) {
+		struct wkey *w = &rd->want[rd->wcursor++];
+		int e = store_reg_get(r->s, w->resource, w->ns, w->name, enc_key, &kl);
+
+		if (e < 0 && e != -ENOENT) {
+			rbuf_free(&b);
+			return e;
+		}
+	}
+	last = pulling(r) || rd->wcursor >= rd->nwant;
+	rbuf_set_count(&b, (uint32_t)kl.n);
+	rbuf_set_flags(&b, last ? REPL_F_FINAL | (pulling(r) ? REPL_F_PULL : 0) : 0);
+	return round_send(r, &b, last ? STEP_FINAL : REPL_MSG_PUSH);
+}
+
+static int round_on_digests(struct repl *r, struct repl_rd *rd_, uint32_t count)
+{
+	struct round *rd = &r->round;
+
+	for (uint32_t i = 0; i < count; i++) {
+		const char *res = rrd_str(rd_);
+
+		for (uint32_t b = 0; b < STORE_DIGEST_BUCKETS; b++) {
+			uint64_t d = rrd_u64(rd_);
+
+			if (rd_->bad)
+				return -EBADMSG;
+			if (d == store_digest(r->s, res, b, b + 1))
+				continue;
+			if (rd->ndiff == rd->dcap) {
+				size_t cap = rd->dcap ? rd->dcap * 2 : 64;
+				struct bucket_ref *nv = reallocarray(rd->diff, cap, sizeof(*nv));
+
+				if (!nv)
+					return -ENOMEM;
+				rd->diff = nv;
+				rd->dcap = cap;
+			}
+			rd->diff[rd->ndiff].resource = strdup(res);
+			if (!rd->diff[rd->ndiff].resource)
+				return -ENOMEM;
+			rd->diff[rd->ndiff++].bucket = b;
+			r->st.digest_mismatches++;
+		}
+	}
+	return 0;
+}
+
+static int round_on_keys(struct repl *r, struct repl_rd *rd_, uint32_t count)
+{
+	struct round *rd = &r->round;
+	struct regv rv = {0};
+	uint64_t covered = rrd_varint(rd_), nwant;
+	int e;
+
+	e = read_keys(rd_, count, &rv);
+	nwant = rrd_varint(rd_);
+	if (e >= 0 && rd_->bad)
+		e = -EBADMSG;
+	for (uint64_t i = 0; e >= 0 && i < nwant; i++) {
+		const char *res = rrd_str(rd_), *ns = rrd_str(rd_), *name = rrd_str(rd_);
+
+		if (rd_->bad) {
+			e = -EBADMSG;
+			break;
+		}
+		if (rd->nwant == rd->wcap) {
+			size_t cap = rd->wcap ? rd->wcap * 2 : 64;
+			struct wkey *nv = reallocarray(rd->want, cap, sizeof(*nv));
+
+			if (!nv) {
+				e = -ENOMEM;
+				break;
+			}
+			rd->want = nv;
+			rd->wcap = cap;
+		}
+		rd->want[rd->nwant] = (struct wkey){strdup(res), strdup(ns), strdup(name)};
+		rd->nwant++;
+	}
+	if (e >= 0) {
+		r->st.repairs += merge(r, rv.v, rv.n);
+		if (covered == 0 || covered > rd->ndiff - rd->cursor)
+			e = -EBADMSG;
+		else
+			rd->cursor += covered;
+	}
+	free(rv.v);
+	return e;
+}
+
+static void round_reply(struct repl *r, uint64_t token, const uint8_t *reply, ssize_t len)
+{
+	struct round *rd = &r->round;
+	struct repl_rd rrd;
+	enum repl_msg_type type;
+	uint8_t flags;
+	uint32_t count;
+	int e;
+
+	if (!rd->active || TOKEN_IDX(token) != rd->member ||
+	    TOKEN_GEN(token) != (rd->seq & 0xffffff))
+		return;
+	if (len < 0)
+		return round_end(r, false);
+	r->st.ae_bytes_received += (uint64_t)len;
+	e = rrd_init(&rrd, reply, (size_t)len, &type, &flags, &count);
+	if (e < 0 || type == REPL_MSG_REFUSE)
+		return round_end(r, false);
+	switch (rd->step) {
+	case REPL_MSG_DIGESTS:
+		if (type != REPL_MSG_DIGESTS_REPLY || round_on_digests(r, &rrd, count) < 0)
+			return round_end(r, false);
+		if (!rd->ndiff)
+			return round_end(r, true); /* equal: the peer noted it too */
+		e = round_keys(r);
+		break;
+	case REPL_MSG_KEYS:
+		if (type != REPL_MSG_KEYS_REPLY || round_on_keys(r, &rrd, count) < 0)
+			return round_end(r, false);
+		e = rd->cursor < rd->ndiff ? round_keys(r) : round_final(r);
+		break;
+	case REPL_MSG_PUSH:
+		if (type != REPL_MSG_PUSH_ACK)
+			return round_end(r, false);
+		e = round_final(r);
+		break;
+	case STEP_FINAL:
+		return round_end(r, type == REPL_MSG_PUSH_ACK);
+	default:
+		return round_end(r, false);
+	}
+	if (e < 0)
+		round_end(r, false);
+}
+
+void repl_reply(struct repl *r, uint64_t token, const uint8_t *reply, ssize_t len)
+{
+	if (!r)
+		return;
+	if (TOKEN_KIND(token) == KIND_PUSH)
+		push_reply(r, token, reply, len);
+	else if (TOKEN_KIND(token) == KIND_ROUND)
+		round_reply(r, token, reply, len);
+	wake(r, repl_next_tick(r));
+}
+
+/* ---------- serving ---------- */
+
+static int serve_push(struct repl *r, struct rmember *m, struct repl_rd *rd, uint8_t flags,
+		      uint32_t count, struct repl_buf *out)
+{
+	struct regv rv = {0};
+	uint64_t round = rrd_varint(rd);
+	uint64_t before = r->st.applied, stale = r->st.stale, later = r->st.later,
+		 refused = r->st.refused;
+	size_t applied;
+	int e;
+
+	e = read_keys(rd, count, &rv);
+	if (e < 0) {
+		free(rv.v);
+		return e;
+	}
+	applied = merge(r, rv.v, rv.n);
+	free(rv.v);
+	if (round) {
+		r->st.repairs += applied;
+		if ((flags & REPL_F_FINAL) && m && round == m->serve_round) {
+			if (!(flags & REPL_F_PULL))
+				m->last_round = m->serve_start;
+			m->serve_round = 0;
+		}
+	} else
+		r->st.pushes_received++;
+	rbuf_init(out, REPL_MSG_PUSH_ACK, 0);
+	rbuf_varint(out, r->st.applied - before);
+	rbuf_varint(out, r->st.stale - stale);
+	rbuf_varint(out, r->st.later - later);
+	rbuf_varint(out, r->st.refused - refused);
+	return 0;
+}
+
+static bool in_request(const char **names, size_t n, const char *res)
+{
+	for (size_t i = 0; i < n; i++)
+		if (streq(names[i], res))
+			return true;
+	return false;
+}
+
+static void put_buckets(struct repl *r, struct repl_buf *out, const char *res)
+{
+	rbuf_str(out, res);
+	for (uint32_t b = 0; b < STORE_DIGEST_BUCKETS; b++)
+		rbuf_u64(out, store_digest(r->s, res, b, b + 1));
+}
+
+static int serve_digests(struct repl *r, struct rmember *m, struct repl_rd *rd, uint32_t count,
+			 struct repl_buf *out)
+{
+	uint64_t round = rrd_varint(rd);
+	_cleanup_free_ const char **names = calloc(count + 1, sizeof(*names));
+	uint32_t n = 0;
+	size_t nres = store_resource_count(r->s);
+
+	if (!names)
+		return -ENOMEM;
+	rbuf_init(out, REPL_MSG_DIGESTS_REPLY, 0);
+	for (uint32_t i = 0; i < count; i++) {
+		const char *res = rrd_str(rd);
+		uint64_t d = rrd_u64(rd);
+
+		if (rd->bad)
+			return -EBADMSG;
+		names[i] = res;
+		if (d != store_digest(r->s, res, 0, STORE_DIGEST_BUCKETS)) {
+			put_buckets(r, out, res);
+			n++;
+		}
+	}
+	for (size_t i = 0; i < nres; i++) {
+		const char *res = store_resource_name(r->s, i);
+
+		if (!in_request(names, count, res) &&
+		    store_digest(r->s, res, 0, STORE_DIGEST_BUCKETS)) {
+			put_buckets(r, out, res);
+			n++;
+		}
+	}
+	rbuf_set_count(out, n);
+	r->st.rounds_served++;
+	if (m) {
+		m->serve_round = round;
+		m->serve_start = now_ms(r);
+		if (!n) {
+			m->last_round = m->serve_start; /* equal: the round is complete */
+			m->serve_round = 0;
+		}
+	}
+	return 0;
+}
+
+struct theirs {
+	const char *ns, *name;
+	uint64_t hash;
+	bool seen;
+};
+
+static int theirs_cmp(const void *a, const void *b)
+{
+	const struct theirs *x = a, *y = b;
+	int c = strcmp(x->ns, y->ns);
+
+	return c ? c : strcmp(x->name, y->name);
+}
+
+struct serve_keys {
+	struct repl_buf *out;
+	uint32_t count;
+	struct theirs *t;
+	size_t nt;
+	struct repl_buf *want;
+	uint64_t nwant;
+	const char *resource;
+};
+
+static void want_add(struct serve_keys *sk, const char *ns, const char *name)
+{
+	rbuf_str(sk->want, sk->resource);
+	rbuf_str(sk->want, ns);
+	rbuf_str(sk->want, name);
+	sk->nwant++;
+}
+
+static int serve_key(const struct store_reg *spec, const struct store_reg *status, void *ud)
+{
+	struct serve_keys *sk = ud;
+	struct theirs key = {.ns = spec->ns, .name = spec->name}, *t;
+
+	t = sk->nt ? bsearch(&key, sk->t, sk->nt, sizeof(*t), theirs_cmp) : NULL;
+	if (t) {
+		t->seen = true;
+		if (t->hash == repl_key_hash(spec, status))
+			return 0;
+		want_add(sk, spec->ns, spec->name); /* theirs may be newer */
+	}
+	rbuf_key(sk->out, spec, status);
+	sk->count++;
+	return 0;
+}
+
+static int serve_keys(struct repl *r, struct repl_rd *rd, uint32_t count, struct repl_buf *out)
+{
+	struct repl_buf want = {0};
+	struct serve_keys sk = {.out = out, .want = &want};
+	uint64_t covered = 0;
+	int e = 0;
+
+	rrd_varint(rd); /* round */
+	rbuf_init(out, REPL_MSG_KEYS_REPLY, 0);
+	/* covered goes first: reserve a fixed 5-byte varint and patch it */
+	size_t cov_at = out->len;
+	for (int i = 0; i < 5; i++)
+		rbuf_u8(out, 0x80);
+	for (uint32_t i = 0; i < count; i++) {
+		const char *res = rrd_str(rd);
+		uint64_t bucket = rrd_varint(rd), nk = rrd_varint(rd);
+
+		if (rd->bad || bucket >= STORE_DIGEST_BUCKETS || nk > (uint64_t)(rd->end - rd->p)) {
+			e = -EBADMSG;
+			break;
+		}
+		sk.t = reallocarray(NULL, nk + 1, sizeof(*sk.t));
+		if (!sk.t) {
+			e = -ENOMEM;
+			break;
+		}
+		sk.nt = nk;
+		for (uint64_t j = 0; j < nk; j++)
+			sk.t[j] = (struct theirs){rrd_str(rd), rrd_str(rd), rrd_u64(rd), false};
+		if (rd->bad) {
+			free(sk.t);
+			e = -EBADMSG;
+			break;
+		}
+		qsort(sk.t, sk.nt, sizeof(*sk.t), theirs_cmp);
+		sk.resource = res;
+		e = store_reg_list(r->s, res, (uint32_t)bucket, (uint32_t)bucket + 1, serve_key,
+				   &sk);
+		for (size_t j = 0; e >= 0 && j < sk.nt; j++)
+			if (!sk.t[j].seen)
+				want_add(&sk, sk.t[j].ns, sk.t[j].name); /* we lack it */
+		free(sk.t);
+		sk.t = NULL;
+		if (e < 0)
+			break;
+		covered++;
+		if (out->len + want.len >= KEYS_REPLY_SOFT_MAX)
+			break;
+	}
+	if (e >= 0 && !out->oom) {
+		uint64_t v = covered;
+
+		for (int i = 0; i < 5; i++) {
+			out->p[cov_at + (size_t)i] = (uint8_t)((v & 0x7f) | (i < 4 ? 0x80 : 0));
+			v >>= 7;
+		}
+		rbuf_varint(out, sk.nwant);
+		rbuf_raw(out, want.p, want.len);
+		rbuf_set_count(out, sk.count);
+	}
+	rbuf_free(&want);
+	return e;
+}
+
+int repl_serve(struct repl *r, const char *from, const uint8_t *req, size_t len, uint8_t **reply,
+	       size_t *reply_len)
+{
+	struct rmember *m;
+	struct repl_rd rd;
+	struct repl_buf out = {0};
+	enum repl_msg_type type;
+	uint8_t flags;
+	uint32_t count;
+	int e;
+
+	e = rrd_init(&rd, req, len, &type, &flags, &count);
+	if (e < 0)
+		return e;
+	/* only members can seal a request: one gossip has not told us about yet is alive */
+	m = member_find(r, from, NULL);
+	if (!m && from && !streq(from, r->self)) {
+		repl_member_set(r, from, REPL_MEMBER_ALIVE);
+		m = member_find(r, from, NULL);
+	}
+	switch (type) {
+	case REPL_MSG_PUSH:
+		r->st.push_bytes_received += len;
+		e = serve_push(r, m, &rd, flags, count, &out);
+		break;
+	case REPL_MSG_DIGESTS:
+	case REPL_MSG_KEYS:
+		r->st.ae_bytes_received += len;
+		if (pulling(r)) {
+			/* our objects may be stale past the horizon: nobody pulls them */
+			rbuf_init(&out, REPL_MSG_REFUSE, 0);
+			break;
+		}
+		e = type == REPL_MSG_DIGESTS ? serve_digests(r, m, &rd, count, &out)
+					     : serve_keys(r, &rd, count, &out);
+		break;
+	default:
+		return -EBADMSG;
+	}
+	if (e < 0) {
+		rbuf_free(&out);
+		return e;
+	}
+	e = rbuf_take(&out, reply, reply_len);
+	if (e >= 0 && type != REPL_MSG_PUSH)
+		r->st.ae_bytes_sent += *reply_len;
+	wake(r, repl_next_tick(r));
+	return e;
+}
+
+/* ---------- the clock ---------- */
+
+static int pick_member(struct repl *r, uint32_t *idx)
+{
+	size_t alive = 0, live = 0;
+
+	for (size_t i = 0; i < r->nm; i++) {
+		if (r->m[i].want_sync && member_live(&r->m[i])) {
+			*idx = (uint32_t)i;
+			return 0;
+		}
+		alive += r->m[i].st == REPL_MEMBER_ALIVE;
+		live += member_live(&r->m[i]);
+	}
+	if (!live)
+		return -ENOENT;
+	size_t k = r->env.rand32(r->env.ud) % (alive ? alive : live);
+	for (size_t i = 0; i < r->nm; i++) {
+		bool ok = alive ? r->m[i].st == REPL_MEMBER_ALIVE : member_live(&r->m[i]);
+
+		if (ok && k-- == 0) {
+			*idx = (uint32_t)i;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static bool want_sync_any(struct repl *r)
+{
+	for (size_t i = 0; i < r->nm; i++)
+		if (r->m[i].want_sync && member_live(&r->m[i]))
+			return true;
+	return false;
+}
+
+void repl_tick(struct repl *r)
+{
+	uint64_t now = now_ms(r);
+	uint32_t idx;
+
+	if (r->flush_at && now >= r->flush_at)
+		flush(r);
+	if (r->round.active && now >= r->round.deadline)
+		round_end(r, false);
+	if (!r->round.active && (now >= r->next_ae || want_sync_any(r))) {
+		if (now >= r->next_ae)
+			r->next_ae = now + ae_jitter(r);
+		if (pick_member(r, &idx) == 0)
+			round_start(r, idx);
+	}
+	wake(r, repl_next_tick(r));
+}
+
+uint64_t repl_next_tick(struct repl *r)
+{
+	uint64_t t = r->next_ae;
+
+	if (!r->round.active && want_sync_any(r))
+		return now_ms(r);
+	if (r->flush_at && r->flush_at < t)
+		t = r->flush_at;
+	if (r->round.active && r->round.deadline < t)
+		t = r->round.deadline;
+	return t;
+}
+
+/* ---------- setup and inspection ---------- */
+
+int repl_new(const struct repl_config *cfg, const struct repl_env *env, struct store *s,
+	     const char *self, struct repl **ret)
+{
+	struct repl *r;
+	int e;
+
+	if (!env || !env->now_ms || !env->rand32 || !env->send || !s || !self)
+		return -EINVAL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->cfg = cfg ? *cfg : (struct repl_config){0};
+	if (!r->cfg.push_delay_ms)
+		r->cfg.push_delay_ms = DEF_PUSH_DELAY_MS;
+	if (!r->cfg.push_max_bytes)
+		r->cfg.push_max_bytes = DEF_PUSH_MAX_BYTES;
+	if (!r->cfg.ae_interval_ms)
+		r->cfg.ae_interval_ms = DEF_AE_INTERVAL_MS;
+	if (!r->cfg.request_timeout_ms)
+		r->cfg.request_timeout_ms = DEF_REQUEST_TIMEOUT_MS;
+	if (!r->cfg.merge_batch)
+		r->cfg.merge_batch = DEF_MERGE_BATCH;
+	if (!r->cfg.tombstone_horizon_ms)
+		r->cfg.tombstone_horizon_ms = DEF_HORIZON_MS;
+	if (!r->cfg.gc_interval_ms)
+		r->cfg.gc_interval_ms = DEF_GC_INTERVAL_MS;
+	r->env = *env;
+	r->s = s;
+	r->self = strdup(self);
+	if (!r->self) {
+		free(r);
+		return -ENOMEM;
+	}
+	e = store_watch_add(s, NULL, 0, on_commit, r, &r->watch);
+	if (e < 0) {
+		free(r->self);
+		free(r);
+		return e;
+	}
+	r->next_ae = now_ms(r) + ae_jitter(r);
+	r->next_gc = now_ms(r) + r->cfg.gc_interval_ms;
+	*ret = r;
+	return 0;
+}
+
+struct repl *repl_free(struct repl *r)
+{
+	if (!r)
+		return NULL;
+	if (r->watch)
+		store_watch_cancel(r->watch);
+	dirty_clear(r);
+	free(r->dtab);
+	round_free(&r->round);
+	for (size_t i = 0; i < r->nm; i++) {
+		queue_drop(&r->m[i]);
+		free(r->m[i].q);
+		free(r->m[i].name);
+	}
+	free(r->m);
+	r->nlost = 0;
+	free(r->lost);
+	free(r->self);
+	free(r);
+	return NULL;
+}
+
+bool repl_caught_up(struct repl *r, const char *node, uint64_t since_ms)
+{
+	struct rmember *m = member_find(r, node, NULL);
+
+	return m && m->last_round && m->last_round >= since_ms;
+}
+
+uint64_t repl_last_round(struct repl *r, const char *node)
+{
+	struct rmember *m = member_find(r, node, NULL);
+
+	return m ? m->last_round : 0;
+}
+
+bool repl_pull_only(struct repl *r)
+{
+	return pulling(r);
+}
+
+void repl_stats_get(struct repl *r, struct repl_stats *ret)
+{
+	*ret = r->st;
+	ret->dirty = r->ndirty;
+}

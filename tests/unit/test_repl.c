@@ -1,0 +1,533 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Replication between in-memory stores (sched/repl.c) over an in-process network: pushes reach
+ * every live member, anti-entropy repairs partitions and new nodes (also with small messages, so
+ * every step is split), rounds exchange only the difference, caught-up bookkeeping, the
+ * create race's loser callback, pull-only resync, and the wire codec against malformed input.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "lib/macro.h"
+#include "sched/repl.h"
+#include "sched/repl_wire.h"
+#include "sched/store.h"
+
+#define T0 1700000000000ull
+#define MAXN 6
+
+struct node;
+
+struct net_msg {
+	struct net_msg *next;
+	int from, to;
+	uint64_t token;
+	uint8_t *p;
+	size_t len;
+};
+
+static struct world {
+	struct node *nodes;
+	int n;
+	uint64_t now;
+	uint32_t seed;
+	bool cut[MAXN][MAXN]; /* partition: from -> to dropped */
+	struct net_msg *head, *tail;
+	uint64_t bytes;
+} W;
+
+struct node {
+	int id;
+	char name[8];
+	struct store *s;
+	struct repl *r;
+	struct repl_config cfg;
+	int lost; /* on_create_lost calls */
+	char lost_winner[64];
+};
+
+static uint64_t w_now(void *ud)
+{
+	return W.now;
+}
+
+static uint32_t w_rand(void *ud)
+{
+	W.seed = W.seed * 1103515245u + 12345u;
+	return W.seed >> 8;
+}
+
+static int node_id(const char *name)
+{
+	for (int i = 0; i < W.n; i++)
+		if (streq(W.nodes[i].name, name))
+			return i;
+	return -1;
+}
+
+static int w_send(void *ud, const char *node, const uint8_t *req, size_t len, uint64_t token)
+{
+	struct node *from = ud;
+	struct net_msg *m = calloc(1, sizeof(*m));
+	int to = node_id(node);
+
+	assert_non_null(m);
+	if (to < 0) {
+		free(m);
+		return -EHOSTUNREACH;
+	}
+	m->from = from->id;
+	m->to = to;
+	m->token = token;
+	m->p = malloc(len);
+	memcpy(m->p, req, len);
+	m->len = len;
+	if (W.tail)
+		W.tail->next = m;
+	else
+		W.head = m;
+	W.tail = m;
+	return 0;
+}
+
+static void w_lost(void *ud, const char *resource, const char *ns, const char *name,
+		   const char *loser, const char *winner, const char *winner_node)
+{
+	struct node *n = ud;
+
+	n->lost++;
+	snprintf(n->lost_winner, sizeof(n->lost_winner), "%s", winner);
+}
+
+/* Deliver every message (and the messages they cause); replies go back in the same step. */
+static void pump(void)
+{
+	while (W.head) {
+		struct net_msg *m = W.head;
+		struct node *to = &W.nodes[m->to], *from = &W.nodes[m->from];
+
+		W.head = m->next;
+		if (!W.head)
+			W.tail = NULL;
+		W.bytes += m->len;
+		if (W.cut[m->from][m->to] || !to->r) {
+			repl_reply(from->r, m->token, NULL, -ETIMEDOUT);
+		} else {
+			uint8_t *reply = NULL;
+			size_t rlen = 0;
+			int r = repl_serve(to->r, from->name, m->p, m->len, &reply, &rlen);
+
+			if (W.cut[m->to][m->from])
+				r = -ETIMEDOUT;
+			W.bytes += rlen;
+			repl_reply(from->r, m->token, r < 0 ? NULL : reply,
+				   r < 0 ? r : (ssize_t)rlen);
+			free(reply);
+		}
+		free(m->p);
+		free(m);
+	}
+}
+
+/* Advance time by ms in steps, ticking every node and delivering. */
+static void run(uint64_t ms)
+{
+	for (uint64_t t = 0; t < ms; t += 10) {
+		W.now += 10;
+		for (int i = 0; i < W.n; i++)
+			if (W.nodes[i].r && repl_next_tick(W.nodes[i].r) <= W.now)
+				repl_tick(W.nodes[i].r);
+		pump();
+	}
+}
+
+static void node_start(struct node *n)
+{
+	struct store_options o = {
+	    .node_name = n->name,
+	    .clock = w_now,
+	};
+	struct repl_env env = {
+	    .ud = n,
+	    .now_ms = w_now,
+	    .rand32 = w_rand,
+	    .send = w_send,
+	    .on_create_lost = w_lost,
+	};
+
+	if (!n->s)
+		assert_int_equal(store_open(&o, &n->s), 0);
+	assert_int_equal(repl_new(&n->cfg, &env, n->s, n->name, &n->r), 0);
+	for (int i = 0; i < W.n; i++)
+		if (i != n->id)
+			repl_member_set(n->r, W.nodes[i].name, REPL_MEMBER_ALIVE);
+}
+
+static void world(int n, const struct repl_config *cfg)
+{
+	static struct node nodes[MAXN];
+
+	memset(&W, 0, sizeof(W));
+	memset(nodes, 0, sizeof(nodes));
+	W.nodes = nodes;
+	W.n = n;
+	W.now = T0;
+	W.seed = 42;
+	for (int i = 0; i < n; i++) {
+		nodes[i].id = i;
+		snprintf(nodes[i].name, sizeof(nodes[i].name), "n%d", i);
+		if (cfg)
+			nodes[i].cfg = *cfg;
+	}
+	for (int i = 0; i < n; i++)
+		node_start(&nodes[i]);
+}
+
+static void world_end(void)
+{
+	pump();
+	for (int i = 0; i < W.n; i++) {
+		W.nodes[i].r = repl_free(W.nodes[i].r);
+		W.nodes[i].s = store_close(W.nodes[i].s);
+	}
+}
+
+static cJSON *mkobj(const char *name, const char *label)
+{
+	cJSON *o = cJSON_CreateObject(), *m;
+	char uid[64];
+
+	snprintf(uid, sizeof(uid), "uid-%s-%llu-%u", name, (unsigned long long)W.now, w_rand(NULL));
+	cJSON_AddStringToObject(o, "apiVersion", "v1");
+	cJSON_AddStringToObject(o, "kind", "ConfigMap");
+	m = cJSON_AddObjectToObject(o, "metadata");
+	cJSON_AddStringToObject(m, "name", name);
+	cJSON_AddStringToObject(m, "namespace", "default");
+	cJSON_AddStringToObject(m, "uid", uid);
+	cJSON_AddStringToObject(cJSON_AddObjectToObject(m, "labels"), "v", label);
+	cJSON_AddStringToObject(cJSON_AddObjectToObject(o, "data"), "k", label);
+	return o;
+}
+
+static void create(struct node *n, const char *name, const char *label)
+{
+	cJSON *o = mkobj(name, label);
+	struct err e = {0};
+
+	assert_int_equal(store_create(n->s, "configmaps", "default", name, o, NULL, &e), 0);
+	cJSON_Delete(o);
+}
+
+static void update(struct node *n, const char *name, const char *label)
+{
+	struct store_obj *cur = NULL;
+	struct err e = {0};
+	cJSON *o;
+
+	assert_int_equal(store_get(n->s, "configmaps", "default", name, &cur), 0);
+	o = store_obj_parse(cur);
+	cJSON_ReplaceItemInObject(cJSON_GetObjectItem(o, "metadata"), "labels",
+				  cJSON_CreateObject());
+	cJSON_AddStringToObject(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "metadata"), "labels"),
+				"v", label);
+	assert_int_equal(store_update(n->s, "configmaps", "default", name, o, 0, NULL, &e), 0);
+	cJSON_Delete(o);
+	store_obj_unref(cur);
+}
+
+static bool has(struct node *n, const char *name)
+{
+	struct store_obj *o = NULL;
+
+	if (store_get(n->s, "configmaps", "default", name, &o) < 0)
+		return false;
+	store_obj_unref(o);
+	return true;
+}
+
+static char *dump(struct node *n)
+{
+	char *d = NULL;
+
+	assert_int_equal(store_registers_dump(n->s, NULL, &d, NULL), 0);
+	return d;
+}
+
+static void assert_converged(void)
+{
+	_cleanup_free_ char *d0 = dump(&W.nodes[0]);
+
+	for (int i = 1; i < W.n; i++) {
+		_cleanup_free_ char *d = dump(&W.nodes[i]);
+
+		assert_string_equal(d0, d);
+	}
+}
+
+/* A local write is pushed to every member at once (no anti-entropy needed). */
+static void test_push(void **state)
+{
+	struct repl_config cfg = {.ae_interval_ms = 1000000};
+	struct repl_stats st;
+	uint64_t rounds;
+
+	world(4, &cfg);
+	run(200); /* the first rounds with the members just met */
+	repl_stats_get(W.nodes[0].r, &st);
+	rounds = st.rounds_started;
+	create(&W.nodes[1], "a", "1");
+	assert_false(has(&W.nodes[2], "a"));
+	run(20);
+	for (int i = 0; i < 4; i++)
+		assert_true(has(&W.nodes[i], "a"));
+	update(&W.nodes[3], "a", "2");
+	{
+		struct err e = {0};
+		assert_int_equal(
+		    store_delete(W.nodes[2].s, "configmaps", "default", "a", 0, NULL, NULL, &e), 0);
+	}
+	create(&W.nodes[0], "b", "1");
+	run(20);
+	assert_false(has(&W.nodes[1], "a"));
+	assert_true(has(&W.nodes[1], "b"));
+	assert_converged();
+	repl_stats_get(W.nodes[0].r, &st);
+	assert_int_equal(st.rounds_started, rounds);
+	assert_true(st.pushes_sent >= 3);
+	assert_true(st.pushes_received >= 2);
+	world_end();
+}
+
+/* A partition with writes on both sides; after the heal anti-entropy makes the dumps equal. */
+static void test_partition_heal(void **state)
+{
+	struct repl_config cfg = {.ae_interval_ms = 500};
+
+	world(4, &cfg);
+	for (int i = 0; i < 20; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "o%d", i);
+		create(&W.nodes[i % 4], name, "0");
+	}
+	run(100);
+	assert_converged();
+	/* {0,1} | {2,3} */
+	for (int a = 0; a < 4; a++)
+		for (int b = 0; b < 4; b++)
+			W.cut[a][b] = (a < 2) != (b < 2);
+	update(&W.nodes[0], "o1", "left");
+	update(&W.nodes[3], "o1", "right");
+	update(&W.nodes[2], "o2", "right");
+	create(&W.nodes[1], "l", "x");
+	create(&W.nodes[2], "r", "x");
+	{
+		struct err e = {0};
+		assert_int_equal(
+		    store_delete(W.nodes[3].s, "configmaps", "default", "o5", 0, NULL, NULL, &e),
+		    0);
+	}
+	run(3000);
+	assert_true(has(&W.nodes[0], "l"));
+	assert_false(has(&W.nodes[0], "r"));
+	assert_true(has(&W.nodes[0], "o5"));
+	memset(W.cut, 0, sizeof(W.cut));
+	run(6000);
+	assert_converged();
+	assert_true(has(&W.nodes[0], "r"));
+	assert_false(has(&W.nodes[1], "o5"));
+	/* rounds completed after the heal: caught up both ways */
+	assert_true(repl_last_round(W.nodes[0].r, "n1") > 0);
+	world_end();
+}
+
+/* A node that was down misses pushes and catches up by rounds, also when every step is split
+ * into many small messages; a round between equal replicas costs little. */
+static void test_new_node_and_bytes(void **state)
+{
+	struct repl_config cfg = {.ae_interval_ms = 200, .push_max_bytes = 2000};
+	struct repl_stats st;
+	uint64_t before, t;
+	int i;
+
+	world(3, &cfg);
+	W.nodes[2].r = repl_free(W.nodes[2].r);
+	for (i = 0; i < 1500; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "k%d", i);
+		create(&W.nodes[i % 2], name, "v");
+	}
+	run(100);
+	node_start(&W.nodes[2]);
+	for (t = 0; t < 20000; t += 100) {
+		run(100);
+		if (store_count(W.nodes[2].s, "configmaps", NULL) == 1500)
+			break;
+	}
+	assert_int_equal(store_count(W.nodes[2].s, "configmaps", NULL), 1500);
+	run(1000);
+	assert_converged();
+	/* equal replicas: a round is the digest request and an empty answer */
+	repl_stats_get(W.nodes[0].r, &st);
+	before = W.bytes;
+	assert_int_equal(repl_sync(W.nodes[0].r, "n1"), 0);
+	pump();
+	assert_true(W.bytes - before < 200);
+	/* ten differing keys out of 1,500: a few buckets, not the store */
+	W.cut[0][1] = W.cut[1][0] = W.cut[0][2] = W.cut[2][0] = true;
+	for (i = 0; i < 10; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "k%d", i * 7);
+		update(&W.nodes[0], name, "changed");
+	}
+	run(50);
+	memset(W.cut, 0, sizeof(W.cut));
+	pump();
+	repl_free(W.nodes[0].r);
+	W.nodes[0].r = NULL;
+	node_start(&W.nodes[0]);
+	before = W.bytes;
+	assert_int_equal(repl_sync(W.nodes[0].r, "n1"), 0);
+	pump();
+	print_message("round for 10 differing keys of 1500: %llu bytes\n",
+		      (unsigned long long)(W.bytes - before));
+	assert_true(W.bytes - before < 40000);
+	run(2000);
+	assert_converged();
+	world_end();
+}
+
+/* caught-up bookkeeping on both sides of a round. */
+static void test_caught_up(void **state)
+{
+	struct repl_config cfg = {.ae_interval_ms = 1000000};
+	uint64_t t;
+
+	world(2, &cfg);
+	create(&W.nodes[0], "a", "1");
+	run(20);
+	t = W.now;
+	assert_false(repl_caught_up(W.nodes[0].r, "n1", t));
+	W.now += 5;
+	/* make them differ so the round has all three steps */
+	W.cut[0][1] = W.cut[1][0] = true;
+	update(&W.nodes[1], "a", "2");
+	run(20);
+	memset(W.cut, 0, sizeof(W.cut));
+	assert_int_equal(repl_sync(W.nodes[0].r, "n1"), 0);
+	pump();
+	assert_true(repl_caught_up(W.nodes[0].r, "n1", t));
+	assert_true(repl_caught_up(W.nodes[1].r, "n0", t));
+	assert_false(repl_caught_up(W.nodes[1].r, "n0", W.now + 1));
+	assert_converged();
+	world_end();
+}
+
+/* One name created on two sides: the later create wins, the other node hears it lost. */
+static void test_create_race(void **state)
+{
+	struct repl_config cfg = {.ae_interval_ms = 300};
+
+	world(2, &cfg);
+	W.cut[0][1] = W.cut[1][0] = true;
+	create(&W.nodes[0], "x", "first");
+	W.now += 5;
+	create(&W.nodes[1], "x", "second");
+	run(100);
+	memset(W.cut, 0, sizeof(W.cut));
+	run(2000);
+	assert_converged();
+	assert_int_equal(W.nodes[0].lost, 1);
+	assert_int_equal(W.nodes[1].lost, 0);
+	assert_non_null(strstr(W.nodes[0].lost_winner, "uid-x-"));
+	world_end();
+}
+
+/* A node resyncing pull-only takes everything and gives nothing until its pull completed. */
+static void test_pull_only(void **state)
+{
+	struct repl_config cfg = {.ae_interval_ms = 300};
+
+	world(2, &cfg);
+	W.nodes[1].r = repl_free(W.nodes[1].r);
+	create(&W.nodes[1], "stale", "1"); /* written while "away" */
+	create(&W.nodes[0], "fresh", "1");
+	W.nodes[1].cfg.pull_only = true;
+	node_start(&W.nodes[1]);
+	assert_true(repl_pull_only(W.nodes[1].r));
+	run(2000);
+	assert_false(repl_pull_only(W.nodes[1].r));
+	assert_true(has(&W.nodes[1], "fresh"));
+	world_end();
+}
+
+/* The codec refuses truncated and corrupted messages without crashing. */
+static void test_wire_malformed(void **state)
+{
+	struct repl_config cfg = {.ae_interval_ms = 1000000};
+	struct repl_buf b;
+	struct store_reg spec = {
+	    .kind = STORE_REG_SPEC,
+	    .resource = "configmaps",
+	    .ns = "default",
+	    .name = "a",
+	    .uid = "u",
+	    .born = 1,
+	    .hlc = 2,
+	    .node = "n9",
+	    .body = "{}",
+	    .body_len = 2,
+	};
+	uint8_t *p, *reply = NULL;
+	size_t len, rlen;
+
+	world(1, &cfg);
+	rbuf_init(&b, REPL_MSG_PUSH, 0);
+	rbuf_varint(&b, 0);
+	rbuf_key(&b, &spec, NULL);
+	rbuf_set_count(&b, 1);
+	assert_int_equal(rbuf_take(&b, &p, &len), 0);
+	for (size_t cut = 0; cut < len; cut++) {
+		int r = repl_serve(W.nodes[0].r, "n9", p, cut, &reply, &rlen);
+
+		if (r >= 0)
+			free(reply);
+		reply = NULL;
+	}
+	for (size_t i = 8; i < len; i++) {
+		uint8_t save = p[i];
+
+		for (int v = 0; v < 256; v += 37) {
+			p[i] = (uint8_t)v;
+			if (repl_serve(W.nodes[0].r, "n9", p, len, &reply, &rlen) >= 0)
+				free(reply);
+			reply = NULL;
+		}
+		p[i] = save;
+	}
+	free(p);
+	world_end();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_push),
+	    cmocka_unit_test(test_partition_heal),
+	    cmocka_unit_test(test_new_node_and_bytes),
+	    cmocka_unit_test(test_caught_up),
+	    cmocka_unit_test(test_create_race),
+	    cmocka_unit_test(test_pull_only),
+	    cmocka_unit_test(test_wire_malformed),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
