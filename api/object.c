@@ -5,6 +5,7 @@
  * defaulting and validation, graceful deletion and finalizers. Pure policy over the store.
  */
 #include <string.h>
+#include <sodium.h>
 #include <sys/random.h>
 
 #include "api/server-internal.h"
@@ -226,7 +227,10 @@ int api_obj_create_opts(struct store *s, const struct api_resource *res, cJSON *
 		return err_set(e, ENOENT, 404, "NotFound", "namespaces \"%s\" not found", ns);
 
 	strip_system_meta(md);
-	util_uuid4(uid);
+	if (wo && wo->uid)
+		snprintf(uid, sizeof(uid), "%s", wo->uid);
+	else
+		util_uuid4(uid);
 	now_rfc3339(ts, sizeof(ts));
 	json_set_str(md, "uid", uid);
 	json_set_str(md, "creationTimestamp", ts);
@@ -645,7 +649,21 @@ int api_obj_bootstrap(struct store *s, struct err *e)
 		cJSON *labels = cJSON_AddObjectToObject(md, "labels");
 		cJSON_AddStringToObject(labels, "kubernetes.io/metadata.name",
 					protected_namespaces[i]);
-		r = api_obj_create_res(s, res, ns, true, NULL, e);
+		/* every node creates these: one uid everywhere (a hash of the name), so replication
+		 * merges them as one object instead of a create race */
+		unsigned char h[16];
+		char uid[40];
+		crypto_generichash(h, sizeof(h), (const unsigned char *)protected_namespaces[i],
+				   strlen(protected_namespaces[i]),
+				   (const unsigned char *)"shoal/bootstrap/namespace/v1", 28);
+		h[6] = (h[6] & 0x0f) | 0x80; /* RFC 9562 version 8: custom */
+		h[8] = (h[8] & 0x3f) | 0x80;
+		snprintf(uid, sizeof(uid),
+			 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", h[0],
+			 h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12], h[13],
+			 h[14], h[15]);
+		struct api_write_opts wo = { .uid = uid };
+		r = api_obj_create_opts(s, res, ns, true, &wo, NULL, e);
 		if (r < 0 && r != -EEXIST)
 			return r;
 	}

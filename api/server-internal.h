@@ -234,6 +234,9 @@ struct api_write_opts {
 	 * NULL on create. Managed fields are recorded here. */
 	int (*finish)(const cJSON *old, cJSON *obj, void *ud, struct err *e);
 	void *ud;
+	/* create: this uid instead of a random one (objects every node bootstraps alike, so
+	 * replicas agree on one uid instead of racing creates) */
+	const char *uid;
 };
 int api_obj_create_opts(struct store *s, const struct api_resource *res, cJSON *obj,
 			bool from_user, struct api_write_opts *wo, struct store_obj **ret,

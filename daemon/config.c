@@ -78,6 +78,10 @@ static const struct opt_def opts[] = {
 			     "cgroup2 root, acting on this node's netns only); subtree: only the "
 			     "node's cgroup subtree (default host)"),
 	NUM(max_body_bytes, "largest request body accepted (default 3145728)"),
+	NUM(repl_interval_ms, "replication anti-entropy period (default 2000)"),
+	NUM(tombstone_horizon_ms, "deleted objects' tombstones kept at least this long, and a node "
+				  "away longer resyncs pull-only (default 3600000)"),
+	NUM(test_clock_offset_ms, "tests only: run this node's clock ahead by this much"),
 };
 
 static char **opt_str(struct config *cfg, const struct opt_def *o)
@@ -204,6 +208,8 @@ int config_load(struct config *cfg, int argc, char **argv, struct err *e)
 	cfg->node_left_grace = 60;
 	cfg->node_dead_grace = 3600;
 	cfg->claim_settle_ms = 2000;
+	cfg->repl_interval_ms = 2000;
+	cfg->tombstone_horizon_ms = 3600 * 1000;
 
 	/* first pass: --config and --help, so flags override the file */
 	for (int i = 1; i < argc; i++) {

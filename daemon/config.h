@@ -58,6 +58,9 @@ struct config {
 	long claim_settle_ms;
 	bool pod_cidr_auto;  /* no --pod-cidr: claimed from cluster_cidr (daemon/claims.h) */
 	bool dns_listen_auto; /* dns_listen derived from the pod CIDR */
+	long repl_interval_ms;     /* anti-entropy period */
+	long tombstone_horizon_ms; /* tombstones kept at least this long */
+	long test_clock_offset_ms; /* tests only: this node's clock runs ahead */
 };
 
 /* Fill cfg from argv (and the --config file it names). -EINVAL with a message on bad input;

@@ -18,6 +18,7 @@
 #include "daemon/gossip.h"
 #include "daemon/healer.h"
 #include "daemon/routes.h"
+#include "daemon/repl.h"
 #include "daemon/node.h"
 #include "daemon/pods.h"
 #include "daemon/podio.h"
@@ -50,7 +51,22 @@ struct shoald {
 	struct podio *podio;
 	struct svc_proxy *svc;
 	struct dns_server *dns;
+	struct replication *repl;
 };
+
+/* whether a replication round with `node` completed after since_ms (controller hand-over, claims) */
+static bool shoald_caught_up(void *ud, const char *node, uint64_t since_ms)
+{
+	struct shoald *d = ud;
+
+	return d->repl && repl_caught_up(replication_repl(d->repl), node, since_ms);
+}
+
+/* --test-clock-offset-ms: the store's clock (register versions) runs ahead */
+static uint64_t shoald_clock(void *ud)
+{
+	return util_now_ms() + (uint64_t)((struct shoald *)ud)->cfg.test_clock_offset_ms;
+}
 
 static int shoald_svc_metrics(void *userdata, char **text)
 {
@@ -115,6 +131,7 @@ static void shoald_free(struct shoald *d)
 {
 	d->dns = dns_server_free(d->dns);
 	d->relay = relay_free(d->relay);
+	d->repl = replication_free(d->repl); /* before gossip: drops pending requests */
 	d->gossip = gossip_free(d->gossip); /* before the API: it completes pending requests */
 	d->ctrl = ctrl_loop_free(d->ctrl);
 	d->events_gc = events_gc_free(d->events_gc);
@@ -210,6 +227,8 @@ int main(int argc, char **argv)
 		.path = db,
 		.node_name = d.cfg.node_name,
 		.watch_window = (size_t)d.cfg.watch_window,
+		.clock = d.cfg.test_clock_offset_ms ? shoald_clock : NULL,
+		.clock_data = &d,
 	};
 	r = store_open(&so, &d.store);
 	if (r < 0) {
@@ -266,9 +285,9 @@ int main(int argc, char **argv)
 	r = members_new(d.cfg.node_name, &d.members);
 	if (r < 0)
 		goto out;
-	/* no store replication yet: each node's objects live in its replica alone, so it owns
-	 * them all (issue 11 turns this on with the replication transport) */
-	members_set_replicated(d.members, false);
+	/* with gossip every node replicates the store (daemon/repl.c), so the live members share
+	 * one object set and divide the work on it; a lone node owns everything either way */
+	members_set_replicated(d.members, !strempty(d.cfg.gossip_listen));
 	r = ctrl_loop_new(d.base, d.store, d.members, &d.ctrl);
 	if (r < 0) {
 		log_error_errno(r, "cannot start controllers");
@@ -327,6 +346,26 @@ int main(int argc, char **argv)
 		r = r ?: relay_new(d.api, d.members, d.gossip, &d.relay);
 		if (r < 0)
 			goto out;
+		struct replication_opts ro = {
+			.node_name = d.cfg.node_name,
+			.state_dir = d.cfg.state_dir,
+			.store = d.store,
+			.gossip = d.gossip,
+			.members = d.members,
+			.clock = shoald_clock,
+			.clock_data = &d,
+			.ae_interval_ms = (uint32_t)d.cfg.repl_interval_ms,
+			.tombstone_horizon_ms = (uint64_t)d.cfg.tombstone_horizon_ms,
+		};
+		r = replication_new(d.base, &ro, &d.repl);
+		if (r < 0) {
+			log_error_errno(r, "cannot start replication");
+			goto out;
+		}
+		r = api_server_add_metrics(d.api, replication_metrics, d.repl);
+		if (r < 0)
+			goto out;
+		ctrl_loop_set_caught_up(d.ctrl, shoald_caught_up, &d);
 	}
 	/* the pod CIDR: claimed from the cluster CIDR unless --pod-cidr named one */
 	if (d.cfg.pod_cidr_auto) {
@@ -341,7 +380,9 @@ int main(int argc, char **argv)
 			.joining = d.gossip && !strempty(d.cfg.join),
 			.join_wait_ms = 10000,
 			.settle_ms = (uint64_t)d.cfg.claim_settle_ms,
-			.replicated = false, /* no store replication yet (see members above) */
+			.replicated = d.repl != NULL,
+			.caught_up = shoald_caught_up,
+			.caught_up_ud = &d,
 		};
 		r = node_podcidr_claim(d.base, &pco, &cidr, &e);
 		r = r ?: config_pod_cidr_set(&d.cfg, cidr, &e);
