@@ -56,6 +56,7 @@ struct rmember {
 	uint64_t last_round;  /* start of the last completed round, local wall ms (0: none) */
 	uint64_t serve_round; /* id of the round it started with us */
 	uint64_t serve_start;
+	bool refused_pull; /* refused our round while we were pulling: it is pulling too */
 };
 
 struct dkey { /* a dirty key */
@@ -114,14 +115,25 @@ struct repl {
 	struct lost *lost;
 	size_t nlost, lostcap;
 
-	bool pulled; /* pull_only: a pull completed */
+	struct drops *cur_drops;
+	bool pull; /* resyncing pull-only (cfg.pull_only, or away past the horizon) */
+
+	/* tombstone collection: the tombstones older than gc_h when the check ran at gc_t; they
+	 * are collected once every non-removed member completed a round after gc_t and the set is
+	 * still the same (none arrived since, which rounds before their arrival would have missed)
+	 */
+	uint64_t gc_t, gc_h, gc_sig;
+	size_t gc_n;
+	/* tombstones older than this were collected here: one arriving from a node that has not
+	 * collected yet is dropped, not stored again */
+	uint64_t gc_floor;
 
 	struct repl_stats st;
 };
 
 static bool pulling(const struct repl *r)
 {
-	return r->cfg.pull_only && !r->pulled;
+	return r->pull;
 }
 
 static uint64_t now_ms(struct repl *r)
@@ -321,9 +333,17 @@ static void lost_flush(struct repl *r)
 }
 
 /* Merge registers in batches of merge_batch; returns the number applied. */
-static size_t merge(struct repl *r, const struct store_reg *regs, size_t n)
+static size_t merge(struct repl *r, struct store_reg *regs, size_t n)
 {
-	size_t applied = 0;
+	size_t applied = 0, k = 0;
+
+	/* collected tombstones stay collected */
+	for (size_t i = 0; i < n; i++)
+		if (!(regs[i].kind == STORE_REG_SPEC && regs[i].tombstone &&
+		      regs[i].hlc < r->gc_floor))
+			regs[k++] = regs[i];
+	r->st.stale += n - k;
+	n = k;
 
 	for (size_t i = 0; i < n; i += r->cfg.merge_batch) {
 		size_t k = n - i < r->cfg.merge_batch ? n - i : r->cfg.merge_batch;
@@ -664,8 +684,11 @@ static void round_end(struct repl *r, bool ok)
 		r->st.rounds_completed++;
 		if (rd->member < r->nm)
 			r->m[rd->member].last_round = rd->start;
-		if (pulling(r))
-			r->pulled = true;
+		if (r->pull) {
+			r->pull = false;
+			for (size_t i = 0; i < r->nm; i++)
+				r->m[i].refused_pull = false;
+		}
 	} else
 		r->st.rounds_failed++;
 	round_free(rd);
@@ -852,10 +875,86 @@ static int round_on_digests(struct repl *r, struct repl_rd *rd_, uint32_t count)
 	return 0;
 }
 
+/*
+ * Pulling after an absence past the horizon: a key the peer lacks altogether and that we last
+ * wrote before the horizon was deleted (and its tombstone collected) while we were away, or is
+ * ours from before: it is dropped here (a local tombstone), never pushed back.
+ */
+struct drops {
+	struct regv rv;
+	char **strs;
+	size_t nstrs;
+};
+
+static int drop_key(const struct store_reg *spec, const struct store_reg *status, void *ud)
+{
+	struct repl *r = ud;
+	struct drops *d = r->cur_drops;
+	uint64_t now = now_ms(r);
+	struct store_reg t;
+	char *s[5];
+
+	if (spec->tombstone || HLC_PHYS(spec->hlc) + r->cfg.tombstone_horizon_ms >= now)
+		return 0;
+	s[0] = strdup(spec->resource);
+	s[1] = strdup(spec->ns);
+	s[2] = strdup(spec->name);
+	s[3] = strdup(spec->uid);
+	s[4] = strdup(r->self);
+	char **nv = reallocarray(d->strs, d->nstrs + 5, sizeof(*nv));
+	if (!nv || !s[0] || !s[1] || !s[2] || !s[3] || !s[4]) {
+		for (int i = 0; i < 5; i++)
+			free(s[i]);
+		if (nv)
+			d->strs = nv;
+		return 0;
+	}
+	d->strs = nv;
+	memcpy(d->strs + d->nstrs, s, sizeof(s));
+	d->nstrs += 5;
+	t = (struct store_reg){
+	    .kind = STORE_REG_SPEC,
+	    .resource = s[0],
+	    .ns = s[1],
+	    .name = s[2],
+	    .uid = s[3],
+	    .born = spec->born,
+	    .hlc = spec->hlc,
+	    .node = s[4],
+	    .tombstone = true,
+	};
+	regv_add(&d->rv, &t);
+	return 0;
+}
+
+static void drops_add(struct repl *r, struct drops *d, const char *res, const char *ns,
+		      const char *name)
+{
+	r->cur_drops = d;
+	store_reg_get(r->s, res, ns, name, drop_key, r);
+	r->cur_drops = NULL;
+}
+
+static void drops_apply(struct repl *r, struct drops *d)
+{
+	size_t n = merge(r, d->rv.v, d->rv.n);
+
+	r->st.pull_dropped += n;
+}
+
+static void drops_free(struct drops *d)
+{
+	for (size_t i = 0; i < d->nstrs; i++)
+		free(d->strs[i]);
+	free(d->strs);
+	free(d->rv.v);
+}
+
 static int round_on_keys(struct repl *r, struct repl_rd *rd_, uint32_t count)
 {
 	struct round *rd = &r->round;
 	struct regv rv = {0};
+	struct drops drops = {0};
 	uint64_t covered = rrd_varint(rd_), nwant;
 	int e;
 
@@ -865,10 +964,15 @@ static int round_on_keys(struct repl *r, struct repl_rd *rd_, uint32_t count)
 		e = -EBADMSG;
 	for (uint64_t i = 0; e >= 0 && i < nwant; i++) {
 		const char *res = rrd_str(rd_), *ns = rrd_str(rd_), *name = rrd_str(rd_);
+		uint8_t wf = rrd_u8(rd_);
 
 		if (rd_->bad) {
 			e = -EBADMSG;
 			break;
+		}
+		if (r->pull && (wf & REPL_WANT_LACKED)) {
+			drops_add(r, &drops, res, ns, name);
+			continue;
 		}
 		if (rd->nwant == rd->wcap) {
 			size_t cap = rd->wcap ? rd->wcap * 2 : 64;
@@ -886,13 +990,31 @@ static int round_on_keys(struct repl *r, struct repl_rd *rd_, uint32_t count)
 	}
 	if (e >= 0) {
 		r->st.repairs += merge(r, rv.v, rv.n);
+		drops_apply(r, &drops);
 		if (covered == 0 || covered > rd->ndiff - rd->cursor)
 			e = -EBADMSG;
 		else
 			rd->cursor += covered;
 	}
+	drops_free(&drops);
 	free(rv.v);
 	return e;
+}
+
+/* A member refused our round: it is resyncing pull-only. If every live member is, they were
+ * all away (e.g. the whole cluster was down past the horizon): nobody has fresher objects to
+ * pull, so stop pulling rather than wait for each other forever. */
+static void refused(struct repl *r, uint32_t idx)
+{
+	r->m[idx].refused_pull = true;
+	if (!r->pull)
+		return;
+	for (size_t i = 0; i < r->nm; i++)
+		if (member_live(&r->m[i]) && !r->m[i].refused_pull)
+			return;
+	r->pull = false;
+	for (size_t i = 0; i < r->nm; i++)
+		r->m[i].refused_pull = false;
 }
 
 static void round_reply(struct repl *r, uint64_t token, const uint8_t *reply, ssize_t len)
@@ -911,7 +1033,11 @@ static void round_reply(struct repl *r, uint64_t token, const uint8_t *reply, ss
 		return round_end(r, false);
 	r->st.ae_bytes_received += (uint64_t)len;
 	e = rrd_init(&rrd, reply, (size_t)len, &type, &flags, &count);
-	if (e < 0 || type == REPL_MSG_REFUSE)
+	if (e >= 0 && type == REPL_MSG_REFUSE) {
+		refused(r, rd->member);
+		return round_end(r, false);
+	}
+	if (e < 0)
 		return round_end(r, false);
 	switch (rd->step) {
 	case REPL_MSG_DIGESTS:
@@ -1071,11 +1197,12 @@ struct serve_keys {
 	const char *resource;
 };
 
-static void want_add(struct serve_keys *sk, const char *ns, const char *name)
+static void want_add(struct serve_keys *sk, const char *ns, const char *name, uint8_t flags)
 {
 	rbuf_str(sk->want, sk->resource);
 	rbuf_str(sk->want, ns);
 	rbuf_str(sk->want, name);
+	rbuf_u8(sk->want, flags);
 	sk->nwant++;
 }
 
@@ -1089,7 +1216,7 @@ static int serve_key(const struct store_reg *spec, const struct store_reg *statu
 		t->seen = true;
 		if (t->hash == repl_key_hash(spec, status))
 			return 0;
-		want_add(sk, spec->ns, spec->name); /* theirs may be newer */
+		want_add(sk, spec->ns, spec->name, 0); /* theirs may be newer */
 	}
 	rbuf_key(sk->out, spec, status);
 	sk->count++;
@@ -1136,7 +1263,7 @@ static int serve_keys(struct repl *r, struct repl_rd *rd, uint32_t count, struct
 				   &sk);
 		for (size_t j = 0; e >= 0 && j < sk.nt; j++)
 			if (!sk.t[j].seen)
-				want_add(&sk, sk.t[j].ns, sk.t[j].name); /* we lack it */
+				want_add(&sk, sk.t[j].ns, sk.t[j].name, REPL_WANT_LACKED);
 		free(sk.t);
 		sk.t = NULL;
 		if (e < 0)
@@ -1238,6 +1365,88 @@ static int pick_member(struct repl *r, uint32_t *idx)
 	return -ENOENT;
 }
 
+/* ---------- tombstone collection ---------- */
+
+struct gc_sig {
+	uint64_t h, sig;
+	size_t n;
+};
+
+static int gc_sig_key(const struct store_reg *spec, const struct store_reg *status, void *ud)
+{
+	struct gc_sig *g = ud;
+
+	if (!spec->tombstone || spec->hlc >= g->h)
+		return 0;
+	g->sig ^= key_hash(spec->resource, spec->ns, spec->name) * 31 ^ repl_key_hash(spec, NULL);
+	g->n++;
+	return 0;
+}
+
+static int gc_signature(struct repl *r, uint64_t h, uint64_t *sig, size_t *n)
+{
+	struct gc_sig g = {.h = h};
+	int e = store_reg_list(r->s, NULL, 0, STORE_DIGEST_BUCKETS, gc_sig_key, &g);
+
+	*sig = g.sig;
+	*n = g.n;
+	return e;
+}
+
+static void gc_check(struct repl *r, uint64_t now)
+{
+	uint64_t sig;
+	size_t n;
+
+	if (r->pull || now < r->cfg.tombstone_horizon_ms)
+		return;
+	if (r->gc_t) {
+		bool all = true;
+
+		/* dead members hold tombstones back until they are removed (LEFT) */
+		for (size_t i = 0; i < r->nm && all; i++)
+			if (r->m[i].st != REPL_MEMBER_LEFT && r->m[i].last_round < r->gc_t)
+				all = false;
+		if (!all)
+			return;
+		if (gc_signature(r, r->gc_h, &sig, &n) < 0)
+			return;
+		if (sig == r->gc_sig && n == r->gc_n) {
+			int k = store_tombstones_collect(r->s, r->gc_h);
+
+			if (k > 0)
+				r->st.tombstones_collected += (uint64_t)k;
+			if (k >= 0 && r->gc_h > r->gc_floor)
+				r->gc_floor = r->gc_h;
+			r->gc_t = 0;
+			return;
+		}
+		/* some arrived since: start over from now */
+	}
+	r->gc_t = now;
+	r->gc_h = HLC_MAKE(now - r->cfg.tombstone_horizon_ms, 0);
+	if (gc_signature(r, r->gc_h, &r->gc_sig, &r->gc_n) < 0 || !r->gc_n)
+		r->gc_t = 0;
+}
+
+/* No round completed with anyone for longer than the horizon: the others may have collected
+ * tombstones of objects we still hold, so resync pull-only. */
+static void away_check(struct repl *r, uint64_t now)
+{
+	uint64_t newest = 0;
+
+	if (r->pull)
+		return;
+	for (size_t i = 0; i < r->nm; i++)
+		if (r->m[i].st != REPL_MEMBER_LEFT && r->m[i].last_round > newest)
+			newest = r->m[i].last_round;
+	if (newest && newest + r->cfg.tombstone_horizon_ms < now) {
+		r->pull = true;
+		for (size_t i = 0; i < r->nm; i++)
+			r->m[i].refused_pull = false;
+	}
+}
+
 static bool want_sync_any(struct repl *r)
 {
 	for (size_t i = 0; i < r->nm; i++)
@@ -1253,6 +1462,11 @@ void repl_tick(struct repl *r)
 
 	if (r->flush_at && now >= r->flush_at)
 		flush(r);
+	if (now >= r->next_gc) {
+		r->next_gc = now + r->cfg.gc_interval_ms;
+		away_check(r, now);
+		gc_check(r, now);
+	}
 	if (r->round.active && now >= r->round.deadline)
 		round_end(r, false);
 	if (!r->round.active && (now >= r->next_ae || want_sync_any(r))) {
@@ -1274,6 +1488,8 @@ uint64_t repl_next_tick(struct repl *r)
 		t = r->flush_at;
 	if (r->round.active && r->round.deadline < t)
 		t = r->round.deadline;
+	if (r->next_gc < t)
+		t = r->next_gc;
 	return t;
 }
 
@@ -1318,6 +1534,7 @@ int repl_new(const struct repl_config *cfg, const struct repl_env *env, struct s
 		free(r);
 		return e;
 	}
+	r->pull = r->cfg.pull_only;
 	r->next_ae = now_ms(r) + ae_jitter(r);
 	r->next_gc = now_ms(r) + r->cfg.gc_interval_ms;
 	*ret = r;

@@ -135,6 +135,7 @@ struct repl_stats {
 	uint64_t repairs;			   /* registers applied by anti-entropy */
 	uint64_t applied, stale, later, refused;   /* store_merge results, pushes and rounds */
 	uint64_t tombstones_collected;
+	uint64_t pull_dropped; /* local keys dropped by a pull-only resync (others lack them) */
 	uint64_t lag_ms;     /* wall now minus the newest remote write applied (HLC), at apply */
 	uint64_t lag_max_ms; /* the largest lag_ms seen */
 	size_t dirty;	     /* keys waiting to be pushed */

@@ -15,7 +15,7 @@
  *                                                                         -> KEYS_REPLY
  *   KEYS_REPLY buckets covered (varint: the requester resends the rest), then `count` keys
  *             (registers the requester lacks or holds differently), then nwant x (resource,
- *             ns, name) the replier lacks or holds differently
+ *             ns, name, flags) the replier lacks (REPL_WANT_LACKED) or holds differently
  * A key: resource, ns, name, uid, born, flags (REPL_KEY_*), spec hlc, spec node, spec body
  * (not for tombstones), sticky (REPL_KEY_STICKY), status hlc + node + body (REPL_KEY_STATUS;
  * body only with REPL_KEY_STATUS_BODY).
@@ -46,6 +46,9 @@ enum repl_msg_type {
 /* header flags */
 #define REPL_F_FINAL 0x01 /* PUSH: the last message of an anti-entropy round */
 #define REPL_F_PULL 0x02  /* PUSH FINAL: the sender is resyncing pull-only (sent nothing) */
+
+/* KEYS_REPLY want flags */
+#define REPL_WANT_LACKED 0x01 /* the replier has no register of the key at all */
 
 /* key flags */
 #define REPL_KEY_TOMBSTONE 0x01

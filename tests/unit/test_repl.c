@@ -469,6 +469,99 @@ static void test_pull_only(void **state)
 	world_end();
 }
 
+static void delete (struct node *n, const char *name)
+{
+	struct err e = {0};
+
+	assert_int_equal(store_delete(n->s, "configmaps", "default", name, 0, NULL, NULL, &e), 0);
+}
+
+static size_t tombstones(struct node *n)
+{
+	struct store_stats st;
+
+	store_stats_get(n->s, &st);
+	return st.tombstones;
+}
+
+static void set_member(int on, int who, enum repl_member_state st)
+{
+	repl_member_set(W.nodes[on].r, W.nodes[who].name, st);
+}
+
+/* Tombstones go once older than the horizon and every non-removed member completed a round
+ * since; a dead member holds them back until it is removed. */
+static void test_tombstone_gc(void **state)
+{
+	struct repl_config cfg = {
+	    .ae_interval_ms = 200, .tombstone_horizon_ms = 1000, .gc_interval_ms = 100};
+
+	world(3, &cfg);
+	create(&W.nodes[0], "a", "1");
+	create(&W.nodes[0], "b", "1");
+	create(&W.nodes[0], "c", "1");
+	run(100);
+	delete (&W.nodes[1], "c");
+	run(3000);
+	/* everyone caught up past the horizon: collected everywhere */
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(tombstones(&W.nodes[i]), 0);
+	/* n2 dies (not removed): nobody collects */
+	W.nodes[2].r = repl_free(W.nodes[2].r);
+	set_member(0, 2, REPL_MEMBER_DEAD);
+	set_member(1, 2, REPL_MEMBER_DEAD);
+	delete (&W.nodes[1], "a");
+	run(4000);
+	assert_int_equal(tombstones(&W.nodes[0]), 1);
+	assert_int_equal(tombstones(&W.nodes[1]), 1);
+	/* removed: collected on both, and "a" does not come back */
+	set_member(0, 2, REPL_MEMBER_LEFT);
+	set_member(1, 2, REPL_MEMBER_LEFT);
+	run(4000);
+	assert_int_equal(tombstones(&W.nodes[0]), 0);
+	assert_int_equal(tombstones(&W.nodes[1]), 0);
+	assert_false(has(&W.nodes[0], "a"));
+	assert_true(has(&W.nodes[0], "b"));
+
+	/* n2 comes back with its old replica, away past the horizon: it resyncs pull-only, drops
+	 * "a" (the others lack it, older than the horizon) and never pushes it back */
+	W.nodes[2].cfg.pull_only = true;
+	node_start(&W.nodes[2]);
+	assert_true(has(&W.nodes[2], "a"));
+	set_member(0, 2, REPL_MEMBER_ALIVE);
+	set_member(1, 2, REPL_MEMBER_ALIVE);
+	run(3000);
+	assert_false(repl_pull_only(W.nodes[2].r));
+	for (int i = 0; i < 3; i++) {
+		assert_false(has(&W.nodes[i], "a"));
+		assert_true(has(&W.nodes[i], "b"));
+	}
+	run(4000);
+	assert_converged();
+	world_end();
+}
+
+/* A node cut off from everyone past the horizon turns pull-only by itself. */
+static void test_away_turns_pull_only(void **state)
+{
+	struct repl_config cfg = {
+	    .ae_interval_ms = 200, .tombstone_horizon_ms = 1000, .gc_interval_ms = 100};
+
+	world(2, &cfg);
+	run(500);
+	assert_false(repl_pull_only(W.nodes[1].r));
+	W.cut[0][1] = W.cut[1][0] = true;
+	run(2000);
+	assert_true(repl_pull_only(W.nodes[1].r));
+	assert_true(repl_pull_only(W.nodes[0].r));
+	/* both were away from each other: each refuses the other's pull, and they stop pulling */
+	memset(W.cut, 0, sizeof(W.cut));
+	run(3000);
+	assert_false(repl_pull_only(W.nodes[1].r));
+	assert_false(repl_pull_only(W.nodes[0].r));
+	world_end();
+}
+
 /* The codec refuses truncated and corrupted messages without crashing. */
 static void test_wire_malformed(void **state)
 {
@@ -527,6 +620,8 @@ int main(void)
 	    cmocka_unit_test(test_create_race),
 	    cmocka_unit_test(test_pull_only),
 	    cmocka_unit_test(test_wire_malformed),
+	    cmocka_unit_test(test_tombstone_gc),
+	    cmocka_unit_test(test_away_turns_pull_only),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
