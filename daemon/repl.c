@@ -298,11 +298,15 @@ int replication_new(struct event_base *base, const struct replication_opts *o,
 	    .wake = env_wake,
 	    .on_create_lost = env_create_lost,
 	};
-	uint64_t last, now;
+	uint64_t last, now, horizon = o->tombstone_horizon_ms ?: 3600000ull;
 	int r;
 
 	if (!d)
 		return -ENOMEM;
+	/* collection is considered a few times per horizon, at most every minute */
+	cfg.gc_interval_ms = (uint32_t)(horizon / 4 < 1000    ? 1000
+					: horizon / 4 > 60000 ? 60000
+							      : horizon / 4);
 	d->base = base;
 	d->store = o->store;
 	d->gossip = o->gossip;
@@ -328,7 +332,7 @@ int replication_new(struct event_base *base, const struct replication_opts *o,
 	now = env_now(d);
 	last = last_load(d);
 	d->last_saved = last;
-	if (last && now > last + (o->tombstone_horizon_ms ?: 3600000ull)) {
+	if (last && now > last + horizon) {
 		cfg.pull_only = true;
 		d->was_pull_only = true;
 		log_info("replication: last in touch %" PRIu64 " s ago, longer than the tombstone "

@@ -260,3 +260,48 @@ console.log(JSON.stringify({ok: false}));
         kubectl(nd, "config", "use-context", nd.name, check=False)
         r = c.hub_run(shutil.which("node"), script, "fromn1", check=False, timeout=120)
         assert '"ok":true' in r.stdout, (r.stdout, r.stderr[-3000:])
+
+
+def test_clock_an_hour_ahead_refused(cluster_factory):
+    c = cluster_factory(2)
+    n1, n2 = c.nodes()
+    fast = c.add_node(extra_args=["--test-clock-offset-ms", "3600000"])
+    c.wait_converged(timeout=CONVERGE)
+    assert fast.api("POST", CM, cm_body("ahead", v="1"))[0] == 201
+    assert n1.api("POST", CM, cm_body("behind", v="1"))[0] == 201
+    # writes of nodes behind it reach the fast node; its own are refused everywhere else
+    wait_for(lambda: cm_data(fast, "behind") == {"v": "1"}, CONVERGE, "behind on the fast node")
+    for nd in (n1, n2):
+        wait_for(lambda: nd.metrics().get("shoal_repl_clock_refused_total", 0) > 0, CONVERGE,
+                 f"{nd.name} refused the fast node's versions")
+        assert cm_data(nd, "ahead") is None
+        assert "clock is more than 500 ms ahead" in nd.logs(tail=200000)
+    wait_for(lambda: cm_data(n2, "behind") == {"v": "1"}, CONVERGE, "behind on n2")
+
+
+def test_away_past_the_horizon_nothing_comes_back(cluster_factory):
+    horizon_ms = 3000
+    c = cluster_factory(3, extra_args=["--tombstone-horizon-ms", str(horizon_ms)])
+    n1, n2, n3 = c.nodes()
+    for name in ("gone", "kept"):
+        assert n1.api("POST", CM, cm_body(name, v="1"))[0] == 201
+    for nd in c.nodes():
+        wait_for(lambda: cm_data(nd, "gone") and cm_data(nd, "kept"), CONVERGE, f"on {nd.name}")
+    # n3 saves the time of its last round at most every 10 s: wait until it has one
+    last = os.path.join(n3.state_dir, "repl.last")
+    wait_for(lambda: os.path.exists(last), CONVERGE, "n3 saved its last round")
+    c.kill("n3")
+    t_kill = time.time()
+    assert n1.api("DELETE", f"{CM}/gone")[0] == 200
+    assert n2.api("POST", CM, cm_body("new", v="1"))[0] == 201
+    # away longer than the horizon (the condition is the time itself)
+    wait_for(lambda: time.time() - t_kill > horizon_ms / 1000 + 12, 60, "n3 away past the horizon",
+             interval=0.5)
+    c.start("n3")
+    wait_for(lambda: "pull-only resync complete" in n3.logs(tail=200000), CONVERGE,
+             "n3's pull-only resync")
+    wait_for(lambda: cm_data(n3, "new") == {"v": "1"}, CONVERGE, "n3 pulled what it missed")
+    wait_identical(c.nodes(), "after n3 came back")
+    for nd in c.nodes():
+        assert cm_data(nd, "gone") is None, f"a deleted object came back on {nd.name}"
+        assert cm_data(nd, "kept") == {"v": "1"}
