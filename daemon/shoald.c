@@ -54,7 +54,7 @@ struct shoald {
 	struct replication *repl;
 };
 
-/* whether a replication round with `node` completed after since_ms (controller hand-over, claims) */
+/* whether a replication round with `node` completed after since_ms (hand-overs, claims) */
 static bool shoald_caught_up(void *ud, const char *node, uint64_t since_ms)
 {
 	struct shoald *d = ud;
