@@ -365,7 +365,8 @@ int main(int argc, char **argv)
 		r = api_server_add_metrics(d.api, replication_metrics, d.repl);
 		if (r < 0)
 			goto out;
-		ctrl_loop_set_caught_up(d.ctrl, shoald_caught_up, &d);
+		ctrl_loop_set_replication(d.ctrl, shoald_caught_up, &d,
+					  (uint64_t)d.cfg.tombstone_horizon_ms);
 	}
 	/* the pod CIDR: claimed from the cluster CIDR unless --pod-cidr named one */
 	if (d.cfg.pod_cidr_auto) {
