@@ -325,25 +325,12 @@ static void exclude(struct scheduler *s, struct spod *p, const char *node)
 	p->excluded[p->n_excluded - 1].gen = n ? n->gen : 0;
 }
 
-/* The target's half: answer a nomination to this node from the ledger. */
-static void target_decide(struct scheduler *s, struct spod *p)
+/* This node's admission refused the pod (reason mask r): say so on the pod, with an Event. */
+static void reject(struct scheduler *s, struct spod *p, long r)
 {
 	char why[512], msg[700];
 	const cJSON *taint = NULL;
-	long r;
 
-	if (!s->ledger || p->handled_seq == p->nom_seq + 1)
-		return;
-	r = admission_admit(s->ledger, p->uid, p->obj);
-	if (r < 0) {
-		log_warn_errno((int)r, "pod %s/%s: admission failed", p->ns, p->name);
-		return;
-	}
-	p->handled_seq = p->nom_seq + 1;
-	if (r == 0) {
-		act_add(s, ACT_BIND, p, s->self, NULL);
-		return;
-	}
 	if (r & SCHED_R_TAINT) {
 		struct sched_node sn;
 		struct snode *self = node_find(s, s->self);
@@ -356,6 +343,25 @@ static void target_decide(struct scheduler *s, struct spod *p)
 	snprintf(msg, sizeof(msg), "node %s rejected the pod at admission: %s", s->self, why);
 	s->rejections++;
 	act_add(s, ACT_REJECT, p, s->self, msg);
+}
+
+/* The target's half: answer a nomination to this node from the ledger. */
+static void target_decide(struct scheduler *s, struct spod *p)
+{
+	long r;
+
+	if (!s->ledger || p->handled_seq == p->nom_seq + 1)
+		return;
+	r = admission_admit(s->ledger, p->uid, p->obj);
+	if (r < 0) {
+		log_warn_errno((int)r, "pod %s/%s: admission failed", p->ns, p->name);
+		return;
+	}
+	p->handled_seq = p->nom_seq + 1;
+	if (r == 0)
+		act_add(s, ACT_BIND, p, s->self, NULL);
+	else
+		reject(s, p, r);
 }
 
 /* Whether the pod already says it is unschedulable for this reason (no write, no Event). */
@@ -433,9 +439,8 @@ static void owner_place(struct scheduler *s, struct spod *p, struct sched_node *
 		if (r == 0) {
 			act_add(s, ACT_BIND, p, s->self, NULL);
 		} else if (r > 0) {
-			s->rejections++;
 			exclude(s, p, s->self);
-			pass_schedule(s);
+			reject(s, p, r);
 		}
 		return;
 	}

@@ -29,6 +29,7 @@ int admission_new(const cJSON *node, struct admission **ret)
 		free(a);
 		return r;
 	}
+	a->node.no_pods = true; /* the ledger keeps requests, not pods */
 	*ret = a;
 	return 0;
 }

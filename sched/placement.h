@@ -31,8 +31,36 @@ struct sched_port {
 	uint16_t port;
 };
 
+struct label_selector;
+
+/* An inter-pod (anti-)affinity term, parsed: which pods (selector, namespaces) in which
+ * topology domain (the node label topologyKey). */
+struct sched_pod_term {
+	struct label_selector *sel;
+	const char *key;
+	const cJSON *namespaces; /* empty: the term's pod's own namespace (unless all_ns) */
+	bool all_ns;		 /* namespaceSelector: {} */
+	bool anti;
+	int weight; /* preferred terms; 0: required */
+};
+
+/* A topology spread constraint, parsed. */
+struct sched_spread {
+	struct label_selector *sel;
+	const char *key;
+	int64_t max_skew, min_domains;
+	bool hard; /* whenUnsatisfiable: DoNotSchedule */
+};
+
 struct sched_pod {
 	const cJSON *obj;
+	const char *ns;
+	const cJSON *labels;
+	struct sched_pod_term *terms; /* required and preferred pod (anti-)affinity */
+	size_t n_terms;
+	bool req_anti; /* has a required anti-affinity term (others must keep away from it) */
+	struct sched_spread *spread;
+	size_t n_spread;
 	/* parsed once from obj: the parts every filter and score reads */
 	const cJSON *tolerations, *node_selector, *required_terms, *preferred_terms;
 	const char *node_name;
@@ -50,6 +78,11 @@ struct sched_node {
 	struct sched_res used;
 	struct sched_port *ports; /* host ports in use */
 	size_t n_ports, cap_ports;
+	const cJSON *images; /* status.images */
+	/* the pods committed here (inter-pod affinity, spread); not kept when no_pods */
+	const struct sched_pod **pods;
+	size_t n_pods, cap_pods, n_anti;
+	bool no_pods;
 };
 
 /* Reasons a node is filtered out, as bits. */
@@ -63,6 +96,12 @@ enum {
 	SCHED_R_CPU = 1u << 6,
 	SCHED_R_MEMORY = 1u << 7,
 	SCHED_R_EPH = 1u << 8,
+	/* need the whole view (sched_place only) */
+	SCHED_R_SPREAD_LABEL = 1u << 9,
+	SCHED_R_SPREAD = 1u << 10,
+	SCHED_R_POD_AFFINITY = 1u << 11,
+	SCHED_R_POD_ANTI = 1u << 12,
+	SCHED_R_EXISTING_ANTI = 1u << 13,
 };
 
 enum sched_strategy {
@@ -84,9 +123,9 @@ int sched_node_commit(struct sched_node *sn, const struct sched_pod *sp);
 void sched_node_uncommit(struct sched_node *sn, const struct sched_pod *sp);
 
 /*
- * Run the filters of sp against sn: 0 if the pod fits, else the SCHED_R_* bits of the first
- * failing filter (NodeResourcesFit reports all of its resources at once). When the reason is a
- * taint, *taint (if not NULL) is set to the first untolerated NoSchedule/NoExecute taint.
+ * Run the node-local filters of sp against sn: 0 if the pod fits, else the SCHED_R_* bits of the
+ * first failing filter (NodeResourcesFit reports all of its resources at once). When the reason is
+ * a taint, *taint (if not NULL) is set to the first untolerated NoSchedule/NoExecute taint.
  */
 unsigned sched_filter(const struct sched_pod *sp, const struct sched_node *sn, const cJSON **taint);
 
@@ -106,8 +145,17 @@ struct sched_fit_error {
 
 /*
  * Place sp among nodes[0..n): the feasible node with the highest score (ties: the lower index),
- * skipping nodes whose name is in excluded[0..n_excluded). Returns its index, or -ENOSPC with
- * *fe (if not NULL) filled for sched_fit_message.
+ * skipping nodes whose name is in excluded[0..n_excluded). Beyond sched_filter it runs the
+ * filters that need the whole view, in kube-scheduler's order after NodeResourcesFit:
+ * PodTopologySpread (DoNotSchedule constraints: skew = pods matching in the node's domain + 1 -
+ * the least in any eligible domain, at most maxSkew; nodes without the key fail), then
+ * InterPodAffinity (required affinity: a matching pod in the node's domain, or none anywhere and
+ * the pod matches its own term; required anti-affinity: none in the domain; and the required
+ * anti-affinity of pods already placed, against this pod). Scores add, besides sched_score:
+ * preferred pod (anti-)affinity (weight x 100 per term whose domain holds a matching pod),
+ * ScheduleAnyway spread (fewer matching pods in the domain is better) and image locality
+ * (status.images sizes, scaled by how many nodes have each image, Kubernetes' thresholds). Returns
+ * its index, or -ENOSPC with *fe (if not NULL) filled for sched_fit_message.
  */
 int sched_place(const struct sched_pod *sp, const struct sched_node *nodes, size_t n,
 		enum sched_strategy strategy, const char *const *excluded, size_t n_excluded,

@@ -224,6 +224,37 @@ def test_filters_message_and_retry():
         kubectl(c, "uncordon", n3.name)
         wait_for(lambda: (pod(n2, "later") or {}).get("spec", {}).get("nodeName") == n3.name, 60,
                  "later placed on n3 after uncordon")
+        kubectl(c, "taint", "node", n2.name, "dedicated-")
+
+        # pod anti-affinity on the hostname and on the zone (n1, n2 in z1; n3 in z2)
+        kubectl(c, "label", "node", n1.name, n2.name, "topology.kubernetes.io/zone=z1")
+        kubectl(c, "label", "node", n3.name, "topology.kubernetes.io/zone=z2")
+        wait_for(lambda: all((api(nd, "GET", f"/api/v1/nodes/{n3.name}")[1]["metadata"]
+                              ["labels"].get("topology.kubernetes.io/zone") == "z2")
+                             for nd in (n1, n2)), 30, "zone labels replicated")
+        for key, count, placed in (("kubernetes.io/hostname", 4, 3),
+                                   ("topology.kubernetes.io/zone", 3, 2)):
+            app = "h" if "hostname" in key else "z"
+            anti = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                {"topologyKey": key, "labelSelector": {"matchLabels": {"app": app}}}]}}
+            for i in range(count):
+                b = pod_body(f"{app}{i}", affinity=anti)
+                b["metadata"]["labels"]["app"] = app
+                create(c.nodes()[i % 3], b)
+                # one at a time: anti-affinity across owners is checked by owners only
+                wait_for(lambda i=i: (lambda p: p and (p["spec"].get("nodeName") or
+                                                       scheduled(p).get("reason")))(
+                    pod(n1, f"{app}{i}")), 60, f"{app}{i} decided")
+            items = [pod(n1, f"{app}{i}") for i in range(count)]
+            bound = [p for p in items if p["spec"].get("nodeName")]
+            assert len(bound) == placed, [p["spec"].get("nodeName") for p in items]
+            where = {p["spec"]["nodeName"] for p in bound}
+            assert len(where) == placed
+            if app == "z":
+                assert n3.name in where and len(where & {n1.name, n2.name}) == 1
+            left = [p for p in items if not p["spec"].get("nodeName")][0]
+            assert scheduled(left)["message"] == (
+                "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity rules.")
 
 
 def test_admission_race_rejects_overcommit():

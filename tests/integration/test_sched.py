@@ -100,6 +100,36 @@ def test_insufficient_resources_until_freed(node):
     node.delete_pod("huge", grace=0)
 
 
+def test_pod_anti_affinity_and_spread(node):
+    anti = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"topologyKey": "kubernetes.io/hostname",
+         "labelSelector": {"matchLabels": {"app": "solo"}}}]}}
+    one = pod_spec("solo1", [ctr("c", SLEEP)], affinity=anti)
+    one["metadata"]["labels"] = {"app": "solo"}
+    node.create_pod(one)
+    node.wait_running("solo1")
+    two = pod_spec("solo2", [ctr("c", SLEEP)], affinity=anti)
+    two["metadata"]["labels"] = {"app": "solo"}
+    node.create_pod(two)
+    wait_unschedulable(node, "solo2", "0/1 nodes are available: 1 node(s) didn't match pod "
+                       "anti-affinity rules.")
+    # a zone spread constraint on a node without the zone label
+    sp = pod_spec("spread", [ctr("c", SLEEP)], topologySpreadConstraints=[
+        {"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+         "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": {"app": "x"}}}])
+    node.create_pod(sp)
+    wait_unschedulable(node, "spread", "0/1 nodes are available: 1 node(s) didn't match pod "
+                       "topology spread constraints (missing required label).")
+    patch_node(node, {"metadata": {"labels": {"topology.kubernetes.io/zone": "z1"}}})
+    node.wait_running("spread")
+    # solo1 gone: solo2 may run
+    node.delete_pod("solo1", grace=0)
+    node.wait_running("solo2")
+    node.delete_pod("solo2", grace=0)
+    node.delete_pod("spread", grace=0)
+    patch_node(node, {"metadata": {"labels": {"topology.kubernetes.io/zone": None}}})
+
+
 def test_cordon_and_taints(node):
     patch_node(node, {"spec": {"unschedulable": True}})
     node.create_pod(pod_spec("cordoned", [ctr("c", SLEEP)]))

@@ -376,6 +376,165 @@ static void test_admission_record(void **state)
 	cJSON_Delete(n);
 }
 
+static cJSON *lpod(const char *ns, const char *labels, const char *extra_spec)
+{
+	char buf[4096];
+
+	snprintf(buf, sizeof(buf),
+		 "{\"metadata\":{\"name\":\"p\",\"namespace\":\"%s\",\"labels\":{%s}},"
+		 "\"spec\":{%s%s\"containers\":[{\"name\":\"c\",\"image\":\"busybox\","
+		 "\"resources\":{\"requests\":{\"cpu\":\"100m\",\"memory\":\"10Mi\"}}}]}}",
+		 ns, labels, extra_spec ? extra_spec : "", extra_spec ? "," : "");
+	return J(buf);
+}
+
+#define ANTI_HOST                                                                          \
+	"\"affinity\":{\"podAntiAffinity\":{\"requiredDuringSchedulingIgnoredDuringExecution\":" \
+	"[{\"topologyKey\":\"kubernetes.io/hostname\",\"labelSelector\":{\"matchLabels\":"     \
+	"{\"app\":\"web\"}}}]}}"
+#define AFF_ZONE                                                                           \
+	"\"affinity\":{\"podAffinity\":{\"requiredDuringSchedulingIgnoredDuringExecution\":"     \
+	"[{\"topologyKey\":\"zone\",\"labelSelector\":{\"matchLabels\":{\"app\":\"db\"}}}]}}"
+
+/* Inter-pod affinity and anti-affinity (hostname and zone keys), the symmetric rule for placed
+ * pods' anti-affinity, and the first pod of a self-selecting group. */
+static void test_pod_affinity(void **state)
+{
+	cJSON *objs[3] = {
+	    node("a", "4", "4Gi", NULL, "\"kubernetes.io/hostname\":\"a\",\"zone\":\"z1\""),
+	    node("b", "4", "4Gi", NULL, "\"kubernetes.io/hostname\":\"b\",\"zone\":\"z1\""),
+	    node("c", "4", "4Gi", NULL, "\"kubernetes.io/hostname\":\"c\",\"zone\":\"z2\""),
+	};
+	struct sched_node ns[3];
+	struct sched_pod web[4], db, cli, other;
+	cJSON *wp[4], *dbp, *clip, *op;
+	struct sched_fit_error fe;
+	char msg[512];
+	int seen[3] = {0};
+
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(sched_node_init(&ns[i], objs[i]), 0);
+	/* anti-affinity on hostname: three replicas spread one per node, a fourth fits nowhere */
+	for (int i = 0; i < 4; i++) {
+		wp[i] = lpod("default", "\"app\":\"web\"", ANTI_HOST);
+		assert_int_equal(sched_pod_init(&web[i], wp[i]), 0);
+	}
+	for (int i = 0; i < 3; i++) {
+		int k = sched_place(&web[i], ns, 3, SCHED_MOST_ALLOCATED, NULL, 0, NULL);
+		assert_true(k >= 0);
+		seen[k]++;
+		assert_int_equal(sched_node_commit(&ns[k], &web[i]), 0);
+	}
+	assert_int_equal(seen[0] + seen[1] + seen[2], 3);
+	assert_true(seen[0] == 1 && seen[1] == 1 && seen[2] == 1);
+	assert_int_equal(sched_place(&web[3], ns, 3, SCHED_MOST_ALLOCATED, NULL, 0, &fe), -ENOSPC);
+	assert_int_equal(sched_fit_message(&fe, msg, sizeof(msg)), 0);
+	assert_string_equal(msg, "0/3 nodes are available: 3 node(s) didn't match pod anti-affinity "
+				 "rules.");
+	/* a pod the placed ones' anti-affinity selects is kept off their nodes too */
+	op = lpod("default", "\"app\":\"web\"", NULL);
+	assert_int_equal(sched_pod_init(&other, op), 0);
+	assert_int_equal(sched_place(&other, ns, 3, SCHED_LEAST_ALLOCATED, NULL, 0, &fe), -ENOSPC);
+	assert_int_equal(sched_fit_message(&fe, msg, sizeof(msg)), 0);
+	assert_string_equal(msg, "0/3 nodes are available: 3 node(s) didn't satisfy existing pods "
+				 "anti-affinity rules.");
+	/* another namespace is not selected */
+	sched_pod_release(&other);
+	cJSON_Delete(op);
+	op = lpod("other", "\"app\":\"web\"", NULL);
+	assert_int_equal(sched_pod_init(&other, op), 0);
+	assert_true(sched_place(&other, ns, 3, SCHED_LEAST_ALLOCATED, NULL, 0, NULL) >= 0);
+
+	/* affinity on zone: with no db pod anywhere a client fits nowhere; a db in z2 draws it */
+	clip = lpod("default", "\"app\":\"cli\"", AFF_ZONE);
+	assert_int_equal(sched_pod_init(&cli, clip), 0);
+	assert_int_equal(sched_place(&cli, ns, 3, SCHED_LEAST_ALLOCATED, NULL, 0, &fe), -ENOSPC);
+	assert_int_equal(sched_fit_message(&fe, msg, sizeof(msg)), 0);
+	assert_string_equal(msg, "0/3 nodes are available: 3 node(s) didn't match pod affinity "
+				 "rules.");
+	dbp = lpod("default", "\"app\":\"db\"", AFF_ZONE); /* selects itself: the first may go */
+	assert_int_equal(sched_pod_init(&db, dbp), 0);
+	assert_true(sched_place(&db, ns, 3, SCHED_LEAST_ALLOCATED, NULL, 0, NULL) >= 0);
+	assert_int_equal(sched_node_commit(&ns[2], &db), 0);
+	assert_int_equal(sched_place(&cli, ns, 3, SCHED_LEAST_ALLOCATED, NULL, 0, NULL), 2);
+
+	sched_pod_release(&cli);
+	sched_pod_release(&db);
+	sched_pod_release(&other);
+	cJSON_Delete(clip);
+	cJSON_Delete(dbp);
+	cJSON_Delete(op);
+	for (int i = 0; i < 3; i++) {
+		sched_node_release(&ns[i]);
+		cJSON_Delete(objs[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		sched_pod_release(&web[i]);
+		cJSON_Delete(wp[i]);
+	}
+}
+
+/* Topology spread (zone, maxSkew 1): pods alternate between zones whatever the strategy; a
+ * node without the key is filtered out with Kubernetes' reason. Image locality: the node that
+ * has the image wins a tie. */
+static void test_spread_and_images(void **state)
+{
+	cJSON *objs[3] = {
+	    node("a", "8", "8Gi", NULL, "\"zone\":\"z1\""),
+	    node("b", "8", "8Gi", NULL, "\"zone\":\"z2\""),
+	    node("c", "8", "8Gi", NULL, NULL),
+	};
+	struct sched_node ns[3];
+	struct sched_pod sp[6];
+	cJSON *pp[6];
+	int z[2] = {0};
+	const char *spread = "\"topologySpreadConstraints\":[{\"maxSkew\":1,\"topologyKey\":"
+			     "\"zone\",\"whenUnsatisfiable\":\"DoNotSchedule\","
+			     "\"labelSelector\":{\"matchLabels\":{\"app\":\"s\"}}}]";
+	struct sched_fit_error fe;
+	char msg[512];
+
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(sched_node_init(&ns[i], objs[i]), 0);
+	for (int i = 0; i < 6; i++) {
+		int k;
+		pp[i] = lpod("default", "\"app\":\"s\"", spread);
+		assert_int_equal(sched_pod_init(&sp[i], pp[i]), 0);
+		/* bin-packing would stack them; the constraint keeps the skew at most 1 */
+		k = sched_place(&sp[i], ns, 3, SCHED_MOST_ALLOCATED, NULL, 0, NULL);
+		assert_true(k == 0 || k == 1);
+		assert_int_equal(sched_node_commit(&ns[k], &sp[i]), 0);
+		z[k]++;
+		assert_true(abs(z[0] - z[1]) <= 1);
+	}
+	assert_int_equal(sched_place(&sp[0], ns + 2, 1, SCHED_MOST_ALLOCATED, NULL, 0, &fe), -ENOSPC);
+	assert_int_equal(sched_fit_message(&fe, msg, sizeof(msg)), 0);
+	assert_string_equal(msg, "0/1 nodes are available: 1 node(s) didn't match pod topology "
+				 "spread constraints (missing required label).");
+	for (int i = 0; i < 3; i++)
+		sched_node_release(&ns[i]);
+	for (int i = 0; i < 6; i++) {
+		sched_pod_release(&sp[i]);
+		cJSON_Delete(pp[i]);
+	}
+
+	/* image locality: b has busybox (500 MB), a does not; equal otherwise */
+	cJSON_AddItemToObject(cJSON_GetObjectItem(objs[1], "status"), "images",
+			      J("[{\"names\":[\"docker.io/library/busybox:latest\"],"
+				"\"sizeBytes\":524288000}]"));
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(sched_node_init(&ns[i], objs[i]), 0);
+	pp[0] = lpod("default", "\"app\":\"i\"", NULL);
+	assert_int_equal(sched_pod_init(&sp[0], pp[0]), 0);
+	assert_int_equal(sched_place(&sp[0], ns, 2, SCHED_LEAST_ALLOCATED, NULL, 0, NULL), 1);
+	sched_pod_release(&sp[0]);
+	cJSON_Delete(pp[0]);
+	for (int i = 0; i < 2; i++)
+		sched_node_release(&ns[i]);
+	for (int i = 0; i < 3; i++)
+		cJSON_Delete(objs[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -383,6 +542,7 @@ int main(void)
 	    cmocka_unit_test(test_node_affinity),     cmocka_unit_test(test_host_ports),
 	    cmocka_unit_test(test_place_and_message), cmocka_unit_test(test_preferred),
 	    cmocka_unit_test(test_admission_model),   cmocka_unit_test(test_admission_record),
+	    cmocka_unit_test(test_pod_affinity),      cmocka_unit_test(test_spread_and_images),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -84,6 +84,57 @@ static int bench_basic(size_t n_nodes, size_t n_pods, enum sched_strategy strate
 	return placed == n_pods ? 0 : -ENOSPC;
 }
 
+/* Required anti-affinity on the hostname (scheduler_perf's SchedulingPodAntiAffinity shape):
+ * every pod keeps off the nodes of the others, so each placement checks every placed pod. */
+static int bench_anti(size_t n_nodes, size_t n_pods)
+{
+	cJSON **objs = calloc(n_nodes, sizeof(*objs));
+	struct sched_node *ns = calloc(n_nodes, sizeof(*ns));
+	cJSON *pod = cJSON_Parse(
+	    "{\"metadata\":{\"name\":\"p\",\"namespace\":\"default\",\"labels\":{\"color\":"
+	    "\"green\"}},\"spec\":{\"affinity\":{\"podAntiAffinity\":{"
+	    "\"requiredDuringSchedulingIgnoredDuringExecution\":[{\"topologyKey\":"
+	    "\"kubernetes.io/hostname\",\"labelSelector\":{\"matchLabels\":{\"color\":"
+	    "\"green\"}}}]}},\"containers\":[{\"name\":\"c\",\"image\":\"pause\","
+	    "\"resources\":{\"requests\":{\"cpu\":\"100m\",\"memory\":\"256Mi\"}}}]}}");
+	struct sched_pod sp;
+	size_t placed = 0;
+	double t0, dt;
+
+	if (!objs || !ns || !pod)
+		return -ENOMEM;
+	for (size_t i = 0; i < n_nodes; i++) {
+		objs[i] = mknode((int)i);
+		if (!objs[i] || sched_node_init(&ns[i], objs[i]) < 0)
+			return -EINVAL;
+	}
+	if (sched_pod_init(&sp, pod) < 0)
+		return -EINVAL;
+	t0 = now();
+	for (size_t k = 0; k < n_pods; k++) {
+		int i = sched_place(&sp, ns, n_nodes, SCHED_LEAST_ALLOCATED, NULL, 0, NULL);
+
+		if (i < 0)
+			break;
+		sched_node_commit(&ns[i], &sp);
+		placed++;
+	}
+	dt = now() - t0;
+	printf("placement anti-affinity  %zu nodes: %zu pods in %.3f s = %.0f pods/s\n", n_nodes,
+	       placed, dt, placed / dt);
+	/* one more: every node holds a green pod */
+	int extra = sched_place(&sp, ns, n_nodes, SCHED_LEAST_ALLOCATED, NULL, 0, NULL);
+	sched_pod_release(&sp);
+	cJSON_Delete(pod);
+	for (size_t i = 0; i < n_nodes; i++) {
+		sched_node_release(&ns[i]);
+		cJSON_Delete(objs[i]);
+	}
+	free(ns);
+	free(objs);
+	return placed == n_pods && extra == -ENOSPC ? 0 : -EPROTO;
+}
+
 /* Two proposers, each with its own stale copy of the node, place pods onto it at once; the
  * node's ledger admits them in a random order. */
 static int race(unsigned seed, size_t *admitted, size_t *rejected)
@@ -170,6 +221,8 @@ int main(void)
 	r = bench_basic(1000, 10000, SCHED_LEAST_ALLOCATED);
 	if (!r)
 		r = bench_basic(1000, 10000, SCHED_MOST_ALLOCATED);
+	if (!r)
+		r = bench_anti(1000, 1000);
 	if (r) {
 		fprintf(stderr, "bench-sched: %s\n", strerror(-r));
 		return 1;
