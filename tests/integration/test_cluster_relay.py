@@ -120,7 +120,9 @@ def env():
     why = missing_reason("kubectl-1.33", KUBECTL_BIN)
     if why:
         pytest.skip(why)
-    with devcluster(3) as c:
+    # self-healing would delete a killed node's pods after --dead-node-grace-ms: the window
+    # this test is about (the pod is still there, its node is not) is made long
+    with devcluster(3, extra_args=["--dead-node-grace-ms", "600000"]) as c:
         e = Env(c)
         repl = replicates(e.n2, e.n1)
         print(f"object replication: {'on' if repl else 'off: the test copies pods to n1'}")
