@@ -98,6 +98,11 @@ def test_daemonset_with_kubectl(node, tmp_path):
     assert lines[0].split() == ["NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE",
                                 "AVAILABLE", "NODE", "SELECTOR", "AGE"]
     assert lines[1].split()[:7] == ["agent", "1", "1", "1", "1", "1", "<none>"]
+    desc = k.run("describe", "ds", "agent").stdout
+    assert "Desired Number of Nodes Scheduled: 1" in desc, desc
+    assert "Number of Nodes Scheduled with Available Pods: 1" in desc, desc
+    assert "1 Running / 0 Waiting / 0 Succeeded / 0 Failed" in desc, desc
+    assert "daemonset.apps/agent" in k.run("get", "all").stdout
     wide = k.run("get", "ds", "agent", "-o", "wide").stdout.splitlines()
     assert wide[0].split()[-3:] == ["CONTAINERS", "IMAGES", "SELECTOR"]
     assert wide[1].split()[-3:] == ["httpd", "busybox:latest", "app=agent"]
