@@ -301,9 +301,10 @@ static int pc_verify(struct podcidr *pc, uint64_t now)
 	 * for (a node joining later catches up with this claim before it claims) */
 	r = claims_verify(e, n, o->node_name, pc->synced_ms, now,
 			  others_live(pc) ? o->settle_ms : 0);
-	if (r == CLAIMS_LOST && n && pc->made_ms > 1)
-		log_info("pod CIDR: %s is %s's (an earlier claim); claiming another", pc->value,
-			 e[claims_winner(e, n)].holder);
+	if (r == CLAIMS_LOST && n)
+		log_info("pod CIDR: %s is %s's (an earlier claim)%s; claiming another", pc->value,
+			 e[claims_winner(e, n)].holder,
+			 pc->made_ms == 1 ? ", outranking the one this node used before" : "");
 	free(e);
 	claim_list_done(&pc->seen);
 	return r;
