@@ -169,6 +169,11 @@ def test_replication(cluster_factory):
         obj["data"] = {"v": v}
         assert nd.api("PUT", f"{CM}/w0", obj)[0] == 200
     assert n3.api("DELETE", f"{CM}/while-down")[0] == 200
+    # one name created on both sides: the later create wins everywhere
+    assert n1.api("POST", CM, cm_body("dup", side="left"))[0] == 201
+    wait_for(lambda: cm_data(n1, "dup"), CONVERGE, "dup on n1")
+    time.sleep(0.01)  # not a wait for a condition: the two creates need distinct clocks
+    assert n2.api("POST", CM, cm_body("dup", side="right"))[0] == 201
     wait_for(lambda: cm_data(n3, "right") is not None, CONVERGE, "right on n3")
     time.sleep(0.5)  # not a wait for a condition: give a would-be leak a chance to show
     assert cm_data(n1, "right") is None and cm_data(n2, "left") is None
@@ -178,6 +183,15 @@ def test_replication(cluster_factory):
         assert cm_data(nd, "left") == {"v": "1"} and cm_data(nd, "right") == {"v": "1"}
         assert cm_data(nd, "while-down") is None
     assert cm_data(n1, "w0") in ({"v": "left"}, {"v": "right"})
+    uids = {get(nd, f"{CM}/dup")[1]["metadata"]["uid"] for nd in nodes}
+    assert len(uids) == 1 and all(cm_data(nd, "dup") == {"side": "right"} for nd in nodes)
+
+    def conflict_event():
+        st, evs = get(n2, "/api/v1/namespaces/default/events")
+        return st == 200 and [e for e in evs["items"] if e["reason"] == "CreateConflict"
+                              and e["involvedObject"]["name"] == "dup"]
+    ev = wait_for(conflict_event, CONVERGE, "the losing node's CreateConflict Event")[0]
+    assert ev["source"]["host"] == n1.name and n2.name in ev["message"]
     print(f"register dump: {len(dumped.splitlines())} keys")
 
     # one unbound pod: exactly one node (the key's owner) binds it, every node agrees
