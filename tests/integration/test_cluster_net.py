@@ -13,12 +13,17 @@ import subprocess
 
 import pytest
 
-from devcluster import cluster_factory, wait_for  # noqa: F401 (fixture)
+from devcluster import cluster_factory, tool, wait_for  # noqa: F401 (fixture)
 from shoaltest import BUILD, ROOT
 
 PROBE_IMAGE = os.path.join(BUILD, "images", "shoal-probe")
 BUSYBOX = os.path.join(BUILD, "images", "busybox")
 RTPROT = "0xd2"  # daemon/routes.h ROUTES_RTPROT
+# with store replication every node's replica holds every pod
+REPLICATED = "--tombstone-horizon-ms" in tool.shoald_help()
+# the servers outlive their node's death: these tests kill nodes to test routes, not healing
+TOLERATE_UNREACHABLE = [{"key": "node.kubernetes.io/unreachable", "operator": "Exists",
+                         "effect": "NoExecute"}]
 
 
 def images():
@@ -34,6 +39,7 @@ def create_server(nd, name):
     pod = {"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": name, "labels": {"app": "net"}},
            "spec": {"terminationGracePeriodSeconds": 1, "nodeName": nd.name,
+                    "tolerations": TOLERATE_UNREACHABLE,
                     "containers": [{"name": "echo", "image": "shoal-probe:latest",
                                     "command": ["shoal-probe", "serve", "8080"]}]}}
     st, body = nd.api("POST", "/api/v1/namespaces/default/pods", pod)
@@ -215,13 +221,16 @@ def mirror_pod(n1, nd, ip):
 def test_services_with_backends_on_other_nodes(cluster_factory):  # noqa: F811
     """A Service on n1 selecting pods on all three nodes: ClusterIP, NodePort and the DNS name
     reach every node's pod, remote backends see the client pod's own address; a stopped node's
-    backend leaves rotation on n1 (suspect first, then dead) and returns after SIGCONT."""
+    backend leaves rotation on n1 (suspect first, then dead) and returns after SIGCONT. Without
+    replication n1's replica holds mirrors of the other nodes' pods; with it, the real ones (and
+    n2 serves the Service too)."""
     c = cluster_factory(3, extra_args=images())
     nodes = c.nodes()
     n1, n2, n3 = nodes
     ips = start_servers(c, nodes)
-    for nd in (n2, n3):
-        mirror_pod(n1, nd, ips[nd.short])
+    if not REPLICATED:
+        for nd in (n2, n3):
+            mirror_pod(n1, nd, ips[nd.short])
     svc = post(n1, "/api/v1/namespaces/default/services", {
         "apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
         "spec": {"type": "NodePort", "selector": {"app": "net"},
@@ -253,6 +262,11 @@ def test_services_with_backends_on_other_nodes(cluster_factory):  # noqa: F811
     seen = {line.split()[1] for line in r.stdout.splitlines() if line.startswith("ok ")}
     assert seen >= {"srv-n2", "srv-n3"}, r.stdout
 
+    if REPLICATED:
+        # every node has the Service and its Endpoints: a pod on n2 reaches all three too
+        wait_for(lambda: (lambda s: s if set(s) == every else None)(
+            served_by(n2, "srv-n2", vip, 80, 30)), 60, "ClusterIP from n2")
+
     # n3 stops answering: suspect, then dead on n1; its backend leaves rotation
     c.stop("n3")
     try:
@@ -260,6 +274,9 @@ def test_services_with_backends_on_other_nodes(cluster_factory):  # noqa: F811
                  "n3=dead" in n1.logs(tail=200000), 60, "n1 takes n3 out of rotation")
         got = wait_for(lambda: (lambda s: s if set(s) == {"srv-n1", "srv-n2"} else None)(
             served_by(n1, "srv-n1", vip, 80, 20)), 30, "only n1 and n2 serve")
+        if REPLICATED:
+            wait_for(lambda: (lambda s: s if set(s) == {"srv-n1", "srv-n2"} else None)(
+                served_by(n2, "srv-n2", vip, 80, 20)), 30, "only n1 and n2 serve on n2")
         wait_for(lambda: (n1.members_api() or {}).get(n3.name, {}).get("state") == "dead", 60,
                  "n3 dead on n1")
         got = served_by(n1, "srv-n1", vip, 80, 20)
