@@ -43,7 +43,7 @@ struct api_relay {
 	struct evbuffer *req;		 /* request head + body, sent once connected */
 	uint8_t pin[API_RELAY_PIN_BYTES];
 	bool connected, head_done, closing;
-	uint64_t start_ms;
+	uint64_t start_us;
 	char node[256], addr[300], desc[300];
 	char pod[300]; /* ns/name, for messages */
 };
@@ -221,6 +221,8 @@ static void relay_fail(struct api_relay *x, const char *fmt, ...)
 	vsnprintf(msg + n, sizeof(msg) - n, fmt, ap);
 	va_end(ap);
 	log_warn("api: relay %s: %s", x->desc, msg);
+	if (!x->connected)
+		x->srv->relay_unreachable++;
 	if (x->head_done || !x->cli) {
 		relay_finish(x);
 		return;
@@ -270,8 +272,8 @@ static void up_read_cb(struct bufferevent *bev, void *arg)
 		}
 		evbuffer_drain(in, len);
 		x->head_done = true;
-		log_debug("api: relay %s: answered in %llu ms", x->desc,
-			  (unsigned long long)(util_mono_ms() - x->start_ms));
+		log_debug("api: relay %s: answered in %llu us", x->desc,
+			  (unsigned long long)(util_mono_us() - x->start_us));
 	}
 	evbuffer_add_buffer(bufferevent_get_output(x->cli), in);
 	up_pause_if_behind(x);
@@ -329,6 +331,8 @@ static void up_event_cb(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		x->connected = true;
+		x->srv->relay_connected++;
+		x->srv->relay_connect_us += util_mono_us() - x->start_us;
 		evtimer_del(x->timer);
 		keepalive(bev);
 		bufferevent_write_buffer(x->up, x->req);
@@ -467,6 +471,7 @@ bool api_relay_maybe(struct api_req *r)
 		return false;
 	rc = r->srv->relay.resolve(r->srv->relay.ud, node, &t, &e);
 	if (rc < 0) {
+		r->srv->relay_unreachable++;
 		api_reply_status(r, e.code ?: 503, e.reason[0] ? e.reason : "ServiceUnavailable",
 				 NULL, NULL, "cannot reach pod %s/%s: %s", r->ns, r->name,
 				 e.message);
@@ -484,7 +489,7 @@ bool api_relay_maybe(struct api_req *r)
 	if (!x || !ctx)
 		goto oom;
 	x->srv = r->srv;
-	x->start_ms = util_mono_ms();
+	x->start_us = util_mono_us();
 	memcpy(x->pin, t.pin, sizeof(x->pin));
 	snprintf(x->node, sizeof(x->node), "%s", node);
 	snprintf(x->addr, sizeof(x->addr), "%s", t.addr);
@@ -517,6 +522,7 @@ bool api_relay_maybe(struct api_req *r)
 	if (bufferevent_socket_connect(x->up, (struct sockaddr *)&ss, sslen) < 0) {
 		int err = EVUTIL_SOCKET_ERROR();
 
+		r->srv->relay_unreachable++;
 		relay_free(x);
 		api_reply_status(
 		    r, 503, "ServiceUnavailable", NULL, NULL,
@@ -604,4 +610,32 @@ void api_relay_free_all(struct api_server *srv)
 		SSL_CTX_free(srv->relay_ssl_ctx);
 		srv->relay_ssl_ctx = NULL;
 	}
+}
+
+void api_relay_metrics(struct api_server *srv, struct evbuffer *out)
+{
+	size_t open = 0;
+
+	if (!srv->has_relay)
+		return;
+	for (struct api_relay *x = srv->relays; x; x = x->next)
+		open++;
+	evbuffer_add_printf(
+	    out,
+	    "# HELP shoal_relay_requests_total Pod I/O requests for pods on other nodes, by "
+	    "outcome: relayed (connected to the pod's node) or unreachable (answered 503).\n"
+	    "# TYPE shoal_relay_requests_total counter\n"
+	    "shoal_relay_requests_total{outcome=\"relayed\"} %llu\n"
+	    "shoal_relay_requests_total{outcome=\"unreachable\"} %llu\n"
+	    "# HELP shoal_relay_connect_seconds Connect and TLS handshake to the pod's node.\n"
+	    "# TYPE shoal_relay_connect_seconds summary\n"
+	    "shoal_relay_connect_seconds_sum %.6f\n"
+	    "shoal_relay_connect_seconds_count %llu\n"
+	    "# HELP shoal_relay_streams Relayed requests open now.\n"
+	    "# TYPE shoal_relay_streams gauge\nshoal_relay_streams %zu\n"
+	    "# HELP shoal_relay_served_total Requests other nodes relayed here (node credential).\n"
+	    "# TYPE shoal_relay_served_total counter\nshoal_relay_served_total %llu\n",
+	    (unsigned long long)srv->relay_connected, (unsigned long long)srv->relay_unreachable,
+	    (double)srv->relay_connect_us / 1e6, (unsigned long long)srv->relay_connected, open,
+	    (unsigned long long)srv->relay_served);
 }

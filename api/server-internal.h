@@ -80,6 +80,8 @@ struct api_server {
 	bool has_relay;
 	SSL_CTX *relay_ssl_ctx;           /* client side, made on first use */
 	struct api_relay *relays;         /* relayed streams */
+	uint64_t relay_connected, relay_unreachable, relay_served; /* /metrics */
+	uint64_t relay_connect_us;        /* sum over relay_connected */
 };
 
 /* One request being served. */
@@ -200,6 +202,7 @@ bool api_relay_maybe(struct api_req *r);
 const char *api_auth_node(struct api_server *srv, struct evhttp_request *req, char *buf,
 			  size_t len);
 void api_relay_free_all(struct api_server *srv);
+void api_relay_metrics(struct api_server *srv, struct evbuffer *out);
 
 /* --- gossip membership (gossip.c) --- */
 bool api_gossip_match(const char *path);

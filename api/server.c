@@ -353,6 +353,7 @@ static void metrics_handle(struct api_req *r)
 			    (unsigned long long)store_rv(r->srv->store), st.watchers,
 			    (unsigned long long)st.merged, (unsigned long long)st.merge_stale,
 			    (unsigned long long)st.clock_refused);
+	api_relay_metrics(r->srv, out);
 	for (size_t i = 0; i < r->srv->nmetrics; i++) {
 		_cleanup_free_ char *text = NULL;
 		size_t n;
@@ -419,6 +420,8 @@ static void on_request(struct evhttp_request *req, void *arg)
 			api_reply_status(&r, 401, "Unauthorized", NULL, NULL, "Unauthorized");
 			goto out;
 		}
+		if (r.node_identity)
+			l->srv->relay_served++;
 		/* another node relaying pod I/O: that, and nothing else */
 		if (r.node_identity && !api_relay_path_allowed(r.path)) {
 			api_reply_status(&r, 403, "Forbidden", NULL, NULL,

@@ -302,3 +302,14 @@ def test_killed_node_is_an_error_naming_it(env):
     expect_unreachable(env, name, n3, "exec", name, "--", "true")
     # n2's pod still answers through n1
     assert env.kubectl("logs", env.pods[env.n2], "--tail", "1").stdout.startswith("line")
+
+
+def test_metrics(env):
+    m1, m2 = env.n1.metrics(), env.n2.metrics()
+    relayed = m1['shoal_relay_requests_total{outcome="relayed"}']
+    assert relayed > 0
+    assert m1['shoal_relay_requests_total{outcome="unreachable"}'] >= 3  # the tests above
+    assert m1["shoal_relay_connect_seconds_count"] == relayed
+    assert m2["shoal_relay_served_total"] > 0
+    print(f"n1 relayed {relayed:.0f} requests, connect + TLS handshake "
+          f"{1000 * m1['shoal_relay_connect_seconds_sum'] / relayed:.1f} ms on average")
