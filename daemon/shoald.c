@@ -367,6 +367,9 @@ int main(int argc, char **argv)
 			goto out;
 		ctrl_loop_set_replication(d.ctrl, shoald_caught_up, &d,
 					  (uint64_t)d.cfg.tombstone_horizon_ms);
+		/* joining a cluster: our replica may be stale until a round with a member */
+		if (!strempty(d.cfg.join))
+			ctrl_loop_hold_until_synced(d.ctrl);
 	}
 	/* the pod CIDR: claimed from the cluster CIDR unless --pod-cidr named one */
 	if (d.cfg.pod_cidr_auto) {
