@@ -44,6 +44,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "shoal-dnsd: %s\n", e.message[0] ? e.message : strerror(-r));
 		return 2;
 	}
+	/* no replica to claim a pod CIDR in: take what a lone shoald claims */
+	if (!cfg.pod_cidr && config_pod_cidr_set(&cfg, "10.244.0.0/24", &e) < 0) {
+		fprintf(stderr, "shoal-dnsd: %s\n", e.message);
+		return 2;
+	}
 	log_level_parse(cfg.log_level, &lvl);
 	log_setup(cfg.node_name, lvl);
 	signal(SIGPIPE, SIG_IGN);
