@@ -149,6 +149,18 @@ sim: $(BUILD)/sim/shoal-sim
 	@for i in $$(seq $(SIM_RANDOM)); do s=$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '); \
 	  $(BUILD)/sim/shoal-sim --seed $$s --only gossip --nodes 100 --quick || \
 	  { echo "sim: FAILED with random seed $$s: $(BUILD)/sim/shoal-sim --seed $$s --only gossip --nodes 100 --quick"; exit 1; }; done
+	@set -e; for s in $(or $(SEEDS),1 2 3); do \
+	  $(BUILD)/sim/shoal-sim --seed $$s --only repl --nodes 100 --quick; done
+	@for i in $$(seq $(SIM_RANDOM)); do s=$$(od -An -N4 -tu4 /dev/urandom | tr -d ' '); \
+	  $(BUILD)/sim/shoal-sim --seed $$s --only repl --nodes 100 --quick || \
+	  { echo "sim: FAILED with random seed $$s: $(BUILD)/sim/shoal-sim --seed $$s --only repl --nodes 100 --quick"; exit 1; }; done
+
+# replication (issue 11): the simulator's figures (write -> visible at 100 and 1,000 nodes,
+# anti-entropy bytes), then a real devcluster's (docs/benchmarks.md)
+.PHONY: bench-replication
+bench-replication: all $(BUILD)/sim/shoal-sim $(BUILD)/images/busybox
+	$(BUILD)/sim/shoal-sim --bench-replication $(BENCH_REPL_SIM_ARGS)
+	$(PYTHON) tools/bench/bench_replication.py $(BENCH_REPL_ARGS)
 
 # gossip membership: memberlist's LAN defaults vs Shoal's in the simulator (docs/benchmarks.md)
 bench-gossip: $(BUILD)/sim/shoal-sim

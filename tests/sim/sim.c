@@ -422,8 +422,9 @@ static int controllers_run(uint64_t seed)
 }
 
 /*
- * shoal-sim --seed N [--only controllers|gossip] [--nodes 100,1000] [--quick]
+ * shoal-sim --seed N [--only controllers|gossip|repl] [--nodes 100,1000] [--quick]
  * shoal-sim --bench-gossip [--quick] [--bench-set memberlist|shoal]
+ * shoal-sim --bench-replication [--quick]
  * shoal-sim --crash-trials T [--idle-secs S] [--nodes 5,100] [--seed N] [--bench-set
  * memberlist|shoal]
  */
@@ -431,7 +432,7 @@ int main(int argc, char **argv)
 {
 	uint64_t seed = 1;
 	const char *only = NULL, *nodes = "100", *bench_set = NULL;
-	bool quick = false, bench = false;
+	bool quick = false, bench = false, bench_repl = false;
 	int opt, crash_trials = 0, idle_secs = 0;
 	static const struct option longopts[] = {{"seed", required_argument, NULL, 's'},
 						 {"only", required_argument, NULL, 'o'},
@@ -441,9 +442,10 @@ int main(int argc, char **argv)
 						 {"bench-set", required_argument, NULL, 'B'},
 						 {"crash-trials", required_argument, NULL, 'c'},
 						 {"idle-secs", required_argument, NULL, 'i'},
+						 {"bench-replication", no_argument, NULL, 'R'},
 						 {NULL, 0, NULL, 0}};
 
-	while ((opt = getopt_long(argc, argv, "s:o:n:qbB:c:i:", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:o:n:qbB:c:i:R", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			seed = strtoull(optarg, NULL, 10);
@@ -470,16 +472,21 @@ int main(int argc, char **argv)
 		case 'i':
 			idle_secs = atoi(optarg);
 			break;
+		case 'R':
+			bench_repl = true;
+			break;
 		default:
 			fprintf(
 			    stderr,
-			    "usage: shoal-sim [--seed N] [--only controllers|gossip] "
+			    "usage: shoal-sim [--seed N] [--only controllers|gossip|repl] "
 			    "[--nodes N[,N...]] [--quick] [--bench-gossip] "
 			    "[--bench-set memberlist|shoal] [--crash-trials T [--idle-secs S]]\n");
 			return 2;
 		}
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (bench_repl)
+		return sim_repl_bench(seed, quick);
 	if (crash_trials > 0) {
 		_cleanup_free_ char *list = strdup(nodes);
 		char *save = NULL;
@@ -501,6 +508,13 @@ int main(int argc, char **argv)
 		char *save = NULL;
 		for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
 			failures += sim_gossip_run(seed, atoi(tok), quick);
+	}
+	/* replication only when asked: `make sim` runs it in quick mode (see the Makefile) */
+	if (only && streq(only, "repl")) {
+		_cleanup_free_ char *list = strdup(nodes);
+		char *save = NULL;
+		for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+			failures += sim_repl_run(seed, atoi(tok), quick);
 	}
 	if (failures) {
 		fprintf(stderr, "shoal-sim: %d failure(s) (seed %" PRIu64 ")\n", failures, seed);

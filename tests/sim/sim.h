@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* shoal-sim's parts: the controller scenarios (sim.c) and the gossip scenarios (gossip.c). */
+/* shoal-sim's parts: the controller scenarios (sim.c), the gossip scenarios (gossip.c) and the
+ * replication scenarios (repl.c). */
 #ifndef SHOAL_TESTS_SIM_H
 #define SHOAL_TESTS_SIM_H
 
@@ -12,5 +13,10 @@ int sim_gossip_run(uint64_t seed, int nodes, bool quick);
 /* crash detection at one size (and join convergence): p50/p90/p99 over `trials` crashes */
 int sim_gossip_crash(uint64_t seed, int nodes, int trials, int idle_secs, const char *which);
 int sim_gossip_bench(uint64_t seed, bool quick, const char *which); /* NULL: both */
+
+/* Replication scenarios at `nodes` (100 or 1000); returns the number of failed checks. */
+int sim_repl_run(uint64_t seed, int nodes, bool quick);
+/* `make bench-replication`'s simulator half: write -> visible, anti-entropy bytes. */
+int sim_repl_bench(uint64_t seed, bool quick);
 
 #endif

@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Replication on a real devcluster (issue 11's performance goals, beside the simulator's half
+of `make bench-replication`).
+
+In one run:
+  1. creates/s of N configmaps on a lone node, then on one node of a 5-node cluster (the same
+     pipelined client as bench_api.py: 64 requests in flight on one keep-alive connection);
+  2. write -> visible on every node: one watch on each other node, creates on n1 20 ms apart,
+     latency = from sending the POST until the LAST watcher read the ADDED event;
+  3. the cluster filled to --objects configmaps: the time until every node holds them, and each
+     daemon's RSS;
+  4. a new node joins: the time from its start until its replica holds everything.
+
+    make bench-replication [BENCH_REPL_ARGS="--objects 100000 --creates 5000"]
+"""
+import argparse
+import http.client
+import importlib.machinery
+import importlib.util
+import json
+import os
+import secrets
+import signal
+import socket
+import statistics
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from bench_api import Conn, request, rss_kib  # noqa: E402
+
+_loader = importlib.machinery.SourceFileLoader("devcluster_tool",
+                                               os.path.join(ROOT, "tools", "devcluster"))
+_spec = importlib.util.spec_from_loader("devcluster_tool", _loader)
+dc = importlib.util.module_from_spec(_spec)
+_loader.exec_module(dc)
+
+NS = "default"
+CMS = f"/api/v1/namespaces/{NS}/configmaps"
+
+
+def cm_body(name, size=200):
+    return json.dumps({"apiVersion": "v1", "kind": "ConfigMap",
+                       "metadata": {"name": name, "labels": {"app": "bench-repl"}},
+                       "data": {"payload": "x" * size}}).encode()
+
+
+def create_many(nd, names, window=64):
+    """Pipelined creates on one node; returns creates/s."""
+    reqs = [request("POST", CMS, cm_body(n)) for n in names]
+    c = Conn(nd.socket)
+    t0 = time.perf_counter()
+    statuses = c.pipeline(reqs, window=window)
+    dt = time.perf_counter() - t0
+    c.close()
+    bad = [s for s in statuses if s != 201]
+    if bad:
+        raise RuntimeError(f"{len(bad)} creates failed (first status {bad[0]})")
+    return len(names) / dt
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+class Watcher(threading.Thread):
+    """A watch on one node's configmaps: the monotonic time each name's ADDED event arrived."""
+
+    def __init__(self, nd):
+        super().__init__(daemon=True)
+        self.nd, self.seen, self.ready = nd, {}, threading.Event()
+        self.stop = False
+
+    def run(self):
+        st, body = self.nd.api("GET", CMS + "?limit=1")
+        rv = json.loads(body)["metadata"]["resourceVersion"]
+
+        class UConn(http.client.HTTPConnection):
+            def connect(conn):
+                conn.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                conn.sock.connect(self.nd.socket)
+
+        c = UConn("localhost")
+        c.request("GET", f"{CMS}?watch=1&resourceVersion={rv}&allowWatchBookmarks=false",
+                  headers={"Accept": "application/json"})
+        r = c.getresponse()
+        self.ready.set()
+        while not self.stop:
+            line = r.readline()
+            if not line:
+                break
+            t = time.monotonic()
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            if ev.get("type") == "ADDED":
+                self.seen.setdefault(ev["object"]["metadata"]["name"], t)
+        c.close()
+
+
+def write_to_visible(nodes, writer, count, gap):
+    others = [nd for nd in nodes if nd is not writer]
+    ws = [Watcher(nd) for nd in others]
+    for w in ws:
+        w.start()
+    for w in ws:
+        w.ready.wait(30)
+    time.sleep(0.5)  # the watches are registered before the first write
+    conn = Conn(writer.socket)
+    sent = {}
+    tag = secrets.token_hex(3)
+    for i in range(count):
+        name = f"lat-{tag}-{i:04d}"
+        sent[name] = time.monotonic()
+        conn.s.sendall(request("POST", CMS, cm_body(name, 100)))
+        st, _ = conn.read_response()
+        if st != 201:
+            raise RuntimeError(f"create {name}: {st}")
+        time.sleep(gap)
+    conn.close()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not all(len(w.seen) >= count for w in ws):
+        time.sleep(0.05)
+    lat, missing = [], 0
+    for name, t0 in sent.items():
+        ts = [w.seen.get(name) for w in ws]
+        if None in ts:
+            missing += 1
+        else:
+            lat.append((max(ts) - t0) * 1000)
+    for w in ws:
+        w.stop = True
+    return lat, missing
+
+
+def objects(nd):
+    try:
+        return int(nd.metrics().get("shoal_store_objects", -1))
+    except (OSError, ValueError):
+        return -1
+
+
+def wait_objects(nodes, target, timeout):
+    """Seconds until every node holds at least target objects (None: not by the deadline)."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if all(objects(nd) >= target for nd in nodes):
+            return time.monotonic() - t0
+        time.sleep(0.1)
+    return None
+
+
+def new_cluster(n, tag):
+    c = dc.Cluster(name=tag + secrets.token_hex(4),
+                   directory=os.path.join("/tmp", f"shoal-bench-repl-{secrets.token_hex(4)}"),
+                   quiet=True)
+    if not c.gossip:
+        sys.exit("shoald has no gossip (--join)")
+    c.up(n, timeout=300)
+    return c
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--nodes", type=int, default=5)
+    ap.add_argument("--creates", type=int, default=5000, help="configmaps per creates/s run")
+    ap.add_argument("--writes", type=int, default=200, help="timed writes (write -> visible)")
+    ap.add_argument("--objects", type=int, default=100000, help="fill the cluster to this many")
+    a = ap.parse_args()
+    # a SIGTERM (timeout, Ctrl-C) still brings the clusters down
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    res = {}
+
+    # 1a. a lone node
+    c = new_cluster(1, "r")
+    try:
+        res["single"] = create_many(c.nodes()[0], [f"one-{i:06d}" for i in range(a.creates)])
+        print(f"lone node: {res['single']:.0f} creates/s", flush=True)
+    finally:
+        c.down()
+
+    c = new_cluster(a.nodes, "r")
+    try:
+        nodes = c.nodes()
+        writer = nodes[1]
+        # 1b. the same on one node of the cluster
+        res["cluster"] = create_many(writer, [f"many-{i:06d}" for i in range(a.creates)])
+        print(f"{a.nodes}-node cluster, creates on {writer.short}: {res['cluster']:.0f} "
+              f"creates/s ({100 * res['cluster'] / res['single']:.0f} % of the lone node)",
+              flush=True)
+        # 2. write -> visible on every node
+        lat, missing = write_to_visible(nodes, writer, a.writes, 0.02)
+        if lat:
+            print(f"write -> visible on all {a.nodes} nodes ({len(lat)} writes, {missing} "
+                  f"never seen everywhere): p50 {statistics.median(lat):.1f} ms, p99 "
+                  f"{pct(lat, 99):.1f} ms, max {max(lat):.1f} ms", flush=True)
+        # 3. fill to --objects
+        have = a.creates + a.writes
+        t0 = time.monotonic()
+        names = [f"fill-{i:06d}" for i in range(max(0, a.objects - have))]
+        for i in range(0, len(names), 10000):
+            create_many(writer, names[i:i + 10000])
+        t_write = time.monotonic() - t0
+        target = objects(writer)
+        t_all = wait_objects(nodes, target, 600)
+        print(f"filled to {a.objects} configmaps on {writer.short} in {t_write:.1f} s; every "
+              f"node holds all {target} objects "
+              f"{'after %.1f s more' % t_all if t_all is not None else 'NOT within 600 s'}",
+              flush=True)
+        for nd in nodes:
+            print(f"  {nd.short}: RSS {rss_kib(nd.pid()) / 1024:.0f} MB, {objects(nd)} objects",
+                  flush=True)
+        # 4. a new node receives everything
+        t0 = time.monotonic()
+        new = c.add_node(wait=False)
+        t_new = wait_objects([new], target, 600)
+        print(f"new node {new.short}: holds all {target} objects "
+              f"{'%.1f s after its start' % (t_new) if t_new is not None else 'NOT in 600 s'}"
+              f" (RSS {rss_kib(new.pid()) / 1024:.0f} MB)", flush=True)
+    finally:
+        c.down()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
