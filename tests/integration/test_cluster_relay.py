@@ -6,9 +6,8 @@ over TLS with its node credential (daemon/relay.h). A node's API refuses pod I/O
 valid node credential and a node credential anywhere else; a pod whose node is unreachable
 (its API black-holed, or the node killed) gets an error naming that node, not a hang.
 
-The pods are created on their own node. With object replication n1 learns them from the
-cluster; until then (a node owning only its own objects) the test stands in for replication
-and copies each pod object and its status to n1, so the relay path is the same either way.
+The pods are created on their own node; n1 knows them (and their status) only through object
+replication.
 """
 import base64
 import hashlib
@@ -59,40 +58,6 @@ def api_json(nd, method, path, body=None):
     return st, (json.loads(out) if out else None)
 
 
-def replicates(src, dst):
-    """Does an object created on src reach dst (store replication on)?"""
-    name = f"relay-probe-{os.urandom(3).hex()}"
-    st, _ = api_json(src, "POST", "/api/v1/namespaces/default/configmaps",
-                     {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}})
-    assert st == 201
-    try:
-        wait_for(lambda: dst.api("GET", f"/api/v1/namespaces/default/configmaps/{name}")[0]
-                 == 200, 20, "replication")
-        return True
-    except AssertionError:
-        return False
-
-
-def copy_pod(src, dst, name):
-    """Stand-in for replication: dst's replica gets src's pod (spec.nodeName is src) and its
-    current status."""
-    path = f"/api/v1/namespaces/default/pods/{name}"
-    st, pod = api_json(src, "GET", path)
-    assert st == 200, pod
-    meta = pod["metadata"]
-    obj = {"apiVersion": "v1", "kind": "Pod", "spec": pod["spec"],
-           "metadata": {k: meta[k] for k in ("name", "namespace", "labels", "annotations")
-                        if k in meta}}
-    st, out = api_json(dst, "GET", path)
-    if st == 404:
-        st, out = api_json(dst, "POST", "/api/v1/namespaces/default/pods", obj)
-        assert st == 201, out
-    st, out = api_json(dst, "GET", path)
-    out["status"] = pod["status"]
-    st, out = api_json(dst, "PUT", path + "/status", out)
-    assert st == 200, out
-
-
 def running(nd, name):
     st, pod = api_json(nd, "GET", f"/api/v1/namespaces/default/pods/{name}")
     return st == 200 and pod.get("status", {}).get("phase") == "Running"
@@ -124,8 +89,6 @@ def env():
     # this test is about (the pod is still there, its node is not) is made long
     with devcluster(3, extra_args=["--dead-node-grace-ms", "600000"]) as c:
         e = Env(c)
-        repl = replicates(e.n2, e.n1)
-        print(f"object replication: {'on' if repl else 'off: the test copies pods to n1'}")
         for nd, name in e.pods.items():
             st, out = api_json(nd, "POST", "/api/v1/namespaces/default/pods", talker(name, nd.name))
             assert st == 201, out
@@ -133,13 +96,10 @@ def env():
                            reader("reader-n2", e.n2.name))
         assert st == 201, out
         wait_for(lambda: running(e.n2, "reader-n2"), 120, "reader-n2 running on n2")
-        if not repl:
-            copy_pod(e.n2, e.n1, "reader-n2")
         wait_for(lambda: running(e.n1, "reader-n2"), 60, "n1 sees reader-n2 running")
         for nd, name in e.pods.items():
             wait_for(lambda: running(nd, name), 120, f"{name} running on {nd.name}")
-            if not repl:
-                copy_pod(nd, e.n1, name)
+            # n1 learns the pod and its status through replication
             wait_for(lambda: running(e.n1, name), 60, f"n1 sees {name} running")
             # the server is up once the first line is logged (httpd starts before the loop)
             wait_for(lambda: "line" in e.kubectl("logs", name, check=False).stdout, 60,
