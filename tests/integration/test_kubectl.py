@@ -160,6 +160,7 @@ EXPECTED_RESOURCES = {
     "deployments": ("deploy", "apps/v1", "true", "Deployment"),
     "replicasets": ("rs", "apps/v1", "true", "ReplicaSet"),
     "jobs": ("", "batch/v1", "true", "Job"),
+    "poddisruptionbudgets": ("pdb", "policy/v1", "true", "PodDisruptionBudget"),
 }
 
 
