@@ -6,6 +6,8 @@
  */
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/queue.h>
@@ -684,6 +686,15 @@ int api_server_new(struct event_base *base, struct store *store,
 			goto fail;
 		}
 		listener_guard(srv, evhttp_bound_socket_get_listener(bs));
+		/*
+		 * Replies go out as separate writes (headers, body, TLS records): with Nagle, each
+		 * small reply waits ~40 ms for the client's delayed ACK. Linux copies TCP_NODELAY
+		 * from the listening socket to every accepted one.
+		 */
+		int one = 1;
+		if (setsockopt(evhttp_bound_socket_get_fd(bs), IPPROTO_TCP, TCP_NODELAY, &one,
+			       sizeof(one)) < 0)
+			log_warn("api: TCP_NODELAY on %s: %s", opts->listen, strerror(errno));
 		if (secure && !(srv->tcp_listen = strdup(opts->listen))) {
 			r = -ENOMEM;
 			goto fail;
