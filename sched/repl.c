@@ -1480,14 +1480,16 @@ void repl_tick(struct repl *r)
 
 uint64_t repl_next_tick(struct repl *r)
 {
-	uint64_t t = r->next_ae;
+	/*
+	 * While a round runs, the next round is due only once it ended (its reply re-arms, its
+	 * deadline is below): next_ae may pass meanwhile, and answering it would spin the caller.
+	 */
+	uint64_t t = r->round.active ? r->round.deadline : r->next_ae;
 
 	if (!r->round.active && want_sync_any(r))
 		return now_ms(r);
 	if (r->flush_at && r->flush_at < t)
 		t = r->flush_at;
-	if (r->round.active && r->round.deadline < t)
-		t = r->round.deadline;
 	if (r->next_gc < t)
 		t = r->next_gc;
 	return t;
