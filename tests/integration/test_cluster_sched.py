@@ -104,8 +104,9 @@ def requests_cpu(p):
 
 
 def allocatable_cpu(nd, name):
-    st, node = api(nd, "GET", f"/api/v1/nodes/{name}")
-    assert st == 200, node
+    # a member's Node reaches the other replicas shortly after membership converged
+    node = wait_for(lambda: (lambda r: r[1] if r[0] == 200 else None)(
+        api(nd, "GET", f"/api/v1/nodes/{name}")), 60, f"Node {name} replicated to {nd.name}")
     return cpu_m(node["status"]["allocatable"]["cpu"])
 
 
