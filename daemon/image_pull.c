@@ -165,6 +165,11 @@ static int http_get(struct puller *pl, const char *url, const char *accept, bool
 	curl_slist_free_all(h);
 	if (r->too_big)
 		return err_set(e, EFBIG, 0, PULL_ERR, "%s: response too large", url);
+	/* the registry could not be reached at all: callers may back off per registry */
+	if (rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY ||
+	    rc == CURLE_COULDNT_CONNECT)
+		return err_set(e, EHOSTUNREACH, 0, PULL_ERR, "%s: %s", url,
+			       curl_easy_strerror(rc));
 	if (rc != CURLE_OK)
 		return err_set(e, EIO, 0, PULL_ERR, "%s: %s", url, curl_easy_strerror(rc));
 	return 0;
@@ -390,19 +395,20 @@ static int get_blob(struct puller *pl, const char *digest, const char *tmpdir, c
 	return 0;
 }
 
-static int pull_locked(struct puller *pl, const char *name, char *tmpdir, struct err *e)
+/*
+ * The image's manifest (an index resolved to the linux/amd64 one). Network only, no store
+ * access: it runs before the store lock is taken, so an unreachable registry (DNS timeouts
+ * can take seconds) does not hold up every other job that reads or writes the store.
+ */
+static int resolve_manifest(struct puller *pl, const char *name, cJSON **ret_man, char **ret_body,
+			    size_t *ret_len, char digest[IMAGE_DIGEST_LEN + 1], struct err *e)
 {
-	_cleanup_json_ cJSON *man = NULL, *cfg = NULL, *layers = cJSON_CreateArray();
-	_cleanup_free_ char *body = NULL, *cpath = NULL, *cbuf = NULL;
-	char digest[IMAGE_DIGEST_LEN + 1];
-	const char *mt, *cdig;
-	const cJSON *l;
-	size_t len, clen;
-	double size = 0;
+	_cleanup_json_ cJSON *man = NULL;
+	_cleanup_free_ char *body = NULL;
+	const char *mt;
+	size_t len;
 	int k;
 
-	if (!layers)
-		return -ENOMEM;
 	k = get_manifest(pl, pl->ref.digest[0] ? pl->ref.digest : pl->ref.tag,
 			 pl->ref.digest[0] ? pl->ref.digest : NULL, &man, &body, &len, digest, e);
 	if (k < 0)
@@ -425,6 +431,25 @@ static int pull_locked(struct puller *pl, const char *name, char *tmpdir, struct
 		if ((k = get_manifest(pl, dd, dd, &man, &body, &len, digest, e)) < 0)
 			return k;
 	}
+	*ret_man = TAKE_PTR(man);
+	*ret_body = TAKE_PTR(body);
+	*ret_len = len;
+	return 0;
+}
+
+static int pull_locked(struct puller *pl, const char *name, const cJSON *man, const char *body,
+		       size_t len, const char *digest, char *tmpdir, struct err *e)
+{
+	_cleanup_json_ cJSON *cfg = NULL, *layers = cJSON_CreateArray();
+	_cleanup_free_ char *cpath = NULL, *cbuf = NULL;
+	const char *cdig;
+	const cJSON *l;
+	size_t clen;
+	double size = 0;
+	int k;
+
+	if (!layers)
+		return -ENOMEM;
 	cdig = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(man, "config"), "digest"));
 	if ((k = get_blob(pl, cdig, tmpdir, &cpath, e)) < 0)
 		return k;
@@ -460,8 +485,10 @@ int image_store_pull(struct image_store *s, const char *ref, const struct image_
 		     char **ret_name, struct err *e)
 {
 	struct puller pl = { .s = s, .o = o };
-	_cleanup_free_ char *tmp = NULL;
-	char name[700];
+	_cleanup_json_ cJSON *man = NULL;
+	_cleanup_free_ char *tmp = NULL, *body = NULL;
+	char name[700], digest[IMAGE_DIGEST_LEN + 1];
+	size_t len = 0;
 	int k;
 
 	if ((k = image_ref_parse(ref, &pl.ref, e)) < 0)
@@ -474,10 +501,12 @@ int image_store_pull(struct image_store *s, const char *ref, const struct image_
 					 o->password ? o->password : "") < 0)
 		return -ENOMEM;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if ((k = resolve_manifest(&pl, name, &man, &body, &len, digest, e)) < 0)
+		goto out;
 	if ((k = image_lock(s, LOCK_EX)) < 0)
 		goto out;
 	if ((k = image_tmpdir(s, &tmp)) >= 0) {
-		k = pull_locked(&pl, name, tmp, e);
+		k = pull_locked(&pl, name, man, body, len, digest, tmp, e);
 		image_rm_rf(tmp);
 	}
 	image_unlock(s);

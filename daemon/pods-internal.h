@@ -121,6 +121,14 @@ struct pods {
 	pthread_mutex_t net_lock;
 	struct image_store *images;
 	pthread_mutex_t img_lock;
+	/* registries that could not be reached: pulls skip them until retry_ms (workers share it) */
+	pthread_mutex_t unreach_lock;
+	struct pods_unreachable {
+		char registry[256];
+		uint64_t retry_ms, backoff_ms;
+		bool probing; /* one worker is trying it again */
+		struct err err;
+	} unreach[8];
 	struct crun_rt *rt;
 	struct store_watch *watch;
 	int ifd;

@@ -536,6 +536,94 @@ static void remove_instance(struct pods *m, const char *dir, const char *id)
 		bundle_rootfs_remove(cdir);
 }
 
+/*
+ * A registry that cannot be reached (no DNS, no route: an offline or edge node) costs every
+ * pull its resolver and connect timeouts, seconds each. After such a failure its pulls are
+ * skipped for a back-off (10 s doubling to 5 min, as the kubelet backs off an image), answered
+ * with the last error, while one worker at a time tries again when it runs out. Other failures
+ * (HTTP errors, authentication, bad content) are per image and not remembered here.
+ */
+#define UNREACH_BACKOFF_MIN_MS 10000
+#define UNREACH_BACKOFF_MAX_MS 300000
+
+static struct pods_unreachable *unreach_find(struct pods *m, const char *registry)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(m->unreach); i++)
+		if (streq(m->unreach[i].registry, registry))
+			return &m->unreach[i];
+	return NULL;
+}
+
+/* true: skip the pull; *e is the last failure with when it is tried again */
+static bool unreach_skip(struct pods *m, const char *registry, struct err *e)
+{
+	uint64_t now = util_mono_ms();
+	struct pods_unreachable *u;
+	bool skip = false;
+
+	pthread_mutex_lock(&m->unreach_lock);
+	u = unreach_find(m, registry);
+	if (u && (u->probing || now < u->retry_ms)) {
+		*e = u->err;
+		snprintf(e->message, sizeof(e->message), "%.380s (registry %.64s unreachable; "
+			 "next try in %llus)", u->err.message, registry,
+			 (unsigned long long)((u->retry_ms > now ? u->retry_ms - now : 0) + 999) / 1000);
+		skip = true;
+	} else if (u) {
+		u->probing = true;
+	}
+	pthread_mutex_unlock(&m->unreach_lock);
+	return skip;
+}
+
+static void unreach_result(struct pods *m, const char *registry, int k, const struct err *e)
+{
+	uint64_t now = util_mono_ms();
+	struct pods_unreachable *u, *old;
+
+	pthread_mutex_lock(&m->unreach_lock);
+	u = unreach_find(m, registry);
+	if (k != -EHOSTUNREACH) {
+		if (u)
+			memset(u, 0, sizeof(*u));
+	} else {
+		if (!u) {
+			/* a free slot, else the one retried soonest */
+			old = &m->unreach[0];
+			for (size_t i = 0; i < ARRAY_SIZE(m->unreach) && old->registry[0]; i++)
+				if (!m->unreach[i].registry[0] ||
+				    m->unreach[i].retry_ms < old->retry_ms)
+					old = &m->unreach[i];
+			u = old;
+			memset(u, 0, sizeof(*u));
+			snprintf(u->registry, sizeof(u->registry), "%s", registry);
+		}
+		u->backoff_ms = !u->backoff_ms ? UNREACH_BACKOFF_MIN_MS
+			      : u->backoff_ms >= UNREACH_BACKOFF_MAX_MS / 2 ? UNREACH_BACKOFF_MAX_MS
+								    : u->backoff_ms * 2;
+		u->retry_ms = now + u->backoff_ms;
+		u->probing = false;
+		u->err = *e;
+	}
+	pthread_mutex_unlock(&m->unreach_lock);
+}
+
+static int pull_image(struct pods *m, struct image_store *store, const char *image,
+		      char **ret_name, struct err *e)
+{
+	struct image_pull_opts po = { .timeout_sec = 120 };
+	struct image_ref ref;
+	int k;
+
+	if ((k = image_ref_parse(image, &ref, e)) < 0)
+		return k;
+	if (unreach_skip(m, ref.registry, e))
+		return -EHOSTUNREACH;
+	k = image_store_pull(store, image, &po, ret_name, e);
+	unreach_result(m, ref.registry, k, e);
+	return k;
+}
+
 static void work_start(struct pjob *j)
 {
 	struct pods *m = j->m;
@@ -571,12 +659,11 @@ static void work_start(struct pjob *j)
 		goto out;
 	}
 	if (streq(policy, "Always") || r < 0) {
-		struct image_pull_opts po = { .timeout_sec = 120 };
 		uint64_t t0 = util_mono_ms();
 		int k;
 
 		j->pull_attempted = true;
-		k = image_store_pull(store, image, &po, &pulled_name, &j->pull_err);
+		k = pull_image(m, store, image, &pulled_name, &j->pull_err);
 		j->pull_ms = util_mono_ms() - t0;
 		if (k < 0 && r < 0) {
 			j->r = k;
@@ -2008,6 +2095,7 @@ int pods_new(struct event_base *base, struct store *store, const struct config *
 	m->ifd = -1;
 	pthread_mutex_init(&m->net_lock, NULL);
 	pthread_mutex_init(&m->img_lock, NULL);
+	pthread_mutex_init(&m->unreach_lock, NULL);
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (asprintf(&m->pods_dir, "%s/pods", cfg->state_dir) < 0 ||
 	    asprintf(&m->ctr_state_dir, "%s/containers", cfg->run_dir) < 0 ||
@@ -2105,6 +2193,7 @@ struct pods *pods_free(struct pods *m)
 	free(m->ctr_state_dir);
 	pthread_mutex_destroy(&m->net_lock);
 	pthread_mutex_destroy(&m->img_lock);
+	pthread_mutex_destroy(&m->unreach_lock);
 	free(m);
 	return NULL;
 }

@@ -80,6 +80,14 @@ def test_bad_inputs_get_reasons_and_events(node):
     assert p["status"]["phase"] == "Pending"
     node.wait_event("noimage", "Failed", 'Failed to pull image "nonexistent.invalid/x:1"')
     node.wait_event("noimage", "BackOff", 'Back-off pulling image "nonexistent.invalid/x:1"')
+    # the registry could not be reached: other images from it are not tried until its back-off
+    # runs out (an offline node does not pay the resolver's timeouts pod after pod)
+    node.create_pod(pod_spec("noimage2", [ctr("c", ["true"], image="nonexistent.invalid/y:1",
+                                             imagePullPolicy="IfNotPresent")]))
+    p = node.wait_pod("noimage2", lambda p: "unreachable; next try in" in
+                      waiting(p).get("message", ""), what="registry back-off")
+    assert waiting(p)["reason"] in ("ErrImagePull", "ImagePullBackOff")
+    assert "registry nonexistent.invalid unreachable" in waiting(p)["message"]
 
     p = node.wait_pod("neverpull", lambda p: waiting(p).get("reason") == "ErrImageNeverPull",
                       what="ErrImageNeverPull")
@@ -118,7 +126,7 @@ def test_bad_inputs_get_reasons_and_events(node):
     node.create_pod(pod_spec("good", [ctr("httpd", HTTPD)]))
     ip = node.wait_running("good")["status"]["podIP"]
     assert "hello" in node.http(ip, path="/index.html")
-    for n in ("noimage", "neverpull", "nocmd", "badvol", "notfound", "badref", "bigmem",
+    for n in ("noimage", "noimage2", "neverpull", "nocmd", "badvol", "notfound", "badref", "bigmem",
               "bigcpu", "good"):
         node.delete_pod(n, grace=0)
     node.assert_no_leftovers()
