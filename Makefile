@@ -167,7 +167,7 @@ bench-gossip: $(BUILD)/sim/shoal-sim
 	$(BUILD)/sim/shoal-sim --bench-gossip $(BENCH_GOSSIP_ARGS)
 
 integration: all
-	$(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -q --durations=30 tests/integration $(PYTEST_ARGS)
 
 test: deps
 	$(MAKE) all unit
