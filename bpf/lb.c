@@ -47,6 +47,16 @@ static const char *const lb_map_names[LB_MAP_N] = {
 	[LB_MAP_AFFINITY] = SHOAL_MAP_AFFINITY, [LB_MAP_DESTROY] = SHOAL_MAP_DESTROY,
 };
 
+/* key and value sizes of this build's maps: a pinned map of another layout is not ours to read */
+static const uint32_t lb_map_sizes[LB_MAP_N][2] = {
+	[LB_MAP_SVC] = { sizeof(struct shoal_svc_key), sizeof(struct shoal_svc_val) },
+	[LB_MAP_BACKEND] = { sizeof(uint32_t), sizeof(struct shoal_backend) },
+	[LB_MAP_REVNAT] = { sizeof(uint16_t), sizeof(struct shoal_revnat) },
+	[LB_MAP_SK_NAT] = { sizeof(struct shoal_sk_nat_key), sizeof(struct shoal_sk_nat_val) },
+	[LB_MAP_AFFINITY] = { sizeof(struct shoal_aff_key), sizeof(struct shoal_aff_val) },
+	[LB_MAP_DESTROY] = { sizeof(struct shoal_destroy_key), sizeof(uint8_t) },
+};
+
 /* cgroup programs, by link pin name */
 #define LB_NCG 4
 #define LB_ITER_UDP "udp_destroy"
@@ -110,6 +120,7 @@ struct lb {
 	uint32_t next_id;
 	uint32_t nsvc, nbackends, svc_entries;
 	uint32_t max[LB_MAP_N];
+	uint32_t recreated; /* 1 << enum lb_map_idx: pins of another layout re-created by lb_open */
 	uint32_t last_udp_destroyed, last_writes;
 	bool batching, batch_lost;
 	struct lb_batch batch[LB_BATCH_N];
@@ -317,7 +328,15 @@ static void lb_size_map(struct lb *lb, struct bpf_map *map, enum lb_map_idx idx,
 	 * as they are, so the datapath survives the upgrade (preallocated after a teardown) */
 	snprintf(path, sizeof(path), "%s/%s", lb->pin_dir, lb_map_names[idx]);
 	fd = bpf_obj_get(path);
-	if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0) {
+	if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0 &&
+	    (info.key_size != lb_map_sizes[idx][0] || info.value_size != lb_map_sizes[idx][1])) {
+		/* pinned by a build with another layout (shoal_svc before its slots carried the
+		 * backend address): the programs attached now keep their copy until the new ones
+		 * are swapped into the links; this one starts empty and the proxy programs it from
+		 * the store, as after a teardown */
+		unlink(path);
+		lb->recreated |= 1u << idx;
+	} else if (fd >= 0 && bpf_obj_get_info_by_fd(fd, &info, &len) == 0) {
 		want = info.max_entries;
 		if (info.type == bpf_map__type(map))
 			bpf_map__set_map_flags(map, info.map_flags);
@@ -610,8 +629,14 @@ static int lb_open_pinned(struct lb *lb, struct err *e)
 		lb->fds[i] = bpf_obj_get(path);
 		if (lb->fds[i] < 0)
 			return err_set(e, errno, 404, "NotFound", "no pinned map %s: %m", path);
-		if (bpf_obj_get_info_by_fd(lb->fds[i], &info, &len) == 0)
-			lb->max[i] = info.max_entries;
+		if (bpf_obj_get_info_by_fd(lb->fds[i], &info, &len) < 0)
+			return err_set(e, errno, 500, "InternalError", "reading %s: %m", path);
+		if (info.key_size != lb_map_sizes[i][0] || info.value_size != lb_map_sizes[i][1])
+			return err_set(e, EPROTO, 409, "Conflict",
+				       "pinned map %s has another layout (key %u, value %u bytes): "
+				       "pinned by another build",
+				       path, info.key_size, info.value_size);
+		lb->max[i] = info.max_entries;
 	}
 	return 0;
 }
@@ -1007,10 +1032,12 @@ static int lb_udp_destroy(struct lb *lb, const struct shoal_backend *bes, size_t
 
 /* --- programming services --- */
 
-static int write_slot(struct lb *lb, const struct lb_svc *s, uint16_t slot, uint32_t id)
+static int write_slot(struct lb *lb, const struct lb_svc *s, uint16_t slot,
+		      const struct lb_member *m)
 {
 	struct shoal_svc_key k = s->key;
-	struct shoal_svc_val v = { .backend_id = id, .rev_nat = s->val.rev_nat };
+	struct shoal_svc_val v = { .backend_id = m->id, .rev_nat = s->val.rev_nat,
+				   .be_ip = m->be.ip, .be_port = m->be.port };
 
 	k.slot = slot;
 	if (s->pending)
@@ -1028,16 +1055,25 @@ static int del_slot(struct lb *lb, const struct lb_svc *s, uint16_t slot)
 	return bpf_map_delete_elem(lb->fds[LB_MAP_SVC], &k) < 0 && errno != ENOENT ? -errno : 0;
 }
 
+/* `want`: the service's members after the change (a slot names one of them). */
 static int run_ops(struct lb *lb, const struct lb_svc *s, const struct lb_slot_op *ops, size_t n,
-		   uint16_t base, enum lb_slot_op_kind kind)
+		   uint16_t base, enum lb_slot_op_kind kind, const struct lb_member *want,
+		   size_t nwant)
 {
 	for (size_t i = 0; i < n; i++) {
+		const struct lb_member *m = NULL;
 		int r;
 
 		if (ops[i].kind != kind)
 			continue;
-		r = kind == LB_SLOT_SET ? write_slot(lb, s, base + ops[i].slot, ops[i].id)
-					: del_slot(lb, s, base + ops[i].slot);
+		if (kind == LB_SLOT_DEL) {
+			r = del_slot(lb, s, base + ops[i].slot);
+		} else {
+			for (size_t j = 0; j < nwant && !m; j++)
+				if (want[j].id == ops[i].id)
+					m = &want[j];
+			r = m ? write_slot(lb, s, base + ops[i].slot, m) : -EINVAL;
+		}
 		if (r < 0)
 			return r;
 	}
@@ -1305,9 +1341,9 @@ int lb_service_upsert(struct lb *lb, const struct lb_frontend *fe, const struct 
 			lb->nbackends++;
 	}
 
-	r = run_ops(lb, s, rops, nrops, 0, LB_SLOT_SET);
+	r = run_ops(lb, s, rops, nrops, 0, LB_SLOT_SET, want, n);
 	if (r == 0)
-		r = run_ops(lb, s, tops, ntops, SHOAL_SLOT_TERM, LB_SLOT_SET);
+		r = run_ops(lb, s, tops, ntops, SHOAL_SLOT_TERM, LB_SLOT_SET, want, n);
 	if (r < 0)
 		return reload_after_failure(lb, r, e, "writing slots");
 	v0 = s->val;
@@ -1332,9 +1368,9 @@ int lb_service_upsert(struct lb *lb, const struct lb_frontend *fe, const struct 
 			lb->svc_entries++;
 	}
 	s->val = v0;
-	r = run_ops(lb, s, rops, nrops, 0, LB_SLOT_DEL);
+	r = run_ops(lb, s, rops, nrops, 0, LB_SLOT_DEL, want, n);
 	if (r == 0)
-		r = run_ops(lb, s, tops, ntops, SHOAL_SLOT_TERM, LB_SLOT_DEL);
+		r = run_ops(lb, s, tops, ntops, SHOAL_SLOT_TERM, LB_SLOT_DEL, want, n);
 	if (r < 0)
 		return reload_after_failure(lb, r, e, "deleting slots");
 	lb->svc_entries = lb->svc_entries - old_ready - old_term + nwr + nwt;
@@ -1616,6 +1652,7 @@ void lb_stats_get(struct lb *lb, struct lb_stats *ret)
 		.backend_max = lb->max[LB_MAP_BACKEND],
 		.last_udp_destroyed = lb->last_udp_destroyed,
 		.last_writes = lb->last_writes,
+		.maps_recreated = lb->recreated != 0,
 	};
 }
 

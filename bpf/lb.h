@@ -66,6 +66,7 @@ struct lb_stats {
 	uint32_t backend_entries, backend_max;
 	uint32_t last_udp_destroyed; /* connected UDP sockets torn down by the last change */
 	uint32_t last_writes;        /* map writes done by the last upsert/delete */
+	bool maps_recreated;         /* lb_open re-created pins of another layout (empty) */
 };
 
 int lb_open(const struct lb_opts *opts, struct lb **ret, struct err *e);

@@ -74,6 +74,15 @@ struct shoal_svc_key {
 };
 _Static_assert(sizeof(struct shoal_svc_key) == 12, "shoal_svc_key layout");
 
+/*
+ * A backend slot carries its backend's address as well as its id: the socket LB's connect()
+ * then costs two lookups (slot 0, the chosen slot), not three. A backend id never changes
+ * address (members are matched by address and keep their ids), so the copy cannot go stale; the
+ * backend entry stays the truth for flags (tc, affinity).
+ *
+ * 24 bytes since issue 9 (16 before): a pinned shoal_svc of another value size is re-created by
+ * the loader (bpf/lb.c lb_size_map) and re-programmed from the store.
+ */
 struct shoal_svc_val {
 	__u32 backend_id;       /* slot > 0: the backend; slot 0: 0 */
 	__u16 count;            /* slot 0: ready backends (slots 1..count) */
@@ -82,8 +91,11 @@ struct shoal_svc_val {
 	__u8 flags;             /* enum shoal_svc_flags (slot 0) */
 	__u8 pad0;
 	__u32 affinity_timeout; /* seconds (slot 0), when SHOAL_SVC_AFFINITY */
+	__be32 be_ip;           /* slot > 0: the backend's address (= its shoal_backend entry's) */
+	__be16 be_port;         /* slot > 0: the backend's port */
+	__u16 pad1;
 };
-_Static_assert(sizeof(struct shoal_svc_val) == 16, "shoal_svc_val layout");
+_Static_assert(sizeof(struct shoal_svc_val) == 24, "shoal_svc_val layout");
 
 struct shoal_backend {
 	__be32 ip;

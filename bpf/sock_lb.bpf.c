@@ -83,14 +83,14 @@ static __always_inline bool sock_proto_handled(__u8 proto)
 	return proto == IPPROTO_UDP && (shoal_cfg.flags & SHOAL_CFG_UDP);
 }
 
-static __always_inline void sock4_revnat_record(struct bpf_sock_addr *ctx,
-						const struct shoal_backend *be, __be32 vip,
-						__be16 port, __u16 rev_nat, bool connect)
+static __always_inline void sock4_revnat_record(struct bpf_sock_addr *ctx, __be32 be_ip,
+						__be16 be_port, __be32 vip, __be16 port,
+						__u16 rev_nat, bool connect)
 {
 	struct shoal_sk_nat_key key = {
 		.cookie = bpf_get_socket_cookie(ctx),
-		.ip = be->ip,
-		.port = be->port,
+		.ip = be_ip,
+		.port = be_port,
 	};
 	struct shoal_sk_nat_val val = { .vip = vip, .port = port, .rev_nat = rev_nat };
 	struct shoal_sk_nat_val *old;
@@ -109,11 +109,10 @@ static __always_inline void sock4_revnat_record(struct bpf_sock_addr *ctx,
  * Is this socket the node's? The first thing every sock_addr program asks: a socket of any other
  * network namespace (another node on the same machine, the machine's own) is not touched.
  */
-static __always_inline bool sock_ours(struct bpf_sock_addr *ctx)
+static __always_inline bool sock_ours(__u64 cookie)
 {
 	__u32 zero = 0;
 	struct shoal_scope *sc = bpf_map_lookup_elem(&shoal_scope, &zero);
-	__u64 cookie = bpf_get_netns_cookie(ctx);
 
 	if (!sc)
 		return false;
@@ -129,31 +128,35 @@ static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx, bool conne
 	__be32 vip = ctx->user_ip4;
 	__be16 port = (__be16)ctx->user_port;
 	struct shoal_svc_val *svc;
-	struct shoal_backend *be;
+	__u64 netns;
+	__be32 be_ip;
+	__be16 be_port;
 
-	if (!sock_proto_handled(proto) || !sock_ours(ctx))
+	if (!sock_proto_handled(proto))
+		return 0;
+	netns = bpf_get_netns_cookie(ctx);
+	if (!sock_ours(netns))
 		return 0;
 	svc = lb4_lookup_service(vip, port, proto);
 	if (!svc)
 		return 0;
-	be = lb4_select(vip, port, proto, svc, bpf_get_netns_cookie(ctx), SHOAL_AFF_NETNS);
-	if (!be)
+	if (!lb4_select_addr(vip, port, proto, svc, netns, SHOAL_AFF_NETNS, &be_ip, &be_port))
 		return -EHOSTUNREACH;
 	if (connect && (proto == IPPROTO_UDP || (shoal_cfg.flags & SHOAL_CFG_TCP_PEER))) {
 		struct shoal_sk_peer *pe = bpf_sk_storage_get(&shoal_sk_peer, ctx->sk, 0,
 							      BPF_SK_STORAGE_GET_F_CREATE);
 		if (pe) {
-			pe->ip = be->ip;
-			pe->port = be->port;
+			pe->ip = be_ip;
+			pe->port = be_port;
 			pe->rev_nat = svc->rev_nat;
 			pe->vip = vip;
 			pe->vport = port;
 		}
 	} else if (proto == IPPROTO_UDP) {
-		sock4_revnat_record(ctx, be, vip, port, svc->rev_nat, connect);
+		sock4_revnat_record(ctx, be_ip, be_port, vip, port, svc->rev_nat, connect);
 	}
-	ctx->user_ip4 = be->ip;
-	ctx->user_port = be->port;
+	ctx->user_ip4 = be_ip;
+	ctx->user_port = be_port;
 	return 0;
 }
 
@@ -163,7 +166,7 @@ static __always_inline void sock4_xlate_rev(struct bpf_sock_addr *ctx)
 	struct shoal_sk_nat_val *val;
 	struct shoal_sk_peer *pe;
 
-	if (!sock_ours(ctx))
+	if (!sock_ours(bpf_get_netns_cookie(ctx)))
 		return;
 	pe = bpf_sk_storage_get(&shoal_sk_peer, ctx->sk, 0, 0);
 	if (pe && pe->ip == ctx->user_ip4 && pe->port == (__be16)ctx->user_port) {

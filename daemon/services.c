@@ -1220,6 +1220,7 @@ int svc_proxy_new(struct event_base *base, struct store *store, const struct svc
 {
 	struct svc_proxy *p;
 	struct retry_walk w = {};
+	struct lb_stats lst;
 	void *ud[2];
 	int r;
 
@@ -1254,6 +1255,10 @@ int svc_proxy_new(struct event_base *base, struct store *store, const struct svc
 	r = lb_open(&lo, &p->lb, e);
 	if (r < 0)
 		goto fail;
+	lb_stats_get(p->lb, &lst);
+	if (lst.maps_recreated)
+		log_info("service maps pinned by another build had another layout: re-created "
+			 "empty, every service is programmed again");
 	p->nl_fd = -1;
 	p->net_auto = opts->uplink || opts->nodeport_auto;
 	if (opts->node_ip && !p->net_auto)

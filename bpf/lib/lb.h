@@ -19,12 +19,11 @@ static __always_inline struct shoal_svc_val *lb4_lookup_service(__be32 vip, __be
 	return bpf_map_lookup_elem(&shoal_svc, &key);
 }
 
-/* A random backend id from the ready slots, else from the terminating ones; 0 if none. */
-static __always_inline __u32 lb4_pick_backend(__be32 vip, __be16 port, __u8 proto,
-					      const struct shoal_svc_val *svc)
+/* A random slot from the ready ones, else from the terminating ones; NULL if none. */
+static __always_inline struct shoal_svc_val *lb4_pick_slot(__be32 vip, __be16 port, __u8 proto,
+							   const struct shoal_svc_val *svc)
 {
 	struct shoal_svc_key key = { .vip = vip, .port = port, .proto = proto };
-	struct shoal_svc_val *slot;
 	__u16 n = svc->count, base = 0;
 
 	if (!n) {
@@ -32,9 +31,17 @@ static __always_inline __u32 lb4_pick_backend(__be32 vip, __be16 port, __u8 prot
 		base = SHOAL_SLOT_TERM;
 	}
 	if (!n)
-		return 0;
+		return NULL;
 	key.slot = base + (bpf_get_prandom_u32() % n) + 1;
-	slot = bpf_map_lookup_elem(&shoal_svc, &key);
+	return bpf_map_lookup_elem(&shoal_svc, &key);
+}
+
+/* A random backend id from the ready slots, else from the terminating ones; 0 if none. */
+static __always_inline __u32 lb4_pick_backend(__be32 vip, __be16 port, __u8 proto,
+					      const struct shoal_svc_val *svc)
+{
+	struct shoal_svc_val *slot = lb4_pick_slot(vip, port, proto, svc);
+
 	return slot ? slot->backend_id : 0;
 }
 
@@ -93,6 +100,34 @@ static __always_inline struct shoal_backend *lb4_select(__be32 vip, __be16 port,
 	if (be && (svc->flags & SHOAL_SVC_AFFINITY))
 		lb4_affinity_put(svc, client, kind, now, id);
 	return be;
+}
+
+/*
+ * The socket LB needs only the backend's address: without affinity the chosen slot holds it, so
+ * a connect() costs two lookups (slot 0, the slot); with affinity the backend entry decides.
+ * Returns false when the service has no usable backend.
+ */
+static __always_inline bool lb4_select_addr(__be32 vip, __be16 port, __u8 proto,
+					    const struct shoal_svc_val *svc, __u64 client,
+					    __u8 kind, __be32 *ret_ip, __be16 *ret_port)
+{
+	const struct shoal_backend *be;
+	const struct shoal_svc_val *slot;
+
+	if (svc->flags & SHOAL_SVC_AFFINITY) {
+		be = lb4_select(vip, port, proto, svc, client, kind);
+		if (!be)
+			return false;
+		*ret_ip = be->ip;
+		*ret_port = be->port;
+		return true;
+	}
+	slot = lb4_pick_slot(vip, port, proto, svc);
+	if (!slot || !slot->be_ip)
+		return false;
+	*ret_ip = slot->be_ip;
+	*ret_port = slot->be_port;
+	return true;
 }
 
 #endif

@@ -295,6 +295,30 @@ def test_restart_keeps_traffic_and_adopts_links(env):
     assert dump[0]["backends"][0]["ip"] == "10.250.1.2"
 
 
+def test_restart_over_an_older_service_map_layout(env):
+    """shoal_svc pinned by a build whose slots had no backend address (16-byte values): tools
+    refuse to read it, a restart re-creates it and programs it again."""
+    env.svc(FE, B1)
+    pin = os.path.join(env.pin_root, env.node, "shoal_svc")
+    os.unlink(pin)  # the attached programs keep theirs
+    sh("bpftool", "map", "create", pin, "type", "hash", "key", "12", "value", "16",
+       "entries", "1024", "name", "shoal_svc")
+    r = env.lbctl("dump", check=False)
+    assert r.returncode != 0 and "another layout" in r.stderr, r.stderr
+    env.lbctl("--cgroup", env.cgroup, "attach")
+    info = json.loads(sh("bpftool", "-j", "map", "show", "pinned", pin).stdout)
+    assert info["bytes_value"] == 24, info
+    env.svc(FE, B1, B2)
+    seen = set()
+    for _ in range(40):
+        r = env.ask("tcp", VIP, PORT)
+        assert r["peer"] == [VIP, PORT], r
+        seen.add(r["name"])
+        if seen == {"b1", "b2"}:
+            break
+    assert seen == {"b1", "b2"}
+
+
 def test_pinned_maps_dump_named_fields(env):
     env.svc(FE, B1, flags=("--affinity",))
     env.svc(FE + "/udp", B1)
@@ -304,7 +328,7 @@ def test_pinned_maps_dump_named_fields(env):
     pins = os.path.join(env.pin_root, env.node)
     svc = sh("bpftool", "map", "dump", "pinned", os.path.join(pins, "shoal_svc")).stdout
     for field in ("vip", "port", "proto", "slot", "backend_id", "count", "rev_nat",
-                  "affinity_timeout"):
+                  "affinity_timeout", "be_ip", "be_port"):
         assert '"%s"' % field in svc, svc
     be = sh("bpftool", "map", "dump", "pinned", os.path.join(pins, "shoal_backend")).stdout
     assert '"ip"' in be and '"flags"' in be

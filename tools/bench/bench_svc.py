@@ -254,10 +254,26 @@ class Bench:
         """Interleave the modes for a.rounds rounds; per mode the median of the rounds and
         their spread."""
         got = {m: [] for m in modes}
+        # --bpf-stats: run time per call of each program while each mode ran, per round. Shoal's
+        # connect4 is on the cgroup2 root (host scope): in the bpf mode it serves the pod's
+        # connects; in the others it sees the foreign client's and leaves them (its first check)
+        per_call = {}
         for _ in range(self.a.rounds):
             for m, (ip, ns, cg) in modes.items():
+                st0 = self.prog_stats() if self.a.bpf_stats else None
                 got[m].append(self.load(ip, ns, cg))
+                if st0:
+                    st1 = self.prog_stats()
+                    for prog in st1:
+                        runs = st1[prog][1] - st0[prog][1]
+                        if runs >= 100:
+                            per_call.setdefault("%s@%s" % (prog, m), []).append(
+                                (st1[prog][0] - st0[prog][0]) / runs)
         out = {}
+        if per_call:
+            out["ns_per_call"] = {k: {"median": statistics.median(v), "min": min(v),
+                                      "max": max(v), "rounds": v}
+                                  for k, v in per_call.items()}
         for m, rs in got.items():
             rates = [r["rate"] for r in rs]
             out[m] = {"rate": statistics.median(rates), "min": min(rates), "max": max(rates),
@@ -305,17 +321,13 @@ class Bench:
             last = vip(n - 1)
             self.floor_set(last, PORT, BACKENDS[0], TPORT)
             direct = (BACKENDS[0], "d", None)
-            st0 = self.prog_stats() if self.a.bpf_stats else None
             res = self.rounds({"direct": direct, "floor": (last, "d", self.floor_cg),
                                "bpf": (last, "c", self.cg)})
-            if st0:
-                st1 = self.prog_stats()
-                res["ns_per_call"] = {
-                    k: (st1[k][0] - st0[k][0]) / max(1, st1[k][1] - st0[k][1]) for k in st1}
             if n in self.a.anchor_sizes:
                 dt = self.nft_install(n)
                 self.results["program"].setdefault("nft_s", {})[n] = dt
                 r = self.rounds({"direct": direct, "nft": (last, "d", None)})
+                r.pop("ns_per_call", None)
                 res["nft"] = r["nft"]
                 res["nft"]["direct_same_run"] = r["direct"]["rate"]
                 self.nft_remove()
@@ -323,6 +335,7 @@ class Bench:
                     dt = self.ipt_install(n, tool)
                     self.results["program"].setdefault(key + "_s", {})[n] = dt
                     r = self.rounds({"direct": direct, key: (last, "d", None)})
+                    r.pop("ns_per_call", None)
                     res[key] = r[key]
                     res[key]["direct_same_run"] = r["direct"]["rate"]
                     self.ipt_remove(tool)
@@ -370,8 +383,10 @@ class Bench:
                 m, r["rate"], r["ratio"], r["spread"][0], r["spread"][1], r["vs_floor"],
                 r["p50_us"], r["p99_us"]))
         if "ns_per_call" in res:
-            print("   connect4 run time per call (bpf_stats): %s" % ", ".join(
-                "%s %.0f ns" % kv for kv in res["ns_per_call"].items()))
+            print("   connect4 run time per call (bpf_stats; program@mode: median of rounds, "
+                  "min..max):")
+            for k, v in sorted(res["ns_per_call"].items()):
+                print("     %-14s %6.0f ns  (%.0f..%.0f)" % (k, v["median"], v["min"], v["max"]))
         sys.stdout.flush()
 
     def close(self):
