@@ -56,6 +56,7 @@ struct tomb {
 
 struct entry {
 	struct entry *hnext;
+	struct entry *bnext, *bprev; /* the resource's keys in the same digest bucket */
 	uint64_t hash;
 	struct res *res;
 	struct obj_priv *obj; /* NULL: tombstone */
@@ -72,6 +73,9 @@ struct res {
 	size_t n, cap;
 	uint64_t mod; /* bumped when v changes shape, so iterators re-seek */
 	uint64_t dig[STORE_DIGEST_BUCKETS]; /* xor of the keys' digests, per bucket */
+	/* every entry of the resource per digest bucket (unsorted), so listing a bucket costs
+	 * that bucket, not the store */
+	struct entry *bhead[STORE_DIGEST_BUCKETS];
 };
 
 struct ev_slot {

@@ -126,37 +126,53 @@ static int entry_cmp(const void *a, const void *b)
 	return c ? c : key_cmp(x->ns, x->name, y->ns, y->name);
 }
 
-/* The keys (live and tombstones) of resource (NULL: all) in buckets [lo, hi), sorted. */
+static int collect_add(struct entry ***v, size_t *n, size_t *cap, struct entry *e)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 256;
+		struct entry **nv = reallocarray(*v, nc, sizeof(**v));
+
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+		*cap = nc;
+	}
+	(*v)[(*n)++] = e;
+	return 0;
+}
+
+/*
+ * The keys (live and tombstones) of resource (NULL: all) in buckets [lo, hi), sorted. Walks
+ * the resources' bucket lists: the cost is the keys listed, not the store.
+ */
 static int collect(struct store *s, const char *resource, uint32_t lo, uint32_t hi,
 		   struct entry ***ret, size_t *ret_n)
 {
-	struct res *r = resource ? res_find(s, resource) : NULL;
+	struct res *only = resource ? res_find(s, resource) : NULL;
 	struct entry **v = NULL;
 	size_t n = 0, cap = 0;
 
-	if (resource && !r) {
-		*ret = NULL;
-		*ret_n = 0;
+	*ret = NULL;
+	*ret_n = 0;
+	if (resource && !only)
 		return 0;
-	}
-	for (size_t i = 0; i < s->hsize; i++)
-		for (struct entry *e = s->htab[i]; e; e = e->hnext) {
-			if ((r && e->res != r) || e->bucket < lo || e->bucket >= hi ||
-			    (!e->obj && !e->tomb))
-				continue;
-			if (n == cap) {
-				struct entry **nv;
+	if (hi > STORE_DIGEST_BUCKETS)
+		hi = STORE_DIGEST_BUCKETS;
+	for (size_t i = 0; i < s->nres; i++) {
+		struct res *r = s->res[i];
 
-				cap = cap ? cap * 2 : 256;
-				nv = reallocarray(v, cap, sizeof(*v));
-				if (!nv) {
+		if (only && r != only)
+			continue;
+		for (uint32_t b = lo; b < hi; b++)
+			for (struct entry *e = r->bhead[b]; e; e = e->bnext) {
+				if (!e->obj && !e->tomb)
+					continue;
+				if (collect_add(&v, &n, &cap, e) < 0) {
 					free(v);
 					return -ENOMEM;
 				}
-				v = nv;
 			}
-			v[n++] = e;
-		}
+	}
 	if (n)
 		qsort(v, n, sizeof(*v), entry_cmp);
 	*ret = v;

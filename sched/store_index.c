@@ -208,6 +208,11 @@ void htab_add(struct store *s, struct entry *e)
 
 	e->hnext = s->htab[b];
 	s->htab[b] = e;
+	e->bprev = NULL;
+	e->bnext = e->res->bhead[e->bucket];
+	if (e->bnext)
+		e->bnext->bprev = e;
+	e->res->bhead[e->bucket] = e;
 	if (++s->hcount > s->hsize)
 		htab_grow(s);
 }
@@ -220,6 +225,13 @@ void htab_del(struct store *s, struct entry *e)
 		if (*p == e) {
 			*p = e->hnext;
 			s->hcount--;
+			if (e->bprev)
+				e->bprev->bnext = e->bnext;
+			else
+				e->res->bhead[e->bucket] = e->bnext;
+			if (e->bnext)
+				e->bnext->bprev = e->bprev;
+			e->bnext = e->bprev = NULL;
 			return;
 		}
 }

@@ -140,6 +140,35 @@ def write_to_visible(nodes, writer, count, gap):
     return lat, missing
 
 
+class LoopProbe(threading.Thread):
+    """A small GET on one node every 20 ms on a keep-alive connection: how long its event loop
+    keeps a request waiting (the API, gossip and replication share the loop)."""
+
+    def __init__(self, nd, path):
+        super().__init__(daemon=True)
+        self.nd, self.path, self.lat, self.stop = nd, path, [], False
+
+    def run(self):
+        c = None
+        while not self.stop:
+            try:
+                if c is None:
+                    c = Conn(self.nd.socket)
+                t0 = time.monotonic()
+                c.s.sendall(request("GET", self.path))
+                c.read_response()
+                self.lat.append((time.monotonic() - t0) * 1000)
+            except OSError:
+                c = None  # not listening yet
+            time.sleep(0.02)
+
+    def summary(self):
+        if not self.lat:
+            return "no answer"
+        return (f"p50 {statistics.median(self.lat):.1f} ms, p99 {pct(self.lat, 99):.1f} ms, "
+                f"max {max(self.lat):.1f} ms ({len(self.lat)} GETs)")
+
+
 def objects(nd):
     try:
         return int(nd.metrics().get("shoal_store_objects", -1))
@@ -173,36 +202,48 @@ def main():
     ap.add_argument("--creates", type=int, default=5000, help="configmaps per creates/s run")
     ap.add_argument("--writes", type=int, default=200, help="timed writes (write -> visible)")
     ap.add_argument("--objects", type=int, default=100000, help="fill the cluster to this many")
+    ap.add_argument("--steps", default="1,2,3,4",
+                    help="which of the steps above to run (3 fills the cluster for 4)")
     a = ap.parse_args()
+    steps = {int(x) for x in a.steps.split(",") if x}
     # a SIGTERM (timeout, Ctrl-C) still brings the clusters down
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     res = {}
 
     # 1a. a lone node
-    c = new_cluster(1, "r")
-    try:
-        res["single"] = create_many(c.nodes()[0], [f"one-{i:06d}" for i in range(a.creates)])
-        print(f"lone node: {res['single']:.0f} creates/s", flush=True)
-    finally:
-        c.down()
+    if 1 in steps:
+        c = new_cluster(1, "r")
+        try:
+            res["single"] = create_many(c.nodes()[0],
+                                        [f"one-{i:06d}" for i in range(a.creates)])
+            print(f"lone node: {res['single']:.0f} creates/s", flush=True)
+        finally:
+            c.down()
 
     c = new_cluster(a.nodes, "r")
     try:
         nodes = c.nodes()
         writer = nodes[1]
+        have = 0
         # 1b. the same on one node of the cluster
-        res["cluster"] = create_many(writer, [f"many-{i:06d}" for i in range(a.creates)])
-        print(f"{a.nodes}-node cluster, creates on {writer.short}: {res['cluster']:.0f} "
-              f"creates/s ({100 * res['cluster'] / res['single']:.0f} % of the lone node)",
-              flush=True)
+        if 1 in steps:
+            res["cluster"] = create_many(writer, [f"many-{i:06d}" for i in range(a.creates)])
+            have += a.creates
+            print(f"{a.nodes}-node cluster, creates on {writer.short}: {res['cluster']:.0f} "
+                  f"creates/s ({100 * res['cluster'] / res['single']:.0f} % of the lone node)",
+                  flush=True)
         # 2. write -> visible on every node
-        lat, missing = write_to_visible(nodes, writer, a.writes, 0.02)
+        lat, missing = [], 0
+        if 2 in steps:
+            lat, missing = write_to_visible(nodes, writer, a.writes, 0.02)
+            have += a.writes
         if lat:
             print(f"write -> visible on all {a.nodes} nodes ({len(lat)} writes, {missing} "
                   f"never seen everywhere): p50 {statistics.median(lat):.1f} ms, p99 "
                   f"{pct(lat, 99):.1f} ms, max {max(lat):.1f} ms", flush=True)
+        if not steps & {3, 4}:
+            return 0
         # 3. fill to --objects
-        have = a.creates + a.writes
         t0 = time.monotonic()
         names = [f"fill-{i:06d}" for i in range(max(0, a.objects - have))]
         for i in range(0, len(names), 10000):
@@ -217,13 +258,23 @@ def main():
         for nd in nodes:
             print(f"  {nd.short}: RSS {rss_kib(nd.pid()) / 1024:.0f} MB, {objects(nd)} objects",
                   flush=True)
-        # 4. a new node receives everything
+        # 4. a new node receives everything; how long the old nodes' loops stall meanwhile
+        probe_path = f"{CMS}/{names[0]}" if names else "/healthz"
+        probes = [LoopProbe(nd, probe_path) for nd in nodes]
+        for p in probes:
+            p.start()
         t0 = time.monotonic()
         new = c.add_node(wait=False)
+        probes.append(LoopProbe(new, probe_path))
+        probes[-1].start()
         t_new = wait_objects([new], target, 600)
+        for p in probes:
+            p.stop = True
         print(f"new node {new.short}: holds all {target} objects "
               f"{'%.1f s after its start' % (t_new) if t_new is not None else 'NOT in 600 s'}"
               f" (RSS {rss_kib(new.pid()) / 1024:.0f} MB)", flush=True)
+        for nd, p in zip(nodes + [new], probes):
+            print(f"  {nd.short} answering a GET meanwhile: {p.summary()}", flush=True)
     finally:
         c.down()
     return 0
