@@ -21,8 +21,25 @@
 #define DEF_GC_INTERVAL_MS 60000
 /* a member's queue of pushes beyond this is dropped: anti-entropy repairs it */
 #define PUSH_QUEUE_MAX_BYTES (64u << 20)
-/* a KEYS reply stops adding buckets beyond this many bytes; the requester asks for the rest */
-#define KEYS_REPLY_SOFT_MAX (4u << 20)
+/* a KEYS reply stops adding buckets beyond this many bytes; the requester asks for the rest
+ * (bounds the serving node's work per request: listing, encoding and sealing it) */
+#define KEYS_REPLY_SOFT_MAX (1u << 20)
+/* a KEYS request asks for at most this many buckets (~100 keys each at 100,000 objects) */
+#define KEYS_BUCKETS_MAX 32
+/* KEYS requests of one round in flight at once (the peer answers each on its own stream) */
+#define KEYS_INFLIGHT 4
+/* received registers are merged at once when no others wait and they are at most this many;
+ * larger batches wait in a queue merged a bounded slice per loop turn */
+#define MERGE_NOW_MAX 256
+/* registers per store_merge transaction when draining the queue, and the time one turn may
+ * spend merging (at least one transaction) */
+#define MERGE_SLICE 256
+#define MERGE_TURN_MS 10
+/* the initiator asks for no more bodies while this many registers wait to be merged */
+#define PEND_PIPELINE_MAX 8192
+/* received messages waiting to be merged beyond this many bytes: further ones are refused
+ * (the sender's push fails and anti-entropy repairs it) */
+#define PEND_MAX_BYTES (64u << 20)
 
 enum { KIND_PUSH = 1, KIND_ROUND = 2 };
 
@@ -79,16 +96,40 @@ struct lost {
 	char *resource, *ns, *name, *loser, *winner, *winner_node;
 };
 
+struct kreq { /* a KEYS request in flight: diff[start, start + n) */
+	uint64_t seq;
+	size_t start, n;
+};
+
 struct round {
 	bool active;
 	uint64_t id, seq;
 	uint32_t member;
 	uint64_t start, deadline;
-	int step; /* REPL_MSG_* of the request in flight */
+	int step; /* REPL_MSG_* of the request in flight (KEYS: the kreqs) */
 	struct bucket_ref *diff;
 	size_t ndiff, dcap, cursor;
+	struct kreq kq[KEYS_INFLIGHT];
+	size_t nkq;
 	struct wkey *want;
 	size_t nwant, wcap, wcursor;
+	uint64_t need_seq; /* the round is complete once the merge queue merged this far */
+	bool draining;	   /* every message exchanged; waiting for our merges */
+};
+
+/* Received registers waiting to be merged, in arrival order. */
+struct pend {
+	struct pend *next;
+	uint8_t *msg; /* the message the registers point into */
+	size_t len;
+	struct store_reg *regs;
+	size_t n, done;
+	bool repair; /* from an anti-entropy round */
+	uint64_t seq;
+	/* the final PUSH of a round `member` started with us: complete once merged */
+	bool final;
+	char *final_member;
+	uint64_t final_start;
 };
 
 struct repl {
@@ -110,6 +151,10 @@ struct repl {
 
 	struct round round;
 	uint64_t round_seq;
+
+	struct pend *phead, *ptail;
+	size_t pend_regs, pend_bytes;
+	uint64_t pend_seq, merged_seq;
 	uint64_t next_ae, next_gc;
 
 	struct lost *lost;
@@ -395,6 +440,117 @@ static int read_keys(struct repl_rd *rd, uint32_t count, struct regv *rv)
 			return -ENOMEM;
 	}
 	return 0;
+}
+
+/* ---------- the merge queue: large batches merged a slice per loop turn ---------- */
+
+static bool pend_empty(const struct repl *r)
+{
+	return !r->phead;
+}
+
+static void pend_free(struct pend *p)
+{
+	free(p->msg);
+	free(p->regs);
+	free(p->final_member);
+	free(p);
+}
+
+/*
+ * Queue the registers of rv (pointing into msg[0, len)) behind the others: the message is
+ * copied and rv's pointers moved into the copy. Returns the entry's sequence, 0 on failure.
+ */
+static struct pend *pend_add(struct repl *r, const uint8_t *msg, size_t len, struct regv *rv,
+			     bool repair)
+{
+	struct pend *p = calloc(1, sizeof(*p));
+
+	if (!p || r->pend_bytes + len > PEND_MAX_BYTES) {
+		free(p);
+		return NULL;
+	}
+	p->msg = malloc(len ? len : 1);
+	if (!p->msg) {
+		free(p);
+		return NULL;
+	}
+	memcpy(p->msg, msg, len);
+	p->len = len;
+#define MOVE(f)                                                                                    \
+	do {                                                                                       \
+		if (f && (const uint8_t *)(f) >= msg && (const uint8_t *)(f) < msg + len)          \
+			f = (const char *)p->msg + ((const uint8_t *)(f)-msg);                     \
+	} while (0)
+	for (size_t i = 0; i < rv->n; i++) {
+		struct store_reg *g = &rv->v[i];
+
+		MOVE(g->resource);
+		MOVE(g->ns);
+		MOVE(g->name);
+		MOVE(g->uid);
+		MOVE(g->node);
+		MOVE(g->body);
+		MOVE(g->sticky);
+	}
+#undef MOVE
+	p->regs = rv->v;
+	p->n = rv->n;
+	*rv = (struct regv){0};
+	p->repair = repair;
+	p->seq = ++r->pend_seq;
+	if (r->ptail)
+		r->ptail->next = p;
+	else
+		r->phead = p;
+	r->ptail = p;
+	r->pend_regs += p->n;
+	r->pend_bytes += len;
+	wake(r, now_ms(r));
+	return p;
+}
+
+static void serve_final_done(struct repl *r, const char *member, uint64_t start);
+
+/* Merge from the queue for at most MERGE_TURN_MS (at least one slice); true if any is left. */
+static bool pend_run(struct repl *r)
+{
+	uint64_t t0 = now_ms(r);
+
+	while (r->phead) {
+		struct pend *p = r->phead;
+		size_t k = p->n - p->done < MERGE_SLICE ? p->n - p->done : MERGE_SLICE;
+		size_t applied = merge(r, p->regs + p->done, k);
+
+		if (p->repair)
+			r->st.repairs += applied;
+		p->done += k;
+		r->pend_regs -= k;
+		if (p->done == p->n) {
+			r->phead = p->next;
+			if (!r->phead)
+				r->ptail = NULL;
+			r->pend_bytes -= p->len;
+			r->merged_seq = p->seq;
+			if (p->final)
+				serve_final_done(r, p->final_member, p->final_start);
+			pend_free(p);
+		}
+		if (now_ms(r) >= t0 + MERGE_TURN_MS)
+			break;
+	}
+	return r->phead != NULL;
+}
+
+static void pend_clear(struct repl *r)
+{
+	for (struct pend *p = r->phead, *n; p; p = n) {
+		n = p->next;
+		pend_free(p);
+	}
+	r->phead = r->ptail = NULL;
+	r->pend_regs = r->pend_bytes = 0;
+	r->merged_seq = r->pend_seq;
 }
 
 /* ---------- the store watch: local commits become dirty keys ---------- */
@@ -706,6 +862,8 @@ static int round_send(struct repl *r, struct repl_buf *b, int step)
 		return e;
 	rd->step = step;
 	rd->seq = ++r->round_seq;
+	if (step == REPL_MSG_KEYS)
+		rd->kq[rd->nkq - 1].seq = rd->seq;
 	rd->deadline = now_ms(r) + 2ull * r->cfg.request_timeout_ms;
 	r->st.ae_bytes_sent += len;
 	e = r->env.send(r->env.ud, r->m[rd->member].name, p, len,
@@ -769,16 +927,17 @@ static int list_key_hash(const struct store_reg *spec, const struct store_reg *s
 	return 0;
 }
 
-/* Step 2: the keys of the next differing buckets. */
+/* Step 2: a KEYS request for the keys of the next differing buckets. */
 static int round_keys(struct repl *r)
 {
 	struct round *rd = &r->round;
 	struct repl_buf b;
 	uint32_t n = 0;
+	size_t start = rd->cursor;
 
 	rbuf_init(&b, REPL_MSG_KEYS, 0);
 	rbuf_varint(&b, rd->id);
-	for (size_t i = rd->cursor; i < rd->ndiff; i++) {
+	for (size_t i = rd->cursor; i < rd->ndiff && n < KEYS_BUCKETS_MAX; i++) {
 		struct repl_buf kb;
 		struct keys_list kl = {.b = &kb};
 		int e;
@@ -802,7 +961,31 @@ static int round_keys(struct repl *r)
 		n++;
 	}
 	rbuf_set_count(&b, n);
+	rd->cursor += n;
+	rd->kq[rd->nkq++] = (struct kreq){.start = start, .n = n};
 	return round_send(r, &b, REPL_MSG_KEYS);
+}
+
+static int round_final(struct repl *r);
+
+/*
+ * Keep up to KEYS_INFLIGHT KEYS requests in flight while buckets remain and our merge queue
+ * keeps up; once every bucket was answered, the keys the peer wants (step 3).
+ */
+static int round_keys_fill(struct repl *r)
+{
+	struct round *rd = &r->round;
+
+	while (rd->nkq < KEYS_INFLIGHT && rd->cursor < rd->ndiff &&
+	       (r->pend_regs < PEND_PIPELINE_MAX || !rd->nkq)) {
+		int e = round_keys(r);
+
+		if (e < 0)
+			return e;
+	}
+	if (!rd->nkq && rd->cursor >= rd->ndiff)
+		return round_final(r);
+	return 0;
 }
 
 static int enc_key(const struct store_reg *spec, const struct store_reg *status, void *ud)
@@ -950,13 +1133,62 @@ static void drops_free(struct drops *d)
 	free(d->rv.v);
 }
 
-static int round_on_keys(struct repl *r, struct repl_rd *rd_, uint32_t count)
+/* Buckets diff[from, from + n) go again at the end (a KEYS reply covered fewer). */
+static int diff_requeue(struct round *rd, size_t from, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (rd->ndiff == rd->dcap) {
+			size_t cap = rd->dcap ? rd->dcap * 2 : 64;
+			struct bucket_ref *nv = reallocarray(rd->diff, cap, sizeof(*nv));
+
+			if (!nv)
+				return -ENOMEM;
+			rd->diff = nv;
+			rd->dcap = cap;
+		}
+		rd->diff[rd->ndiff].resource = strdup(rd->diff[from + i].resource);
+		if (!rd->diff[rd->ndiff].resource)
+			return -ENOMEM;
+		rd->diff[rd->ndiff].bucket = rd->diff[from + i].bucket;
+		rd->ndiff++;
+	}
+	return 0;
+}
+
+/* Merge rv now if small and nothing waits, else queue it (msg: the message it points into). */
+static int merge_or_queue(struct repl *r, const uint8_t *msg, size_t len, struct regv *rv,
+			  bool repair, struct pend **queued)
+{
+	if (queued)
+		*queued = NULL;
+	if (pend_empty(r) && rv->n <= MERGE_NOW_MAX) {
+		size_t applied = merge(r, rv->v, rv->n);
+
+		if (repair)
+			r->st.repairs += applied;
+		return 0;
+	}
+	struct pend *p = pend_add(r, msg, len, rv, repair);
+
+	if (!p)
+		return -ENOBUFS;
+	if (queued)
+		*queued = p;
+	return 0;
+}
+
+static int round_on_keys(struct repl *r, struct repl_rd *rd_, uint32_t count, size_t kqi,
+			 const uint8_t *msg, size_t len)
 {
 	struct round *rd = &r->round;
 	struct regv rv = {0};
 	struct drops drops = {0};
 	uint64_t covered = rrd_varint(rd_), nwant;
+	struct kreq kq = rd->kq[kqi];
 	int e;
+
+	memmove(rd->kq + kqi, rd->kq + kqi + 1, (rd->nkq - kqi - 1) * sizeof(*rd->kq));
+	rd->nkq--;
 
 	e = read_keys(rd_, count, &rv);
 	nwant = rrd_varint(rd_);
@@ -988,14 +1220,16 @@ static int round_on_keys(struct repl *r, struct repl_rd *rd_, uint32_t count)
 		rd->want[rd->nwant] = (struct wkey){strdup(res), strdup(ns), strdup(name)};
 		rd->nwant++;
 	}
+	if (e >= 0 && (covered == 0 || covered > kq.n))
+		e = -EBADMSG;
 	if (e >= 0) {
-		r->st.repairs += merge(r, rv.v, rv.n);
+		e = merge_or_queue(r, msg, len, &rv, true, NULL);
+		if (e >= 0 && r->phead)
+			rd->need_seq = r->pend_seq;
 		drops_apply(r, &drops);
-		if (covered == 0 || covered > rd->ndiff - rd->cursor)
-			e = -EBADMSG;
-		else
-			rd->cursor += covered;
 	}
+	if (e >= 0 && covered < kq.n)
+		e = diff_requeue(rd, kq.start + covered, kq.n - covered);
 	drops_free(&drops);
 	free(rv.v);
 	return e;
@@ -1026,8 +1260,16 @@ static void round_reply(struct repl *r, uint64_t token, const uint8_t *reply, ss
 	uint32_t count;
 	int e;
 
-	if (!rd->active || TOKEN_IDX(token) != rd->member ||
-	    TOKEN_GEN(token) != (rd->seq & 0xffffff))
+	size_t kqi = 0;
+
+	if (!rd->active || TOKEN_IDX(token) != rd->member)
+		return;
+	if (rd->step == REPL_MSG_KEYS) {
+		while (kqi < rd->nkq && TOKEN_GEN(token) != (rd->kq[kqi].seq & 0xffffff))
+			kqi++;
+		if (kqi == rd->nkq)
+			return;
+	} else if (TOKEN_GEN(token) != (rd->seq & 0xffffff))
 		return;
 	if (len < 0)
 		return round_end(r, false);
@@ -1045,12 +1287,14 @@ static void round_reply(struct repl *r, uint64_t token, const uint8_t *reply, ss
 			return round_end(r, false);
 		if (!rd->ndiff)
 			return round_end(r, true); /* equal: the peer noted it too */
-		e = round_keys(r);
+		rd->step = REPL_MSG_KEYS;
+		e = round_keys_fill(r);
 		break;
 	case REPL_MSG_KEYS:
-		if (type != REPL_MSG_KEYS_REPLY || round_on_keys(r, &rrd, count) < 0)
+		if (type != REPL_MSG_KEYS_REPLY ||
+		    round_on_keys(r, &rrd, count, kqi, reply, (size_t)len) < 0)
 			return round_end(r, false);
-		e = rd->cursor < rd->ndiff ? round_keys(r) : round_final(r);
+		e = round_keys_fill(r);
 		break;
 	case REPL_MSG_PUSH:
 		if (type != REPL_MSG_PUSH_ACK)
@@ -1058,7 +1302,14 @@ static void round_reply(struct repl *r, uint64_t token, const uint8_t *reply, ss
 		e = round_final(r);
 		break;
 	case STEP_FINAL:
-		return round_end(r, type == REPL_MSG_PUSH_ACK);
+		if (type != REPL_MSG_PUSH_ACK)
+			return round_end(r, false);
+		/* complete once what the round brought is merged here */
+		if (r->merged_seq < rd->need_seq) {
+			rd->draining = true;
+			return;
+		}
+		return round_end(r, true);
 	default:
 		return round_end(r, false);
 	}
@@ -1079,31 +1330,49 @@ void repl_reply(struct repl *r, uint64_t token, const uint8_t *reply, ssize_t le
 
 /* ---------- serving ---------- */
 
+static void serve_final_done(struct repl *r, const char *member, uint64_t start)
+{
+	struct rmember *m = member ? member_find(r, member, NULL) : NULL;
+
+	if (m && start > m->last_round)
+		m->last_round = start;
+}
+
+/*
+ * A PUSH: merged at once if small and nothing waits, else queued (the ACK then counts
+ * nothing applied yet). The final PUSH of a round the sender started completes the round
+ * here once merged.
+ */
 static int serve_push(struct repl *r, struct rmember *m, struct repl_rd *rd, uint8_t flags,
-		      uint32_t count, struct repl_buf *out)
+		      uint32_t count, const uint8_t *msg, size_t len, struct repl_buf *out)
 {
 	struct regv rv = {0};
 	uint64_t round = rrd_varint(rd);
 	uint64_t before = r->st.applied, stale = r->st.stale, later = r->st.later,
 		 refused = r->st.refused;
-	size_t applied;
+	bool final = round && (flags & REPL_F_FINAL) && m && round == m->serve_round;
+	struct pend *q;
 	int e;
 
 	e = read_keys(rd, count, &rv);
-	if (e < 0) {
-		free(rv.v);
-		return e;
-	}
-	applied = merge(r, rv.v, rv.n);
+	if (e >= 0)
+		e = merge_or_queue(r, msg, len, &rv, round != 0, &q);
 	free(rv.v);
-	if (round) {
-		r->st.repairs += applied;
-		if ((flags & REPL_F_FINAL) && m && round == m->serve_round) {
-			if (!(flags & REPL_F_PULL))
-				m->last_round = m->serve_start;
-			m->serve_round = 0;
+	if (e < 0)
+		return e;
+	if (final) {
+		m->serve_round = 0;
+		if (flags & REPL_F_PULL)
+			; /* the sender sent nothing: not caught up with us */
+		else if (!q)
+			serve_final_done(r, m->name, m->serve_start);
+		else {
+			q->final = true;
+			q->final_start = m->serve_start;
+			q->final_member = strdup(m->name);
 		}
-	} else
+	}
+	if (!round)
 		r->st.pushes_received++;
 	rbuf_init(out, REPL_MSG_PUSH_ACK, 0);
 	rbuf_varint(out, r->st.applied - before);
@@ -1310,7 +1579,7 @@ int repl_serve(struct repl *r, const char *from, const uint8_t *req, size_t len,
 	switch (type) {
 	case REPL_MSG_PUSH:
 		r->st.push_bytes_received += len;
-		e = serve_push(r, m, &rd, flags, count, &out);
+		e = serve_push(r, m, &rd, flags, count, req, len, &out);
 		break;
 	case REPL_MSG_DIGESTS:
 	case REPL_MSG_KEYS:
@@ -1462,12 +1731,20 @@ void repl_tick(struct repl *r)
 
 	if (r->flush_at && now >= r->flush_at)
 		flush(r);
+	if (r->phead)
+		pend_run(r);
+	if (r->round.active && r->round.draining && r->merged_seq >= r->round.need_seq)
+		round_end(r, true);
+	else if (r->round.active && r->round.step == REPL_MSG_KEYS &&
+		 r->pend_regs < PEND_PIPELINE_MAX && round_keys_fill(r) < 0)
+		round_end(r, false);
 	if (now >= r->next_gc) {
 		r->next_gc = now + r->cfg.gc_interval_ms;
 		away_check(r, now);
 		gc_check(r, now);
 	}
-	if (r->round.active && now >= r->round.deadline)
+	/* a draining round waits for our merges only: they progress every turn */
+	if (r->round.active && !r->round.draining && now >= r->round.deadline)
 		round_end(r, false);
 	if (!r->round.active && (now >= r->next_ae || want_sync_any(r))) {
 		if (now >= r->next_ae)
@@ -1486,7 +1763,7 @@ uint64_t repl_next_tick(struct repl *r)
 	 */
 	uint64_t t = r->round.active ? r->round.deadline : r->next_ae;
 
-	if (!r->round.active && want_sync_any(r))
+	if (r->phead || (!r->round.active && want_sync_any(r)))
 		return now_ms(r);
 	if (r->flush_at && r->flush_at < t)
 		t = r->flush_at;
@@ -1552,6 +1829,7 @@ struct repl *repl_free(struct repl *r)
 	dirty_clear(r);
 	free(r->dtab);
 	round_free(&r->round);
+	pend_clear(r);
 	for (size_t i = 0; i < r->nm; i++) {
 		queue_drop(&r->m[i]);
 		free(r->m[i].q);
