@@ -657,6 +657,70 @@ static void queue_add(struct rmember *m, struct msg *msg)
 	m->qbytes += msg->len;
 }
 
+/* A queued PUSH message (round 0): the 8-byte header, the round's varint 0, then keys. */
+#define PUSH_KEYS_AT (sizeof(struct repl_wire_hdr) + 1)
+
+static uint32_t push_count(const struct msg *m)
+{
+	const struct repl_wire_hdr *h = (const void *)m->p;
+
+	return (uint32_t)h->count[0] << 24 | (uint32_t)h->count[1] << 16 |
+	       (uint32_t)h->count[2] << 8 | h->count[3];
+}
+
+/*
+ * The next message for a member: the head of its queue, or, when several wait (the member
+ * answers slower than we write), as many as fit in push_max_bytes joined into one PUSH, so a
+ * slow member costs fewer requests and transactions, not more.
+ */
+static struct msg *queue_take(struct repl *r, struct rmember *m)
+{
+	struct msg *first = m->q[m->qhead], *out;
+	size_t k = 1, len = first->len;
+	uint32_t count = push_count(first);
+
+	while (k < m->qlen) {
+		struct msg *n = m->q[(m->qhead + k) % m->qcap];
+
+		if (len + n->len - PUSH_KEYS_AT > r->cfg.push_max_bytes)
+			break;
+		len += n->len - PUSH_KEYS_AT;
+		count += push_count(n);
+		k++;
+	}
+	if (k == 1 || !(out = malloc(sizeof(*out) + len))) {
+		k = 1;
+		out = first;
+		out->refs++;
+	} else {
+		struct repl_wire_hdr *h = (void *)out->p;
+		size_t at = first->len;
+
+		out->refs = 1;
+		out->len = len;
+		memcpy(out->p, first->p, first->len);
+		for (size_t i = 1; i < k; i++) {
+			struct msg *n = m->q[(m->qhead + i) % m->qcap];
+
+			memcpy(out->p + at, n->p + PUSH_KEYS_AT, n->len - PUSH_KEYS_AT);
+			at += n->len - PUSH_KEYS_AT;
+		}
+		h->count[0] = (uint8_t)(count >> 24);
+		h->count[1] = (uint8_t)(count >> 16);
+		h->count[2] = (uint8_t)(count >> 8);
+		h->count[3] = (uint8_t)count;
+	}
+	for (size_t i = 0; i < k; i++) {
+		struct msg *n = m->q[m->qhead];
+
+		m->qhead = (m->qhead + 1) % m->qcap;
+		m->qlen--;
+		m->qbytes -= n->len;
+		msg_unref(n);
+	}
+	return out;
+}
+
 static void push_next(struct repl *r, uint32_t idx)
 {
 	struct rmember *m = &r->m[idx];
@@ -664,10 +728,7 @@ static void push_next(struct repl *r, uint32_t idx)
 	int e;
 
 	while (!m->push_inflight && m->qlen) {
-		msg = m->q[m->qhead];
-		m->qhead = (m->qhead + 1) % m->qcap;
-		m->qlen--;
-		m->qbytes -= msg->len;
+		msg = queue_take(r, m);
 		m->push_gen++;
 		e = r->env.send(r->env.ud, m->name, msg->p, msg->len,
 				TOKEN(m->push_gen, KIND_PUSH, idx));
