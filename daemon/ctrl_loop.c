@@ -4,16 +4,49 @@
 #include <event2/event.h>
 
 #include "daemon/ctrl_loop.h"
+#include "daemon/events.h"
 #include "lib/log.h"
 #include "lib/util.h"
+
+#define CTRL_EVENT_SOURCES 8
 
 struct ctrl_loop {
 	struct event_base *base;
 	struct ctrl_mgr *mgr;
 	struct members *members;
+	struct store *store;
 	struct event *ev;
 	bool scheduled;
+	/* an Event recorder per controller component, made when it first records */
+	struct {
+		char *component;
+		struct events *ev;
+	} sources[CTRL_EVENT_SOURCES];
 };
+
+static void on_event(void *userdata, const char *component, const cJSON *obj, const char *type,
+		     const char *reason, const char *message)
+{
+	struct ctrl_loop *l = userdata;
+	size_t i;
+
+	for (i = 0; i < CTRL_EVENT_SOURCES && l->sources[i].component; i++)
+		if (streq(l->sources[i].component, component))
+			break;
+	if (i == CTRL_EVENT_SOURCES)
+		return;
+	if (!l->sources[i].component) {
+		const char *self = l->members ? members_self(l->members) : NULL;
+		if (events_new(l->store, component, self ? self : "", &l->sources[i].ev) < 0)
+			return;
+		l->sources[i].component = strdup(component);
+		if (!l->sources[i].component) {
+			l->sources[i].ev = events_free(l->sources[i].ev);
+			return;
+		}
+	}
+	events_record(l->sources[i].ev, obj, NULL, type, reason, "%s", message);
+}
 
 static void ctrl_loop_arm(struct ctrl_loop *l, uint64_t delay_ms)
 {
@@ -81,6 +114,7 @@ int ctrl_loop_new(struct event_base *base, struct store *store, struct members *
 	if (!l)
 		return -ENOMEM;
 	l->base = base;
+	l->store = store;
 	l->ev = evtimer_new(base, on_run, l);
 	if (!l->ev) {
 		free(l);
@@ -91,6 +125,8 @@ int ctrl_loop_new(struct event_base *base, struct store *store, struct members *
 		.members = members,
 		.kick = on_kick,
 		.kick_data = l,
+		.event = on_event,
+		.event_data = l,
 	};
 	r = ctrl_mgr_new(&o, &l->mgr);
 	if (r < 0) {
@@ -141,6 +177,10 @@ struct ctrl_loop *ctrl_loop_free(struct ctrl_loop *l)
 		members_on_change(l->members, NULL, NULL);
 	ctrl_mgr_free(l->mgr);
 	event_free(l->ev);
+	for (size_t i = 0; i < CTRL_EVENT_SOURCES; i++) {
+		events_free(l->sources[i].ev);
+		free(l->sources[i].component);
+	}
 	free(l);
 	return NULL;
 }

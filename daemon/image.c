@@ -486,6 +486,44 @@ int image_store_list(struct image_store *s, cJSON **ret)
 	return 0;
 }
 
+int image_store_list_changed(struct image_store *s, uint64_t *stamp, cJSON **ret)
+{
+	_cleanup_free_ char *p = NULL;
+	_cleanup_json_ cJSON *idx = NULL;
+	cJSON *img, *list;
+	struct stat st;
+	uint64_t now;
+	int r;
+
+	*ret = NULL;
+	if (asprintf(&p, "%s/index.json", s->dir) < 0)
+		return -ENOMEM;
+	if (stat(p, &st) < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		now = 1;
+	} else {
+		/* index.json is replaced by rename on every change: a new inode, a new mtime */
+		now = ((uint64_t)st.st_ino * 0x9e3779b97f4a7c15ULL) ^
+		      ((uint64_t)st.st_mtim.tv_sec * 1000000000ULL + (uint64_t)st.st_mtim.tv_nsec) ^
+		      ((uint64_t)st.st_size << 40) ^ 2;
+	}
+	if (now == *stamp)
+		return 0;
+	if ((r = image_lock(s, LOCK_SH | LOCK_NB)) < 0)
+		return r == -EWOULDBLOCK ? -EAGAIN : r;
+	r = index_load(s, &idx);
+	image_unlock(s);
+	if (r < 0)
+		return r;
+	list = cJSON_DetachItemFromObject(idx, "images");
+	cJSON_ArrayForEach(img, list)
+		cJSON_DeleteItemFromObject(img, "config");
+	*ret = list;
+	*stamp = now;
+	return 1;
+}
+
 int image_store_remove(struct image_store *s, const char *ref, struct err *e)
 {
 	_cleanup_json_ cJSON *idx = NULL, *gone = NULL;

@@ -13,6 +13,7 @@
 #define SHOAL_DAEMON_IMAGE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <cJSON.h>
 #include "lib/err.h"
 
@@ -51,6 +52,12 @@ int image_store_pull(struct image_store *s, const char *ref, const struct image_
 int image_store_get(struct image_store *s, const char *ref, cJSON **ret, struct err *e);
 /* Array of records (without "config"). */
 int image_store_list(struct image_store *s, cJSON **ret);
+/*
+ * The list again only if the index changed since *stamp (0 at first): 1 and *ret set (and
+ * *stamp updated), 0 and *ret NULL when unchanged, -EAGAIN when a change holds the store's lock
+ * now (never waits for it: callers on an event loop try again later).
+ */
+int image_store_list_changed(struct image_store *s, uint64_t *stamp, cJSON **ret);
 /* Remove a name; layers no other image uses are deleted. The caller makes sure no container
  * still uses the image. */
 int image_store_remove(struct image_store *s, const char *ref, struct err *e);

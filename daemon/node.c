@@ -5,6 +5,7 @@
 
 #include "api/object.h"
 #include "daemon/claims.h"
+#include "daemon/image.h"
 #include "daemon/node.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -13,6 +14,7 @@
 /* how often the gossip view is compared with what the Nodes say (nothing is written unless a
  * member changed state or a grace period ran out) */
 #define NODE_VIEW_CHECK_MS 500
+#define NODE_MAX_IMAGES 50 /* the kubelet's nodeStatusMaxImages */
 
 /* One other member as this agent last saw it. */
 struct node_peer {
@@ -38,6 +40,10 @@ struct node_agent {
 	uint64_t cluster_seen_ms;  /* first time the view held another member */
 	struct node_peer *peers;
 	size_t npeers, cap;
+	/* status.images from the node's image store, re-read when its index changes */
+	struct image_store *images;
+	uint64_t images_stamp;
+	cJSON *images_status;
 };
 
 int node_labels_parse(const char *text, cJSON **ret, struct err *e)
@@ -125,6 +131,124 @@ static void cond_ready_set(cJSON *status, const char *value, const char *reason,
 	json_set_str(c, "message", message);
 }
 
+static bool json_same(const cJSON *a, const cJSON *b);
+
+/* The repository of an image name: "docker.io/library/busybox:latest" -> ".../busybox". */
+static size_t repo_len(const char *name)
+{
+	const char *at = strchr(name, '@'), *slash = strrchr(name, '/'), *colon;
+
+	if (at)
+		return (size_t)(at - name);
+	colon = strrchr(slash ? slash : name, ':');
+	return colon ? (size_t)(colon - name) : strlen(name);
+}
+
+static int cmp_image_size(const void *a, const void *b)
+{
+	int64_t x = json_int(*(cJSON *const *)a, "sizeBytes", 0),
+		y = json_int(*(cJSON *const *)b, "sizeBytes", 0);
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+static bool names_has(const cJSON *names, const char *s)
+{
+	const cJSON *it;
+
+	cJSON_ArrayForEach(it, names)
+	{
+		if (cJSON_IsString(it) && streq(it->valuestring, s))
+			return true;
+	}
+	return false;
+}
+
+int node_images_status(const cJSON *records, size_t max, cJSON **ret)
+{
+	_cleanup_json_ cJSON *out = cJSON_CreateArray();
+	_cleanup_free_ cJSON **v = NULL;
+	const cJSON *rec;
+	size_t n = 0, cap = (size_t)cJSON_GetArraySize(records);
+
+	if (!out || (cap && !(v = calloc(cap, sizeof(*v)))))
+		return -ENOMEM;
+	/* one entry per image (manifest digest), however many names point at it */
+	cJSON_ArrayForEach(rec, records)
+	{
+		const char *name = json_str(rec, "name", NULL), *dg = json_str(rec, "digest", NULL);
+		cJSON *e = NULL, *names;
+		char ref[1024];
+
+		if (!name)
+			continue;
+		for (size_t i = 0; i < n && dg; i++)
+			if (streq(json_str(v[i], "digest", ""), dg))
+				e = v[i];
+		if (!e) {
+			e = cJSON_CreateObject();
+			if (!e || !cJSON_AddArrayToObject(e, "names") ||
+			    !cJSON_AddNumberToObject(e, "sizeBytes",
+						     (double)json_int(rec, "size", 0)) ||
+			    (dg && !cJSON_AddStringToObject(e, "digest", dg))) {
+				cJSON_Delete(e);
+				goto oom;
+			}
+			v[n++] = e;
+		}
+		names = cJSON_GetObjectItemCaseSensitive(e, "names");
+		/* as the kubelet: digests first, then tags, at most 5 names */
+		if (dg &&
+		    snprintf(ref, sizeof(ref), "%.*s@%s", (int)repo_len(name), name, dg) <
+			(int)sizeof(ref) &&
+		    !names_has(names, ref)) {
+			size_t k = 0;
+			const cJSON *it;
+			cJSON_ArrayForEach(it, names)
+			{
+				if (strchr(cJSON_GetStringValue(it), '@'))
+					k++;
+			}
+			cJSON_InsertItemInArray(names, (int)k, cJSON_CreateString(ref));
+		}
+		if (!names_has(names, name))
+			cJSON_AddItemToArray(names, cJSON_CreateString(name));
+		while (cJSON_GetArraySize(names) > 5)
+			cJSON_DeleteItemFromArray(names, 5);
+	}
+	qsort(v, n, sizeof(*v), cmp_image_size);
+	for (size_t i = 0; i < n; i++) {
+		cJSON_DeleteItemFromObjectCaseSensitive(v[i], "digest");
+		if (i < max)
+			cJSON_AddItemToArray(out, v[i]);
+		else
+			cJSON_Delete(v[i]);
+		v[i] = NULL;
+	}
+	*ret = TAKE_PTR(out);
+	return 0;
+oom:
+	for (size_t i = 0; i < n; i++)
+		cJSON_Delete(v[i]);
+	return -ENOMEM;
+}
+
+/* Re-read the image store when its index changed; true if status.images changed. */
+static bool node_images_refresh(struct node_agent *n)
+{
+	_cleanup_json_ cJSON *list = NULL, *st = NULL;
+
+	if (!n->images || image_store_list_changed(n->images, &n->images_stamp, &list) <= 0)
+		return false;
+	if (node_images_status(list, NODE_MAX_IMAGES, &st) < 0)
+		return false;
+	if (n->images_status && json_same(n->images_status, st))
+		return false;
+	cJSON_Delete(n->images_status);
+	n->images_status = TAKE_PTR(st);
+	return true;
+}
+
 /* This node's part of its Node's status, over whatever else the stored status holds. */
 static void node_status_fill(struct node_agent *n, cJSON *st, const char *now)
 {
@@ -167,6 +291,11 @@ static void node_status_fill(struct node_agent *n, cJSON *st, const char *now)
 		json_set_str(info, "containerRuntimeVersion", "crun");
 		json_set_str(info, "kubeletVersion", "v1.33.0-shoal");
 		json_set_str(info, "kubeProxyVersion", "v1.33.0-shoal");
+	}
+	if (n->images_status) {
+		cJSON *im = cJSON_Duplicate(n->images_status, true);
+		if (im)
+			json_set(st, "images", im);
 	}
 	cond_ready_set(st, "True", "KubeletReady", "shoald is posting ready status", now);
 }
@@ -494,7 +623,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct node_agent *n = arg;
 
-	if (view_signature(n->members) != n->view_sig ||
+	if (node_images_refresh(n) || view_signature(n->members) != n->view_sig ||
 	    (n->next_deadline_ms && util_now_ms() >= n->next_deadline_ms))
 		event_active(n->kick, 0, 0);
 }
@@ -528,6 +657,11 @@ int node_agent_new(struct event_base *base, struct store *store, const struct co
 		return r;
 	}
 	n->view_sig = view_signature(members);
+	r = image_store_open(cfg->state_dir, &n->images);
+	if (r < 0)
+		log_warn_errno(r, "node %s: image store: status.images stays empty",
+			       cfg->node_name);
+	node_images_refresh(n);
 	r = node_self_sync(n);
 	if (r < 0) {
 		node_agent_free(n);
@@ -563,6 +697,8 @@ struct node_agent *node_agent_free(struct node_agent *n)
 		free(n->peers[i].name);
 	free(n->peers);
 	cJSON_Delete(n->labels);
+	cJSON_Delete(n->images_status);
+	image_store_free(n->images);
 	free(n);
 	return NULL;
 }

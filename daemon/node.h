@@ -36,4 +36,8 @@ struct node_agent *node_agent_free(struct node_agent *n);
 /* Parse "k=v,k2=v2" into a JSON object of labels; -EINVAL (message in e) on a malformed item. */
 int node_labels_parse(const char *text, cJSON **ret, struct err *e);
 
+/* status.images from the image store's records (image_store_list): one entry per manifest
+ * digest, names "<repo>@<digest>" first then the tags (at most 5), the largest max images. */
+int node_images_status(const cJSON *records, size_t max, cJSON **ret);
+
 #endif

@@ -345,23 +345,94 @@ static void reject(struct scheduler *s, struct spod *p, long r)
 	act_add(s, ACT_REJECT, p, s->self, msg);
 }
 
-/* The target's half: answer a nomination to this node from the ledger. */
-static void target_decide(struct scheduler *s, struct spod *p)
+/*
+ * The target's view for inter-pod rules, built once per pass when a nomination needs it: every
+ * live node with the pods bound there, and on this node also the pods it admitted and has not
+ * bound yet (not those merely nominated: the owners' views count those, the target decides).
+ */
+struct tview {
+	bool built;
+	struct sched_node *nodes;
+	size_t n;
+	size_t self;   /* index of this node, n if absent */
+	bool any_anti; /* some pod of the cache has required anti-affinity */
+};
+
+static void tview_release(struct tview *t)
 {
-	long r;
+	for (size_t i = 0; i < t->n; i++)
+		sched_node_release(&t->nodes[i]);
+	free(t->nodes);
+	t->nodes = NULL;
+	t->n = 0;
+	t->built = false;
+}
+
+static int tview_build(struct scheduler *s, struct tview *t)
+{
+	t->built = true;
+	t->nodes = calloc(s->nnodes ? s->nnodes : 1, sizeof(*t->nodes));
+	if (!t->nodes)
+		return -ENOMEM;
+	for (size_t i = 0; i < s->nnodes; i++) {
+		if (!is_live(s, s->nodes[i].name))
+			continue;
+		if (sched_node_init(&t->nodes[t->n], s->nodes[i].obj) == 0)
+			t->n++;
+	}
+	qsort(t->nodes, t->n, sizeof(*t->nodes), cmp_node_name);
+	struct sched_node *me = view_find(t->nodes, t->n, s->self);
+	t->self = me ? (size_t)(me - t->nodes) : t->n;
+	for (size_t i = 0; i < s->npods; i++) {
+		struct spod *p = s->pods[i];
+		struct sched_node *sn = NULL;
+		if (p->terminal)
+			continue;
+		if (*p->node)
+			sn = view_find(t->nodes, t->n, p->node);
+		else if (me && streq(p->nominated, s->self) && admission_has(s->ledger, p->uid))
+			sn = me;
+		if (sn && sched_node_commit(sn, &p->sp) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* The target's half: answer a nomination to this node from the ledger, and the required
+ * inter-pod (anti-)affinity against what this node's replica holds and it admitted. */
+static void target_decide(struct scheduler *s, struct spod *p, struct tview *t)
+{
+	long r = 0;
 
 	if (!s->ledger || p->handled_seq == p->nom_seq + 1)
 		return;
-	r = admission_admit(s->ledger, p->uid, p->obj);
+	if (p->sp.n_terms || t->any_anti) {
+		if (!t->built && tview_build(s, t) < 0) {
+			log_warn("pod %s/%s: admission failed: out of memory", p->ns, p->name);
+			return;
+		}
+		if (t->self < t->n)
+			r = sched_interpod_filter(&p->sp, t->nodes, t->n, t->self);
+		if (r < 0) {
+			log_warn_errno((int)r, "pod %s/%s: admission failed", p->ns, p->name);
+			return;
+		}
+	}
+	if (r == 0)
+		r = admission_admit(s->ledger, p->uid, p->obj);
 	if (r < 0) {
 		log_warn_errno((int)r, "pod %s/%s: admission failed", p->ns, p->name);
 		return;
 	}
 	p->handled_seq = p->nom_seq + 1;
-	if (r == 0)
+	if (r == 0) {
+		/* the next nomination of this pass sees it */
+		if (t->built && t->self < t->n)
+			sched_node_commit(&t->nodes[t->self], &p->sp);
 		act_add(s, ACT_BIND, p, s->self, NULL);
-	else
+	} else {
 		reject(s, p, r);
+	}
 }
 
 /* Whether the pod already says it is unschedulable for this reason (no write, no Event). */
@@ -589,11 +660,15 @@ static void pass_run(struct scheduler *s)
 			sched_node_commit(sn, &p->sp);
 	}
 	/* target first: answers free or fill this node before owners place more */
+	struct tview tv = {0};
+	for (size_t i = 0; i < s->npods && !tv.any_anti; i++)
+		tv.any_anti = s->pods[i]->sp.req_anti && !s->pods[i]->terminal;
 	for (size_t i = 0; i < s->npods; i++) {
 		struct spod *p = s->pods[i];
 		if (!*p->node && !p->deleting && !p->terminal && streq(p->nominated, s->self))
-			target_decide(s, p);
+			target_decide(s, p, &tv);
 	}
+	tview_release(&tv);
 	for (size_t i = 0; i < s->npods; i++) {
 		struct spod *p = s->pods[i];
 		if (*p->node || p->deleting || p->terminal ||

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Controller manager: work queue, store watch dispatch, shared helpers for controllers. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "api/object.h"
@@ -288,6 +290,29 @@ void ctrl_mgr_set_caught_up(struct ctrl_mgr *m,
 {
 	m->o.caught_up = caught_up;
 	m->o.caught_up_data = userdata;
+}
+
+void ctrl_mgr_set_event(struct ctrl_mgr *m,
+			void (*event)(void *userdata, const char *component, const cJSON *obj,
+				      const char *type, const char *reason, const char *message),
+			void *userdata)
+{
+	m->o.event = event;
+	m->o.event_data = userdata;
+}
+
+void ctrl_event(struct ctrl_mgr *m, const char *component, const cJSON *obj, const char *type,
+		const char *reason, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	if (!m->o.event)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	m->o.event(m->o.event_data, component, obj, type, reason, msg);
 }
 
 void ctrl_mgr_hold_until_synced(struct ctrl_mgr *m)

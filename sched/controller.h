@@ -38,6 +38,11 @@ struct ctrl_options {
 	bool (*caught_up)(void *userdata, const char *node, uint64_t since_ms);
 	void *caught_up_data;
 	uint64_t settle_ms;	       /* 0: CTRL_SETTLE_MS */
+	/* Events about the objects controllers act on (component: "daemonset-controller", ...);
+	 * NULL: none recorded. */
+	void (*event)(void *userdata, const char *component, const cJSON *obj, const char *type,
+		      const char *reason, const char *message);
+	void *event_data;
 	uint64_t tombstone_horizon_ms; /* the store's tombstone horizon; 0: 1 h */
 };
 
@@ -61,6 +66,11 @@ void ctrl_mgr_members_changed(struct ctrl_mgr *m);
 void ctrl_mgr_set_caught_up(struct ctrl_mgr *m,
 			    bool (*caught_up)(void *userdata, const char *node, uint64_t since_ms),
 			    void *userdata);
+/* Set the Event recorder (see ctrl_options.event). */
+void ctrl_mgr_set_event(struct ctrl_mgr *m,
+			void (*event)(void *userdata, const char *component, const cJSON *obj,
+				      const char *type, const char *reason, const char *message),
+			void *userdata);
 /*
  * A node that starts into an existing cluster may hold a stale replica: until it has completed
  * an anti-entropy round with some other member (caught_up) or the settle window passed, it

@@ -6,6 +6,7 @@
 #include <cJSON.h>
 #include "api/selector.h"
 #include "lib/json.h"
+#include "lib/macro.h"
 #include "sched/controller.h"
 
 struct ctrl_mgr;
@@ -33,6 +34,9 @@ void ctrl_sel_cache_forget(struct ctrl_sel_cache *c, const char *ns, const char 
 struct ctrl_sel_cache *ctrl_sel_cache_free(struct ctrl_sel_cache *c);
 
 struct store *ctrl_store(struct ctrl_mgr *m);
+/* Record an Event about obj through the daemon's recorder (nothing without one). */
+void ctrl_event(struct ctrl_mgr *m, const char *component, const cJSON *obj, const char *type,
+		const char *reason, const char *fmt, ...) _printf_(6, 7);
 /* Whether this node reconciles the object (members_owns of "<resource>/<ns>/<name>"). */
 bool ctrl_owns_key(struct ctrl_mgr *m, const char *resource, const char *ns, const char *name);
 uint64_t ctrl_tombstone_horizon_ms(struct ctrl_mgr *m);
@@ -62,6 +66,10 @@ bool ctrl_terminating(const cJSON *obj);
 /* Create a pod from a template for an owner: generateName "<prefix>-", labels, ownerRef. */
 int ctrl_pod_create(struct ctrl_mgr *m, const cJSON *tmpl, const char *ns, const char *prefix,
 		    cJSON *owner_ref, const cJSON *extra_labels);
+/* The same; name (optional): the generated name; e: why it failed. */
+int ctrl_pod_create_ret(struct ctrl_mgr *m, const cJSON *tmpl, const char *ns, const char *prefix,
+			cJSON *owner_ref, const cJSON *extra_labels, char *name, size_t name_len,
+			struct err *e);
 int ctrl_delete(struct ctrl_mgr *m, const char *resource, const char *ns, const char *name,
 		const char *propagation);
 /* Write obj's status (obj carries apiVersion/kind/metadata); only if it changed. */

@@ -35,6 +35,7 @@
 /* A failed daemon pod is replaced no sooner than this after it was created, so a pod its node
  * rejects at once (admission) does not make a hot create/delete loop. */
 #define DS_FAILED_RETRY_S 10
+#define DS_COMPONENT "daemonset-controller" /* Events' source */
 
 DEFINE_CLEANUP_FUNC(struct label_selector, label_selector_free)
 
@@ -399,7 +400,8 @@ static bool pod_is_new(const cJSON *pod, const char *hash)
 /* The daemon pod for one node: the template with the hash label, the daemon tolerations, the
  * node affinity Kubernetes writes and the binding. */
 static int ds_pod_create(struct ctrl_mgr *m, const cJSON *ds, const char *ns, const char *name,
-			 const char *node, const char *hash)
+			 const char *node, const char *hash, char *pod_name, size_t len,
+			 struct err *e)
 {
 	_cleanup_json_ cJSON *tmpl = cJSON_Duplicate(json_path(ds, "spec.template"), 1);
 	_cleanup_json_ cJSON *extra = cJSON_CreateObject();
@@ -431,8 +433,9 @@ static int ds_pod_create(struct ctrl_mgr *m, const cJSON *ds, const char *ns, co
 	json_set_str(extra, LABEL_HASH, hash);
 	snprintf(gen, sizeof(gen), "%" PRId64, json_int(ds, "metadata.generation", 1));
 	json_set_str(extra, LABEL_GEN, gen);
-	return ctrl_pod_create(m, tmpl, ns, name,
-			       ctrl_owner_ref_new("apps/v1", "DaemonSet", ds, true), extra);
+	return ctrl_pod_create_ret(m, tmpl, ns, name,
+				   ctrl_owner_ref_new("apps/v1", "DaemonSet", ds, true), extra,
+				   pod_name, len, e);
 }
 
 /* Adopt a matching orphan / release an owned pod that stopped matching (as the ReplicaSet). */
@@ -524,15 +527,26 @@ static void sync_delete(struct ds_sync *s, const cJSON *pod, int64_t grace)
 	}
 	if (r < 0 && r != -ENOENT)
 		s->failed = r;
+	else if (r >= 0)
+		ctrl_event(s->m, DS_COMPONENT, s->ds, "Normal", "SuccessfulDelete",
+			   "Deleted pod: %s", pname);
 }
 
 static void sync_create(struct ds_sync *s, const char *node)
 {
-	int r = ds_pod_create(s->m, s->ds, s->ns, s->name, node, s->hash);
+	char pname[256] = "";
+	struct err e = {0};
+	int r = ds_pod_create(s->m, s->ds, s->ns, s->name, node, s->hash, pname, sizeof(pname), &e);
 
 	s->writes++;
-	if (r < 0)
+	if (r < 0) {
 		s->failed = r;
+		ctrl_event(s->m, DS_COMPONENT, s->ds, "Warning", "FailedCreate",
+			   "Error creating: %s", e.message[0] ? e.message : strerror(-r));
+	} else {
+		ctrl_event(s->m, DS_COMPONENT, s->ds, "Normal", "SuccessfulCreate",
+			   "Created pod: %s", pname);
+	}
 }
 
 /* Kubernetes' podsShouldBeOnNode: create what is missing, delete what must not be there. */
@@ -571,6 +585,10 @@ static void sync_manage(struct ds_sync *s, struct ds_node *n, bool surge)
 						    100);
 				continue;
 			}
+			/* the daemonset controller's words */
+			ctrl_event(s->m, DS_COMPONENT, s->ds, "Warning", "FailedDaemonPod",
+				   "Found failed daemon pod %s/%s on node %s, will try to kill it",
+				   s->ns, json_str(p, "metadata.name", ""), n->name);
 			sync_delete(s, p, -1);
 		} else if (streq(phase, "Succeeded")) {
 			sync_delete(s, p, -1);

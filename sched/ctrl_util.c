@@ -124,8 +124,18 @@ bool ctrl_pod_available(const cJSON *pod, int64_t min_ready_s, int64_t now_s)
 int ctrl_pod_create(struct ctrl_mgr *m, const cJSON *tmpl, const char *ns, const char *prefix,
 		    cJSON *owner_ref, const cJSON *extra_labels)
 {
-	_cleanup_json_ cJSON *pod = cJSON_CreateObject();
 	struct err e = { 0 };
+
+	return ctrl_pod_create_ret(m, tmpl, ns, prefix, owner_ref, extra_labels, NULL, 0, &e);
+}
+
+int ctrl_pod_create_ret(struct ctrl_mgr *m, const cJSON *tmpl, const char *ns, const char *prefix,
+			cJSON *owner_ref, const cJSON *extra_labels, char *name, size_t name_len,
+			struct err *e)
+{
+	_cleanup_json_ cJSON *pod = cJSON_CreateObject();
+	struct store_obj *o = NULL;
+	int r;
 	cJSON *md, *labels, *it, *refs;
 	char gen[300];
 
@@ -150,7 +160,11 @@ int ctrl_pod_create(struct ctrl_mgr *m, const cJSON *tmpl, const char *ns, const
 	refs = cJSON_AddArrayToObject(md, "ownerReferences");
 	cJSON_AddItemToArray(refs, owner_ref);
 	cJSON_AddItemToObject(pod, "spec", cJSON_Duplicate(json_path(tmpl, "spec"), 1));
-	return api_obj_create(ctrl_store(m), pod, NULL, &e);
+	r = api_obj_create(ctrl_store(m), pod, name ? &o : NULL, e);
+	if (r >= 0 && name && name_len)
+		snprintf(name, name_len, "%s", o && o->name ? o->name : "");
+	store_obj_unref(o);
+	return r;
 }
 
 int ctrl_delete(struct ctrl_mgr *m, const char *resource, const char *ns, const char *name,

@@ -145,10 +145,15 @@ static int spread_init(struct sched_pod *sp, const cJSON *spec)
 	return 0;
 }
 
+/* Kubernetes' defaults for containers without requests: 100m CPU, 200 MiB memory (the
+ * scheduler's non-zero requests, for scoring only). */
+#define DEFAULT_CPU_M 100
+#define DEFAULT_MEM (200LL << 20)
+
 int sched_pod_init(struct sched_pod *sp, const cJSON *pod)
 {
 	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(pod, "spec"), *c, *p;
-	struct sched_res init = {0};
+	struct sched_res init = {0}, init_nz = {0};
 	size_t n = 0;
 
 	memset(sp, 0, sizeof(*sp));
@@ -179,6 +184,8 @@ int sched_pod_init(struct sched_pod *sp, const cJSON *pod)
 		sp->req.cpu_m += r.cpu_m;
 		sp->req.mem += r.mem;
 		sp->req.eph += r.eph;
+		sp->nz.cpu_m += r.cpu_m ? r.cpu_m : DEFAULT_CPU_M;
+		sp->nz.mem += r.mem ? r.mem : DEFAULT_MEM;
 		cJSON_ArrayForEach(p, cJSON_GetObjectItemCaseSensitive(c, "ports"))
 		{
 			if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(p, "hostPort")))
@@ -196,6 +203,10 @@ int sched_pod_init(struct sched_pod *sp, const cJSON *pod)
 			init.mem = r.mem;
 		if (r.eph > init.eph)
 			init.eph = r.eph;
+		if ((r.cpu_m ? r.cpu_m : DEFAULT_CPU_M) > init_nz.cpu_m)
+			init_nz.cpu_m = r.cpu_m ? r.cpu_m : DEFAULT_CPU_M;
+		if ((r.mem ? r.mem : DEFAULT_MEM) > init_nz.mem)
+			init_nz.mem = r.mem ? r.mem : DEFAULT_MEM;
 	}
 	if (init.cpu_m > sp->req.cpu_m)
 		sp->req.cpu_m = init.cpu_m;
@@ -203,6 +214,10 @@ int sched_pod_init(struct sched_pod *sp, const cJSON *pod)
 		sp->req.mem = init.mem;
 	if (init.eph > sp->req.eph)
 		sp->req.eph = init.eph;
+	if (init_nz.cpu_m > sp->nz.cpu_m)
+		sp->nz.cpu_m = init_nz.cpu_m;
+	if (init_nz.mem > sp->nz.mem)
+		sp->nz.mem = init_nz.mem;
 	if (!n)
 		return 0;
 	sp->ports = calloc(n, sizeof(*sp->ports));
@@ -301,6 +316,8 @@ int sched_node_commit(struct sched_node *sn, const struct sched_pod *sp)
 	sn->used.mem += sp->req.mem;
 	sn->used.eph += sp->req.eph;
 	sn->used.pods += sp->req.pods;
+	sn->used_nz.cpu_m += sp->nz.cpu_m;
+	sn->used_nz.mem += sp->nz.mem;
 	return 0;
 }
 
@@ -326,6 +343,8 @@ void sched_node_uncommit(struct sched_node *sn, const struct sched_pod *sp)
 	sn->used.mem -= sp->req.mem;
 	sn->used.eph -= sp->req.eph;
 	sn->used.pods -= sp->req.pods;
+	sn->used_nz.cpu_m -= sp->nz.cpu_m;
+	sn->used_nz.mem -= sp->nz.mem;
 }
 
 /* --- taints and tolerations --- */
@@ -529,10 +548,6 @@ unsigned sched_filter(const struct sched_pod *sp, const struct sched_node *sn, c
 
 /* --- scores --- */
 
-/* Kubernetes' defaults for pods without requests: 100m CPU, 200 MiB memory (non-zero requests). */
-#define DEFAULT_CPU_M 100
-#define DEFAULT_MEM (200LL << 20)
-
 static int64_t frac(int64_t used, int64_t alloc, bool most)
 {
 	if (alloc <= 0 || used > alloc)
@@ -545,12 +560,11 @@ int64_t sched_score(const struct sched_pod *sp, const struct sched_node *sn,
 {
 	const cJSON *tols = sp->tolerations, *t;
 	bool most = strategy == SCHED_MOST_ALLOCATED;
-	int64_t cpu = sp->req.cpu_m ? sp->req.cpu_m : DEFAULT_CPU_M;
-	int64_t mem = sp->req.mem ? sp->req.mem : DEFAULT_MEM;
 	int64_t score, intolerable = 0, pref = 0;
 
-	score = (frac(sn->used.cpu_m + cpu, sn->alloc.cpu_m, most) +
-		 frac(sn->used.mem + mem, sn->alloc.mem, most)) /
+	/* NodeResourcesFit's scoring counts non-zero requests, of the pod and of those placed */
+	score = (frac(sn->used_nz.cpu_m + sp->nz.cpu_m, sn->alloc.cpu_m, most) +
+		 frac(sn->used_nz.mem + sp->nz.mem, sn->alloc.mem, most)) /
 		2;
 	/* TaintToleration: every untolerated PreferNoSchedule taint costs */
 	cJSON_ArrayForEach(t, sn->taints)
@@ -840,10 +854,10 @@ static int prep_build(struct prep *p, const struct sched_pod *sp, const struct s
 }
 
 static unsigned view_filter(const struct sched_pod *sp, const struct sched_node *sn,
-			    const struct prep *p)
+			    const struct prep *p, bool spread)
 {
 	/* PodTopologySpread */
-	for (size_t c = 0; c < sp->n_spread; c++) {
+	for (size_t c = 0; spread && c < sp->n_spread; c++) {
 		const struct sched_spread *x = &sp->spread[c];
 		const char *v = str_of(sn->labels, x->key);
 		int64_t self;
@@ -1038,7 +1052,7 @@ int sched_place(const struct sched_pod *sp, const struct sched_node *nodes, size
 			fe->n_nodes++;
 		r = sched_filter(sp, &nodes[i], &taint);
 		if (!r && view)
-			r = view_filter(sp, &nodes[i], &p);
+			r = view_filter(sp, &nodes[i], &p, true);
 		if (r) {
 			if (fe)
 				fe_record(fe, r, taint);
@@ -1058,6 +1072,28 @@ int sched_place(const struct sched_pod *sp, const struct sched_node *nodes, size
 		prep_free(&p, sp);
 	free(have);
 	return best;
+}
+
+long sched_interpod_filter(const struct sched_pod *sp, const struct sched_node *nodes, size_t n,
+			   size_t target)
+{
+	bool view = sp->n_terms > 0;
+	struct prep p;
+	unsigned r;
+
+	if (target >= n)
+		return -EINVAL;
+	for (size_t i = 0; i < n && !view; i++)
+		view = nodes[i].n_anti > 0;
+	if (!view)
+		return 0;
+	if (prep_build(&p, sp, nodes, n) < 0) {
+		prep_free(&p, sp);
+		return -ENOMEM;
+	}
+	r = view_filter(sp, &nodes[target], &p, false);
+	prep_free(&p, sp);
+	return r;
 }
 
 static int cmp_str(const void *a, const void *b)

@@ -65,6 +65,9 @@ struct sched_pod {
 	const cJSON *tolerations, *node_selector, *required_terms, *preferred_terms;
 	const char *node_name;
 	struct sched_res req; /* pods is always 1 */
+	/* for scoring: cpu and memory with kube-scheduler's non-zero defaults (100m, 200 MiB) for
+	 * each container that requests none, so pods without requests still spread */
+	struct sched_res nz;
 	struct sched_port *ports;
 	size_t n_ports;
 };
@@ -76,6 +79,7 @@ struct sched_node {
 	bool unschedulable;
 	struct sched_res alloc;
 	struct sched_res used;
+	struct sched_res used_nz; /* the committed pods' nz (scoring only) */
 	struct sched_port *ports; /* host ports in use */
 	size_t n_ports, cap_ports;
 	const cJSON *images; /* status.images */
@@ -160,6 +164,15 @@ struct sched_fit_error {
 int sched_place(const struct sched_pod *sp, const struct sched_node *nodes, size_t n,
 		enum sched_strategy strategy, const char *const *excluded, size_t n_excluded,
 		struct sched_fit_error *fe);
+
+/*
+ * The required inter-pod affinity filters of sched_place (the pod's affinity and anti-affinity,
+ * and the anti-affinity of the pods placed) for one node, nodes[target], against the pods the
+ * view holds: the target node's admission runs it over its own replica. 0 if they pass, else
+ * SCHED_R_POD_AFFINITY, SCHED_R_POD_ANTI or SCHED_R_EXISTING_ANTI; or a negative errno.
+ */
+long sched_interpod_filter(const struct sched_pod *sp, const struct sched_node *nodes, size_t n,
+			   size_t target);
 
 /* The reason strings of one node's SCHED_R_* mask, joined with ", " (e.g. "Insufficient cpu,
  * Insufficient memory"); taint as sched_filter sets it. */

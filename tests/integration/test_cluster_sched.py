@@ -168,6 +168,19 @@ def test_spread_and_binpack():
         with Up(3, lambda c, s=strategy: ["--sched-strategy", s]) as c:
             n1 = c.nodes()[0]
             names = [nd.name for nd in c.nodes()]
+            if strategy == "LeastAllocated":
+                # pods without requests spread (scored with kube-scheduler's non-zero defaults,
+                # 100m and 200 MiB each); before, every node tied and the first took them all.
+                # Owners place at once from the same view, each spreading its own pods: 15
+                # make at least one owner place 5
+                d = deployment("norq", 15, "1m")
+                del d["spec"]["template"]["spec"]["containers"][0]["resources"]
+                apply(n1, d, "/apis/apps/v1/namespaces/default/deployments")
+                wait_for(lambda: len([p for p in pods(n1, "app%3Dnorq") if running(p)]) == 15,
+                         180, "15 norq pods Running", interval=0.5)
+                spread = {n: len(ps) for n, ps in by_node(pods(n1, "app%3Dnorq")).items()}
+                print("pods without requests:", spread)
+                assert set(spread) == set(names), spread
             apply(n1, deployment("web", 8, "300m"), "/apis/apps/v1/namespaces/default/deployments")
             wait_for(lambda: len([p for p in pods(n1, "app%3Dweb") if running(p)]) == 8, 120,
                      "8 web pods Running", interval=0.5)
@@ -177,6 +190,15 @@ def test_spread_and_binpack():
             if strategy == "LeastAllocated":
                 # spread: every node runs some
                 assert set(spread) == set(names), spread
+                # every Node lists the images its node holds (image locality's input)
+                for n in names:
+                    node = wait_for(lambda n=n: (lambda r: r[1] if r[0] == 200 and r[1][
+                        "status"].get("images") else None)(api(n1, "GET", f"/api/v1/nodes/{n}")),
+                        60, f"{n}: status.images")
+                    imgs = node["status"]["images"]
+                    assert any("docker.io/library/busybox:latest" in i["names"] and
+                               any("@sha256:" in x for x in i["names"]) and i["sizeBytes"] > 0
+                               for i in imgs), imgs
             else:
                 # bin-packing: as many as fit on the first node, the rest on one more
                 fit = alloc[names[0]] // 300
@@ -285,6 +307,31 @@ def test_admission_race_rejects_overcommit():
                f"node {n3.name} rejected the pod at admission: Insufficient cpu" in e["message"]]
         assert len({e["involvedObject"]["name"] for e in evs}) == 3, evs
         assert n3.metrics()["shoal_sched_rejections_total"] >= 3
+
+        # two pods that keep off each other's node, both proposed onto n3: its admission takes
+        # the first and refuses the second by the anti-affinity, which goes elsewhere
+        anti = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+            "topologyKey": "kubernetes.io/hostname",
+            "labelSelector": {"matchLabels": {"grp": "anti"}}}]}}
+        threads = []
+        for i in range(2):
+            body = pod_body(f"anti{i}", cpu="10m", affinity=anti)
+            body["metadata"]["labels"] = {"grp": "anti"}
+            threads.append(threading.Thread(target=create, args=(nodes[i], body)))
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        items = wait_for(lambda: (lambda ps: ps if len(ps) == 2 and all(
+            running(p) for p in ps) else None)(pods(nodes[0], "grp%3Danti")), 120,
+            "both anti-affine pods Running", interval=0.5)
+        where = sorted(p["spec"]["nodeName"] for p in items)
+        assert len(set(where)) == 2 and n3.name in where, where
+        msg = (f"node {n3.name} rejected the pod at admission: node(s) didn't match pod "
+               "anti-affinity rules")
+        wait_for(lambda: [e for e in api(nodes[0], "GET", "/api/v1/namespaces/default/events")[1][
+            "items"] if e["reason"] == "FailedScheduling" and msg in e["message"]], 30,
+            "the anti-affinity rejection Event")
 
 
 def test_cordon_drain_with_budget():

@@ -91,6 +91,10 @@ def test_daemonset_with_kubectl(node, tmp_path):
     assert pod["metadata"]["ownerReferences"][0]["kind"] == "DaemonSet"
     # the HTTP server answers on the pod's address
     assert node.http(pod["status"]["podIP"], path="/hostname") == pod["metadata"]["name"] + "\n"
+    # the controller says what it did, as Kubernetes' daemonset-controller does
+    ev = node.wait_event("agent", "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
+    assert ev["type"] == "Normal" and ev["source"]["component"] == "daemonset-controller", ev
+    assert ev["involvedObject"]["kind"] == "DaemonSet", ev
 
     st = k.run("rollout", "status", "ds/agent", "--timeout=60s", timeout=90).stdout
     assert 'daemon set "agent" successfully rolled out' in st
@@ -113,6 +117,8 @@ def test_daemonset_with_kubectl(node, tmp_path):
     assert 'daemon set "agent" successfully rolled out' in st
     wait("agent pod ready at v2", lambda: ready_version(node, "v2"), node=node)
     assert len(revisions(node)) == 2
+    node.wait_event("agent", "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
+    assert "SuccessfulCreate" in k.run("describe", "ds", "agent").stdout
     crs = k.run("get", "controllerrevisions").stdout.splitlines()
     assert crs[0].split() == ["NAME", "CONTROLLER", "REVISION", "AGE"]
     assert sorted(l.split()[2] for l in crs[1:]) == ["1", "2"]

@@ -535,14 +535,105 @@ static void test_spread_and_images(void **state)
 		cJSON_Delete(objs[i]);
 }
 
+/* Pods without requests still spread under least-allocated: scoring counts kube-scheduler's
+ * non-zero defaults (100m, 200 MiB) for each of them, placed or being placed. */
+static void test_no_requests_spread(void **state)
+{
+	cJSON *objs[3] = {
+	    node("a", "4", "8Gi", NULL, NULL),
+	    node("b", "4", "8Gi", NULL, NULL),
+	    node("c", "4", "8Gi", NULL, NULL),
+	};
+	struct sched_node ns[3];
+	struct sched_pod sp[9];
+	cJSON *po[9];
+	int seen[3] = {0};
+
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(sched_node_init(&ns[i], objs[i]), 0);
+	for (int i = 0; i < 9; i++) {
+		po[i] = J("{\"metadata\":{\"name\":\"p\"},\"spec\":{\"containers\":"
+			  "[{\"name\":\"c\",\"image\":\"busybox\"}]}}");
+		assert_int_equal(sched_pod_init(&sp[i], po[i]), 0);
+		assert_int_equal(sp[i].req.cpu_m, 0);
+		assert_int_equal(sp[i].nz.cpu_m, 100);
+		assert_int_equal(sp[i].nz.mem, 200LL << 20);
+		int k = sched_place(&sp[i], ns, 3, SCHED_LEAST_ALLOCATED, NULL, 0, NULL);
+		assert_true(k >= 0);
+		seen[k]++;
+		assert_int_equal(sched_node_commit(&ns[k], &sp[i]), 0);
+	}
+	assert_int_equal(seen[0], 3);
+	assert_int_equal(seen[1], 3);
+	assert_int_equal(seen[2], 3);
+	/* the filters still see no requests: nothing is used */
+	assert_int_equal(ns[0].used.cpu_m, 0);
+	sched_node_uncommit(&ns[0], &sp[0]);
+	assert_int_equal(ns[0].used_nz.cpu_m, 200);
+	for (int i = 0; i < 9; i++) {
+		sched_pod_release(&sp[i]);
+		cJSON_Delete(po[i]);
+	}
+	for (int i = 0; i < 3; i++) {
+		sched_node_release(&ns[i]);
+		cJSON_Delete(objs[i]);
+	}
+}
+
+/* The target's admission check of inter-pod rules, over its own view of one node. */
+static void test_interpod_filter(void **state)
+{
+	cJSON *objs[2] = {
+	    node("a", "4", "4Gi", NULL, "\"kubernetes.io/hostname\":\"a\",\"zone\":\"z1\""),
+	    node("b", "4", "4Gi", NULL, "\"kubernetes.io/hostname\":\"b\",\"zone\":\"z1\""),
+	};
+	struct sched_node ns[2];
+	struct sched_pod w1, w2, plain, cli;
+	cJSON *w1p = lpod("default", "\"app\":\"web\"", ANTI_HOST);
+	cJSON *w2p = lpod("default", "\"app\":\"web\"", ANTI_HOST);
+	cJSON *pp = lpod("default", "\"app\":\"web\"", NULL);
+	cJSON *cp = lpod("default", "\"app\":\"cli\"", AFF_ZONE);
+
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(sched_node_init(&ns[i], objs[i]), 0);
+	assert_int_equal(sched_pod_init(&w1, w1p), 0);
+	assert_int_equal(sched_pod_init(&w2, w2p), 0);
+	assert_int_equal(sched_pod_init(&plain, pp), 0);
+	assert_int_equal(sched_pod_init(&cli, cp), 0);
+	assert_int_equal(sched_interpod_filter(&w1, ns, 2, 0), 0);
+	assert_int_equal(sched_interpod_filter(&plain, ns, 2, 0), 0);
+	assert_int_equal(sched_interpod_filter(&w1, ns, 2, 2), -EINVAL);
+	/* the first admitted: the second anti-affine one is refused there, not on b */
+	assert_int_equal(sched_node_commit(&ns[0], &w1), 0);
+	assert_int_equal(sched_interpod_filter(&w2, ns, 2, 0), SCHED_R_POD_ANTI);
+	assert_int_equal(sched_interpod_filter(&w2, ns, 2, 1), 0);
+	/* a pod the admitted one's anti-affinity selects */
+	assert_int_equal(sched_interpod_filter(&plain, ns, 2, 0), SCHED_R_EXISTING_ANTI);
+	/* required affinity with no matching pod anywhere */
+	assert_int_equal(sched_interpod_filter(&cli, ns, 2, 1), SCHED_R_POD_AFFINITY);
+	sched_pod_release(&w1);
+	sched_pod_release(&w2);
+	sched_pod_release(&plain);
+	sched_pod_release(&cli);
+	cJSON_Delete(w1p);
+	cJSON_Delete(w2p);
+	cJSON_Delete(pp);
+	cJSON_Delete(cp);
+	for (int i = 0; i < 2; i++) {
+		sched_node_release(&ns[i]);
+		cJSON_Delete(objs[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_requests),	      cmocka_unit_test(test_filters),
-	    cmocka_unit_test(test_node_affinity),     cmocka_unit_test(test_host_ports),
-	    cmocka_unit_test(test_place_and_message), cmocka_unit_test(test_preferred),
-	    cmocka_unit_test(test_admission_model),   cmocka_unit_test(test_admission_record),
-	    cmocka_unit_test(test_pod_affinity),      cmocka_unit_test(test_spread_and_images),
+	    cmocka_unit_test(test_requests),	       cmocka_unit_test(test_filters),
+	    cmocka_unit_test(test_node_affinity),      cmocka_unit_test(test_host_ports),
+	    cmocka_unit_test(test_place_and_message),  cmocka_unit_test(test_preferred),
+	    cmocka_unit_test(test_admission_model),    cmocka_unit_test(test_admission_record),
+	    cmocka_unit_test(test_pod_affinity),       cmocka_unit_test(test_spread_and_images),
+	    cmocka_unit_test(test_no_requests_spread), cmocka_unit_test(test_interpod_filter),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
