@@ -229,6 +229,11 @@ $(BUILD)/bench-sched: tools/bench/bench-sched.c $(BUILD)/libshoal.a
 bench-sched: $(BUILD)/bench-sched
 	$(BUILD)/bench-sched
 
+# the devcluster half: 200 pods on 5 nodes, kill -9 rounds (tools/bench/bench_sched_devcluster.py)
+.PHONY: bench-sched-devcluster
+bench-sched-devcluster: all $(BUILD)/images/busybox
+	$(PYTHON) tools/bench/bench_sched_devcluster.py $(BENCH_SCHED_ARGS)
+
 # service datapath: socket LB vs direct vs kube-proxy-style nft/iptables rulesets
 $(BUILD)/bench/svc-load: tools/bench/svc_load.c
 	@mkdir -p $(@D)

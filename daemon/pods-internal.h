@@ -127,6 +127,7 @@ struct pods {
 		char registry[256];
 		uint64_t retry_ms, backoff_ms;
 		bool probing; /* one worker is trying it again */
+		bool first;   /* ... or for the first time (no failure known yet) */
 		struct err err;
 	} unreach[8];
 	struct crun_rt *rt;

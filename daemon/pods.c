@@ -540,7 +540,10 @@ static void remove_instance(struct pods *m, const char *dir, const char *id)
  * A registry that cannot be reached (no DNS, no route: an offline or edge node) costs every
  * pull its resolver and connect timeouts, seconds each. After such a failure its pulls are
  * skipped for a back-off (10 s doubling to 5 min, as the kubelet backs off an image), answered
- * with the last error, while one worker at a time tries again when it runs out. Other failures
+ * with the last error, while one worker at a time tries again when it runs out. While the first
+ * pull from a registry is under way, other pulls from it that have a local copy to fall back on
+ * (policy Always) use that copy at once instead of each waiting out the same timeouts (every
+ * worker of a fresh node did, for its first pods); pulls without one still try. Other failures
  * (HTTP errors, authentication, bad content) are per image and not remembered here.
  */
 #define UNREACH_BACKOFF_MIN_MS 10000
@@ -554,8 +557,18 @@ static struct pods_unreachable *unreach_find(struct pods *m, const char *registr
 	return NULL;
 }
 
-/* true: skip the pull; *e is the last failure with when it is tried again */
-static bool unreach_skip(struct pods *m, const char *registry, struct err *e)
+/* A free slot for a registry, or NULL. */
+static struct pods_unreachable *unreach_free_slot(struct pods *m)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(m->unreach); i++)
+		if (!m->unreach[i].registry[0])
+			return &m->unreach[i];
+	return NULL;
+}
+
+/* true: skip the pull; *e is the last failure with when it is tried again. have_local: a copy
+ * of the image is present (the caller falls back on it). */
+static bool unreach_skip(struct pods *m, const char *registry, bool have_local, struct err *e)
 {
 	uint64_t now = util_mono_ms();
 	struct pods_unreachable *u;
@@ -563,7 +576,21 @@ static bool unreach_skip(struct pods *m, const char *registry, struct err *e)
 
 	pthread_mutex_lock(&m->unreach_lock);
 	u = unreach_find(m, registry);
-	if (u && (u->probing || now < u->retry_ms)) {
+	if (!u) {
+		/* the first pull from it: the others with a local copy wait for nothing */
+		u = unreach_free_slot(m);
+		if (u) {
+			memset(u, 0, sizeof(*u));
+			snprintf(u->registry, sizeof(u->registry), "%s", registry);
+			u->probing = u->first = true;
+		}
+	} else if (u->first) {
+		if (have_local) {
+			err_set(e, EHOSTUNREACH, 0, "ErrImagePull",
+				"registry %.64s: the first pull from it is under way", registry);
+			skip = true;
+		}
+	} else if (u->probing || now < u->retry_ms) {
 		*e = u->err;
 		snprintf(e->message, sizeof(e->message), "%.380s (registry %.64s unreachable; "
 			 "next try in %llus)", u->err.message, registry,
@@ -602,13 +629,13 @@ static void unreach_result(struct pods *m, const char *registry, int k, const st
 			      : u->backoff_ms >= UNREACH_BACKOFF_MAX_MS / 2 ? UNREACH_BACKOFF_MAX_MS
 								    : u->backoff_ms * 2;
 		u->retry_ms = now + u->backoff_ms;
-		u->probing = false;
+		u->probing = u->first = false;
 		u->err = *e;
 	}
 	pthread_mutex_unlock(&m->unreach_lock);
 }
 
-static int pull_image(struct pods *m, struct image_store *store, const char *image,
+static int pull_image(struct pods *m, struct image_store *store, const char *image, bool have_local,
 		      char **ret_name, struct err *e)
 {
 	struct image_pull_opts po = { .timeout_sec = 120 };
@@ -617,7 +644,7 @@ static int pull_image(struct pods *m, struct image_store *store, const char *ima
 
 	if ((k = image_ref_parse(image, &ref, e)) < 0)
 		return k;
-	if (unreach_skip(m, ref.registry, e))
+	if (unreach_skip(m, ref.registry, have_local, e))
 		return -EHOSTUNREACH;
 	k = image_store_pull(store, image, &po, ret_name, e);
 	unreach_result(m, ref.registry, k, e);
@@ -663,7 +690,7 @@ static void work_start(struct pjob *j)
 		int k;
 
 		j->pull_attempted = true;
-		k = pull_image(m, store, image, &pulled_name, &j->pull_err);
+		k = pull_image(m, store, image, r >= 0, &pulled_name, &j->pull_err);
 		j->pull_ms = util_mono_ms() - t0;
 		if (k < 0 && r < 0) {
 			j->r = k;
