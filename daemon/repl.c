@@ -39,7 +39,9 @@ struct replication {
 	void *clock_data;
 	void (*on_members)(void *ud);
 	void *on_members_data;
-	char *self, *last_path;
+	char *self, *last_path, *state_path;
+	char *state_saved; /* what repl.state holds */
+	uint64_t state_saved_at;
 	struct event *timer;
 	uint64_t armed_at; /* wall ms the timer fires at; 0: not armed */
 	uint64_t members_epoch, next_members_poll;
@@ -258,6 +260,40 @@ static void last_save(struct replication *d, uint64_t now)
 		d->last_saved = newest;
 }
 
+/* repl.state: the tombstone floor and each member's last round (repl_state_save), rewritten
+ * when it changed, at most every LAST_SAVE_MS */
+static void state_save(struct replication *d, uint64_t now)
+{
+	char *text = NULL;
+	size_t len;
+
+	if (d->state_saved && now < d->state_saved_at + LAST_SAVE_MS)
+		return;
+	if (repl_state_save(d->r, &text, &len) < 0)
+		return;
+	if (d->state_saved && streq(d->state_saved, text)) {
+		free(text);
+		return;
+	}
+	if (util_write_file(d->state_path, text, len, 0600) < 0) {
+		free(text);
+		return;
+	}
+	free(d->state_saved);
+	d->state_saved = text;
+	d->state_saved_at = now;
+}
+
+static void state_load(struct replication *d)
+{
+	_cleanup_free_ char *buf = NULL;
+	size_t len;
+
+	if (util_read_file(d->state_path, 1 << 20, &buf, &len) < 0)
+		return;
+	repl_state_load(d->r, buf, len);
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct replication *d = arg;
@@ -274,6 +310,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 		log_info("replication: pull-only resync complete");
 	}
 	last_save(d, now);
+	state_save(d, now);
 	next = repl_next_tick(d->r);
 	if (next > d->next_members_poll)
 		next = d->next_members_poll;
@@ -319,7 +356,8 @@ int replication_new(struct event_base *base, const struct replication_opts *o,
 	d->link = calloc(1, sizeof(*d->link));
 	d->timer = evtimer_new(base, on_timer, d);
 	if (!d->self || !d->link || !d->timer ||
-	    asprintf(&d->last_path, "%s/repl.last", o->state_dir) < 0) {
+	    asprintf(&d->last_path, "%s/repl.last", o->state_dir) < 0 ||
+	    asprintf(&d->state_path, "%s/repl.state", o->state_dir) < 0) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -342,6 +380,7 @@ int replication_new(struct event_base *base, const struct replication_opts *o,
 	r = repl_new(&cfg, &env, o->store, o->node_name, &d->r);
 	if (r < 0)
 		goto fail;
+	state_load(d);
 	r = gossip_channel_register(o->gossip, GOSSIP_CH_REPL, serve, d);
 	if (r < 0)
 		goto fail;
@@ -360,6 +399,8 @@ struct replication *replication_free(struct replication *d)
 		return NULL;
 	if (d->gossip && d->r)
 		gossip_channel_register(d->gossip, GOSSIP_CH_REPL, NULL, NULL);
+	if (d->r && d->state_path)
+		state_save(d, UINT64_MAX); /* the latest, whatever the last write's age */
 	if (d->link) {
 		d->link->d = NULL;
 		link_unref(d->link);
@@ -373,6 +414,8 @@ struct replication *replication_free(struct replication *d)
 	free(d->known);
 	free(d->self);
 	free(d->last_path);
+	free(d->state_path);
+	free(d->state_saved);
 	free(d);
 	return NULL;
 }

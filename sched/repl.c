@@ -4,6 +4,8 @@
  * anti-entropy rounds. Pure logic: the wall clock, randomness and the network are repl_env.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,6 +175,13 @@ struct repl {
 	 * collected yet is dropped, not stored again */
 	uint64_t gc_floor;
 
+	/* rounds restored by repl_state_load for members not known yet */
+	struct restored {
+		char *name;
+		uint64_t last_round;
+	} * restored;
+	size_t nrestored;
+
 	struct repl_stats st;
 };
 
@@ -257,6 +266,13 @@ void repl_member_set(struct repl *r, const char *node, enum repl_member_state st
 		if (!m->name)
 			return;
 		idx = (uint32_t)r->nm++;
+		for (size_t i = 0; i < r->nrestored; i++)
+			if (streq(r->restored[i].name, node)) {
+				m->last_round = r->restored[i].last_round;
+				free(r->restored[i].name);
+				r->restored[i] = r->restored[--r->nrestored];
+				break;
+			}
 	}
 	was_live = member_live(m);
 	m->st = st;
@@ -1897,6 +1913,9 @@ struct repl *repl_free(struct repl *r)
 		free(r->m[i].name);
 	}
 	free(r->m);
+	for (size_t i = 0; i < r->nrestored; i++)
+		free(r->restored[i].name);
+	free(r->restored);
 	r->nlost = 0;
 	free(r->lost);
 	free(r->self);
@@ -1927,4 +1946,80 @@ void repl_stats_get(struct repl *r, struct repl_stats *ret)
 {
 	*ret = r->st;
 	ret->dirty = r->ndirty;
+}
+
+/* ---------- state across restarts ---------- */
+
+int repl_state_save(struct repl *r, char **ret, size_t *ret_len)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return -ENOMEM;
+	fprintf(f, "floor %" PRIu64 "\n", r->gc_floor);
+	for (size_t i = 0; i < r->nm; i++)
+		if (r->m[i].st != REPL_MEMBER_LEFT && r->m[i].last_round)
+			fprintf(f, "round %s %" PRIu64 "\n", r->m[i].name, r->m[i].last_round);
+	for (size_t i = 0; i < r->nrestored; i++)
+		fprintf(f, "round %s %" PRIu64 "\n", r->restored[i].name,
+			r->restored[i].last_round);
+	if (fclose(f) != 0) {
+		free(buf);
+		return -ENOMEM;
+	}
+	*ret = buf;
+	*ret_len = len;
+	return 0;
+}
+
+static void restore_round(struct repl *r, const char *node, uint64_t t)
+{
+	struct rmember *m = member_find(r, node, NULL);
+	struct restored *nv;
+
+	if (m) {
+		if (t > m->last_round)
+			m->last_round = t;
+		return;
+	}
+	for (size_t i = 0; i < r->nrestored; i++)
+		if (streq(r->restored[i].name, node)) {
+			if (t > r->restored[i].last_round)
+				r->restored[i].last_round = t;
+			return;
+		}
+	nv = reallocarray(r->restored, r->nrestored + 1, sizeof(*nv));
+	if (!nv)
+		return;
+	r->restored = nv;
+	nv[r->nrestored].name = strdup(node);
+	nv[r->nrestored].last_round = t;
+	if (nv[r->nrestored].name)
+		r->nrestored++;
+}
+
+void repl_state_load(struct repl *r, const char *text, size_t len)
+{
+	const char *p = text, *end = text + len;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		char line[512], name[256];
+		uint64_t v;
+
+		if (n < sizeof(line)) {
+			memcpy(line, p, n);
+			line[n] = 0;
+			if (sscanf(line, "floor %" SCNu64, &v) == 1) {
+				if (v > r->gc_floor)
+					r->gc_floor = v;
+			} else if (sscanf(line, "round %255s %" SCNu64, name, &v) == 2 && v &&
+				   !streq(name, r->self))
+				restore_round(r, name, v);
+		}
+		p += n + 1;
+	}
 }

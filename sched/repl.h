@@ -126,6 +126,19 @@ uint64_t repl_last_round(struct repl *r, const char *node);
 /* Whether this node completed a pull after starting pull-only (false when not pull_only). */
 bool repl_pull_only(struct repl *r);
 
+/*
+ * Bookkeeping kept across a restart (the daemon writes it to a file; the store itself is
+ * durable): the tombstone floor (tombstones older than it were collected here, so one arriving
+ * from a node that has not collected yet is dropped, not stored again) and each member's last
+ * completed round (repl_caught_up, the horizon rule). Text, one item a line; *ret malloc'ed.
+ */
+int repl_state_save(struct repl *r, char **ret, size_t *ret_len);
+/*
+ * Restore it right after repl_new: values only grow, a member not known yet gets its round
+ * once repl_member_set names it; malformed and unknown lines are ignored.
+ */
+void repl_state_load(struct repl *r, const char *text, size_t len);
+
 struct repl_stats {
 	uint64_t pushes_sent, push_bytes_sent, push_regs_sent, push_failures;
 	uint64_t pushes_received, push_bytes_received;
