@@ -51,6 +51,8 @@ struct gossip {
 		gossip_serve_fn fn;
 		void *ud;
 	} chans[GOSSIP_CH_MAX];
+	void (*heard)(void *ud, const char *node); /* a member's request arrived */
+	void *heard_ud;
 	/* leave */
 	struct event *leave_ev;
 	gossip_done_fn leave_done;
@@ -614,6 +616,8 @@ static void on_conn_read(struct bufferevent *bev, void *arg)
 
 		memcpy(from, plain + 2, nl);
 		from[nl] = 0;
+		if (g->heard)
+			g->heard(g->heard_ud, from);
 		r = g->chans[plain[0]].fn(g->chans[plain[0]].ud, from, plain + 2 + nl,
 					   (size_t)n - 2 - nl, &kreply, &rlen);
 		reply = kreply;
@@ -1018,6 +1022,12 @@ int gossip_keys_op(struct gossip *g, enum gossip_key_op op, const char *key_b64,
 }
 
 /* ---------- registered channels ---------- */
+
+void gossip_set_heard(struct gossip *g, void (*fn)(void *ud, const char *node), void *ud)
+{
+	g->heard = fn;
+	g->heard_ud = ud;
+}
 
 int gossip_channel_register(struct gossip *g, uint8_t ch, gossip_serve_fn fn, void *ud)
 {

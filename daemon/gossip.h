@@ -79,6 +79,9 @@ typedef int (*gossip_serve_fn)(void *ud, const char *from_node, const uint8_t *r
 			       uint8_t **reply, size_t *reply_len);
 /* ch >= GOSSIP_CH_REPL; -EBUSY if taken. fn NULL unregisters. */
 int gossip_channel_register(struct gossip *g, uint8_t ch, gossip_serve_fn fn, void *ud);
+/* fn(ud, node) whenever a request of a registered channel arrives from node (on the event
+ * loop): evidence that node runs, whatever the membership view says. */
+void gossip_set_heard(struct gossip *g, void (*fn)(void *ud, const char *node), void *ud);
 /*
  * The reply (len_or_errno >= 0 bytes) or a failure (negative errno: the node is unknown, the
  * connection failed or timed out, gossip was freed (-ECANCELED)). Called exactly once, never

@@ -155,6 +155,14 @@ struct healer *healer_free(struct healer *h)
 	return NULL;
 }
 
+void healer_heard(void *userdata, const char *node)
+{
+	struct healer *h = userdata;
+
+	if (h && h->heal)
+		heal_heard(h->heal, node, util_mono_ms()); /* the clock heal_observe gets */
+}
+
 int healer_metrics(void *ud, char **text)
 {
 	struct healer *h = ud;

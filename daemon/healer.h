@@ -28,5 +28,7 @@ int healer_new(struct event_base *base, const struct healer_opts *o, struct heal
 struct healer *healer_free(struct healer *h);
 /* Prometheus text (api_metrics_fn). */
 int healer_metrics(void *h, char **text);
+/* A request arrived from node (gossip_set_heard): it runs, whatever gossip says (heal_heard). */
+void healer_heard(void *h, const char *node);
 
 #endif

@@ -342,6 +342,8 @@ int main(int argc, char **argv)
 		};
 		r = api_server_set_gossip(d.api, &ag);
 		r = r ?: api_server_add_metrics(d.api, gossip_metrics, d.gossip);
+		if (r >= 0)
+			gossip_set_heard(d.gossip, healer_heard, d.healer);
 		/* pods of other nodes: relay their I/O there */
 		r = r ?: relay_new(d.api, d.members, d.gossip, &d.relay);
 		if (r < 0)

@@ -17,6 +17,7 @@ struct heal_node {
 	enum members_state state;
 	bool down;	     /* dead or left in the view */
 	uint64_t down_since; /* when it went down */
+	uint64_t heard_ms;   /* the last request it sent us (evidence of life), 0 none */
 	bool evicted;
 };
 
@@ -150,7 +151,9 @@ int heal_observe(struct heal *h, const struct members *m, uint64_t now_ms)
 	for (size_t i = 0; i < h->n; i++) {
 		struct heal_node *n = &h->v[i];
 
-		if (!n->down || n->evicted || now_ms - n->down_since < h->o.grace_ms)
+		/* the grace period runs from the death, or from the last word we had from it */
+		uint64_t since = n->heard_ms > n->down_since ? n->heard_ms : n->down_since;
+		if (!n->down || n->evicted || now_ms - since < h->o.grace_ms)
 			continue;
 		/* a node that said goodbye is no sign of a partition */
 		if (!h->limited || n->state == MEMBERS_LEFT) {
@@ -179,6 +182,18 @@ int heal_observe(struct heal *h, const struct members *m, uint64_t now_ms)
 		if (h->v[i].evicted)
 			h->evicted[h->nevicted++] = h->v[i].name;
 	return newly;
+}
+
+void heal_heard(struct heal *h, const char *node, uint64_t now_ms)
+{
+	bool found;
+	size_t at = node_find(h, node, &found);
+
+	if (!found)
+		return;
+	h->v[at].heard_ms = now_ms;
+	/* it is running: no more of its pods go (the next heal_observe lists it no longer) */
+	h->v[at].evicted = false;
 }
 
 bool heal_limited(const struct heal *h)

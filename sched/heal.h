@@ -48,6 +48,13 @@ struct heal *heal_free(struct heal *h);
  */
 int heal_observe(struct heal *h, const struct members *m, uint64_t now_ms);
 
+/*
+ * Evidence of life: node sent this node a request (replication, relay) at now_ms. Gossip can
+ * declare a live but overloaded node dead; its pods are deleted only once it has been both dead
+ * in the view and silent for the grace period, and one that speaks again stops being evicted.
+ */
+void heal_heard(struct heal *h, const char *node, uint64_t now_ms);
+
 /* Whether eviction is currently rate-limited (a large share of the members look down). */
 bool heal_limited(const struct heal *h);
 /* Nodes whose pods are deletable now (sorted by name); valid until the next heal_observe. */

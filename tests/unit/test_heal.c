@@ -213,6 +213,34 @@ static void test_tolerations_and_exempt_pods(void **state)
 	members_free(m);
 }
 
+/* A node declared dead that still sends us requests is running (an overloaded node gossip
+ * gave up on): its grace period runs from the last word we had from it. */
+static void test_heard_from_dead_node_keeps_pods(void **state)
+{
+	struct members *m = cluster(5);
+	struct heal *h;
+
+	assert_int_equal(heal_new(NULL, &h), 0); /* grace 5 s */
+	assert_int_equal(heal_observe(h, m, 1000), 0);
+	heal_heard(h, "n9", 1500); /* never seen: ignored, not counted */
+	set(m, "n3", MEMBERS_DEAD);
+	assert_int_equal(heal_observe(h, m, 2000), 0);
+	heal_heard(h, "n3", 4000);
+	assert_int_equal(heal_observe(h, m, 7000), 0); /* dead 5 s, but heard 3 s ago */
+	assert_false(heal_pod_due(h, "n3", -1, 7000, NULL));
+	assert_int_equal(heal_observe(h, m, 9000), 1); /* silent for 5 s */
+	assert_true(heal_pod_due(h, "n3", -1, 9000, NULL));
+	/* it speaks again: no more of its pods go, and the grace period starts over */
+	heal_heard(h, "n3", 9500);
+	assert_false(heal_pod_due(h, "n3", -1, 9500, NULL));
+	assert_int_equal(heal_observe(h, m, 10000), 0);
+	assert_int_equal(heal_evicted_count(h), 0);
+	assert_int_equal(heal_observe(h, m, 14500), 1);
+	assert_false(heal_limited(h));
+	heal_free(h);
+	members_free(m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +249,7 @@ int main(void)
 	    cmocka_unit_test(test_partition_majority_heals_minority_holds),
 	    cmocka_unit_test(test_limited_rate_oldest_first_and_leavers),
 	    cmocka_unit_test(test_tolerations_and_exempt_pods),
+	    cmocka_unit_test(test_heard_from_dead_node_keeps_pods),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
