@@ -1761,8 +1761,18 @@ static void on_pod_event(const struct store_event *ev, void *ud)
 		return;
 	}
 	/* our own status writes change nothing we act on */
-	if (p && ev->old && ev->old->spec_hlc == ev->obj->spec_hlc)
+	if (p && ev->old && ev->old->spec_hlc == ev->obj->spec_hlc) {
+		/* another node wrote the status of a pod this node runs (an owner's nomination
+		 * from a view that had not seen the binding yet, when two nodes owned the pod's
+		 * key at once): the status register keeps the last writer, so say ours again */
+		if (ev->obj->status_node && !streq(ev->obj->status_node, m->cfg->node_name) &&
+		    p->last_status) {
+			free(p->last_status);
+			p->last_status = NULL;
+			pod_kick(p);
+		}
 		return;
+	}
 	obj = store_obj_parse(ev->obj);
 	if (!obj)
 		return;

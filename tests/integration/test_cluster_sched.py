@@ -390,3 +390,24 @@ def test_200_pods_on_5_nodes_never_overcommitted():
               f"{total / max(n, 1) * 1000:.0f} ms over {n:.0f} pods")
         assert len(items) == 200 and all(running(p) for p in items), "not all Running"
         assert len(by_node(items)) == 5
+
+
+def test_status_overwritten_elsewhere_is_restored():
+    """The status register keeps the last writer: when another node writes the status of a
+    running pod (an owner's nomination from a view that had not seen the binding, while two
+    nodes owned the pod's key at once), the node running it writes its own again."""
+    need_clients()
+    with Up(2) as c:
+        n1, n2 = c.nodes()
+        create(n2, pod_body("kept", nodeName=n2.name))
+        wait_for(lambda: (lambda p: p and running(p))(pod(n1, "kept")), 120, "kept Running")
+        p = pod(n1, "kept")
+        stale = {"apiVersion": "v1", "kind": "Pod",
+                 "metadata": {"name": "kept", "namespace": "default"},
+                 "status": {"phase": "Pending", "nominatedNodeName": n1.name}}
+        st, out = api(n1, "PUT", "/api/v1/namespaces/default/pods/kept/status", stale)
+        assert st == 200, out
+        back = wait_for(lambda: (lambda q: q if q and running(q) and not q["status"].get(
+            "nominatedNodeName") else None)(pod(n1, "kept")), 60, "kept Running again on n1")
+        assert back["status"]["podIP"] == p["status"]["podIP"]
+        assert back["spec"]["nodeName"] == n2.name
