@@ -467,13 +467,14 @@ int image_store_get(struct image_store *s, const char *ref, cJSON **ret, struct 
 	return (*ret = cJSON_Duplicate(img, true)) ? 0 : -ENOMEM;
 }
 
-int image_store_list(struct image_store *s, cJSON **ret)
+/* The index's images without their configs, read under a shared lock taken `how`. */
+static int index_images(struct image_store *s, int how, cJSON **ret)
 {
 	_cleanup_json_ cJSON *idx = NULL;
 	cJSON *img, *list;
 	int r;
 
-	if ((r = image_lock(s, LOCK_SH)) < 0)
+	if ((r = image_lock(s, how)) < 0)
 		return r;
 	r = index_load(s, &idx);
 	image_unlock(s);
@@ -486,11 +487,14 @@ int image_store_list(struct image_store *s, cJSON **ret)
 	return 0;
 }
 
+int image_store_list(struct image_store *s, cJSON **ret)
+{
+	return index_images(s, LOCK_SH, ret);
+}
+
 int image_store_list_changed(struct image_store *s, uint64_t *stamp, cJSON **ret)
 {
 	_cleanup_free_ char *p = NULL;
-	_cleanup_json_ cJSON *idx = NULL;
-	cJSON *img, *list;
 	struct stat st;
 	uint64_t now;
 	int r;
@@ -510,16 +514,8 @@ int image_store_list_changed(struct image_store *s, uint64_t *stamp, cJSON **ret
 	}
 	if (now == *stamp)
 		return 0;
-	if ((r = image_lock(s, LOCK_SH | LOCK_NB)) < 0)
+	if ((r = index_images(s, LOCK_SH | LOCK_NB, ret)) < 0)
 		return r == -EWOULDBLOCK ? -EAGAIN : r;
-	r = index_load(s, &idx);
-	image_unlock(s);
-	if (r < 0)
-		return r;
-	list = cJSON_DetachItemFromObject(idx, "images");
-	cJSON_ArrayForEach(img, list)
-		cJSON_DeleteItemFromObject(img, "config");
-	*ret = list;
 	*stamp = now;
 	return 1;
 }

@@ -56,6 +56,22 @@ struct msg {
 	uint8_t p[];
 };
 
+/* Room for one more element in the array *vp of n used and *cap allocated (doubling from min). */
+static int grow(void *vp, size_t n, size_t *cap, size_t size, size_t min)
+{
+	void **v = vp;
+	size_t c = *cap ? *cap * 2 : min;
+	void *nv;
+
+	if (n < *cap)
+		return 0;
+	if (!(nv = reallocarray(*v, c, size)))
+		return -ENOMEM;
+	*v = nv;
+	*cap = c;
+	return 0;
+}
+
 static void msg_unref(struct msg *m)
 {
 	if (m && --m->refs == 0)
@@ -252,15 +268,8 @@ void repl_member_set(struct repl *r, const char *node, enum repl_member_state st
 	if (!m) {
 		if (st == REPL_MEMBER_LEFT)
 			return;
-		if (r->nm == r->mcap) {
-			size_t cap = r->mcap ? r->mcap * 2 : 8;
-			struct rmember *nv = reallocarray(r->m, cap, sizeof(*nv));
-
-			if (!nv)
-				return;
-			r->m = nv;
-			r->mcap = cap;
-		}
+		if (grow(&r->m, r->nm, &r->mcap, sizeof(*r->m), 8) < 0)
+			return;
 		m = &r->m[r->nm];
 		*m = (struct rmember){.name = strdup(node), .st = REPL_MEMBER_DEAD};
 		if (!m->name)
@@ -430,15 +439,8 @@ struct regv {
 
 static int regv_add(struct regv *rv, const struct store_reg *reg)
 {
-	if (rv->n == rv->cap) {
-		size_t cap = rv->cap ? rv->cap * 2 : 64;
-		struct store_reg *nv = reallocarray(rv->v, cap, sizeof(*nv));
-
-		if (!nv)
-			return -ENOMEM;
-		rv->v = nv;
-		rv->cap = cap;
-	}
+	if (grow(&rv->v, rv->n, &rv->cap, sizeof(*rv->v), 64) < 0)
+		return -ENOMEM;
 	rv->v[rv->n++] = *reg;
 	return 0;
 }
@@ -584,15 +586,8 @@ static void lost_add(struct repl *r, const struct store_obj *o, const struct sto
 {
 	struct lost *l;
 
-	if (r->nlost == r->lostcap) {
-		size_t cap = r->lostcap ? r->lostcap * 2 : 4;
-		struct lost *nv = reallocarray(r->lost, cap, sizeof(*nv));
-
-		if (!nv)
-			return;
-		r->lost = nv;
-		r->lostcap = cap;
-	}
+	if (grow(&r->lost, r->nlost, &r->lostcap, sizeof(*r->lost), 4) < 0)
+		return;
 	l = &r->lost[r->nlost];
 	*l = (struct lost){
 	    .resource = strdup(o->resource),
@@ -798,16 +793,9 @@ static int chunk_end(struct chunker *c, uint8_t flags)
 	m->len = len;
 	memcpy(m->p, p, len);
 	free(p);
-	if (c->nout == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 4;
-		struct msg **nv = reallocarray(c->out, cap, sizeof(*nv));
-
-		if (!nv) {
-			free(m);
-			return -ENOMEM;
-		}
-		c->out = nv;
-		c->cap = cap;
+	if (grow(&c->out, c->nout, &c->cap, sizeof(*c->out), 4) < 0) {
+		free(m);
+		return -ENOMEM;
 	}
 	c->out[c->nout++] = m;
 	return 0;
@@ -1116,15 +1104,8 @@ static int round_on_digests(struct repl *r, struct repl_rd *rd_, uint32_t count)
 				return -EBADMSG;
 			if (d == store_digest(r->s, res, b, b + 1))
 				continue;
-			if (rd->ndiff == rd->dcap) {
-				size_t cap = rd->dcap ? rd->dcap * 2 : 64;
-				struct bucket_ref *nv = reallocarray(rd->diff, cap, sizeof(*nv));
-
-				if (!nv)
-					return -ENOMEM;
-				rd->diff = nv;
-				rd->dcap = cap;
-			}
+			if (grow(&rd->diff, rd->ndiff, &rd->dcap, sizeof(*rd->diff), 64) < 0)
+				return -ENOMEM;
 			rd->diff[rd->ndiff].resource = strdup(res);
 			if (!rd->diff[rd->ndiff].resource)
 				return -ENOMEM;
@@ -1214,15 +1195,8 @@ static void drops_free(struct drops *d)
 static int diff_requeue(struct round *rd, size_t from, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (rd->ndiff == rd->dcap) {
-			size_t cap = rd->dcap ? rd->dcap * 2 : 64;
-			struct bucket_ref *nv = reallocarray(rd->diff, cap, sizeof(*nv));
-
-			if (!nv)
-				return -ENOMEM;
-			rd->diff = nv;
-			rd->dcap = cap;
-		}
+		if (grow(&rd->diff, rd->ndiff, &rd->dcap, sizeof(*rd->diff), 64) < 0)
+			return -ENOMEM;
 		rd->diff[rd->ndiff].resource = strdup(rd->diff[from + i].resource);
 		if (!rd->diff[rd->ndiff].resource)
 			return -ENOMEM;
@@ -1283,16 +1257,9 @@ static int round_on_keys(struct repl *r, struct repl_rd *rd_, uint32_t count, si
 			drops_add(r, &drops, res, ns, name);
 			continue;
 		}
-		if (rd->nwant == rd->wcap) {
-			size_t cap = rd->wcap ? rd->wcap * 2 : 64;
-			struct wkey *nv = reallocarray(rd->want, cap, sizeof(*nv));
-
-			if (!nv) {
-				e = -ENOMEM;
-				break;
-			}
-			rd->want = nv;
-			rd->wcap = cap;
+		if (grow(&rd->want, rd->nwant, &rd->wcap, sizeof(*rd->want), 64) < 0) {
+			e = -ENOMEM;
+			break;
 		}
 		rd->want[rd->nwant] = (struct wkey){strdup(res), strdup(ns), strdup(name)};
 		rd->nwant++;
