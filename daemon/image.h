@@ -26,6 +26,7 @@ struct image_pull_opts {
 	const char *username;     /* optional credentials (Basic, or for the token service) */
 	const char *password;
 	long timeout_sec;         /* whole transfer, per request; 0: 300 */
+	long connect_timeout_ms;  /* name resolution and connect, per request; 0: 15 s */
 };
 
 int image_store_open(const char *state_dir, struct image_store **ret);

@@ -123,6 +123,7 @@ static int http_get(struct puller *pl, const char *url, const char *accept, bool
 	CURL *c = curl_easy_init();
 	struct curl_slist *h = NULL;
 	_cleanup_free_ char *authz = NULL;
+	curl_off_t connected = 0;
 	CURLcode rc;
 
 	if (!c)
@@ -147,7 +148,12 @@ static int http_get(struct puller *pl, const char *url, const char *accept, bool
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "shoal/0.1");
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 15L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+			 pl->o && pl->o->connect_timeout_ms ? pl->o->connect_timeout_ms : 15000L);
+	/* a short connect timeout is worth nothing if cleanup then waits for the resolver thread
+	 * (glibc's own timeouts, 5 s a try): leave it to finish on its own */
+	if (pl->o && pl->o->connect_timeout_ms)
+		curl_easy_setopt(c, CURLOPT_QUICK_EXIT, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, pl->o && pl->o->timeout_sec ? pl->o->timeout_sec : 300L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
@@ -161,13 +167,14 @@ static int http_get(struct puller *pl, const char *url, const char *accept, bool
 	}
 	rc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connected);
 	curl_easy_cleanup(c);
 	curl_slist_free_all(h);
 	if (r->too_big)
 		return err_set(e, EFBIG, 0, PULL_ERR, "%s: response too large", url);
 	/* the registry could not be reached at all: callers may back off per registry */
 	if (rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY ||
-	    rc == CURLE_COULDNT_CONNECT)
+	    rc == CURLE_COULDNT_CONNECT || (rc == CURLE_OPERATION_TIMEDOUT && !connected))
 		return err_set(e, EHOSTUNREACH, 0, PULL_ERR, "%s: %s", url,
 			       curl_easy_strerror(rc));
 	if (rc != CURLE_OK)

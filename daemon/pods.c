@@ -638,7 +638,10 @@ static void unreach_result(struct pods *m, const char *registry, int k, const st
 static int pull_image(struct pods *m, struct image_store *store, const char *image, bool have_local,
 		      char **ret_name, struct err *e)
 {
-	struct image_pull_opts po = { .timeout_sec = 120 };
+	/* holding the image, a registry that does not answer within 2 s is taken as unreachable
+	 * (the resolver's own timeouts, 5 s a try, would hold the pod's start): the local copy runs */
+	struct image_pull_opts po = { .timeout_sec = 120,
+				      .connect_timeout_ms = have_local ? 2000 : 0 };
 	struct image_ref ref;
 	int k;
 
