@@ -198,10 +198,13 @@ def main():
         if a.rounds:
             n1 = c.nodes()[0]
             path = "/apis/apps/v1/namespaces/default/deployments/bench"
-            st, body = n1.api("GET", path)
-            d = json.loads(body)
-            d["spec"]["replicas"] = a.heal_pods
-            st, body = n1.api("PUT", path, d, timeout=30)
+            for _ in range(20):  # the controller writes the object too: retry on 409
+                st, body = n1.api("GET", path)
+                d = json.loads(body)
+                d["spec"]["replicas"] = a.heal_pods
+                st, body = n1.api("PUT", path, d, timeout=30)
+                if st != 409:
+                    break
             assert st == 200, body
             deadline = time.time() + 300
             while time.time() < deadline:
