@@ -60,9 +60,14 @@ def test_crud_every_kind(shoald_shared, coll, obj):
     assert int(lst["metadata"]["resourceVersion"]) >= int(md["resourceVersion"])
     assert name in [i["metadata"]["name"] for i in lst["items"]]
 
-    # update (PUT) with labels, then a merge patch
-    got["metadata"]["labels"] = {"updated": "yes"}
-    r = d.put(f"{coll}/{name}", got)
+    # update (PUT) with labels, then a merge patch (a kind's controller may write the object
+    # meanwhile, e.g. the Deployment's revision annotation and status: retry on conflict)
+    for _ in range(10):
+        got = d.get(f"{coll}/{name}").json()
+        got["metadata"]["labels"] = {"updated": "yes"}
+        r = d.put(f"{coll}/{name}", got)
+        if r.status != 409:
+            break
     assert r.status == 200, r
     assert r.json()["metadata"]["labels"] == {"updated": "yes"}
     assert int(r.json()["metadata"]["resourceVersion"]) > int(md["resourceVersion"])
