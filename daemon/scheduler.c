@@ -400,39 +400,46 @@ static int tview_build(struct scheduler *s, struct tview *t)
 
 /* The target's half: answer a nomination to this node from the ledger, and the required
  * inter-pod (anti-)affinity against what this node's replica holds and it admitted. */
-static void target_decide(struct scheduler *s, struct spod *p, struct tview *t)
+/* This node's admission of a pod: required inter-pod (anti-)affinity, then the ledger.
+ * 0 admitted, > 0 the rejection, < 0 an error (logged). Whether the pod was nominated here
+ * or its owner is this node and places it here, the same check. */
+static long target_admit(struct scheduler *s, struct spod *p, struct tview *t)
 {
 	long r = 0;
 
-	if (!s->ledger || p->handled_seq == p->nom_seq + 1)
-		return;
 	if (p->sp.n_terms || t->any_anti) {
 		if (!t->built && tview_build(s, t) < 0) {
 			log_warn("pod %s/%s: admission failed: out of memory", p->ns, p->name);
-			return;
+			return -ENOMEM;
 		}
 		if (t->self < t->n)
 			r = sched_interpod_filter(&p->sp, t->nodes, t->n, t->self);
-		if (r < 0) {
-			log_warn_errno((int)r, "pod %s/%s: admission failed", p->ns, p->name);
-			return;
-		}
 	}
 	if (r == 0)
 		r = admission_admit(s->ledger, p->uid, p->obj);
 	if (r < 0) {
 		log_warn_errno((int)r, "pod %s/%s: admission failed", p->ns, p->name);
+		return r;
+	}
+	/* the next admission of this pass sees it */
+	if (r == 0 && t->built && t->self < t->n)
+		sched_node_commit(&t->nodes[t->self], &p->sp);
+	return r;
+}
+
+static void target_decide(struct scheduler *s, struct spod *p, struct tview *t)
+{
+	long r;
+
+	if (!s->ledger || p->handled_seq == p->nom_seq + 1)
 		return;
-	}
+	if ((r = target_admit(s, p, t)) < 0)
+		return;
 	p->handled_seq = p->nom_seq + 1;
-	if (r == 0) {
-		/* the next nomination of this pass sees it */
-		if (t->built && t->self < t->n)
-			sched_node_commit(&t->nodes[t->self], &p->sp);
+	if (r == 0)
 		act_add(s, ACT_BIND, p, s->self, NULL);
-	} else {
+	else
 		reject(s, p, r);
-	}
 }
 
 /* Whether the pod already says it is unschedulable for this reason (no write, no Event). */
@@ -453,7 +460,7 @@ static bool unsched_written(const struct spod *p, const char *msg)
 
 /* The owner's half: choose a node for a pending pod. */
 static void owner_place(struct scheduler *s, struct spod *p, struct sched_node *view, size_t n,
-			uint64_t now)
+			struct tview *t, uint64_t now)
 {
 	const char *excl[MAX_EXCLUDED];
 	struct sched_fit_error fe;
@@ -506,7 +513,7 @@ static void owner_place(struct scheduler *s, struct spod *p, struct sched_node *
 	if (streq(chosen->name, s->self)) {
 		p->proposed[0] = 0;
 		/* our own node: the target's check at once, no round trip */
-		long r = s->ledger ? admission_admit(s->ledger, p->uid, p->obj) : -ENOENT;
+		long r = s->ledger ? target_admit(s, p, t) : -ENOENT;
 		if (r == 0) {
 			act_add(s, ACT_BIND, p, s->self, NULL);
 		} else if (r > 0) {
@@ -668,7 +675,6 @@ static void pass_run(struct scheduler *s)
 		if (!*p->node && !p->deleting && !p->terminal && streq(p->nominated, s->self))
 			target_decide(s, p, &tv);
 	}
-	tview_release(&tv);
 	for (size_t i = 0; i < s->npods; i++) {
 		struct spod *p = s->pods[i];
 		if (*p->node || p->deleting || p->terminal ||
@@ -679,8 +685,9 @@ static void pass_run(struct scheduler *s)
 			p->proposed[0] = 0;
 			continue;
 		}
-		owner_place(s, p, view, n, now);
+		owner_place(s, p, view, n, &tv, now);
 	}
+	tview_release(&tv);
 	for (size_t i = 0; i < n; i++)
 		sched_node_release(&view[i]);
 	/* the writes: each runs the watch callbacks, which update the cache */
