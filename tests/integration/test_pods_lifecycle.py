@@ -109,7 +109,7 @@ def test_restart_policies(node):
     # Always: restarted at once, then back-off (10 s) -> CrashLoopBackOff
     p = node.wait_pod("crashloop", lambda p: (ctr_status(p) or {}).get("state", {}).get(
         "waiting", {}).get("reason") == "CrashLoopBackOff" and ctr_status(p)["restartCount"] >= 1,
-        what="CrashLoopBackOff", timeout=20)
+        what="CrashLoopBackOff", timeout=60)
     cs = ctr_status(p)
     assert "back-off" in cs["state"]["waiting"]["message"]
     assert cs["lastState"]["terminated"]["exitCode"] == 1
@@ -154,18 +154,18 @@ def test_liveness_probe_restarts_and_readiness_toggles_ready(node):
 
     # readiness: remove the file -> not Ready; put it back -> Ready
     node.exec("probed", "rm", "/www/ready")
-    p = node.wait_pod("probed", lambda p: cond(p, "Ready") == "False", timeout=10,
+    p = node.wait_pod("probed", lambda p: cond(p, "Ready") == "False", timeout=30,
                       what="not Ready")
     assert p["status"]["phase"] == "Running" and not ctr_status(p)["ready"]
     node.wait_event("probed", "Unhealthy", "Readiness probe failed: HTTP probe failed with "
                     "statuscode: 404")
     node.exec("probed", "sh", "-c", "echo ok > /www/ready")
-    node.wait_pod("probed", lambda p: cond(p, "Ready") == "True", timeout=10, what="Ready again")
+    node.wait_pod("probed", lambda p: cond(p, "Ready") == "True", timeout=30, what="Ready again")
 
     # liveness: remove the file -> killed and restarted
     node.exec("probed", "rm", "/tmp/alive")
     p = node.wait_pod("probed", lambda p: ctr_status(p)["restartCount"] == 1 and
-                      ctr_status(p)["state"].get("running"), timeout=20, what="restarted")
+                      ctr_status(p)["state"].get("running"), timeout=60, what="restarted")
     assert ctr_status(p)["containerID"] != first_id
     node.wait_event("probed", "Unhealthy", "Liveness probe failed: command exited with 1")
     node.wait_event("probed", "Killing", "failed liveness probe, will be restarted")
@@ -188,14 +188,14 @@ def test_startup_probe_gates_liveness(node):
     p = node.wait_pod("slow", lambda p: (ctr_status(p) or {}).get("state", {}).get("running"),
                       what="running")
     assert ctr_status(p)["started"] is False and cond(p, "Ready") == "False"
-    p = node.wait_running("slow", timeout=15)
+    p = node.wait_running("slow", timeout=45)
     assert ctr_status(p)["started"] is True and ctr_status(p)["restartCount"] == 0
     first = ctr_status(p)["containerID"]
 
     def live_runs():
         r = node.exec("slow", "cat", "/tmp/live")
         return [float(x) for x in r.stdout.split()] if r.returncode == 0 else []
-    deadline = time.time() + 20
+    deadline = time.time() + 60
     while len(live_runs()) < 3:
         assert time.time() < deadline, "liveness never ran three times"
         time.sleep(0.2)
