@@ -460,6 +460,11 @@ int replication_metrics(void *ud, char **text)
 	  s.rounds_failed);
 	C("rounds_served_total", "Anti-entropy rounds other nodes started with this node.",
 	  s.rounds_served);
+	C("rounds_busy_total",
+	  "Rounds this node started that the peer declined: it was catching up.", s.rounds_busy);
+	C("rounds_declined_total",
+	  "Rounds others started that this node declined while catching up.",
+	  s.rounds_refused_busy);
 	fprintf(f, "# HELP shoal_repl_bytes_total Replication bytes by direction and kind.\n"
 		   "# TYPE shoal_repl_bytes_total counter\n");
 	fprintf(f, "shoal_repl_bytes_total{direction=\"sent\",kind=\"push\"} %" PRIu64 "\n",

@@ -39,6 +39,10 @@
 #define MERGE_TURN_MS 10
 /* the initiator asks for no more bodies while this many registers wait to be merged */
 #define PEND_PIPELINE_MAX 8192
+/* a node whose own round found this many differing buckets (or that has PEND_PIPELINE_MAX
+ * registers waiting) answers rounds others start with BUSY until it has caught up: when a new
+ * node joins, every member would otherwise send it the whole store in parallel */
+#define BUSY_DIFF_BUCKETS 64
 /* received messages waiting to be merged beyond this many bytes: further ones are refused
  * (the sender's push fails and anti-entropy repairs it) */
 #define PEND_MAX_BYTES (64u << 20)
@@ -1323,6 +1327,10 @@ static void round_reply(struct repl *r, uint64_t token, const uint8_t *reply, ss
 		refused(r, rd->member);
 		return round_end(r, false);
 	}
+	if (e >= 0 && type == REPL_MSG_BUSY) {
+		r->st.rounds_busy++;
+		return round_end(r, false);
+	}
 	if (e < 0)
 		return round_end(r, false);
 	switch (rd->step) {
@@ -1600,6 +1608,29 @@ static int serve_keys(struct repl *r, struct repl_rd *rd, uint32_t count, struct
 	return e;
 }
 
+static bool catching_up(const struct repl *r)
+{
+	return r->pend_regs >= PEND_PIPELINE_MAX ||
+	       (r->round.active && r->round.ndiff >= BUSY_DIFF_BUCKETS);
+}
+
+/*
+ * Whether to answer BUSY to round `round` that member m started (its DIGESTS or a KEYS): while
+ * catching up, rounds others start would only send us what we are pulling already. Checked on
+ * KEYS too, since a member learns of a new node about when the node's own round starts, before
+ * it knows how far behind it is. When m is our own round's peer, both rounds are the same
+ * push-pull between the two: exactly one of them is declined, the one with the lower id, so
+ * two nodes catching up from each other do not fail each other's rounds forever.
+ */
+static bool decline_busy(const struct repl *r, const struct rmember *m, uint64_t round)
+{
+	if (!catching_up(r))
+		return false;
+	if (m && r->round.active && &r->m[r->round.member] == m)
+		return r->round.id > round;
+	return true;
+}
+
 int repl_serve(struct repl *r, const char *from, const uint8_t *req, size_t len, uint8_t **reply,
 	       size_t *reply_len)
 {
@@ -1631,6 +1662,13 @@ int repl_serve(struct repl *r, const char *from, const uint8_t *req, size_t len,
 		if (pulling(r)) {
 			/* our objects may be stale past the horizon: nobody pulls them */
 			rbuf_init(&out, REPL_MSG_REFUSE, 0);
+			break;
+		}
+		struct repl_rd peek = rd;
+
+		if (decline_busy(r, m, rrd_varint(&peek))) {
+			rbuf_init(&out, REPL_MSG_BUSY, 0);
+			r->st.rounds_refused_busy++;
 			break;
 		}
 		e = type == REPL_MSG_DIGESTS ? serve_digests(r, m, &rd, count, &out)

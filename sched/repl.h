@@ -143,15 +143,18 @@ struct repl_stats {
 	uint64_t pushes_sent, push_bytes_sent, push_regs_sent, push_failures;
 	uint64_t pushes_received, push_bytes_received;
 	uint64_t rounds_started, rounds_completed, rounds_failed, rounds_served;
+	/* rounds that failed because the peer was catching up itself (BUSY), and rounds this
+	 * node answered BUSY */
+	uint64_t rounds_busy, rounds_refused_busy;
 	uint64_t ae_bytes_sent, ae_bytes_received; /* requests and replies of rounds */
 	uint64_t digest_mismatches;		   /* differing buckets found */
 	uint64_t repairs;			   /* registers applied by anti-entropy */
 	uint64_t applied, stale, later, refused;   /* store_merge results, pushes and rounds */
 	uint64_t tombstones_collected;
 	uint64_t pull_dropped; /* local keys dropped by a pull-only resync (others lack them) */
-	uint64_t lag_ms;     /* wall now minus the newest remote write applied (HLC), at apply */
-	uint64_t lag_max_ms; /* the largest lag_ms seen */
-	size_t dirty;	     /* keys waiting to be pushed */
+	uint64_t lag_ms;       /* wall now minus the newest remote write applied (HLC), at apply */
+	uint64_t lag_max_ms;   /* the largest lag_ms seen */
+	size_t dirty;	       /* keys waiting to be pushed */
 };
 void repl_stats_get(struct repl *r, struct repl_stats *ret);
 

@@ -41,6 +41,9 @@ enum repl_msg_type {
 	REPL_MSG_KEYS = 5,
 	REPL_MSG_KEYS_REPLY = 6,
 	REPL_MSG_REFUSE = 7, /* reply: this node does not serve rounds now (pull-only resync) */
+	/* reply to DIGESTS or KEYS: this node is catching up on a large difference itself; a
+	 * round with it now would only send it what it is pulling already: try later */
+	REPL_MSG_BUSY = 8,
 };
 
 /* header flags */

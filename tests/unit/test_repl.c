@@ -106,34 +106,38 @@ static void w_lost(void *ud, const char *resource, const char *ns, const char *n
 	snprintf(n->lost_winner, sizeof(n->lost_winner), "%s", winner);
 }
 
-/* Deliver every message (and the messages they cause); replies go back in the same step. */
+/* Deliver the first message waiting; its reply goes back in the same step. */
+static void pump_one(void)
+{
+	struct net_msg *m = W.head;
+	struct node *to = &W.nodes[m->to], *from = &W.nodes[m->from];
+
+	W.head = m->next;
+	if (!W.head)
+		W.tail = NULL;
+	W.bytes += m->len;
+	if (W.cut[m->from][m->to] || !to->r) {
+		repl_reply(from->r, m->token, NULL, -ETIMEDOUT);
+	} else {
+		uint8_t *reply = NULL;
+		size_t rlen = 0;
+		int r = repl_serve(to->r, from->name, m->p, m->len, &reply, &rlen);
+
+		if (W.cut[m->to][m->from])
+			r = -ETIMEDOUT;
+		W.bytes += rlen;
+		repl_reply(from->r, m->token, r < 0 ? NULL : reply, r < 0 ? r : (ssize_t)rlen);
+		free(reply);
+	}
+	free(m->p);
+	free(m);
+}
+
+/* Deliver every message (and the messages they cause). */
 static void pump(void)
 {
-	while (W.head) {
-		struct net_msg *m = W.head;
-		struct node *to = &W.nodes[m->to], *from = &W.nodes[m->from];
-
-		W.head = m->next;
-		if (!W.head)
-			W.tail = NULL;
-		W.bytes += m->len;
-		if (W.cut[m->from][m->to] || !to->r) {
-			repl_reply(from->r, m->token, NULL, -ETIMEDOUT);
-		} else {
-			uint8_t *reply = NULL;
-			size_t rlen = 0;
-			int r = repl_serve(to->r, from->name, m->p, m->len, &reply, &rlen);
-
-			if (W.cut[m->to][m->from])
-				r = -ETIMEDOUT;
-			W.bytes += rlen;
-			repl_reply(from->r, m->token, r < 0 ? NULL : reply,
-				   r < 0 ? r : (ssize_t)rlen);
-			free(reply);
-		}
-		free(m->p);
-		free(m);
-	}
+	while (W.head)
+		pump_one();
 }
 
 /* Advance time by ms in steps, ticking every node and delivering. */
@@ -402,6 +406,96 @@ static void test_new_node_and_bytes(void **state)
 		      (unsigned long long)(W.bytes - before));
 	assert_true(W.bytes - before < 40000);
 	run(2000);
+	assert_converged();
+	world_end();
+}
+
+/*
+ * A node catching up on a large difference answers the rounds others start with BUSY (they
+ * would only send it what it is pulling already); once caught up it serves them again.
+ */
+static void test_busy_while_catching_up(void **state)
+{
+	struct repl_stats st0, st2;
+	uint64_t busy;
+	int i;
+
+	world(3, NULL);
+	W.nodes[2].r = repl_free(W.nodes[2].r);
+	for (i = 0; i < 1500; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "k%d", i);
+		create(&W.nodes[0], name, "v");
+	}
+	run(100);
+	node_start(&W.nodes[2]);
+	/* n2 starts a round with a member; its digests answered, most buckets differ */
+	repl_tick(W.nodes[2].r);
+	pump_one();
+	repl_stats_get(W.nodes[2].r, &st2);
+	assert_int_equal(st2.rounds_started, 1);
+	assert_true(st2.digest_mismatches >= 64);
+	assert_true(store_count(W.nodes[2].s, "configmaps", NULL) < 1500);
+	/* n0's round reaches n2 behind n2's KEYS requests, while n2 still pulls */
+	repl_stats_get(W.nodes[0].r, &st0);
+	busy = st0.rounds_busy;
+	assert_int_equal(repl_sync(W.nodes[0].r, "n2"), 0);
+	pump();
+	repl_stats_get(W.nodes[0].r, &st0);
+	repl_stats_get(W.nodes[2].r, &st2);
+	assert_int_equal(st0.rounds_busy, busy + 1);
+	assert_true(st2.rounds_refused_busy >= 1);
+	busy = st0.rounds_busy;
+	for (i = 0; i < 200 && store_count(W.nodes[2].s, "configmaps", NULL) < 1500; i++)
+		run(10);
+	assert_int_equal(store_count(W.nodes[2].s, "configmaps", NULL), 1500);
+	run(100);
+	/* caught up: served again */
+	assert_int_equal(repl_sync(W.nodes[0].r, "n2"), 0);
+	pump();
+	repl_stats_get(W.nodes[0].r, &st0);
+	assert_int_equal(st0.rounds_busy, busy);
+	assert_true(repl_caught_up(W.nodes[0].r, "n2", W.now - 1));
+	assert_converged();
+	world_end();
+}
+
+/*
+ * Two nodes far apart start rounds with each other at once: the round with the lower id is
+ * declined at its KEYS (neither knew the difference when the digests were served), the other
+ * one completes and both converge; a third node's round is declined at its KEYS too.
+ */
+static void test_busy_mutual(void **state)
+{
+	struct repl_stats st[3];
+	int i;
+
+	world(3, NULL);
+	W.cut[0][1] = W.cut[1][0] = W.cut[0][2] = W.cut[2][0] = true;
+	W.cut[1][2] = W.cut[2][1] = true;
+	for (i = 0; i < 1500; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "k%d", i);
+		create(&W.nodes[i % 2], name, "v");
+	}
+	run(10);
+	memset(W.cut, 0, sizeof(W.cut));
+	/* both DIGESTS first, then n2's, then the KEYS that follow */
+	assert_int_equal(repl_sync(W.nodes[0].r, "n1"), 0);
+	assert_int_equal(repl_sync(W.nodes[1].r, "n0"), 0);
+	pump_one();
+	pump_one();
+	assert_int_equal(repl_sync(W.nodes[2].r, "n0"), 0);
+	pump();
+	for (i = 0; i < 3; i++)
+		repl_stats_get(W.nodes[i].r, &st[i]);
+	assert_int_equal(st[0].rounds_busy + st[1].rounds_busy, 1);
+	assert_int_equal(st[0].rounds_completed + st[1].rounds_completed, 1);
+	assert_int_equal(st[2].rounds_busy, 1);
+	run(3000);
+	assert_int_equal(store_count(W.nodes[0].s, "configmaps", NULL), 1500);
 	assert_converged();
 	world_end();
 }
@@ -694,6 +788,8 @@ int main(void)
 	    cmocka_unit_test(test_push),
 	    cmocka_unit_test(test_partition_heal),
 	    cmocka_unit_test(test_new_node_and_bytes),
+	    cmocka_unit_test(test_busy_while_catching_up),
+	    cmocka_unit_test(test_busy_mutual),
 	    cmocka_unit_test(test_caught_up),
 	    cmocka_unit_test(test_create_race),
 	    cmocka_unit_test(test_pull_only),

@@ -24,6 +24,7 @@ import secrets
 import signal
 import socket
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -169,6 +170,26 @@ class LoopProbe(threading.Thread):
                 f"max {max(self.lat):.1f} ms ({len(self.lat)} GETs)")
 
 
+def schedstat(pid):
+    """(on-CPU s, waiting for a CPU s) of a process's main thread (the event loop)."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            run, wait, _ = f.read().split()
+        return int(run) / 1e9, int(wait) / 1e9
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def cpu_s(pid):
+    """User + system CPU seconds of a whole process."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            st = f.read().rpartition(")")[2].split()
+        return (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, TypeError, IndexError):
+        return None
+
+
 def objects(nd):
     try:
         return int(nd.metrics().get("shoal_store_objects", -1))
@@ -176,14 +197,28 @@ def objects(nd):
         return -1
 
 
-def wait_objects(nodes, target, timeout):
-    """Seconds until every node holds at least target objects (None: not by the deadline)."""
-    t0 = time.monotonic()
+def wait_objects(nodes, target, timeout, t0=None, timeline=None):
+    """Seconds from t0 (now) until every node holds at least target objects (None: not by the
+    deadline); timeline: a list given gets (seconds, the first node's objects) of each poll."""
+    t0 = time.monotonic() if t0 is None else t0
     while time.monotonic() - t0 < timeout:
-        if all(objects(nd) >= target for nd in nodes):
+        have = [objects(nd) for nd in nodes]
+        if timeline is not None:
+            timeline.append((time.monotonic() - t0, have[0]))
+        if all(h >= target for h in have):
             return time.monotonic() - t0
         time.sleep(0.1)
     return None
+
+
+def milestones(timeline, target):
+    """When a timeline first reached an object, a quarter, half, three quarters of target."""
+    out = []
+    for frac in (0, 0.25, 0.5, 0.75):
+        t = next((t for t, n in timeline if n > frac * target), None)
+        out.append(f"{'first' if not frac else '%d %%' % (frac * 100)} "
+                   f"{'%.1f s' % t if t is not None else '-'}")
+    return ", ".join(out)
 
 
 def new_cluster(n, tag):
@@ -202,6 +237,8 @@ def main():
     ap.add_argument("--creates", type=int, default=5000, help="configmaps per creates/s run")
     ap.add_argument("--writes", type=int, default=200, help="timed writes (write -> visible)")
     ap.add_argument("--objects", type=int, default=100000, help="fill the cluster to this many")
+    ap.add_argument("--perf", metavar="FILE",
+                    help="record the new node with `perf record -g` into FILE (step 4)")
     ap.add_argument("--steps", default="1,2,3,4",
                     help="which of the steps above to run (3 fills the cluster for 4)")
     a = ap.parse_args()
@@ -263,16 +300,42 @@ def main():
         probes = [LoopProbe(nd, probe_path) for nd in nodes]
         for p in probes:
             p.start()
+        old_cpu = [cpu_s(nd.pid()) or 0 for nd in nodes]
         t0 = time.monotonic()
         new = c.add_node(wait=False)
+        perf = None
+        if a.perf:
+            perf = subprocess.Popen(["perf", "record", "-g", "-o", a.perf, "-p", str(new.pid())],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         probes.append(LoopProbe(new, probe_path))
         probes[-1].start()
-        t_new = wait_objects([new], target, 600)
+        timeline = []
+        t_new = wait_objects([new], target, 600, t0, timeline)
         for p in probes:
             p.stop = True
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait(60)
+        # where the new node's wall time went: its loop on a CPU, runnable but waiting for one
+        # (the machine's load), or asleep (waiting on the network or the other nodes)
+        ss = schedstat(new.pid()) or (0, 0)
+        spent = t_new if t_new is not None else time.monotonic() - t0
+        old = sum((cpu_s(nd.pid()) or 0) - c0 for nd, c0 in zip(nodes, old_cpu))
         print(f"new node {new.short}: holds all {target} objects "
               f"{'%.1f s after its start' % (t_new) if t_new is not None else 'NOT in 600 s'}"
-              f" (RSS {rss_kib(new.pid()) / 1024:.0f} MB)", flush=True)
+              f" (RSS {rss_kib(new.pid()) / 1024:.0f} MB); its loop: {ss[0]:.1f} s on a CPU, "
+              f"{ss[1]:.1f} s waiting for one, {max(0, spent - ss[0] - ss[1]):.1f} s asleep; "
+              f"the old nodes' CPU meanwhile {old:.1f} s; load {os.getloadavg()[0]:.1f}",
+              flush=True)
+        print(f"  new node's objects: {milestones(timeline, target)}", flush=True)
+        m = new.metrics()
+        print("  new node: " + ", ".join(
+            f"{k.replace('shoal_repl_', '')} {m.get(k, 0):.0f}" for k in (
+                "shoal_repl_rounds_started_total", "shoal_repl_rounds_completed_total",
+                "shoal_repl_rounds_failed_total", "shoal_repl_rounds_served_total",
+                "shoal_repl_applied_total", "shoal_repl_stale_total",
+                'shoal_repl_bytes_total{direction="received",kind="antientropy"}',
+                'shoal_repl_bytes_total{direction="received",kind="push"}')), flush=True)
         for nd, p in zip(nodes + [new], probes):
             print(f"  {nd.short} answering a GET meanwhile: {p.summary()}", flush=True)
     finally:
