@@ -162,9 +162,14 @@ int ctrl_loop_metrics(void *userdata, char **text)
 		     "# HELP shoal_controller_handover_waits_total Reconciles put off until this "
 		     "node caught up with a key's previous owner.\n"
 		     "# TYPE shoal_controller_handover_waits_total counter\n"
-		     "shoal_controller_handover_waits_total %llu\n",
+		     "shoal_controller_handover_waits_total %llu\n"
+		     "# HELP shoal_controller_status_stale_total Status writes held back: another "
+		     "node wrote the key's status at a higher ownership term.\n"
+		     "# TYPE shoal_controller_status_stale_total counter\n"
+		     "shoal_controller_status_stale_total %llu\n",
 		     (unsigned long long)st.reconciles, (unsigned long long)st.retries,
-		     st.failing, (unsigned long long)st.handover_waits) < 0)
+		     st.failing, (unsigned long long)st.handover_waits,
+		     (unsigned long long)st.status_stale) < 0)
 		return -ENOMEM;
 	return 0;
 }

@@ -28,6 +28,16 @@ struct ctrl_change {
 };
 #define CTRL_CHANGES 8
 
+struct ctrl_mgr;
+static void claims_clear(struct ctrl_mgr *m);
+
+/* This node's ownership term for a key's status register, valid in the view it was taken in. */
+struct ctrl_claim {
+	char *key; /* "<resource>/<ns>/<name>" */
+	uint64_t term;
+	uint64_t stale_since; /* a higher term than ours seen since (ms; 0: none) */
+};
+
 struct ctrl_mgr {
 	struct ctrl_options o;
 	struct members *snap; /* the live set as of the last change */
@@ -40,6 +50,11 @@ struct ctrl_mgr {
 	struct ctrl_failing *failing;
 	size_t nfailing, capfailing;
 	struct ctrl_stats stats;
+	/* status claims, sorted by key, for the view (members epoch, own incarnation) below */
+	struct ctrl_claim *claims;
+	size_t nclaims, capclaims;
+	uint64_t claims_epoch;
+	uint32_t claims_inc;
 	bool lost; /* a key could not be queued (no memory): resync everything at the next run */
 	bool running;
 };
@@ -473,8 +488,108 @@ struct ctrl_mgr *ctrl_mgr_free(struct ctrl_mgr *m)
 	for (size_t i = 0; i < m->nchanges; i++)
 		members_free(m->changes[i].prev);
 	members_free(m->snap);
+	claims_clear(m);
+	free(m->claims);
 	free(m);
 	return NULL;
+}
+
+/* --- status claims (docs/consistency.md, "Status register") --- */
+
+static void claims_clear(struct ctrl_mgr *m)
+{
+	for (size_t i = 0; i < m->nclaims; i++)
+		free(m->claims[i].key);
+	m->nclaims = 0;
+}
+
+static struct ctrl_claim *claim_get(struct ctrl_mgr *m, const char *key, bool add)
+{
+	size_t lo = 0, hi = m->nclaims;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(m->claims[mid].key, key);
+
+		if (c == 0)
+			return &m->claims[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!add)
+		return NULL;
+	if (m->nclaims == m->capclaims) {
+		size_t cap = m->capclaims ? m->capclaims * 2 : 16;
+		struct ctrl_claim *v = realloc(m->claims, cap * sizeof(*v));
+
+		if (!v)
+			return NULL;
+		m->claims = v;
+		m->capclaims = cap;
+	}
+	char *k = strdup(key);
+
+	if (!k)
+		return NULL;
+	memmove(m->claims + lo + 1, m->claims + lo, (m->nclaims - lo) * sizeof(*m->claims));
+	m->nclaims++;
+	m->claims[lo] = (struct ctrl_claim){ .key = k };
+	return &m->claims[lo];
+}
+
+int ctrl_status_term(struct ctrl_mgr *m, const char *resource, const char *ns, const char *name,
+		     const struct store_obj *cur, uint64_t *term, uint64_t *retry_ms)
+{
+	const char *self = m->o.members ? members_self(m->o.members) : NULL;
+	const struct members_info *me = self ? members_view_find(m->o.members, self) : NULL;
+	uint64_t epoch = m->o.members ? members_epoch(m->o.members) : 0, now = ctrl_now_ms(m);
+	uint32_t inc = me ? me->incarnation : 0;
+	_cleanup_free_ char *key = NULL;
+	struct ctrl_claim *c;
+
+	*retry_ms = 0;
+	/* a claim holds for the view it was taken in: a change of the live set, or of our own
+	 * incarnation (we refuted being declared suspect or dead), starts afresh */
+	if (epoch != m->claims_epoch || inc != m->claims_inc) {
+		claims_clear(m);
+		m->claims_epoch = epoch;
+		m->claims_inc = inc;
+	}
+	if (asprintf(&key, "%s/%s/%s", resource, ns, name) < 0)
+		return -ENOMEM;
+	c = claim_get(m, key, false);
+	if (!c) {
+		c = claim_get(m, key, true);
+		if (!c)
+			return -ENOMEM;
+		/* our own register (or none) goes on at its term; another node's is taken over
+		 * above its term, so its writes — if it still believes it owns the key — lose */
+		bool own = !cur->status_hlc || (cur->status_node && self &&
+						 streq(cur->status_node, self));
+		c->term = own ? cur->status_term : cur->status_term + 1;
+	} else if (cur->status_term > c->term) {
+		/* Another node claimed the key in a view we have not seen change: it may be newer
+		 * than ours (we are the stale owner, and should learn so soon), or older (it was
+		 * cut off and has not learnt yet). Hold off for the settle window; if we still own
+		 * the key after it, take it over. */
+		uint64_t settle = ctrl_settle_ms(m);
+
+		if (!c->stale_since)
+			c->stale_since = now;
+		if (now < c->stale_since + settle) {
+			m->stats.status_stale++;
+			*retry_ms = c->stale_since + settle - now;
+			return -ESTALE;
+		}
+		c->term = cur->status_term + 1;
+		c->stale_since = 0;
+	} else {
+		c->stale_since = 0;
+	}
+	*term = c->term;
+	return 0;
 }
 
 static int resync_one(struct store_obj *o, void *userdata)

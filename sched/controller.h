@@ -98,6 +98,7 @@ struct ctrl_stats {
 	uint64_t retries;    /* failed reconciles queued again */
 	size_t failing;      /* keys whose last reconcile failed */
 	uint64_t handover_waits; /* reconciles put off until a handover caught up */
+	uint64_t status_stale;   /* status writes held: another node holds a higher term */
 };
 void ctrl_mgr_stats_get(struct ctrl_mgr *m, struct ctrl_stats *ret);
 

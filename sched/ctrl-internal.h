@@ -72,7 +72,15 @@ int ctrl_pod_create_ret(struct ctrl_mgr *m, const cJSON *tmpl, const char *ns, c
 			struct err *e);
 int ctrl_delete(struct ctrl_mgr *m, const char *resource, const char *ns, const char *name,
 		const char *propagation);
-/* Write obj's status (obj carries apiVersion/kind/metadata); only if it changed. */
+/*
+ * The ownership term this node writes the key's status at (docs/consistency.md, "Status
+ * register"), given the key's current register cur. -ESTALE: another node claimed the key above
+ * our term in a view we have not seen change; hold off and look again after *retry_ms.
+ */
+int ctrl_status_term(struct ctrl_mgr *m, const char *resource, const char *ns, const char *name,
+		     const struct store_obj *cur, uint64_t *term, uint64_t *retry_ms);
+/* Write obj's status (obj carries apiVersion/kind/metadata) at this node's ownership term; only
+ * if it changed, or to claim the register from another writer. */
 int ctrl_status_update(struct ctrl_mgr *m, const cJSON *obj, cJSON *status);
 int ctrl_update(struct ctrl_mgr *m, const cJSON *obj);
 /* Replace or append a condition {type,status,reason,message} with transition time now. */

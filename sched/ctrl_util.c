@@ -5,6 +5,7 @@
 #include <sodium.h>
 
 #include "api/object.h"
+#include "api/resources.h"
 #include "lib/macro.h"
 #include "lib/util.h"
 #include "sched/ctrl-internal.h"
@@ -179,26 +180,44 @@ int ctrl_delete(struct ctrl_mgr *m, const char *resource, const char *ns, const 
 
 int ctrl_status_update(struct ctrl_mgr *m, const cJSON *obj, cJSON *status)
 {
-	_cleanup_json_ cJSON *copy = cJSON_Duplicate(obj, 1);
+	_cleanup_json_ cJSON *owned = status;
+	const struct api_resource *res =
+		api_resource_by_kind(json_str(obj, "apiVersion", NULL), json_str(obj, "kind", NULL));
+	const char *ns = json_str(obj, "metadata.namespace", "default");
+	const char *name = json_str(obj, "metadata.name", "");
 	_cleanup_free_ char *a = NULL, *b = NULL;
+	struct store_obj *cur = NULL;
+	uint64_t term = 0, retry = 0;
 	struct err e = { 0 };
+	int r;
 
-	if (!copy) {
-		cJSON_Delete(status);
-		return -ENOMEM;
-	}
-	a = json_canonical(json_path(obj, "status"));
-	b = json_canonical(status);
-	if (a && b && streq(a, b)) {
-		cJSON_Delete(status);
+	if (!res || !res->has_status)
+		return -ENOENT;
+	if (!res->namespaced)
+		ns = "";
+	r = store_get(ctrl_store(m), res->key, ns, name, &cur);
+	if (r < 0)
+		return r == -ENOENT ? 0 : r; /* deleted meanwhile: nothing to report on */
+	r = ctrl_status_term(m, res->key, ns, name, cur, &term, &retry);
+	bool claim = r == 0 && term > cur->status_term;
+	store_obj_unref(cur);
+	if (r == -ESTALE) {
+		ctrl_enqueue(m, res->key, ns, name, retry);
 		return 0;
 	}
-	json_set(copy, "status", status);
-	/* controllers own status: write unconditionally (last writer wins on the register) */
-	cJSON *md = json_path(copy, "metadata");
-	if (md)
-		cJSON_DeleteItemFromObject(md, "resourceVersion");
-	return api_obj_update_status(ctrl_store(m), copy, NULL, &e);
+	if (r < 0)
+		return r;
+	a = json_canonical(json_path(obj, "status"));
+	b = json_canonical(status);
+	if (!claim && a && b && streq(a, b))
+		return 0;
+	r = store_update_status_term(ctrl_store(m), res->key, ns, name, status, term, NULL, &e);
+	if (r == -ESTALE) {
+		/* a higher term arrived between the two reads: look again */
+		ctrl_enqueue(m, res->key, ns, name, 0);
+		return 0;
+	}
+	return r < 0 ? r : 0;
 }
 
 int ctrl_update(struct ctrl_mgr *m, const cJSON *obj)

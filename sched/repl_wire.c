@@ -133,6 +133,8 @@ void rbuf_key(struct repl_buf *b, const struct store_reg *spec, const struct sto
 		f |= REPL_KEY_STATUS;
 		if (status->body)
 			f |= REPL_KEY_STATUS_BODY;
+		if (status->term)
+			f |= REPL_KEY_STATUS_TERM;
 	}
 	rbuf_str(b, spec->resource);
 	rbuf_str(b, spec->ns);
@@ -151,6 +153,8 @@ void rbuf_key(struct repl_buf *b, const struct store_reg *spec, const struct sto
 		rbuf_str(b, status->node);
 		if (f & REPL_KEY_STATUS_BODY)
 			rbuf_bytes(b, status->body, status->body_len);
+		if (f & REPL_KEY_STATUS_TERM)
+			rbuf_varint(b, status->term);
 	}
 }
 
@@ -290,6 +294,8 @@ int rrd_key(struct repl_rd *r, struct store_reg *spec, struct store_reg *status)
 		status->node = rrd_str(r);
 		if (f & REPL_KEY_STATUS_BODY)
 			status->body = rrd_bytes(r, &status->body_len);
+		if (f & REPL_KEY_STATUS_TERM)
+			status->term = rrd_varint(r);
 	}
 	return r->bad ? -EBADMSG : 0;
 }
@@ -345,6 +351,8 @@ uint64_t repl_key_hash(const struct store_reg *spec, const struct store_reg *sta
 			h_u64(&st, 1);
 			h_u64(&st, status->hlc);
 			h_str(&st, status->node);
+			if (status->term)
+				h_u64(&st, status->term);
 			h_u64(&st, status->body != NULL);
 			h_mem(&st, status->body, status->body ? status->body_len : 0);
 		} else

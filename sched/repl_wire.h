@@ -18,7 +18,7 @@
  *             ns, name, flags) the replier lacks (REPL_WANT_LACKED) or holds differently
  * A key: resource, ns, name, uid, born, flags (REPL_KEY_*), spec hlc, spec node, spec body
  * (not for tombstones), sticky (REPL_KEY_STICKY), status hlc + node + body (REPL_KEY_STATUS;
- * body only with REPL_KEY_STATUS_BODY).
+ * body only with REPL_KEY_STATUS_BODY) + ownership term (REPL_KEY_STATUS_TERM, absent: 0).
  */
 #ifndef SHOAL_SCHED_REPL_WIRE_H
 #define SHOAL_SCHED_REPL_WIRE_H
@@ -58,6 +58,7 @@ enum repl_msg_type {
 #define REPL_KEY_STICKY 0x02
 #define REPL_KEY_STATUS 0x04
 #define REPL_KEY_STATUS_BODY 0x08
+#define REPL_KEY_STATUS_TERM 0x10
 
 struct repl_wire_hdr {
 	uint8_t magic;

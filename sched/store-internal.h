@@ -157,6 +157,7 @@ struct row {
 	size_t status_len;
 	uint64_t status_hlc;
 	const char *status_node;
+	uint64_t status_term;
 	bool deleted;
 	uint64_t born;
 	const char *sticky;
@@ -171,7 +172,7 @@ struct layout {
 
 struct obj_fields {
 	const char *resource, *ns, *name, *uid;
-	uint64_t rv, spec_hlc, status_hlc, born;
+	uint64_t rv, spec_hlc, status_hlc, status_term, born;
 	const char *spec_node, *status_node, *sticky;
 	struct layout l;
 	/* indexed fields */
@@ -202,6 +203,8 @@ struct kstate {
 	struct layout l;
 	uint64_t status_hlc;
 	const char *status_node;
+	uint64_t status_term;
+	bool touch; /* a visible change even if the text is the same (a status claim) */
 	const cJSON *labels;
 	const char *node_name, *phase;
 };
@@ -210,6 +213,9 @@ struct kstate {
 int key_commit(struct store *s, struct res *r, struct entry *ent, const char *ns,
 	       const char *name, uint64_t h, const struct kstate *k, struct store_obj **ret,
 	       struct err *e);
+/* Status register order: (term, hlc, node). */
+int status_order(uint64_t a_term, uint64_t a_hlc, const char *a_node, uint64_t b_term,
+		 uint64_t b_hlc, const char *b_node);
 int spec_order(const char *a_uid, uint64_t a_born, bool a_del, uint64_t a_hlc,
 	       const char *a_node, const char *b_uid, uint64_t b_born, bool b_del, uint64_t b_hlc,
 	       const char *b_node);

@@ -371,6 +371,7 @@ int store_update(struct store *s, const char *resource, const char *ns, const ch
 				  .l = sp.l,
 				  .status_hlc = cur->pub.status_hlc,
 				  .status_node = cur->pub.status_node,
+				  .status_term = cur->pub.status_term,
 				  .labels = sp.labels,
 				  .node_name = sp.node_name,
 				  .phase = cur->pub.phase,
@@ -378,9 +379,10 @@ int store_update(struct store *s, const char *resource, const char *ns, const ch
 			  ret, e);
 }
 
-int store_update_status(struct store *s, const char *resource, const char *ns, const char *name,
-			const cJSON *status, uint64_t expect_rv, struct store_obj **ret,
-			struct err *e)
+/* term: the write's ownership term; claim: commit even an unchanged status (a higher term) */
+static int update_status(struct store *s, const char *resource, const char *ns,
+			 const char *name, const cJSON *status, uint64_t expect_rv, bool inherit,
+			 uint64_t term, struct store_obj **ret, struct err *e)
 {
 	struct obj_priv *cur;
 	struct layout l;
@@ -388,6 +390,7 @@ int store_update_status(struct store *s, const char *resource, const char *ns, c
 	const char *text = NULL;
 	size_t len = 0;
 	uint64_t hlc;
+	bool claim;
 	int r;
 
 	r = check_args(resource, name, NULL, e);
@@ -398,6 +401,14 @@ int store_update_status(struct store *s, const char *resource, const char *ns, c
 	if (r < 0)
 		return r;
 	cur = ent->obj;
+	if (inherit)
+		term = cur->pub.status_term;
+	if (term < cur->pub.status_term)
+		return err_set(e, ESTALE, 409, "Conflict",
+			       "the status of %s was written by a newer owner (term %" PRIu64
+			       " > %" PRIu64 ")",
+			       name, cur->pub.status_term, term);
+	claim = term > cur->pub.status_term;
 	l = obj_layout(cur);
 	if (cJSON_IsNull(status))
 		status = NULL;
@@ -407,8 +418,8 @@ int store_update_status(struct store *s, const char *resource, const char *ns, c
 			return err_internal(e, r);
 		text = s->status.buf;
 	}
-	if ((!text && !l.status) ||
-	    (text && l.status && len == l.status_len && memcmp(text, l.status, len) == 0)) {
+	if (!claim && ((!text && !l.status) || (text && l.status && len == l.status_len &&
+						 memcmp(text, l.status, len) == 0))) {
 		if (ret)
 			*ret = store_obj_ref(&cur->pub);
 		return 0; /* same status register */
@@ -427,11 +438,27 @@ int store_update_status(struct store *s, const char *resource, const char *ns, c
 				  .l = l,
 				  .status_hlc = hlc,
 				  .status_node = s->node_name,
+				  .status_term = term,
+				  .touch = claim,
 				  .labels = cur->pub.labels,
 				  .node_name = cur->pub.node_name,
 				  .phase = phase_of(status),
 			  },
 			  ret, e);
+}
+
+int store_update_status(struct store *s, const char *resource, const char *ns, const char *name,
+			const cJSON *status, uint64_t expect_rv, struct store_obj **ret,
+			struct err *e)
+{
+	return update_status(s, resource, ns, name, status, expect_rv, true, 0, ret, e);
+}
+
+int store_update_status_term(struct store *s, const char *resource, const char *ns,
+			     const char *name, const cJSON *status, uint64_t term,
+			     struct store_obj **ret, struct err *e)
+{
+	return update_status(s, resource, ns, name, status, 0, false, term, ret, e);
 }
 
 int store_delete(struct store *s, const char *resource, const char *ns, const char *name,

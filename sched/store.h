@@ -41,6 +41,7 @@ struct store_obj {
 	char *spec_node;      /* node that wrote the spec register */
 	uint64_t status_hlc;  /* version of the status register (0: never written) */
 	char *status_node;
+	uint64_t status_term; /* the status register's ownership term (store_update_status_term) */
 	char *json;           /* composed object text, NUL-terminated */
 	size_t json_len;
 	/* indexed fields for selectors (may be NULL/empty) */
@@ -119,10 +120,21 @@ int store_create(struct store *s, const char *resource, const char *ns, const ch
 int store_update(struct store *s, const char *resource, const char *ns, const char *name,
 		 const cJSON *obj, uint64_t expect_rv, struct store_obj **ret, struct err *e);
 
-/* Replace the status register only (status subresource, node reports, controllers). */
+/* Replace the status register only (status subresource, node reports); the write keeps the
+ * register's ownership term. */
 int store_update_status(struct store *s, const char *resource, const char *ns, const char *name,
 			const cJSON *status, uint64_t expect_rv, struct store_obj **ret,
 			struct err *e);
+
+/*
+ * A controller's status write at its ownership term (docs/consistency.md, "Status register"):
+ * the register orders by (term, hlc, node). -ESTALE (409 Conflict) and nothing committed when
+ * the register holds a higher term (a newer owner wrote it). A term above the register's
+ * commits even an unchanged status (the owner claims the register), as a visible change.
+ */
+int store_update_status_term(struct store *s, const char *resource, const char *ns,
+			     const char *name, const cJSON *status, uint64_t term,
+			     struct store_obj **ret, struct err *e);
 
 /*
  * Delete: commits a tombstone. expect_rv/expect_uid (optional) are DeleteOptions
@@ -165,7 +177,7 @@ enum store_reg_kind { STORE_REG_SPEC = 1, STORE_REG_STATUS };
 /*
  * One register of one key, as replication carries it. Spec registers order by
  * (born, uid), then a tombstone above any live write of its uid, then (hlc, node); status
- * registers apply only to the spec's uid, by (hlc, node).
+ * registers apply only to the spec's uid, by (term, hlc, node).
  */
 struct store_reg {
 	enum store_reg_kind kind;
@@ -179,6 +191,7 @@ struct store_reg {
 	size_t body_len;
 	const char *sticky; /* spec: sticky fields' state (store_obj.sticky), NULL: none */
 	uint64_t rv;        /* listing only: the local commit of the key's last change */
+	uint64_t term;      /* status: the ownership term (0: none) */
 };
 
 struct store_merge_stats {

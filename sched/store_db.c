@@ -16,15 +16,17 @@ static const char *const store_sql[ST_MAX] = {
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_PUT] = "INSERT INTO objects(resource, ns, name, uid, rv, spec, spec_hlc, spec_node, "
-		   "status, status_hlc, status_node, deleted, born, sticky) "
-		   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
+		   "status, status_hlc, status_node, deleted, born, sticky, status_term) "
+		   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
 		   "ON CONFLICT(resource, ns, name) DO UPDATE SET uid = excluded.uid, "
 		   "rv = excluded.rv, spec = excluded.spec, spec_hlc = excluded.spec_hlc, "
 		   "spec_node = excluded.spec_node, status = excluded.status, "
 		   "status_hlc = excluded.status_hlc, status_node = excluded.status_node, "
-		   "deleted = excluded.deleted, born = excluded.born, sticky = excluded.sticky",
+		   "deleted = excluded.deleted, born = excluded.born, sticky = excluded.sticky, "
+		   "status_term = excluded.status_term",
 	[ST_STATUS] = "UPDATE objects SET rv = ?5, status = ?9, status_hlc = ?10, "
-		      "status_node = ?11 WHERE resource = ?1 AND ns = ?2 AND name = ?3",
+		      "status_node = ?11, status_term = ?15 "
+		      "WHERE resource = ?1 AND ns = ?2 AND name = ?3",
 	[ST_DROP] = "DELETE FROM objects WHERE resource = ?1 AND ns = ?2 AND name = ?3 "
 		    "AND deleted = 1",
 	[ST_META] = "UPDATE meta SET seq = ?1, hlc = ?2 WHERE id = 1",
@@ -40,6 +42,7 @@ static const char store_schema[] =
 	" status TEXT, status_hlc INTEGER NOT NULL DEFAULT 0, status_node TEXT,"
 	" deleted INTEGER NOT NULL DEFAULT 0,"
 	" born INTEGER NOT NULL DEFAULT 0, sticky TEXT,"
+	" status_term INTEGER NOT NULL DEFAULT 0,"
 	" PRIMARY KEY (resource, ns, name));"
 	"CREATE TABLE IF NOT EXISTS meta ("
 	" id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hlc INTEGER NOT NULL);";
@@ -120,6 +123,7 @@ int db_write(struct store *s, int op, const struct row *w, struct err *e)
 	bind_int(st, 12, w->deleted);
 	bind_int(st, 13, w->born);
 	bind_text(st, 14, w->sticky, w->sticky ? strlen(w->sticky) : 0);
+	bind_int(st, 15, w->status_term);
 
 	if (!s->batch && db_begin(s) < 0)
 		return db_err(s, e);
@@ -179,6 +183,7 @@ static int store_load_row(struct store *s, sqlite3_stmt *q)
 	bool deleted = sqlite3_column_int(q, 11) != 0;
 	uint64_t born = (uint64_t)sqlite3_column_int64(q, 12);
 	const char *sticky = (const char *)sqlite3_column_text(q, 13);
+	uint64_t status_term = (uint64_t)sqlite3_column_int64(q, 14);
 	_cleanup_json_ cJSON *spec_tree = NULL, *status_tree = NULL;
 	_cleanup_(view_deletep) cJSON *view = NULL;
 	struct spec_out sp = { 0 };
@@ -222,6 +227,7 @@ static int store_load_row(struct store *s, sqlite3_stmt *q)
 			.spec_node = spec_node,
 			.status_hlc = status_hlc,
 			.status_node = status_node,
+			.status_term = status_term,
 			.born = born,
 			.sticky = sticky,
 			.l = sp.l,
@@ -277,7 +283,7 @@ int store_load(struct store *s)
 
 	r = sqlite3_prepare_v2(s->db,
 			       "SELECT resource, ns, name, uid, rv, spec, spec_hlc, spec_node, status,"
-			        " status_hlc, status_node, deleted, born, sticky FROM objects"
+			        " status_hlc, status_node, deleted, born, sticky, status_term FROM objects"
 			       " ORDER BY resource, ns, name",
 			       -1, &q, NULL);
 	if (r != SQLITE_OK)
@@ -318,6 +324,12 @@ static int db_migrate(struct store *s)
 	    sqlite3_exec(s->db,
 			 "ALTER TABLE objects ADD COLUMN born INTEGER NOT NULL DEFAULT 0;"
 			 "ALTER TABLE objects ADD COLUMN sticky TEXT;",
+			 NULL, NULL, NULL) != SQLITE_OK)
+		return -EIO;
+	/* the status register's ownership term came with controller hand-over */
+	if (!db_has_column(s, "objects", "status_term") &&
+	    sqlite3_exec(s->db,
+			 "ALTER TABLE objects ADD COLUMN status_term INTEGER NOT NULL DEFAULT 0;",
 			 NULL, NULL, NULL) != SQLITE_OK)
 		return -EIO;
 	if (sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO meta(id, seq, hlc) VALUES (1, ?1, 0)",

@@ -82,6 +82,8 @@ static uint64_t entry_digest(const struct entry *e)
 		h_mem(&st, l.b, l.b_len);
 		h_u64(&st, o->status_hlc);
 		h_str(&st, o->status_node);
+		if (o->status_term)
+			h_u64(&st, o->status_term); /* 0 hashes as before terms existed */
 		h_u64(&st, l.status != NULL);
 		h_mem(&st, l.status, l.status_len);
 	} else if (e->tomb) {
@@ -216,6 +218,7 @@ static int entry_regs(struct store *s, const struct entry *e, struct store_reg *
 	status->kind = STORE_REG_STATUS;
 	status->hlc = o->status_hlc;
 	status->node = o->status_node;
+	status->term = o->status_term;
 	status->sticky = NULL;
 	status->body = l.status;
 	status->body_len = l.status_len;
@@ -318,6 +321,7 @@ static int dump_line(const struct store_reg *spec, const struct store_reg *statu
 {
 	struct dump *d = userdata;
 	uint64_t body = 0;
+	char term[32] = "";
 
 	if (!spec->tombstone) {
 		crypto_generichash_state st;
@@ -329,11 +333,13 @@ static int dump_line(const struct store_reg *spec, const struct store_reg *statu
 		crypto_generichash_final(&st, out, sizeof(out));
 		memcpy(&body, out, sizeof(body));
 	}
+	if (status && status->term)
+		snprintf(term, sizeof(term), "t%" PRIu64 ":", status->term);
 	return dump_printf(d,
-			   "%s %s/%s uid=%s born=%" PRIu64 " spec=%" PRIu64 "@%s%s status=%" PRIu64
+			   "%s %s/%s uid=%s born=%" PRIu64 " spec=%" PRIu64 "@%s%s status=%s%" PRIu64
 			   "@%s sticky=%s bodies=%016" PRIx64 "\n",
 			   spec->resource, spec->ns, spec->name, spec->uid, spec->born, spec->hlc,
-			   spec->node, spec->tombstone ? " deleted" : "", status ? status->hlc : 0,
+			   spec->node, spec->tombstone ? " deleted" : "", term, status ? status->hlc : 0,
 			   status && status->node ? status->node : "-",
 			   spec->sticky ? spec->sticky : "-", body);
 }

@@ -50,6 +50,7 @@ static int merge_commit_spec(struct store *s, struct entry *ent, struct res *r, 
 				.l = sp.l,
 				.status_hlc = keep_status && cur ? cur->pub.status_hlc : 0,
 				.status_node = keep_status && cur ? cur->pub.status_node : NULL,
+				.status_term = keep_status && cur ? cur->pub.status_term : 0,
 				.labels = sp.labels,
 				.node_name = sp.node_name,
 				.phase = keep_status && cur ? cur->pub.phase : NULL,
@@ -140,7 +141,8 @@ static int merge_status(struct store *s, struct entry *ent, const struct store_r
 		return -EAGAIN; /* a later uid than ours: its spec is on the way */
 	if (c < 0 || !cur)
 		return MERGE_STALE; /* an older uid's, or a deleted uid's */
-	if (reg_version_cmp(in->hlc, in->node, cur->pub.status_hlc, cur->pub.status_node) <= 0)
+	if (status_order(in->term, in->hlc, in->node, cur->pub.status_term, cur->pub.status_hlc,
+			 cur->pub.status_node) <= 0)
 		return MERGE_STALE;
 	l = obj_layout(cur);
 	l.status = NULL;
@@ -166,6 +168,7 @@ static int merge_status(struct store *s, struct entry *ent, const struct store_r
 				.l = l,
 				.status_hlc = in->hlc,
 				.status_node = in->node,
+				.status_term = in->term,
 				.labels = cur->pub.labels,
 				.node_name = cur->pub.node_name,
 				.phase = l.status ? phase_of(st) : NULL,

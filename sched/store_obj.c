@@ -126,6 +126,7 @@ struct obj_priv *obj_new(const struct obj_fields *f)
 	o->pub.spec_hlc = f->spec_hlc;
 	o->pub.spec_node = obj_put_str(&p, spec_node);
 	o->pub.status_hlc = f->status_hlc;
+	o->pub.status_term = f->status_term;
 	o->pub.status_node = f->status_node ? obj_put_str(&p, f->status_node) : NULL;
 	o->pub.node_name = f->node_name ? obj_put_str(&p, f->node_name) : NULL;
 	o->pub.phase = f->phase ? obj_put_str(&p, f->phase) : NULL;

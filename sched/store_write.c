@@ -69,6 +69,18 @@ int spec_order(const char *a_uid, uint64_t a_born, bool a_del, uint64_t a_hlc,
 	return reg_version_cmp(a_hlc, a_node, b_hlc, b_node);
 }
 
+/*
+ * The status register: an owner's term first (a controller that took the key over writes above
+ * every write of the owners before it, whatever the clocks), then (hlc, node).
+ */
+int status_order(uint64_t a_term, uint64_t a_hlc, const char *a_node, uint64_t b_term,
+		 uint64_t b_hlc, const char *b_node)
+{
+	if (a_term != b_term)
+		return a_term < b_term ? -1 : 1;
+	return reg_version_cmp(a_hlc, a_node, b_hlc, b_node);
+}
+
 /* --- sticky fields --- */
 
 static uint64_t ver_hlc(const cJSON *arr)
@@ -346,7 +358,7 @@ int key_commit(struct store *s, struct res *r, struct entry *ent, const char *ns
 		type = STORE_ADDED;
 	} else {
 		cl = obj_layout(cur);
-		visible = !layout_same(&cl, &k->l);
+		visible = k->touch || !layout_same(&cl, &k->l);
 		type = STORE_MODIFIED;
 	}
 	rv = visible ? s->rv + 1 : cur ? cur->pub.rv : ent && ent->tomb ? ent->tomb->rv : s->rv;
@@ -369,6 +381,7 @@ int key_commit(struct store *s, struct res *r, struct entry *ent, const char *ns
 			.spec_node = k->spec_node,
 			.status_hlc = cur->pub.status_hlc,
 			.status_node = cur->pub.status_node,
+			.status_term = cur->pub.status_term,
 			.sticky = cur->pub.sticky,
 			.l = obj_layout(cur),
 			.labels = cur->pub.labels,
@@ -388,6 +401,7 @@ int key_commit(struct store *s, struct res *r, struct entry *ent, const char *ns
 			.spec_node = k->spec_node,
 			.status_hlc = k->status_hlc,
 			.status_node = k->status_node,
+			.status_term = k->status_term,
 			.sticky = k->sticky,
 			.l = k->l,
 			.labels = k->labels,
@@ -429,6 +443,7 @@ int key_commit(struct store *s, struct res *r, struct entry *ent, const char *ns
 			      .status_len = k->deleted ? 0 : k->l.status_len,
 			      .status_hlc = k->deleted ? 0 : k->status_hlc,
 			      .status_node = k->deleted ? NULL : k->status_node,
+			      .status_term = k->deleted ? 0 : k->status_term,
 			      .deleted = k->deleted,
 			      .born = k->born,
 			      .sticky = k->deleted ? NULL : k->sticky,

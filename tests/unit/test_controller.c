@@ -447,6 +447,180 @@ static void test_handover_waits_for_catch_up(void **state)
 	store_close(s);
 }
 
+/* The registers of one resource (NULL: all) of src merged into dst, statuses after specs. */
+struct repl_res {
+	struct store *dst;
+	const char *resource;
+};
+
+static int copy_res_fn(const struct store_reg *spec, const struct store_reg *status, void *ud)
+{
+	struct repl_res *rr = ud;
+
+	if (rr->resource && strcmp(spec->resource, rr->resource))
+		return 0;
+	store_merge_register(rr->dst, spec);
+	if (status)
+		store_merge_register(rr->dst, status);
+	return 0;
+}
+
+static void replicate_res(struct store *src, struct store *dst, const char *resource)
+{
+	struct repl_res rr = { dst, resource };
+
+	assert_int_equal(store_reg_list(src, NULL, 0, STORE_DIGEST_BUCKETS, copy_res_fn, &rr), 0);
+}
+
+static struct store_obj *get_rs(struct store *s, const char *name)
+{
+	struct store_obj *o = NULL;
+
+	assert_int_equal(store_get(s, "replicasets.apps", "default", name, &o), 0);
+	return o;
+}
+
+/*
+ * Status hand-over (docs/consistency.md, "Status register"): n2 owns a ReplicaSet and is cut
+ * off; n1 takes it over and claims its status at a higher term; n2, still believing it owns the
+ * key, writes status later by its clock, and loses on both replicas; seeing n1's higher term it
+ * holds off (counted) for the settle window, and takes the key back only if it still owns it
+ * then. n1's view changes again: it claims afresh over n2's register.
+ */
+static void test_status_handover_terms(void **state)
+{
+	struct store_options so1 = { .path = ":memory:", .node_name = "n1", .clock = clock_fn };
+	struct store_options so2 = { .path = ":memory:", .node_name = "n2", .clock = clock_fn };
+	struct ctrl_options co1 = { .clock = clock_fn, .caught_up = caught_up_fn };
+	struct ctrl_options co2 = { .clock = clock_fn };
+	struct store *s1, *s2;
+	struct members *m1, *m2;
+	struct ctrl_mgr *c1, *c2;
+	struct store_obj *o;
+	struct ctrl_stats st;
+	char name[16] = "", buf[1024];
+	uint64_t t0;
+
+	caught_up_flag = true;
+	assert_int_equal(store_open(&so1, &s1), 0);
+	assert_int_equal(store_open(&so2, &s2), 0);
+	assert_int_equal(members_new("n1", &m1), 0);
+	assert_int_equal(members_add(m1, "n2"), 1);
+	assert_int_equal(members_new("n2", &m2), 0);
+	assert_int_equal(members_add(m2, "n1"), 1);
+	co1.store = s1;
+	co1.members = m1;
+	co2.store = s2;
+	co2.members = m2;
+	assert_int_equal(ctrl_mgr_new(&co1, &c1), 0);
+	assert_int_equal(ctrl_mgr_new(&co2, &c2), 0);
+	for (int i = 0; !name[0] && i < 1000; i++) {
+		char key[64];
+
+		snprintf(key, sizeof(key), "replicasets.apps/default/rs%d", i);
+		if (!strcmp(members_owner(m1, key), "n2"))
+			snprintf(name, sizeof(name), "rs%d", i);
+	}
+	assert_true(name[0]);
+	create_json(s2, "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":"
+			"{\"name\":\"default\"}}",
+		    NULL, 0);
+	snprintf(buf, sizeof(buf),
+		 "{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"metadata\":"
+		 "{\"name\":\"%s\",\"namespace\":\"default\"},\"spec\":{\"replicas\":1,"
+		 "\"selector\":{\"matchLabels\":{\"rs\":\"x\"}},\"template\":{\"metadata\":"
+		 "{\"labels\":{\"rs\":\"x\"}},\"spec\":{\"containers\":[{\"name\":\"c\","
+		 "\"image\":\"x\"}]}}}}",
+		 name);
+	create_json(s2, buf, NULL, 0);
+	ctrl_mgr_run(c2, NULL);
+	o = get_rs(s2, name);
+	assert_string_equal(o->status_node, "n2");
+	assert_int_equal(o->status_term, 0); /* the first owner's register */
+	store_obj_unref(o);
+	replicate_res(s2, s1, NULL);
+	ctrl_mgr_run(c1, NULL);
+	assert_int_equal(store_count(s1, "pods", "default"), 1); /* n2's pod, not a second */
+
+	/* n2 is cut off: n1 owns the key now and claims its status above n2's term */
+	now_ms += 1000;
+	assert_int_equal(members_remove(m1, "n2"), 1);
+	ctrl_mgr_members_changed(c1);
+	ctrl_mgr_resync(c1);
+	ctrl_mgr_run(c1, NULL);
+	o = get_rs(s1, name);
+	assert_string_equal(o->status_node, "n1");
+	assert_int_equal(o->status_term, 1);
+	store_obj_unref(o);
+
+	/* n2, still owner in its view and with a clock running ahead, scales the RS up and
+	 * writes its status (term 0) later than n1 did */
+	now_ms += 5000;
+	{
+		struct store_obj *cur = get_rs(s2, name);
+		cJSON *rs = store_obj_parse(cur);
+		struct err e = { 0 };
+
+		store_obj_unref(cur);
+		json_set_int(json_path(rs, "spec"), "replicas", 2);
+		assert_int_equal(api_obj_update(s2, rs, NULL, &e), 0);
+		cJSON_Delete(rs);
+	}
+	ctrl_mgr_run(c2, NULL);
+	o = get_rs(s2, name);
+	assert_string_equal(o->status_node, "n2");
+	assert_int_equal(o->status_term, 0);
+	store_obj_unref(o);
+
+	/* both ways: n1's status stands on both replicas */
+	replicate_res(s2, s1, "replicasets.apps");
+	replicate_res(s1, s2, "replicasets.apps");
+	for (int i = 0; i < 2; i++) {
+		o = get_rs(i ? s2 : s1, name);
+		assert_string_equal(o->status_node, "n1");
+		assert_int_equal(o->status_term, 1);
+		store_obj_unref(o);
+	}
+	/* n2 holds off for the settle window (it may be the stale one) */
+	t0 = now_ms;
+	ctrl_mgr_run(c2, NULL);
+	ctrl_mgr_stats_get(c2, &st);
+	assert_true(st.status_stale >= 1);
+	now_ms = t0 + CTRL_SETTLE_MS - 1;
+	ctrl_mgr_run(c2, NULL);
+	o = get_rs(s2, name);
+	assert_string_equal(o->status_node, "n1");
+	store_obj_unref(o);
+	/* still the owner in its view after the window: it takes the key over */
+	now_ms = t0 + CTRL_SETTLE_MS;
+	ctrl_mgr_run(c2, NULL);
+	o = get_rs(s2, name);
+	assert_string_equal(o->status_node, "n2");
+	assert_int_equal(o->status_term, 2);
+	store_obj_unref(o);
+
+	/* n1's view changes (n2 is back, and gone again): n1 claims afresh above n2 */
+	replicate_res(s2, s1, NULL);
+	assert_int_equal(members_add(m1, "n2"), 1);
+	ctrl_mgr_members_changed(c1);
+	assert_int_equal(members_remove(m1, "n2"), 1);
+	ctrl_mgr_members_changed(c1);
+	ctrl_mgr_resync(c1);
+	now_ms += CTRL_SETTLE_MS + 1;
+	ctrl_mgr_run(c1, NULL);
+	o = get_rs(s1, name);
+	assert_string_equal(o->status_node, "n1");
+	assert_int_equal(o->status_term, 3);
+	store_obj_unref(o);
+
+	ctrl_mgr_free(c1);
+	ctrl_mgr_free(c2);
+	members_free(m1);
+	members_free(m2);
+	store_close(s1);
+	store_close(s2);
+}
+
 /* A node starting into a cluster reconciles nothing before it has synced with some member. */
 static void test_hold_until_synced(void **state)
 {
@@ -518,6 +692,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gc_waits_for_owner_tombstone, setup, teardown),
 		cmocka_unit_test(test_handover_waits_for_catch_up),
 		cmocka_unit_test(test_hold_until_synced),
+		cmocka_unit_test(test_status_handover_terms),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

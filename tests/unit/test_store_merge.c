@@ -21,6 +21,7 @@
 #include "lib/json.h"
 #include "lib/macro.h"
 #include "sched/hlc.h"
+#include "sched/repl_wire.h"
 #include "sched/store.h"
 
 #define T0 1700000000000ull
@@ -660,7 +661,16 @@ static void local_write(struct world *w, int at, unsigned *seed)
 
 			snprintf(v, sizeof(v), "P%d", rand_r(seed) % 4);
 			cJSON_AddStringToObject(st, "phase", v);
-			r = store_update_status(n->s, "pods", "default", name, st, 0, &res, &e);
+			if (rand_r(seed) % 2) {
+				r = store_update_status(n->s, "pods", "default", name, st, 0, &res,
+							&e);
+				break;
+			}
+			/* a controller's write at a random ownership term (maybe stale) */
+			r = store_update_status_term(n->s, "pods", "default", name, st,
+						     (uint64_t)(rand_r(seed) % 4), &res, &e);
+			if (r == -ESTALE)
+				r = 0;
 			break;
 		}
 		case 4:
@@ -744,6 +754,168 @@ static void check_invariants(struct world *w, struct node *n)
 	}
 }
 
+static cJSON *status_ready(int n)
+{
+	cJSON *st = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(st, "readyReplicas", n);
+	return st;
+}
+
+static uint64_t status_term_of(struct node *n, const char *name)
+{
+	struct store_obj *o = NULL;
+	uint64_t t;
+
+	assert_int_equal(store_get(n->s, "pods", "default", name, &o), 0);
+	t = o->status_term;
+	store_obj_unref(o);
+	return t;
+}
+
+/* The status registers of a key as the wire carries them: encoded and decoded again. */
+static void capture_wire(struct msgs *m, struct store *s, const char *name)
+{
+	struct msgs raw = { 0 };
+	struct repl_buf b;
+	struct repl_rd rd;
+	enum repl_msg_type type;
+	uint8_t *p, flags;
+	uint32_t count;
+	size_t len;
+
+	capture(&raw, s, name);
+	assert_int_equal(raw.n, 2);
+	rbuf_init(&b, REPL_MSG_PUSH, 0);
+	rbuf_key(&b, &raw.v[0].r, &raw.v[1].r);
+	rbuf_set_count(&b, 1);
+	assert_int_equal(rbuf_take(&b, &p, &len), 0);
+	assert_int_equal(rrd_init(&rd, p, len, &type, &flags, &count), 0);
+	{
+		struct store_reg spec, status;
+
+		assert_int_equal(rrd_key(&rd, &spec, &status), 0);
+		assert_int_equal(status.kind, STORE_REG_STATUS);
+		msg_copy(m, &spec);
+		msg_copy(m, &status);
+	}
+	free(p);
+	msgs_free(&raw);
+}
+
+/*
+ * A stale owner's status write does not win over the new owner's, whatever the clocks: the
+ * status register orders by (term, hlc, node). a owned the key (term 0); b took it over (term
+ * 1); a, which has not seen that, writes later by its clock at term 0. Every replica, in either
+ * delivery order, keeps b's status; a's next controller write at its term is refused; a client
+ * write keeps the register's term; a claim at a higher term commits an unchanged status.
+ */
+static void test_status_term(void **state)
+{
+	const char *path = *state;
+	struct node a = { 0 }, b = { 0 }, c = { 0 }, d = { 0 };
+	_cleanup_json_ cJSON *p = pod("p", "web", NULL, false), *s1 = status_ready(1),
+			     *s2 = status_ready(2), *s3 = status_ready(3), *s4 = status_ready(4);
+	_cleanup_json_ cJSON *t = NULL;
+	_cleanup_free_ char *da = NULL, *db = NULL, *dc = NULL, *dd = NULL, *dc2 = NULL;
+	struct msgs ma = { 0 }, mb = { 0 };
+	struct store_obj *o = NULL;
+	struct err e = { 0 };
+	uint64_t rv, ev;
+
+	node_open(&a, "a", NULL, false);
+	node_open(&b, "b", NULL, false);
+	node_open(&c, "c", path, false);
+	node_open(&d, "d", NULL, false);
+	assert_int_equal(store_create(a.s, "pods", "default", "p", p, NULL, NULL), 0);
+	assert_int_equal(store_update_status_term(a.s, "pods", "default", "p", s1, 0, NULL, NULL),
+			 0);
+	sync_all(&a, &b);
+	sync_all(&a, &c);
+	sync_all(&a, &d);
+
+	/* b takes over at term 1; a, cut off and with a clock 10 s ahead of b's, writes on */
+	b.now = T0 + 1000;
+	assert_int_equal(store_update_status_term(b.s, "pods", "default", "p", s2, 1, NULL, NULL),
+			 0);
+	a.now = T0 + 11000;
+	assert_int_equal(store_update_status_term(a.s, "pods", "default", "p", s3, 0, NULL, NULL),
+			 0);
+	capture_wire(&ma, a.s, "p");
+	capture_wire(&mb, b.s, "p");
+	assert_int_equal(mb.v[1].r.term, 1);
+	assert_true(ma.v[1].r.hlc > mb.v[1].r.hlc);
+	b.now = c.now = d.now = a.now; /* (a's clock is not refused as too far ahead) */
+
+	/* c gets a's then b's, d b's then a's: both keep b's */
+	assert_int_equal(store_merge_register(c.s, &ma.v[1].r), 1);
+	assert_int_equal(store_merge_register(c.s, &mb.v[1].r), 1);
+	assert_int_equal(store_merge_register(d.s, &mb.v[1].r), 1);
+	assert_int_equal(store_merge_register(d.s, &ma.v[1].r), 0);
+	assert_int_equal(store_merge_register(a.s, &mb.v[1].r), 1);
+	assert_int_equal(store_merge_register(b.s, &ma.v[1].r), 0);
+	da = dump(&a);
+	db = dump(&b);
+	dc = dump(&c);
+	dd = dump(&d);
+	assert_string_equal(da, db);
+	assert_string_equal(da, dc);
+	assert_string_equal(da, dd);
+	assert_non_null(strstr(da, " status=t1:"));
+	t = get(&c, "p");
+	assert_int_equal(json_int(t, "status.readyReplicas", 0), 2);
+	assert_int_equal(store_digest(a.s, "pods", 0, STORE_DIGEST_BUCKETS),
+			 store_digest(d.s, "pods", 0, STORE_DIGEST_BUCKETS));
+
+	/* a's next write at its old term is refused, nothing committed */
+	rv = store_rv(a.s);
+	ev = a.events;
+	assert_int_equal(store_update_status_term(a.s, "pods", "default", "p", s4, 0, NULL, &e),
+			 -ESTALE);
+	assert_int_equal(e.code, 409);
+	assert_int_equal(store_rv(a.s), rv);
+	assert_int_equal(a.events, ev);
+
+	/* a client's status write keeps the register's term (and wins by hlc within it) */
+	assert_int_equal(store_update_status(a.s, "pods", "default", "p", s4, 0, NULL, NULL), 0);
+	assert_int_equal(status_term_of(&a, "p"), 1);
+	/* a spec write keeps the status register as it is */
+	json_set_str(json_path(p, "metadata.labels"), "app", "db");
+	assert_int_equal(store_update(a.s, "pods", "default", "p", p, 0, NULL, NULL), 0);
+	assert_int_equal(status_term_of(&a, "p"), 1);
+	sync_all(&a, &c);
+
+	/* a claim: the same status at a higher term is a visible commit */
+	rv = store_rv(c.s);
+	ev = c.events;
+	assert_int_equal(store_update_status_term(c.s, "pods", "default", "p", s4, 2, &o, NULL),
+			 0);
+	assert_int_equal(o->status_term, 2);
+	assert_int_equal(o->rv, rv + 1);
+	assert_int_equal(c.events, ev + 1);
+	store_obj_unref(o);
+	/* at its own term an unchanged status commits nothing */
+	assert_int_equal(store_update_status_term(c.s, "pods", "default", "p", s4, 2, NULL, NULL),
+			 0);
+	assert_int_equal(store_rv(c.s), rv + 1);
+
+	/* the term is durable */
+	dc2 = dump(&c);
+	node_close(&c);
+	node_open(&c, "c", path, false);
+	free(dc);
+	dc = dump(&c);
+	assert_string_equal(dc, dc2);
+	assert_non_null(strstr(dc, " status=t2:"));
+
+	msgs_free(&ma);
+	msgs_free(&mb);
+	node_close(&a);
+	node_close(&b);
+	node_close(&c);
+	node_close(&d);
+}
+
 static void test_random_convergence(void **state)
 {
 	for (unsigned run = 1; run <= 12; run++) {
@@ -809,6 +981,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_old_file_migrates, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_merged_state_persists, tmp_setup, tmp_teardown),
 		cmocka_unit_test(test_random_convergence),
+		cmocka_unit_test_setup_teardown(test_status_term, tmp_setup, tmp_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
