@@ -13,6 +13,7 @@
 #include "sched/hlc.h"
 #include "sched/repl.h"
 #include "sched/repl_wire.h"
+#include "sched/repl_wm.h"
 
 #define DEF_PUSH_DELAY_MS 2
 #define DEF_PUSH_MAX_BYTES (1u << 20)
@@ -96,6 +97,12 @@ struct rmember {
 	uint64_t serve_round; /* id of the round it started with us */
 	uint64_t serve_start;
 	bool refused_pull; /* refused our round while we were pulling: it is pulling too */
+	int wslot;	   /* its watermark entry (repl_wm) */
+	uint64_t nh;	   /* repl_wm_name_hash(name): its share of the set digest */
+	/* the watermark section of its DIGESTS for the round it started with us: applied once
+	 * that round completes here */
+	uint8_t *serve_vec;
+	size_t serve_vec_len;
 };
 
 struct dkey { /* a dirty key */
@@ -137,6 +144,8 @@ struct round {
 	size_t nwant, wcap, wcursor;
 	uint64_t need_seq; /* the round is complete once the merge queue merged this far */
 	bool draining;	   /* every message exchanged; waiting for our merges */
+	uint8_t *peer_vec; /* the peer's watermark section, applied if the round completes */
+	size_t peer_vec_len;
 };
 
 /* Received registers waiting to be merged, in arrival order. */
@@ -152,6 +161,8 @@ struct pend {
 	bool final;
 	char *final_member;
 	uint64_t final_start;
+	uint8_t *final_vec; /* the sender's watermark section, applied with the completion */
+	size_t final_vec_len;
 };
 
 struct repl {
@@ -194,6 +205,10 @@ struct repl {
 	/* tombstones older than this were collected here: one arriving from a node that has not
 	 * collected yet is dropped, not stored again */
 	uint64_t gc_floor;
+	/* transitive watermarks (sched/repl_wm.h) and the digest of this node's member set
+	 * (itself and every non-removed member) */
+	struct repl_wm *wm;
+	uint64_t set_sd;
 
 	/* rounds restored by repl_state_load for members not known yet */
 	struct restored {
@@ -275,9 +290,11 @@ void repl_member_set(struct repl *r, const char *node, enum repl_member_state st
 		if (grow(&r->m, r->nm, &r->mcap, sizeof(*r->m), 8) < 0)
 			return;
 		m = &r->m[r->nm];
-		*m = (struct rmember){.name = strdup(node), .st = REPL_MEMBER_DEAD};
+		*m = (struct rmember){.name = strdup(node), .st = REPL_MEMBER_LEFT};
 		if (!m->name)
 			return;
+		m->wslot = repl_wm_slot(r->wm, node);
+		m->nh = repl_wm_name_hash(node);
 		idx = (uint32_t)r->nm++;
 		for (size_t i = 0; i < r->nrestored; i++)
 			if (streq(r->restored[i].name, node)) {
@@ -288,6 +305,11 @@ void repl_member_set(struct repl *r, const char *node, enum repl_member_state st
 			}
 	}
 	was_live = member_live(m);
+	/* the set digest: this node and its non-removed members */
+	if (m->st == REPL_MEMBER_LEFT && st != REPL_MEMBER_LEFT)
+		r->set_sd += m->nh;
+	else if (m->st != REPL_MEMBER_LEFT && st == REPL_MEMBER_LEFT)
+		r->set_sd -= m->nh;
 	m->st = st;
 	if (member_live(m) && !was_live) {
 		/* new or back: a round soon, so it catches up with us and we with it */
@@ -476,6 +498,7 @@ static void pend_free(struct pend *p)
 	free(p->msg);
 	free(p->regs);
 	free(p->final_member);
+	free(p->final_vec);
 	free(p);
 }
 
@@ -532,7 +555,8 @@ static struct pend *pend_add(struct repl *r, const uint8_t *msg, size_t len, str
 	return p;
 }
 
-static void serve_final_done(struct repl *r, const char *member, uint64_t start);
+static void serve_final_done(struct repl *r, const char *member, uint64_t start, uint8_t **vec,
+			     size_t *vec_len);
 
 /* Merge from the queue for at most MERGE_TURN_MS (at least one slice); true if any is left. */
 static bool pend_run(struct repl *r)
@@ -555,7 +579,8 @@ static bool pend_run(struct repl *r)
 			r->pend_bytes -= p->len;
 			r->merged_seq = p->seq;
 			if (p->final)
-				serve_final_done(r, p->final_member, p->final_start);
+				serve_final_done(r, p->final_member, p->final_start, &p->final_vec,
+						 &p->final_vec_len);
 			pend_free(p);
 		}
 		if (now_ms(r) >= t0 + MERGE_TURN_MS)
@@ -883,6 +908,64 @@ static void push_reply(struct repl *r, uint64_t token, const uint8_t *reply, ssi
 	push_next(r, idx);
 }
 
+/* ---------- watermarks (sched/repl_wm.h) ---------- */
+
+/* This node's floor: it holds Y(floor) of every member Y of its set (an unknown one: 0). */
+static uint64_t own_floor(struct repl *r, uint64_t now)
+{
+	uint64_t f = now;
+
+	for (size_t i = 0; i < r->nm; i++) {
+		const struct repl_wm_entry *e;
+
+		if (r->m[i].st == REPL_MEMBER_LEFT)
+			continue;
+		e = repl_wm_at(r->wm, r->m[i].wslot);
+		if (!e || e->t < f)
+			f = e ? e->t : 0;
+	}
+	return f;
+}
+
+/* Append this node's watermark section: its own entry and its members' (sent in DIGESTS and
+ * DIGESTS_REPLY; the peer applies it if the round completes). */
+static void wm_put(struct repl *r, struct repl_buf *b)
+{
+	uint64_t now = now_ms(r);
+	_cleanup_free_ int *slots = calloc(r->nm + 1, sizeof(*slots));
+	size_t n = 0;
+
+	if (!slots)
+		return; /* no section: the peer learns nothing from this round */
+	for (size_t i = 0; i < r->nm; i++)
+		if (r->m[i].st != REPL_MEMBER_LEFT && r->m[i].wslot >= 0)
+			slots[n++] = r->m[i].wslot;
+	repl_wm_put(r->wm, b, r->self, now, own_floor(r, now), r->set_sd, slots, n);
+}
+
+/* Keep a copy of a received section (the rest of the message) until its round completes. */
+static void vec_keep(uint8_t **vp, size_t *lenp, const struct repl_rd *rd)
+{
+	size_t len = rd->bad || rd->p >= rd->end ? 0 : (size_t)(rd->end - rd->p);
+
+	free(*vp);
+	*vp = NULL;
+	*lenp = 0;
+	if (len && (*vp = malloc(len))) {
+		memcpy(*vp, rd->p, len);
+		*lenp = len;
+	}
+}
+
+static void vec_apply(struct repl *r, uint8_t **vp, size_t *lenp)
+{
+	if (*vp)
+		repl_wm_apply(r->wm, r->self, *vp, *lenp);
+	free(*vp);
+	*vp = NULL;
+	*lenp = 0;
+}
+
 /* ---------- anti-entropy: the initiator ---------- */
 
 static void round_free(struct round *rd)
@@ -896,6 +979,7 @@ static void round_free(struct round *rd)
 	}
 	free(rd->diff);
 	free(rd->want);
+	free(rd->peer_vec);
 	*rd = (struct round){0};
 }
 
@@ -909,6 +993,8 @@ static void round_end(struct repl *r, bool ok)
 		r->st.rounds_completed++;
 		if (rd->member < r->nm)
 			r->m[rd->member].last_round = rd->start;
+		/* we hold the peer's state of when it answered, and what it held then */
+		vec_apply(r, &rd->peer_vec, &rd->peer_vec_len);
 		if (r->pull) {
 			r->pull = false;
 			for (size_t i = 0; i < r->nm; i++)
@@ -963,6 +1049,7 @@ static int round_start(struct repl *r, uint32_t idx)
 		rbuf_u64(&b, store_digest(r->s, res, 0, STORE_DIGEST_BUCKETS));
 	}
 	rbuf_set_count(&b, (uint32_t)n);
+	wm_put(r, &b);
 	if (round_send(r, &b, REPL_MSG_DIGESTS) < 0) {
 		round_end(r, false);
 		return -EIO;
@@ -1117,6 +1204,7 @@ static int round_on_digests(struct repl *r, struct repl_rd *rd_, uint32_t count)
 			r->st.digest_mismatches++;
 		}
 	}
+	vec_keep(&rd->peer_vec, &rd->peer_vec_len, rd_);
 	return 0;
 }
 
@@ -1382,12 +1470,16 @@ void repl_reply(struct repl *r, uint64_t token, const uint8_t *reply, ssize_t le
 
 /* ---------- serving ---------- */
 
-static void serve_final_done(struct repl *r, const char *member, uint64_t start)
+/* A round `member` started with us completed here: we hold its state of when it began the
+ * round, and what it held then (its watermark section). */
+static void serve_final_done(struct repl *r, const char *member, uint64_t start, uint8_t **vec,
+			     size_t *vec_len)
 {
 	struct rmember *m = member ? member_find(r, member, NULL) : NULL;
 
 	if (m && start > m->last_round)
 		m->last_round = start;
+	vec_apply(r, vec, vec_len);
 }
 
 /*
@@ -1414,14 +1506,21 @@ static int serve_push(struct repl *r, struct rmember *m, struct repl_rd *rd, uin
 		return e;
 	if (final) {
 		m->serve_round = 0;
-		if (flags & REPL_F_PULL)
-			; /* the sender sent nothing: not caught up with us */
-		else if (!q)
-			serve_final_done(r, m->name, m->serve_start);
+		if (flags & REPL_F_PULL) {
+			/* the sender sent nothing: not caught up with us */
+			free(m->serve_vec);
+			m->serve_vec = NULL;
+			m->serve_vec_len = 0;
+		} else if (!q)
+			serve_final_done(r, m->name, m->serve_start, &m->serve_vec,
+					 &m->serve_vec_len);
 		else {
 			q->final = true;
 			q->final_start = m->serve_start;
 			q->final_member = strdup(m->name);
+			q->final_vec = TAKE_PTR(m->serve_vec);
+			q->final_vec_len = m->serve_vec_len;
+			m->serve_vec_len = 0;
 		}
 	}
 	if (!round)
@@ -1482,12 +1581,16 @@ static int serve_digests(struct repl *r, struct rmember *m, struct repl_rd *rd, 
 		}
 	}
 	rbuf_set_count(out, n);
+	wm_put(r, out);
 	r->st.rounds_served++;
 	if (m) {
 		m->serve_round = round;
 		m->serve_start = now_ms(r);
+		vec_keep(&m->serve_vec, &m->serve_vec_len, rd);
 		if (!n) {
-			m->last_round = m->serve_start; /* equal: the round is complete */
+			/* equal: the round is complete */
+			serve_final_done(r, m->name, m->serve_start, &m->serve_vec,
+					 &m->serve_vec_len);
 			m->serve_round = 0;
 		}
 	}
@@ -1744,6 +1847,20 @@ static int gc_signature(struct repl *r, uint64_t h, uint64_t *sig, size_t *n)
 	return e;
 }
 
+/*
+ * Whether member m holds this node's state of `since` (our clock): a round with it completed
+ * that began at or after `since`, or it reported a floor >= since over a member set equal to
+ * ours (so that set held us: m held our state of its floor, which only grows).
+ */
+static bool holds_ours(struct repl *r, const struct rmember *m, uint64_t since)
+{
+	const struct repl_wm_entry *e = repl_wm_at(r->wm, m->wslot);
+
+	if (m->last_round && m->last_round >= since)
+		return true;
+	return e && e->f && e->f >= since && e->sd == r->set_sd;
+}
+
 static void gc_check(struct repl *r, uint64_t now)
 {
 	uint64_t sig;
@@ -1752,14 +1869,10 @@ static void gc_check(struct repl *r, uint64_t now)
 	if (r->pull || now < r->cfg.tombstone_horizon_ms)
 		return;
 	if (r->gc_t) {
-		bool all = true;
-
 		/* dead members hold tombstones back until they are removed (LEFT) */
-		for (size_t i = 0; i < r->nm && all; i++)
-			if (r->m[i].st != REPL_MEMBER_LEFT && r->m[i].last_round < r->gc_t)
-				all = false;
-		if (!all)
-			return;
+		for (size_t i = 0; i < r->nm; i++)
+			if (r->m[i].st != REPL_MEMBER_LEFT && !holds_ours(r, &r->m[i], r->gc_t))
+				return;
 		if (gc_signature(r, r->gc_h, &sig, &n) < 0)
 			return;
 		if (sig == r->gc_sig && n == r->gc_n) {
@@ -1889,12 +2002,16 @@ int repl_new(const struct repl_config *cfg, const struct repl_env *env, struct s
 		free(r);
 		return -ENOMEM;
 	}
-	e = store_watch_add(s, NULL, 0, on_commit, r, &r->watch);
+	e = repl_wm_new(&r->wm);
+	if (e >= 0)
+		e = store_watch_add(s, NULL, 0, on_commit, r, &r->watch);
 	if (e < 0) {
+		repl_wm_free(r->wm);
 		free(r->self);
 		free(r);
 		return e;
 	}
+	r->set_sd = repl_wm_name_hash(self);
 	r->pull = r->cfg.pull_only;
 	r->next_ae = now_ms(r) + ae_jitter(r);
 	r->next_gc = now_ms(r) + r->cfg.gc_interval_ms;
@@ -1916,7 +2033,9 @@ struct repl *repl_free(struct repl *r)
 		queue_drop(&r->m[i]);
 		free(r->m[i].q);
 		free(r->m[i].name);
+		free(r->m[i].serve_vec);
 	}
+	repl_wm_free(r->wm);
 	free(r->m);
 	for (size_t i = 0; i < r->nrestored; i++)
 		free(r->restored[i].name);

@@ -15,8 +15,9 @@
  *       3. the initiator merges the bodies and sends the wanted keys' registers in a final
  *          PUSH of the round (flagged, carrying the round id).
  *     Bytes exchanged grow with the difference, not with the store.
- *   - Tombstones: collected when older than the horizon and every non-removed member has
- *     completed an anti-entropy round with this node since (repl_caught_up bookkeeping).
+ *   - Tombstones: collected when older than the horizon and every non-removed member holds
+ *     this node's state of then: it completed an anti-entropy round with this node since, or
+ *     its floor says so transitively (sched/repl_wm.h, watermarks carried by the rounds).
  *
  * Pure logic: the clock, randomness and the network are parameters (struct repl_env), so the
  * simulator (tests/sim/repl.c) drives it with N in-memory stores on a simulated network and the

@@ -11,6 +11,8 @@
  *   PUSH_ACK  applied, stale, later, refused (varints)
  *   DIGESTS   round, then `count` x (resource, digest of buckets [0, 1024)) -> DIGESTS_REPLY
  *   DIGESTS_REPLY `count` x (resource, 1,024 bucket digests) for resources that differ
+ *   DIGESTS and DIGESTS_REPLY end with the sender's watermark section (sched/repl_wm.h);
+ *   a receiver that does not know it ignores the trailing bytes, and an empty one is none
  *   KEYS      round, then `count` buckets x (resource, bucket, nkeys, nkeys x (ns, name, hash))
  *                                                                         -> KEYS_REPLY
  *   KEYS_REPLY buckets covered (varint: the requester resends the rest), then `count` keys

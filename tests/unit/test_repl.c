@@ -636,6 +636,42 @@ static void test_tombstone_gc(void **state)
 	world_end();
 }
 
+/*
+ * Transitive watermarks: n0 and n3 never complete a round with each other (their requests
+ * are cut both ways), yet n0 collects once n3's floor, relayed by n1 and n2, shows n3 holds
+ * n0's state; while n3's member set differs from n0's (n3 holds n0 removed), its floor does
+ * not count for n0 and the tombstone stays.
+ */
+static void test_tombstone_gc_transitive(void **state)
+{
+	struct repl_config cfg = {
+	    .ae_interval_ms = 200, .tombstone_horizon_ms = 1000, .gc_interval_ms = 100};
+
+	world(4, &cfg);
+	W.cut[0][3] = W.cut[3][0] = true;
+	create(&W.nodes[1], "a", "1");
+	create(&W.nodes[1], "b", "1");
+	run(500);
+	assert_true(has(&W.nodes[3], "a"));
+	assert_true(has(&W.nodes[0], "a"));
+	/* n3 holds n0 removed: its floor is over another set */
+	set_member(3, 0, REPL_MEMBER_LEFT);
+	delete (&W.nodes[1], "a");
+	run(4000);
+	assert_int_equal(repl_last_round(W.nodes[0].r, "n3"), 0);
+	assert_int_equal(tombstones(&W.nodes[0]), 1);
+	/* the same sets again: collected on n0 without a round with n3 */
+	set_member(3, 0, REPL_MEMBER_ALIVE);
+	run(4000);
+	assert_int_equal(repl_last_round(W.nodes[0].r, "n3"), 0);
+	assert_int_equal(tombstones(&W.nodes[0]), 0);
+	for (int i = 0; i < 4; i++) {
+		assert_false(has(&W.nodes[i], "a"));
+		assert_true(has(&W.nodes[i], "b"));
+	}
+	world_end();
+}
+
 /* A node cut off from everyone past the horizon turns pull-only by itself. */
 static void test_away_turns_pull_only(void **state)
 {
@@ -795,6 +831,7 @@ int main(void)
 	    cmocka_unit_test(test_pull_only),
 	    cmocka_unit_test(test_wire_malformed),
 	    cmocka_unit_test(test_tombstone_gc),
+	    cmocka_unit_test(test_tombstone_gc_transitive),
 	    cmocka_unit_test(test_away_turns_pull_only),
 	    cmocka_unit_test(test_state_across_restart),
 	};
