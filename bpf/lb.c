@@ -38,6 +38,7 @@ enum lb_map_idx {
 	LB_MAP_SK_NAT,
 	LB_MAP_AFFINITY,
 	LB_MAP_DESTROY,
+	LB_MAP_BE_REV,
 	LB_MAP_N,
 };
 
@@ -45,6 +46,7 @@ static const char *const lb_map_names[LB_MAP_N] = {
 	[LB_MAP_SVC] = SHOAL_MAP_SVC,		[LB_MAP_BACKEND] = SHOAL_MAP_BACKEND,
 	[LB_MAP_REVNAT] = SHOAL_MAP_REVNAT,	[LB_MAP_SK_NAT] = SHOAL_MAP_SK_NAT,
 	[LB_MAP_AFFINITY] = SHOAL_MAP_AFFINITY, [LB_MAP_DESTROY] = SHOAL_MAP_DESTROY,
+	[LB_MAP_BE_REV] = SHOAL_MAP_BE_REV,
 };
 
 /* key and value sizes of this build's maps: a pinned map of another layout is not ours to read */
@@ -55,6 +57,7 @@ static const uint32_t lb_map_sizes[LB_MAP_N][2] = {
 	[LB_MAP_SK_NAT] = { sizeof(struct shoal_sk_nat_key), sizeof(struct shoal_sk_nat_val) },
 	[LB_MAP_AFFINITY] = { sizeof(struct shoal_aff_key), sizeof(struct shoal_aff_val) },
 	[LB_MAP_DESTROY] = { sizeof(struct shoal_destroy_key), sizeof(uint8_t) },
+	[LB_MAP_BE_REV] = { sizeof(struct shoal_be_rev_key), sizeof(struct shoal_be_rev_val) },
 };
 
 /* cgroup programs, by link pin name */
@@ -83,6 +86,18 @@ struct lb_svc {
 	bool pending; /* created inside a batch: its entries wait in lb->batch, none in the maps */
 };
 
+/*
+ * A TCP backend address's shoal_be_rev entry: the first frontend that took it, kept while any
+ * frontend has it (refs), so a socket connected through that frontend without a record of its
+ * own is always shown the frontend it asked for. Every other frontend's slots of the backend
+ * carry SHOAL_SVC_SK_PEER.
+ */
+struct lb_rev {
+	struct shoal_be_rev_key key;
+	struct shoal_be_rev_val val;
+	uint32_t refs; /* TCP frontends with this backend */
+};
+
 /* A growable array reused from call to call (no malloc/free per upsert). */
 struct lb_buf {
 	void *p;
@@ -96,6 +111,7 @@ struct lb_buf {
  */
 enum lb_batch_kind {
 	LB_BATCH_BACKEND,
+	LB_BATCH_BE_REV,
 	LB_BATCH_REVNAT,
 	LB_BATCH_SLOT,
 	LB_BATCH_SLOT0,
@@ -115,6 +131,7 @@ struct lb {
 	bool own_fds;
 	struct bpf_link *links[LB_NLINKS];
 	void *svcs; /* tsearch tree of struct lb_svc * */
+	void *revs; /* tsearch tree of struct lb_rev * (TCP backends) */
 	uint8_t revnat_used[65536 / 8];
 	uint32_t revnat_hint; /* search for a free index from here (wraps) */
 	uint32_t next_id;
@@ -132,6 +149,7 @@ struct lb {
 
 static const size_t lb_batch_sizes[LB_BATCH_N][2] = {
 	[LB_BATCH_BACKEND] = { sizeof(uint32_t), sizeof(struct shoal_backend) },
+	[LB_BATCH_BE_REV] = { sizeof(struct shoal_be_rev_key), sizeof(struct shoal_be_rev_val) },
 	[LB_BATCH_REVNAT] = { sizeof(uint16_t), sizeof(struct shoal_revnat) },
 	[LB_BATCH_SLOT] = { sizeof(struct shoal_svc_key), sizeof(struct shoal_svc_val) },
 	[LB_BATCH_SLOT0] = { sizeof(struct shoal_svc_key), sizeof(struct shoal_svc_val) },
@@ -139,6 +157,7 @@ static const size_t lb_batch_sizes[LB_BATCH_N][2] = {
 
 static const enum lb_map_idx lb_batch_map[LB_BATCH_N] = {
 	[LB_BATCH_BACKEND] = LB_MAP_BACKEND,
+	[LB_BATCH_BE_REV] = LB_MAP_BE_REV,
 	[LB_BATCH_REVNAT] = LB_MAP_REVNAT,
 	[LB_BATCH_SLOT] = LB_MAP_SVC,
 	[LB_BATCH_SLOT0] = LB_MAP_SVC,
@@ -233,6 +252,76 @@ static struct lb_member *svc_member(struct lb_svc *s, uint32_t id)
 		if (s->members[i].id == id)
 			return &s->members[i];
 	return NULL;
+}
+
+static int rev_cmp(const void *a, const void *b)
+{
+	return memcmp(&((const struct lb_rev *)a)->key, &((const struct lb_rev *)b)->key,
+		      sizeof(struct shoal_be_rev_key));
+}
+
+static struct lb_rev *rev_find(struct lb *lb, const struct shoal_backend *be)
+{
+	struct lb_rev k = { .key = { .ip = be->ip, .port = be->port, .proto = be->proto } };
+	void **r = tfind(&k, &lb->revs, rev_cmp);
+
+	return r ? *r : NULL;
+}
+
+/* Does this TCP frontend's slot of `be` need SHOAL_SVC_SK_PEER (be_rev names another)? */
+static bool rev_other(struct lb *lb, const struct lb_svc *s, const struct shoal_backend *be)
+{
+	const struct lb_rev *r;
+
+	if (s->key.proto != IPPROTO_TCP)
+		return false;
+	r = rev_find(lb, be);
+	return !r || r->val.vip != s->key.vip || r->val.port != s->key.port;
+}
+
+static int lb_batch_add(struct lb *lb, enum lb_batch_kind k, const void *key, const void *val);
+
+/* Frontend `s` takes TCP backend `be`: the first one becomes its shoal_be_rev entry. */
+static int rev_get(struct lb *lb, const struct lb_svc *s, const struct shoal_backend *be)
+{
+	struct lb_rev *r;
+
+	if (s->key.proto != IPPROTO_TCP)
+		return 0;
+	r = rev_find(lb, be);
+	if (r) {
+		r->refs++;
+		return 0;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->key = (struct shoal_be_rev_key){ .ip = be->ip, .port = be->port, .proto = be->proto };
+	r->val = (struct shoal_be_rev_val){ .vip = s->key.vip, .port = s->key.port,
+					    .rev_nat = s->val.rev_nat };
+	r->refs = 1;
+	if (!tsearch(r, &lb->revs, rev_cmp)) {
+		free(r);
+		return -ENOMEM;
+	}
+	if (s->pending)
+		return lb_batch_add(lb, LB_BATCH_BE_REV, &r->key, &r->val);
+	lb->last_writes++;
+	return bpf_map_update_elem(lb->fds[LB_MAP_BE_REV], &r->key, &r->val, BPF_ANY) < 0 ? -errno
+											    : 0;
+}
+
+/* Frontend `s` let TCP backend `be` go (its slots are deleted): the last one drops the entry. */
+static void rev_put(struct lb *lb, const struct lb_svc *s, const struct shoal_backend *be)
+{
+	struct lb_rev *r;
+
+	if (s->key.proto != IPPROTO_TCP || !(r = rev_find(lb, be)) || --r->refs)
+		return;
+	bpf_map_delete_elem(lb->fds[LB_MAP_BE_REV], &r->key);
+	lb->last_writes++;
+	tdelete(r, &lb->revs, rev_cmp);
+	free(r);
 }
 
 static bool revnat_test(struct lb *lb, uint16_t i)
@@ -541,6 +630,7 @@ static int lb_load(struct lb *lb, const struct lb_opts *opts, struct err *e)
 	lb_size_map(lb, lb->skel->maps.shoal_sk_nat, LB_MAP_SK_NAT, opts->sk_nat_max);
 	lb_size_map(lb, lb->skel->maps.shoal_affinity, LB_MAP_AFFINITY, opts->affinity_max);
 	lb_size_map(lb, lb->skel->maps.shoal_destroy, LB_MAP_DESTROY, 0);
+	lb_size_map(lb, lb->skel->maps.shoal_be_rev, LB_MAP_BE_REV, opts->backend_max);
 	lb->skel->rodata->shoal_cfg.flags =
 		opts->cfg_flags ? opts->cfg_flags : SHOAL_CFG_TCP_PEER | SHOAL_CFG_UDP;
 	lb->skel->rodata->shoal_cfg.maglev_seed = opts->maglev_seed;
@@ -557,6 +647,7 @@ static int lb_load(struct lb *lb, const struct lb_opts *opts, struct err *e)
 	lb->fds[LB_MAP_SK_NAT] = bpf_map__fd(lb->skel->maps.shoal_sk_nat);
 	lb->fds[LB_MAP_AFFINITY] = bpf_map__fd(lb->skel->maps.shoal_affinity);
 	lb->fds[LB_MAP_DESTROY] = bpf_map__fd(lb->skel->maps.shoal_destroy);
+	lb->fds[LB_MAP_BE_REV] = bpf_map__fd(lb->skel->maps.shoal_be_rev);
 
 	/* the filter is in place before any program can run at the root */
 	r = lb_scope_setup(lb, opts, root_id, e);
@@ -665,6 +756,11 @@ static int svc_entry_cmp(const void *a, const void *b)
 }
 
 static void gc_collect_cb(const void *node, VISIT which, void *data);
+static void collect_cb(const void *node, VISIT which, void *data);
+struct walk_ctx {
+	struct lb_svc **v;
+	size_t n, cap;
+};
 
 struct id_set {
 	uint32_t *v;
@@ -698,6 +794,76 @@ static int lb_state_gc_backends(struct lb *lb)
 	free(dead);
 	free(ids.v);
 	return 0;
+}
+
+/*
+ * The TCP reverse map from the pins: every entry some frontend's member still has is kept as it
+ * is (sockets rely on what it says); members without one (pins of a build before the map) get
+ * their frontend; entries nothing has are dropped. Then every TCP slot's SHOAL_SVC_SK_PEER is
+ * made to agree with the map.
+ */
+static void lb_state_load_revs(struct lb *lb, const struct svc_entry *ents, size_t n)
+{
+	struct shoal_be_rev_key k, next;
+	void *pk = NULL;
+	struct walk_ctx w = {};
+
+	while (bpf_map_get_next_key(lb->fds[LB_MAP_BE_REV], pk, &next) == 0) {
+		struct lb_rev *r = calloc(1, sizeof(*r));
+
+		k = next;
+		pk = &k;
+		if (!r)
+			break;
+		r->key = k;
+		if (bpf_map_lookup_elem(lb->fds[LB_MAP_BE_REV], &k, &r->val) < 0 ||
+		    !tsearch(r, &lb->revs, rev_cmp))
+			free(r);
+	}
+	twalk_r(lb->svcs, collect_cb, &w);
+	for (size_t i = 0; i < w.n; i++) {
+		struct lb_svc *s = w.v[i];
+
+		if (s->key.proto != IPPROTO_TCP)
+			continue;
+		for (size_t j = 0; j < s->nmembers; j++) {
+			struct lb_rev *r = rev_find(lb, &s->members[j].be);
+
+			if (r)
+				r->refs++;
+			else
+				rev_get(lb, s, &s->members[j].be);
+		}
+	}
+	free(w.v);
+	w = (struct walk_ctx){};
+	twalk_r(lb->revs, collect_cb, &w);
+	for (size_t i = 0; i < w.n; i++) {
+		struct lb_rev *r = (struct lb_rev *)w.v[i];
+
+		if (r->refs)
+			continue;
+		bpf_map_delete_elem(lb->fds[LB_MAP_BE_REV], &r->key);
+		tdelete(r, &lb->revs, rev_cmp);
+		free(r);
+	}
+	free(w.v);
+	for (size_t i = 0; i < n; i++) {
+		const struct svc_entry *en = &ents[i];
+		struct lb_svc *s;
+		struct lb_member *m;
+		struct shoal_svc_val v;
+
+		if (!en->k.slot || en->k.proto != IPPROTO_TCP)
+			continue;
+		s = svc_find(lb, en->k.vip, en->k.port, en->k.proto);
+		m = s ? svc_member(s, en->v.backend_id) : NULL;
+		if (!m || !!(en->v.flags & SHOAL_SVC_SK_PEER) == rev_other(lb, s, &m->be))
+			continue;
+		v = en->v;
+		v.flags ^= SHOAL_SVC_SK_PEER;
+		bpf_map_update_elem(lb->fds[LB_MAP_SVC], &en->k, &v, BPF_EXIST);
+	}
 }
 
 static int lb_state_load(struct lb *lb)
@@ -795,6 +961,7 @@ static int lb_state_load(struct lb *lb)
 		}
 		qsort(s->members, s->nmembers, sizeof(*s->members), member_cmp);
 	}
+	lb_state_load_revs(lb, ents, n);
 	return lb_state_gc_backends(lb);
 }
 
@@ -897,6 +1064,7 @@ void lb_close(struct lb *lb, bool unpin)
 				close(lb->fds[i]);
 	sock_lb__destroy(lb->skel);
 	tdestroy(lb->svcs, svc_free);
+	tdestroy(lb->revs, free);
 	for (int k = 0; k < LB_BATCH_N; k++) {
 		lb_buf_free(&lb->batch[k].keys);
 		lb_buf_free(&lb->batch[k].vals);
@@ -1039,6 +1207,8 @@ static int write_slot(struct lb *lb, const struct lb_svc *s, uint16_t slot,
 	struct shoal_svc_val v = { .backend_id = m->id, .rev_nat = s->val.rev_nat,
 				   .be_ip = m->be.ip, .be_port = m->be.port };
 
+	if (rev_other(lb, s, &m->be))
+		v.flags = SHOAL_SVC_SK_PEER;
 	k.slot = slot;
 	if (s->pending)
 		return lb_batch_add(lb, LB_BATCH_SLOT, &k, &v);
@@ -1099,6 +1269,8 @@ static int reload_after_failure(struct lb *lb, int r, struct err *e, const char 
 	lb_batch_drop(lb);
 	tdestroy(lb->svcs, svc_free);
 	lb->svcs = NULL;
+	tdestroy(lb->revs, free);
+	lb->revs = NULL;
 	memset(lb->revnat_used, 0, sizeof(lb->revnat_used));
 	lb->nsvc = lb->nbackends = lb->svc_entries = 0;
 	lb_state_load(lb);
@@ -1337,8 +1509,12 @@ int lb_service_upsert(struct lb *lb, const struct lb_frontend *fe, const struct 
 				return reload_after_failure(lb, -errno, e, "writing backend");
 			lb->last_writes++;
 		}
-		if (!m)
+		if (!m) {
 			lb->nbackends++;
+			r = rev_get(lb, s, &want[i].be);
+			if (r < 0)
+				return reload_after_failure(lb, r, e, "writing reverse map");
+		}
 	}
 
 	r = run_ops(lb, s, rops, nrops, 0, LB_SLOT_SET, want, n);
@@ -1380,6 +1556,7 @@ int lb_service_upsert(struct lb *lb, const struct lb_frontend *fe, const struct 
 		bpf_map_delete_elem(lb->fds[LB_MAP_BACKEND], &removed[i].id);
 		lb->last_writes++;
 		lb->nbackends--;
+		rev_put(lb, s, &removed[i].be);
 		if (fe->proto == IPPROTO_UDP)
 			udp_gone[i] = removed[i].be;
 	}
@@ -1431,6 +1608,7 @@ int lb_service_delete(struct lb *lb, const struct lb_frontend *fe, struct err *e
 		bpf_map_delete_elem(lb->fds[LB_MAP_BACKEND], &s->members[i].id);
 		lb->last_writes++;
 		gone[i] = s->members[i].be;
+		rev_put(lb, s, &s->members[i].be);
 	}
 	rn = s->val.rev_nat;
 	bpf_map_delete_elem(lb->fds[LB_MAP_REVNAT], &rn);
@@ -1450,11 +1628,6 @@ int lb_service_delete(struct lb *lb, const struct lb_frontend *fe, struct err *e
 }
 
 /* --- walking services (twalk_r has a context pointer) --- */
-
-struct walk_ctx {
-	struct lb_svc **v;
-	size_t n, cap;
-};
 
 static void collect_cb(const void *node, VISIT which, void *data)
 {

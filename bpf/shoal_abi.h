@@ -35,6 +35,7 @@
 #define SHOAL_MAP_SCOPE    "shoal_scope"
 #define SHOAL_MAP_NETNS    "shoal_netns"
 #define SHOAL_MAP_SK_PEER  "shoal_sk_peer"
+#define SHOAL_MAP_BE_REV   "shoal_be_rev"
 
 /* Default sizes; the loader overrides them from its options before load. */
 #define SHOAL_DEF_SVC_MAX      65536
@@ -57,6 +58,12 @@ enum shoal_svc_flags {
 	SHOAL_SVC_LOCAL = 1 << 1,    /* traffic policy Local: slots hold node-local backends only */
 	SHOAL_SVC_NODEPORT = 1 << 2, /* frontend is a node address:nodePort (tc datapath) */
 	SHOAL_SVC_EXTERNAL = 1 << 3, /* frontend is an externalIP / load-balancer IP */
+	/*
+	 * slot > 0, TCP: the backend's shoal_be_rev entry names another frontend, so connect4
+	 * keeps this frontend with the socket (shoal_sk_peer) for getpeername(); without it the
+	 * reverse map already answers and connect4 writes nothing.
+	 */
+	SHOAL_SVC_SK_PEER = 1 << 4,
 };
 
 enum shoal_backend_flags {
@@ -88,7 +95,7 @@ struct shoal_svc_val {
 	__u16 count;            /* slot 0: ready backends (slots 1..count) */
 	__u16 term_count;       /* slot 0: terminating backends */
 	__u16 rev_nat;          /* reverse-NAT index of the frontend (same in every slot) */
-	__u8 flags;             /* enum shoal_svc_flags (slot 0) */
+	__u8 flags;             /* enum shoal_svc_flags (slot 0; SK_PEER in slots) */
 	__u8 pad0;
 	__u32 affinity_timeout; /* seconds (slot 0), when SHOAL_SVC_AFFINITY */
 	__be32 be_ip;           /* slot > 0: the backend's address (= its shoal_backend entry's) */
@@ -129,6 +136,28 @@ struct shoal_sk_nat_val {
 	__u16 rev_nat;
 };
 _Static_assert(sizeof(struct shoal_sk_nat_val) == 8, "shoal_sk_nat_val layout");
+
+/*
+ * shoal_be_rev: TCP backend address -> the frontend getpeername() shows for a socket that has no
+ * shoal_sk_peer record. Written by user space, one entry per backend address: the first frontend
+ * that took the backend keeps it while any frontend has it (slots of every other frontend carry
+ * SHOAL_SVC_SK_PEER), so what it says for a socket connected through it never changes under the
+ * socket. A frontend that is gone is not shown (the reader checks slot 0).
+ */
+struct shoal_be_rev_key {
+	__be32 ip;
+	__be16 port;
+	__u8 proto;
+	__u8 pad0;
+};
+_Static_assert(sizeof(struct shoal_be_rev_key) == 8, "shoal_be_rev_key layout");
+
+struct shoal_be_rev_val {
+	__be32 vip;
+	__be16 port;
+	__u16 rev_nat;
+};
+_Static_assert(sizeof(struct shoal_be_rev_val) == 8, "shoal_be_rev_val layout");
 
 enum shoal_aff_client {
 	SHOAL_AFF_NETNS = 1, /* socket LB: the client's network namespace cookie */
@@ -244,7 +273,7 @@ _Static_assert(sizeof(struct shoal_scope) == 16, "shoal_scope layout");
 
 /* Load-time knobs (rodata of every program). */
 enum shoal_cfg_flags {
-	SHOAL_CFG_TCP_PEER = 1 << 0, /* record TCP sockets in shoal_sk_nat (getpeername shows VIP) */
+	SHOAL_CFG_TCP_PEER = 1 << 0, /* TCP getpeername() shows the frontend (shoal_be_rev, sk_peer) */
 	SHOAL_CFG_UDP = 1 << 1,      /* translate UDP (sendmsg4/recvmsg4) */
 };
 

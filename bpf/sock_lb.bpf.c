@@ -52,10 +52,24 @@ struct {
 } shoal_netns SEC(".maps");
 
 /*
- * Connected sockets (connect4: TCP, connected UDP) have one peer: its backend -> frontend record
- * lives with the socket (socket-local storage, freed with it). Cheaper per connection than an
- * entry in the shared LRU hash shoal_sk_nat, which stays for unconnected UDP (one socket,
- * many backends).
+ * TCP backend -> the frontend getpeername() shows (shoal_abi.h), written by user space: a TCP
+ * connect() through that frontend writes nothing per socket.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct shoal_be_rev_key);
+	__type(value, struct shoal_be_rev_val);
+	__uint(max_entries, SHOAL_DEF_BACKEND_MAX);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shoal_be_rev SEC(".maps");
+
+/*
+ * Connected sockets (connect4: connected UDP always; TCP only where shoal_be_rev cannot answer:
+ * through a frontend other than the backend's entry, or straight to a backend's address) have
+ * one peer: its backend -> frontend record lives with the socket (socket-local storage, freed
+ * with it). rev_nat 0: the socket connected to the backend itself, show it as it is. The shared
+ * LRU hash shoal_sk_nat stays for unconnected UDP (one socket, many backends).
  */
 struct shoal_sk_peer {
 	__be32 ip;
@@ -121,6 +135,21 @@ static __always_inline bool sock_ours(__u64 cookie)
 	return bpf_map_lookup_elem(&shoal_netns, &cookie) != NULL;
 }
 
+static __always_inline void sock4_peer_record(struct bpf_sock_addr *ctx, __be32 be_ip,
+					      __be16 be_port, __be32 vip, __be16 port, __u16 rev_nat)
+{
+	struct shoal_sk_peer *pe =
+		bpf_sk_storage_get(&shoal_sk_peer, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+
+	if (pe) {
+		pe->ip = be_ip;
+		pe->port = be_port;
+		pe->rev_nat = rev_nat;
+		pe->vip = vip;
+		pe->vport = port;
+	}
+}
+
 /* 0: done (translated or not a service); -EHOSTUNREACH: a service with no usable backend. */
 static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx, bool connect)
 {
@@ -131,6 +160,7 @@ static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx, bool conne
 	__u64 netns;
 	__be32 be_ip;
 	__be16 be_port;
+	__u8 slot_flags;
 
 	if (!sock_proto_handled(proto))
 		return 0;
@@ -138,21 +168,28 @@ static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx, bool conne
 	if (!sock_ours(netns))
 		return 0;
 	svc = lb4_lookup_service(vip, port, proto);
-	if (!svc)
-		return 0;
-	if (!lb4_select_addr(vip, port, proto, svc, netns, SHOAL_AFF_NETNS, &be_ip, &be_port))
-		return -EHOSTUNREACH;
-	if (connect && (proto == IPPROTO_UDP || (shoal_cfg.flags & SHOAL_CFG_TCP_PEER))) {
-		struct shoal_sk_peer *pe = bpf_sk_storage_get(&shoal_sk_peer, ctx->sk, 0,
-							      BPF_SK_STORAGE_GET_F_CREATE);
-		if (pe) {
-			pe->ip = be_ip;
-			pe->port = be_port;
-			pe->rev_nat = svc->rev_nat;
-			pe->vip = vip;
-			pe->vport = port;
+	if (!svc) {
+		/* a TCP connect() straight to a backend's address: getpeername() must not show
+		 * the frontend shoal_be_rev names for it */
+		if (connect && proto == IPPROTO_TCP && (shoal_cfg.flags & SHOAL_CFG_TCP_PEER)) {
+			struct shoal_be_rev_key rk = { .ip = vip, .port = port, .proto = proto };
+
+			if (bpf_map_lookup_elem(&shoal_be_rev, &rk))
+				sock4_peer_record(ctx, vip, port, vip, port, 0);
 		}
-	} else if (proto == IPPROTO_UDP) {
+		return 0;
+	}
+	if (!lb4_select_addr(vip, port, proto, svc, netns, SHOAL_AFF_NETNS, &be_ip, &be_port,
+			     &slot_flags))
+		return -EHOSTUNREACH;
+	if (proto == IPPROTO_TCP) {
+		/* the one per-connection write, only where shoal_be_rev would name another frontend */
+		if (connect && (slot_flags & SHOAL_SVC_SK_PEER) &&
+		    (shoal_cfg.flags & SHOAL_CFG_TCP_PEER))
+			sock4_peer_record(ctx, be_ip, be_port, vip, port, svc->rev_nat);
+	} else if (connect) {
+		sock4_peer_record(ctx, be_ip, be_port, vip, port, svc->rev_nat);
+	} else {
 		sock4_revnat_record(ctx, be_ip, be_port, vip, port, svc->rev_nat, connect);
 	}
 	ctx->user_ip4 = be_ip;
@@ -165,18 +202,39 @@ static __always_inline void sock4_xlate_rev(struct bpf_sock_addr *ctx)
 	struct shoal_sk_nat_key key = {};
 	struct shoal_sk_nat_val *val;
 	struct shoal_sk_peer *pe;
+	__u8 proto = ctx->protocol;
 
 	if (!sock_ours(bpf_get_netns_cookie(ctx)))
 		return;
 	pe = bpf_sk_storage_get(&shoal_sk_peer, ctx->sk, 0, 0);
 	if (pe && pe->ip == ctx->user_ip4 && pe->port == (__be16)ctx->user_port) {
+		if (!pe->rev_nat)
+			return; /* connected to the backend itself */
 		/* the service is gone: show the real peer from now on */
-		if (!lb4_lookup_service(pe->vip, pe->vport, ctx->protocol)) {
+		if (!lb4_lookup_service(pe->vip, pe->vport, proto)) {
 			bpf_sk_storage_delete(&shoal_sk_peer, ctx->sk);
 			return;
 		}
 		ctx->user_ip4 = pe->vip;
 		ctx->user_port = pe->vport;
+		return;
+	}
+	if (proto == IPPROTO_TCP) {
+		struct shoal_be_rev_key rk = {
+			.ip = ctx->user_ip4,
+			.port = (__be16)ctx->user_port,
+			.proto = proto,
+		};
+		struct shoal_be_rev_val *rv;
+
+		if (!(shoal_cfg.flags & SHOAL_CFG_TCP_PEER))
+			return;
+		rv = bpf_map_lookup_elem(&shoal_be_rev, &rk);
+		/* a frontend that is gone is not shown */
+		if (!rv || !lb4_lookup_service(rv->vip, rv->port, proto))
+			return;
+		ctx->user_ip4 = rv->vip;
+		ctx->user_port = rv->port;
 		return;
 	}
 	key.cookie = bpf_get_socket_cookie(ctx);
@@ -186,7 +244,7 @@ static __always_inline void sock4_xlate_rev(struct bpf_sock_addr *ctx)
 	if (!val)
 		return;
 	/* the service is gone: show the real peer and drop the stale entry */
-	if (!lb4_lookup_service(val->vip, val->port, ctx->protocol)) {
+	if (!lb4_lookup_service(val->vip, val->port, proto)) {
 		bpf_map_delete_elem(&shoal_sk_nat, &key);
 		return;
 	}

@@ -105,11 +105,14 @@ static __always_inline struct shoal_backend *lb4_select(__be32 vip, __be16 port,
 /*
  * The socket LB needs only the backend's address: without affinity the chosen slot holds it, so
  * a connect() costs two lookups (slot 0, the slot); with affinity the backend entry decides.
+ * *ret_flags: the slot's flags (SHOAL_SVC_SK_PEER); with affinity no slot is read, so
+ * SHOAL_SVC_SK_PEER (the caller records the frontend, which is always correct).
  * Returns false when the service has no usable backend.
  */
 static __always_inline bool lb4_select_addr(__be32 vip, __be16 port, __u8 proto,
 					    const struct shoal_svc_val *svc, __u64 client,
-					    __u8 kind, __be32 *ret_ip, __be16 *ret_port)
+					    __u8 kind, __be32 *ret_ip, __be16 *ret_port,
+					    __u8 *ret_flags)
 {
 	const struct shoal_backend *be;
 	const struct shoal_svc_val *slot;
@@ -120,6 +123,7 @@ static __always_inline bool lb4_select_addr(__be32 vip, __be16 port, __u8 proto,
 			return false;
 		*ret_ip = be->ip;
 		*ret_port = be->port;
+		*ret_flags = SHOAL_SVC_SK_PEER;
 		return true;
 	}
 	slot = lb4_pick_slot(vip, port, proto, svc);
@@ -127,6 +131,7 @@ static __always_inline bool lb4_select_addr(__be32 vip, __be16 port, __u8 proto,
 		return false;
 	*ret_ip = slot->be_ip;
 	*ret_port = slot->be_port;
+	*ret_flags = slot->flags;
 	return true;
 }
 

@@ -80,6 +80,13 @@ for line in sys.stdin:
             finally:
                 s.close()
             res(name=d.decode().split()[0], src=list(src))
+        elif a[0] == "topen":
+            s = socket.socket(); s.settimeout(3)
+            s.connect((a[1], int(a[2])))
+            socks[a[3]] = s
+            res(peer=list(s.getpeername()), name=s.makefile().readline().split()[0])
+        elif a[0] == "tpeer":
+            res(peer=list(socks[a[1]].getpeername()))
         elif a[0] == "uconn":
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
             s.connect((a[1], int(a[2])))
@@ -211,7 +218,10 @@ def test_tcp_reaches_every_backend_and_peer_is_the_vip(env):
         seen.add(r["name"])
     assert seen == {"b1", "b2"}
     # the backend saw the client's own address: no NAT, the socket went straight there
-    assert env.ask("tcp", "10.250.1.2", PORT)["name"] == "b1"
+    r = env.ask("tcp", "10.250.1.2", PORT)
+    assert r["name"] == "b1"
+    # connected to the backend itself: getpeername() shows it, not the service
+    assert r["peer"] == ["10.250.1.2", PORT], r
 
 
 def test_udp_unconnected_and_connected(env):
@@ -225,6 +235,80 @@ def test_udp_unconnected_and_connected(env):
     c = env.ask("uconn", VIP, PORT, "s1")
     assert c["peer"] == [VIP, PORT]
     assert env.ask("usend", "s1")["name"] in ("b1", "b2")
+
+
+FE2 = "10.96.7.8:%d" % PORT
+NP = "10.250.1.1:30080"  # a node address : nodePort
+
+
+def slot_flags(env):
+    """{(frontend ip, port): set of the flags of its backend slots} from the pinned shoal_svc."""
+    pin = os.path.join(env.pin_root, env.node, "shoal_svc")
+    out = {}
+    for e in json.loads(sh("bpftool", "-j", "map", "dump", "pinned", pin).stdout):
+        k, v = e["formatted"]["key"], e["formatted"]["value"]
+        if k["slot"] and k["proto"] == 6:
+            ip = ".".join(str((k["vip"] >> s) & 255) for s in (0, 8, 16, 24))
+            port = ((k["port"] & 255) << 8) | (k["port"] >> 8)
+            out.setdefault((ip, port), set()).add(v["flags"])
+    return out
+
+
+def test_peer_is_what_the_app_connected_to(env):
+    """One backend set behind a ClusterIP, a second service and a node address's nodePort.
+    shoal_be_rev names the first frontend, so connect() through it writes nothing per socket;
+    the other two frontends' slots are flagged and their connections keep a record."""
+    for fe in (FE, FE2, NP):
+        env.svc(fe, B1, B2)
+    flags = slot_flags(env)
+    assert flags[(VIP, PORT)] == {0}, flags
+    assert flags[("10.96.7.8", PORT)] == {16} and flags[("10.250.1.1", 30080)] == {16}, flags
+    for fe in (FE, FE2, NP):
+        ip, port = fe.split(":")
+        seen = set()
+        for _ in range(30):
+            r = env.ask("tcp", ip, port)
+            assert r["peer"] == [ip, int(port)], (fe, r)
+            seen.add(r["name"])
+            if seen == {"b1", "b2"}:
+                break
+        assert seen == {"b1", "b2"}, fe
+    for b in ("10.250.1.2", "10.250.2.2"):
+        assert env.ask("tcp", b, PORT)["peer"] == [b, PORT]
+    # open sockets: through the first frontend (no record) and the second (a record)
+    a = env.ask("topen", VIP, PORT, "a")
+    b = env.ask("topen", "10.96.7.8", PORT, "b")
+    assert a["peer"] == [VIP, PORT] and b["peer"] == ["10.96.7.8", PORT]
+    be_a = "10.250.%s.2" % a["name"][1]
+    # the first frontend goes: its socket shows the real peer, the other keeps its frontend;
+    # new connections through the others are still shown theirs
+    env.lbctl("svc-del", FE)
+    assert env.ask("tpeer", "a")["peer"] == [be_a, PORT]
+    assert env.ask("tpeer", "b")["peer"] == ["10.96.7.8", PORT]
+    assert env.ask("tcp", "10.96.7.8", PORT)["peer"] == ["10.96.7.8", PORT]
+    # it comes back: the reverse entry never moved, so the old socket is shown it again
+    env.svc(FE, B1, B2)
+    assert env.ask("tpeer", "a")["peer"] == [VIP, PORT]
+    assert slot_flags(env)[(VIP, PORT)] == {0}
+    # a restart keeps the reverse map and the flags
+    env.lbctl("--cgroup", env.cgroup, "attach")
+    assert slot_flags(env) == flags
+    for fe in (FE, FE2, NP):
+        ip, port = fe.split(":")
+        assert env.ask("tcp", ip, port)["peer"] == [ip, int(port)]
+    # UDP frontends sharing the backends: replies and connected peers show each one's own
+    for fe in (FE, FE2):
+        env.svc(fe + "/udp", B1, B2)
+    for fe in (FE, FE2):
+        ip, port = fe.split(":")
+        assert env.ask("udp", ip, port)["src"] == [ip, int(port)]
+        assert env.ask("uconn", ip, port, "u" + ip)["peer"] == [ip, int(port)]
+        assert env.ask("usend", "u" + ip)["name"] in ("b1", "b2")
+    # nothing names the backends any more: the reverse map is empty
+    for fe in (FE, FE2, NP):
+        env.lbctl("svc-del", fe)
+    pin = os.path.join(env.pin_root, env.node, "shoal_be_rev")
+    assert json.loads(sh("bpftool", "-j", "map", "dump", "pinned", pin).stdout) == []
 
 
 def test_service_without_backends_refuses_at_once(env):
@@ -274,10 +358,11 @@ def test_backend_removal_reselects_connected_udp(env):
 
 def test_changes_write_only_what_changed(env):
     backends = ["10.250.1.%d:%d" % (i, PORT) for i in range(10, 30)]
-    assert env.svc(FE, *backends)["writes"] == 1 + 20 + 20 + 1  # revnat, backends, slots, slot 0
+    # revnat, backends, their shoal_be_rev entries (TCP), slots, slot 0
+    assert env.svc(FE, *backends)["writes"] == 1 + 20 + 20 + 20 + 1
     changed = backends[:7] + ["10.250.1.99:%d" % PORT] + backends[8:]
-    # new backend entry, its slot, the old backend's entry gone
-    assert env.svc(FE, *changed)["writes"] == 3
+    # new backend entry and its be_rev entry, its slot, the old backend's two entries gone
+    assert env.svc(FE, *changed)["writes"] == 5
     assert env.svc(FE, *changed)["writes"] == 0
 
 
