@@ -9,8 +9,10 @@
  *   {"op":"delete","resource":"services","namespace":"default","name":"x"}
  *   {"op":"stats"} / {"op":"metrics"}        svc_proxy_stats_get / svc_proxy_metrics
  *   {"op":"gen","n":N,"start":0,"vip":"10.96.0.0","port":80,"backends":["ip:port",...],
- *    "prefix":"s"}                           services start..N-1 (ClusterIP vip+1+i) with
- *                                            Endpoints, answers the time taken
+ *    "prefix":"s","distinct":"10.248.0.0"}   services start..N-1 (ClusterIP vip+1+i) with
+ *                                            Endpoints, answers the time taken; with
+ *                                            "distinct", service i's j-th backend address is
+ *                                            distinct+1+i*len(backends)+j (ports as given)
  *   {"op":"restart","cold":bool}             free and re-create the proxy (cold: maps torn down
  *                                            first, so every service is programmed anew)
  *   {"op":"quit"}
@@ -92,6 +94,9 @@ static int op_gen(const cJSON *req, cJSON *ans)
 	int port = (int)json_int(req, "port", 80);
 	const char *prefix = json_str(req, "prefix", "s");
 	const cJSON *bes = json_path(req, "backends");
+	const char *distinct = json_str(req, "distinct", NULL);
+	uint32_t dbase = distinct ? ntohl(inet_addr(distinct)) : 0;
+	int nbes = cJSON_GetArraySize(bes);
 	uint64_t t0 = util_mono_us();
 	struct err e = {};
 
@@ -125,7 +130,7 @@ static int op_gen(const cJSON *req, cJSON *ans)
 		cJSON_AddItemToArray(cJSON_AddArrayToObject(ep, "subsets"), ss);
 		addrs = cJSON_AddArrayToObject(ss, "addresses");
 		eports = cJSON_AddArrayToObject(ss, "ports");
-		int bport = port;
+		int bport = port, j = 0;
 		cJSON_ArrayForEach(b, bes)
 		{
 			char host[64];
@@ -134,6 +139,12 @@ static int op_gen(const cJSON *req, cJSON *ans)
 
 			snprintf(host, sizeof(host), "%.*s", c ? (int)(c - b->valuestring) : 63,
 				 b->valuestring);
+			if (distinct) {
+				struct in_addr da = { .s_addr = htonl(dbase + 1 + (uint32_t)(i * nbes + j)) };
+
+				inet_ntop(AF_INET, &da, host, sizeof(host));
+			}
+			j++;
 			if (c)
 				bport = atoi(c + 1);
 			cJSON_AddStringToObject(ad, "ip", host);

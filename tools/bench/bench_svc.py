@@ -4,7 +4,8 @@
 
 One node network namespace routes between pod namespaces (two clients and three servers, each on
 its own veth). New TCP connection per request (build/bench/svc-load), client and servers pinned
-to one CPU. At each size (N services x 3 endpoints, the client hitting the last one installed):
+to one CPU. At each size (N services x 3 endpoints, the client hitting the last one installed; each service
+has its own pods, the others' at unreachable addresses, unless --shared-backends):
 
   direct    a client that is not the node's (netns d) connects to a backend's pod IP
   floor     the same client in a cgroup with a bare cgroup/connect4 program (tools/bench/
@@ -53,6 +54,7 @@ FLOOR = os.path.join(BUILD, "bench", "floor.bpf.o")
 VIP_BASE = (10 << 24) | (96 << 16)
 BACKENDS = ["10.244.1.2", "10.244.2.2", "10.244.3.2"]
 PORT, TPORT = 80, 8080
+DISTINCT_BASE = (10 << 24) | (248 << 16)  # other services' (unreachable) pods
 
 
 def sh(*cmd, check=True, **kw):
@@ -305,12 +307,31 @@ class Bench:
         sh("ip", "netns", "exec", self.ns["node"], tool, input="*nat\nCOMMIT\n", check=False,
            timeout=3600)
 
+    def endpoints(self, i, addrs):
+        self.cmd({"op": "put", "obj": {
+            "apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": "s%d" % i, "namespace": "default"},
+            "subsets": [{"addresses": [{"ip": b} for b in addrs],
+                         "ports": [{"port": TPORT, "protocol": "TCP"}]}]}})
+
     def run(self):
         installed = 0
         last = None
+        real = ["%s:%d" % (b, TPORT) for b in BACKENDS]
         for n in self.a.sizes:
-            self.cmd({"op": "gen", "n": n, "start": installed, "vip": ip4(VIP_BASE),
-                      "port": PORT, "backends": ["%s:%d" % (b, TPORT) for b in BACKENDS]})
+            if self.a.shared_backends:
+                # every service the same 3 pods: the one hit is not the one shoal_be_rev names,
+                # so its connect() writes the per-socket record (the worst case)
+                self.cmd({"op": "gen", "n": n, "start": installed, "vip": ip4(VIP_BASE),
+                          "port": PORT, "backends": real})
+            else:
+                # each service its own pods (fake addresses), the one hit the real servers
+                if installed:
+                    self.endpoints(installed - 1, [ip4(DISTINCT_BASE + 1 + (installed - 1) * 3
+                                                       + j) for j in range(3)])
+                self.cmd({"op": "gen", "n": n, "start": installed, "vip": ip4(VIP_BASE),
+                          "port": PORT, "backends": real, "distinct": ip4(DISTINCT_BASE)})
+                self.endpoints(n - 1, BACKENDS)
             installed = n
             # programming time: every service from the store into fresh (empty) maps, after
             # the programs are loaded and attached
@@ -440,8 +461,11 @@ def program_only(a):
         assert json.loads(drive.stdout.readline()).get("ready")
         installed = 0
         for n in a.sizes:
-            cmd({"op": "gen", "n": n, "start": installed, "vip": ip4(VIP_BASE), "port": PORT,
-                 "backends": ["%s:%d" % (b, TPORT) for b in BACKENDS]})
+            gen = {"op": "gen", "n": n, "start": installed, "vip": ip4(VIP_BASE), "port": PORT,
+                   "backends": ["%s:%d" % (b, TPORT) for b in BACKENDS]}
+            if not a.shared_backends:
+                gen["distinct"] = ip4(DISTINCT_BASE)
+            cmd(gen)
             installed = n
             ts, warm = [], []
             for _ in range(a.program_only):
@@ -488,6 +512,9 @@ def main():
     ap.add_argument("--bpf-stats", action="store_true",
                     help="kernel.bpf_stats_enabled on: run time per call of the programs")
     ap.add_argument("--cpu", type=int, default=1)
+    ap.add_argument("--shared-backends", action="store_true",
+                    help="every service the same 3 pods (the service hit then is not the one "
+                         "its backends' shoal_be_rev entries name: a per-socket record each)")
     ap.add_argument("--legacy", action="store_true", help="also iptables-legacy")
     ap.add_argument("--ep-changes", type=int, default=50)
     ap.add_argument("--json", help="write the results here")
