@@ -172,6 +172,8 @@ int sched_pod_init(struct sched_pod *sp, const cJSON *pod)
 	if (!sp->ns)
 		sp->ns = "default";
 	sp->labels = path2(pod, "metadata", "labels");
+	const char *phase = str_of(cJSON_GetObjectItemCaseSensitive(pod, "status"), "phase");
+	sp->starting = !phase || !strcmp(phase, "Pending");
 	if (pod_terms_init(sp, spec) < 0 || spread_init(sp, spec) < 0) {
 		sched_pod_release(sp);
 		return -ENOMEM;
@@ -318,6 +320,7 @@ int sched_node_commit(struct sched_node *sn, const struct sched_pod *sp)
 	sn->used.pods += sp->req.pods;
 	sn->used_nz.cpu_m += sp->nz.cpu_m;
 	sn->used_nz.mem += sp->nz.mem;
+	sn->starting += sp->starting;
 	return 0;
 }
 
@@ -345,6 +348,8 @@ void sched_node_uncommit(struct sched_node *sn, const struct sched_pod *sp)
 	sn->used.pods -= sp->req.pods;
 	sn->used_nz.cpu_m -= sp->nz.cpu_m;
 	sn->used_nz.mem -= sp->nz.mem;
+	if (sp->starting && sn->starting)
+		sn->starting--;
 }
 
 /* --- taints and tolerations --- */
@@ -566,6 +571,8 @@ int64_t sched_score(const struct sched_pod *sp, const struct sched_node *sn,
 	score = (frac(sn->used_nz.cpu_m + sp->nz.cpu_m, sn->alloc.cpu_m, most) +
 		 frac(sn->used_nz.mem + sp->nz.mem, sn->alloc.mem, most)) /
 		2;
+	if (!most)
+		score -= (int64_t)sn->starting * SCHED_STARTING_COST;
 	/* TaintToleration: every untolerated PreferNoSchedule taint costs */
 	cJSON_ArrayForEach(t, sn->taints)
 	{

@@ -70,6 +70,7 @@ struct sched_pod {
 	struct sched_res nz;
 	struct sched_port *ports;
 	size_t n_ports;
+	bool starting; /* not Running yet (no phase, Pending): its node still has to start it */
 };
 
 struct sched_node {
@@ -80,6 +81,7 @@ struct sched_node {
 	struct sched_res alloc;
 	struct sched_res used;
 	struct sched_res used_nz; /* the committed pods' nz (scoring only) */
+	size_t starting;	  /* committed pods not Running yet (scoring only) */
 	struct sched_port *ports; /* host ports in use */
 	size_t n_ports, cap_ports;
 	const cJSON *images; /* status.images */
@@ -133,7 +135,13 @@ void sched_node_uncommit(struct sched_node *sn, const struct sched_pod *sp);
  */
 unsigned sched_filter(const struct sched_pod *sp, const struct sched_node *sn, const cJSON **taint);
 
-/* Score a feasible node, 0..100*k (higher is better). */
+/*
+ * Score a feasible node, 0..100*k (higher is better). Spreading (least-allocated) also counts
+ * the pods a node still has to start, SCHED_STARTING_COST points each: a node starts its pods a
+ * few at a time, so the emptiest node taking every replacement of a dead node would start them
+ * one after another while the others idle.
+ */
+#define SCHED_STARTING_COST 10
 int64_t sched_score(const struct sched_pod *sp, const struct sched_node *sn,
 		    enum sched_strategy strategy);
 

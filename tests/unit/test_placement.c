@@ -580,6 +580,63 @@ static void test_no_requests_spread(void **state)
 	}
 }
 
+/*
+ * A dead node's replacements: spreading counts the pods a node still has to start, so an
+ * emptied node (its pods just replaced, 0 of 20) takes its share of the next ones rather than
+ * all of them while the others, fuller but done starting, idle. Bin-packing ignores it.
+ */
+static void test_starting_spreads(void **state)
+{
+	cJSON *objs[2] = {node("empty", "4", "8Gi", NULL, NULL), node("full", "4", "8Gi", NULL, NULL)};
+	struct sched_node ns[2];
+	struct sched_pod run[6], rep[12];
+	cJSON *po_run[6], *po_rep[12];
+	int seen[2] = {0};
+
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(sched_node_init(&ns[i], objs[i]), 0);
+	for (int i = 0; i < 6; i++) {
+		po_run[i] = J("{\"metadata\":{\"name\":\"r\"},\"spec\":{\"containers\":[{\"name\":"
+			      "\"c\",\"image\":\"b\",\"resources\":{\"requests\":{\"cpu\":"
+			      "\"200m\"}}}]},\"status\":{\"phase\":\"Running\"}}");
+		assert_int_equal(sched_pod_init(&run[i], po_run[i]), 0);
+		assert_false(run[i].starting);
+		assert_int_equal(sched_node_commit(&ns[1], &run[i]), 0);
+	}
+	assert_int_equal(ns[1].starting, 0);
+	for (int i = 0; i < 12; i++) {
+		po_rep[i] = pod("200m", "100Mi", NULL);
+		assert_int_equal(sched_pod_init(&rep[i], po_rep[i]), 0);
+		assert_true(rep[i].starting);
+	}
+	/* bin-packing: the fuller node, starting or not */
+	assert_int_equal(sched_place(&rep[0], ns, 2, SCHED_MOST_ALLOCATED, NULL, 0, NULL), 1);
+	for (int i = 0; i < 12; i++) {
+		int k = sched_place(&rep[i], ns, 2, SCHED_LEAST_ALLOCATED, NULL, 0, NULL);
+		assert_true(k >= 0);
+		seen[k]++;
+		assert_int_equal(sched_node_commit(&ns[k], &rep[i]), 0);
+	}
+	/* by allocation alone the empty node would take all 12 (6 x 200m behind at the end) */
+	assert_true(seen[1] >= 3);
+	assert_true(seen[0] > seen[1]);
+	assert_int_equal(ns[0].starting + ns[1].starting, 12);
+	sched_node_uncommit(&ns[0], &rep[0]);
+	assert_int_equal(ns[0].starting, (size_t)seen[0] - 1);
+	for (int i = 0; i < 12; i++) {
+		sched_pod_release(&rep[i]);
+		cJSON_Delete(po_rep[i]);
+	}
+	for (int i = 0; i < 6; i++) {
+		sched_pod_release(&run[i]);
+		cJSON_Delete(po_run[i]);
+	}
+	for (int i = 0; i < 2; i++) {
+		sched_node_release(&ns[i]);
+		cJSON_Delete(objs[i]);
+	}
+}
+
 /* The target's admission check of inter-pod rules, over its own view of one node. */
 static void test_interpod_filter(void **state)
 {
@@ -634,6 +691,7 @@ int main(void)
 	    cmocka_unit_test(test_admission_model),    cmocka_unit_test(test_admission_record),
 	    cmocka_unit_test(test_pod_affinity),       cmocka_unit_test(test_spread_and_images),
 	    cmocka_unit_test(test_no_requests_spread), cmocka_unit_test(test_interpod_filter),
+	    cmocka_unit_test(test_starting_spreads),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,12 @@ code alone is `make bench-sched`).
 Times are printed, never judged: the goals (20 s and 10 s p99) are for real machines.
 
     make bench-sched-devcluster [BENCH_SCHED_ARGS="--pods 200 --rounds 3"]
+
+Each kill round also prints a per-stage timeline of its pods (p50 / p99 / max after the kill):
+the old pods deleted (as n1 sees it, and their NodeDead Events), the replacements created,
+nominated and bound as n1 sees them (a watch on n1), bound and started on their target (the
+Scheduled and Started Events, µs timestamps), running and Ready on n1; and how many went to
+each node. `--kill-only` skips the 200-pod create.
 """
 import argparse
 import importlib.machinery
@@ -21,7 +27,9 @@ import json
 import os
 import re
 import secrets
+import socket
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -109,13 +117,141 @@ def log_offset(nd, pattern, since):
     return None
 
 
-def create_all(c, n_pods, cpu_share):
+def micro(v):
+    """An RFC 3339 timestamp with an optional fraction (Events' firstTimestamp) as epoch s."""
+    base, _, frac = v.rstrip("Z").partition(".")
+    return ts(base) + float("0." + (frac or "0"))
+
+
+class PodWatch:
+    """A watch on n1's pods of one app: when each transition of each pod was first seen on n1
+    (sub-second, unlike the pods' own 1 s timestamps)."""
+
+    def __init__(self, nd, app):
+        self.nd, self.app = nd, app
+        self.seen = {}  # uid -> {stage: epoch s}
+        self.node = {}  # uid -> nodeName
+        self.stop = False
+        self.t = threading.Thread(target=self.run, daemon=True)
+        self.t.start()
+
+    def mark(self, uid, stage, now):
+        self.seen.setdefault(uid, {}).setdefault(stage, now)
+
+    def run(self):
+        while not self.stop:
+            try:
+                self.stream()
+            except (OSError, ValueError):
+                time.sleep(0.2)
+
+    def stream(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(5)
+        s.connect(self.nd.socket)
+        s.sendall((f"GET /api/v1/namespaces/default/pods?watch=1&labelSelector=app%3D{self.app}"
+                   " HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n\r\n").encode())
+        f = s.makefile("rb")
+        while f.readline() not in (b"\r\n", b""):
+            pass
+        while not self.stop:
+            try:
+                size = f.readline()
+            except socket.timeout:
+                continue
+            if not size:
+                return
+            n = int(size.strip() or b"0", 16)
+            if n == 0:
+                return
+            chunk = f.read(n)
+            f.readline()
+            now = time.time()
+            for line in chunk.splitlines():
+                if line.strip():
+                    self.on_event(json.loads(line), now)
+
+    def on_event(self, ev, now):
+        p = ev.get("object", {})
+        uid = p.get("metadata", {}).get("uid")
+        if not uid:
+            return
+        st = p.get("status", {})
+        self.mark(uid, "created", now)
+        if ev.get("type") == "DELETED":
+            self.mark(uid, "deleted", now)
+        if p["metadata"].get("deletionTimestamp"):
+            self.mark(uid, "deleting", now)
+        if st.get("nominatedNodeName"):
+            self.mark(uid, "nominated", now)
+        if p.get("spec", {}).get("nodeName"):
+            self.mark(uid, "bound", now)
+            self.node[uid] = p["spec"]["nodeName"]
+        if any(cs.get("state", {}).get("running") for cs in st.get("containerStatuses", [])):
+            self.mark(uid, "running", now)
+        if running(p):
+            self.mark(uid, "Ready", now)
+
+
+def events_of(nd, reasons, since):
+    """{(reason, pod uid): first time} of the pods' Events since `since` (µs timestamps)."""
+    st, body = nd.api("GET", "/api/v1/namespaces/default/events", timeout=30)
+    out = {}
+    if st != 200:
+        return out
+    for e in json.loads(body)["items"]:
+        r, uid = e.get("reason"), e.get("involvedObject", {}).get("uid")
+        t = e.get("firstTimestamp")
+        if r in reasons and uid and t and micro(t) >= since - 1:
+            out[(r, uid)] = min(out.get((r, uid), 1e20), micro(t))
+    return out
+
+
+def timeline(watches, nd, old, new, t0):
+    """Per stage, p50 / p99 / max seconds after the kill over the round's pods. `watches`: a
+    PodWatch per node name, n1's first; "(target)" stages are those the pod's own node saw."""
+    watch = watches[nd.name]
+
+    def on_target(u, stage):
+        w = watches.get(watch.node.get(u, ""))
+        return w.seen.get(u, {}).get(stage) if w else None
+
+    ev = events_of(nd, ("NodeDead", "Scheduled", "Started"), t0)
+    rows = [("old pod deleting (n1)", [watch.seen.get(u, {}).get("deleting") for u in old]),
+            ("old pod NodeDead event", [ev.get(("NodeDead", u)) for u in old]),
+            ("old pod gone (n1)", [watch.seen.get(u, {}).get("deleted") for u in old])]
+    for stage in ("created", "nominated", "bound"):
+        rows.append((f"{stage} (n1)", [watch.seen.get(u, {}).get(stage) for u in new]))
+    rows += [("nominated (target)", [on_target(u, "nominated") for u in new]),
+             ("Scheduled event (target)", [ev.get(("Scheduled", u)) for u in new]),
+             ("bound (target)", [on_target(u, "bound") for u in new]),
+             ("Started event (target)", [ev.get(("Started", u)) for u in new]),
+             ("running (target)", [on_target(u, "running") for u in new]),
+             ("running (n1)", [watch.seen.get(u, {}).get("running") for u in new]),
+             ("Ready (n1)", [watch.seen.get(u, {}).get("Ready") for u in new])]
+    for name, ts_ in rows:
+        xs = [t - t0 for t in ts_ if t]
+        if xs:
+            print(f"    {name:26s} n={len(xs):3d} p50 {pct(xs, 0.5):5.1f} p99 "
+                  f"{pct(xs, 0.99):5.1f} max {max(xs):5.1f} s", flush=True)
+    per = {}
+    for u in new:
+        per.setdefault(watch.node.get(u, "?"), []).append(u)
+    print("    replacements per node: " + ", ".join(
+        f"{k}: {len(v)} (Ready p50 "
+        f"{pct([watch.seen[u]['Ready'] - t0 for u in v if 'Ready' in watch.seen.get(u, {})] or [float('nan')], 0.5):.1f} s)"
+        for k, v in sorted(per.items())), flush=True)
+
+
+def create_all(c, n_pods, cpu_share, replicas=None):
+    """--pods pods (or `replicas` of the same size) created at once, until all Running."""
     nodes = c.nodes()
     n1 = nodes[0]
     st, node = n1.api("GET", f"/api/v1/nodes/{n1.name}")
     alloc = json.loads(node)["status"]["allocatable"]["cpu"]
     total_m = int(alloc) * 1000 * len(nodes)
     cpu = f"{max(1, total_m * cpu_share // 100 // n_pods)}m"
+    n_pods = replicas or n_pods
     t0 = time.time()
     st, body = n1.api("POST", "/apis/apps/v1/namespaces/default/deployments",
                       deployment("bench", n_pods, cpu))
@@ -138,7 +274,7 @@ def create_all(c, n_pods, cpu_share):
     return items
 
 
-def heal_round(c, n_pods, k):
+def heal_round(c, n_pods, k, watches):
     nodes = c.nodes()
     n1 = nodes[0]
     items = pods(n1, "bench")
@@ -163,6 +299,8 @@ def heal_round(c, n_pods, k):
     stages = stages_of([p for p in pods(n1, "bench") or [] if p["metadata"]["uid"] in first],
                        t0)
     print("  medians from the kill: " + stages, flush=True)
+    old = [p["metadata"]["uid"] for p in spread.get(victim.name, ())]
+    timeline(watches, n1, old, list(first), t0)
     dead = log_offset(n1, rf"member {re.escape(victim.name)} .*dead", t0)
     heal = log_offset(n1, rf"self-healing: node {re.escape(victim.name)} is dead", t0)
     print(f"round {k}: kill -9 {victim.name} running {lost} pods: {len(times)} replacements "
@@ -188,13 +326,15 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--heal-pods", type=int, default=100,
                     help="replicas for the kill rounds (20 per node on 5 nodes)")
+    ap.add_argument("--kill-only", action="store_true",
+                    help="skip the --pods create: start with --heal-pods pods of the same size")
     a = ap.parse_args()
     c = dc.Cluster(name="bsch" + secrets.token_hex(3),
                    directory=os.path.join("/tmp", f"shoal-bench-sched-{secrets.token_hex(4)}"),
                    quiet=True)
     try:
         c.up(a.nodes, timeout=300)
-        create_all(c, a.pods, a.cpu_share)
+        create_all(c, a.pods, a.cpu_share, a.heal_pods if a.kill_only else None)
         if a.rounds:
             n1 = c.nodes()[0]
             path = "/apis/apps/v1/namespaces/default/deployments/bench"
@@ -213,8 +353,11 @@ def main():
                     break
                 time.sleep(0.5)
         every = []
+        watches = {nd.name: PodWatch(nd, "bench") for nd in c.nodes()} if a.rounds else {}
         for k in range(1, a.rounds + 1):
-            every += heal_round(c, a.heal_pods, k)
+            every += heal_round(c, a.heal_pods, k, watches)
+        for w in watches.values():
+            w.stop = True
         if every:
             print(f"replacements over {a.rounds} rounds: p50 {pct(every, 0.5):.1f} s, "
                   f"p99 {pct(every, 0.99):.1f} s, max {max(every):.1f} s", flush=True)
