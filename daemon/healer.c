@@ -13,7 +13,9 @@
 #include "lib/util.h"
 #include "sched/heal.h"
 
-#define HEALER_TICK_MS 250
+/* how late a death is noticed and its grace found over: both add to every replacement's time
+ * (each tick only compares the members view with what it saw last) */
+#define HEALER_TICK_MS 50
 #define HEALER_SCAN_MS 1000 /* pods of evicted nodes may still arrive by replication */
 
 struct healer {

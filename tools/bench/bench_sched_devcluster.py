@@ -234,6 +234,20 @@ def timeline(watches, nd, old, new, t0):
         if xs:
             print(f"    {name:26s} n={len(xs):3d} p50 {pct(xs, 0.5):5.1f} p99 "
                   f"{pct(xs, 0.99):5.1f} max {max(xs):5.1f} s", flush=True)
+    # the three slowest: each stage, and why placement waited (FailedScheduling Events)
+    st, body = nd.api("GET", "/api/v1/namespaces/default/events", timeout=30)
+    why = {}
+    for e in (json.loads(body)["items"] if st == 200 else []):
+        if e.get("reason") == "FailedScheduling":
+            why.setdefault(e["involvedObject"].get("uid"), []).append(
+                f"+{micro(e['firstTimestamp']) - t0:.1f} {e.get('source', {}).get('host')}: "
+                f"{e.get('message', '')[:90]}")
+    slow = sorted(new, key=lambda u: -watch.seen.get(u, {}).get("Ready", 1e20))[:3]
+    for u in slow:
+        w = watch.seen.get(u, {})
+        print(f"    slow {u[:8]} on {watch.node.get(u)}: " + ", ".join(
+            f"{k} +{w[k] - t0:.1f}" for k in ("created", "nominated", "bound", "running", "Ready")
+            if k in w) + "".join(f"\n      {x}" for x in why.get(u, [])[:3]), flush=True)
     per = {}
     for u in new:
         per.setdefault(watch.node.get(u, "?"), []).append(u)
