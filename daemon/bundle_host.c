@@ -71,42 +71,52 @@ int bundle_rootfs_remove(const char *ctr_dir)
 
 /* ---- pod namespaces ---- */
 
+/* The helper (util_spawn: system calls only): new IPC and UTS namespaces, bind-mounted. */
+struct podns_child {
+	const char *hostname;
+	char paths[2][4096]; /* ipc, uts */
+};
+
+static int podns_child(void *arg)
+{
+	const struct podns_child *c = arg;
+	static const char *const src[] = { "/proc/self/ns/ipc", "/proc/self/ns/uts" };
+
+	if (unshare(CLONE_NEWIPC | CLONE_NEWUTS) < 0)
+		return 10;
+	if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
+		return 11;
+	for (size_t i = 0; i < ARRAY_SIZE(src); i++)
+		if (mount(src[i], c->paths[i], NULL, MS_BIND, NULL) < 0)
+			return 12;
+	return 0;
+}
+
 int bundle_podns_create(const char *dir, const char *hostname)
 {
 	const char *names[] = { "ipc", "uts" };
+	_cleanup_free_ struct podns_child *c = calloc(1, sizeof(*c));
 	int st, r;
 	pid_t pid;
 
+	if (!c)
+		return -ENOMEM;
 	if ((r = util_mkdir_p(dir, 0700)) < 0)
 		return r;
+	c->hostname = hostname;
 	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
-		_cleanup_free_ char *p = NULL;
 		int fd;
-		if (asprintf(&p, "%s/%s", dir, names[i]) < 0)
-			return -ENOMEM;
-		fd = open(p, O_RDONLY | O_CREAT | O_CLOEXEC, 0400);
+		if ((size_t)snprintf(c->paths[i], sizeof(c->paths[i]), "%s/%s", dir, names[i]) >=
+		    sizeof(c->paths[i]))
+			return -ENAMETOOLONG;
+		fd = open(c->paths[i], O_RDONLY | O_CREAT | O_CLOEXEC, 0400);
 		if (fd < 0)
 			return -errno;
 		close(fd);
 	}
-	pid = fork();
+	pid = util_spawn(podns_child, c);
 	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		char p[4096];
-		if (unshare(CLONE_NEWIPC | CLONE_NEWUTS) < 0)
-			_exit(10);
-		if (hostname && sethostname(hostname, strlen(hostname)) < 0)
-			_exit(11);
-		for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
-			char src[64];
-			snprintf(src, sizeof(src), "/proc/self/ns/%s", names[i]);
-			snprintf(p, sizeof(p), "%s/%s", dir, names[i]);
-			if (mount(src, p, NULL, MS_BIND, NULL) < 0)
-				_exit(12);
-		}
-		_exit(0);
-	}
+		return pid;
 	while (waitpid(pid, &st, 0) < 0)
 		if (errno != EINTR)
 			return -errno;

@@ -9,6 +9,13 @@
 /* In a child about to exec crun: on a hybrid host (unified != NULL) enter a private mount
  * namespace and detach the cgroup2 mount. Returns -errno. */
 int crun_ns_prepare(const char *unified);
+/* A sealed in-memory copy of the crun binary (found by PATH when crun has no '/'): exec'd from
+ * it, crun sees itself already "cloned" and skips copying and re-executing itself, which it
+ * otherwise does on every invocation (CVE-2019-5736: the container cannot overwrite a sealed
+ * memfd). Returns the fd (close-on-exec) or -errno. */
+int crun_memfd(const char *crun);
+/* In a child: exec crun from crun_fd if >= 0, else argv[0] by PATH; returns only on failure. */
+void crun_execv(int crun_fd, const char *const argv[]);
 /* Wall clock in ns and as RFC 3339 with nanoseconds ("2024-01-01T00:00:00.000000000Z"). */
 int64_t crun_now_ns(void);
 void crun_fmt_ns(int64_t ns, char *buf, size_t len);

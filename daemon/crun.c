@@ -24,28 +24,10 @@
 
 struct crun_rt {
 	char *crun, *root, *state_dir, *shim;
+	int crun_fd; /* crun_memfd(crun), or -1: exec crun by name */
 	enum crun_cgroup_mode mode;
 	char *unified; /* hybrid: the cgroup2 mount crun must not see */
 };
-
-int64_t crun_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-void crun_fmt_ns(int64_t ns, char *buf, size_t len)
-{
-	time_t sec = ns / 1000000000LL;
-	struct tm tm;
-	char tmp[32];
-
-	gmtime_r(&sec, &tm);
-	strftime(tmp, sizeof(tmp), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf, len, "%s.%09lldZ", tmp, (long long)(ns % 1000000000LL));
-}
 
 /* ---- cgroups ---- */
 
@@ -102,20 +84,6 @@ int crun_cgroup_remove(const char *path)
 
 /* ---- process helpers ---- */
 
-int crun_ns_prepare(const char *unified)
-{
-	if (!unified)
-		return 0;
-	if (unshare(CLONE_NEWNS) < 0)
-		return -errno;
-	/* slave: later host mounts (netns files) still propagate in, nothing leaks out */
-	if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) < 0)
-		return -errno;
-	if (umount2(unified, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-		return -errno;
-	return 0;
-}
-
 static int read_all(int fd, char **ret, size_t max)
 {
 	size_t len = 0, cap = 4096;
@@ -157,6 +125,31 @@ static void strip(char *s)
  * (optional). stdio fds (optional) replace stdin/stdout/stderr. Returns the exit status (>= 0)
  * or -errno.
  */
+/* A child exec'ing crun (util_spawn: system calls only). */
+struct crun_child {
+	const struct crun_rt *rt;
+	const char *const *argv;
+	int stdio[3]; /* -1: /dev/null */
+};
+
+static int crun_child(void *arg)
+{
+	const struct crun_child *c = arg;
+	static const char prep_err[] = "cannot hide the cgroup2 mount from crun\n";
+	static const char exec_err[] = "cannot run crun\n";
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	for (int i = 0; i < 3; i++)
+		dup2(c->stdio[i] >= 0 ? c->stdio[i] : null, i);
+	if (crun_ns_prepare(c->rt->unified) < 0) {
+		(void)!write(2, prep_err, sizeof(prep_err) - 1);
+		return 126;
+	}
+	crun_execv(c->rt->crun_fd, c->argv);
+	(void)!write(2, exec_err, sizeof(exec_err) - 1);
+	return 127;
+}
+
 static int run_crun(struct crun_rt *rt, const char *const args[], char **out, char **errout)
 {
 	int po[2] = { -1, -1 }, pe[2] = { -1, -1 }, st;
@@ -180,24 +173,11 @@ static int run_crun(struct crun_rt *rt, const char *const args[], char **out, ch
 		}
 		return r;
 	}
-	pid = fork();
+	pid = util_spawn(crun_child,
+			 &(struct crun_child){ .rt = rt, .argv = argv, .stdio = { -1, po[1], pe[1] } });
 	if (pid < 0) {
-		int r = -errno;
 		close(po[0]), close(po[1]), close(pe[0]), close(pe[1]);
-		return r;
-	}
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		dup2(null, 0);
-		dup2(po[1], 1);
-		dup2(pe[1], 2);
-		if (crun_ns_prepare(rt->unified) < 0) {
-			dprintf(2, "cannot hide the cgroup2 mount from crun: %m");
-			_exit(126);
-		}
-		execvp(argv[0], (char **)argv);
-		dprintf(2, "cannot run %s: %m", argv[0]);
-		_exit(127);
+		return pid;
 	}
 	close(po[1]);
 	close(pe[1]);
@@ -257,6 +237,7 @@ int crun_rt_new(const struct crun_opts *o, struct crun_rt **ret)
 		free(rt);
 		return -EINVAL;
 	}
+	rt->crun_fd = -1;
 	rt->crun = strdup(o->crun_path ? o->crun_path : "crun");
 	rt->root = strdup(o->root);
 	rt->state_dir = strdup(o->state_dir);
@@ -270,6 +251,8 @@ int crun_rt_new(const struct crun_opts *o, struct crun_rt **ret)
 		crun_rt_free(rt);
 		return -ENOMEM;
 	}
+	/* no copy (no memfd, crun not found yet): crun by name, copying itself each time */
+	rt->crun_fd = crun_memfd(rt->crun);
 	if ((r = crun_cgroup_detect(&rt->mode, &rt->unified)) < 0 ||
 	    (r = util_mkdir_p(rt->root, 0700)) < 0 || (r = util_mkdir_p(rt->state_dir, 0700)) < 0) {
 		crun_rt_free(rt);
@@ -283,6 +266,8 @@ struct crun_rt *crun_rt_free(struct crun_rt *rt)
 {
 	if (!rt)
 		return NULL;
+	if (rt->crun_fd >= 0)
+		close(rt->crun_fd);
 	free(rt->crun);
 	free(rt->root);
 	free(rt->state_dir);
@@ -310,6 +295,29 @@ static bool id_valid(const char *id)
 
 /* ---- lifecycle ---- */
 
+/* The shim's first process (util_spawn: system calls only); it detaches itself. */
+struct shim_child {
+	const char *const *argv;
+	int sync_fd, crun_fd; /* >= 10: become 3 and 4 */
+};
+
+static int shim_child(void *arg)
+{
+	const struct shim_child *c = arg;
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+	setsid();
+	dup2(null, 0);
+	dup2(null, 1);
+	dup2(null, 2);
+	/* the sync pipe and the crun binary are the only other fds the shim keeps */
+	dup2(c->sync_fd, 3);
+	if (c->crun_fd >= 0)
+		dup2(c->crun_fd, 4);
+	execv(c->argv[0], (char *const *)c->argv);
+	return 127;
+}
+
 int crun_create(struct crun_rt *rt, const char *id, const char *bundle, const char *log_path,
 		pid_t *ret_pid, struct err *e)
 {
@@ -333,38 +341,32 @@ int crun_create(struct crun_rt *rt, const char *id, const char *bundle, const ch
 		rmdir(sdir);
 		return r;
 	}
-	/* Double fork: the shim is not our child, so it outlives us and we never reap it. */
-	mid = fork();
+	/* The shim forks once more and its first process exits (--detach): the shim is not our
+	 * child, so it outlives us and we never reap it. */
+	{
+		const char *mode = rt->unified ? rt->unified : "";
+		const char *argv[] = { rt->shim, "--detach", "--crun", rt->crun, "--root", rt->root,
+				       "--id", id, "--bundle", bundle, "--log", log_path,
+				       "--state", sdir, "--sync-fd", "3", "--unified", mode,
+				       rt->crun_fd >= 0 ? "--crun-fd" : NULL, "4", NULL };
+		struct shim_child c = { .argv = argv, .crun_fd = -1 };
+
+		c.sync_fd = fcntl(sync[1], F_DUPFD_CLOEXEC, 10);
+		if (rt->crun_fd >= 0)
+			c.crun_fd = fcntl(rt->crun_fd, F_DUPFD_CLOEXEC, 10);
+		mid = c.sync_fd < 0 || (rt->crun_fd >= 0 && c.crun_fd < 0) ? -EMFILE
+									    : util_spawn(shim_child, &c);
+		if (c.sync_fd >= 0)
+			close(c.sync_fd);
+		if (c.crun_fd >= 0)
+			close(c.crun_fd);
+	}
 	if (mid < 0) {
-		r = -errno;
+		r = mid;
 		close(sync[0]);
 		close(sync[1]);
 		rmdir(sdir);
 		return r;
-	}
-	if (mid == 0) {
-		char fdnum[16];
-		const char *mode = rt->unified ? rt->unified : "";
-		int null;
-		setsid();
-		if (fork() != 0)
-			_exit(0);
-		null = open("/dev/null", O_RDWR);
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(null, 2);
-		/* the sync pipe is the only other fd the shim keeps */
-		if (sync[1] != 3) {
-			dup2(sync[1], 3);
-			close(sync[1]);
-		} else {
-			fcntl(3, F_SETFD, 0);
-		}
-		snprintf(fdnum, sizeof(fdnum), "3");
-		execl(rt->shim, rt->shim, "--crun", rt->crun, "--root", rt->root, "--id", id,
-		      "--bundle", bundle, "--log", log_path, "--state", sdir, "--sync-fd", fdnum,
-		      "--unified", mode, (char *)NULL);
-		_exit(127);
 	}
 	close(sync[1]);
 	while (waitpid(mid, &st, 0) < 0 && errno == EINTR)
@@ -556,66 +558,6 @@ int crun_list(struct crun_rt *rt, cJSON **ret)
 
 /* ---- exec ---- */
 
-static int recv_fd(int sock)
-{
-	char dummy[256];
-	char cbuf[CMSG_SPACE(sizeof(int))];
-	struct iovec iov = { dummy, sizeof(dummy) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			     .msg_controllen = sizeof(cbuf) };
-	struct cmsghdr *c;
-	int fd;
-
-	if (recvmsg(sock, &mh, MSG_CMSG_CLOEXEC) < 0)
-		return -errno;
-	c = CMSG_FIRSTHDR(&mh);
-	if (!c || c->cmsg_type != SCM_RIGHTS)
-		return -EBADMSG;
-	memcpy(&fd, CMSG_DATA(c), sizeof(int));
-	return fd;
-}
-
-int crun_console_listen(const char *dir, char **ret_path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char *path;
-	int fd;
-
-	if (asprintf(&path, "%s/console-%d-%lld.sock", dir, (int)getpid(),
-		     (long long)crun_now_ns()) < 0)
-		return -ENOMEM;
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		free(path);
-		return -ENAMETOOLONG;
-	}
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
-		int r = -errno;
-		if (fd >= 0)
-			close(fd);
-		free(path);
-		return r;
-	}
-	*ret_path = path;
-	return fd;
-}
-
-int crun_console_recv(int lfd, int timeout_ms)
-{
-	struct pollfd pfd = { lfd, POLLIN, 0 };
-	int c, fd;
-
-	if (poll(&pfd, 1, timeout_ms) <= 0)
-		return -ETIMEDOUT;
-	c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (c < 0)
-		return -errno;
-	fd = recv_fd(c);
-	close(c);
-	return fd;
-}
-
 int crun_exec(struct crun_rt *rt, const char *id, char *const argv[], bool tty,
 	      const int stdio_fds[3], pid_t *ret_pid, int *ret_master, struct err *e)
 {
@@ -646,21 +588,17 @@ int crun_exec(struct crun_rt *rt, const char *id, char *const argv[], bool tty,
 		args[n++] = argv[i];
 	args[n] = NULL;
 
-	pid = fork();
+	{
+		struct crun_child c = { .rt = rt, .argv = args, .stdio = { -1, -1, -1 } };
+
+		for (int i = 0; i < 3 && !tty && stdio_fds; i++)
+			c.stdio[i] = stdio_fds[i];
+		pid = util_spawn(crun_child, &c);
+	}
 	if (pid < 0) {
-		int r = -errno;
 		if (lfd >= 0)
 			close(lfd), unlink(sock);
-		return r;
-	}
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-		for (int i = 0; i < 3; i++)
-			dup2(!tty && stdio_fds && stdio_fds[i] >= 0 ? stdio_fds[i] : null, i);
-		if (crun_ns_prepare(rt->unified) < 0)
-			_exit(126);
-		execvp(args[0], (char **)args);
-		_exit(127);
+		return pid;
 	}
 	*ret_pid = pid;
 	if (tty) {

@@ -37,7 +37,7 @@ struct stream {
 
 struct shim {
 	const char *crun, *root, *id, *bundle, *log, *state, *unified;
-	int sync_fd, log_fd;
+	int sync_fd, log_fd, crun_fd; /* crun_fd: crun_memfd() passed by the driver, or -1 */
 };
 
 static int proc_write(const char *path, const char *v)
@@ -270,7 +270,7 @@ static int shim_run(struct shim *s)
 		}
 		argv[n++] = s->id;
 		argv[n] = NULL;
-		execvp(argv[0], (char **)argv);
+		crun_execv(s->crun_fd, argv);
 		_exit(127);
 	}
 	if (!tty) {
@@ -377,9 +377,11 @@ int crun_shim_main(int argc, char **argv)
 		{ "id", required_argument, NULL, 'i' },	    { "bundle", required_argument, NULL, 'b' },
 		{ "log", required_argument, NULL, 'l' },    { "state", required_argument, NULL, 's' },
 		{ "sync-fd", required_argument, NULL, 'f' }, { "unified", required_argument, NULL, 'u' },
+		{ "crun-fd", required_argument, NULL, 'C' }, { "detach", no_argument, NULL, 'd' },
 		{},
 	};
-	struct shim s = { .crun = "crun", .sync_fd = -1, .unified = "" };
+	struct shim s = { .crun = "crun", .sync_fd = -1, .crun_fd = -1, .unified = "" };
+	bool detach = false;
 	sigset_t mask;
 	int o;
 
@@ -393,11 +395,27 @@ int crun_shim_main(int argc, char **argv)
 		case 's': s.state = optarg; break;
 		case 'f': s.sync_fd = atoi(optarg); break;
 		case 'u': s.unified = optarg; break;
+		case 'C': s.crun_fd = atoi(optarg); break;
+		case 'd': detach = true; break;
 		default: return 2;
 		}
 	}
 	if (s.sync_fd >= 0)
 		fcntl(s.sync_fd, F_SETFD, FD_CLOEXEC);
+	if (s.crun_fd >= 0 && fcntl(s.crun_fd, F_SETFD, FD_CLOEXEC) < 0)
+		s.crun_fd = -1;
+	if (detach) {
+		/* the driver waits for this process only: the shim goes on as its child, which
+		 * init (or the nearest subreaper) adopts */
+		pid_t pid = fork();
+
+		if (pid < 0) {
+			sync_send(&s, "err 1 shim: fork: %m\n");
+			return 1;
+		}
+		if (pid > 0)
+			_exit(0);
+	}
 	if (!s.root || !s.id || !s.bundle || !s.log || !s.state) {
 		sync_send(&s, "err 2 shim: missing arguments\n");
 		return 2;

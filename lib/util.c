@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -208,4 +212,53 @@ uint64_t util_mono_us(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+struct spawn_ctx {
+	int (*fn)(void *arg);
+	void *arg;
+	sigset_t mask;
+};
+
+static int spawn_child(void *a)
+{
+	struct spawn_ctx *c = a;
+
+	/* handlers belong to the parent (and run on its memory): back to the defaults */
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction sa;
+
+		if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) < 0)
+			continue;
+		if (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN)
+			continue;
+		sa = (struct sigaction){ .sa_handler = SIG_DFL };
+		sigaction(sig, &sa, NULL);
+	}
+	sigprocmask(SIG_SETMASK, &c->mask, NULL);
+	_exit(c->fn(c->arg));
+}
+
+pid_t util_spawn(int (*fn)(void *arg), void *arg)
+{
+	const size_t size = 256 << 10;
+	struct spawn_ctx c = { .fn = fn, .arg = arg };
+	sigset_t all;
+	void *stack;
+	pid_t pid;
+	int r = 0;
+
+	stack = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK,
+		     -1, 0);
+	if (stack == MAP_FAILED)
+		return -errno;
+	/* no signal may run a handler in the child before it has reset them */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &c.mask);
+	pid = clone(spawn_child, (char *)stack + size, CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
+	if (pid < 0)
+		r = -errno;
+	pthread_sigmask(SIG_SETMASK, &c.mask, NULL);
+	munmap(stack, size);
+	return pid < 0 ? r : pid;
 }

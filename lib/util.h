@@ -31,4 +31,13 @@ uint64_t util_now_ms(void);
 uint64_t util_mono_ms(void);
 uint64_t util_mono_us(void);
 
+/* Run fn(arg) in a child process that shares our memory until it execs or exits, as
+ * posix_spawn does (clone with CLONE_VM | CLONE_VFORK; the calling thread waits meanwhile):
+ * unlike fork, nothing of a large, busy parent is copied, and the parent takes no copy-on-write
+ * faults afterwards. The child starts with every signal handler reset to the default and the
+ * caller's signal mask. fn may only make system calls (dup2, unshare, mount, setsid, exec...):
+ * no malloc, locks or stdio, since it runs on the parent's heap; it must end in an exec or
+ * return its exit status. Returns the child's pid (reap it with waitpid) or -errno. */
+pid_t util_spawn(int (*fn)(void *arg), void *arg);
+
 #endif
