@@ -71,6 +71,9 @@ struct res {
 	char *name;
 	struct entry **v; /* live entries sorted by (ns, name) */
 	size_t n, cap;
+	/* the last `unsorted` of v were added during a merge batch, not sorted in yet:
+	 * res_settle() sorts them in (store_merge does at the batch's end) */
+	size_t unsorted;
 	uint64_t mod; /* bumped when v changes shape, so iterators re-seek */
 	uint64_t dig[STORE_DIGEST_BUCKETS]; /* xor of the keys' digests, per bucket */
 	/* every entry of the resource per digest bucket (unsorted), so listing a bucket costs
@@ -255,6 +258,8 @@ size_t res_ns_bound(const struct res *r, const char *ns, bool strict);
 int res_reserve(struct res *r);
 void res_insert(struct res *r, struct entry *e); /* needs res_reserve() first */
 void res_remove(struct res *r, struct entry *e);
+void res_append(struct res *r, struct entry *e); /* needs res_reserve() first */
+void res_settle(struct res *r);
 struct entry *entry_find(struct store *s, struct res *r, const char *ns, const char *name,
 			 uint64_t h);
 struct entry *entry_lookup(struct store *s, const char *resource, const char *ns,

@@ -157,6 +157,7 @@ int store_list(struct store *s, const char *resource, const char *ns, const char
 		return -EINVAL;
 	if (!r)
 		return 0;
+	res_settle(r); /* a no-op outside a merge batch */
 	if (ns)
 		i = res_ns_bound(r, ns, false);
 	if (after_ns || after_name) {
@@ -192,6 +193,7 @@ size_t store_count(struct store *s, const char *resource, const char *ns)
 
 	if (!r)
 		return 0;
+	res_settle(r);
 	if (!ns)
 		return r->n;
 	return res_ns_bound(r, ns, true) - res_ns_bound(r, ns, false);

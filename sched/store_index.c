@@ -72,10 +72,10 @@ struct res *res_get(struct store *s, const char *resource)
 	return r;
 }
 
-/* First index whose key is > (ns, name) when strict, >= otherwise. */
-size_t res_bound(const struct res *r, const char *ns, const char *name, bool strict)
+/* First index of v[0, hi) whose key is > (ns, name) when strict, >= otherwise. */
+static size_t bound(const struct res *r, size_t hi, const char *ns, const char *name, bool strict)
 {
-	size_t lo = 0, hi = r->n;
+	size_t lo = 0;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -89,10 +89,16 @@ size_t res_bound(const struct res *r, const char *ns, const char *name, bool str
 	return lo;
 }
 
+/* First index whose key is > (ns, name) when strict, >= otherwise (in the sorted part). */
+size_t res_bound(const struct res *r, const char *ns, const char *name, bool strict)
+{
+	return bound(r, r->n - r->unsorted, ns, name, strict);
+}
+
 /* First index whose namespace is > ns when strict, >= otherwise. */
 size_t res_ns_bound(const struct res *r, const char *ns, bool strict)
 {
-	size_t lo = 0, hi = r->n;
+	size_t lo = 0, hi = r->n - r->unsorted;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -135,13 +141,82 @@ void res_insert(struct res *r, struct entry *e)
 
 void res_remove(struct res *r, struct entry *e)
 {
-	size_t i = res_bound(r, e->ns, e->name, false);
+	size_t i;
 
-	if (i >= r->n || r->v[i] != e)
+	/* appended during this batch: the tail is unsorted, so any order does */
+	for (i = r->n - r->unsorted; i < r->n; i++)
+		if (r->v[i] == e) {
+			r->v[i] = r->v[--r->n];
+			r->unsorted--;
+			r->mod++;
+			return;
+		}
+	i = res_bound(r, e->ns, e->name, false);
+	if (i >= r->n - r->unsorted || r->v[i] != e)
 		return;
 	memmove(r->v + i, r->v + i + 1, (r->n - i - 1) * sizeof(*r->v));
 	r->n--;
 	r->mod++;
+}
+
+/*
+ * During a merge batch (store_merge) new live keys are appended at v's end unsorted and sorted
+ * in by res_settle() once at the batch's end: a catch-up receives keys in digest-bucket order
+ * (random by name), and inserting each into the sorted array moved half of it (at 100,000 keys
+ * about 20 GB of memmove for a new node); a batch moves it once. Needs res_reserve() first.
+ */
+void res_append(struct res *r, struct entry *e)
+{
+	r->v[r->n++] = e;
+	r->unsorted++;
+	r->mod++;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const struct entry *x = *(const struct entry *const *)a;
+	const struct entry *y = *(const struct entry *const *)b;
+
+	return key_cmp(x->ns, x->name, y->ns, y->name);
+}
+
+void res_settle(struct res *r)
+{
+	size_t k = r->unsorted, m = r->n - k, i = m;
+	_cleanup_free_ struct entry **tail = NULL;
+
+	if (!k)
+		return;
+	r->mod++;
+	r->unsorted = 0;
+	qsort(r->v + m, k, sizeof(*r->v), entry_cmp);
+	if (!m || key_cmp(r->v[m - 1]->ns, r->v[m - 1]->name, r->v[m]->ns, r->v[m]->name) < 0)
+		return; /* all after the sorted ones (e.g. created in name order) */
+	tail = malloc(k * sizeof(*tail));
+	if (!tail) {
+		/* one at a time, in place */
+		for (size_t j = m; j < m + k; j++) {
+			struct entry *e = r->v[j];
+			size_t at = bound(r, j, e->ns, e->name, false);
+
+			memmove(r->v + at + 1, r->v + at, (j - at) * sizeof(*r->v));
+			r->v[at] = e;
+		}
+		return;
+	}
+	memcpy(tail, r->v + m, k * sizeof(*tail));
+	/*
+	 * From the largest: each tail key's place in v[0, i) by binary search, the sorted keys
+	 * above it moved up at once; every key is compared O(log n) times and moved once.
+	 */
+	for (size_t j = k; j > 0; j--) {
+		struct entry *e = tail[j - 1];
+		size_t at = bound(r, i, e->ns, e->name, false);
+
+		memmove(r->v + at + j, r->v + at, (i - at) * sizeof(*r->v));
+		r->v[at + j - 1] = e;
+		i = at;
+	}
 }
 
 struct entry *entry_find(struct store *s, struct res *r, const char *ns, const char *name,

@@ -234,6 +234,8 @@ static int merge_run(struct store *s, const struct store_reg *regs, size_t n,
 			rc = r; /* SQLite or memory: the transaction is not trusted */
 	}
 	s->batch = false;
+	for (size_t i = 0; i < s->nres; i++)
+		res_settle(s->res[i]);
 	if (rc < 0)
 		db_rollback(s);
 	else if (db_commit(s) < 0)

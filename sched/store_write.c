@@ -471,7 +471,10 @@ int key_commit(struct store *s, struct res *r, struct entry *ent, const char *ns
 		}
 	} else {
 		if (!cur) {
-			res_insert(r, ent);
+			if (s->batch)
+				res_append(r, ent); /* sorted in at the batch's end */
+			else
+				res_insert(r, ent);
 			s->live++;
 			s->tombstones--;
 		}

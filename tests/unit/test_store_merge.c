@@ -734,8 +734,92 @@ static void pull(struct world *w, int to, unsigned *seed, size_t max)
 	}
 }
 
+struct order {
+	char last[64];
+	size_t n;
+};
+
+static int order_fn(struct store_obj *o, void *ud)
+{
+	struct order *ord = ud;
+
+	assert_true(strcmp(ord->last, o->name) < 0);
+	snprintf(ord->last, sizeof(ord->last), "%s", o->name);
+	ord->n++;
+	return 0;
+}
+
+/* Listing gives every live key once, in name order (batches sort theirs in at their end). */
+static void check_list_order(struct node *n)
+{
+	struct order ord = { "" };
+
+	assert_int_equal(store_list(n->s, "pods", "default", NULL, NULL, order_fn, &ord), 0);
+	assert_int_equal(ord.n, store_count(n->s, "pods", "default"));
+	assert_int_equal(ord.n, store_count(n->s, "pods", NULL));
+}
+
+/*
+ * A large batch of keys in random name order (a catch-up arrives by digest bucket) into a
+ * store holding some already, with a key created and deleted within the batch: listed in
+ * order, each once.
+ */
+static void test_merge_batch_order(void **state)
+{
+	struct node a = { 0 }, b = { 0 };
+	struct msgs m = { 0 };
+	struct store_merge_stats st;
+	struct err e = { 0 };
+	unsigned seed = 7;
+	char name[16];
+	int i;
+
+	node_open(&a, "a", NULL, false);
+	node_open(&b, "b", NULL, false);
+	for (i = 0; i < 600; i++) {
+		_cleanup_json_ cJSON *o = NULL;
+
+		snprintf(name, sizeof(name), "p%03d", (i * 7919) % 600);
+		o = pod(name, "x", NULL, false);
+		assert_int_equal(store_create(a.s, "pods", "default", name, o, NULL, &e), 0);
+		if (i % 5 == 0)
+			sync_all(&a, &b); /* b holds some of them already */
+	}
+	snprintf(name, sizeof(name), "p%03d", 599);
+	capture(&m, a.s, name);
+	assert_int_equal(store_delete(a.s, "pods", "default", name, 0, NULL, NULL, &e), 0);
+	capture(&m, a.s, name); /* the same key created then deleted in the batch below */
+	assert_int_equal(store_reg_list(a.s, "pods", 0, STORE_DIGEST_BUCKETS, capture_fn, &m), 0);
+	for (size_t k = m.n - 1; k > 2; k--) {
+		size_t j = 2 + (size_t)rand_r(&seed) % (k - 1);
+		struct msg t = m.v[k];
+
+		m.v[k] = m.v[j];
+		m.v[j] = t;
+	}
+	{
+		struct store_reg regs[m.n];
+
+		for (size_t k = 0; k < m.n; k++)
+			regs[k] = m.v[k].r;
+		assert_true(store_merge(b.s, regs, m.n, &st) >= 0);
+	}
+	assert_int_equal(st.refused, 0);
+	check_list_order(&b);
+	assert_int_equal(store_count(b.s, "pods", NULL), 599);
+	{
+		_cleanup_free_ char *da = dump(&a), *db = dump(&b);
+
+		assert_string_equal(da, db);
+	}
+	msgs_free(&m);
+	node_close(&a);
+	node_close(&b);
+}
+
 static void check_invariants(struct world *w, struct node *n)
 {
+	check_list_order(n);
 	for (int k = 0; k < NKEYS; k++) {
 		char name[8];
 		_cleanup_json_ cJSON *t = NULL;
@@ -980,6 +1064,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tombstones, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_old_file_migrates, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_merged_state_persists, tmp_setup, tmp_teardown),
+		cmocka_unit_test(test_merge_batch_order),
 		cmocka_unit_test(test_random_convergence),
 		cmocka_unit_test_setup_teardown(test_status_term, tmp_setup, tmp_teardown),
 	};
