@@ -238,7 +238,7 @@ def main():
     ap.add_argument("--writes", type=int, default=200, help="timed writes (write -> visible)")
     ap.add_argument("--objects", type=int, default=100000, help="fill the cluster to this many")
     ap.add_argument("--perf", metavar="FILE",
-                    help="record the new node with `perf record -g` into FILE (step 4)")
+                    help="record the new node with `perf record --call-graph dwarf` into FILE (step 4)")
     ap.add_argument("--steps", default="1,2,3,4",
                     help="which of the steps above to run (3 fills the cluster for 4)")
     a = ap.parse_args()
@@ -305,7 +305,8 @@ def main():
         new = c.add_node(wait=False)
         perf = None
         if a.perf:
-            perf = subprocess.Popen(["perf", "record", "-g", "-o", a.perf, "-p", str(new.pid())],
+            perf = subprocess.Popen(["perf", "record", "--call-graph", "dwarf,16384", "-F", "499",
+                                     "-o", a.perf, "-p", str(new.pid())],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         probes.append(LoopProbe(new, probe_path))
         probes[-1].start()
