@@ -487,6 +487,11 @@ int replication_metrics(void *ud, char **text)
 	  ss.clock_refused);
 	C("tombstones_collected_total", "Tombstones collected past the horizon.",
 	  s.tombstones_collected);
+	G("tombstone_hold_lag_milliseconds",
+	  "Now minus the latest time whose state of this node every member is known to hold.",
+	  s.hold_lag_ms);
+	G("tombstone_snapshots", "Sets of tombstones past the horizon waiting for the members.",
+	  s.tombstone_snapshots);
 	G("lag_milliseconds", "Wall time from a remote write to its apply here (last applied).",
 	  s.lag_ms);
 	G("lag_max_milliseconds", "The largest replication lag seen.", s.lag_max_ms);

@@ -48,6 +48,9 @@
  * (the sender's push fails and anti-entropy repairs it) */
 #define PEND_MAX_BYTES (64u << 20)
 
+/* tombstone snapshots waiting for their collection at once (one taken every gc_interval) */
+#define GC_SNAPS 16
+
 enum { KIND_PUSH = 1, KIND_ROUND = 2 };
 
 #define TOKEN(gen, kind, idx) (((uint64_t)(gen) << 40) | ((uint64_t)(kind) << 32) | (idx))
@@ -196,12 +199,16 @@ struct repl {
 	struct drops *cur_drops;
 	bool pull; /* resyncing pull-only (cfg.pull_only, or away past the horizon) */
 
-	/* tombstone collection: the tombstones older than gc_h when the check ran at gc_t; they
-	 * are collected once every non-removed member completed a round after gc_t and the set is
-	 * still the same (none arrived since, which rounds before their arrival would have missed)
-	 */
-	uint64_t gc_t, gc_h, gc_sig;
-	size_t gc_n;
+	/* tombstone collection: snapshots, oldest first, each of the tombstones older than h
+	 * when taken at t (a signature over them); one is collected once every non-removed member
+	 * holds our state of t (hold_floor) and the set is still the same (one that arrived since
+	 * could be missing on a member that held our state of t) */
+	struct gc_snap {
+		uint64_t t, h, sig;
+		size_t n;
+	} snap[GC_SNAPS];
+	size_t nsnap;
+	uint64_t next_collect;
 	/* tombstones older than this were collected here: one arriving from a node that has not
 	 * collected yet is dropped, not stored again */
 	uint64_t gc_floor;
@@ -1821,29 +1828,41 @@ static int pick_member(struct repl *r, uint32_t *idx)
 
 /* ---------- tombstone collection ---------- */
 
-struct gc_sig {
-	uint64_t h, sig;
-	size_t n;
+/* The signatures of the tombstones below each snapshot's h, in one pass over the store. */
+struct gc_scan {
+	const struct gc_snap *s;
+	size_t q;
+	uint64_t sig[GC_SNAPS];
+	size_t n[GC_SNAPS];
 };
 
-static int gc_sig_key(const struct store_reg *spec, const struct store_reg *status, void *ud)
+static int gc_scan_key(const struct store_reg *spec, const struct store_reg *status, void *ud)
 {
-	struct gc_sig *g = ud;
+	struct gc_scan *g = ud;
+	size_t j = 0;
 
-	if (!spec->tombstone || spec->hlc >= g->h)
+	if (!spec->tombstone)
 		return 0;
-	g->sig ^= key_hash(spec->resource, spec->ns, spec->name) * 31 ^ repl_key_hash(spec, NULL);
-	g->n++;
+	while (j < g->q && spec->hlc >= g->s[j].h)
+		j++;
+	if (j < g->q) {
+		g->sig[j] ^=
+		    key_hash(spec->resource, spec->ns, spec->name) * 31 ^ repl_key_hash(spec, NULL);
+		g->n[j]++;
+	}
 	return 0;
 }
 
-static int gc_signature(struct repl *r, uint64_t h, uint64_t *sig, size_t *n)
+static int gc_scan(struct repl *r, const struct gc_snap *s, size_t q, struct gc_scan *g)
 {
-	struct gc_sig g = {.h = h};
-	int e = store_reg_list(r->s, NULL, 0, STORE_DIGEST_BUCKETS, gc_sig_key, &g);
+	int e;
 
-	*sig = g.sig;
-	*n = g.n;
+	*g = (struct gc_scan){.s = s, .q = q};
+	e = store_reg_list(r->s, NULL, 0, STORE_DIGEST_BUCKETS, gc_scan_key, g);
+	for (size_t j = 1; j < q; j++) {
+		g->sig[j] ^= g->sig[j - 1];
+		g->n[j] += g->n[j - 1];
+	}
 	return e;
 }
 
@@ -1852,45 +1871,92 @@ static int gc_signature(struct repl *r, uint64_t h, uint64_t *sig, size_t *n)
  * that began at or after `since`, or it reported a floor >= since over a member set equal to
  * ours (so that set held us: m held our state of its floor, which only grows).
  */
-static bool holds_ours(struct repl *r, const struct rmember *m, uint64_t since)
+static uint64_t holds_ours_since(struct repl *r, const struct rmember *m)
 {
 	const struct repl_wm_entry *e = repl_wm_at(r->wm, m->wslot);
+	uint64_t t = m->last_round;
 
-	if (m->last_round && m->last_round >= since)
-		return true;
-	return e && e->f && e->f >= since && e->sd == r->set_sd;
+	if (e && e->sd == r->set_sd && e->f > t)
+		t = e->f;
+	return t;
 }
 
-static void gc_check(struct repl *r, uint64_t now)
+/* The latest T whose state of ours every non-removed member holds (dead ones too: they hold
+ * tombstones back until removed); now without members. */
+static uint64_t hold_floor(struct repl *r, uint64_t now)
 {
-	uint64_t sig;
-	size_t n;
+	uint64_t t = now;
 
-	if (r->pull || now < r->cfg.tombstone_horizon_ms)
-		return;
-	if (r->gc_t) {
-		/* dead members hold tombstones back until they are removed (LEFT) */
-		for (size_t i = 0; i < r->nm; i++)
-			if (r->m[i].st != REPL_MEMBER_LEFT && !holds_ours(r, &r->m[i], r->gc_t))
-				return;
-		if (gc_signature(r, r->gc_h, &sig, &n) < 0)
-			return;
-		if (sig == r->gc_sig && n == r->gc_n) {
-			int k = store_tombstones_collect(r->s, r->gc_h);
+	for (size_t i = 0; i < r->nm; i++) {
+		uint64_t x;
 
-			if (k > 0)
-				r->st.tombstones_collected += (uint64_t)k;
-			if (k >= 0 && r->gc_h > r->gc_floor)
-				r->gc_floor = r->gc_h;
-			r->gc_t = 0;
-			return;
-		}
-		/* some arrived since: start over from now */
+		if (r->m[i].st == REPL_MEMBER_LEFT)
+			continue;
+		x = holds_ours_since(r, &r->m[i]);
+		if (x < t)
+			t = x;
 	}
-	r->gc_t = now;
-	r->gc_h = HLC_MAKE(now - r->cfg.tombstone_horizon_ms, 0);
-	if (gc_signature(r, r->gc_h, &r->gc_sig, &r->gc_n) < 0 || !r->gc_n)
-		r->gc_t = 0;
+	return t;
+}
+
+static void snaps_drop(struct repl *r, size_t k)
+{
+	memmove(r->snap, r->snap + k, (r->nsnap - k) * sizeof(*r->snap));
+	r->nsnap -= k;
+}
+
+/* Collect the newest snapshot every member holds whose set is unchanged. */
+static void gc_collect(struct repl *r, uint64_t now)
+{
+	uint64_t hf = hold_floor(r, now);
+	struct gc_scan g;
+	size_t sat = 0;
+
+	while (sat < r->nsnap && r->snap[sat].t <= hf)
+		sat++;
+	if (!sat || gc_scan(r, r->snap, sat, &g) < 0)
+		return;
+	/* a set that changed stays changed (a tombstone that arrived or was replaced) */
+	for (size_t j = sat; j-- > 0;) {
+		struct gc_snap c = r->snap[j];
+		int k;
+
+		if (g.sig[j] != c.sig || g.n[j] != c.n)
+			continue;
+		k = store_tombstones_collect(r->s, c.h);
+		if (k < 0)
+			return;
+		r->st.tombstones_collected += (uint64_t)k;
+		if (c.h > r->gc_floor)
+			r->gc_floor = c.h;
+		for (size_t i = sat; i < r->nsnap; i++) {
+			r->snap[i].sig ^= c.sig;
+			r->snap[i].n -= c.n <= r->snap[i].n ? c.n : r->snap[i].n;
+		}
+		break;
+	}
+	snaps_drop(r, sat);
+}
+
+/* Note the tombstones older than the horizon now, unless nothing crossed it since the last. */
+static void gc_snapshot(struct repl *r, uint64_t now)
+{
+	struct gc_snap s = {.t = now, .h = HLC_MAKE(now - r->cfg.tombstone_horizon_ms, 0)};
+	struct gc_scan g;
+
+	if (gc_scan(r, &s, 1, &g) < 0 || !g.n[0])
+		return;
+	s.sig = g.sig[0];
+	s.n = g.n[0];
+	if (r->nsnap) {
+		const struct gc_snap *last = &r->snap[r->nsnap - 1];
+
+		if (last->sig == s.sig && last->n == s.n)
+			return;
+	}
+	if (r->nsnap == GC_SNAPS)
+		r->nsnap--; /* the newest gives way: the next covers its tombstones too */
+	r->snap[r->nsnap++] = s;
 }
 
 /* No round completed with anyone for longer than the horizon: the others may have collected
@@ -1936,7 +2002,16 @@ void repl_tick(struct repl *r)
 	if (now >= r->next_gc) {
 		r->next_gc = now + r->cfg.gc_interval_ms;
 		away_check(r, now);
-		gc_check(r, now);
+		if (!r->pull && now >= r->cfg.tombstone_horizon_ms)
+			gc_snapshot(r, now);
+		else
+			r->nsnap = 0;
+	}
+	/* what members hold of ours grows with every round: looked at a few times a period */
+	if (now >= r->next_collect) {
+		r->next_collect = now + r->cfg.ae_interval_ms / 4 + 1;
+		if (!r->pull && r->nsnap)
+			gc_collect(r, now);
 	}
 	/* a draining round waits for our merges only: they progress every turn */
 	if (r->round.active && !r->round.draining && now >= r->round.deadline)
@@ -1964,6 +2039,8 @@ uint64_t repl_next_tick(struct repl *r)
 		t = r->flush_at;
 	if (r->next_gc < t)
 		t = r->next_gc;
+	if (r->nsnap && r->next_collect < t)
+		t = r->next_collect;
 	return t;
 }
 
@@ -2068,8 +2145,12 @@ bool repl_pull_only(struct repl *r)
 
 void repl_stats_get(struct repl *r, struct repl_stats *ret)
 {
+	uint64_t now = now_ms(r);
+
 	*ret = r->st;
 	ret->dirty = r->ndirty;
+	ret->hold_lag_ms = now - hold_floor(r, now);
+	ret->tombstone_snapshots = r->nsnap;
 }
 
 /* ---------- state across restarts ---------- */

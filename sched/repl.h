@@ -156,6 +156,10 @@ struct repl_stats {
 	uint64_t lag_ms;       /* wall now minus the newest remote write applied (HLC), at apply */
 	uint64_t lag_max_ms;   /* the largest lag_ms seen */
 	size_t dirty;	       /* keys waiting to be pushed */
+	/* now minus the latest time whose state of this node every non-removed member is known
+	 * to hold (a tombstone goes about this long after its horizon) */
+	uint64_t hold_lag_ms;
+	size_t tombstone_snapshots; /* tombstone sets waiting for that */
 };
 void repl_stats_get(struct repl *r, struct repl_stats *ret);
 

@@ -353,6 +353,7 @@ struct mkey {
 	const char *resource;
 	char name[16];
 	bool written;
+	bool frozen; /* the workload leaves it alone (its tombstone's collection is timed) */
 	/* the greatest acknowledged spec write in the register order */
 	char uid[24];
 	uint64_t born;
@@ -779,6 +780,9 @@ static bool client_write(uint32_t i)
 {
 	struct mkey *k = &M.keys[rng32() % M.nkeys];
 	uint32_t x = rng32() % 100;
+
+	if (k->frozen)
+		return false;
 	enum op op = x < 12   ? OP_DELETE
 		     : x < 40 ? OP_STATUS
 		     : x < 55 ? OP_BIND
@@ -948,6 +952,40 @@ static void check_all(const char *when, uint32_t sample)
 	       failures == f0 ? "ok" : "FAILED");
 }
 
+/* ---- timed tombstone collection ---- */
+
+static struct {
+	bool on;
+	struct mkey **k;
+	char (*uid)[24];
+	uint64_t *due; /* delete time + horizon (µs) */
+	size_t n;
+	uint64_t *at;	/* [node * n + j]: when node collected tombstone j (µs), 0: not yet */
+	uint64_t *seen; /* per node: its tombstones_collected when last looked */
+} G;
+
+/* after a node's engine ran: if it collected anything, which of the timed tombstones went */
+static void gc_track(uint32_t i)
+{
+	struct repl_stats st;
+
+	if (!G.on || !W.nodes[i].r)
+		return;
+	repl_stats_get(W.nodes[i].r, &st);
+	if (st.tombstones_collected == G.seen[i])
+		return;
+	G.seen[i] = st.tombstones_collected;
+	for (size_t j = 0; j < G.n; j++) {
+		struct regs r;
+
+		if (G.at[i * G.n + j])
+			continue;
+		regs_get(W.nodes[i].st, G.k[j], &r);
+		if (!r.found || !streq(r.uid, G.uid[j]))
+			G.at[i * G.n + j] = W.now;
+	}
+}
+
 /* ---- the engines ---- */
 
 static uint64_t env_now(void *ud)
@@ -1103,6 +1141,8 @@ static void deliver(uint32_t i, struct ev *e)
 		view_apply(i, e->from);
 		break;
 	}
+	if (e->type == EV_TIMER)
+		gc_track(i);
 	uint64_t next = repl_next_tick(g->r);
 	if (e->type == EV_TIMER && next <= node_wall_ms(i)) {
 		/* due again right after a tick: the daemon would spin; count it, go on 1 ms later */
@@ -1532,6 +1572,94 @@ static void scenario_races(void)
 }
 
 /*
+ * Tombstone collection timed on a healthy cluster under a light workload: `count` deletes over
+ * 10 s, then how long after its horizon each tombstone is gone from each node.
+ */
+static void scenario_gc(uint32_t count, uint32_t writes_per_sec)
+{
+	uint64_t horizon = W.horizon_ms * MS, t0, deadline;
+	size_t pairs = 0, left = 0, nd = 0;
+	uint64_t *d;
+
+	CHECK(run_until_converged(60 * SEC, 500 * MS) != UINT64_MAX, "gc: not converged");
+	G = (typeof(G)){0};
+	G.k = calloc(count, sizeof(*G.k));
+	G.uid = calloc(count, sizeof(*G.uid));
+	G.due = calloc(count, sizeof(*G.due));
+	G.at = calloc((size_t)W.n * count, sizeof(*G.at));
+	G.seen = calloc(W.n, sizeof(*G.seen));
+	if (!G.k || !G.uid || !G.due || !G.at || !G.seen)
+		abort();
+	for (uint32_t i = 0; i < W.n; i++) {
+		struct repl_stats st;
+
+		if (W.nodes[i].r) {
+			repl_stats_get(W.nodes[i].r, &st);
+			G.seen[i] = st.tombstones_collected;
+		}
+	}
+	G.on = true;
+	t0 = W.now;
+	for (uint32_t t = 0; t < 100000 && G.n < count; t++) {
+		struct mkey *k = &M.keys[rng32() % M.nkeys];
+		uint32_t i = up_node(0, W.n);
+		struct regs r;
+
+		if (k->frozen)
+			continue;
+		regs_get(W.nodes[i].st, k, &r);
+		if (!r.found || r.tomb || !op_do(i, k, OP_DELETE, NULL))
+			continue;
+		k->frozen = true;
+		G.k[G.n] = k;
+		snprintf(G.uid[G.n], sizeof(G.uid[G.n]), "%s", r.uid);
+		G.due[G.n] = W.now + horizon;
+		G.n++;
+		arm_at(i, repl_next_tick(W.nodes[i].r));
+		write_for(10 * SEC / count, writes_per_sec * 10 / count);
+	}
+	deadline = W.now + horizon + 900 * SEC;
+	do {
+		write_for(5 * SEC, writes_per_sec * 5);
+		left = 0;
+		for (uint32_t i = 0; i < W.n; i++)
+			for (size_t j = 0; j < G.n && W.nodes[i].up; j++)
+				left += !G.at[i * G.n + j];
+	} while (left && W.now < deadline);
+	d = calloc((size_t)W.n * G.n + 1, sizeof(*d));
+	if (!d)
+		abort();
+	for (uint32_t i = 0; i < W.n; i++)
+		for (size_t j = 0; j < G.n && W.nodes[i].up; j++) {
+			uint64_t at = G.at[i * G.n + j];
+
+			pairs++;
+			if (at) {
+				CHECK(at >= G.due[j] - 1000 * MS,
+				      "gc: n%u collected a tombstone %.1f s before its horizon", i,
+				      secs(G.due[j] - at));
+				d[nd++] = at > G.due[j] ? at - G.due[j] : 0;
+			}
+		}
+	CHECK(left == 0, "gc: %zu of %zu tombstones (per node) not collected %.0f s after the deletes",
+	      left, pairs, secs(W.now - t0));
+	printf("repl:   tombstone collection, %zu deletes on %u nodes, horizon %.0f s: gone from "
+	       "every node after the horizon p50 %.1f s, p99 %.1f s, max %.1f s (%zu/%zu)\n",
+	       G.n, W.n, (double)W.horizon_ms / 1000, pctl_ms(d, nd, 0.5) / 1000,
+	       pctl_ms(d, nd, 0.99) / 1000, pctl_ms(d, nd, 1.0) / 1000, nd, pairs);
+	for (size_t j = 0; j < G.n; j++)
+		G.k[j]->frozen = false;
+	free(d);
+	free(G.k);
+	free(G.uid);
+	free(G.due);
+	free(G.at);
+	free(G.seen);
+	G = (typeof(G)){0};
+	check_all("after tombstone collection", W.n <= 100 ? W.n : 20);
+}
+
+/*
  * A node away longer than the tombstone horizon: the others delete objects it holds, forget it
  * (gossip reaps long-dead members) and collect the tombstones; it comes back pull-only and
  * nothing deleted comes back.
@@ -1618,6 +1746,7 @@ int sim_repl_run(uint64_t seed, int nodes, bool quick)
 	check_all("after steady writes", n <= 100 ? n : 20);
 	scenario_chaos(quick ? 30 : 90, big ? 2 : 10);
 	scenario_races();
+	scenario_gc(64, big ? 20 : 50);
 	scenario_horizon();
 	CHECK(W.spins == 0,
 	      "the engines asked for another tick at once after %" PRIu64 " ticks (a busy loop)",
