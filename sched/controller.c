@@ -542,8 +542,10 @@ static struct ctrl_claim *claim_get(struct ctrl_mgr *m, const char *key, bool ad
 int ctrl_status_term(struct ctrl_mgr *m, const char *resource, const char *ns, const char *name,
 		     const struct store_obj *cur, uint64_t *term, uint64_t *retry_ms)
 {
-	const char *self = m->o.members ? members_self(m->o.members) : NULL;
-	const struct members_info *me = self ? members_view_find(m->o.members, self) : NULL;
+	/* the writer id on the register (the node name, also without membership) */
+	const char *self = store_node_name(m->o.store);
+	const struct members_info *me =
+		m->o.members ? members_view_find(m->o.members, members_self(m->o.members)) : NULL;
 	uint64_t epoch = m->o.members ? members_epoch(m->o.members) : 0, now = ctrl_now_ms(m);
 	uint32_t inc = me ? me->incarnation : 0;
 	_cleanup_free_ char *key = NULL;
@@ -566,8 +568,7 @@ int ctrl_status_term(struct ctrl_mgr *m, const char *resource, const char *ns, c
 			return -ENOMEM;
 		/* our own register (or none) goes on at its term; another node's is taken over
 		 * above its term, so its writes — if it still believes it owns the key — lose */
-		bool own = !cur->status_hlc || (cur->status_node && self &&
-						 streq(cur->status_node, self));
+		bool own = !cur->status_hlc || (cur->status_node && streq(cur->status_node, self));
 		c->term = own ? cur->status_term : cur->status_term + 1;
 	} else if (cur->status_term > c->term) {
 		/* Another node claimed the key in a view we have not seen change: it may be newer

@@ -449,6 +449,11 @@ static int update_status(struct store *s, const char *resource, const char *ns,
 			  ret, e);
 }
 
+const char *store_node_name(const struct store *s)
+{
+	return s->node_name;
+}
+
 int store_update_status(struct store *s, const char *resource, const char *ns, const char *name,
 			const cJSON *status, uint64_t expect_rv, struct store_obj **ret,
 			struct err *e)

@@ -85,6 +85,8 @@ struct store *store_close(struct store *s); /* returns NULL */
 
 /* Current commit sequence (the resourceVersion a list returns). */
 uint64_t store_rv(struct store *s);
+/* The writer id this store stamps its register versions with (store_options.node_name). */
+const char *store_node_name(const struct store *s);
 /* Oldest resourceVersion a watch can resume from; older -> 410 Gone. */
 uint64_t store_rv_oldest(struct store *s);
 
