@@ -30,6 +30,8 @@ struct ctrl_change {
 
 struct ctrl_mgr;
 static void claims_clear(struct ctrl_mgr *m);
+static void claim_drop(struct ctrl_mgr *m, const char *resource, const char *ns,
+		       const char *name);
 
 /* This node's ownership term for a key's status register, valid in the view it was taken in. */
 struct ctrl_claim {
@@ -539,6 +541,22 @@ static struct ctrl_claim *claim_get(struct ctrl_mgr *m, const char *key, bool ad
 	return &m->claims[lo];
 }
 
+static void claim_drop(struct ctrl_mgr *m, const char *resource, const char *ns,
+		       const char *name)
+{
+	_cleanup_free_ char *key = NULL;
+	struct ctrl_claim *c;
+
+	if (!m->nclaims || asprintf(&key, "%s/%s/%s", resource, ns, name) < 0)
+		return;
+	c = claim_get(m, key, false);
+	if (!c)
+		return;
+	free(c->key);
+	memmove(c, c + 1, (size_t)(m->claims + m->nclaims - (c + 1)) * sizeof(*c));
+	m->nclaims--;
+}
+
 int ctrl_status_term(struct ctrl_mgr *m, const char *resource, const char *ns, const char *name,
 		     const struct store_obj *cur, uint64_t *term, uint64_t *retry_ms)
 {
@@ -646,6 +664,8 @@ static int ctrl_reconcile(struct ctrl_mgr *m, struct ctrl_item *it)
 	r = store_get(m->o.store, it->resource, it->ns, it->name, &o);
 	if (r < 0 && r != -ENOENT)
 		return r;
+	if (!o)
+		claim_drop(m, it->resource, it->ns, it->name); /* claims live no longer than keys */
 	if (o) {
 		obj = store_obj_parse(o);
 		store_obj_unref(o);
