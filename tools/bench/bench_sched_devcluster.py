@@ -28,6 +28,7 @@ import os
 import re
 import secrets
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -288,7 +289,7 @@ def create_all(c, n_pods, cpu_share, replicas=None):
     return items
 
 
-def heal_round(c, n_pods, k, watches):
+def heal_round(c, n_pods, k, watches, perf=None):
     nodes = c.nodes()
     n1 = nodes[0]
     items = pods(n1, "bench")
@@ -296,8 +297,18 @@ def heal_round(c, n_pods, k, watches):
     victim = max(nodes[1:], key=lambda nd: len(spread.get(nd.name, ())))
     lost = len(spread.get(victim.name, ()))
     before = {p["metadata"]["uid"] for p in items}
+    prof = None
+    if perf:  # the survivors' daemons from the kill on, for where their event loops go
+        pids = ",".join(str(nd.pid()) for nd in nodes if nd is not victim and nd.pid())
+        prof = subprocess.Popen(["perf", "record", "-q", "-F", "499", "-g", "-p", pids, "-o",
+                                 f"{perf}.{k}", "--", "sleep", "15"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     t0 = time.time()
     c.kill(victim.short)
+    # n1's watch says when each replacement turned Ready there; a LIST every 100 ms (as
+    # before) cost n1's event loop enough to delay what it measured. A LIST every 2 s backs
+    # the watch up (a pod Ready on n1 but missed by the watch counts from that LIST).
+    w1 = watches[n1.name]
     first = {}
     while time.time() < t0 + 300:
         now = pods(n1, "bench") or []
@@ -305,11 +316,17 @@ def heal_round(c, n_pods, k, watches):
             uid = p["metadata"]["uid"]
             if uid not in before and uid not in first and running(p) and \
                     p["spec"].get("nodeName") != victim.name:
-                first[uid] = time.time() - t0
+                first[uid] = w1.seen.get(uid, {}).get("Ready", time.time()) - t0
         if len(first) >= lost:
             break
-        time.sleep(0.1)
+        for _ in range(20):
+            if sum(1 for u, st in list(w1.seen.items())
+                   if u not in before and "Ready" in st) >= lost:
+                break
+            time.sleep(0.1)
     times = sorted(first.values())[:lost]
+    if prof:
+        prof.wait()
     stages = stages_of([p for p in pods(n1, "bench") or [] if p["metadata"]["uid"] in first],
                        t0)
     print("  medians from the kill: " + stages, flush=True)
@@ -342,6 +359,8 @@ def main():
                     help="replicas for the kill rounds (20 per node on 5 nodes)")
     ap.add_argument("--kill-only", action="store_true",
                     help="skip the --pods create: start with --heal-pods pods of the same size")
+    ap.add_argument("--perf", metavar="PATH",
+                    help="perf record the surviving daemons for 15 s from each kill (PATH.<round>)")
     a = ap.parse_args()
     c = dc.Cluster(name="bsch" + secrets.token_hex(3),
                    directory=os.path.join("/tmp", f"shoal-bench-sched-{secrets.token_hex(4)}"),
@@ -369,7 +388,7 @@ def main():
         every = []
         watches = {nd.name: PodWatch(nd, "bench") for nd in c.nodes()} if a.rounds else {}
         for k in range(1, a.rounds + 1):
-            every += heal_round(c, a.heal_pods, k, watches)
+            every += heal_round(c, a.heal_pods, k, watches, a.perf)
         for w in watches.values():
             w.stop = True
         if every:
