@@ -331,7 +331,7 @@ class Bench:
                                                        + j) for j in range(3)])
                 self.cmd({"op": "gen", "n": n, "start": installed, "vip": ip4(VIP_BASE),
                           "port": PORT, "backends": real, "distinct": ip4(DISTINCT_BASE)})
-                self.endpoints(n - 1, BACKENDS)
+                self.endpoints(n - 1, BACKENDS[:self.a.hit_endpoints])
             installed = n
             # programming time: every service from the store into fresh (empty) maps, after
             # the programs are loaded and attached
@@ -512,6 +512,10 @@ def main():
     ap.add_argument("--bpf-stats", action="store_true",
                     help="kernel.bpf_stats_enabled on: run time per call of the programs")
     ap.add_argument("--cpu", type=int, default=1)
+    ap.add_argument("--hit-endpoints", type=int, default=3, choices=[1, 2, 3],
+                    help="servers behind the service hit (direct and floor always reach one: "
+                         "with 3 the bpf mode's connections are spread over three server "
+                         "processes on the one CPU; not with --shared-backends)")
     ap.add_argument("--shared-backends", action="store_true",
                     help="every service the same 3 pods (the service hit then is not the one "
                          "its backends' shoal_be_rev entries name: a per-socket record each)")
