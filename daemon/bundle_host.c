@@ -180,7 +180,8 @@ static int write_key_file(const char *dir, const char *rel, const char *data, si
 		return -ENOMEM;
 	if ((slash = strrchr(parent, '/')))
 		*slash = 0;
-	if ((r = util_mkdir_p(parent, 0755)) < 0 || (r = util_write_file(p, data, len, mode)) < 0)
+	if ((r = util_mkdir_p(parent, 0755)) < 0 ||
+	    (r = util_write_file_volatile(p, data, len, mode)) < 0)
 		return err_set(e, -r, 0, VOL_ERR, "cannot write %s: %s", p, strerror(-r));
 	chmod(p, mode);
 	return 0;
@@ -461,5 +462,5 @@ int bundle_config_write(const char *bundle_dir, const cJSON *cfg)
 		return -ENOMEM;
 	if ((r = util_mkdir_p(bundle_dir, 0700)) < 0)
 		return r;
-	return util_write_file(p, txt, strlen(txt), 0600);
+	return util_write_file_volatile(p, txt, strlen(txt), 0600);
 }

@@ -318,8 +318,8 @@ static int shim_child(void *arg)
 	return 127;
 }
 
-int crun_create(struct crun_rt *rt, const char *id, const char *bundle, const char *log_path,
-		pid_t *ret_pid, struct err *e)
+static int create(struct crun_rt *rt, const char *id, const char *bundle, const char *log_path,
+		  bool start, pid_t *ret_pid, struct err *e)
 {
 	_cleanup_free_ char *sdir = NULL;
 	char msg[4096];
@@ -345,11 +345,19 @@ int crun_create(struct crun_rt *rt, const char *id, const char *bundle, const ch
 	 * child, so it outlives us and we never reap it. */
 	{
 		const char *mode = rt->unified ? rt->unified : "";
-		const char *argv[] = { rt->shim, "--detach", "--crun", rt->crun, "--root", rt->root,
-				       "--id", id, "--bundle", bundle, "--log", log_path,
-				       "--state", sdir, "--sync-fd", "3", "--unified", mode,
-				       rt->crun_fd >= 0 ? "--crun-fd" : NULL, "4", NULL };
+		const char *argv[24] = { rt->shim, "--detach", "--crun", rt->crun, "--root", rt->root,
+					 "--id", id, "--bundle", bundle, "--log", log_path,
+					 "--state", sdir, "--sync-fd", "3", "--unified", mode };
 		struct shim_child c = { .argv = argv, .crun_fd = -1 };
+		size_t n = 18;
+
+		if (rt->crun_fd >= 0) {
+			argv[n++] = "--crun-fd";
+			argv[n++] = "4";
+		}
+		if (start)
+			argv[n++] = "--start";
+		argv[n] = NULL;
 
 		c.sync_fd = fcntl(sync[1], F_DUPFD_CLOEXEC, 10);
 		if (rt->crun_fd >= 0)
@@ -400,6 +408,18 @@ int crun_create(struct crun_rt *rt, const char *id, const char *bundle, const ch
 			m++;
 		return err_set(e, EIO, 0, "RunContainerError", "%s", crun_msg(m));
 	}
+}
+
+int crun_create(struct crun_rt *rt, const char *id, const char *bundle, const char *log_path,
+		pid_t *ret_pid, struct err *e)
+{
+	return create(rt, id, bundle, log_path, false, ret_pid, e);
+}
+
+int crun_run(struct crun_rt *rt, const char *id, const char *bundle, const char *log_path,
+	     pid_t *ret_pid, struct err *e)
+{
+	return create(rt, id, bundle, log_path, true, ret_pid, e);
 }
 
 int crun_start(struct crun_rt *rt, const char *id, struct err *e)

@@ -38,6 +38,7 @@ struct stream {
 struct shim {
 	const char *crun, *root, *id, *bundle, *log, *state, *unified;
 	int sync_fd, log_fd, crun_fd; /* crun_fd: crun_memfd() passed by the driver, or -1 */
+	bool start;			/* --start: the container runs, not only created */
 };
 
 static int proc_write(const char *path, const char *v)
@@ -184,7 +185,35 @@ static int write_exit(struct shim *s, int status, int64_t created)
 	cJSON_AddStringToObject(j, "finishedAt", ts);
 	if (!(txt = cJSON_PrintUnformatted(j)))
 		return -ENOMEM;
-	return util_write_file(p, txt, strlen(txt), 0600);
+	return util_write_file_volatile(p, txt, strlen(txt), 0600);
+}
+
+/* `crun start`, for a container created first so its oom_score_adj could be set before it runs */
+static int shim_crun_start(struct shim *s, const char *crunlog)
+{
+	pid_t c = fork();
+	int st;
+
+	if (c < 0)
+		return -errno;
+	if (c == 0) {
+		const char *argv[] = { s->crun, "--root", s->root, "--cgroup-manager=cgroupfs",
+				       "--log", crunlog, "start", s->id, NULL };
+		int null = open("/dev/null", O_RDWR);
+
+		sigprocmask(SIG_SETMASK, &(sigset_t){ 0 }, NULL);
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		if (crun_ns_prepare(*s->unified ? s->unified : NULL) < 0)
+			_exit(126);
+		crun_execv(s->crun_fd, argv);
+		_exit(127);
+	}
+	while (waitpid(c, &st, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 static int shim_run(struct shim *s)
@@ -203,14 +232,12 @@ static int shim_run(struct shim *s)
 	    asprintf(&crunlog, "file:%s/crun.log", s->state) < 0)
 		return -ENOMEM;
 	snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
-	util_write_file(pidfile, buf, strlen(buf), 0600); /* placeholder, crun overwrites */
 	{
 		_cleanup_free_ char *sp = NULL;
 		if (asprintf(&sp, "%s/shim.pid", s->state) < 0)
 			return -ENOMEM;
-		util_write_file(sp, buf, strlen(buf), 0600);
+		util_write_file_volatile(sp, buf, strlen(buf), 0600);
 	}
-	unlink(pidfile);
 
 	if (tty) {
 		lfd = crun_console_listen(s->state, &sock);
@@ -259,7 +286,13 @@ static int shim_run(struct shim *s)
 		argv[n++] = "--cgroup-manager=cgroupfs";
 		argv[n++] = "--log";
 		argv[n++] = crunlog;
-		argv[n++] = "create";
+		/* one crun invocation where nothing has to happen between create and start */
+		if (s->start && oom == INT_MIN) {
+			argv[n++] = "run";
+			argv[n++] = "--detach";
+		} else {
+			argv[n++] = "create";
+		}
 		argv[n++] = "--bundle";
 		argv[n++] = s->bundle;
 		argv[n++] = "--pid-file";
@@ -309,6 +342,11 @@ static int shim_run(struct shim *s)
 		snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", (int)cpid);
 		snprintf(v, sizeof(v), "%d", oom);
 		proc_write(path, v);
+		if (s->start && (st = shim_crun_start(s, crunlog)) != 0) {
+			crun_error(s, msg, sizeof(msg));
+			sync_send(s, "err %d %s\n", st < 0 ? 1 : st, msg);
+			return -EIO;
+		}
 	}
 	created = crun_now_ns();
 	sync_send(s, "ok %d\n", (int)cpid);
@@ -378,6 +416,7 @@ int crun_shim_main(int argc, char **argv)
 		{ "log", required_argument, NULL, 'l' },    { "state", required_argument, NULL, 's' },
 		{ "sync-fd", required_argument, NULL, 'f' }, { "unified", required_argument, NULL, 'u' },
 		{ "crun-fd", required_argument, NULL, 'C' }, { "detach", no_argument, NULL, 'd' },
+		{ "start", no_argument, NULL, 'S' },
 		{},
 	};
 	struct shim s = { .crun = "crun", .sync_fd = -1, .crun_fd = -1, .unified = "" };
@@ -397,6 +436,7 @@ int crun_shim_main(int argc, char **argv)
 		case 'u': s.unified = optarg; break;
 		case 'C': s.crun_fd = atoi(optarg); break;
 		case 'd': detach = true; break;
+		case 'S': s.start = true; break;
 		default: return 2;
 		}
 	}

@@ -522,7 +522,7 @@ static void work_setup(struct pjob *j)
 		bundle_volumes_cleanup(j->dir);
 		return;
 	}
-	if ((r = util_write_file(marker, "", 0, 0600)) < 0)
+	if ((r = util_write_file_volatile(marker, "", 0, 0600)) < 0)
 		j->r = err_set(&j->e, -r, 0, "FailedCreatePodSandBox", "%s: %s", marker,
 			       strerror(-r));
 }
@@ -744,7 +744,7 @@ static void work_start(struct pjob *j)
 			       strerror(-r));
 		goto out;
 	}
-	util_write_file(tlog, "", 0, 0666);
+	util_write_file_volatile(tlog, "", 0, 0666);
 	if (bundle_cgroup_path(m->cfg->cgroup_name, j->uid, json_str(spec, "name", "c"), cgpath,
 			       sizeof(cgpath)) < 0) {
 		j->r = err_set(&j->e, ENAMETOOLONG, 0, "CreateContainerError", "cgroup path");
@@ -788,16 +788,11 @@ static void work_start(struct pjob *j)
 	}
 	j->stage = "create";
 	util_mkdir_p(logdir, 0750);
-	if ((r = crun_create(m->rt, j->id, cdir, log, NULL, &j->e)) < 0) {
+	/* create and start in one crun invocation (the shim's `crun run --detach`) */
+	if ((r = crun_run(m->rt, j->id, cdir, log, NULL, &j->e)) < 0) {
 		j->r = r;
 		if (!j->e.reason[0])
 			snprintf(j->e.reason, sizeof(j->e.reason), "RunContainerError");
-		remove_instance(m, j->dir, j->id);
-		goto out;
-	}
-	j->stage = "start";
-	if ((r = crun_start(m->rt, j->id, &j->e)) < 0) {
-		j->r = r;
 		remove_instance(m, j->dir, j->id);
 		goto out;
 	}

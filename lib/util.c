@@ -49,7 +49,7 @@ int util_read_file(const char *path, size_t max, char **ret, size_t *ret_len)
 	return 0;
 }
 
-int util_write_file(const char *path, const void *buf, size_t len, mode_t mode)
+static int write_file(const char *path, const void *buf, size_t len, mode_t mode, bool sync)
 {
 	_cleanup_free_ char *tmp = NULL;
 	int fd;
@@ -71,7 +71,7 @@ int util_write_file(const char *path, const void *buf, size_t len, mode_t mode)
 		}
 		o += k;
 	}
-	if (fsync(fd) < 0 || close(fd) < 0) {
+	if ((sync && fsync(fd) < 0) || close(fd) < 0) {
 		int r = -errno;
 		unlink(tmp);
 		return r;
@@ -82,6 +82,16 @@ int util_write_file(const char *path, const void *buf, size_t len, mode_t mode)
 		return r;
 	}
 	return 0;
+}
+
+int util_write_file(const char *path, const void *buf, size_t len, mode_t mode)
+{
+	return write_file(path, buf, len, mode, true);
+}
+
+int util_write_file_volatile(const char *path, const void *buf, size_t len, mode_t mode)
+{
+	return write_file(path, buf, len, mode, false);
 }
 
 int util_mkdir_p(const char *path, mode_t mode)

@@ -10,8 +10,12 @@
 
 /* Read a whole file (at most max bytes, -EFBIG beyond); *ret NUL-terminated. */
 int util_read_file(const char *path, size_t max, char **ret, size_t *ret_len);
-/* Write atomically (tmp + rename). */
+/* Write atomically (tmp + fsync + rename). */
 int util_write_file(const char *path, const void *buf, size_t len, mode_t mode);
+/* The same without the fsync: readers still never see a partial file, but a machine crash may
+ * lose it. For what does not outlive the machine anyway (a pod's runtime files), where the
+ * fsync only made pod starts wait on the disk. */
+int util_write_file_volatile(const char *path, const void *buf, size_t len, mode_t mode);
 /* mkdir -p */
 int util_mkdir_p(const char *path, mode_t mode);
 

@@ -332,7 +332,7 @@ int np_podfiles_write(const char *dir, const struct np_podfiles_opts *o, struct 
 			return r;
 		if (asprintf(&path, "%s/%s", dir, files[i].name) < 0)
 			return -ENOMEM;
-		r = util_write_file(path, text, strlen(text), 0644);
+		r = util_write_file_volatile(path, text, strlen(text), 0644);
 		if (r < 0)
 			return err_set(e, -r, 500, "InternalError", "cannot write %s: %s", path,
 				       strerror(-r));
