@@ -40,10 +40,12 @@
 #define MERGE_TURN_MS 10
 /* the initiator asks for no more bodies while this many registers wait to be merged */
 #define PEND_PIPELINE_MAX 8192
-/* a node whose own round found this many differing buckets (or that has PEND_PIPELINE_MAX
- * registers waiting) answers rounds others start with BUSY until it has caught up: when a new
- * node joins, every member would otherwise send it the whole store in parallel */
-#define BUSY_DIFF_BUCKETS 64
+/* a node whose own round found this many buckets empty here and not at the peer (or that has
+ * PEND_PIPELINE_MAX registers waiting) answers rounds others start with BUSY until it has
+ * caught up: when a new node joins, every member would otherwise send it the whole store in
+ * parallel. Empty here, not merely differing: a member starting a round with the new node
+ * finds every bucket differing too, but it is the one ahead and must not decline anything */
+#define BUSY_BEHIND_BUCKETS 64
 /* received messages waiting to be merged beyond this many bytes: further ones are refused
  * (the sender's push fails and anti-entropy repairs it) */
 #define PEND_MAX_BYTES (64u << 20)
@@ -141,6 +143,7 @@ struct round {
 	int step; /* REPL_MSG_* of the request in flight (KEYS: the kreqs) */
 	struct bucket_ref *diff;
 	size_t ndiff, dcap, cursor;
+	size_t nbehind; /* differing buckets empty here: we lack all of their keys */
 	struct kreq kq[KEYS_INFLIGHT];
 	size_t nkq;
 	struct wkey *want;
@@ -1209,6 +1212,8 @@ static int round_on_digests(struct repl *r, struct repl_rd *rd_, uint32_t count)
 				return -ENOMEM;
 			rd->diff[rd->ndiff++].bucket = b;
 			r->st.digest_mismatches++;
+			/* a bucket's digest is the xor of its keys': 0 when empty */
+			rd->nbehind += !store_digest(r->s, res, b, b + 1);
 		}
 	}
 	vec_keep(&rd->peer_vec, &rd->peer_vec_len, rd_);
@@ -1721,7 +1726,7 @@ static int serve_keys(struct repl *r, struct repl_rd *rd, uint32_t count, struct
 static bool catching_up(const struct repl *r)
 {
 	return r->pend_regs >= PEND_PIPELINE_MAX ||
-	       (r->round.active && r->round.ndiff >= BUSY_DIFF_BUCKETS);
+	       (r->round.active && r->round.nbehind >= BUSY_BEHIND_BUCKETS);
 }
 
 /*

@@ -462,6 +462,44 @@ static void test_busy_while_catching_up(void **state)
 }
 
 /*
+ * The member ahead is not catching up: its round with a new, empty node differs in every
+ * bucket, yet rounds others start with it meanwhile are served.
+ */
+static void test_busy_not_when_ahead(void **state)
+{
+	struct repl_stats st0, st1;
+	uint64_t busy;
+	int i;
+
+	world(3, NULL);
+	W.nodes[2].r = repl_free(W.nodes[2].r);
+	for (i = 0; i < 1500; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "k%d", i);
+		create(&W.nodes[0], name, "v");
+	}
+	run(100);
+	node_start(&W.nodes[2]);
+	assert_int_equal(repl_sync(W.nodes[0].r, "n2"), 0);
+	pump_one(); /* n0's digests answered: every bucket differs, n2's are empty */
+	repl_stats_get(W.nodes[0].r, &st0);
+	assert_true(st0.digest_mismatches >= 64);
+	repl_stats_get(W.nodes[1].r, &st1);
+	busy = st1.rounds_busy;
+	assert_int_equal(repl_sync(W.nodes[1].r, "n0"), 0);
+	pump();
+	repl_stats_get(W.nodes[0].r, &st0);
+	repl_stats_get(W.nodes[1].r, &st1);
+	assert_int_equal(st1.rounds_busy, busy);
+	assert_int_equal(st0.rounds_refused_busy, 0);
+	run(3000);
+	assert_int_equal(store_count(W.nodes[2].s, "configmaps", NULL), 1500);
+	assert_converged();
+	world_end();
+}
+
+/*
  * Two nodes far apart start rounds with each other at once: the round with the lower id is
  * declined at its KEYS (neither knew the difference when the digests were served), the other
  * one completes and both converge; a third node's round is declined at its KEYS too.
@@ -826,6 +864,7 @@ int main(void)
 	    cmocka_unit_test(test_new_node_and_bytes),
 	    cmocka_unit_test(test_busy_while_catching_up),
 	    cmocka_unit_test(test_busy_mutual),
+	    cmocka_unit_test(test_busy_not_when_ahead),
 	    cmocka_unit_test(test_caught_up),
 	    cmocka_unit_test(test_create_race),
 	    cmocka_unit_test(test_pull_only),
