@@ -37,6 +37,8 @@ struct spod {
 	bool terminal;	       /* Succeeded/Failed: holds nothing */
 	bool deleting;
 	size_t idx;
+	uint64_t born; /* HLC of the pod's create: the order owners place pending pods in */
+	uint64_t seed; /* the placement's tie-break, the same on every node (a hash of the uid) */
 	/* owner side */
 	char proposed[254]; /* the node this node nominated, "" none */
 	uint64_t nominated_seen_ms;
@@ -175,6 +177,11 @@ static struct spod *pod_insert(struct scheduler *s, const struct store_obj *o, c
 		goto fail;
 	p->idx = s->npods;
 	s->pods[s->npods++] = p;
+	p->born = o->born;
+	p->seed = 0xcbf29ce484222325ull; /* FNV-1a */
+	for (const char *c = p->uid; *c; c++)
+		p->seed = (p->seed ^ (uint8_t)*c) * 0x100000001b3ull;
+	p->seed |= 1;
 	p->first_seen_ms = util_now_ms();
 	return p;
 fail:
@@ -486,7 +493,8 @@ static void owner_place(struct scheduler *s, struct spod *p, struct sched_node *
 	if (s->test_propose_to && !excluded(p, s->test_propose_to))
 		chosen = view_find(view, n, s->test_propose_to);
 	if (!chosen) {
-		i = sched_place(&p->sp, view, n, s->strategy, excl, p->n_excluded, &fe);
+		i = sched_place_r(&p->sp, view, n, s->strategy, excl, p->n_excluded, p->seed,
+				  &fe);
 		if (i < 0) {
 			/* the nodes that rejected it count under their own reason */
 			size_t k = 0;
@@ -524,6 +532,39 @@ static void owner_place(struct scheduler *s, struct spod *p, struct sched_node *
 	}
 	snprintf(p->proposed, sizeof(p->proposed), "%s", chosen->name);
 	act_add(s, ACT_NOMINATE, p, chosen->name, NULL);
+}
+
+/*
+ * Another owner's pending pod, not yet nominated in this replica: place it as its owner will
+ * (same view, same order, same tie-break) and count it on that node, so this owner's own pods
+ * of the same burst go where one scheduler placing them all would put them, instead of every
+ * owner favouring the same best node (docs/scheduling.md, "Owners herd").
+ */
+static void replay_place(struct scheduler *s, struct spod *p, struct sched_node *view, size_t n)
+{
+	struct sched_node *chosen = NULL;
+	int i;
+
+	if (*p->nominated)
+		return; /* counted on its nominee already */
+	if (s->test_propose_to)
+		chosen = view_find(view, n, s->test_propose_to);
+	if (!chosen) {
+		i = sched_place_r(&p->sp, view, n, s->strategy, NULL, 0, p->seed, NULL);
+		if (i < 0)
+			return;
+		chosen = &view[i];
+	}
+	sched_node_commit(chosen, &p->sp);
+}
+
+static int cmp_born(const void *a, const void *b)
+{
+	const struct spod *x = *(struct spod *const *)a, *y = *(struct spod *const *)b;
+
+	if (x->born != y->born)
+		return x->born < y->born ? -1 : 1;
+	return strcmp(x->uid, y->uid);
 }
 
 /* Status of a pending pod: the stored one with the PodScheduled condition and the nomination
@@ -644,10 +685,11 @@ static void act_run(struct scheduler *s, const struct action *a)
 static void pass_run(struct scheduler *s)
 {
 	_cleanup_free_ struct sched_node *view = calloc(s->nnodes ? s->nnodes : 1, sizeof(*view));
+	_cleanup_free_ struct spod **pending = calloc(s->npods ? s->npods : 1, sizeof(*pending));
 	uint64_t now = util_now_ms();
-	size_t n = 0;
+	size_t n = 0, n_pending = 0;
 
-	if (!view)
+	if (!view || !pending)
 		return;
 	for (size_t i = 0; i < s->nnodes; i++) {
 		if (!is_live(s, s->nodes[i].name))
@@ -675,17 +717,23 @@ static void pass_run(struct scheduler *s)
 		if (!*p->node && !p->deleting && !p->terminal && streq(p->nominated, s->self))
 			target_decide(s, p, &tv);
 	}
+	/* owners: every pending pod in the order of creation, ours placed, the others' replayed */
 	for (size_t i = 0; i < s->npods; i++) {
 		struct spod *p = s->pods[i];
-		if (*p->node || p->deleting || p->terminal ||
-		    !streq(json_str(p->obj, "spec.schedulerName", "default-scheduler"),
-			   "default-scheduler"))
-			continue;
-		if (!members_owns(s->members, p->key)) {
+		if (!*p->node && !p->deleting && !p->terminal &&
+		    streq(json_str(p->obj, "spec.schedulerName", "default-scheduler"),
+			  "default-scheduler"))
+			pending[n_pending++] = p;
+	}
+	qsort(pending, n_pending, sizeof(*pending), cmp_born);
+	for (size_t i = 0; i < n_pending; i++) {
+		struct spod *p = pending[i];
+		if (members_owns(s->members, p->key)) {
+			owner_place(s, p, view, n, &tv, now);
+		} else {
 			p->proposed[0] = 0;
-			continue;
+			replay_place(s, p, view, n);
 		}
-		owner_place(s, p, view, n, &tv, now);
 	}
 	tview_release(&tv);
 	for (size_t i = 0; i < n; i++)

@@ -1005,11 +1005,29 @@ static int64_t view_score(const struct sched_pod *sp, const struct sched_node *s
 	return s;
 }
 
+/* splitmix64: the tie-break's random stream from the caller's seed */
+static uint64_t rnd_next(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
 int sched_place(const struct sched_pod *sp, const struct sched_node *nodes, size_t n,
 		enum sched_strategy strategy, const char *const *excluded, size_t n_excluded,
 		struct sched_fit_error *fe)
 {
+	return sched_place_r(sp, nodes, n, strategy, excluded, n_excluded, 0, fe);
+}
+
+int sched_place_r(const struct sched_pod *sp, const struct sched_node *nodes, size_t n,
+		  enum sched_strategy strategy, const char *const *excluded, size_t n_excluded,
+		  uint64_t rnd, struct sched_fit_error *fe)
+{
 	int64_t best_score = INT64_MIN, *have = NULL;
+	uint64_t ties = 0;
 	bool view = sp->n_terms || sp->n_spread;
 	size_t n_images = 0;
 	struct prep p;
@@ -1073,6 +1091,9 @@ int sched_place(const struct sched_pod *sp, const struct sched_node *nodes, size
 		if (s > best_score) {
 			best_score = s;
 			best = (int)i;
+			ties = 1;
+		} else if (s == best_score && rnd && rnd_next(&rnd) % ++ties == 0) {
+			best = (int)i; /* reservoir sampling: each tied node alike */
 		}
 	}
 	if (view)

@@ -174,6 +174,16 @@ int sched_place(const struct sched_pod *sp, const struct sched_node *nodes, size
 		struct sched_fit_error *fe);
 
 /*
+ * sched_place with kube-scheduler's random choice among the nodes tied for the best score, drawn
+ * from the seed rnd (0: the lower index, as sched_place). Owners seed it from the pod (a hash of
+ * its uid), so every node that places the pod, or replays another owner's placement of it,
+ * picks the same node.
+ */
+int sched_place_r(const struct sched_pod *sp, const struct sched_node *nodes, size_t n,
+		  enum sched_strategy strategy, const char *const *excluded, size_t n_excluded,
+		  uint64_t rnd, struct sched_fit_error *fe);
+
+/*
  * The required inter-pod affinity filters of sched_place (the pod's affinity and anti-affinity,
  * and the anti-affinity of the pods placed) for one node, nodes[target], against the pods the
  * view holds: the target node's admission runs it over its own replica. 0 if they pass, else

@@ -682,6 +682,132 @@ static void test_interpod_filter(void **state)
 	}
 }
 
+/*
+ * Owners placing at once from one view (docs/scheduling.md, "Owners herd"): 3 nodes holding
+ * 6 / 6 / 3 pods, a burst of 8 more owned by 3 owners. Each placing only its own pods, they all
+ * favour the emptiest node; each replaying the others' pods in creation order (the same view,
+ * the same per-pod seed) they place as one scheduler would.
+ */
+static void test_owners_replay(void **state)
+{
+	cJSON *objs[3] = {
+	    node("a", "4", "8Gi", NULL, NULL),
+	    node("b", "4", "8Gi", NULL, NULL),
+	    node("c", "4", "8Gi", NULL, NULL),
+	};
+	const int before[3] = {6, 6, 3};
+	struct sched_node ns[3][3]; /* one view per owner */
+	struct sched_node one[3];   /* a single scheduler's */
+	struct sched_pod sp[8], old;
+	cJSON *po[8], *oldo = pod("100m", "200Mi", NULL);
+	int herd[3] = {0}, replay[3] = {0}, single[3] = {0};
+
+	assert_int_equal(sched_pod_init(&old, oldo), 0);
+	for (int i = 0; i < 8; i++) {
+		po[i] = pod("100m", "200Mi", NULL);
+		assert_int_equal(sched_pod_init(&sp[i], po[i]), 0);
+	}
+	/* each owner alone: its own pods only, from the shared view */
+	for (int w = 0; w < 3; w++) {
+		for (int j = 0; j < 3; j++) {
+			assert_int_equal(sched_node_init(&ns[w][j], objs[j]), 0);
+			for (int k = 0; k < before[j]; k++)
+				sched_node_commit(&ns[w][j], &old);
+		}
+		for (int i = w; i < 8; i += 3) {
+			int k = sched_place_r(&sp[i], ns[w], 3, SCHED_LEAST_ALLOCATED, NULL, 0,
+					      1000 + i, NULL);
+			assert_true(k >= 0);
+			herd[k]++;
+			sched_node_commit(&ns[w][k], &sp[i]);
+		}
+		for (int j = 0; j < 3; j++)
+			sched_node_release(&ns[w][j]);
+	}
+	assert_int_equal(herd[2], 8); /* every owner chose c for each of its pods */
+	/* each owner replays all 8 in order, keeping its own decisions */
+	for (int w = 0; w < 3; w++) {
+		for (int j = 0; j < 3; j++) {
+			assert_int_equal(sched_node_init(&ns[w][j], objs[j]), 0);
+			for (int k = 0; k < before[j]; k++)
+				sched_node_commit(&ns[w][j], &old);
+		}
+		for (int i = 0; i < 8; i++) {
+			int k = sched_place_r(&sp[i], ns[w], 3, SCHED_LEAST_ALLOCATED, NULL, 0,
+					      1000 + i, NULL);
+			assert_true(k >= 0);
+			if (i % 3 == w)
+				replay[k]++;
+			sched_node_commit(&ns[w][k], &sp[i]);
+		}
+		for (int j = 0; j < 3; j++)
+			sched_node_release(&ns[w][j]);
+	}
+	/* one scheduler */
+	for (int j = 0; j < 3; j++) {
+		assert_int_equal(sched_node_init(&one[j], objs[j]), 0);
+		for (int k = 0; k < before[j]; k++)
+			sched_node_commit(&one[j], &old);
+	}
+	for (int i = 0; i < 8; i++) {
+		int k = sched_place_r(&sp[i], one, 3, SCHED_LEAST_ALLOCATED, NULL, 0, 1000 + i, NULL);
+		single[k]++;
+		sched_node_commit(&one[k], &sp[i]);
+	}
+	for (int j = 0; j < 3; j++) {
+		assert_int_equal(replay[j], single[j]);
+		sched_node_release(&one[j]);
+	}
+	/* 6+6+3+8 = 23 pods: 8 / 8 / 7 */
+	assert_int_equal(single[2], 4);
+	assert_int_equal(single[0] + single[1], 4);
+	assert_true(single[0] >= 1 && single[1] >= 1);
+	for (int i = 0; i < 8; i++) {
+		sched_pod_release(&sp[i]);
+		cJSON_Delete(po[i]);
+	}
+	sched_pod_release(&old);
+	cJSON_Delete(oldo);
+	for (int j = 0; j < 3; j++)
+		cJSON_Delete(objs[j]);
+}
+
+/* Ties among the best nodes: rnd 0 takes the first, a seed picks one at random, the same one
+ * for the same seed, and over many seeds every tied node. */
+static void test_place_ties(void **state)
+{
+	cJSON *objs[4] = {
+	    node("a", "4", "8Gi", NULL, NULL),
+	    node("b", "4", "8Gi", NULL, NULL),
+	    node("c", "4", "8Gi", NULL, NULL),
+	    node("d", "2", "8Gi", NULL, NULL), /* scores lower: never chosen */
+	};
+	struct sched_node ns[4];
+	struct sched_pod sp;
+	cJSON *po = pod("1", "1Gi", NULL);
+	int seen[4] = {0};
+
+	for (int j = 0; j < 4; j++)
+		assert_int_equal(sched_node_init(&ns[j], objs[j]), 0);
+	assert_int_equal(sched_pod_init(&sp, po), 0);
+	assert_int_equal(sched_place_r(&sp, ns, 4, SCHED_LEAST_ALLOCATED, NULL, 0, 0, NULL), 0);
+	for (uint64_t seed = 1; seed <= 300; seed++) {
+		int k = sched_place_r(&sp, ns, 4, SCHED_LEAST_ALLOCATED, NULL, 0, seed, NULL);
+		assert_true(k >= 0 && k < 4);
+		assert_int_equal(k, sched_place_r(&sp, ns, 4, SCHED_LEAST_ALLOCATED, NULL, 0, seed,
+						  NULL));
+		seen[k]++;
+	}
+	assert_true(seen[0] > 50 && seen[1] > 50 && seen[2] > 50);
+	assert_int_equal(seen[3], 0);
+	sched_pod_release(&sp);
+	cJSON_Delete(po);
+	for (int j = 0; j < 4; j++) {
+		sched_node_release(&ns[j]);
+		cJSON_Delete(objs[j]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -692,6 +818,7 @@ int main(void)
 	    cmocka_unit_test(test_pod_affinity),       cmocka_unit_test(test_spread_and_images),
 	    cmocka_unit_test(test_no_requests_spread), cmocka_unit_test(test_interpod_filter),
 	    cmocka_unit_test(test_starting_spreads),
+	    cmocka_unit_test(test_owners_replay),      cmocka_unit_test(test_place_ties),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -62,7 +62,7 @@ static int bench_basic(size_t n_nodes, size_t n_pods, enum sched_strategy strate
 		return -EINVAL;
 	t0 = now();
 	for (size_t k = 0; k < n_pods; k++) {
-		int i = sched_place(&sp, ns, n_nodes, strategy, NULL, 0, NULL);
+		int i = sched_place_r(&sp, ns, n_nodes, strategy, NULL, 0, k + 1, NULL);
 
 		if (i < 0)
 			break;
@@ -112,7 +112,7 @@ static int bench_anti(size_t n_nodes, size_t n_pods)
 		return -EINVAL;
 	t0 = now();
 	for (size_t k = 0; k < n_pods; k++) {
-		int i = sched_place(&sp, ns, n_nodes, SCHED_LEAST_ALLOCATED, NULL, 0, NULL);
+		int i = sched_place_r(&sp, ns, n_nodes, SCHED_LEAST_ALLOCATED, NULL, 0, k + 1, NULL);
 
 		if (i < 0)
 			break;
@@ -133,6 +133,89 @@ static int bench_anti(size_t n_nodes, size_t n_pods)
 	free(ns);
 	free(objs);
 	return placed == n_pods && extra == -ENOSPC ? 0 : -EPROTO;
+}
+
+/*
+ * Owners herd (docs/scheduling.md): n_owners owners, one view of n_nodes nodes already holding
+ * 0..19 pods each, a burst of n_pods pods (pod k owned by owner k % n_owners). "alone": each
+ * owner places only its own pods; "replay": each places every pod of the burst in creation order
+ * with the pod's seed and keeps its own decisions (the daemon's scheme). Printed: the spread of
+ * pods per node after the burst (min..max) for both, against one scheduler placing them all.
+ */
+static int bench_herd(size_t n_nodes, size_t n_pods, size_t n_owners)
+{
+	cJSON **objs = calloc(n_nodes, sizeof(*objs));
+	struct sched_node *v = calloc(n_nodes, sizeof(*v));
+	int *before = calloc(n_nodes, sizeof(*before)), *got[3];
+	cJSON *pod = cJSON_Parse("{\"metadata\":{\"name\":\"p\"},\"spec\":{\"containers\":[{"
+				 "\"name\":\"c\",\"image\":\"pause\",\"resources\":{"
+				 "\"requests\":{\"cpu\":\"100m\",\"memory\":\"256Mi\"}}}]}}");
+	const char *mode[3] = {"alone", "replay", "one scheduler"};
+	struct sched_pod sp;
+	double dt = 0;
+	int rc = 0;
+
+	if (!objs || !v || !before || !pod || sched_pod_init(&sp, pod) < 0)
+		return -ENOMEM;
+	srand(7);
+	for (size_t i = 0; i < n_nodes; i++) {
+		objs[i] = mknode((int)i);
+		before[i] = rand() % 20;
+	}
+	for (int m = 0; m < 3; m++) {
+		got[m] = calloc(n_nodes, sizeof(int));
+		if (!got[m])
+			return -ENOMEM;
+		for (size_t w = 0; w < (m == 2 ? 1 : n_owners); w++) {
+			double t0 = now();
+			for (size_t i = 0; i < n_nodes; i++) {
+				if (sched_node_init(&v[i], objs[i]) < 0)
+					return -EINVAL;
+				for (int k = 0; k < before[i]; k++)
+					sched_node_commit(&v[i], &sp);
+			}
+			for (size_t k = 0; k < n_pods; k++) {
+				bool mine = m == 2 || k % n_owners == w;
+				if (m == 0 && !mine)
+					continue;
+				int i = sched_place_r(&sp, v, n_nodes, SCHED_LEAST_ALLOCATED, NULL, 0,
+						      k + 1, NULL);
+				if (i < 0)
+					return -ENOSPC;
+				sched_node_commit(&v[i], &sp);
+				if (mine)
+					got[m][i]++;
+			}
+			if (m == 1 && w == 0)
+				dt = now() - t0;
+			for (size_t i = 0; i < n_nodes; i++)
+				sched_node_release(&v[i]);
+		}
+		int lo = 1 << 30, hi = 0;
+		for (size_t i = 0; i < n_nodes; i++) {
+			int c = before[i] + got[m][i];
+			lo = c < lo ? c : lo;
+			hi = c > hi ? c : hi;
+		}
+		printf("owners herd, %zu owners, %zu nodes holding 0..19, a burst of %zu: %-13s "
+		       "pods per node %d..%d\n",
+		       n_owners, n_nodes, n_pods, mode[m], lo, hi);
+	}
+	for (size_t i = 0; i < n_nodes; i++)
+		if (got[1][i] != got[2][i])
+			rc = -EPROTO; /* replay must place as one scheduler */
+	printf("owners herd: each owner replays the burst of %zu in %.3f s = %.0f pods/s\n", n_pods,
+	       dt, n_pods / dt);
+	for (int m = 0; m < 3; m++)
+		free(got[m]);
+	for (size_t i = 0; i < n_nodes; i++)
+		cJSON_Delete(objs[i]);
+	sched_pod_release(&sp);
+	cJSON_Delete(pod);
+	free(before);
+	free(v);
+	free(objs);
+	return rc;
 }
 
 /* Two proposers, each with its own stale copy of the node, place pods onto it at once; the
@@ -223,6 +306,8 @@ int main(void)
 		r = bench_basic(1000, 10000, SCHED_MOST_ALLOCATED);
 	if (!r)
 		r = bench_anti(1000, 1000);
+	if (!r)
+		r = bench_herd(1000, 5000, 10);
 	if (r) {
 		fprintf(stderr, "bench-sched: %s\n", strerror(-r));
 		return 1;
