@@ -8,6 +8,7 @@
 #include "lib/macro.h"
 #include "lib/util.h"
 #include "sched/ctrl-internal.h"
+#include "sched/hlc.h"
 
 struct ctrl_item {
 	char *resource, *ns, *name;
@@ -57,6 +58,7 @@ struct ctrl_mgr {
 	size_t nclaims, capclaims;
 	uint64_t claims_epoch;
 	uint32_t claims_inc;
+	uint64_t view_since; /* when this node's current view began (ms) */
 	bool lost; /* a key could not be queued (no memory): resync everything at the next run */
 	bool running;
 };
@@ -294,6 +296,7 @@ void ctrl_mgr_members_changed(struct ctrl_mgr *m)
 
 	if (!m->o.members)
 		return;
+	m->view_since = now;
 	ctrl_changes_expire(m, now);
 	cur = members_snapshot(m->o.members);
 	if (m->snap)
@@ -573,6 +576,8 @@ int ctrl_status_term(struct ctrl_mgr *m, const char *resource, const char *ns, c
 	/* a claim holds for the view it was taken in: a change of the live set, or of our own
 	 * incarnation (we refuted being declared suspect or dead), starts afresh */
 	if (epoch != m->claims_epoch || inc != m->claims_inc) {
+		if (inc != m->claims_inc || !m->view_since)
+			m->view_since = now;
 		claims_clear(m);
 		m->claims_epoch = epoch;
 		m->claims_inc = inc;
@@ -588,11 +593,18 @@ int ctrl_status_term(struct ctrl_mgr *m, const char *resource, const char *ns, c
 		 * above its term, so its writes — if it still believes it owns the key — lose */
 		bool own = !cur->status_hlc || (cur->status_node && streq(cur->status_node, self));
 		c->term = own ? cur->status_term : cur->status_term + 1;
+	} else if (cur->status_term >= c->term && cur->status_node &&
+		   !streq(cur->status_node, self) && HLC_PHYS(cur->status_hlc) < m->view_since) {
+		/* another node's claim at our term or above, written (by its clock) before our
+		 * view began: made in an older view (e.g. on the other side of a partition that
+		 * has healed since, concurrently with ours); claim above it */
+		c->term = cur->status_term + 1;
+		c->stale_since = 0;
 	} else if (cur->status_term > c->term) {
-		/* Another node claimed the key in a view we have not seen change: it may be newer
-		 * than ours (we are the stale owner, and should learn so soon), or older (it was
-		 * cut off and has not learnt yet). Hold off for the settle window; if we still own
-		 * the key after it, take it over. */
+		/* Another node claimed the key since our view began, in a view we have not seen:
+		 * it may be newer than ours (we are the stale owner, and should learn so soon), or
+		 * not (it is cut off and has not learnt yet). Hold off for the settle window; if we
+		 * still own the key after it, take it over. */
 		uint64_t settle = ctrl_settle_ms(m);
 
 		if (!c->stale_since)

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* The controller manager's work queue: failed reconciles come back with per-key back-off. */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -621,6 +622,204 @@ static void test_status_handover_terms(void **state)
 	store_close(s2);
 }
 
+/*
+ * Status hand-over, randomized: three replicas with clocks up to 200 ms apart, one node cut off
+ * and healed at random, spec edits on either side, replication in random order within a side.
+ * Once healed and quiet, every replica holds the same status register of each ReplicaSet,
+ * written by its owner in the full view and reporting the generation that won.
+ */
+#define RN 3
+#define RSETS 3
+
+struct rnode {
+	char name[8];
+	int64_t offset;
+	struct store *s;
+	struct members *m;
+	struct ctrl_mgr *c;
+};
+
+static uint64_t rnode_clock(void *ud)
+{
+	return (uint64_t)((int64_t)now_ms + ((struct rnode *)ud)->offset);
+}
+
+static bool always_caught_up(void *ud, const char *node, uint64_t since_ms)
+{
+	return true;
+}
+
+/* cut: the node cut off (-1: none); each node's live set follows */
+static void rviews(struct rnode *n, int cut)
+{
+	for (int i = 0; i < RN; i++) {
+		bool changed = false;
+
+		for (int j = 0; j < RN; j++) {
+			if (i == j)
+				continue;
+			bool live = cut < 0 || (i != cut && j != cut);
+
+			changed |= (live ? members_add(n[i].m, n[j].name)
+					 : members_remove(n[i].m, n[j].name)) == 1;
+		}
+		if (changed) {
+			ctrl_mgr_members_changed(n[i].c);
+			ctrl_mgr_resync(n[i].c);
+		}
+	}
+}
+
+static void rrun(struct rnode *n)
+{
+	for (int i = 0; i < RN; i++)
+		ctrl_mgr_run(n[i].c, NULL);
+}
+
+static void test_status_handover_random(void **state)
+{
+	for (unsigned seed = 1; seed <= 40; seed++) {
+		struct rnode n[RN];
+		unsigned rs = seed;
+		int cut = -1;
+
+		for (int i = 0; i < RN; i++) {
+			struct store_options so = { .path = ":memory:", .clock = rnode_clock };
+			struct ctrl_options co = { .clock = rnode_clock,
+						   .caught_up = always_caught_up };
+
+			snprintf(n[i].name, sizeof(n[i].name), "n%d", i + 1);
+			n[i].offset = (int64_t)(rand_r(&rs) % 201) - 100;
+			so.node_name = n[i].name;
+			so.clock_data = &n[i];
+			assert_int_equal(store_open(&so, &n[i].s), 0);
+			assert_int_equal(members_new(n[i].name, &n[i].m), 0);
+			co.store = n[i].s;
+			co.members = n[i].m;
+			co.clock_data = &n[i];
+			assert_int_equal(ctrl_mgr_new(&co, &n[i].c), 0);
+		}
+		rviews(n, -1);
+		create_json(n[0].s, "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\","
+				    "\"metadata\":{\"name\":\"default\"}}",
+			    NULL, 0);
+		for (int k = 0; k < RSETS; k++) {
+			char buf[1024];
+
+			snprintf(buf, sizeof(buf),
+				 "{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"metadata\":"
+				 "{\"name\":\"r%d\",\"namespace\":\"default\"},\"spec\":"
+				 "{\"replicas\":0,\"selector\":{\"matchLabels\":{\"r\":\"%d\"}},"
+				 "\"template\":{\"metadata\":{\"labels\":{\"r\":\"%d\"}},"
+				 "\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"x\"}]}}}}",
+				 k, k, k);
+			create_json(n[0].s, buf, NULL, 0);
+		}
+		for (int i = 1; i < RN; i++)
+			replicate(n[0].s, n[i].s);
+
+		for (int step = 0; step < 60; step++) {
+			int op = rand_r(&rs) % 10, a = rand_r(&rs) % RN, b = rand_r(&rs) % RN;
+
+			if (op == 0) {
+				cut = cut >= 0 ? -1 : rand_r(&rs) % RN;
+				rviews(n, cut);
+			} else if (op <= 3) {
+				char nm[8];
+				struct store_obj *o;
+				cJSON *obj;
+				struct err e = { 0 };
+
+				snprintf(nm, sizeof(nm), "r%d", rand_r(&rs) % RSETS);
+				o = get_rs(n[a].s, nm);
+				obj = store_obj_parse(o);
+				store_obj_unref(o);
+				json_set_int(json_path(obj, "spec"), "minReadySeconds",
+					     rand_r(&rs) % 1000);
+				assert_int_equal(api_obj_update(n[a].s, obj, NULL, &e), 0);
+				cJSON_Delete(obj);
+			} else if (a != b && (cut < 0 || (a != cut && b != cut))) {
+				replicate(n[a].s, n[b].s);
+			}
+			now_ms += rand_r(&rs) % 3000;
+			rrun(n);
+		}
+
+		/* heal; everyone talks to everyone until nothing changes; then one more edit of
+		 * each (a status the owner must write) and again */
+		rviews(n, -1);
+		for (int phase = 0; phase < 2; phase++) {
+		uint64_t last = 0;
+
+		if (phase == 1)
+			for (int k = 0; k < RSETS; k++) {
+				char nm[8];
+				struct store_obj *o;
+				cJSON *obj;
+				struct err e = { 0 };
+				int a = rand_r(&rs) % RN;
+
+				snprintf(nm, sizeof(nm), "r%d", k);
+				o = get_rs(n[a].s, nm);
+				obj = store_obj_parse(o);
+				store_obj_unref(o);
+				json_set_int(json_path(obj, "spec"), "minReadySeconds", 5000 + k);
+				assert_int_equal(api_obj_update(n[a].s, obj, NULL, &e), 0);
+				cJSON_Delete(obj);
+			}
+		for (int round = 0; round < 40; round++) {
+			uint64_t sum = 0;
+
+			for (int i = 0; i < RN; i++)
+				for (int j = 0; j < RN; j++)
+					if (i != j)
+						replicate(n[i].s, n[j].s);
+			now_ms += 1000;
+			rrun(n);
+			for (int i = 0; i < RN; i++)
+				sum += store_rv(n[i].s);
+			if (round > 10 && sum == last)
+				break;
+			last = sum;
+		}
+		}
+		for (int k = 0; k < RSETS; k++) {
+			char nm[8], key[64];
+			struct store_obj *o0;
+
+			snprintf(nm, sizeof(nm), "r%d", k);
+			snprintf(key, sizeof(key), "replicasets.apps/default/%s", nm);
+			o0 = get_rs(n[0].s, nm);
+			for (int i = 0; i < RN; i++) {
+				struct store_obj *o = get_rs(n[i].s, nm);
+				cJSON *obj = store_obj_parse(o);
+
+				if (strcmp(o->status_node, members_owner(n[0].m, key)) ||
+				    o->status_term != o0->status_term ||
+				    o->status_hlc != o0->status_hlc ||
+				    json_int(obj, "status.observedGeneration", -1) !=
+					    json_int(obj, "metadata.generation", -2))
+					fail_msg("seed %u %s on %s: status %" PRIu64 ":%" PRIu64
+						 "@%s (n1: %" PRIu64 ":%" PRIu64 "@%s), owner %s,"
+						 " observed %lld of %lld",
+						 seed, nm, n[i].name, o->status_term, o->status_hlc,
+						 o->status_node, o0->status_term, o0->status_hlc,
+						 o0->status_node, members_owner(n[0].m, key),
+						 (long long)json_int(obj, "status.observedGeneration", -1),
+						 (long long)json_int(obj, "metadata.generation", -2));
+				cJSON_Delete(obj);
+				store_obj_unref(o);
+			}
+			store_obj_unref(o0);
+		}
+		for (int i = 0; i < RN; i++) {
+			ctrl_mgr_free(n[i].c);
+			members_free(n[i].m);
+			store_close(n[i].s);
+		}
+	}
+}
+
 /* A node starting into a cluster reconciles nothing before it has synced with some member. */
 static void test_hold_until_synced(void **state)
 {
@@ -693,6 +892,7 @@ int main(void)
 		cmocka_unit_test(test_handover_waits_for_catch_up),
 		cmocka_unit_test(test_hold_until_synced),
 		cmocka_unit_test(test_status_handover_terms),
+		cmocka_unit_test(test_status_handover_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
