@@ -136,16 +136,18 @@ static int spod_set(struct spod *p, cJSON *obj)
 		cJSON_Delete(obj);
 		return r;
 	}
-	sched_pod_release(&p->sp);
-	cJSON_Delete(p->obj);
-	p->obj = obj;
-	p->sp = sp;
-	p->node = json_str(obj, "spec.nodeName", "");
+	/* compared before the old object, which p->nominated points into, is freed: compared
+	 * after, every update of a nominated pod counted as a new nomination */
 	const char *nom = json_str(obj, "status.nominatedNodeName", "");
 	if (!p->nominated || !streq(nom, p->nominated)) {
 		p->nominated_seen_ms = util_now_ms();
 		p->nom_seq++;
 	}
+	sched_pod_release(&p->sp);
+	cJSON_Delete(p->obj);
+	p->obj = obj;
+	p->sp = sp;
+	p->node = json_str(obj, "spec.nodeName", "");
 	p->nominated = nom;
 	p->terminal = is_terminal(obj);
 	p->deleting = json_path(obj, "metadata.deletionTimestamp") != NULL;
