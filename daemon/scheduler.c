@@ -17,6 +17,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "sched/admission.h"
+#include "sched/answer.h"
 
 #define PASS_DELAY_MS 2		    /* coalesce a burst of events into one pass */
 #define TICK_MS 1000		    /* membership epoch and stale nominations */
@@ -47,7 +48,7 @@ struct spod {
 	uint64_t first_seen_ms;
 	uint64_t nom_seq; /* bumped whenever status.nominatedNodeName changes */
 	/* target side */
-	uint64_t handled_seq; /* the nomination already answered (nom_seq + 1; 0 none) */
+	struct sched_answer answer; /* whether the current nomination is still owed an answer */
 };
 
 struct snode {
@@ -60,6 +61,8 @@ enum action_kind { ACT_BIND, ACT_NOMINATE, ACT_REJECT, ACT_UNSCHEDULABLE };
 
 struct action {
 	enum action_kind kind;
+	bool answer; /* the target's answer to nomination nom_seq: retried if it fails */
+	uint64_t nom_seq;
 	char *uid;
 	char *node;
 	char *msg;
@@ -271,6 +274,8 @@ static int act_add(struct scheduler *s, enum action_kind kind, const struct spod
 	}
 	a = &s->acts[s->nacts];
 	a->kind = kind;
+	a->answer = false;
+	a->nom_seq = 0;
 	a->uid = strdup(p->uid);
 	a->node = node ? strdup(node) : NULL;
 	a->msg = msg ? strdup(msg) : NULL;
@@ -335,7 +340,7 @@ static void exclude(struct scheduler *s, struct spod *p, const char *node)
 }
 
 /* This node's admission refused the pod (reason mask r): say so on the pod, with an Event. */
-static void reject(struct scheduler *s, struct spod *p, long r)
+static int reject(struct scheduler *s, struct spod *p, long r)
 {
 	char why[512], msg[700];
 	const cJSON *taint = NULL;
@@ -351,7 +356,7 @@ static void reject(struct scheduler *s, struct spod *p, long r)
 	sched_reason_text((unsigned)r, taint, why, sizeof(why));
 	snprintf(msg, sizeof(msg), "node %s rejected the pod at admission: %s", s->self, why);
 	s->rejections++;
-	act_add(s, ACT_REJECT, p, s->self, msg);
+	return act_add(s, ACT_REJECT, p, s->self, msg);
 }
 
 /*
@@ -436,19 +441,29 @@ static long target_admit(struct scheduler *s, struct spod *p, struct tview *t)
 	return r;
 }
 
-static void target_decide(struct scheduler *s, struct spod *p, struct tview *t)
+static bool answer_owed(const struct scheduler *s, const struct spod *p, uint64_t now)
+{
+	return s->ledger && !*p->node && !p->deleting && !p->terminal &&
+	       streq(p->nominated, s->self) && sched_answer_due(&p->answer, p->nom_seq, now);
+}
+
+static void target_decide(struct scheduler *s, struct spod *p, struct tview *t, uint64_t now)
 {
 	long r;
 
-	if (!s->ledger || p->handled_seq == p->nom_seq + 1)
+	if (!answer_owed(s, p, now))
 		return;
 	if ((r = target_admit(s, p, t)) < 0)
 		return;
-	p->handled_seq = p->nom_seq + 1;
-	if (r == 0)
-		act_add(s, ACT_BIND, p, s->self, NULL);
-	else
-		reject(s, p, r);
+	if ((r == 0 ? act_add(s, ACT_BIND, p, s->self, NULL) : reject(s, p, r)) < 0) {
+		if (r == 0 && admission_release(s->ledger, p->uid))
+			node_bump(s, s->self);
+		return;
+	}
+	/* answered once the write runs; act_run clears the mark if the write fails */
+	sched_answer_sent(&p->answer, p->nom_seq);
+	s->acts[s->nacts - 1].answer = true;
+	s->acts[s->nacts - 1].nom_seq = p->nom_seq;
 }
 
 /* Whether the pod already says it is unschedulable for this reason (no write, no Event). */
@@ -631,6 +646,16 @@ static int write_pending_status(struct scheduler *s, const struct spod *p, const
 	return r;
 }
 
+/* The write carrying the target's answer failed: the nomination is owed an answer again, on
+ * a pass after SCHED_ANSWER_RETRY_MS (the tick schedules one), from the pod's version then. */
+static void answer_failed(struct scheduler *s, const struct action *a)
+{
+	struct spod *p = pod_lookup(s, a->uid);
+
+	if (p && a->answer)
+		sched_answer_failed(&p->answer, a->nom_seq, util_now_ms());
+}
+
 static void act_run(struct scheduler *s, const struct action *a)
 {
 	struct spod *p = pod_lookup(s, a->uid);
@@ -650,10 +675,13 @@ static void act_run(struct scheduler *s, const struct action *a)
 			if (r != -ENOENT)
 				log_info("pod %s/%s: not bound to %s: %s", p->ns, p->name, s->self,
 					 e.message);
-			/* still there: it was bound elsewhere meanwhile, or deleted */
+			/* the ledger follows what the pod says now: bound elsewhere meanwhile,
+			 * deleted, still pending (the admission is taken again on the retry), or
+			 * bound here after all (the status half of the binding failed) */
 			p = pod_lookup(s, a->uid);
-			if (p && admission_release(s->ledger, p->uid))
-				node_bump(s, s->self);
+			if (p)
+				ledger_follow(s, p);
+			answer_failed(s, a);
 			return;
 		}
 		s->binds++;
@@ -667,8 +695,12 @@ static void act_run(struct scheduler *s, const struct action *a)
 		write_pending_status(s, p, a->node, NULL, NULL);
 		return;
 	case ACT_REJECT:
-		if (write_pending_status(s, p, NULL, "Unschedulable", a->msg) >= 0 &&
-		    (p = pod_lookup(s, a->uid)))
+		if (write_pending_status(s, p, NULL, "Unschedulable", a->msg) < 0) {
+			answer_failed(s, a);
+			return;
+		}
+		p = pod_lookup(s, a->uid);
+		if (p)
 			events_record(s->events, p->obj, NULL, "Warning", "FailedScheduling", "%s",
 				      a->msg);
 		return;
@@ -716,8 +748,7 @@ static void pass_run(struct scheduler *s)
 		tv.any_anti = s->pods[i]->sp.req_anti && !s->pods[i]->terminal;
 	for (size_t i = 0; i < s->npods; i++) {
 		struct spod *p = s->pods[i];
-		if (!*p->node && !p->deleting && !p->terminal && streq(p->nominated, s->self))
-			target_decide(s, p, &tv);
+		target_decide(s, p, &tv, now);
 	}
 	/* owners: every pending pod in the order of creation, ours placed, the others' replayed */
 	for (size_t i = 0; i < s->npods; i++) {
@@ -763,8 +794,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 	for (size_t i = 0; i < s->npods && !stale; i++) {
 		struct spod *p = s->pods[i];
-		stale = !*p->node && *p->nominated && !p->deleting &&
-			now - p->nominated_seen_ms >= NOMINATION_TIMEOUT_MS;
+		/* a nomination to this node whose answer is owed again (its write failed) */
+		stale =
+		    answer_owed(s, p, now) || (!*p->node && *p->nominated && !p->deleting &&
+					       now - p->nominated_seen_ms >= NOMINATION_TIMEOUT_MS);
 	}
 	if (epoch != s->epoch || stale) {
 		s->epoch = epoch;
