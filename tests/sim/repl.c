@@ -1496,7 +1496,7 @@ static struct mkey *key_where(bool live_pod)
 	for (int t = 0; t < 10000; t++) {
 		struct mkey *k = &M.keys[rng32() % M.nkeys];
 		struct store_obj *o = NULL;
-		if (!streq(k->resource, "pods"))
+		if (!streq(k->resource, "pods") || k->frozen)
 			continue;
 		bool live = store_get(W.nodes[0].st, "pods", "default", k->name, &o) == 0;
 		bool bound = live && !strempty(o->node_name);
@@ -1521,6 +1521,10 @@ static void scenario_races(void)
 		bound[j] = key_where(true);
 		marked[j] = key_where(true);
 		deleted[j] = key_where(true);
+		/* the workload leaves the created names alone until the check: a later edit or
+		 * delete of one by another node would make that node, not the creator, the one
+		 * told, or leave nobody to tell (seed 3 between 51ecc44 and 6f676db: 3 of 4) */
+		created[j]->frozen = true;
 	}
 	partition(split);
 	run_until(W.now + 5 * W.detect_us);
@@ -1559,6 +1563,8 @@ static void scenario_races(void)
 	/* each of the 4 names: the side that created first lost, and its node is told */
 	CHECK(creates_lost - lost0 >= 4, "races: %" PRIu64 " of 4 losing creates reported",
 	      creates_lost - lost0);
+	for (int j = 0; j < 4; j++)
+		created[j]->frozen = false;
 	check_all("after races", W.n <= 100 ? W.n : 20);
 	/* the deleted uid never comes back (the workload may create the name again: a new uid,
 	 * which check_all held against the model) */
