@@ -832,13 +832,30 @@ static int build_resources(const cJSON *ctr, bool privileged, cJSON *linux_, str
 	return 0;
 }
 
-/* Guaranteed -997, BestEffort 1000, Burstable 500 (kubelet scales burstable by the node's
- * memory; we don't know it here). */
-static int qos_oom_score(const cJSON *pod)
+/* A request defaults to the limit (the API server's defaulting); true if req and lim are the
+ * same quantity. Unparsable quantities count as different (build_resources refuses them). */
+static bool qos_req_is_lim(const char *res, const char *req, const char *lim)
+{
+	int64_t a, b;
+
+	if (!req)
+		return true;
+	if (streq(res, "cpu"))
+		return bundle_quantity_milli(req, &a) == 0 && bundle_quantity_milli(lim, &b) == 0 &&
+		       a == b;
+	return bundle_quantity_value(req, &a) == 0 && bundle_quantity_value(lim, &b) == 0 && a == b;
+}
+
+/* kubelet's GetContainerOOMScoreAdjust (pkg/kubelet/qos/policy.go): Guaranteed -997,
+ * BestEffort 1000, Burstable 1000 - 1000 * memory request / node memory, kept within
+ * [1000 + -997, 999] so it stays above Guaranteed and below BestEffort. */
+static int qos_oom_score(const cJSON *pod, const cJSON *ctr, int64_t mem_capacity)
 {
 	const cJSON *spec = jget(pod, "spec"), *c;
 	bool any = false, guaranteed = true;
 	const char *lists[] = { "initContainers", "containers" };
+	const char *req;
+	int64_t mem = 0, adj;
 
 	for (int l = 0; l < 2; l++)
 		cJSON_ArrayForEach(c, jget(spec, lists[l])) {
@@ -846,16 +863,29 @@ static int qos_oom_score(const cJSON *pod)
 			for (int k = 0; k < 2; k++) {
 				const char *n = k ? "memory" : "cpu";
 				const char *lim = jstr(jget(res, "limits"), n);
-				const char *req = jstr(jget(res, "requests"), n);
-				if (lim || req)
+				const char *rq = jstr(jget(res, "requests"), n);
+				if (lim || rq)
 					any = true;
-				if (!lim || (req && !streq(req, lim)))
+				if (!lim || !qos_req_is_lim(n, rq, lim))
 					guaranteed = false;
 			}
 		}
 	if (!any)
 		return 1000;
-	return guaranteed ? -997 : 500;
+	if (guaranteed)
+		return -997;
+	req = jstr(jget(jget(ctr, "resources"), "requests"), "memory")
+		  ?: jstr(jget(jget(ctr, "resources"), "limits"), "memory");
+	if (req && (bundle_quantity_value(req, &mem) < 0 || mem < 0))
+		mem = 0;
+	if (mem_capacity <= 0)
+		return 999; /* node memory unknown: as a request of 0 */
+	if (mem > mem_capacity)
+		mem = mem_capacity; /* no overflow in 1000 * mem */
+	adj = 1000 - (1000 * mem) / mem_capacity;
+	if (adj < 1000 - 997)
+		return 1000 - 997;
+	return adj >= 1000 ? 999 : (int)adj;
 }
 
 /* ---- mounts ---- */
@@ -1062,7 +1092,7 @@ int bundle_config_build(const struct bundle_params *p, cJSON **ret, struct err *
 	bool privileged = jbool(csc, "privileged") == 1;
 	bool caps[CAP_LAST_CAP + 1];
 	cJSON *process, *root, *linux_, *ann, *env_a;
-	int r;
+	int r, oom;
 
 	if (!ctr || !name || !podname)
 		return err_set(e, EINVAL, 0, CFG_ERR, "pod has no %scontainer %d (or no name)",
@@ -1099,10 +1129,11 @@ int bundle_config_build(const struct bundle_params *p, cJSON **ret, struct err *
 	/* allowPrivilegeEscalation defaults to true in Kubernetes */
 	cJSON_AddBoolToObject(process, "noNewPrivileges",
 			      !privileged && jbool(csc, "allowPrivilegeEscalation") == 0);
-	/* crun writes oomScoreAdj after dropping capabilities, so it cannot lower the score:
-	 * negative (Guaranteed) scores go in an annotation the shim applies after create */
-	if (qos_oom_score(p->pod) >= 0)
-		cJSON_AddNumberToObject(process, "oomScoreAdj", qos_oom_score(p->pod));
+	/* crun writes it to /proc/self/oom_score_adj in the container's init before it drops
+	 * capabilities; going below the runtime's own floor would fail with EACCES */
+	oom = qos_oom_score(p->pod, ctr, p->memory_capacity);
+	cJSON_AddNumberToObject(process, "oomScoreAdj",
+				oom < p->oom_score_adj_floor ? p->oom_score_adj_floor : oom);
 
 	if (!(root = cJSON_AddObjectToObject(spec, "root")))
 		return -ENOMEM;
@@ -1124,11 +1155,6 @@ int bundle_config_build(const struct bundle_params *p, cJSON **ret, struct err *
 	cJSON_AddStringToObject(ann, "io.kubernetes.container.name", name);
 	if (jbool(ctr, "stdin") == 1)
 		cJSON_AddStringToObject(ann, BUNDLE_ANN_STDIN, "true");
-	if (qos_oom_score(p->pod) < 0) {
-		char v[16];
-		snprintf(v, sizeof(v), "%d", qos_oom_score(p->pod));
-		cJSON_AddStringToObject(ann, BUNDLE_ANN_OOM_SCORE_ADJ, v);
-	}
 
 	if (!(linux_ = cJSON_AddObjectToObject(spec, "linux")))
 		return -ENOMEM;

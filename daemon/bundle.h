@@ -52,6 +52,8 @@ struct bundle_params {
 	const char *pod_ip;
 	const char *host_ip;
 	const char *node_name;
+	int64_t memory_capacity; /* node memory in bytes, for Burstable oomScoreAdj (0: unknown) */
+	int oom_score_adj_floor; /* lowest oomScoreAdj crun can set (bundle_oom_score_adj_floor) */
 
 	bundle_get_object_fn get_object;
 	void *object_ud;
@@ -83,9 +85,6 @@ int bundle_object_key(const cJSON *obj, const char *kind, const char *key, char 
 int bundle_field_value(const cJSON *pod, const char *path, const char *pod_ip,
 		       const char *host_ip, const char *node_name, char **ret);
 
-/* Annotation carrying an oom_score_adj below 0 that the shim applies once the container
- * exists (crun cannot lower it after dropping CAP_SYS_RESOURCE). */
-#define BUNDLE_ANN_OOM_SCORE_ADJ "io.shoal.oom-score-adj"
 /* Annotation ("true") of a container with spec stdin: its shim gives it a stdin that `attach`
  * writes to (crun_stdin_path). */
 #define BUNDLE_ANN_STDIN "io.shoal.stdin"

@@ -5,11 +5,14 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <dirent.h>
+#include <linux/capability.h>
 #include <linux/openat2.h>
+#include <linux/securebits.h>
 
 #include "daemon/bundle_host.h"
 #include "daemon/image-internal.h"
@@ -463,4 +466,25 @@ int bundle_config_write(const char *bundle_dir, const cJSON *cfg)
 	if ((r = util_mkdir_p(bundle_dir, 0700)) < 0)
 		return r;
 	return util_write_file_volatile(p, txt, strlen(txt), 0600);
+}
+
+/* The kernel refuses (EACCES) an oom_score_adj below the writer's oom_score_adj_min unless the
+ * writer has CAP_SYS_RESOURCE in the initial user namespace. crun writes it as root in the
+ * container's init, exec'd (through the shim) from this process, so it holds the capability iff
+ * it is in our bounding set, root keeps its capabilities across exec and we are not in a user
+ * namespace. Otherwise our own oom_score_adj, which crun inherits, is the lowest safe value
+ * (what containerd's restrictOOMScoreAdj and podman do). */
+int bundle_oom_score_adj_floor(void)
+{
+	_cleanup_free_ char *map = NULL, *own = NULL;
+	unsigned long a, b, n;
+	int sb = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
+
+	if (geteuid() == 0 && prctl(PR_CAPBSET_READ, CAP_SYS_RESOURCE, 0, 0, 0) == 1 && sb >= 0 &&
+	    !(sb & SECBIT_NOROOT) && util_read_file("/proc/self/uid_map", 4096, &map, NULL) >= 0 &&
+	    sscanf(map, "%lu %lu %lu", &a, &b, &n) == 3 && a == 0 && b == 0 && n == 4294967295UL)
+		return -1000;
+	if (util_read_file("/proc/self/oom_score_adj", 64, &own, NULL) < 0)
+		return 0;
+	return atoi(own);
 }

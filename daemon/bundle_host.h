@@ -47,6 +47,10 @@ int bundle_volumes_cleanup(const char *pod_dir);
 int bundle_rootfs_id_lookup(void *rootfs, bool group, const char *name, uint32_t *ret_id,
 			    uint32_t *ret_gid);
 
+/* Lowest oomScoreAdj crun can give a container started from this process: -1000 with
+ * CAP_SYS_RESOURCE (bounding set, root, initial user namespace), else our own oom_score_adj. */
+int bundle_oom_score_adj_floor(void);
+
 /* Write <bundle_dir>/config.json. */
 int bundle_config_write(const char *bundle_dir, const cJSON *cfg);
 

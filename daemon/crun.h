@@ -56,7 +56,7 @@ int crun_create(struct crun_rt *rt, const char *id, const char *bundle, const ch
 		pid_t *ret_pid, struct err *e);
 int crun_start(struct crun_rt *rt, const char *id, struct err *e);
 /* crun_create + crun_start in one: the shim runs `crun run --detach` (one crun invocation
- * instead of two), or create, the negative oom_score_adj, then start. */
+ * instead of two). */
 int crun_run(struct crun_rt *rt, const char *id, const char *bundle, const char *log_path,
 	     pid_t *ret_pid, struct err *e);
 int crun_kill(struct crun_rt *rt, const char *id, int sig, bool all, struct err *e);

@@ -41,15 +41,6 @@ struct shim {
 	bool start;			/* --start: the container runs, not only created */
 };
 
-static int proc_write(const char *path, const char *v)
-{
-	_cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
-
-	if (fd < 0)
-		return -errno;
-	return write(fd, v, strlen(v)) < 0 ? -errno : 0;
-}
-
 static void log_record(struct shim *s, const char *stream, bool partial, const char *p, size_t n)
 {
 	char ts[48], head[96];
@@ -141,22 +132,16 @@ static void crun_error(struct shim *s, char *out, size_t len)
 		snprintf(out, len, "%s", line);
 }
 
-/* process.terminal, the oom_score_adj annotation (INT_MIN if none) and the stdin one */
-static bool bundle_settings(const char *bundle, int *oom, bool *want_stdin)
+/* process.terminal and the stdin annotation */
+static bool bundle_settings(const char *bundle, bool *want_stdin)
 {
 	_cleanup_free_ char *p = NULL, *buf = NULL;
 	_cleanup_json_ cJSON *cfg = NULL;
-	const char *adj;
 
-	*oom = INT_MIN;
 	*want_stdin = false;
 	if (asprintf(&p, "%s/config.json", bundle) < 0 || util_read_file(p, 1 << 22, &buf, NULL) < 0)
 		return false;
 	cfg = cJSON_Parse(buf);
-	adj = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(cfg, "annotations"),
-						       BUNDLE_ANN_OOM_SCORE_ADJ));
-	if (adj)
-		*oom = atoi(adj);
 	*want_stdin = streq(cJSON_GetStringValue(cJSON_GetObjectItem(
 				    cJSON_GetObjectItem(cfg, "annotations"), BUNDLE_ANN_STDIN)) ?: "",
 			    "true");
@@ -188,41 +173,13 @@ static int write_exit(struct shim *s, int status, int64_t created)
 	return util_write_file_volatile(p, txt, strlen(txt), 0600);
 }
 
-/* `crun start`, for a container created first so its oom_score_adj could be set before it runs */
-static int shim_crun_start(struct shim *s, const char *crunlog)
-{
-	pid_t c = fork();
-	int st;
-
-	if (c < 0)
-		return -errno;
-	if (c == 0) {
-		const char *argv[] = { s->crun, "--root", s->root, "--cgroup-manager=cgroupfs",
-				       "--log", crunlog, "start", s->id, NULL };
-		int null = open("/dev/null", O_RDWR);
-
-		sigprocmask(SIG_SETMASK, &(sigset_t){ 0 }, NULL);
-		dup2(null, 0);
-		dup2(null, 1);
-		dup2(null, 2);
-		if (crun_ns_prepare(*s->unified ? s->unified : NULL) < 0)
-			_exit(126);
-		crun_execv(s->crun_fd, argv);
-		_exit(127);
-	}
-	while (waitpid(c, &st, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 static int shim_run(struct shim *s)
 {
 	struct stream out = { .name = "stdout", .fd = -1 }, err = { .name = "stderr", .fd = -1 };
 	_cleanup_free_ char *pidfile = NULL, *crunlog = NULL, *sock = NULL, *pidbuf = NULL;
 	int po[2] = { -1, -1 }, pe[2] = { -1, -1 }, lfd = -1, sfd, st = 0, cstatus = 0;
-	int oom, in_fd = -1;
-	bool want_stdin, tty = bundle_settings(s->bundle, &oom, &want_stdin), exited = false;
+	int in_fd = -1;
+	bool want_stdin, tty = bundle_settings(s->bundle, &want_stdin), exited = false;
 	int64_t created, exited_at = 0;
 	sigset_t mask;
 	pid_t c, cpid;
@@ -286,8 +243,8 @@ static int shim_run(struct shim *s)
 		argv[n++] = "--cgroup-manager=cgroupfs";
 		argv[n++] = "--log";
 		argv[n++] = crunlog;
-		/* one crun invocation where nothing has to happen between create and start */
-		if (s->start && oom == INT_MIN) {
+		/* one crun invocation: crun itself applies process.oomScoreAdj */
+		if (s->start) {
 			argv[n++] = "run";
 			argv[n++] = "--detach";
 		} else {
@@ -336,17 +293,6 @@ static int shim_run(struct shim *s)
 	if (util_read_file(pidfile, 64, &pidbuf, NULL) < 0 || (cpid = atoi(pidbuf)) <= 0) {
 		sync_send(s, "err 1 crun wrote no pid file\n");
 		return -EIO;
-	}
-	if (oom != INT_MIN) {
-		char path[64], v[16];
-		snprintf(path, sizeof(path), "/proc/%d/oom_score_adj", (int)cpid);
-		snprintf(v, sizeof(v), "%d", oom);
-		proc_write(path, v);
-		if (s->start && (st = shim_crun_start(s, crunlog)) != 0) {
-			crun_error(s, msg, sizeof(msg));
-			sync_send(s, "err %d %s\n", st < 0 ? 1 : st, msg);
-			return -EIO;
-		}
 	}
 	created = crun_now_ns();
 	sync_send(s, "ok %d\n", (int)cpid);

@@ -140,6 +140,7 @@ struct pods {
 	char host_ip[16];
 	char *pods_dir, *ctr_state_dir;
 	int64_t alloc_cpu_m, alloc_mem, max_pods;
+	int oom_floor; /* bundle_oom_score_adj_floor() */
 	pods_admitted_fn admitted;
 	void *admitted_ud;
 };

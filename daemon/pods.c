@@ -770,6 +770,8 @@ static void work_start(struct pjob *j)
 		.pod_ip = j->ip,
 		.host_ip = j->host_ip,
 		.node_name = m->cfg->node_name,
+		.memory_capacity = m->alloc_mem,
+		.oom_score_adj_floor = m->oom_floor,
 		.get_object = objects_get,
 		.object_ud = j->objects,
 		.get_id = bundle_rootfs_id_lookup,
@@ -2145,6 +2147,7 @@ int pods_new(struct event_base *base, struct store *store, const struct config *
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	m->alloc_cpu_m = (ncpu > 0 ? ncpu : 1) * 1000;
 	m->alloc_mem = util_mem_total_bytes();
+	m->oom_floor = bundle_oom_score_adj_floor();
 	m->max_pods = cfg->max_pods;
 	host_ip_detect(m->host_ip);
 

@@ -226,6 +226,8 @@ static int cmd_prepare(int argc, char **argv)
 	p.rootfs = rootfs;
 	p.get_object = objects_get;
 	p.object_ud = objects;
+	p.memory_capacity = util_mem_total_bytes();
+	p.oom_score_adj_floor = bundle_oom_score_adj_floor();
 	/* names in the image's User resolve against the image's own /etc/passwd */
 	p.get_id = bundle_rootfs_id_lookup;
 	p.id_ud = rootfs;

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 
 import pytest
 
@@ -170,6 +171,48 @@ def test_limits_are_applied_and_qos(node):
     if os.path.exists(cg):
         assert int(open(cg).read()) == 64 << 20
     node.delete_pod("limited", grace=1)
+    node.assert_no_leftovers()
+
+
+def oom_floor(pid):
+    """The lowest oom_score_adj crun, started from daemon pid, can set (the daemon's
+    bundle_oom_score_adj_floor): -1000 with CAP_SYS_RESOURCE in its bounding set and the
+    initial user namespace, else the daemon's own value (the kernel refuses lower: EACCES)."""
+    with open(f"/proc/{pid}/status") as f:
+        bnd = int(next(l for l in f if l.startswith("CapBnd:")).split()[1], 16)
+    with open(f"/proc/{pid}/uid_map") as f:
+        init_userns = f.read().split() == ["0", "0", "4294967295"]
+    if bnd & (1 << 24) and init_userns:  # CAP_SYS_RESOURCE
+        return -1000
+    with open(f"/proc/{pid}/oom_score_adj") as f:
+        return int(f.read())
+
+
+def test_oom_score_adj_by_qos(node):
+    """crun applies process.oomScoreAdj in the container's init: kubelet's values per QoS class,
+    never below what this runtime may set."""
+    loop = ["sh", "-c", "trap 'exit 0' TERM; while sleep 1; do :; done & wait"]
+    mem = int(next(l for l in open("/proc/meminfo") if l.startswith("MemTotal:")).split()[1]) << 10
+    pods = {
+        "oom-guaranteed": ({"limits": {"cpu": "100m", "memory": "64Mi"}},
+                           max(-997, oom_floor(node.proc.pid))),
+        "oom-besteffort": ({}, 1000),
+        # kubelet: 1000 - 1000 * memory request / node memory, within [3, 999]
+        "oom-burstable": ({"requests": {"memory": "64Mi"}},
+                          min(max(3, 1000 - (1000 * (64 << 20)) // mem), 999)),
+    }
+    for name, (res, _) in pods.items():
+        node.create_pod(pod_spec(name, [ctr("c", loop, resources=res)]))
+    crun_root = os.path.join(node.run_dir, "crun")
+    for name, (_, want) in pods.items():
+        p = node.wait_running(name)
+        cid = ctr_status(p)["containerID"].split("://")[1]
+        st = json.loads(subprocess.run(["crun", "--root", crun_root, "state", cid],
+                                       capture_output=True, text=True, check=True).stdout)
+        with open(f"/proc/{st['pid']}/oom_score_adj") as f:
+            assert int(f.read()) == want, (name, p["status"]["qosClass"])
+    for name in pods:
+        node.delete_pod(name, grace=1)
     node.assert_no_leftovers()
 
 

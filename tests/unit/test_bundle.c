@@ -42,6 +42,10 @@ static int get_id(void *ud, bool group, const char *name, uint32_t *id, uint32_t
 	return -ENOENT;
 }
 
+/* node memory and oomScoreAdj floor every build() uses */
+static int64_t mem_capacity = 8LL << 30;
+static int oom_floor = -1000;
+
 /* Build config.json for containers[0] of the pod given as JSON text. */
 static int build(const char *pod_json, const char *image_cfg, cJSON **ret, struct err *e)
 {
@@ -61,6 +65,8 @@ static int build(const char *pod_json, const char *image_cfg, cJSON **ret, struc
 		.pod_ip = "10.244.0.5",
 		.host_ip = "192.168.0.1",
 		.node_name = "n1",
+		.memory_capacity = mem_capacity,
+		.oom_score_adj_floor = oom_floor,
 		.get_object = get_object,
 		.get_id = get_id,
 	};
@@ -339,9 +345,9 @@ static void test_resources(void **state)
 	assert_int_equal(cJSON_GetObjectItem(cpu, "period")->valueint, 100000);
 	assert_true(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "memory"), "limit")->valuedouble ==
 		    134217728.0);
-	assert_int_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(a, "process"), "oomScoreAdj")
-				 ->valueint,
-			 500);
+	/* Burstable; the memory request defaults to the limit: 1000 - 1000 * 128Mi / 8Gi */
+	assert_int_equal(
+	    cJSON_GetObjectItem(cJSON_GetObjectItem(a, "process"), "oomScoreAdj")->valueint, 985);
 
 	assert_int_equal(build(POD(",\"command\":[\"x\"],\"resources\":{\"limits\":{\"cpu\":\"2\","
 				   "\"memory\":\"1G\"}}",
@@ -352,11 +358,8 @@ static void test_resources(void **state)
 	cpu = cJSON_GetObjectItem(r, "cpu");
 	assert_int_equal(cJSON_GetObjectItem(cpu, "shares")->valueint, 2048); /* request = limit */
 	assert_int_equal(cJSON_GetObjectItem(cpu, "quota")->valueint, 200000);
-	assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(b, "process"), "oomScoreAdj"));
-	assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(b, "annotations"),
-						BUNDLE_ANN_OOM_SCORE_ADJ)
-				    ->valuestring,
-			    "-997");
+	assert_int_equal(
+	    cJSON_GetObjectItem(cJSON_GetObjectItem(b, "process"), "oomScoreAdj")->valueint, -997);
 
 	assert_int_equal(build(POD(",\"command\":[\"x\"],\"resources\":{\"limits\":{\"memory\":"
 				   "\"lots\"}}",
@@ -364,6 +367,46 @@ static void test_resources(void **state)
 			       NULL, &c, &e),
 			 -EINVAL);
 	assert_string_equal(e.message, "invalid memory limit \"lots\"");
+}
+
+static int oom_adj(const char *resources)
+{
+	_cleanup_json_ cJSON *cfg = NULL;
+	_cleanup_free_ char *pod = NULL;
+	struct err e = {0};
+
+	assert_true(asprintf(&pod, POD(",\"command\":[\"x\"]%s", ""), resources) > 0);
+	assert_int_equal(build(pod, NULL, &cfg, &e), 0);
+	return cJSON_GetObjectItem(cJSON_GetObjectItem(cfg, "process"), "oomScoreAdj")->valueint;
+}
+
+/* kubelet's GetContainerOOMScoreAdjust, limited by the runtime's floor */
+static void test_oom_score_adj(void **state)
+{
+	/* BestEffort */
+	assert_int_equal(oom_adj(""), 1000);
+	/* Guaranteed: requests equal limits as quantities, not as strings */
+	assert_int_equal(oom_adj(",\"resources\":{\"limits\":{\"cpu\":\"1\",\"memory\":\"1Gi\"},"
+				 "\"requests\":{\"cpu\":\"1000m\",\"memory\":\"1024Mi\"}}"),
+			 -997);
+	/* Burstable: 1000 - 1000 * request / node memory */
+	assert_int_equal(oom_adj(",\"resources\":{\"requests\":{\"memory\":\"4Gi\"}}"), 500);
+	assert_int_equal(oom_adj(",\"resources\":{\"requests\":{\"memory\":\"1Gi\"},"
+				 "\"limits\":{\"memory\":\"2Gi\"}}"),
+			 875);
+	/* at least 1000 + -997, above Guaranteed; at most 999, below BestEffort */
+	assert_int_equal(oom_adj(",\"resources\":{\"requests\":{\"memory\":\"16Gi\"}}"), 3);
+	assert_int_equal(oom_adj(",\"resources\":{\"requests\":{\"cpu\":\"1\"}}"), 999);
+	assert_int_equal(oom_adj(",\"resources\":{\"requests\":{\"memory\":\"1\"}}"), 999);
+	mem_capacity = 0; /* unknown node memory: as no request */
+	assert_int_equal(oom_adj(",\"resources\":{\"requests\":{\"memory\":\"4Gi\"}}"), 999);
+	mem_capacity = 8LL << 30;
+	/* a runtime without CAP_SYS_RESOURCE cannot go below its own value */
+	oom_floor = 0;
+	assert_int_equal(oom_adj(",\"resources\":{\"limits\":{\"cpu\":\"1\",\"memory\":\"1Gi\"}}"),
+			 0);
+	assert_int_equal(oom_adj(""), 1000);
+	oom_floor = -1000;
 }
 
 static void test_quantity(void **state)
@@ -484,17 +527,18 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_args_rules),
-		cmocka_unit_test(test_no_command),
-		cmocka_unit_test(test_env),
-		cmocka_unit_test(test_env_missing_ref),
-		cmocka_unit_test(test_caps),
-		cmocka_unit_test(test_security),
-		cmocka_unit_test(test_user_from_image),
-		cmocka_unit_test(test_resources),
-		cmocka_unit_test(test_quantity),
-		cmocka_unit_test(test_mounts_and_namespaces),
-		cmocka_unit_test(test_cgroup_path),
+	    cmocka_unit_test(test_args_rules),
+	    cmocka_unit_test(test_no_command),
+	    cmocka_unit_test(test_env),
+	    cmocka_unit_test(test_env_missing_ref),
+	    cmocka_unit_test(test_caps),
+	    cmocka_unit_test(test_security),
+	    cmocka_unit_test(test_user_from_image),
+	    cmocka_unit_test(test_resources),
+	    cmocka_unit_test(test_oom_score_adj),
+	    cmocka_unit_test(test_quantity),
+	    cmocka_unit_test(test_mounts_and_namespaces),
+	    cmocka_unit_test(test_cgroup_path),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
