@@ -1129,8 +1129,8 @@ int bundle_config_build(const struct bundle_params *p, cJSON **ret, struct err *
 	/* allowPrivilegeEscalation defaults to true in Kubernetes */
 	cJSON_AddBoolToObject(process, "noNewPrivileges",
 			      !privileged && jbool(csc, "allowPrivilegeEscalation") == 0);
-	/* crun writes it to /proc/self/oom_score_adj in the container's init before it drops
-	 * capabilities; going below the runtime's own floor would fail with EACCES */
+	/* crun writes it to /proc/self/oom_score_adj before it drops capabilities (the container
+	 * inherits it); going below the runtime's floor would fail with EACCES */
 	oom = qos_oom_score(p->pod, ctr, p->memory_capacity);
 	cJSON_AddNumberToObject(process, "oomScoreAdj",
 				oom < p->oom_score_adj_floor ? p->oom_score_adj_floor : oom);

@@ -469,10 +469,10 @@ int bundle_config_write(const char *bundle_dir, const cJSON *cfg)
 }
 
 /* The kernel refuses (EACCES) an oom_score_adj below the writer's oom_score_adj_min unless the
- * writer has CAP_SYS_RESOURCE in the initial user namespace. crun writes it as root in the
- * container's init, exec'd (through the shim) from this process, so it holds the capability iff
- * it is in our bounding set, root keeps its capabilities across exec and we are not in a user
- * namespace. Otherwise our own oom_score_adj, which crun inherits, is the lowest safe value
+ * writer has CAP_SYS_RESOURCE in the initial user namespace. crun writes it as root before
+ * dropping capabilities, exec'd (through the shim) from this process, so it holds the capability
+ * iff it is in our bounding set, root keeps its capabilities across exec and we are not in a
+ * user namespace. Otherwise our own oom_score_adj, which crun inherits, is the lowest safe value
  * (what containerd's restrictOOMScoreAdj and podman do). */
 int bundle_oom_score_adj_floor(void)
 {
