@@ -369,6 +369,11 @@ int shoald_teardown(const struct config *cfg, struct err *e)
 	};
 	r = np_node_open(&no, &np, e);
 	if (r >= 0) {
+		/* a pod's veth goes with its netns only once nothing holds the netns any more */
+		r = np_node_veths_remove(np, e);
+		if (r < 0)
+			ret = log_warn_errno(r, "node %s: cannot remove pod veths: %s",
+					     cfg->node_name, e->message);
 		r = np_node_teardown(np, e);
 		if (r < 0)
 			ret = log_warn_errno(r, "node %s: cannot remove nft table %s: %s",

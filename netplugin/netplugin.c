@@ -120,6 +120,21 @@ int np_node_teardown(struct np_node *n, struct err *e)
 	return r == -ENOENT ? 0 : r;
 }
 
+int np_node_veths_remove(struct np_node *n, struct err *e)
+{
+	struct np_nl host = {0};
+	char prefix[IFNAMSIZ];
+	int r;
+
+	snprintf(prefix, sizeof(prefix), "sh%s", n->node_hash);
+	r = np_nl_open(&host, -1, e);
+	if (r < 0)
+		return r;
+	r = np_links_delete_prefix(&host, prefix, e);
+	np_nl_close(&host);
+	return r;
+}
+
 void np_pod_names(const struct np_node *n, const char *owner, const char *ifname,
 		  char veth[static IFNAMSIZ], char netns[static 128])
 {

@@ -46,6 +46,10 @@ int np_node_setup(struct np_node *n, struct err *e);
 /* Remove the node address and the nft table (pods are torn down one by one with
  * np_pod_teardown). */
 int np_node_teardown(struct np_node *n, struct err *e);
+/* Delete every host-side pod veth of the node (named "sh<node hash>..."), whatever became of
+ * its pod: for a node teardown, which cannot count on each pod's netns dying (and its veth
+ * with it) before it returns. Pods still served must not be on the node. */
+int np_node_veths_remove(struct np_node *n, struct err *e);
 /* The pod CIDR's reserved node address (network + 1) and the range. */
 const struct ipam_range *np_node_range(const struct np_node *n);
 /* Every lease (for leak checks and re-adoption); free(*ret). */

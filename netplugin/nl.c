@@ -375,6 +375,46 @@ int np_link_delete(struct np_nl *nl, const char *name, struct err *e)
 	return 0;
 }
 
+struct link_prefix {
+	const char *prefix;
+	char (*names)[IFNAMSIZ];
+	size_t n, cap;
+};
+
+static void link_prefix_cb(struct nl_object *o, void *arg)
+{
+	struct link_prefix *m = arg;
+	const char *name = rtnl_link_get_name((struct rtnl_link *)o);
+
+	if (name && !strncmp(name, m->prefix, strlen(m->prefix)) && m->n < m->cap)
+		snprintf(m->names[m->n++], IFNAMSIZ, "%s", name);
+}
+
+int np_links_delete_prefix(struct np_nl *nl, const char *prefix, struct err *e)
+{
+	_cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
+	_cleanup_free_ char(*names)[IFNAMSIZ] = NULL;
+	struct link_prefix m = {.prefix = prefix};
+	int r, ret = 0;
+
+	nl_reset(nl);
+	r = rtnl_link_alloc_cache(nl->sk, AF_UNSPEC, &cache);
+	if (r < 0)
+		return np_nl_fail(nl, r, e, "list links");
+	m.cap = (size_t)nl_cache_nitems(cache);
+	names = calloc(m.cap + 1, sizeof(*names));
+	if (!names)
+		return -ENOMEM;
+	m.names = names;
+	nl_cache_foreach(cache, link_prefix_cb, &m);
+	for (size_t i = 0; i < m.n; i++) {
+		r = np_link_delete(nl, names[i], e);
+		if (r < 0 && r != -ENOENT)
+			ret = r;
+	}
+	return ret;
+}
+
 int np_veth_create(struct np_nl *nl, const char *host, const char *peer_name, int peer_ns_fd,
 		   struct err *e)
 {

@@ -41,6 +41,8 @@ int np_link_index(struct np_nl *nl, const char *name, int *ret_ifindex, uint8_t 
 /* Set up (and the MTU when mtu > 0). */
 int np_link_up(struct np_nl *nl, const char *name, int mtu, struct err *e);
 int np_link_delete(struct np_nl *nl, const char *name, struct err *e); /* 0 or -ENOENT */
+/* Delete every link whose name starts with `prefix` (gone meanwhile is not an error). */
+int np_links_delete_prefix(struct np_nl *nl, const char *prefix, struct err *e);
 int np_veth_create(struct np_nl *nl, const char *host, const char *peer, int peer_ns_fd,
 		   struct err *e);
 int np_addr_add(struct np_nl *nl, int ifindex, uint32_t ip, int prefix, struct err *e);
