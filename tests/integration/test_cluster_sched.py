@@ -292,6 +292,12 @@ def test_admission_race_rejects_overcommit():
         nodes = c.nodes()
         n3 = nodes[2]
         alloc = {nd.name: allocatable_cpu(nodes[0], nd.name) for nd in nodes}
+        # an owner proposes onto n3 only once its replica holds n3's Node (one without it
+        # places the pod elsewhere, no admission, no rejection Event): every replica has
+        # every Node before the burst
+        for nd in nodes:
+            for other in nodes:
+                assert allocatable_cpu(nd, other.name) == alloc[other.name]
         per = alloc[n3.name] // 3 - 50  # three fit on n3, a fourth does not
         count = 6
         threads = [threading.Thread(target=create, args=(
