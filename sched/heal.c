@@ -144,8 +144,15 @@ int heal_observe(struct heal *h, const struct members *m, uint64_t now_ms)
 		total++;
 		unhealthy += h->v[i].state != MEMBERS_ALIVE;
 	}
+	bool was_limited = h->limited;
 	h->limited = unhealthy >= h->o.min_unhealthy &&
 		     (double)unhealthy >= h->o.unhealthy_threshold * (double)total;
+	/* a partition lifting: the first side's nodes answer a few ms before the others, so the
+	 * nodes still down get a fresh grace period instead of being evicted at once */
+	if (was_limited && !h->limited)
+		for (size_t i = 0; i < h->n; i++)
+			if (h->v[i].down && !h->v[i].evicted)
+				h->v[i].down_since = now_ms;
 
 	struct heal_node *oldest = NULL;
 	for (size_t i = 0; i < h->n; i++) {
