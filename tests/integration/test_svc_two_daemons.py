@@ -21,29 +21,12 @@ import pytest
 from podtest import PodNode, busybox_image
 from shoaltest import sh
 from test_services_e2e import PROBE, probe_image
+from test_svc_host import KPEER
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for namespaces and crun")
 
 PY = "/usr/bin/python3"
 VIP, PORT, TPORT = "10.96.211.7", 80, 9000
-
-# The kernel's peer of a connected UDP socket (/proc/net/udp): {"kpeer": "ip:port"} or {"err"}.
-KPEER = r"""
-import json, socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-try:
-    s.connect((sys.argv[1], int(sys.argv[2])))
-except OSError as e:
-    print(json.dumps({"err": e.errno})); sys.exit(0)
-lport = s.getsockname()[1]
-for line in open("/proc/self/net/udp").readlines()[1:]:
-    f = line.split()
-    if int(f[1].split(":")[1], 16) == lport:
-        rip, rp = f[2].split(":")
-        print(json.dumps({"kpeer": "%s:%d" % (socket.inet_ntoa(bytes.fromhex(rip)[::-1]),
-                                              int(rp, 16))}))
-        break
-"""
 
 
 class Node:
