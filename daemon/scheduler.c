@@ -80,6 +80,8 @@ struct scheduler {
 	struct store_watch *pod_watch, *node_watch;
 	struct event *pass_ev, *tick_ev;
 	uint64_t epoch;
+	/* a self-placement whose binding failed: a pass is due at this time (0: none) */
+	uint64_t bind_retry_ms;
 	void *by_uid; /* tsearch root of struct spod * */
 	struct spod **pods;
 	size_t npods, cap_pods;
@@ -682,6 +684,11 @@ static void act_run(struct scheduler *s, const struct action *a)
 			if (p)
 				ledger_follow(s, p);
 			answer_failed(s, a);
+			/* an owner placing on itself answers no nomination: nothing else would
+			 * place the pod again until the next pod or Node event, so the tick
+			 * schedules a pass after the same delay as an answer's retry */
+			if (!a->answer && p && !*p->node && !p->deleting && !s->bind_retry_ms)
+				s->bind_retry_ms = util_now_ms() + SCHED_ANSWER_RETRY_MS;
 			return;
 		}
 		s->binds++;
@@ -798,6 +805,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		stale =
 		    answer_owed(s, p, now) || (!*p->node && *p->nominated && !p->deleting &&
 					       now - p->nominated_seen_ms >= NOMINATION_TIMEOUT_MS);
+	}
+	if (s->bind_retry_ms && now >= s->bind_retry_ms) {
+		s->bind_retry_ms = 0;
+		stale = true;
 	}
 	if (epoch != s->epoch || stale) {
 		s->epoch = epoch;
