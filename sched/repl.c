@@ -38,6 +38,11 @@
  * spend merging (at least one transaction) */
 #define MERGE_SLICE 256
 #define MERGE_TURN_MS 10
+/* the queue's slices share one SQLite transaction (store_merge_hold) committed when the queue
+ * is empty, a round's final message is merged, or this long after the first slice: fewer,
+ * larger transactions (each rewrites the index pages it touched), watch events later by at
+ * most this much during a catch-up */
+#define BULK_COMMIT_MS 250
 /* the initiator asks for no more bodies while this many registers wait to be merged */
 #define PEND_PIPELINE_MAX 8192
 /* a node whose own round found this many buckets empty here and not at the peer (or that has
@@ -194,6 +199,8 @@ struct repl {
 	struct pend *phead, *ptail;
 	size_t pend_regs, pend_bytes;
 	uint64_t pend_seq, merged_seq;
+	uint64_t held_seq; /* merged into the bulk transaction, not committed yet */
+	uint64_t bulk_at;  /* when the bulk transaction began, 0: none */
 	uint64_t next_ae, next_gc;
 
 	struct lost *lost;
@@ -438,8 +445,9 @@ static void lost_flush(struct repl *r)
 	r->nlost = 0;
 }
 
-/* Merge registers in batches of merge_batch; returns the number applied. */
-static size_t merge(struct repl *r, struct store_reg *regs, size_t n)
+/* Merge registers in batches of merge_batch (held: into the bulk transaction); returns the
+ * number applied. */
+static size_t merge(struct repl *r, struct store_reg *regs, size_t n, bool held)
 {
 	size_t applied = 0, k = 0;
 
@@ -456,7 +464,13 @@ static size_t merge(struct repl *r, struct store_reg *regs, size_t n)
 		struct store_merge_stats st = {0};
 
 		r->merging = true;
-		store_merge(r->s, regs + i, k, &st);
+		if (held) {
+			if (!r->bulk_at)
+				r->bulk_at = now_ms(r);
+			store_merge_hold(r->s, regs + i, k, &st);
+		} else {
+			store_merge(r->s, regs + i, k, &st);
+		}
 		r->merging = false;
 		applied += st.applied;
 		r->st.applied += st.applied;
@@ -568,15 +582,30 @@ static struct pend *pend_add(struct repl *r, const uint8_t *msg, size_t len, str
 static void serve_final_done(struct repl *r, const char *member, uint64_t start, uint8_t **vec,
 			     size_t *vec_len);
 
+/* Commit the bulk transaction: what it holds counts as merged only now. */
+static void bulk_commit(struct repl *r)
+{
+	r->merging = true;
+	store_merge_commit(r->s);
+	r->merging = false;
+	r->bulk_at = 0;
+	lost_flush(r);
+	if (r->held_seq > r->merged_seq)
+		r->merged_seq = r->held_seq;
+}
+
 /* Merge from the queue for at most MERGE_TURN_MS (at least one slice); true if any is left. */
 static bool pend_run(struct repl *r)
 {
 	uint64_t t0 = now_ms(r);
 
+	/* another write of the store may have committed the bulk */
+	if (r->bulk_at && !store_merge_held(r->s))
+		bulk_commit(r);
 	while (r->phead) {
 		struct pend *p = r->phead;
 		size_t k = p->n - p->done < MERGE_SLICE ? p->n - p->done : MERGE_SLICE;
-		size_t applied = merge(r, p->regs + p->done, k);
+		size_t applied = merge(r, p->regs + p->done, k, true);
 
 		if (p->repair)
 			r->st.repairs += applied;
@@ -587,20 +616,27 @@ static bool pend_run(struct repl *r)
 			if (!r->phead)
 				r->ptail = NULL;
 			r->pend_bytes -= p->len;
-			r->merged_seq = p->seq;
-			if (p->final)
+			r->held_seq = p->seq;
+			if (p->final) {
+				/* the round completes on durable merges only */
+				bulk_commit(r);
 				serve_final_done(r, p->final_member, p->final_start, &p->final_vec,
 						 &p->final_vec_len);
+			}
 			pend_free(p);
 		}
 		if (now_ms(r) >= t0 + MERGE_TURN_MS)
 			break;
 	}
+	if (r->bulk_at && (!r->phead || now_ms(r) >= r->bulk_at + BULK_COMMIT_MS))
+		bulk_commit(r);
 	return r->phead != NULL;
 }
 
 static void pend_clear(struct repl *r)
 {
+	store_merge_commit(r->s); /* what the bulk holds is merged: keep it */
+	r->bulk_at = 0;
 	for (struct pend *p = r->phead, *n; p; p = n) {
 		n = p->next;
 		pend_free(p);
@@ -653,7 +689,8 @@ static void on_commit(const struct store_event *ev, void *ud)
 	struct repl *r = ud;
 	const struct store_obj *o = ev->obj, *old = ev->old;
 
-	if (!r->merging) {
+	/* not ev->merged: a local write, also one a callback made during a merge */
+	if (!ev->merged) {
 		dirty_add(r, o->resource, o->ns, o->name);
 		return;
 	}
@@ -1282,7 +1319,7 @@ static void drops_add(struct repl *r, struct drops *d, const char *res, const ch
 
 static void drops_apply(struct repl *r, struct drops *d)
 {
-	size_t n = merge(r, d->rv.v, d->rv.n);
+	size_t n = merge(r, d->rv.v, d->rv.n, false);
 
 	r->st.pull_dropped += n;
 }
@@ -1317,7 +1354,7 @@ static int merge_or_queue(struct repl *r, const uint8_t *msg, size_t len, struct
 	if (queued)
 		*queued = NULL;
 	if (pend_empty(r) && rv->n <= MERGE_NOW_MAX) {
-		size_t applied = merge(r, rv->v, rv->n);
+		size_t applied = merge(r, rv->v, rv->n, false);
 
 		if (repair)
 			r->st.repairs += applied;

@@ -83,6 +83,7 @@ struct res {
 
 struct ev_slot {
 	enum store_event_type type;
+	bool merged; /* applied by a merge (store_event.merged) */
 	uint64_t rv;
 	struct obj_priv *obj, *old;
 };
@@ -143,6 +144,13 @@ struct store {
 	size_t nwatchers;
 	bool dispatching;
 	bool batch; /* store_merge: one transaction, dispatch at its end */
+	/*
+	 * store_merge_hold: a bulk transaction left open across calls. Its events (rv above
+	 * bulk_rv0) are held until it commits; bulk_lease was made durable before it began and
+	 * bounds every rv it hands out, so a crash before the commit reuses none of them.
+	 */
+	bool bulk;
+	uint64_t bulk_rv0, bulk_lease;
 
 	uint64_t seq_base, max_ahead_ms;
 	uint64_t merged, merge_stale, clock_refused;
@@ -274,6 +282,7 @@ void obj_retire(struct store *s, struct obj_priv *o);
 int ring_reserve(struct store *s);
 void ring_push(struct store *s, enum store_event_type type, uint64_t rv, struct obj_priv *obj,
 	       struct obj_priv *old);
+uint64_t ring_deliverable(const struct store *s);
 void ring_evict(struct store *s);
 void watch_free(struct store_watch *w);
 void store_dispatch(struct store *s);
@@ -282,8 +291,10 @@ void store_dispatch(struct store *s);
 int db_open(struct store *s, const char *path);
 void db_close(struct store *s);
 int db_write(struct store *s, int op, const struct row *w, struct err *e);
-int db_begin(struct store *s);
+int db_begin(struct store *s); /* commits an open bulk transaction first (db_bulk_end) */
 int db_commit(struct store *s); /* rolls back on failure */
+/* Commit the bulk transaction, if open; its events are then deliverable (store_dispatch). */
+int db_bulk_end(struct store *s);
 void db_rollback(struct store *s);
 int db_drop(struct store *s, const char *resource, const char *ns, const char *name);
 int db_floor(struct store *s, uint64_t seq);

@@ -152,6 +152,7 @@ enum store_event_type { STORE_ADDED = 1, STORE_MODIFIED, STORE_DELETED };
 
 struct store_event {
 	enum store_event_type type;
+	bool merged;                /* applied by store_merge*() from another node's registers */
 	uint64_t rv;
 	struct store_obj *obj;      /* new state (for DELETED: final state) */
 	struct store_obj *old;      /* previous state, NULL for ADDED */
@@ -215,6 +216,24 @@ int store_merge(struct store *s, const struct store_reg *regs, size_t n,
 		struct store_merge_stats *st);
 /* One register: 1 applied, 0 stale, -EAGAIN later, -ERANGE clock ahead, -EINVAL malformed. */
 int store_merge_register(struct store *s, const struct store_reg *reg);
+
+/*
+ * A bulk merge (a catch-up of many registers): store_merge_hold() merges like store_merge()
+ * but into one SQLite transaction left open across calls, and holds the watch events until
+ * store_merge_commit() (or any other write of the store, which commits it first) commits it;
+ * then they are delivered in rv order. Before the transaction begins the persisted commit
+ * floor is raised by STORE_BULK_MAX, and a bulk is committed before it would hand out more
+ * rvs than that: a process killed before the commit loses the held merges (anti-entropy
+ * brings them again) but never reuses a resourceVersion, even one a GET or LIST showed
+ * (reads see held merges; watchers do not). n <= STORE_BULK_MAX. Until the commit the
+ * caller must not count the registers as merged (e.g. complete an anti-entropy round). On a
+ * failure (<0) the whole bulk is rolled back and its events delivered, as store_merge's.
+ */
+#define STORE_BULK_MAX 16384
+int store_merge_hold(struct store *s, const struct store_reg *regs, size_t n,
+		     struct store_merge_stats *st);
+int store_merge_commit(struct store *s);
+bool store_merge_held(const struct store *s);
 
 /*
  * Every key of `resource` (NULL: all) including tombstones, in (resource, ns, name) order,

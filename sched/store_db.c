@@ -87,7 +87,18 @@ static void bind_key(sqlite3_stmt *st, const char *resource, const char *ns, con
 
 int db_begin(struct store *s)
 {
+	/* another write commits the merges held so far first: they are older, and the bulk's
+	 * failure (rolled back, see store_merge_hold) is no reason to refuse this one */
+	db_bulk_end(s);
 	return db_step_done(s->st[ST_BEGIN]);
+}
+
+int db_bulk_end(struct store *s)
+{
+	if (!s->bulk)
+		return 0;
+	s->bulk = false;
+	return db_commit(s);
 }
 
 int db_commit(struct store *s)
@@ -386,6 +397,7 @@ int db_open(struct store *s, const char *path)
 /* The meta row keeps the sequence and the clock even when no row carries them. */
 void db_close(struct store *s)
 {
+	db_bulk_end(s);
 	if (s->st[ST_META]) {
 		sqlite3_bind_int64(s->st[ST_META], 1, (sqlite3_int64)s->rv);
 		sqlite3_bind_int64(s->st[ST_META], 2, (sqlite3_int64)s->hlc.last);

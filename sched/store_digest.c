@@ -372,6 +372,8 @@ int store_tombstones_collect(struct store *s, uint64_t horizon_hlc)
 	size_t n, dropped = 0;
 	int r;
 
+	/* held merges first, delivered (db_begin would commit them, not deliver them) */
+	store_merge_commit(s);
 	r = collect(s, NULL, 0, STORE_DIGEST_BUCKETS, &v, &n);
 	if (r < 0)
 		return r;

@@ -4,7 +4,8 @@
  * order in store_write.c; a winner (or a loser that still teaches the key a sticky field)
  * becomes a struct kstate and goes through key_commit(), the same path as a local write, so
  * it gets a local resourceVersion and reaches watches the same way. A batch is one SQLite
- * transaction and one notification pass.
+ * transaction and one notification pass; a bulk (store_merge_hold) is many batches in one
+ * transaction, notified when it commits.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -203,20 +204,13 @@ static int merge_one(struct store *s, const struct store_reg *in, uint64_t wall)
 	return merge_status(s, ent, in);
 }
 
-static int merge_run(struct store *s, const struct store_reg *regs, size_t n,
-		     struct store_merge_stats *st, int *last)
+/* Merge regs inside the open transaction (s->batch set around it); <0: SQLite or memory. */
+static int merge_apply(struct store *s, const struct store_reg *regs, size_t n,
+		       struct store_merge_stats *st, int *last)
 {
-	struct store_merge_stats local = { 0 };
 	uint64_t wall = store_wall(s);
 	int rc = 0;
 
-	if (!st)
-		st = &local;
-	*st = (struct store_merge_stats){ 0 };
-	if (n == 0)
-		return 0;
-	if (db_begin(s) < 0)
-		return -EIO;
 	s->batch = true;
 	for (size_t i = 0; i < n; i++) {
 		int r = merge_one(s, &regs[i], wall);
@@ -236,12 +230,29 @@ static int merge_run(struct store *s, const struct store_reg *regs, size_t n,
 	s->batch = false;
 	for (size_t i = 0; i < s->nres; i++)
 		res_settle(s->res[i]);
+	s->merged += st->applied;
+	s->merge_stale += st->stale;
+	return rc;
+}
+
+static int merge_run(struct store *s, const struct store_reg *regs, size_t n,
+		     struct store_merge_stats *st, int *last)
+{
+	struct store_merge_stats local = { 0 };
+	int rc;
+
+	if (!st)
+		st = &local;
+	*st = (struct store_merge_stats){ 0 };
+	if (n == 0)
+		return 0;
+	if (db_begin(s) < 0)
+		return -EIO;
+	rc = merge_apply(s, regs, n, st, last);
 	if (rc < 0)
 		db_rollback(s);
 	else if (db_commit(s) < 0)
 		rc = -EIO;
-	s->merged += st->applied;
-	s->merge_stale += st->stale;
 	store_dispatch(s);
 	ring_evict(s);
 	return rc < 0 ? rc : (int)st->applied;
@@ -260,4 +271,70 @@ int store_merge_register(struct store *s, const struct store_reg *reg)
 	int last = 0, r = merge_run(s, reg, 1, NULL, &last);
 
 	return r < 0 ? r : last;
+}
+
+/*
+ * The bulk transaction. Before it begins, the commit floor (the sequence a reopened store
+ * starts above) is raised past every rv it may hand out, in a transaction of its own: a kill
+ * before the bulk commits loses its writes (another node still has them; anti-entropy brings
+ * them again) but no resourceVersion anybody saw is handed out again. Its events wait in the
+ * ring (ring_deliverable) until it commits, so watchers, controllers and replication only see
+ * durable merges.
+ */
+static int bulk_begin(struct store *s)
+{
+	uint64_t lease = s->rv + STORE_BULK_MAX;
+
+	if (db_floor(s, lease) < 0 || db_begin(s) < 0)
+		return -EIO;
+	s->bulk = true;
+	s->bulk_rv0 = s->rv;
+	s->bulk_lease = lease;
+	return 0;
+}
+
+int store_merge_hold(struct store *s, const struct store_reg *regs, size_t n,
+		     struct store_merge_stats *st)
+{
+	struct store_merge_stats local = { 0 };
+	int rc, last;
+
+	if (!st)
+		st = &local;
+	*st = (struct store_merge_stats){ 0 };
+	if (n == 0)
+		return 0;
+	if (n > STORE_BULK_MAX)
+		return -E2BIG;
+	/* each register hands out at most one rv: past the lease, commit and take another */
+	if (s->bulk && s->rv + n > s->bulk_lease && store_merge_commit(s) < 0)
+		return -EIO;
+	if (!s->bulk && bulk_begin(s) < 0)
+		return -EIO;
+	rc = merge_apply(s, regs, n, st, &last);
+	if (rc < 0) {
+		/* the whole bulk is rolled back; the index keeps it (as store_merge's batch) and
+		 * its held events go out: their rvs are below the lease */
+		db_rollback(s);
+		s->bulk = false;
+		store_dispatch(s);
+		ring_evict(s);
+		return rc;
+	}
+	return (int)st->applied;
+}
+
+int store_merge_commit(struct store *s)
+{
+	/* a write that committed the bulk first may have failed before delivering its events */
+	int rc = db_bulk_end(s) < 0 ? -EIO : 0;
+
+	store_dispatch(s);
+	ring_evict(s);
+	return rc;
+}
+
+bool store_merge_held(const struct store *s)
+{
+	return s->bulk;
 }

@@ -57,7 +57,8 @@ int ring_reserve(struct store *s)
 
 	if (s->ring_len < s->ring_cap)
 		return 0;
-	if (!s->dispatching && !s->batch && s->ring_len >= s->window) {
+	if (!s->dispatching && !s->batch && s->ring_len >= s->window &&
+	    s->ring[s->ring_head].rv <= ring_deliverable(s)) {
 		ring_drop_oldest(s);
 		return 0;
 	}
@@ -83,17 +84,25 @@ void ring_push(struct store *s, enum store_event_type type, uint64_t rv,
 {
 	struct ev_slot *e = &s->ring[(s->ring_head + s->ring_len) % s->ring_cap];
 
-	*e = (struct ev_slot){ .type = type, .rv = rv, .obj = obj, .old = old };
+	*e = (struct ev_slot){ .type = type, .merged = s->batch, .rv = rv, .obj = obj, .old = old };
 	ring_hold(s, obj);
 	ring_hold(s, old);
 	s->ring_len++;
+}
+
+/* Events up to this rv may be delivered: a bulk transaction's wait for its commit. */
+uint64_t ring_deliverable(const struct store *s)
+{
+	return s->bulk ? s->bulk_rv0 : s->rv;
 }
 
 void ring_evict(struct store *s)
 {
 	if (s->dispatching || s->batch)
 		return;
-	while (s->ring_len > 0 && (s->ring_len > s->window || s->pinned_bytes > s->window_bytes))
+	/* held events are not delivered yet: they stay (the ring grows by a bulk at most) */
+	while (s->ring_len > 0 && s->ring[s->ring_head].rv <= ring_deliverable(s) &&
+	       (s->ring_len > s->window || s->pinned_bytes > s->window_bytes))
 		ring_drop_oldest(s);
 }
 
@@ -129,12 +138,12 @@ static void watch_sweep(struct store *s)
 
 static void watch_catch_up(struct store *s, struct store_watch *w)
 {
-	while (!w->cancelled && w->last_rv < s->rv) {
+	while (!w->cancelled && w->last_rv < ring_deliverable(s)) {
 		const struct ev_slot *slot = ring_at(s, w->last_rv + 1);
 		struct store_event ev;
 
 		if (!slot) { /* cannot happen: the ring is not trimmed during dispatch */
-			w->last_rv = s->oldest_rv > w->last_rv ? s->oldest_rv : s->rv;
+			w->last_rv = s->oldest_rv > w->last_rv ? s->oldest_rv : ring_deliverable(s);
 			continue;
 		}
 		w->last_rv = slot->rv;
@@ -142,6 +151,7 @@ static void watch_catch_up(struct store *s, struct store_watch *w)
 			continue;
 		ev = (struct store_event){
 			.type = slot->type,
+			.merged = slot->merged,
 			.rv = slot->rv,
 			.obj = &slot->obj->pub,
 			.old = slot->old ? &slot->old->pub : NULL,
@@ -163,7 +173,7 @@ void store_dispatch(struct store *s)
 		for (struct store_watch *w = s->watch_head; w; w = w->next)
 			watch_catch_up(s, w);
 		for (struct store_watch *w = s->watch_head; w; w = w->next)
-			if (!w->cancelled && w->last_rv < s->rv)
+			if (!w->cancelled && w->last_rv < ring_deliverable(s))
 				again = true;
 	} while (again);
 	s->dispatching = false;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 #include <sqlite3.h>
 
@@ -562,6 +563,226 @@ static void test_merged_state_persists(void **state)
 	node_close(&b);
 }
 
+/* --- bulk merges (store_merge_hold): events held until the commit, no rv reused --- */
+
+struct seen {
+	uint64_t n, last_rv, max_rv;
+	bool in_order;
+	bool all_merged; /* every event so far was a merge */
+};
+
+static void seen_fn(const struct store_event *ev, void *userdata)
+{
+	struct seen *x = userdata;
+
+	if (ev->rv <= x->last_rv)
+		x->in_order = false;
+	if (!ev->merged)
+		x->all_merged = false;
+	x->last_rv = ev->rv;
+	if (ev->rv > x->max_rv)
+		x->max_rv = ev->rv;
+	x->n++;
+}
+
+/* n pods on a fresh source store; their registers into m */
+static void source_pods(struct node *a, struct msgs *m, const char *prefix, int n)
+{
+	struct err e = { 0 };
+	char name[32];
+
+	for (int i = 0; i < n; i++) {
+		_cleanup_json_ cJSON *o = NULL;
+
+		snprintf(name, sizeof(name), "%s%03d", prefix, i);
+		o = pod(name, "x", NULL, false);
+		assert_int_equal(store_create(a->s, "pods", "default", name, o, NULL, &e), 0);
+	}
+	assert_int_equal(store_reg_list(a->s, "pods", 0, STORE_DIGEST_BUCKETS, capture_fn, m), 0);
+}
+
+static int hold(struct store *s, struct msgs *m, size_t from, size_t n)
+{
+	struct store_reg regs[n];
+
+	for (size_t k = 0; k < n; k++)
+		regs[k] = m->v[from + k].r;
+	return store_merge_hold(s, regs, n, NULL);
+}
+
+/*
+ * Merges held in a bulk reach the index at once (a GET sees them) but watchers only when the
+ * bulk commits, then all of them in rv order, flagged merged; a local write commits the bulk
+ * first, and watchers see its held merges before the local write.
+ */
+static void test_bulk_holds_events(void **state)
+{
+	struct node a = { 0 }, b = { 0 };
+	struct msgs m = { 0 }, m2 = { 0 };
+	struct seen x = { .in_order = true, .all_merged = true };
+	struct store_watch *w = NULL;
+	struct store_obj *o = NULL;
+	struct err e = { 0 };
+	uint64_t rv0;
+
+	node_open(&a, "a", NULL, false);
+	node_open(&b, "b", NULL, false);
+	assert_int_equal(store_watch_add(b.s, "pods", 0, seen_fn, &x, &w), 0);
+	source_pods(&a, &m, "p", 40);
+	assert_int_equal(m.n, 40);
+	rv0 = store_rv(b.s);
+	assert_int_equal(hold(b.s, &m, 0, 25), 25);
+	assert_true(store_merge_held(b.s));
+	assert_int_equal(hold(b.s, &m, 25, 15), 15);
+	assert_int_equal(x.n, 0);
+	assert_int_equal(b.events, 0);
+	assert_int_equal(store_rv(b.s), rv0 + 40);
+	assert_int_equal(store_get(b.s, "pods", "default", "p007", &o), 0);
+	store_obj_unref(o);
+	/* a watch added now starts at the index: it gets none of the held events either */
+	assert_int_equal(store_merge_commit(b.s), 0);
+	assert_false(store_merge_held(b.s));
+	assert_int_equal(x.n, 40);
+	assert_int_equal(b.events, 40);
+	assert_true(x.in_order && x.all_merged);
+	assert_int_equal(x.max_rv, rv0 + 40);
+
+	/* again, then a local write on b: the held merges go first, then the write */
+	{
+		_cleanup_json_ cJSON *q = pod("local", "y", NULL, false);
+
+		source_pods(&a, &m2, "q", 10);
+		rv0 = store_rv(b.s);
+		assert_int_equal(hold(b.s, &m2, 0, m2.n), 10);
+		assert_int_equal(x.n, 40);
+		assert_int_equal(store_create(b.s, "pods", "default", "local", q, NULL, &e), 0);
+		assert_false(store_merge_held(b.s));
+		assert_int_equal(x.n, 40 + 10 + 1);
+		assert_int_equal(x.max_rv, rv0 + 11);
+		assert_true(x.in_order);
+		assert_false(x.all_merged); /* the last one, the local write */
+	}
+	store_watch_cancel(w);
+	msgs_free(&m);
+	msgs_free(&m2);
+	node_close(&a);
+	node_close(&b);
+}
+
+/*
+ * A process killed with a bulk open: the reopened store has what was committed, not the held
+ * merges (anti-entropy brings them again), and its sequence starts above every rv handed out
+ * before the kill, so no resourceVersion a reader or watcher saw is reused.
+ */
+static void test_bulk_kill_reuses_no_rv(void **state)
+{
+	const char *path = *state;
+	struct node a = { 0 }, b = { 0 };
+	struct msgs m = { 0 };
+	struct store_obj *o = NULL;
+	uint64_t seen[2] = { 0 }; /* the committed part's rv, the highest rv handed out */
+	int pfd[2], status;
+	pid_t pid;
+
+	node_open(&a, "a", NULL, false);
+	source_pods(&a, &m, "p", 60);
+	assert_int_equal(pipe(pfd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct seen x = { .in_order = true, .all_merged = true };
+		struct store_watch *w = NULL;
+		bool ok;
+
+		close(pfd[0]);
+		node_open(&b, "b", path, false);
+		ok = store_watch_add(b.s, "pods", 0, seen_fn, &x, &w) == 0;
+		/* 20 held and committed (watchers saw them), 40 held and never committed */
+		ok = ok && hold(b.s, &m, 0, 20) == 20 && store_merge_commit(b.s) == 0 && x.n == 20;
+		seen[0] = store_rv(b.s);
+		ok = ok && hold(b.s, &m, 20, 40) == 40 && x.n == 20;
+		/* a GET shows a held merge's rv */
+		ok = ok && store_get(b.s, "pods", "default", "p059", &o) == 0 && o->rv > seen[0];
+		seen[1] = store_rv(b.s);
+		ok = ok && write(pfd[1], seen, sizeof(seen)) == sizeof(seen);
+		_exit(ok ? 0 : 1); /* killed: no commit, no close */
+	}
+	close(pfd[1]);
+	assert_int_equal(read(pfd[0], seen, sizeof(seen)), sizeof(seen));
+	close(pfd[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_true(seen[1] >= seen[0] + 40);
+
+	node_open(&b, "b", path, false);
+	assert_true(store_rv(b.s) >= seen[1]);
+	assert_int_equal(store_get(b.s, "pods", "default", "p000", &o), 0); /* committed */
+	store_obj_unref(o);
+	/* the first 20 in list order were committed, the rest lost */
+	assert_int_equal(store_get(b.s, "pods", "default", m.v[19].r.name, &o), 0);
+	store_obj_unref(o);
+	assert_int_equal(store_get(b.s, "pods", "default", m.v[20].r.name, &o), -ENOENT);
+	assert_int_equal(store_get(b.s, "pods", "default", m.v[59].r.name, &o), -ENOENT);
+	/* merged again, they get rvs above everything seen before the kill */
+	assert_int_equal(hold(b.s, &m, 20, 40), 40);
+	assert_int_equal(store_merge_commit(b.s), 0);
+	assert_int_equal(store_get(b.s, "pods", "default", m.v[20].r.name, &o), 0);
+	assert_true(o->rv > seen[1]);
+	store_obj_unref(o);
+	node_close(&b);
+	msgs_free(&m);
+	node_close(&a);
+}
+
+static int fail_name(void *userdata, const char *resource, const char *ns, const char *name)
+{
+	return strcmp(name, (const char *)userdata) == 0 ? -EIO : 0;
+}
+
+/*
+ * A write failing in SQLite mid-bulk rolls the whole bulk back; its events (already in the
+ * index) go out, and a reopened store reuses none of their rvs.
+ */
+static void test_bulk_rollback_reuses_no_rv(void **state)
+{
+	const char *path = *state;
+	struct node a = { 0 }, b = { 0 };
+	struct msgs m = { 0 };
+	struct seen x = { .in_order = true, .all_merged = true };
+	struct store_watch *w = NULL;
+	struct store_obj *o = NULL;
+	struct store *s = NULL;
+	char bad[8];
+	struct store_options opt = {
+		.path = path,
+		.node_name = "b",
+		.clock = node_now,
+		.clock_data = &b,
+		.fault = fail_name,
+		.fault_data = bad,
+	};
+
+	b.now = T0;
+	node_open(&a, "a", NULL, false);
+	source_pods(&a, &m, "p", 30);
+	snprintf(bad, sizeof(bad), "%s", m.v[25].r.name);
+	assert_int_equal(store_open(&opt, &s), 0);
+	assert_int_equal(store_watch_add(s, "pods", 0, seen_fn, &x, &w), 0);
+	assert_int_equal(hold(s, &m, 0, 20), 20);
+	assert_int_equal(x.n, 0);
+	assert_true(hold(s, &m, 20, 10) < 0);
+	assert_false(store_merge_held(s));
+	assert_true(x.n >= 20 && x.in_order);
+	s = store_close(s);
+
+	node_open(&b, "b", path, false);
+	assert_true(store_rv(b.s) >= x.max_rv);
+	assert_int_equal(store_get(b.s, "pods", "default", m.v[0].r.name, &o), -ENOENT);
+	node_close(&b);
+	msgs_free(&m);
+	node_close(&a);
+}
+
 /*
  * Random local writes on three stores; each write's registers go to a log, and every store
  * takes messages from the log in its own random order (some twice, some in batches, a status
@@ -1065,6 +1286,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_old_file_migrates, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_merged_state_persists, tmp_setup, tmp_teardown),
 		cmocka_unit_test(test_merge_batch_order),
+		cmocka_unit_test(test_bulk_holds_events),
+		cmocka_unit_test_setup_teardown(test_bulk_kill_reuses_no_rv, tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_bulk_rollback_reuses_no_rv, tmp_setup,
+						tmp_teardown),
 		cmocka_unit_test(test_random_convergence),
 		cmocka_unit_test_setup_teardown(test_status_term, tmp_setup, tmp_teardown),
 	};
