@@ -18,11 +18,15 @@
 #include "lib/util.h"
 #include "sched/admission.h"
 #include "sched/answer.h"
+#include "sched/hlc.h"
 
 #define PASS_DELAY_MS 2		    /* coalesce a burst of events into one pass */
 #define TICK_MS 1000		    /* membership epoch and stale nominations */
 #define NOMINATION_TIMEOUT_MS 30000 /* a nominee that neither binds nor rejects: place again */
 #define MAX_EXCLUDED 16
+/* a pod counts as still starting on its node (SCHED_STARTING_COST) for the pods created up to
+ * this long after it: a function of the replicated creation times, the same on every owner */
+#define STARTING_WINDOW_MS 10000
 
 struct excl {
 	char node[254];
@@ -40,6 +44,7 @@ struct spod {
 	size_t idx;
 	uint64_t born; /* HLC of the pod's create: the order owners place pending pods in */
 	uint64_t seed; /* the placement's tie-break, the same on every node (a hash of the uid) */
+	struct sched_node *scored; /* during a pass: where the scoring view counts it, or NULL */
 	/* owner side */
 	char proposed[254]; /* the node this node nominated, "" none */
 	uint64_t nominated_seen_ms;
@@ -148,6 +153,9 @@ static int spod_set(struct spod *p, cJSON *obj)
 		p->nominated_seen_ms = util_now_ms();
 		p->nom_seq++;
 	}
+	/* starting is counted by creation time (pass_run), not from the phase: when a pod turns
+	 * Running differs between replicas, and the owners' replays must agree */
+	sp.starting = true;
 	sched_pod_release(&p->sp);
 	cJSON_Delete(p->obj);
 	p->obj = obj;
@@ -484,9 +492,11 @@ static bool unsched_written(const struct spod *p, const char *msg)
 	return false;
 }
 
-/* The owner's half: choose a node for a pending pod. */
-static void owner_place(struct scheduler *s, struct spod *p, struct sched_node *view, size_t n,
-			struct tview *t, uint64_t now)
+/* The owner's half: choose a node for a pending pod, filtered against view and scored against
+ * scored (pass_run). Returns the node of view it is counted on (committed), or NULL. */
+static struct sched_node *owner_place(struct scheduler *s, struct spod *p, struct sched_node *view,
+				      const struct sched_node *scored, size_t n, struct tview *t,
+				      uint64_t now)
 {
 	const char *excl[MAX_EXCLUDED];
 	struct sched_fit_error fe;
@@ -498,9 +508,11 @@ static void owner_place(struct scheduler *s, struct spod *p, struct sched_node *
 		struct sched_node *nn = view_find(view, n, p->nominated);
 		/* a live nominee answers; one that does not for too long is asked no more */
 		if (nn && now - p->nominated_seen_ms < NOMINATION_TIMEOUT_MS)
-			return;
-		if (nn)
+			return nn;
+		if (nn) {
 			exclude(s, p, p->nominated);
+			sched_node_uncommit(nn, &p->sp); /* placed again: counted where it goes */
+		}
 	} else if (p->proposed[0]) {
 		/* our nomination was cleared without a binding: the nominee rejected it */
 		exclude(s, p, p->proposed);
@@ -512,8 +524,8 @@ static void owner_place(struct scheduler *s, struct spod *p, struct sched_node *
 	if (s->test_propose_to && !excluded(p, s->test_propose_to))
 		chosen = view_find(view, n, s->test_propose_to);
 	if (!chosen) {
-		i = sched_place_r(&p->sp, view, n, s->strategy, excl, p->n_excluded, p->seed,
-				  &fe);
+		i = sched_place_scored(&p->sp, view, scored, n, s->strategy, excl, p->n_excluded,
+				       p->seed, &fe);
 		if (i < 0) {
 			/* the nodes that rejected it count under their own reason */
 			size_t k = 0;
@@ -531,7 +543,7 @@ static void owner_place(struct scheduler *s, struct spod *p, struct sched_node *
 					 fe.n_nodes);
 			if (!unsched_written(p, msg))
 				act_add(s, ACT_UNSCHEDULABLE, p, NULL, msg);
-			return;
+			return NULL;
 		}
 		chosen = &view[i];
 	}
@@ -547,10 +559,11 @@ static void owner_place(struct scheduler *s, struct spod *p, struct sched_node *
 			exclude(s, p, s->self);
 			reject(s, p, r);
 		}
-		return;
+		return chosen;
 	}
 	snprintf(p->proposed, sizeof(p->proposed), "%s", chosen->name);
 	act_add(s, ACT_NOMINATE, p, chosen->name, NULL);
+	return chosen;
 }
 
 /*
@@ -559,22 +572,25 @@ static void owner_place(struct scheduler *s, struct spod *p, struct sched_node *
  * of the same burst go where one scheduler placing them all would put them, instead of every
  * owner favouring the same best node (docs/scheduling.md, "Owners herd").
  */
-static void replay_place(struct scheduler *s, struct spod *p, struct sched_node *view, size_t n)
+static struct sched_node *replay_place(struct scheduler *s, struct spod *p, struct sched_node *view,
+				       const struct sched_node *scored, size_t n)
 {
 	struct sched_node *chosen = NULL;
 	int i;
 
 	if (*p->nominated)
-		return; /* counted on its nominee already */
+		return view_find(view, n, p->nominated); /* counted on its nominee already */
 	if (s->test_propose_to)
 		chosen = view_find(view, n, s->test_propose_to);
 	if (!chosen) {
-		i = sched_place_r(&p->sp, view, n, s->strategy, NULL, 0, p->seed, NULL);
+		i = sched_place_scored(&p->sp, view, scored, n, s->strategy, NULL, 0, p->seed,
+				       NULL);
 		if (i < 0)
-			return;
+			return NULL;
 		chosen = &view[i];
 	}
 	sched_node_commit(chosen, &p->sp);
+	return chosen;
 }
 
 static int cmp_born(const void *a, const void *b)
@@ -726,11 +742,12 @@ static void act_run(struct scheduler *s, const struct action *a)
 static void pass_run(struct scheduler *s)
 {
 	_cleanup_free_ struct sched_node *view = calloc(s->nnodes ? s->nnodes : 1, sizeof(*view));
-	_cleanup_free_ struct spod **pending = calloc(s->npods ? s->npods : 1, sizeof(*pending));
+	_cleanup_free_ struct sched_node *scored = calloc(s->nnodes ? s->nnodes : 1, sizeof(*view));
+	_cleanup_free_ struct spod **all = calloc(s->npods ? s->npods : 1, sizeof(*all));
 	uint64_t now = util_now_ms();
-	size_t n = 0, n_pending = 0;
+	size_t n = 0, n_all = 0, n_scored = 0, old = 0;
 
-	if (!view || !pending)
+	if (!view || !scored || !all)
 		return;
 	for (size_t i = 0; i < s->nnodes; i++) {
 		if (!is_live(s, s->nodes[i].name))
@@ -757,25 +774,46 @@ static void pass_run(struct scheduler *s)
 		struct spod *p = s->pods[i];
 		target_decide(s, p, &tv, now);
 	}
-	/* owners: every pending pod in the order of creation, ours placed, the others' replayed */
-	for (size_t i = 0; i < s->npods; i++) {
-		struct spod *p = s->pods[i];
-		if (!*p->node && !p->deleting && !p->terminal &&
+	/*
+	 * Owners: every pod in the order of creation; a pending one is placed if ours, else
+	 * replayed. The filters see view (everything placed, as it is now); the scores see scored,
+	 * which holds only the pods created before the one placed, each where it is or was
+	 * replayed to, counted as starting for STARTING_WINDOW_MS of creation time: inputs every
+	 * owner has alike once it holds that prefix, whatever later pods it has already seen
+	 * placed and whenever their containers started (docs/scheduling.md, "Owners herd").
+	 */
+	for (size_t i = 0; i < n && n_scored == i; i++)
+		n_scored += sched_node_init(&scored[i], view[i].obj) == 0;
+	for (size_t i = 0; i < s->npods; i++)
+		if (!s->pods[i]->terminal)
+			all[n_all++] = s->pods[i];
+	qsort(all, n_all, sizeof(*all), cmp_born);
+	for (size_t i = 0; i < n_all; i++) {
+		struct spod *p = all[i];
+		struct sched_node *at;
+		for (; HLC_PHYS(all[old]->born) + STARTING_WINDOW_MS < HLC_PHYS(p->born); old++)
+			if (all[old]->scored && all[old]->scored->starting)
+				all[old]->scored->starting--;
+		if (!*p->node && !p->deleting &&
 		    streq(json_str(p->obj, "spec.schedulerName", "default-scheduler"),
-			  "default-scheduler"))
-			pending[n_pending++] = p;
-	}
-	qsort(pending, n_pending, sizeof(*pending), cmp_born);
-	for (size_t i = 0; i < n_pending; i++) {
-		struct spod *p = pending[i];
-		if (members_owns(s->members, p->key)) {
-			owner_place(s, p, view, n, &tv, now);
+			  "default-scheduler")) {
+			if (members_owns(s->members, p->key)) {
+				at = owner_place(s, p, view, n_scored == n ? scored : NULL, n, &tv,
+						 now);
+			} else {
+				p->proposed[0] = 0;
+				at = replay_place(s, p, view, n_scored == n ? scored : NULL, n);
+			}
 		} else {
-			p->proposed[0] = 0;
-			replay_place(s, p, view, n);
+			at = view_find(view, n, *p->node ? p->node : p->nominated);
 		}
+		p->scored = at && n_scored == n ? &scored[at - view] : NULL;
+		if (p->scored && sched_node_commit(p->scored, &p->sp) < 0)
+			p->scored = NULL;
 	}
 	tview_release(&tv);
+	for (size_t i = 0; i < n_scored; i++)
+		sched_node_release(&scored[i]);
 	for (size_t i = 0; i < n; i++)
 		sched_node_release(&view[i]);
 	/* the writes: each runs the watch callbacks, which update the cache */

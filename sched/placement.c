@@ -1026,22 +1026,40 @@ int sched_place_r(const struct sched_pod *sp, const struct sched_node *nodes, si
 		  enum sched_strategy strategy, const char *const *excluded, size_t n_excluded,
 		  uint64_t rnd, struct sched_fit_error *fe)
 {
+	return sched_place_scored(sp, nodes, NULL, n, strategy, excluded, n_excluded, rnd, fe);
+}
+
+int sched_place_scored(const struct sched_pod *sp, const struct sched_node *nodes,
+		       const struct sched_node *scored, size_t n, enum sched_strategy strategy,
+		       const char *const *excluded, size_t n_excluded, uint64_t rnd,
+		       struct sched_fit_error *fe)
+{
 	int64_t best_score = INT64_MIN, *have = NULL;
 	uint64_t ties = 0;
 	bool view = sp->n_terms || sp->n_spread;
 	size_t n_images = 0;
-	struct prep p;
+	struct prep p, ps, *pscore = &p;
 	int best = -ENOSPC;
 	const cJSON *c;
 
 	if (fe)
 		memset(fe, 0, sizeof(*fe));
+	if (scored == nodes)
+		scored = NULL;
 	/* the view-wide filters only cost when this pod or a placed one asks for them */
 	for (size_t i = 0; i < n && !view; i++)
 		view = nodes[i].n_anti > 0;
 	if (view && prep_build(&p, sp, nodes, n) < 0) {
 		prep_free(&p, sp);
 		return -ENOMEM;
+	}
+	if (view && scored) {
+		pscore = &ps;
+		if (prep_build(&ps, sp, scored, n) < 0) {
+			prep_free(&ps, sp);
+			prep_free(&p, sp);
+			return -ENOMEM;
+		}
 	}
 	/* how many nodes hold each of the pod's images (ImageLocality's spread factor) */
 	for (size_t i = 0; i < n; i++)
@@ -1083,9 +1101,9 @@ int sched_place_r(const struct sched_pod *sp, const struct sched_node *nodes, si
 				fe_record(fe, r, taint);
 			continue;
 		}
-		s = sched_score(sp, &nodes[i], strategy);
+		s = sched_score(sp, scored ? &scored[i] : &nodes[i], strategy);
 		if (view)
-			s += view_score(sp, &nodes[i], &p);
+			s += view_score(sp, scored ? &scored[i] : &nodes[i], pscore);
 		if (have)
 			s += image_score(sp, &nodes[i], have, n) * 100;
 		if (s > best_score) {
@@ -1098,6 +1116,8 @@ int sched_place_r(const struct sched_pod *sp, const struct sched_node *nodes, si
 	}
 	if (view)
 		prep_free(&p, sp);
+	if (pscore != &p)
+		prep_free(&ps, sp);
 	free(have);
 	return best;
 }

@@ -184,6 +184,18 @@ int sched_place_r(const struct sched_pod *sp, const struct sched_node *nodes, si
 		  uint64_t rnd, struct sched_fit_error *fe);
 
 /*
+ * sched_place_r filtering against nodes but scoring against scored[0..n) (NULL: nodes), a
+ * second view of the same Node objects in the same order holding only some of the committed
+ * pods: the daemon scores each pod against the pods created before it (docs/scheduling.md,
+ * "Owners herd"), so the choice does not depend on which later pods an owner has already seen
+ * placed, while the filters still see everything.
+ */
+int sched_place_scored(const struct sched_pod *sp, const struct sched_node *nodes,
+		       const struct sched_node *scored, size_t n, enum sched_strategy strategy,
+		       const char *const *excluded, size_t n_excluded, uint64_t rnd,
+		       struct sched_fit_error *fe);
+
+/*
  * The required inter-pod affinity filters of sched_place (the pod's affinity and anti-affinity,
  * and the anti-affinity of the pods placed) for one node, nodes[target], against the pods the
  * view holds: the target node's admission runs it over its own replica. 0 if they pass, else
