@@ -60,6 +60,8 @@ static const struct opt_def opts[] = {
 	STR(sched_strategy, "placement score: LeastAllocated (spread) or MostAllocated "
 			    "(bin-packing) (default LeastAllocated)"),
 	STR(test_sched_propose_to, "test only: owners propose every pod onto this node first"),
+	NUM(test_sched_bind_self, "test only: 1: every node binds every pending pod to itself "
+				  "(two bindings of one pod at once)"),
 	NUM(dead_node_grace_ms, "a dead node's pods are deleted (and replaced elsewhere) this long "
 				"after membership declares it dead (default 5000)"),
 	NUM(maglev_seed, "Maglev seed, the same on every node (default 0)"),

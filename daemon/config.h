@@ -46,6 +46,7 @@ struct config {
 	long pod_mtu;        /* set by the daemon: the pod veths' MTU (0: kernel default) */
 	char *sched_strategy; /* LeastAllocated (spread, default) | MostAllocated (bin-packing) */
 	char *test_sched_propose_to; /* test hook: owners propose every pod onto this node first */
+	long test_sched_bind_self;   /* test hook: 1: every node binds every pending pod to itself */
 	long maglev_seed;    /* cluster-wide Maglev seed */
 	long max_pods;
 	long run_pods;       /* 1: run this node's pods (the pod manager); 0: API/controllers only */

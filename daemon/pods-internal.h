@@ -108,6 +108,8 @@ struct pod {
 	char *last_status;    /* last status written (canonical JSON) */
 	bool pulled_event_pending;
 	bool deadline_exceeded; /* spec.activeDeadlineSeconds passed: the pod failed */
+	bool ctr_started;	/* a container start was submitted (or adopted) */
+	bool lost_counted;	/* its lost binding is counted in the metrics */
 	bool freed;
 };
 
@@ -143,6 +145,9 @@ struct pods {
 	int oom_floor; /* bundle_oom_score_adj_floor() */
 	pods_admitted_fn admitted;
 	void *admitted_ud;
+	pods_binding_fn binding;
+	void *binding_ud;
+	uint64_t lost_before_start, lost_after_start; /* bindings lost (metrics) */
 };
 
 /* pods.c */

@@ -1347,6 +1347,7 @@ static void submit_start(struct pod *p, struct pod_ctr *c)
 	j->attempt = c->attempt;
 	ctr_make_id(c, c->attempt, j->id);
 	c->attempt++;
+	p->ctr_started = true;
 	if (c->id[0])
 		snprintf(j->old_id, sizeof(j->old_id), "%s", c->id);
 	pjob_submit(j);
@@ -1442,7 +1443,7 @@ static void pod_sync_delete(struct pod *p, uint64_t now)
 		pjob_submit(j);
 }
 
-static void pod_sync_run(struct pod *p, uint64_t now, uint64_t *next)
+static void pod_sync_run(struct pod *p, uint64_t now, uint64_t *next, bool hold)
 {
 	if (p->deadline_exceeded) {
 		/* failed: stop what runs, start nothing */
@@ -1457,6 +1458,8 @@ static void pod_sync_run(struct pod *p, uint64_t now, uint64_t *next)
 			*next = p->setup_retry_at;
 		return;
 	}
+	if (hold)
+		return; /* pods_binding_settled kicks the pod */
 	if (pod_sync_stops(p, now, next))
 		return;
 	for (int k = 0; k < p->n_init; k++) {
@@ -1695,21 +1698,45 @@ static void pod_check_deadline(struct pod *p, uint64_t now, uint64_t *next)
 	}
 }
 
+/* A binding of this node lost: counted once, by whether a container had started. */
+static void pod_lost_count(struct pod *p)
+{
+	bool started = p->ctr_started;
+
+	if (p->lost_counted)
+		return;
+	p->lost_counted = true;
+	for (int k = 0; k < p->n_ctrs; k++)
+		started |= p->ctrs[k].id[0] != 0;
+	if (started)
+		p->m->lost_after_start++;
+	else
+		p->m->lost_before_start++;
+}
+
 static void pod_sync(struct pod *p)
 {
 	uint64_t now = util_now_ms(), next = UINT64_MAX;
+	enum pods_binding binding;
 	const char *node;
+	bool hold;
 
 	if (p->finished)
 		return;
 	node = json_str(p->obj, "spec.nodeName", "");
-	if (!p->gone && !streq(node, p->m->cfg->node_name)) {
-		/* another node's binding won (the store keeps the earliest): ours stops */
+	binding = p->m->binding ? p->m->binding(p->m->binding_ud, p->uid) : PODS_BINDING_STANDS;
+	if (!p->gone && (!streq(node, p->m->cfg->node_name) || binding == PODS_BINDING_LOST)) {
+		/* another node's binding won (the store keeps the earliest; a confirmation answer
+		 * may say so before the store does): ours stops, without writing the pod */
+		pod_lost_count(p);
 		if (!p->setup_ok && !p->busy) {
 			pod_remove(p);
 			return;
 		}
-		log_info("pod %s/%s: bound to %s, not here: stopping", p->ns, p->name, node);
+		log_info("pod %s/%s: bound to %s, not here: stopping", p->ns, p->name,
+			 binding == PODS_BINDING_LOST && streq(node, p->m->cfg->node_name)
+			     ? "another node (its binding is earlier)"
+			     : node);
 		p->gone = true;
 	}
 	if (p->gone || json_path(p->obj, "metadata.deletionTimestamp")) {
@@ -1727,9 +1754,13 @@ static void pod_sync(struct pod *p)
 		return;
 	}
 	pod_check_deadline(p, now, &next);
+	/* a binding still being confirmed: the sandbox is set up, nothing starts and nothing is
+	 * written (the pod may be another node's) until it is known to stand */
+	hold = binding == PODS_BINDING_PENDING;
 	if (!p->busy)
-		pod_sync_run(p, now, &next);
-	pod_publish(p, now);
+		pod_sync_run(p, now, &next, hold);
+	if (!hold)
+		pod_publish(p, now);
 	if (!p->busy && next != UINT64_MAX)
 		pod_arm(p, next, now);
 }
@@ -2092,6 +2123,38 @@ void pods_set_admitted(struct pods *m, pods_admitted_fn fn, void *userdata)
 		return;
 	m->admitted = fn;
 	m->admitted_ud = userdata;
+}
+
+void pods_set_binding(struct pods *m, pods_binding_fn fn, void *userdata)
+{
+	if (!m)
+		return;
+	m->binding = fn;
+	m->binding_ud = userdata;
+}
+
+void pods_binding_settled(struct pods *m, const char *uid)
+{
+	struct pod *p = m ? pod_find(m, uid) : NULL;
+
+	if (p)
+		pod_kick(p);
+}
+
+int pods_metrics(void *ud, char **text)
+{
+	struct pods *m = ud;
+
+	if (asprintf(text,
+		     "# HELP shoal_sched_bindings_lost_total Pods bound to this node whose binding "
+		     "lost to an earlier one, by whether a container had started here.\n"
+		     "# TYPE shoal_sched_bindings_lost_total counter\n"
+		     "shoal_sched_bindings_lost_total{stage=\"before_start\"} %llu\n"
+		     "shoal_sched_bindings_lost_total{stage=\"after_start\"} %llu\n",
+		     (unsigned long long)m->lost_before_start,
+		     (unsigned long long)m->lost_after_start) < 0)
+		return -ENOMEM;
+	return 0;
 }
 
 int pods_images_preload(struct pods *m, const char *paths, struct err *e)

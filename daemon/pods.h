@@ -40,6 +40,19 @@ struct pods *pods_free(struct pods *m);
 typedef bool (*pods_admitted_fn)(void *userdata, const char *uid);
 void pods_set_admitted(struct pods *m, pods_admitted_fn fn, void *userdata);
 
+/*
+ * Whether this node's binding of a pod stands (daemon/bind_confirm.h): PENDING holds the pod's
+ * containers (the sandbox and network are set up) and its status writes; LOST removes it here
+ * without starting anything or writing it. A pod not asked about stands (bound at create,
+ * adopted after a restart). pods_binding_settled says the answer changed.
+ */
+enum pods_binding { PODS_BINDING_STANDS, PODS_BINDING_PENDING, PODS_BINDING_LOST };
+typedef enum pods_binding (*pods_binding_fn)(void *userdata, const char *uid);
+void pods_set_binding(struct pods *m, pods_binding_fn fn, void *userdata);
+void pods_binding_settled(struct pods *m, const char *uid);
+/* /metrics (api_metrics_fn): bindings lost by this node, before or after a container started. */
+int pods_metrics(void *m, char **text);
+
 /* Import OCI layouts/archives (comma-separated paths) into the node's image store. */
 int pods_images_preload(struct pods *m, const char *paths, struct err *e);
 

@@ -132,6 +132,67 @@ static int env_send(void *ud, const char *node, const uint8_t *req, size_t len, 
 	return r;
 }
 
+struct confirm_ctx {
+	struct rlink *link;
+	replication_confirm_fn fn;
+	void *ud;
+	char *node, *uid;
+};
+
+static void on_confirm_reply(void *ctx, const uint8_t *reply, ssize_t len)
+{
+	struct confirm_ctx *c = ctx;
+	struct replication *d = c->link->d;
+
+	if (d) {
+		_cleanup_free_ char *bound = NULL;
+		int r = len < 0 ? (int)len
+				: repl_confirm_reply(d->r, reply, (size_t)len, c->uid, &bound);
+
+		c->fn(c->ud, c->node, c->uid, r < 0 ? NULL : bound, r < 0 ? r : 0);
+	}
+	link_unref(c->link);
+	free(c->node);
+	free(c->uid);
+	free(c);
+}
+
+int replication_confirm(struct replication *d, const char *node, const char *ns, const char *name,
+			const char *uid, replication_confirm_fn fn, void *ud)
+{
+	_cleanup_free_ uint8_t *req = NULL;
+	struct confirm_ctx *c;
+	size_t len;
+	int r;
+
+	r = repl_confirm_request(d->r, "pods", ns, name, &req, &len);
+	if (r < 0)
+		return r;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->link = d->link;
+	c->fn = fn;
+	c->ud = ud;
+	c->node = strdup(node);
+	c->uid = strdup(uid);
+	if (!c->node || !c->uid) {
+		free(c->node);
+		free(c->uid);
+		free(c);
+		return -ENOMEM;
+	}
+	d->link->refs++;
+	r = gossip_request(d->gossip, node, GOSSIP_CH_REPL, req, len, on_confirm_reply, c);
+	if (r < 0) {
+		d->link->refs--;
+		free(c->node);
+		free(c->uid);
+		free(c);
+	}
+	return r;
+}
+
 static void env_create_lost(void *ud, const char *resource, const char *ns, const char *name,
 			    const char *loser, const char *winner, const char *winner_node)
 {

@@ -27,6 +27,7 @@
 /* a pod counts as still starting on its node (SCHED_STARTING_COST) for the pods created up to
  * this long after it: a function of the replicated creation times, the same on every owner */
 #define STARTING_WINDOW_MS 10000
+#define TEST_BIND_ALIGN_MS 250 /* test_bind_self: binding passes on these wall-clock marks */
 
 struct excl {
 	char node[254];
@@ -80,6 +81,10 @@ struct scheduler {
 	char *self;
 	enum sched_strategy strategy;
 	char *test_propose_to;
+	bool test_bind_self;
+	struct event *test_ev; /* test_bind_self: the next pass due */
+	uint64_t test_bind_due;
+	struct bind_confirm *confirm;
 	struct events *events;
 	struct admission *ledger; /* NULL until this node's Node exists */
 	struct store_watch *pod_watch, *node_watch;
@@ -523,6 +528,8 @@ static struct sched_node *owner_place(struct scheduler *s, struct spod *p, struc
 		excl[k] = p->excluded[k].node;
 	if (s->test_propose_to && !excluded(p, s->test_propose_to))
 		chosen = view_find(view, n, s->test_propose_to);
+	if (s->test_bind_self && !excluded(p, s->self))
+		chosen = view_find(view, n, s->self);
 	if (!chosen) {
 		i = sched_place_scored(&p->sp, view, scored, n, s->strategy, excl, p->n_excluded,
 				       p->seed, &fe);
@@ -678,6 +685,7 @@ static void act_run(struct scheduler *s, const struct action *a)
 {
 	struct spod *p = pod_lookup(s, a->uid);
 	struct err e = {0};
+	bool confirm;
 	int r;
 
 	if (!p)
@@ -688,6 +696,8 @@ static void act_run(struct scheduler *s, const struct action *a)
 			ledger_follow(s, p);
 			return;
 		}
+		/* held from before the write: the pod manager sees the binding during it */
+		confirm = s->confirm && bind_confirm_begin(s->confirm, p->uid) == 0;
 		r = api_obj_bind(s->store, p->ns, p->name, p->uid, s->self, NULL, &e);
 		if (r < 0) {
 			if (r != -ENOENT)
@@ -699,6 +709,11 @@ static void act_run(struct scheduler *s, const struct action *a)
 			p = pod_lookup(s, a->uid);
 			if (p)
 				ledger_follow(s, p);
+			/* bound here after all: confirmed like any binding of ours */
+			if (confirm && p && streq(p->node, s->self))
+				bind_confirm_ask(s->confirm, p->ns, p->name, p->uid);
+			else if (confirm)
+				bind_confirm_cancel(s->confirm, a->uid);
 			answer_failed(s, a);
 			/* an owner placing on itself answers no nomination: nothing else would
 			 * place the pod again until the next pod or Node event, so the tick
@@ -709,6 +724,12 @@ static void act_run(struct scheduler *s, const struct action *a)
 		}
 		s->binds++;
 		p = pod_lookup(s, a->uid);
+		if (confirm) {
+			if (p)
+				bind_confirm_ask(s->confirm, p->ns, p->name, p->uid);
+			else
+				bind_confirm_cancel(s->confirm, a->uid);
+		}
 		if (p)
 			events_record(s->events, p->obj, NULL, "Normal", "Scheduled",
 				      "Successfully assigned %s/%s to %s", p->ns, p->name, s->self);
@@ -737,6 +758,18 @@ static void act_run(struct scheduler *s, const struct action *a)
 		log_info("pod %s/%s: %s", p->ns, p->name, a->msg);
 		return;
 	}
+}
+
+static void test_bind_arm(struct scheduler *s, uint64_t due, uint64_t now)
+{
+	struct timeval tv;
+
+	if (s->test_bind_due && s->test_bind_due <= due && evtimer_pending(s->test_ev, NULL))
+		return;
+	s->test_bind_due = due;
+	tv.tv_sec = (time_t)((due - now) / 1000);
+	tv.tv_usec = (suseconds_t)((due - now) % 1000) * 1000;
+	evtimer_add(s->test_ev, &tv);
 }
 
 static void pass_run(struct scheduler *s)
@@ -797,7 +830,15 @@ static void pass_run(struct scheduler *s)
 		if (!*p->node && !p->deleting &&
 		    streq(json_str(p->obj, "spec.schedulerName", "default-scheduler"),
 			  "default-scheduler")) {
-			if (members_owns(s->members, p->key)) {
+			/* test_bind_self: every node binds at the same wall-clock instant, derived
+			 * from the pod's create version (the same everywhere), so none has seen
+			 * another's binding yet: a sure race, not a coin toss against the push */
+			uint64_t due =
+			    (HLC_PHYS(p->born) / TEST_BIND_ALIGN_MS + 2) * TEST_BIND_ALIGN_MS;
+			if (s->test_bind_self && now < due) {
+				test_bind_arm(s, due, now);
+				at = NULL;
+			} else if (s->test_bind_self || members_owns(s->members, p->key)) {
 				at = owner_place(s, p, view, n_scored == n ? scored : NULL, n, &tv,
 						 now);
 			} else {
@@ -829,6 +870,14 @@ static void pass_run(struct scheduler *s)
 static void on_pass(evutil_socket_t fd, short what, void *arg)
 {
 	pass_run(arg);
+}
+
+static void on_test_bind(evutil_socket_t fd, short what, void *arg)
+{
+	struct scheduler *s = arg;
+
+	s->test_bind_due = 0;
+	pass_run(s);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -1003,9 +1052,12 @@ int scheduler_new(struct event_base *base, struct store *store, struct members *
 	s->self = strdup(o->node_name);
 	s->test_propose_to =
 	    o->test_propose_to && *o->test_propose_to ? strdup(o->test_propose_to) : NULL;
+	s->test_bind_self = o->test_bind_self;
+	s->confirm = o->confirm;
 	s->pass_ev = evtimer_new(base, on_pass, s);
+	s->test_ev = evtimer_new(base, on_test_bind, s);
 	s->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, s);
-	if (!s->self || !s->pass_ev || !s->tick_ev ||
+	if (!s->self || !s->pass_ev || !s->tick_ev || !s->test_ev ||
 	    (o->test_propose_to && *o->test_propose_to && !s->test_propose_to)) {
 		r = -ENOMEM;
 		goto fail;
@@ -1051,6 +1103,8 @@ struct scheduler *scheduler_free(struct scheduler *s)
 		store_watch_cancel(s->node_watch);
 	if (s->pass_ev)
 		event_free(s->pass_ev);
+	if (s->test_ev)
+		event_free(s->test_ev);
 	if (s->tick_ev)
 		event_free(s->tick_ev);
 	tdestroy(s->by_uid, free_nothing);

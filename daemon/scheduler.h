@@ -20,6 +20,7 @@
 #define SHOAL_DAEMON_SCHEDULER_H
 
 #include <event2/event.h>
+#include "daemon/bind_confirm.h"
 #include "sched/members.h"
 #include "sched/placement.h"
 #include "sched/store.h"
@@ -32,6 +33,11 @@ struct scheduler_opts {
 	/* test hook: owners propose every pod onto this node first, whatever their view says
 	 * (forces proposals from several owners onto one node at once); NULL: off */
 	const char *test_propose_to;
+	/* test hook: every node binds every pending pod to itself, owner or not (forces two
+	 * bindings of one pod at once, docs/scheduling.md "Confirming a binding") */
+	bool test_bind_self;
+	/* this node's bindings wait for confirmation (NULL: they stand at once) */
+	struct bind_confirm *confirm;
 };
 
 int scheduler_new(struct event_base *base, struct store *store, struct members *members,

@@ -10,6 +10,7 @@
 #include "api/gossip.h"
 #include "api/relay.h"
 #include "api/server.h"
+#include "daemon/bind_confirm.h"
 #include "daemon/claims.h"
 #include "daemon/config.h"
 #include "daemon/ctrl_loop.h"
@@ -48,6 +49,7 @@ struct shoald {
 	struct events_gc *events_gc;
 	struct pods *pods;
 	struct scheduler *sched;
+	struct bind_confirm *confirm;
 	struct podio *podio;
 	struct svc_proxy *svc;
 	struct dns_server *dns;
@@ -66,6 +68,11 @@ static bool shoald_caught_up(void *ud, const char *node, uint64_t since_ms)
 static uint64_t shoald_clock(void *ud)
 {
 	return util_now_ms() + (uint64_t)((struct shoald *)ud)->cfg.test_clock_offset_ms;
+}
+
+static void shoald_binding_settled(void *userdata, const char *uid)
+{
+	pods_binding_settled(userdata, uid);
 }
 
 static int shoald_svc_metrics(void *userdata, char **text)
@@ -138,6 +145,7 @@ static void shoald_free(struct shoald *d)
 	d->routes = routes_free(d->routes);
 	pods_set_admitted(d->pods, NULL, NULL);
 	d->sched = scheduler_free(d->sched);
+	d->confirm = bind_confirm_free(d->confirm); /* after the scheduler and the replication */
 	d->healer = healer_free(d->healer);
 	podio_set_pods(d->podio, NULL);
 	d->pods = pods_free(d->pods);
@@ -465,7 +473,23 @@ int main(int argc, char **argv)
 					    ? SCHED_MOST_ALLOCATED
 					    : SCHED_LEAST_ALLOCATED,
 			.test_propose_to = d.cfg.test_sched_propose_to,
+			.test_bind_self = d.cfg.test_sched_bind_self == 1,
 		};
+		/* bindings wait for the other members' answers over replication */
+		if (d.repl) {
+			r = bind_confirm_new(d.base, d.repl, d.members, d.cfg.node_name,
+					     shoald_binding_settled, d.pods, &d.confirm);
+			r = r ?: api_server_add_metrics(d.api, bind_confirm_metrics, d.confirm);
+			if (r < 0) {
+				log_error_errno(r, "cannot start binding confirmation");
+				goto out;
+			}
+			pods_set_binding(d.pods, bind_confirm_binding, d.confirm);
+			so.confirm = d.confirm;
+		}
+		r = api_server_add_metrics(d.api, pods_metrics, d.pods);
+		if (r < 0)
+			goto out;
 		r = scheduler_new(d.base, d.store, d.members, &so, &d.sched);
 		r = r ?: api_server_add_metrics(d.api, scheduler_metrics, d.sched);
 		if (r < 0) {

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/json.h"
 #include "lib/macro.h"
 #include "sched/hlc.h"
 #include "sched/repl.h"
@@ -1582,6 +1583,110 @@ static int serve_push(struct repl *r, struct rmember *m, struct repl_rd *rd, uin
 	return 0;
 }
 
+/* ---------- binding confirmation ---------- */
+
+/*
+ * CONFIRM: merge the sender's registers of the key now — not through the merge queue, whose
+ * older pushes may wait: the merge is a join, so order does not matter — then answer with ours
+ * of the key, which now hold the earlier of the two bindings.
+ */
+static int serve_confirm(struct repl *r, struct repl_rd *rd, uint32_t count, struct repl_buf *out)
+{
+	_cleanup_free_ char *res = NULL, *ns = NULL, *name = NULL;
+	struct regv rv = {0};
+	struct keys_list kl = {.b = out};
+	int e;
+
+	if (count != 1)
+		return -EBADMSG;
+	e = read_keys(rd, count, &rv);
+	if (e >= 0 && !rv.n)
+		e = -EBADMSG;
+	if (e >= 0) {
+		res = strdup(rv.v[0].resource);
+		ns = strdup(rv.v[0].ns);
+		name = strdup(rv.v[0].name);
+		if (!res || !ns || !name)
+			e = -ENOMEM;
+	}
+	if (e >= 0)
+		merge(r, rv.v, rv.n, false);
+	free(rv.v);
+	if (e < 0)
+		return e;
+	rbuf_init(out, REPL_MSG_CONFIRM_REPLY, 0);
+	e = store_reg_get(r->s, res, ns, name, enc_key, &kl);
+	if (e < 0 && e != -ENOENT)
+		return e;
+	rbuf_set_count(out, (uint32_t)kl.n);
+	return 0;
+}
+
+int repl_confirm_request(struct repl *r, const char *resource, const char *ns, const char *name,
+			 uint8_t **ret, size_t *ret_len)
+{
+	struct repl_buf b;
+	struct keys_list kl = {.b = &b};
+	int e;
+
+	rbuf_init(&b, REPL_MSG_CONFIRM, 0);
+	e = store_reg_get(r->s, resource, ns, name, enc_key, &kl);
+	if (e >= 0 && kl.n != 1)
+		e = -ENOENT;
+	if (e < 0) {
+		rbuf_free(&b);
+		return e;
+	}
+	rbuf_set_count(&b, 1);
+	return rbuf_take(&b, ret, ret_len);
+}
+
+int repl_confirm_reply(struct repl *r, const uint8_t *reply, size_t len, const char *uid,
+		       char **ret_bound)
+{
+	struct repl_rd rd;
+	enum repl_msg_type type;
+	uint8_t flags;
+	uint32_t count;
+	struct regv rv = {0};
+	_cleanup_free_ char *bound = NULL;
+	int e;
+
+	*ret_bound = NULL;
+	e = rrd_init(&rd, reply, len, &type, &flags, &count);
+	if (e < 0)
+		return e;
+	if (type != REPL_MSG_CONFIRM_REPLY || count > 1)
+		return -EBADMSG;
+	e = read_keys(&rd, count, &rv);
+	if (e < 0) {
+		free(rv.v);
+		return e;
+	}
+	for (size_t i = 0; i < rv.n; i++) {
+		const struct store_reg *g = &rv.v[i];
+		_cleanup_json_ cJSON *st = NULL;
+		const char *v;
+
+		if (g->kind != STORE_REG_SPEC || g->tombstone || !g->uid || !streq(g->uid, uid) ||
+		    !g->sticky)
+			continue;
+		st = cJSON_Parse(g->sticky);
+		v = cJSON_GetStringValue(
+		    cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(st, "bind"), 2));
+		if (v && !(bound = strdup(v))) {
+			free(rv.v);
+			return -ENOMEM;
+		}
+	}
+	/* the answerer's registers teach this node the winning binding at once */
+	if (rv.n)
+		merge(r, rv.v, rv.n, false);
+	free(rv.v);
+	*ret_bound = TAKE_PTR(bound);
+	return 0;
+}
+
 static bool in_request(const char **names, size_t n, const char *res)
 {
 	for (size_t i = 0; i < n; i++)
@@ -1826,6 +1931,10 @@ int repl_serve(struct repl *r, const char *from, const uint8_t *req, size_t len,
 		e = type == REPL_MSG_DIGESTS ? serve_digests(r, m, &rd, count, &out)
 					     : serve_keys(r, &rd, count, &out);
 		break;
+	case REPL_MSG_CONFIRM:
+		r->st.push_bytes_received += len;
+		e = serve_confirm(r, &rd, count, &out);
+		break;
 	default:
 		return -EBADMSG;
 	}
@@ -1834,7 +1943,7 @@ int repl_serve(struct repl *r, const char *from, const uint8_t *req, size_t len,
 		return e;
 	}
 	e = rbuf_take(&out, reply, reply_len);
-	if (e >= 0 && type != REPL_MSG_PUSH)
+	if (e >= 0 && type != REPL_MSG_PUSH && type != REPL_MSG_CONFIRM)
 		r->st.ae_bytes_sent += *reply_len;
 	wake(r, repl_next_tick(r));
 	return e;

@@ -140,6 +140,23 @@ int repl_state_save(struct repl *r, char **ret, size_t *ret_len);
  */
 void repl_state_load(struct repl *r, const char *text, size_t len);
 
+/*
+ * Binding confirmation (docs/scheduling.md, "Confirming a binding"): a CONFIRM request carries
+ * this node's registers of one key, so the answerer merges them before it answers, whatever
+ * reached it before on other connections; the answer is its registers of the key after that
+ * merge. The caller sends it on the replication channel itself (not through env.send).
+ * -ENOENT: no such key here.
+ */
+int repl_confirm_request(struct repl *r, const char *resource, const char *ns, const char *name,
+			 uint8_t **ret, size_t *ret_len);
+/*
+ * Merge a CONFIRM reply's registers here too and say which node the answerer binds `uid` to
+ * (its sticky binding): *ret_bound malloc'ed, NULL when it holds another uid, a tombstone, no
+ * key or no binding. -EBADMSG: not a CONFIRM reply.
+ */
+int repl_confirm_reply(struct repl *r, const uint8_t *reply, size_t len, const char *uid,
+		       char **ret_bound);
+
 struct repl_stats {
 	uint64_t pushes_sent, push_bytes_sent, push_regs_sent, push_failures;
 	uint64_t pushes_received, push_bytes_received;

@@ -18,6 +18,9 @@
  *   KEYS_REPLY buckets covered (varint: the requester resends the rest), then `count` keys
  *             (registers the requester lacks or holds differently), then nwant x (resource,
  *             ns, name, flags) the replier lacks (REPL_WANT_LACKED) or holds differently
+ *   CONFIRM   one key: the sender's registers of it (its binding of a pod) -> CONFIRM_REPLY
+ *   CONFIRM_REPLY 0 or 1 key: the replier's registers of that key after merging the request's
+ *             (docs/scheduling.md, "Confirming a binding")
  * A key: resource, ns, name, uid, born, flags (REPL_KEY_*), spec hlc, spec node, spec body
  * (not for tombstones), sticky (REPL_KEY_STICKY), status hlc + node + body (REPL_KEY_STATUS;
  * body only with REPL_KEY_STATUS_BODY) + ownership term (REPL_KEY_STATUS_TERM, absent: 0).
@@ -46,6 +49,8 @@ enum repl_msg_type {
 	/* reply to DIGESTS or KEYS: this node is catching up on a large difference itself; a
 	 * round with it now would only send it what it is pulling already: try later */
 	REPL_MSG_BUSY = 8,
+	REPL_MSG_CONFIRM = 9,
+	REPL_MSG_CONFIRM_REPLY = 10,
 };
 
 /* header flags */

@@ -427,3 +427,43 @@ def test_status_overwritten_elsewhere_is_restored():
             "nominatedNodeName") else None)(pod(n1, "kept")), 60, "kept Running again on n1")
         assert back["status"]["podIP"] == p["status"]["podIP"]
         assert back["spec"]["nodeName"] == n2.name
+
+
+def metric_sum(nodes, key):
+    return sum(nd.metrics().get(key, 0) for nd in nodes)
+
+
+def test_double_binding_loser_starts_nothing():
+    """Every node binds every pending pod to itself at once (--test-sched-bind-self): each pod
+    gets up to three bindings. The earliest wins on every replica, the pod runs there only, and
+    a node whose binding lost learns it from the confirmation answers and never starts one of
+    the pod's containers (docs/scheduling.md, "Confirming a binding")."""
+    with Up(3, lambda c: ["--test-sched-bind-self", "1"]) as c:
+        nodes = c.nodes()
+        count = 12
+        threads = [threading.Thread(target=create, args=(
+            nodes[i % 3], pod_body(f"dbl{i}"))) for i in range(count)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        items = wait_for(lambda: (lambda ps: ps if len(ps) == count and all(
+            running(p) for p in ps) else None)(pods(nodes[0], "test%3Dsched")), 120,
+            "every pod Running", interval=0.5)
+        # every replica names the same node for each pod
+        where = {p["metadata"]["name"]: p["spec"]["nodeName"] for p in items}
+        wait_for(lambda: all({p["metadata"]["name"]: p["spec"]["nodeName"]
+                              for p in pods(nd, "test%3Dsched")} == where for nd in nodes),
+                 30, "every replica agrees on each pod's node", interval=0.5)
+        for p in items:
+            assert p["spec"]["nodeName"] in {nd.name for nd in nodes}, p["spec"]
+            assert p["status"]["containerStatuses"][0]["state"].get("running"), p["status"]
+        binds = metric_sum(nodes, "shoal_sched_binds_total")
+        lost = metric_sum(nodes, 'shoal_sched_bind_confirms_total{result="lost"}')
+        # the race happened: more bindings than pods, and confirmation found losers
+        assert binds > count and lost > 0, (binds, lost)
+        # ... and no loser had started a container: it stopped before starting
+        for nd in nodes:
+            m = nd.metrics()
+            assert m['shoal_sched_bindings_lost_total{stage="after_start"}'] == 0, (nd.name, m)
+        assert metric_sum(nodes, 'shoal_sched_bindings_lost_total{stage="before_start"}') > 0

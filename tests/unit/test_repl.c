@@ -856,6 +856,101 @@ static void test_wire_malformed(void **state)
 	world_end();
 }
 
+/* Bind pod "p" to node n's own name with a local write. */
+static void bind_local(struct node *n)
+{
+	struct store_obj *cur = NULL;
+	struct err e = {0};
+	cJSON *o, *spec;
+
+	assert_int_equal(store_get(n->s, "pods", "default", "p", &cur), 0);
+	o = store_obj_parse(cur);
+	spec = cJSON_GetObjectItem(o, "spec");
+	cJSON_DeleteItemFromObject(spec, "nodeName");
+	cJSON_AddStringToObject(spec, "nodeName", n->name);
+	assert_int_equal(store_update(n->s, "pods", "default", "p", o, 0, NULL, &e), 0);
+	cJSON_Delete(o);
+	store_obj_unref(cur);
+}
+
+static char *node_name_of(struct node *n)
+{
+	struct store_obj *o = NULL;
+	cJSON *obj;
+	char *v;
+
+	assert_int_equal(store_get(n->s, "pods", "default", "p", &o), 0);
+	obj = store_obj_parse(o);
+	v = strdup(
+	    cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(obj, "spec"), "nodeName"))
+		?: "");
+	cJSON_Delete(obj);
+	store_obj_unref(o);
+	return v;
+}
+
+/* asker asks answerer which binding of uid it holds (the request carries asker's registers) */
+static char *confirm(struct node *asker, struct node *answerer, const char *uid)
+{
+	uint8_t *req = NULL, *reply = NULL;
+	size_t len = 0, rlen = 0;
+	char *bound = NULL;
+
+	assert_int_equal(repl_confirm_request(asker->r, "pods", "default", "p", &req, &len), 0);
+	assert_int_equal(repl_serve(answerer->r, asker->name, req, len, &reply, &rlen), 0);
+	assert_int_equal(repl_confirm_reply(asker->r, reply, rlen, uid, &bound), 0);
+	free(req);
+	free(reply);
+	return bound;
+}
+
+/*
+ * Binding confirmation: with pushes cut, n1 and n2 bind one pod at once (n1 earlier). The
+ * answer to CONFIRM reflects the request's binding merged first, whatever the answerer had:
+ * n0 (no binding) confirms n1's; n1 answers n2 with n1's, and n2 learns it from the answer.
+ */
+static void test_confirm_binding(void **state)
+{
+	struct repl_config cfg = {.ae_interval_ms = 100000};
+	struct err e = {0};
+	cJSON *o = cJSON_Parse("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":"
+			       "\"p\",\"namespace\":\"default\",\"uid\":\"u-p\"},\"spec\":{}}");
+	char *b;
+
+	world(3, &cfg);
+	assert_int_equal(store_create(W.nodes[0].s, "pods", "default", "p", o, NULL, &e), 0);
+	cJSON_Delete(o);
+	run(100);
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 3; j++)
+			W.cut[i][j] = true;
+	bind_local(&W.nodes[1]);
+	W.now += 5;
+	bind_local(&W.nodes[2]);
+	run(100);
+
+	b = confirm(&W.nodes[1], &W.nodes[0], "u-p");
+	assert_string_equal(b, "n1");
+	free(b);
+	b = node_name_of(&W.nodes[0]);
+	assert_string_equal(b, "n1"); /* merged from the request */
+	free(b);
+	b = confirm(&W.nodes[2], &W.nodes[1], "u-p");
+	assert_string_equal(b, "n1"); /* n2 lost */
+	free(b);
+	b = node_name_of(&W.nodes[2]);
+	assert_string_equal(b, "n1"); /* merged from the answer */
+	free(b);
+	b = confirm(&W.nodes[1], &W.nodes[2], "u-p");
+	assert_string_equal(b, "n1");
+	free(b);
+	/* an answer about another uid names no binding */
+	b = confirm(&W.nodes[1], &W.nodes[2], "u-other");
+	assert_null(b);
+	memset(W.cut, 0, sizeof(W.cut));
+	world_end();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -873,6 +968,7 @@ int main(void)
 	    cmocka_unit_test(test_tombstone_gc_transitive),
 	    cmocka_unit_test(test_away_turns_pull_only),
 	    cmocka_unit_test(test_state_across_restart),
+	    cmocka_unit_test(test_confirm_binding),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
