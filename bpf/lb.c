@@ -279,6 +279,35 @@ static bool rev_other(struct lb *lb, const struct lb_svc *s, const struct shoal_
 	return !r || r->val.vip != s->key.vip || r->val.port != s->key.port;
 }
 
+/*
+ * Slot 0's copy of the backends connect4 picks from (shoal_abi.h): the ready slots' `ready`
+ * (count of them), else the terminating slots' `term`, when there are at most SHOAL_SVC_INLINE;
+ * `mem`: members that include every id named.
+ */
+static void svc_inline(struct lb *lb, const struct lb_svc *s, struct shoal_svc_val *v,
+		       const uint32_t *ready, const uint32_t *term, const struct lb_member *mem,
+		       size_t nmem)
+{
+	const uint32_t *ids = v->count ? ready : term;
+	size_t n = v->count ? v->count : v->term_count;
+
+	memset(v->be, 0, sizeof(v->be));
+	if (n > SHOAL_SVC_INLINE)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const struct lb_member *m = NULL;
+
+		for (size_t j = 0; j < nmem && !m; j++)
+			if (mem[j].id == ids[i])
+				m = &mem[j];
+		if (!m)
+			continue; /* left 0: connect4 refuses rather than guess */
+		v->be[i].ip = m->be.ip;
+		v->be[i].port = m->be.port;
+		v->be[i].flags = rev_other(lb, s, &m->be) ? SHOAL_SVC_SK_PEER : 0;
+	}
+}
+
 static int lb_batch_add(struct lb *lb, enum lb_batch_kind k, const void *key, const void *val);
 
 /* Frontend `s` takes TCP backend `be`: the first one becomes its shoal_be_rev entry. */
@@ -538,44 +567,88 @@ int lb_netns_cookie(uint64_t *ret)
 	return 0;
 }
 
-/*
- * Who the programs act on. Written only by a caller that chose the scope (opts->cgroup); an
- * adopter (tools) keeps it. A never-written entry under links from a build without scopes is
- * made to act on everything it sees, as those links did, unless they sit on the cgroup2 root.
- */
-static int lb_scope_setup(struct lb *lb, const struct lb_opts *opts, uint64_t root_id,
-			  struct err *e)
-{
-	int fd = bpf_map__fd(lb->skel->maps.shoal_scope);
-	struct shoal_scope sc = {};
-	uint32_t zero = 0;
-	int r;
+static void lb_find_cgroup(struct lb *lb);
 
+/* Level of cgroup2 directory `real` below the mount `rroot` (the mount's root is 0). */
+static uint32_t cgroup_level_of(const char *real, const char *rroot)
+{
+	uint32_t n = 0;
+
+	for (const char *p = real + strlen(rroot); *p; p++)
+		if (*p == '/' && p[1] && p[1] != '/')
+			n++;
+	return n;
+}
+
+/*
+ * Who the programs act on, decided before load (it is their rodata, struct shoal_scope_cfg).
+ * Chosen only by a caller that chose the scope (opts->cgroup: *write, the pinned shoal_scope
+ * records it); an adopter (tools) keeps what is pinned. A never-written entry under links from a
+ * build without scopes is made to act on everything it sees, as those links did, unless they sit
+ * on the cgroup2 root. `cg_real`: the chosen cgroup's real path; `rroot`: the cgroup2 mount's.
+ */
+static int lb_scope_decide(struct lb *lb, const struct lb_opts *opts, uint64_t root_id,
+			   const char *cg_real, const char *rroot, struct shoal_scope *sc,
+			   struct shoal_scope_cfg *cfg, bool *write, struct err *e)
+{
+	*sc = (struct shoal_scope){};
+	*cfg = (struct shoal_scope_cfg){};
+	*write = false;
 	if (opts->cgroup) {
 		uint64_t cookie = opts->netns_cookie;
+		int r;
 
 		if (!cookie && (r = lb_netns_cookie(&cookie)) < 0)
 			return err_set(e, r, 500, "InternalError", "reading the netns cookie: %s",
 				       strerror(-r));
-		sc.netns_cookie = cookie;
-		sc.flags = opts->host_reach ? 0 : SHOAL_SCOPE_ALL;
+		sc->netns_cookie = cookie;
+		sc->flags = opts->host_reach ? 0 : SHOAL_SCOPE_ALL;
+		*write = true;
 	} else {
 		char path[PATH_MAX + 64];
 		struct bpf_link *link;
+		_cleanup_close_ int fd = -1;
+		uint32_t zero = 0;
 		uint64_t id;
 
-		if (bpf_map_lookup_elem(fd, &zero, &sc) == 0 && (sc.netns_cookie || sc.flags))
-			return 0;
-		snprintf(path, sizeof(path), "%s/links/%s", lb->pin_dir, lb_link_names[0]);
-		if (access(path, F_OK) < 0 || !(link = bpf_link__open(path)))
-			return 0;
-		id = link_cgroup_id(link);
-		bpf_link__destroy(link);
-		if (!id || id == root_id)
-			return 0;
-		sc.flags = SHOAL_SCOPE_ALL;
+		snprintf(path, sizeof(path), "%s/%s", lb->pin_dir, SHOAL_MAP_SCOPE);
+		fd = bpf_obj_get(path);
+		if (fd < 0 || bpf_map_lookup_elem(fd, &zero, sc) < 0 ||
+		    !(sc->netns_cookie || sc->flags)) {
+			*sc = (struct shoal_scope){};
+			snprintf(path, sizeof(path), "%s/links/%s", lb->pin_dir, lb_link_names[0]);
+			if (access(path, F_OK) == 0 && (link = bpf_link__open(path))) {
+				id = link_cgroup_id(link);
+				bpf_link__destroy(link);
+				if (id && id != root_id) {
+					sc->flags = SHOAL_SCOPE_ALL;
+					*write = true;
+				}
+			}
+		}
+		/* host-reachable: the subtree sock_create is attached to */
+		if (!(sc->flags & SHOAL_SCOPE_ALL)) {
+			lb_find_cgroup(lb);
+			cg_real = lb->cgroup[0] && rroot[0] ? lb->cgroup : NULL;
+		}
 	}
-	if (bpf_map_update_elem(fd, &zero, &sc, BPF_ANY) < 0)
+	cfg->netns_cookie = sc->netns_cookie;
+	cfg->flags = sc->flags;
+	if (!(sc->flags & SHOAL_SCOPE_ALL) && cg_real && rroot[0] &&
+	    !strncmp(cg_real, rroot, strlen(rroot))) {
+		/* a wrong level (a cgroup namespace hiding the real root) only fails the check:
+		 * the namespace checks behind it still answer */
+		cfg->cgroup_id = cgroup_id_of(cg_real);
+		cfg->cgroup_level = cgroup_level_of(cg_real, rroot);
+	}
+	return 0;
+}
+
+static int lb_scope_write(struct lb *lb, const struct shoal_scope *sc, struct err *e)
+{
+	uint32_t zero = 0;
+
+	if (bpf_map_update_elem(bpf_map__fd(lb->skel->maps.shoal_scope), &zero, sc, BPF_ANY) < 0)
 		return err_set(e, errno, 500, "InternalError", "writing %s: %m", SHOAL_MAP_SCOPE);
 	return 0;
 }
@@ -585,16 +658,19 @@ static int lb_load(struct lb *lb, const struct lb_opts *opts, struct err *e)
 	LIBBPF_OPTS(bpf_object_open_opts, oo, .pin_root_path = lb->pin_dir);
 	struct bpf_program *cg_progs[LB_NCG];
 	_cleanup_close_ int cg_fd = -1, root_fd = -1;
-	char links_dir[PATH_MAX + 8], root[PATH_MAX], rroot[PATH_MAX];
+	char links_dir[PATH_MAX + 8], root[PATH_MAX], rroot[PATH_MAX] = "", real[PATH_MAX] = "";
+	struct shoal_scope_cfg scfg;
+	struct shoal_scope sc;
 	uint64_t cg_id = 0, root_id = 0;
+	bool sc_write;
 	int r, addr_fd;
 
 	r = lb_cgroup2_root(root, sizeof(root));
 	if (r == 0 && realpath(root, rroot))
 		root_id = cgroup_id_of(rroot);
+	else
+		rroot[0] = '\0';
 	if (opts->cgroup) {
-		char real[PATH_MAX];
-
 		if (r < 0)
 			return err_set(e, r, 500, "InternalError", "no cgroup2 mount found");
 		if (!realpath(opts->cgroup, real) || !realpath(root, rroot))
@@ -634,6 +710,11 @@ static int lb_load(struct lb *lb, const struct lb_opts *opts, struct err *e)
 	lb->skel->rodata->shoal_cfg.flags =
 		opts->cfg_flags ? opts->cfg_flags : SHOAL_CFG_TCP_PEER | SHOAL_CFG_UDP;
 	lb->skel->rodata->shoal_cfg.maglev_seed = opts->maglev_seed;
+	r = lb_scope_decide(lb, opts, root_id, real[0] ? real : NULL, rroot, &sc, &scfg, &sc_write,
+			    e);
+	if (r < 0)
+		return r;
+	lb->skel->rodata->shoal_scope_cfg = scfg;
 
 	r = sock_lb__load(lb->skel);
 	if (r < 0)
@@ -650,8 +731,7 @@ static int lb_load(struct lb *lb, const struct lb_opts *opts, struct err *e)
 	lb->fds[LB_MAP_BE_REV] = bpf_map__fd(lb->skel->maps.shoal_be_rev);
 
 	/* the filter is in place before any program can run at the root */
-	r = lb_scope_setup(lb, opts, root_id, e);
-	if (r < 0)
+	if (sc_write && (r = lb_scope_write(lb, &sc, e)) < 0)
 		return r;
 	snprintf(links_dir, sizeof(links_dir), "%s/links", lb->pin_dir);
 	r = util_mkdir_p(links_dir, 0700);
@@ -864,6 +944,19 @@ static void lb_state_load_revs(struct lb *lb, const struct svc_entry *ents, size
 		v.flags ^= SHOAL_SVC_SK_PEER;
 		bpf_map_update_elem(lb->fds[LB_MAP_SVC], &en->k, &v, BPF_EXIST);
 	}
+	/* slot 0's copies of the slots (what connect4 reads for a small service) agree */
+	w = (struct walk_ctx){};
+	twalk_r(lb->svcs, collect_cb, &w);
+	for (size_t i = 0; i < w.n; i++) {
+		struct lb_svc *s = w.v[i];
+		struct shoal_svc_val v = s->val;
+
+		svc_inline(lb, s, &v, s->ready, s->term, s->members, s->nmembers);
+		if (memcmp(&v, &s->val, sizeof(v)) &&
+		    bpf_map_update_elem(lb->fds[LB_MAP_SVC], &s->key, &v, BPF_EXIST) == 0)
+			s->val = v;
+	}
+	free(w.v);
 }
 
 static int lb_state_load(struct lb *lb)
@@ -1205,7 +1298,7 @@ static int write_slot(struct lb *lb, const struct lb_svc *s, uint16_t slot,
 {
 	struct shoal_svc_key k = s->key;
 	struct shoal_svc_val v = { .backend_id = m->id, .rev_nat = s->val.rev_nat,
-				   .be_ip = m->be.ip, .be_port = m->be.port };
+				   .be[0] = { .ip = m->be.ip, .port = m->be.port } };
 
 	if (rev_other(lb, s, &m->be))
 		v.flags = SHOAL_SVC_SK_PEER;
@@ -1530,6 +1623,7 @@ int lb_service_upsert(struct lb *lb, const struct lb_frontend *fe, const struct 
 	v0.affinity_timeout = (fe->flags & SHOAL_SVC_AFFINITY)
 				      ? (fe->affinity_timeout ? fe->affinity_timeout : SHOAL_AFFINITY_DEF)
 				      : 0;
+	svc_inline(lb, s, &v0, nready, nterm, want, n);
 	if (created || memcmp(&v0, &s->val, sizeof(v0))) {
 		if (s->pending) {
 			r = lb_batch_add(lb, LB_BATCH_SLOT0, &s->key, &v0);

@@ -82,14 +82,32 @@ struct shoal_svc_key {
 _Static_assert(sizeof(struct shoal_svc_key) == 12, "shoal_svc_key layout");
 
 /*
- * A backend slot carries its backend's address as well as its id: the socket LB's connect()
- * then costs two lookups (slot 0, the chosen slot), not three. A backend id never changes
- * address (members are matched by address and keep their ids), so the copy cannot go stale; the
- * backend entry stays the truth for flags (tc, affinity).
+ * A backend slot carries its backend's address as well as its id, and slot 0 carries the
+ * addresses of the backends the socket LB picks from when there are at most SHOAL_SVC_INLINE of
+ * them: a connect() then costs one lookup (slot 0), two for a bigger service (slot 0, the chosen
+ * slot). A backend id never changes address (members are matched by address and keep their
+ * ids), so the copies cannot go stale; the backend entry stays the truth for flags (tc,
+ * affinity).
  *
- * 24 bytes since issue 9 (16 before): a pinned shoal_svc of another value size is re-created by
- * the loader (bpf/lb.c lb_size_map) and re-programmed from the store.
+ * Slot 0's be[]: with count ready backends, count <= SHOAL_SVC_INLINE: be[i] is the backend of
+ * ready slot i + 1; with none ready and term_count <= SHOAL_SVC_INLINE: of terminating slot
+ * SHOAL_SLOT_TERM + i + 1; be[i].flags is that slot's SHOAL_SVC_SK_PEER. User space writes it
+ * with the counts, in the one slot-0 update. Slot > 0: be[0] is its backend, flags in `flags`.
+ *
+ * 48 bytes since issue 9 item 3 (24 with one address, 16 before that): a pinned shoal_svc of
+ * another value size is re-created by the loader (bpf/lb.c lb_size_map) and re-programmed from
+ * the store.
  */
+#define SHOAL_SVC_INLINE 4 /* a power of two */
+
+struct shoal_svc_be {
+	__be32 ip;
+	__be16 port;
+	__u8 flags; /* slot 0: SHOAL_SVC_SK_PEER of the backend's slot */
+	__u8 pad0;
+};
+_Static_assert(sizeof(struct shoal_svc_be) == 8, "shoal_svc_be layout");
+
 struct shoal_svc_val {
 	__u32 backend_id;       /* slot > 0: the backend; slot 0: 0 */
 	__u16 count;            /* slot 0: ready backends (slots 1..count) */
@@ -98,11 +116,9 @@ struct shoal_svc_val {
 	__u8 flags;             /* enum shoal_svc_flags (slot 0; SK_PEER in slots) */
 	__u8 pad0;
 	__u32 affinity_timeout; /* seconds (slot 0), when SHOAL_SVC_AFFINITY */
-	__be32 be_ip;           /* slot > 0: the backend's address (= its shoal_backend entry's) */
-	__be16 be_port;         /* slot > 0: the backend's port */
-	__u16 pad1;
+	struct shoal_svc_be be[SHOAL_SVC_INLINE]; /* see above */
 };
-_Static_assert(sizeof(struct shoal_svc_val) == 24, "shoal_svc_val layout");
+_Static_assert(sizeof(struct shoal_svc_val) == 48, "shoal_svc_val layout");
 
 struct shoal_backend {
 	__be32 ip;
@@ -270,6 +286,21 @@ struct shoal_scope {
 	__u32 pad0;
 };
 _Static_assert(sizeof(struct shoal_scope) == 16, "shoal_scope layout");
+
+/*
+ * The same, as the sock_addr programs read it: rodata of the socket-LB object, set by the loader
+ * from the scope it chose or from the pinned shoal_scope (a tool that swaps programs into the
+ * pinned links cannot change whom they act on), so the check reads no map. `cgroup_id` (0: not
+ * known) is the node's cgroup2 subtree at `cgroup_level` (the root is 0): a socket call made by a
+ * process in it (the daemon, its pods) is the node's without looking at the namespace.
+ */
+struct shoal_scope_cfg {
+	__u64 netns_cookie;
+	__u64 cgroup_id;
+	__u32 cgroup_level;
+	__u32 flags; /* enum shoal_scope_flags */
+};
+_Static_assert(sizeof(struct shoal_scope_cfg) == 24, "shoal_scope_cfg layout");
 
 /* Load-time knobs (rodata of every program). */
 enum shoal_cfg_flags {

@@ -34,6 +34,9 @@ const volatile struct shoal_cfg shoal_cfg = {
 	.flags = SHOAL_CFG_TCP_PEER | SHOAL_CFG_UDP,
 };
 
+/* whom the programs act on (shoal_abi.h); the pinned shoal_scope below is the loader's record */
+const volatile struct shoal_scope_cfg shoal_scope_cfg = {};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__type(key, __u32);
@@ -122,15 +125,22 @@ static __always_inline void sock4_revnat_record(struct bpf_sock_addr *ctx, __be3
 /*
  * Is this socket the node's? The first thing every sock_addr program asks: a socket of any other
  * network namespace (another node on the same machine, the machine's own) is not touched.
+ * Cheapest first: the scope (rodata), the caller's cgroup (a pod or the daemon: one helper call,
+ * no map), the node's own namespace, and only then the pods' namespaces (a process outside the
+ * subtree in a pod's namespace, e.g. `ip netns exec`; everything foreign ends here).
  */
-static __always_inline bool sock_ours(__u64 cookie)
+static __always_inline bool sock_ours(void *ctx)
 {
-	__u32 zero = 0;
-	struct shoal_scope *sc = bpf_map_lookup_elem(&shoal_scope, &zero);
+	__u64 cookie;
 
-	if (!sc)
-		return false;
-	if (cookie == sc->netns_cookie || (sc->flags & SHOAL_SCOPE_ALL))
+	if (shoal_scope_cfg.flags & SHOAL_SCOPE_ALL)
+		return true;
+	if (shoal_scope_cfg.cgroup_id &&
+	    bpf_get_current_ancestor_cgroup_id(shoal_scope_cfg.cgroup_level) ==
+		    shoal_scope_cfg.cgroup_id)
+		return true;
+	cookie = bpf_get_netns_cookie(ctx);
+	if (cookie == shoal_scope_cfg.netns_cookie)
 		return true;
 	return bpf_map_lookup_elem(&shoal_netns, &cookie) != NULL;
 }
@@ -157,15 +167,14 @@ static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx, bool conne
 	__be32 vip = ctx->user_ip4;
 	__be16 port = (__be16)ctx->user_port;
 	struct shoal_svc_val *svc;
-	__u64 netns;
+	__u64 client = 0;
 	__be32 be_ip;
 	__be16 be_port;
 	__u8 slot_flags;
 
 	if (!sock_proto_handled(proto))
 		return 0;
-	netns = bpf_get_netns_cookie(ctx);
-	if (!sock_ours(netns))
+	if (!sock_ours(ctx))
 		return 0;
 	svc = lb4_lookup_service(vip, port, proto);
 	if (!svc) {
@@ -179,7 +188,10 @@ static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx, bool conne
 		}
 		return 0;
 	}
-	if (!lb4_select_addr(vip, port, proto, svc, netns, SHOAL_AFF_NETNS, &be_ip, &be_port,
+	/* the affinity client is the socket's network namespace (a pod) */
+	if (svc->flags & SHOAL_SVC_AFFINITY)
+		client = bpf_get_netns_cookie(ctx);
+	if (!lb4_select_addr(vip, port, proto, svc, client, SHOAL_AFF_NETNS, &be_ip, &be_port,
 			     &slot_flags))
 		return -EHOSTUNREACH;
 	if (proto == IPPROTO_TCP) {
@@ -204,7 +216,7 @@ static __always_inline void sock4_xlate_rev(struct bpf_sock_addr *ctx)
 	struct shoal_sk_peer *pe;
 	__u8 proto = ctx->protocol;
 
-	if (!sock_ours(bpf_get_netns_cookie(ctx)))
+	if (!sock_ours(ctx))
 		return;
 	pe = bpf_sk_storage_get(&shoal_sk_peer, ctx->sk, 0, 0);
 	if (pe && pe->ip == ctx->user_ip4 && pe->port == (__be16)ctx->user_port) {

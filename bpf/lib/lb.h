@@ -103,8 +103,9 @@ static __always_inline struct shoal_backend *lb4_select(__be32 vip, __be16 port,
 }
 
 /*
- * The socket LB needs only the backend's address: without affinity the chosen slot holds it, so
- * a connect() costs two lookups (slot 0, the slot); with affinity the backend entry decides.
+ * The socket LB needs only the backend's address: without affinity slot 0 holds it for a service
+ * of at most SHOAL_SVC_INLINE backends (one lookup per connect(), the one that found the
+ * service), else the chosen slot (two); with affinity the backend entry decides.
  * *ret_flags: the slot's flags (SHOAL_SVC_SK_PEER); with affinity no slot is read, so
  * SHOAL_SVC_SK_PEER (the caller records the frontend, which is always correct).
  * Returns false when the service has no usable backend.
@@ -114,8 +115,12 @@ static __always_inline bool lb4_select_addr(__be32 vip, __be16 port, __u8 proto,
 					    __u8 kind, __be32 *ret_ip, __be16 *ret_port,
 					    __u8 *ret_flags)
 {
+	struct shoal_svc_key key = { .vip = vip, .port = port, .proto = proto };
 	const struct shoal_backend *be;
 	const struct shoal_svc_val *slot;
+	const struct shoal_svc_be *in;
+	__u16 n = svc->count, base = 0;
+	__u32 i;
 
 	if (svc->flags & SHOAL_SVC_AFFINITY) {
 		be = lb4_select(vip, port, proto, svc, client, kind);
@@ -126,11 +131,29 @@ static __always_inline bool lb4_select_addr(__be32 vip, __be16 port, __u8 proto,
 		*ret_flags = SHOAL_SVC_SK_PEER;
 		return true;
 	}
-	slot = lb4_pick_slot(vip, port, proto, svc);
-	if (!slot || !slot->be_ip)
+	if (!n) {
+		n = svc->term_count;
+		base = SHOAL_SLOT_TERM;
+	}
+	if (!n)
 		return false;
-	*ret_ip = slot->be_ip;
-	*ret_port = slot->be_port;
+	/* one backend: no random number to draw */
+	i = n == 1 ? 0 : bpf_get_prandom_u32() % n;
+	if (n <= SHOAL_SVC_INLINE) {
+		in = &svc->be[i & (SHOAL_SVC_INLINE - 1)];
+		if (!in->ip)
+			return false;
+		*ret_ip = in->ip;
+		*ret_port = in->port;
+		*ret_flags = in->flags;
+		return true;
+	}
+	key.slot = base + i + 1;
+	slot = bpf_map_lookup_elem(&shoal_svc, &key);
+	if (!slot || !slot->be[0].ip)
+		return false;
+	*ret_ip = slot->be[0].ip;
+	*ret_port = slot->be[0].port;
 	*ret_flags = slot->flags;
 	return true;
 }

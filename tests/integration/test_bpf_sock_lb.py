@@ -381,18 +381,19 @@ def test_restart_keeps_traffic_and_adopts_links(env):
 
 
 def test_restart_over_an_older_service_map_layout(env):
-    """shoal_svc pinned by a build whose slots had no backend address (16-byte values): tools
-    refuse to read it, a restart re-creates it and programs it again."""
+    """shoal_svc pinned by a build whose slot 0 had no copy of the backends (24-byte values;
+    16 before the slots carried an address): tools refuse to read it, a restart re-creates it
+    and programs it again."""
     env.svc(FE, B1)
     pin = os.path.join(env.pin_root, env.node, "shoal_svc")
     os.unlink(pin)  # the attached programs keep theirs
-    sh("bpftool", "map", "create", pin, "type", "hash", "key", "12", "value", "16",
+    sh("bpftool", "map", "create", pin, "type", "hash", "key", "12", "value", "24",
        "entries", "1024", "name", "shoal_svc")
     r = env.lbctl("dump", check=False)
     assert r.returncode != 0 and "another layout" in r.stderr, r.stderr
     env.lbctl("--cgroup", env.cgroup, "attach")
     info = json.loads(sh("bpftool", "-j", "map", "show", "pinned", pin).stdout)
-    assert info["bytes_value"] == 24, info
+    assert info["bytes_value"] == 48, info
     env.svc(FE, B1, B2)
     seen = set()
     for _ in range(40):
@@ -413,7 +414,7 @@ def test_pinned_maps_dump_named_fields(env):
     pins = os.path.join(env.pin_root, env.node)
     svc = sh("bpftool", "map", "dump", "pinned", os.path.join(pins, "shoal_svc")).stdout
     for field in ("vip", "port", "proto", "slot", "backend_id", "count", "rev_nat",
-                  "affinity_timeout", "be_ip", "be_port"):
+                  "affinity_timeout", "be", "ip"):
         assert '"%s"' % field in svc, svc
     be = sh("bpftool", "map", "dump", "pinned", os.path.join(pins, "shoal_backend")).stdout
     assert '"ip"' in be and '"flags"' in be

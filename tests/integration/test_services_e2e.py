@@ -725,15 +725,17 @@ def test_pinned_maps_readable_by_bpftool(cluster, objs):
     assert len(mine) == 4, mine
     assert set(mine[0]["key"]) == {"vip", "port", "proto", "pad0", "slot", "pad1"}
     assert set(mine[0]["value"]) == {"backend_id", "count", "term_count", "rev_nat", "flags",
-                                     "pad0", "affinity_timeout", "be_ip", "be_port", "pad1"}
+                                     "pad0", "affinity_timeout", "be"}
+    assert set(mine[0]["value"]["be"][0]) == {"ip", "port", "flags", "pad0"}
     assert {(e["key"]["port"], e["key"]["proto"]) for e in mine} == {(be16(7), 6),
                                                                      (be16(7), 17)}
     ids = {e["value"]["backend_id"] for e in mine if e["key"]["slot"] == 1}
     be = {e["key"]: e["value"] for e in bpftool_dump(n, "shoal_backend")}
     assert all(be[i]["ip"] == be32(ip) and be[i]["port"] == be16(8080) for i in ids), be
-    # a slot carries its backend's address (connect() needs no backend lookup)
-    assert all(e["value"]["be_ip"] == be32(ip) and e["value"]["be_port"] == be16(8080)
-               for e in mine if e["key"]["slot"] == 1), mine
+    # a slot carries its backend's address (connect() needs no backend lookup), and slot 0 of
+    # a service of at most 4 backends a copy of them (connect() needs no slot lookup either)
+    assert all(e["value"]["be"][0]["ip"] == be32(ip) and e["value"]["be"][0]["port"] == be16(8080)
+               for e in mine if e["key"]["slot"] in (0, 1)), mine
     assert set(next(iter(be.values()))) == {"ip", "port", "proto", "flags"}
     rev = bpftool_dump(n, "shoal_revnat")
     assert {(e["value"]["vip"], e["value"]["proto"]) for e in rev} >= {(be32(vip), 6),
