@@ -39,10 +39,13 @@ static cJSON *mknode(int i)
 	return cJSON_Parse(buf);
 }
 
-static int bench_basic(size_t n_nodes, size_t n_pods, enum sched_strategy strategy)
+/* scored: as the daemon places, filtered against one view and scored against a second
+ * (sched_place_scored: the creation-order prefix, here the same pods) */
+static int bench_basic(size_t n_nodes, size_t n_pods, enum sched_strategy strategy, bool scored)
 {
 	cJSON **objs = calloc(n_nodes, sizeof(*objs));
 	struct sched_node *ns = calloc(n_nodes, sizeof(*ns));
+	struct sched_node *sc = calloc(n_nodes, sizeof(*sc));
 	cJSON *pod = cJSON_Parse(
 	    "{\"metadata\":{\"name\":\"p\"},\"spec\":{\"nodeSelector\":{\"kubernetes.io/os\":"
 	    "\"linux\"},\"containers\":[{\"name\":\"c\",\"image\":\"pause\",\"resources\":{"
@@ -51,45 +54,52 @@ static int bench_basic(size_t n_nodes, size_t n_pods, enum sched_strategy strate
 	size_t placed = 0;
 	double t0, dt;
 
-	if (!objs || !ns || !pod)
+	if (!objs || !ns || !sc || !pod)
 		return -ENOMEM;
 	for (size_t i = 0; i < n_nodes; i++) {
 		objs[i] = mknode((int)i);
-		if (!objs[i] || sched_node_init(&ns[i], objs[i]) < 0)
+		if (!objs[i] || sched_node_init(&ns[i], objs[i]) < 0 ||
+		    sched_node_init(&sc[i], objs[i]) < 0)
 			return -EINVAL;
 	}
 	if (sched_pod_init(&sp, pod) < 0)
 		return -EINVAL;
 	t0 = now();
 	for (size_t k = 0; k < n_pods; k++) {
-		int i = sched_place_r(&sp, ns, n_nodes, strategy, NULL, 0, k + 1, NULL);
+		int i = sched_place_scored(&sp, ns, scored ? sc : NULL, n_nodes, strategy, NULL, 0,
+					   k + 1, NULL);
 
 		if (i < 0)
 			break;
 		sched_node_commit(&ns[i], &sp);
+		if (scored)
+			sched_node_commit(&sc[i], &sp);
 		placed++;
 	}
 	dt = now() - t0;
-	printf("placement %-14s %zu nodes: %zu pods in %.3f s = %.0f pods/s\n",
+	printf("placement %-14s %zu nodes: %zu pods in %.3f s = %.0f pods/s%s\n",
 	       strategy == SCHED_MOST_ALLOCATED ? "most-allocated" : "least-allocated", n_nodes,
-	       placed, dt, placed / dt);
+	       placed, dt, placed / dt, scored ? " (scored view, the daemon's)" : "");
 	sched_pod_release(&sp);
 	cJSON_Delete(pod);
 	for (size_t i = 0; i < n_nodes; i++) {
 		sched_node_release(&ns[i]);
+		sched_node_release(&sc[i]);
 		cJSON_Delete(objs[i]);
 	}
 	free(ns);
+	free(sc);
 	free(objs);
 	return placed == n_pods ? 0 : -ENOSPC;
 }
 
 /* Required anti-affinity on the hostname (scheduler_perf's SchedulingPodAntiAffinity shape):
  * every pod keeps off the nodes of the others, so each placement checks every placed pod. */
-static int bench_anti(size_t n_nodes, size_t n_pods)
+static int bench_anti(size_t n_nodes, size_t n_pods, bool scored)
 {
 	cJSON **objs = calloc(n_nodes, sizeof(*objs));
 	struct sched_node *ns = calloc(n_nodes, sizeof(*ns));
+	struct sched_node *sc = calloc(n_nodes, sizeof(*sc));
 	cJSON *pod = cJSON_Parse(
 	    "{\"metadata\":{\"name\":\"p\",\"namespace\":\"default\",\"labels\":{\"color\":"
 	    "\"green\"}},\"spec\":{\"affinity\":{\"podAntiAffinity\":{"
@@ -101,36 +111,42 @@ static int bench_anti(size_t n_nodes, size_t n_pods)
 	size_t placed = 0;
 	double t0, dt;
 
-	if (!objs || !ns || !pod)
+	if (!objs || !ns || !sc || !pod)
 		return -ENOMEM;
 	for (size_t i = 0; i < n_nodes; i++) {
 		objs[i] = mknode((int)i);
-		if (!objs[i] || sched_node_init(&ns[i], objs[i]) < 0)
+		if (!objs[i] || sched_node_init(&ns[i], objs[i]) < 0 ||
+		    sched_node_init(&sc[i], objs[i]) < 0)
 			return -EINVAL;
 	}
 	if (sched_pod_init(&sp, pod) < 0)
 		return -EINVAL;
 	t0 = now();
 	for (size_t k = 0; k < n_pods; k++) {
-		int i = sched_place_r(&sp, ns, n_nodes, SCHED_LEAST_ALLOCATED, NULL, 0, k + 1, NULL);
+		int i = sched_place_scored(&sp, ns, scored ? sc : NULL, n_nodes,
+					   SCHED_LEAST_ALLOCATED, NULL, 0, k + 1, NULL);
 
 		if (i < 0)
 			break;
 		sched_node_commit(&ns[i], &sp);
+		if (scored)
+			sched_node_commit(&sc[i], &sp);
 		placed++;
 	}
 	dt = now() - t0;
-	printf("placement anti-affinity  %zu nodes: %zu pods in %.3f s = %.0f pods/s\n", n_nodes,
-	       placed, dt, placed / dt);
+	printf("placement anti-affinity  %zu nodes: %zu pods in %.3f s = %.0f pods/s%s\n", n_nodes,
+	       placed, dt, placed / dt, scored ? " (scored view, the daemon's)" : "");
 	/* one more: every node holds a green pod */
 	int extra = sched_place(&sp, ns, n_nodes, SCHED_LEAST_ALLOCATED, NULL, 0, NULL);
 	sched_pod_release(&sp);
 	cJSON_Delete(pod);
 	for (size_t i = 0; i < n_nodes; i++) {
 		sched_node_release(&ns[i]);
+		sched_node_release(&sc[i]);
 		cJSON_Delete(objs[i]);
 	}
 	free(ns);
+	free(sc);
 	free(objs);
 	return placed == n_pods && extra == -ENOSPC ? 0 : -EPROTO;
 }
@@ -301,11 +317,15 @@ int main(void)
 	size_t admitted = 0, rejected = 0;
 	int r;
 
-	r = bench_basic(1000, 10000, SCHED_LEAST_ALLOCATED);
+	r = bench_basic(1000, 10000, SCHED_LEAST_ALLOCATED, false);
 	if (!r)
-		r = bench_basic(1000, 10000, SCHED_MOST_ALLOCATED);
+		r = bench_basic(1000, 10000, SCHED_MOST_ALLOCATED, false);
 	if (!r)
-		r = bench_anti(1000, 1000);
+		r = bench_anti(1000, 1000, false);
+	if (!r)
+		r = bench_basic(1000, 10000, SCHED_LEAST_ALLOCATED, true);
+	if (!r)
+		r = bench_anti(1000, 1000, true);
 	if (!r)
 		r = bench_herd(1000, 5000, 10);
 	if (r) {
