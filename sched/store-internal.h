@@ -21,6 +21,8 @@
 #define STORE_WATCH_WINDOW_DEFAULT 100000
 #define STORE_WATCH_BYTES_DEFAULT (8u << 20)
 #define STORE_HASH_MIN 1024
+/* a bulk merge sorts its new keys in once this many wait (res_remove scans them) */
+#define STORE_UNSORTED_MAX 4096
 
 #define STORE_OBJECT_MAX (64u << 20)
 #define STORE_MARKER_LEN 32
@@ -72,7 +74,8 @@ struct res {
 	struct entry **v; /* live entries sorted by (ns, name) */
 	size_t n, cap;
 	/* the last `unsorted` of v were added during a merge batch, not sorted in yet:
-	 * res_settle() sorts them in (store_merge does at the batch's end) */
+	 * res_settle() sorts them in (store_merge does at the batch's end, a bulk past
+	 * STORE_UNSORTED_MAX and at its commit, readers before they read v) */
 	size_t unsorted;
 	uint64_t mod; /* bumped when v changes shape, so iterators re-seek */
 	uint64_t dig[STORE_DIGEST_BUCKETS]; /* xor of the keys' digests, per bucket */

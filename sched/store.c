@@ -157,7 +157,7 @@ int store_list(struct store *s, const char *resource, const char *ns, const char
 		return -EINVAL;
 	if (!r)
 		return 0;
-	res_settle(r); /* a no-op outside a merge batch */
+	res_settle(r); /* a no-op outside a merge batch or bulk */
 	if (ns)
 		i = res_ns_bound(r, ns, false);
 	if (after_ns || after_name) {

@@ -89,6 +89,30 @@ static size_t bound(const struct res *r, size_t hi, const char *ns, const char *
 	return lo;
 }
 
+/*
+ * bound(r, hi, ns, name, false) found from hi down: a gallop to the first smaller key, then a
+ * binary search in the last step (the keys in [top, hi) are >= (ns, name) throughout).
+ */
+static size_t bound_down(const struct res *r, size_t hi, const char *ns, const char *name)
+{
+	size_t top = hi, off = 1, lo;
+
+	while (off <= top && key_cmp(r->v[top - off]->ns, r->v[top - off]->name, ns, name) >= 0) {
+		top -= off;
+		off *= 2;
+	}
+	lo = off <= top ? top - off + 1 : 0;
+	while (lo < top) {
+		size_t mid = lo + (top - lo) / 2;
+
+		if (key_cmp(r->v[mid]->ns, r->v[mid]->name, ns, name) < 0)
+			lo = mid + 1;
+		else
+			top = mid;
+	}
+	return lo;
+}
+
 /* First index whose key is > (ns, name) when strict, >= otherwise (in the sorted part). */
 size_t res_bound(const struct res *r, const char *ns, const char *name, bool strict)
 {
@@ -161,7 +185,8 @@ void res_remove(struct res *r, struct entry *e)
 
 /*
  * During a merge batch (store_merge) new live keys are appended at v's end unsorted and sorted
- * in by res_settle() once at the batch's end: a catch-up receives keys in digest-bucket order
+ * in by res_settle() once at the batch's end (during a bulk, store_merge_hold, once
+ * STORE_UNSORTED_MAX wait or at its commit; readers settle first): a catch-up receives keys in digest-bucket order
  * (random by name), and inserting each into the sorted array moved half of it (at 100,000 keys
  * about 20 GB of memmove for a new node); a batch moves it once. Needs res_reserve() first.
  */
@@ -206,12 +231,13 @@ void res_settle(struct res *r)
 	}
 	memcpy(tail, r->v + m, k * sizeof(*tail));
 	/*
-	 * From the largest: each tail key's place in v[0, i) by binary search, the sorted keys
-	 * above it moved up at once; every key is compared O(log n) times and moved once.
+	 * From the largest: each tail key's place in v[0, i) searched from i down, the sorted
+	 * keys above it moved up at once; every key is moved once and compared O(log gap) times
+	 * (gap: the sorted keys between it and the next larger tail key, ~m / k).
 	 */
 	for (size_t j = k; j > 0; j--) {
 		struct entry *e = tail[j - 1];
-		size_t at = bound(r, i, e->ns, e->name, false);
+		size_t at = bound_down(r, i, e->ns, e->name);
 
 		memmove(r->v + at + j, r->v + at, (i - at) * sizeof(*r->v));
 		r->v[at + j - 1] = e;

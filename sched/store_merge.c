@@ -204,9 +204,20 @@ static int merge_one(struct store *s, const struct store_reg *in, uint64_t wall)
 	return merge_status(s, ent, in);
 }
 
-/* Merge regs inside the open transaction (s->batch set around it); <0: SQLite or memory. */
+static void settle_all(struct store *s, size_t min)
+{
+	for (size_t i = 0; i < s->nres; i++)
+		if (s->res[i]->unsorted >= min)
+			res_settle(s->res[i]);
+}
+
+/*
+ * Merge regs inside the open transaction (s->batch set around it); <0: SQLite or memory.
+ * New keys are sorted into their resource's array at the end, or in a bulk once
+ * STORE_UNSORTED_MAX wait (fewer, larger sorts: each moves the array once).
+ */
 static int merge_apply(struct store *s, const struct store_reg *regs, size_t n,
-		       struct store_merge_stats *st, int *last)
+		       struct store_merge_stats *st, int *last, bool bulk)
 {
 	uint64_t wall = store_wall(s);
 	int rc = 0;
@@ -228,8 +239,7 @@ static int merge_apply(struct store *s, const struct store_reg *regs, size_t n,
 			rc = r; /* SQLite or memory: the transaction is not trusted */
 	}
 	s->batch = false;
-	for (size_t i = 0; i < s->nres; i++)
-		res_settle(s->res[i]);
+	settle_all(s, bulk ? STORE_UNSORTED_MAX : 1);
 	s->merged += st->applied;
 	s->merge_stale += st->stale;
 	return rc;
@@ -248,7 +258,7 @@ static int merge_run(struct store *s, const struct store_reg *regs, size_t n,
 		return 0;
 	if (db_begin(s) < 0)
 		return -EIO;
-	rc = merge_apply(s, regs, n, st, last);
+	rc = merge_apply(s, regs, n, st, last, false);
 	if (rc < 0)
 		db_rollback(s);
 	else if (db_commit(s) < 0)
@@ -311,12 +321,13 @@ int store_merge_hold(struct store *s, const struct store_reg *regs, size_t n,
 		return -EIO;
 	if (!s->bulk && bulk_begin(s) < 0)
 		return -EIO;
-	rc = merge_apply(s, regs, n, st, &last);
+	rc = merge_apply(s, regs, n, st, &last, true);
 	if (rc < 0) {
 		/* the whole bulk is rolled back; the index keeps it (as store_merge's batch) and
 		 * its held events go out: their rvs are below the lease */
 		db_rollback(s);
 		s->bulk = false;
+		settle_all(s, 1);
 		store_dispatch(s);
 		ring_evict(s);
 		return rc;
@@ -329,6 +340,7 @@ int store_merge_commit(struct store *s)
 	/* a write that committed the bulk first may have failed before delivering its events */
 	int rc = db_bulk_end(s) < 0 ? -EIO : 0;
 
+	settle_all(s, 1);
 	store_dispatch(s);
 	ring_evict(s);
 	return rc;

@@ -669,6 +669,81 @@ static void test_bulk_holds_events(void **state)
 	node_close(&b);
 }
 
+struct bulk_order {
+	char last[32];
+	size_t n;
+	bool sorted;
+};
+
+static int bulk_order_fn(struct store_obj *o, void *userdata)
+{
+	struct bulk_order *x = userdata;
+
+	if (x->n && strcmp(x->last, o->name) >= 0)
+		x->sorted = false;
+	snprintf(x->last, sizeof(x->last), "%s", o->name);
+	x->n++;
+	return 0;
+}
+
+static size_t list_sorted(struct store *s)
+{
+	struct bulk_order x = { .sorted = true };
+
+	assert_int_equal(store_list(s, "pods", NULL, NULL, NULL, bulk_order_fn, &x), 0);
+	assert_true(x.sorted);
+	assert_int_equal(store_count(s, "pods", NULL), x.n);
+	return x.n;
+}
+
+/*
+ * A bulk sorts its new keys into the name-ordered arrays in large steps: lists during and after
+ * it are complete and in order, also with keys created and deleted within the bulk.
+ */
+static void test_bulk_sorts_keys(void **state)
+{
+	struct node a = { 0 }, b = { 0 };
+	struct msgs m = { 0 };
+	struct err e = { 0 };
+	unsigned seed = 11;
+	size_t done = 0, n;
+
+	node_open(&a, "a", NULL, false);
+	node_open(&b, "b", NULL, false);
+	source_pods(&a, &m, "p", 6000);
+	/* tombstones of 100 of them, after their creates */
+	for (int i = 0; i < 6000; i += 60) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "p%03d", i);
+		assert_int_equal(store_delete(a.s, "pods", "default", name, 0, NULL, NULL, &e), 0);
+		capture(&m, a.s, name);
+	}
+	n = m.n;
+	/* creates in random order (digest buckets are), the tombstones last */
+	for (size_t k = 6000 - 1; k > 0; k--) {
+		size_t j = (size_t)rand_r(&seed) % (k + 1);
+		struct msg t = m.v[k];
+
+		m.v[k] = m.v[j];
+		m.v[j] = t;
+	}
+	while (done < n) {
+		size_t k = n - done < 256 ? n - done : 256;
+
+		assert_true(hold(b.s, &m, done, k) >= 0);
+		done += k;
+		if (done == 3072 || done == 5120)
+			assert_int_equal(list_sorted(b.s), done);
+	}
+	assert_int_equal(list_sorted(b.s), 5900);
+	assert_int_equal(store_merge_commit(b.s), 0);
+	assert_int_equal(list_sorted(b.s), 5900);
+	msgs_free(&m);
+	node_close(&a);
+	node_close(&b);
+}
+
 /*
  * A process killed with a bulk open: the reopened store has what was committed, not the held
  * merges (anti-entropy brings them again), and its sequence starts above every rv handed out
@@ -1287,6 +1362,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_merged_state_persists, tmp_setup, tmp_teardown),
 		cmocka_unit_test(test_merge_batch_order),
 		cmocka_unit_test(test_bulk_holds_events),
+		cmocka_unit_test(test_bulk_sorts_keys),
 		cmocka_unit_test_setup_teardown(test_bulk_kill_reuses_no_rv, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_rollback_reuses_no_rv, tmp_setup,
 						tmp_teardown),
