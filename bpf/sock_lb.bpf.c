@@ -11,9 +11,9 @@
  *               the node's cgroup subtree: the node's pods (shoal_netns).
  *
  * Attached at the cgroup2 root (host-reachable scope), the sock_addr programs run for every
- * socket of the machine; several nodes may share it. Their first check is the socket's network
- * namespace (bpf_get_netns_cookie): the node's own or one of its pods', else the socket is left
- * untouched (sock_ours()).
+ * socket of the machine; several nodes may share it. Their first check is whether the socket is
+ * the node's (sock_ours()): called by a process of the node's cgroup2 subtree, or in the node's
+ * network namespace or one of its pods' (bpf_get_netns_cookie); else it is left untouched.
  *
  * A service without backends refuses at once: connect()/sendmsg() fail with EHOSTUNREACH, as
  * Cilium does (bpf_set_retval, then reject).

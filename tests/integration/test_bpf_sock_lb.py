@@ -261,6 +261,7 @@ def test_peer_is_what_the_app_connected_to(env):
     for fe in (FE, FE2, NP):
         env.svc(fe, B1, B2)
     flags = slot_flags(env)
+    slot0_copy_agrees(env)  # the copies carry the same flags
     assert flags[(VIP, PORT)] == {0}, flags
     assert flags[("10.96.7.8", PORT)] == {16} and flags[("10.250.1.1", 30080)] == {16}, flags
     for fe in (FE, FE2, NP):
@@ -293,6 +294,7 @@ def test_peer_is_what_the_app_connected_to(env):
     # a restart keeps the reverse map and the flags
     env.lbctl("--cgroup", env.cgroup, "attach")
     assert slot_flags(env) == flags
+    slot0_copy_agrees(env)
     for fe in (FE, FE2, NP):
         ip, port = fe.split(":")
         assert env.ask("tcp", ip, port)["peer"] == [ip, int(port)]
@@ -309,6 +311,75 @@ def test_peer_is_what_the_app_connected_to(env):
         env.lbctl("svc-del", fe)
     pin = os.path.join(env.pin_root, env.node, "shoal_be_rev")
     assert json.loads(sh("bpftool", "-j", "map", "dump", "pinned", pin).stdout) == []
+
+
+def ip4(n):
+    return ".".join(str((n >> s) & 255) for s in (0, 8, 16, 24))
+
+
+def svc_entries(env, proto):
+    """{(frontend ip, port): {slot: value}} of the pinned shoal_svc."""
+    pin = os.path.join(env.pin_root, env.node, "shoal_svc")
+    out = {}
+    for e in json.loads(sh("bpftool", "-j", "map", "dump", "pinned", pin).stdout):
+        k, v = e["formatted"]["key"], e["formatted"]["value"]
+        if k["proto"] == proto:
+            port = ((k["port"] & 255) << 8) | (k["port"] >> 8)
+            out.setdefault((ip4(k["vip"]), port), {})[k["slot"]] = v
+    return out
+
+
+def slot0_copy_agrees(env, proto=6):
+    """Slot 0's copy of the backends (up to 4) is its slots' addresses and flags, in order;
+    a bigger service's copy is empty. Returns {frontend: backends in the copy}."""
+    out = {}
+    for fe, slots in svc_entries(env, proto).items():
+        v0 = slots[0]
+        n = v0["count"] or v0["term_count"]
+        base = 0 if v0["count"] else 0x8000
+        copy = [(b["ip"], b["port"], b["flags"]) for b in v0["be"]]
+        if n > 4:
+            assert copy == [(0, 0, 0)] * 4, (fe, v0)
+        else:
+            want = [(slots[base + i + 1]["be"][0]["ip"], slots[base + i + 1]["be"][0]["port"],
+                     slots[base + i + 1]["flags"]) for i in range(n)]
+            assert copy == want + [(0, 0, 0)] * (4 - n), (fe, v0, want)
+        out[fe] = n if n <= 4 else 0
+    return out
+
+
+def test_slot0_copy_up_to_four_backends(env):
+    """Up to 4 backends, slot 0 carries their addresses (connect() and sendmsg() read nothing
+    else); a fifth moves the choice to the slots; shrinking back brings the copy back. Every
+    backend stays reachable and every peer shows the frontend either way."""
+    more = {}  # three more backends on other ports of the two backend namespaces
+    for name, i, port in (("b3", 1, PORT + 1), ("b4", 2, PORT + 2), ("b5", 1, PORT + 3)):
+        p = subprocess.Popen(["ip", "netns", "exec", "shoal-bpf-b%d-%s" % (i, env.sfx), PY, "-c",
+                              BACKEND, name, str(port)], stdout=subprocess.PIPE, text=True)
+        env.procs.append(p)
+        assert p.stdout.readline().strip() == "ready"
+        more[name] = "10.250.%d.2:%d" % (i, port)
+    names = {B1: "b1", B2: "b2"}
+    names.update({v: k for k, v in more.items()})
+    five = [B1, B2, more["b3"], more["b4"], more["b5"]]
+    for bes, inline in ((five[:2], 2), (five, 0), (five[1:], 4), ([five[2]], 1)):
+        env.svc(FE, *bes)
+        env.svc(FE + "/udp", *bes)
+        assert slot0_copy_agrees(env, 6)[(VIP, PORT)] == inline
+        assert slot0_copy_agrees(env, 17)[(VIP, PORT)] == inline
+        want = {names[b] for b in bes}
+        for proto in ("tcp", "udp"):
+            seen = set()
+            for _ in range(80):
+                r = env.ask(proto, VIP, PORT)
+                assert r["peer" if proto == "tcp" else "src"] == [VIP, PORT], r
+                seen.add(r["name"])
+                if seen == want:
+                    break
+            assert seen == want, (proto, bes)
+    # a restart over the pins keeps the copies as they are
+    env.lbctl("--cgroup", env.cgroup, "attach")
+    assert slot0_copy_agrees(env, 6)[(VIP, PORT)] == 1
 
 
 def test_service_without_backends_refuses_at_once(env):
