@@ -137,8 +137,8 @@ static __always_inline bool lb4_select_addr(__be32 vip, __be16 port, __u8 proto,
 	}
 	if (!n)
 		return false;
-	/* one backend: no random number to draw */
-	i = n == 1 ? 0 : bpf_get_prandom_u32() % n;
+	/* one backend: no random number to draw; else [0, n) by multiply and shift, no division */
+	i = n == 1 ? 0 : (__u32)(((__u64)bpf_get_prandom_u32() * n) >> 32);
 	if (n <= SHOAL_SVC_INLINE) {
 		in = &svc->be[i & (SHOAL_SVC_INLINE - 1)];
 		if (!in->ip)
