@@ -18,6 +18,7 @@
 #include "daemon/events.h"
 #include "daemon/gossip.h"
 #include "daemon/healer.h"
+#include "daemon/looplag.h"
 #include "daemon/routes.h"
 #include "daemon/repl.h"
 #include "daemon/node.h"
@@ -42,6 +43,7 @@ struct shoald {
 	struct svc_repair *svc_repair;
 	struct members *members;
 	struct gossip *gossip;
+	struct looplag *looplag;
 	struct routes *routes;
 	struct relay *relay;
 	struct healer *healer;
@@ -139,6 +141,7 @@ static void shoald_free(struct shoald *d)
 	d->dns = dns_server_free(d->dns);
 	d->relay = relay_free(d->relay);
 	d->repl = replication_free(d->repl); /* before gossip: drops pending requests */
+	d->looplag = looplag_free(d->looplag);
 	d->gossip = gossip_free(d->gossip); /* before the API: it completes pending requests */
 	d->ctrl = ctrl_loop_free(d->ctrl);
 	d->events_gc = events_gc_free(d->events_gc);
@@ -513,6 +516,12 @@ int main(int argc, char **argv)
 		r = -ENOMEM;
 		goto out;
 	}
+
+	/* from here on every event waits behind the one before: measure how long */
+	r = looplag_new(d.base, &d.looplag);
+	r = r ?: api_server_add_metrics(d.api, looplag_metrics, d.looplag);
+	if (r < 0)
+		goto out;
 
 	log_info("shoald ready: api=%s socket=%s state=%s", d.cfg.api_listen, d.cfg.api_socket,
 		 d.cfg.state_dir);
