@@ -2157,26 +2157,30 @@ int pods_metrics(void *ud, char **text)
 	return 0;
 }
 
-int pods_images_preload(struct pods *m, const char *paths, struct err *e)
+int pods_images_preload(const char *state_dir, const char *paths, struct err *e)
 {
 	_cleanup_free_ char *copy = strdup(paths ? paths : "");
+	struct image_store *store = NULL;
 	char *save = NULL, *t;
-	int r = 0;
+	int r;
 
 	if (!copy)
 		return -ENOMEM;
+	/* a handle of its own: the store's flock orders it with the pod manager's jobs */
+	r = image_store_open(state_dir, &store);
+	if (r < 0)
+		return err_set(e, -r, 0, "", "image store in %s: %s", state_dir, strerror(-r));
 	for (t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		_cleanup_json_ cJSON *names = NULL;
 		_cleanup_free_ char *txt = NULL;
-		pthread_mutex_lock(&m->img_lock);
-		r = image_store_import(m->images, t, NULL, &names, e);
-		pthread_mutex_unlock(&m->img_lock);
+		r = image_store_import(store, t, NULL, &names, e);
 		if (r < 0)
-			return r;
+			break;
 		txt = cJSON_PrintUnformatted(names);
 		log_info("images: imported %s from %s", txt ? txt : "?", t);
 	}
-	return 0;
+	image_store_free(store);
+	return r < 0 ? r : 0;
 }
 
 int pods_new(struct event_base *base, struct store *store, const struct config *cfg,

@@ -53,8 +53,9 @@ void pods_binding_settled(struct pods *m, const char *uid);
 /* /metrics (api_metrics_fn): bindings lost by this node, before or after a container started. */
 int pods_metrics(void *m, char **text);
 
-/* Import OCI layouts/archives (comma-separated paths) into the node's image store. */
-int pods_images_preload(struct pods *m, const char *paths, struct err *e);
+/* Import OCI layouts/archives (comma-separated paths) into the image store of state_dir. Needs
+ * no pod manager: the daemon runs it before joining gossip, as it blocks. */
+int pods_images_preload(const char *state_dir, const char *paths, struct err *e);
 
 /* Helpers for log/exec: the crun id of a status containerID ("crun://<id>" -> "<id>"), its
  * attempt number, and the log file of a container instance. */
