@@ -286,7 +286,34 @@ def create_all(c, n_pods, cpu_share, replicas=None):
     print(f"{n_pods} pods ({cpu} each) on {len(nodes)} nodes: all bound {bound:.1f} s, "
           f"all Running {took:.1f} s; per node {spread}", flush=True)
     print("  median/max from the create: " + stages_of(items, t0), flush=True)
+    print_confirms(nodes)
     return items
+
+
+def print_confirms(nodes):
+    """Binding confirmation over the cluster so far (docs/scheduling.md): how many, how long
+    (mean, and the share within 10 / 100 ms), losses and timeouts."""
+    tot = {}
+    for nd in nodes:
+        try:
+            m = nd.metrics()
+        except Exception:  # a killed node
+            continue
+        for k, v in m.items():
+            if k.startswith(("shoal_sched_bind_confirm", "shoal_sched_bindings_lost")):
+                tot[k] = tot.get(k, 0) + v
+    n = tot.get("shoal_sched_bind_confirm_seconds_count", 0)
+    if not n:
+        return
+    def le(b):
+        return tot.get('shoal_sched_bind_confirm_seconds_bucket{le="%s"}' % b, 0) / n
+    lost = tot.get('shoal_sched_bind_confirms_total{result="lost"}', 0)
+    timeout = tot.get('shoal_sched_bind_confirms_total{result="timeout"}', 0)
+    after = tot.get('shoal_sched_bindings_lost_total{stage="after_start"}', 0)
+    mean = 1000 * tot["shoal_sched_bind_confirm_seconds_sum"] / n
+    print(f"  binding confirmation: {n:.0f} bindings, mean {mean:.1f} ms, <= 10 ms "
+          f"{100 * le('0.01'):.0f} %, <= 100 ms {100 * le('0.1'):.0f} %; lost {lost:.0f}, "
+          f"timed out {timeout:.0f}, lost after start {after:.0f}", flush=True)
 
 
 def heal_round(c, n_pods, k, watches, perf=None):
@@ -391,6 +418,7 @@ def main():
             every += heal_round(c, a.heal_pods, k, watches, a.perf)
         for w in watches.values():
             w.stop = True
+        print_confirms(c.nodes())
         if every:
             print(f"replacements over {a.rounds} rounds: p50 {pct(every, 0.5):.1f} s, "
                   f"p99 {pct(every, 0.99):.1f} s, max {max(every):.1f} s", flush=True)
