@@ -25,6 +25,13 @@ struct bind_confirm {
 	char *self;
 	struct sched_confirm *c;
 	struct event *timer;
+	/* bindings committed and not asked about yet: asked together, one request per member,
+	 * once the scheduler's pass that wrote them returns to the loop */
+	struct event *flush_ev;
+	struct qkey {
+		char *ns, *name, *uid;
+	} * q;
+	size_t nq, capq;
 	void (*notify)(void *ud, const char *uid);
 	void *notify_ud;
 	/* metrics */
@@ -48,6 +55,9 @@ static void arm(struct bind_confirm *b)
 	tv.tv_usec = (suseconds_t)(at % 1000) * 1000;
 	evtimer_add(b->timer, &tv);
 }
+
+static void on_flush(evutil_socket_t fd, short what, void *arg);
+static void q_clear(struct bind_confirm *b);
 
 static void on_settled(void *ud, const char *uid, enum sched_confirm_state st, uint64_t waited,
 		       bool timed_out)
@@ -113,7 +123,8 @@ int bind_confirm_new(struct event_base *base, struct replication *repl, struct m
 	b->notify_ud = notify_ud;
 	b->self = strdup(self);
 	b->timer = evtimer_new(base, on_timer, b);
-	if (!b->self || !b->timer) {
+	b->flush_ev = evtimer_new(base, on_flush, b);
+	if (!b->self || !b->timer || !b->flush_ev) {
 		bind_confirm_free(b);
 		return -ENOMEM;
 	}
@@ -132,6 +143,10 @@ struct bind_confirm *bind_confirm_free(struct bind_confirm *b)
 		return NULL;
 	if (b->timer)
 		event_free(b->timer);
+	if (b->flush_ev)
+		event_free(b->flush_ev);
+	q_clear(b);
+	free(b->q);
 	b->notify = NULL;
 	sched_confirm_free(b->c);
 	free(b->self);
@@ -169,29 +184,95 @@ static void on_answer(void *ud, const char *node, const char *uid, const char *b
 	arm(b);
 }
 
-void bind_confirm_ask(struct bind_confirm *b, const char *ns, const char *name, const char *uid)
+static void q_clear(struct bind_confirm *b)
 {
-	_cleanup_free_ const char **asked = NULL;
-	size_t n, k = 0;
+	for (size_t i = 0; i < b->nq; i++) {
+		free(b->q[i].ns);
+		free(b->q[i].name);
+		free(b->q[i].uid);
+	}
+	b->nq = 0;
+}
 
-	if (!b || sched_confirm_state(b->c, uid) != SCHED_CONFIRM_PENDING)
-		return;
-	n = members_view_count(b->members);
-	asked = calloc(n ? n : 1, sizeof(*asked));
-	for (size_t i = 0; asked && i < n; i++) {
+/* Ask every other alive member about q[from, from + n) in one request each. */
+static void ask_batch(struct bind_confirm *b, size_t from, size_t n, const char **asked)
+{
+	const char *ns[REPL_CONFIRM_MAX], *names[REPL_CONFIRM_MAX], *uids[REPL_CONFIRM_MAX];
+	size_t nm = members_view_count(b->members), k = 0;
+	uint64_t now = util_now_ms();
+
+	for (size_t i = 0; i < n; i++) {
+		ns[i] = b->q[from + i].ns;
+		names[i] = b->q[from + i].name;
+		uids[i] = b->q[from + i].uid;
+	}
+	for (size_t i = 0; i < nm; i++) {
 		const struct members_info *m = members_view_get(b->members, i);
 
 		if (m->state != MEMBERS_ALIVE || streq(m->name, b->self))
 			continue;
 		/* answers come later, never from inside the call */
-		if (replication_confirm(b->repl, m->name, ns, name, uid, on_answer, b) < 0) {
+		if (replication_confirm(b->repl, m->name, ns, names, uids, n, on_answer, b) < 0) {
 			b->unanswered++;
 			continue;
 		}
 		asked[k++] = m->name;
 	}
-	sched_confirm_ask(b->c, uid, asked, k, util_now_ms());
+	for (size_t i = 0; i < n; i++)
+		sched_confirm_ask(b->c, uids[i], asked, k, now);
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct bind_confirm *b = arg;
+	size_t nm = members_view_count(b->members);
+	_cleanup_free_ const char **asked = calloc(nm ? nm : 1, sizeof(*asked));
+
+	for (size_t i = 0; i < b->nq; i += REPL_CONFIRM_MAX) {
+		size_t n = b->nq - i < REPL_CONFIRM_MAX ? b->nq - i : REPL_CONFIRM_MAX;
+
+		if (asked)
+			ask_batch(b, i, n, asked);
+		else /* cannot ask: the bindings stand as they would without confirmation */
+			for (size_t k = 0; k < n; k++)
+				sched_confirm_ask(b->c, b->q[i + k].uid, NULL, 0, util_now_ms());
+	}
+	q_clear(b);
 	arm(b);
+}
+
+void bind_confirm_ask(struct bind_confirm *b, const char *ns, const char *name, const char *uid)
+{
+	struct timeval now = {0, 0};
+	struct qkey *k;
+
+	if (!b || sched_confirm_state(b->c, uid) != SCHED_CONFIRM_PENDING)
+		return;
+	if (b->nq == b->capq) {
+		size_t cap = b->capq ? b->capq * 2 : 32;
+		struct qkey *nq = reallocarray(b->q, cap, sizeof(*nq));
+
+		if (!nq) {
+			sched_confirm_ask(b->c, uid, NULL, 0, util_now_ms());
+			return;
+		}
+		b->q = nq;
+		b->capq = cap;
+	}
+	k = &b->q[b->nq];
+	k->ns = strdup(ns);
+	k->name = strdup(name);
+	k->uid = strdup(uid);
+	if (!k->ns || !k->name || !k->uid) {
+		free(k->ns);
+		free(k->name);
+		free(k->uid);
+		sched_confirm_ask(b->c, uid, NULL, 0, util_now_ms());
+		return;
+	}
+	b->nq++;
+	if (!evtimer_pending(b->flush_ev, NULL))
+		evtimer_add(b->flush_ev, &now);
 }
 
 enum pods_binding bind_confirm_binding(void *ud, const char *uid)

@@ -136,8 +136,32 @@ struct confirm_ctx {
 	struct rlink *link;
 	replication_confirm_fn fn;
 	void *ud;
-	char *node, *uid;
+	char *node;
+	char **uids; /* asked about; an entry is freed (NULL) once answered */
+	size_t n;
 };
+
+static void confirm_ctx_free(struct confirm_ctx *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->uids[i]);
+	free(c->uids);
+	free(c->node);
+	free(c);
+}
+
+static void on_confirm_answer(void *ud, const char *uid, const char *bound)
+{
+	struct confirm_ctx *c = ud;
+
+	for (size_t i = 0; i < c->n; i++)
+		if (c->uids[i] && streq(c->uids[i], uid)) {
+			c->fn(c->ud, c->node, uid, bound, 0);
+			free(c->uids[i]);
+			c->uids[i] = NULL;
+			return;
+		}
+}
 
 static void on_confirm_reply(void *ctx, const uint8_t *reply, ssize_t len)
 {
@@ -145,27 +169,29 @@ static void on_confirm_reply(void *ctx, const uint8_t *reply, ssize_t len)
 	struct replication *d = c->link->d;
 
 	if (d) {
-		_cleanup_free_ char *bound = NULL;
-		int r = len < 0 ? (int)len
-				: repl_confirm_reply(d->r, reply, (size_t)len, c->uid, &bound);
+		int r = len < 0
+			    ? (int)len
+			    : repl_confirm_reply(d->r, reply, (size_t)len, on_confirm_answer, c);
 
-		c->fn(c->ud, c->node, c->uid, r < 0 ? NULL : bound, r < 0 ? r : 0);
+		/* not named in the answer (deleted or replaced there), or no answer */
+		for (size_t i = 0; i < c->n; i++)
+			if (c->uids[i])
+				c->fn(c->ud, c->node, c->uids[i], NULL, r < 0 ? r : 0);
 	}
 	link_unref(c->link);
-	free(c->node);
-	free(c->uid);
-	free(c);
+	confirm_ctx_free(c);
 }
 
-int replication_confirm(struct replication *d, const char *node, const char *ns, const char *name,
-			const char *uid, replication_confirm_fn fn, void *ud)
+int replication_confirm(struct replication *d, const char *node, const char *const *ns,
+			const char *const *names, const char *const *uids, size_t n,
+			replication_confirm_fn fn, void *ud)
 {
 	_cleanup_free_ uint8_t *req = NULL;
 	struct confirm_ctx *c;
 	size_t len;
 	int r;
 
-	r = repl_confirm_request(d->r, "pods", ns, name, &req, &len);
+	r = repl_confirm_request(d->r, "pods", ns, names, n, &req, &len);
 	if (r < 0)
 		return r;
 	c = calloc(1, sizeof(*c));
@@ -175,22 +201,19 @@ int replication_confirm(struct replication *d, const char *node, const char *ns,
 	c->fn = fn;
 	c->ud = ud;
 	c->node = strdup(node);
-	c->uid = strdup(uid);
-	if (!c->node || !c->uid) {
-		free(c->node);
-		free(c->uid);
-		free(c);
-		return -ENOMEM;
+	c->uids = calloc(n, sizeof(*c->uids));
+	r = c->node && c->uids ? 0 : -ENOMEM;
+	for (size_t i = 0; r == 0 && i < n; i++, c->n++)
+		if (!(c->uids[i] = strdup(uids[i])))
+			r = -ENOMEM;
+	if (r == 0)
+		r = gossip_request(d->gossip, node, GOSSIP_CH_REPL, req, len, on_confirm_reply, c);
+	if (r < 0) {
+		confirm_ctx_free(c);
+		return r;
 	}
 	d->link->refs++;
-	r = gossip_request(d->gossip, node, GOSSIP_CH_REPL, req, len, on_confirm_reply, c);
-	if (r < 0) {
-		d->link->refs--;
-		free(c->node);
-		free(c->uid);
-		free(c);
-	}
-	return r;
+	return 0;
 }
 
 static void env_create_lost(void *ud, const char *resource, const char *ns, const char *name,

@@ -40,15 +40,17 @@ struct replication *replication_free(struct replication *d);
 struct repl *replication_repl(struct replication *d);
 /*
  * Binding confirmation (docs/scheduling.md, "Confirming a binding"): ask `node` for the binding
- * it holds of pod ns/name (uid) after merging this node's registers of it, which the request
- * carries. fn gets the node the answerer binds the uid to (NULL: none, another uid, or err < 0:
- * no answer), exactly once, never from inside this call, and not at all once the replication
- * is freed. The answer's registers are merged here first.
+ * it holds of pods ns[i]/names[i] (uids[i]; n <= REPL_CONFIRM_MAX) after merging this node's
+ * registers of them, which the request carries. fn gets, for each uid, the node the answerer
+ * binds it to (NULL: none, deleted or replaced there, or err < 0: no answer), exactly once per
+ * uid, never from inside this call, and not at all once the replication is freed. The answer's
+ * registers are merged here first.
  */
 typedef void (*replication_confirm_fn)(void *ud, const char *node, const char *uid,
 				       const char *bound, int err);
-int replication_confirm(struct replication *d, const char *node, const char *ns, const char *name,
-			const char *uid, replication_confirm_fn fn, void *ud);
+int replication_confirm(struct replication *d, const char *node, const char *const *ns,
+			const char *const *names, const char *const *uids, size_t n,
+			replication_confirm_fn fn, void *ud);
 
 /* Prometheus text for /metrics (api_metrics_fn). */
 int replication_metrics(void *d, char **text);

@@ -1586,105 +1586,129 @@ static int serve_push(struct repl *r, struct rmember *m, struct repl_rd *rd, uin
 /* ---------- binding confirmation ---------- */
 
 /*
- * CONFIRM: merge the sender's registers of the key now — not through the merge queue, whose
+ * CONFIRM: merge the sender's registers of the keys now — not through the merge queue, whose
  * older pushes may wait: the merge is a join, so order does not matter — then answer with ours
- * of the key, which now hold the earlier of the two bindings.
+ * of each key, which now hold the earlier of the two bindings.
  */
 static int serve_confirm(struct repl *r, struct repl_rd *rd, uint32_t count, struct repl_buf *out)
 {
-	_cleanup_free_ char *res = NULL, *ns = NULL, *name = NULL;
 	struct regv rv = {0};
 	struct keys_list kl = {.b = out};
+	char **keys = NULL; /* resource, ns, name of each spec register: the message is reused */
+	size_t nkeys = 0;
 	int e;
 
-	if (count != 1)
+	if (!count || count > REPL_CONFIRM_MAX)
 		return -EBADMSG;
 	e = read_keys(rd, count, &rv);
-	if (e >= 0 && !rv.n)
-		e = -EBADMSG;
-	if (e >= 0) {
-		res = strdup(rv.v[0].resource);
-		ns = strdup(rv.v[0].ns);
-		name = strdup(rv.v[0].name);
-		if (!res || !ns || !name)
+	if (e >= 0 && !(keys = calloc(rv.n * 3, sizeof(*keys))))
+		e = -ENOMEM;
+	for (size_t i = 0; e >= 0 && i < rv.n; i++) {
+		if (rv.v[i].kind != STORE_REG_SPEC)
+			continue;
+		keys[3 * nkeys] = strdup(rv.v[i].resource);
+		keys[3 * nkeys + 1] = strdup(rv.v[i].ns);
+		keys[3 * nkeys + 2] = strdup(rv.v[i].name);
+		nkeys++;
+		if (!keys[3 * nkeys - 3] || !keys[3 * nkeys - 2] || !keys[3 * nkeys - 1])
 			e = -ENOMEM;
 	}
 	if (e >= 0)
 		merge(r, rv.v, rv.n, false);
 	free(rv.v);
-	if (e < 0)
-		return e;
-	rbuf_init(out, REPL_MSG_CONFIRM_REPLY, 0);
-	e = store_reg_get(r->s, res, ns, name, enc_key, &kl);
-	if (e < 0 && e != -ENOENT)
-		return e;
-	rbuf_set_count(out, (uint32_t)kl.n);
-	return 0;
+	if (e >= 0) {
+		rbuf_init(out, REPL_MSG_CONFIRM_REPLY, 0);
+		for (size_t k = 0; k < nkeys && e >= 0; k++) {
+			e = store_reg_get(r->s, keys[3 * k], keys[3 * k + 1], keys[3 * k + 2],
+					  enc_key, &kl);
+			if (e == -ENOENT)
+				e = 0;
+		}
+		rbuf_set_count(out, (uint32_t)kl.n);
+	}
+	for (size_t k = 0; k < 3 * nkeys; k++)
+		free(keys[k]);
+	free(keys);
+	return e;
 }
 
-int repl_confirm_request(struct repl *r, const char *resource, const char *ns, const char *name,
-			 uint8_t **ret, size_t *ret_len)
+int repl_confirm_request(struct repl *r, const char *resource, const char *const *ns,
+			 const char *const *names, size_t n, uint8_t **ret, size_t *ret_len)
 {
 	struct repl_buf b;
 	struct keys_list kl = {.b = &b};
-	int e;
+	int e = 0;
 
+	if (!n || n > REPL_CONFIRM_MAX)
+		return -EINVAL;
 	rbuf_init(&b, REPL_MSG_CONFIRM, 0);
-	e = store_reg_get(r->s, resource, ns, name, enc_key, &kl);
-	if (e >= 0 && kl.n != 1)
+	for (size_t i = 0; i < n && e >= 0; i++) {
+		e = store_reg_get(r->s, resource, ns[i], names[i], enc_key, &kl);
+		if (e == -ENOENT)
+			e = 0;
+	}
+	if (e >= 0 && !kl.n)
 		e = -ENOENT;
 	if (e < 0) {
 		rbuf_free(&b);
 		return e;
 	}
-	rbuf_set_count(&b, 1);
+	rbuf_set_count(&b, (uint32_t)kl.n);
 	return rbuf_take(&b, ret, ret_len);
 }
 
-int repl_confirm_reply(struct repl *r, const uint8_t *reply, size_t len, const char *uid,
-		       char **ret_bound)
+int repl_confirm_reply(struct repl *r, const uint8_t *reply, size_t len,
+		       void (*fn)(void *ud, const char *uid, const char *bound), void *ud)
 {
 	struct repl_rd rd;
 	enum repl_msg_type type;
 	uint8_t flags;
 	uint32_t count;
 	struct regv rv = {0};
-	_cleanup_free_ char *bound = NULL;
+	char **uids = NULL, **bound = NULL;
+	size_t n = 0;
 	int e;
 
-	*ret_bound = NULL;
 	e = rrd_init(&rd, reply, len, &type, &flags, &count);
 	if (e < 0)
 		return e;
-	if (type != REPL_MSG_CONFIRM_REPLY || count > 1)
+	if (type != REPL_MSG_CONFIRM_REPLY || count > REPL_CONFIRM_MAX)
 		return -EBADMSG;
 	e = read_keys(&rd, count, &rv);
-	if (e < 0) {
-		free(rv.v);
-		return e;
-	}
-	for (size_t i = 0; i < rv.n; i++) {
+	if (e >= 0 && rv.n &&
+	    (!(uids = calloc(rv.n, sizeof(*uids))) || !(bound = calloc(rv.n, sizeof(*bound)))))
+		e = -ENOMEM;
+	/* what each spec register binds its uid to; fn runs after the merge, so the caller's
+	 * store already shows a winning binding when it hears of it */
+	for (size_t i = 0; e >= 0 && i < rv.n; i++) {
 		const struct store_reg *g = &rv.v[i];
 		_cleanup_json_ cJSON *st = NULL;
 		const char *v;
 
-		if (g->kind != STORE_REG_SPEC || g->tombstone || !g->uid || !streq(g->uid, uid) ||
-		    !g->sticky)
+		if (g->kind != STORE_REG_SPEC || g->tombstone || !g->uid)
 			continue;
-		st = cJSON_Parse(g->sticky);
+		st = g->sticky ? cJSON_Parse(g->sticky) : NULL;
 		v = cJSON_GetStringValue(
 		    cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(st, "bind"), 2));
-		if (v && !(bound = strdup(v))) {
-			free(rv.v);
-			return -ENOMEM;
-		}
+		uids[n] = strdup(g->uid);
+		bound[n] = v ? strdup(v) : NULL;
+		if (!uids[n] || (v && !bound[n]))
+			e = -ENOMEM;
+		n++;
 	}
-	/* the answerer's registers teach this node the winning binding at once */
-	if (rv.n)
+	/* the answerer's registers teach this node the winning bindings at once */
+	if (e >= 0 && rv.n)
 		merge(r, rv.v, rv.n, false);
 	free(rv.v);
-	*ret_bound = TAKE_PTR(bound);
-	return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (e >= 0 && uids[i])
+			fn(ud, uids[i], bound[i]);
+		free(uids[i]);
+		free(bound[i]);
+	}
+	free(uids);
+	free(bound);
+	return e;
 }
 
 static bool in_request(const char **names, size_t n, const char *res)

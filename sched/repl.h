@@ -142,20 +142,21 @@ void repl_state_load(struct repl *r, const char *text, size_t len);
 
 /*
  * Binding confirmation (docs/scheduling.md, "Confirming a binding"): a CONFIRM request carries
- * this node's registers of one key, so the answerer merges them before it answers, whatever
- * reached it before on other connections; the answer is its registers of the key after that
- * merge. The caller sends it on the replication channel itself (not through env.send).
- * -ENOENT: no such key here.
+ * this node's registers of up to REPL_CONFIRM_MAX keys, so the answerer merges them before it
+ * answers, whatever reached it before on other connections; the answer is its registers of
+ * those keys after that merge. The caller sends it on the replication channel itself (not
+ * through env.send). -ENOENT: none of the keys is here.
  */
-int repl_confirm_request(struct repl *r, const char *resource, const char *ns, const char *name,
-			 uint8_t **ret, size_t *ret_len);
+#define REPL_CONFIRM_MAX 256
+int repl_confirm_request(struct repl *r, const char *resource, const char *const *ns,
+			 const char *const *names, size_t n, uint8_t **ret, size_t *ret_len);
 /*
- * Merge a CONFIRM reply's registers here too and say which node the answerer binds `uid` to
- * (its sticky binding): *ret_bound malloc'ed, NULL when it holds another uid, a tombstone, no
- * key or no binding. -EBADMSG: not a CONFIRM reply.
+ * Merge a CONFIRM reply's registers here too; fn(ud, uid, bound) for each live key in it,
+ * after the merge: the node the answerer binds that uid to (its sticky binding; NULL: none).
+ * A uid asked about and not named was deleted or replaced there. -EBADMSG: not a CONFIRM reply.
  */
-int repl_confirm_reply(struct repl *r, const uint8_t *reply, size_t len, const char *uid,
-		       char **ret_bound);
+int repl_confirm_reply(struct repl *r, const uint8_t *reply, size_t len,
+		       void (*fn)(void *ud, const char *uid, const char *bound), void *ud);
 
 struct repl_stats {
 	uint64_t pushes_sent, push_bytes_sent, push_regs_sent, push_failures;

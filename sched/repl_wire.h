@@ -18,8 +18,8 @@
  *   KEYS_REPLY buckets covered (varint: the requester resends the rest), then `count` keys
  *             (registers the requester lacks or holds differently), then nwant x (resource,
  *             ns, name, flags) the replier lacks (REPL_WANT_LACKED) or holds differently
- *   CONFIRM   one key: the sender's registers of it (its binding of a pod) -> CONFIRM_REPLY
- *   CONFIRM_REPLY 0 or 1 key: the replier's registers of that key after merging the request's
+ *   CONFIRM   `count` keys: the sender's registers of them (its bindings)     -> CONFIRM_REPLY
+ *   CONFIRM_REPLY `count` keys: the replier's registers of those keys after merging the request's
  *             (docs/scheduling.md, "Confirming a binding")
  * A key: resource, ns, name, uid, born, flags (REPL_KEY_*), spec hlc, spec node, spec body
  * (not for tombstones), sticky (REPL_KEY_STICKY), status hlc + node + body (REPL_KEY_STATUS;

@@ -889,19 +889,35 @@ static char *node_name_of(struct node *n)
 	return v;
 }
 
-/* asker asks answerer which binding of uid it holds (the request carries asker's registers) */
-static char *confirm(struct node *asker, struct node *answerer, const char *uid)
+struct answers {
+	int n;
+	char uid[4][32], bound[4][32];
+};
+
+static void on_answer(void *ud, const char *uid, const char *bound)
 {
+	struct answers *a = ud;
+
+	assert_true(a->n < 4);
+	snprintf(a->uid[a->n], sizeof(a->uid[0]), "%s", uid);
+	snprintf(a->bound[a->n], sizeof(a->bound[0]), "%s", bound ? bound : "-");
+	a->n++;
+}
+
+/* asker asks answerer which binding of p (and q if there) it holds (the request carries
+ * asker's registers); the answers in *a */
+static void confirm(struct node *asker, struct node *answerer, struct answers *a)
+{
+	const char *ns[] = {"default", "default"}, *names[] = {"p", "q"};
 	uint8_t *req = NULL, *reply = NULL;
 	size_t len = 0, rlen = 0;
-	char *bound = NULL;
 
-	assert_int_equal(repl_confirm_request(asker->r, "pods", "default", "p", &req, &len), 0);
+	memset(a, 0, sizeof(*a));
+	assert_int_equal(repl_confirm_request(asker->r, "pods", ns, names, 2, &req, &len), 0);
 	assert_int_equal(repl_serve(answerer->r, asker->name, req, len, &reply, &rlen), 0);
-	assert_int_equal(repl_confirm_reply(asker->r, reply, rlen, uid, &bound), 0);
+	assert_int_equal(repl_confirm_reply(asker->r, reply, rlen, on_answer, a), 0);
 	free(req);
 	free(reply);
-	return bound;
 }
 
 /*
@@ -915,6 +931,7 @@ static void test_confirm_binding(void **state)
 	struct err e = {0};
 	cJSON *o = cJSON_Parse("{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":"
 			       "\"p\",\"namespace\":\"default\",\"uid\":\"u-p\"},\"spec\":{}}");
+	struct answers a;
 	char *b;
 
 	world(3, &cfg);
@@ -929,24 +946,22 @@ static void test_confirm_binding(void **state)
 	bind_local(&W.nodes[2]);
 	run(100);
 
-	b = confirm(&W.nodes[1], &W.nodes[0], "u-p");
-	assert_string_equal(b, "n1");
-	free(b);
+	confirm(&W.nodes[1], &W.nodes[0], &a);
+	assert_int_equal(a.n, 1); /* q exists nowhere */
+	assert_string_equal(a.uid[0], "u-p");
+	assert_string_equal(a.bound[0], "n1");
 	b = node_name_of(&W.nodes[0]);
 	assert_string_equal(b, "n1"); /* merged from the request */
 	free(b);
-	b = confirm(&W.nodes[2], &W.nodes[1], "u-p");
-	assert_string_equal(b, "n1"); /* n2 lost */
-	free(b);
+	confirm(&W.nodes[2], &W.nodes[1], &a);
+	assert_int_equal(a.n, 1);
+	assert_string_equal(a.bound[0], "n1"); /* n2 lost */
 	b = node_name_of(&W.nodes[2]);
 	assert_string_equal(b, "n1"); /* merged from the answer */
 	free(b);
-	b = confirm(&W.nodes[1], &W.nodes[2], "u-p");
-	assert_string_equal(b, "n1");
-	free(b);
-	/* an answer about another uid names no binding */
-	b = confirm(&W.nodes[1], &W.nodes[2], "u-other");
-	assert_null(b);
+	confirm(&W.nodes[1], &W.nodes[2], &a);
+	assert_int_equal(a.n, 1);
+	assert_string_equal(a.bound[0], "n1");
 	memset(W.cut, 0, sizeof(W.cut));
 	world_end();
 }
