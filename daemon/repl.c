@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Store replication on the event loop (daemon/repl.h). */
+#include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sodium.h>
@@ -15,6 +18,66 @@
 #define MEMBERS_POLL_MS 200
 /* repl.last is rewritten at most this often */
 #define LAST_SAVE_MS 10000
+
+/* A file written (util_write_file: fsync, rename) on a thread of its own: on the loop the
+ * fsync, and the discard of the replaced file's blocks on a filesystem mounted with discard,
+ * block every event for as long as the disk takes (profiled: the loop thread's only waits for
+ * I/O, every LAST_SAVE_MS). One write per file in flight. */
+struct saver {
+	pthread_t th;
+	bool started; /* a thread to join */
+	atomic_bool done;
+	char *path, *data;
+	size_t len;
+	int result;
+};
+
+static void *saver_main(void *arg)
+{
+	struct saver *s = arg;
+
+	s->result = util_write_file(s->path, s->data, s->len, 0600);
+	atomic_store(&s->done, true);
+	return NULL;
+}
+
+/* The last write's result once it ended (1: none was started), -EBUSY while it runs. */
+static int saver_reap(struct saver *s, bool wait)
+{
+	if (!s->started)
+		return 1;
+	if (!wait && !atomic_load(&s->done))
+		return -EBUSY;
+	pthread_join(s->th, NULL);
+	s->started = false;
+	free(s->data);
+	s->data = NULL;
+	return s->result;
+}
+
+/* Write data (copied) to path in the background; the previous write must have been reaped. */
+static int saver_start(struct saver *s, const char *path, const char *data, size_t len)
+{
+	int r;
+
+	if (s->started)
+		return -EBUSY;
+	s->data = malloc(len ? len : 1);
+	if (!s->data)
+		return -ENOMEM;
+	memcpy(s->data, data, len);
+	s->path = (char *)path;
+	s->len = len;
+	atomic_store(&s->done, false);
+	r = pthread_create(&s->th, NULL, saver_main, s);
+	if (r) {
+		free(s->data);
+		s->data = NULL;
+		return -r;
+	}
+	s->started = true;
+	return 0;
+}
 
 /* what a pending request's callback holds: outlives the replication if gossip answers late */
 struct rlink {
@@ -49,6 +112,7 @@ struct replication {
 	size_t nknown;
 	uint64_t clock_refused_logged;
 	uint64_t last_saved;
+	struct saver last_sv, state_sv; /* repl.last and repl.state, written off the loop */
 	bool was_pull_only;
 };
 
@@ -339,8 +403,11 @@ static void last_save(struct replication *d, uint64_t now)
 	}
 	if (!newest || newest <= d->last_saved || now < d->last_saved + LAST_SAVE_MS)
 		return;
+	/* a failed write leaves an older time: at worst a restart resyncs pull-only */
+	if (saver_reap(&d->last_sv, false) == -EBUSY)
+		return;
 	snprintf(buf, sizeof(buf), "%" PRIu64 "\n", newest);
-	if (util_write_file(d->last_path, buf, strlen(buf), 0600) == 0)
+	if (saver_start(&d->last_sv, d->last_path, buf, strlen(buf)) == 0)
 		d->last_saved = newest;
 }
 
@@ -348,9 +415,19 @@ static void last_save(struct replication *d, uint64_t now)
  * when it changed, at most every LAST_SAVE_MS */
 static void state_save(struct replication *d, uint64_t now)
 {
+	bool final = now == UINT64_MAX;
 	char *text = NULL;
 	size_t len;
+	int r;
 
+	/* the last write failed: what the file holds is unknown, write it again */
+	r = saver_reap(&d->state_sv, final);
+	if (r == -EBUSY)
+		return;
+	if (r < 0) {
+		free(d->state_saved);
+		d->state_saved = NULL;
+	}
 	if (d->state_saved && now < d->state_saved_at + LAST_SAVE_MS)
 		return;
 	if (repl_state_save(d->r, &text, &len) < 0)
@@ -359,7 +436,10 @@ static void state_save(struct replication *d, uint64_t now)
 		free(text);
 		return;
 	}
-	if (util_write_file(d->state_path, text, len, 0600) < 0) {
+	/* the last one (replication_free) is written before returning */
+	r = final ? util_write_file(d->state_path, text, len, 0600)
+		  : saver_start(&d->state_sv, d->state_path, text, len);
+	if (r < 0) {
 		free(text);
 		return;
 	}
@@ -483,8 +563,10 @@ struct replication *replication_free(struct replication *d)
 		return NULL;
 	if (d->gossip && d->r)
 		gossip_channel_register(d->gossip, GOSSIP_CH_REPL, NULL, NULL);
+	saver_reap(&d->last_sv, true);
 	if (d->r && d->state_path)
 		state_save(d, UINT64_MAX); /* the latest, whatever the last write's age */
+	saver_reap(&d->state_sv, true);
 	if (d->link) {
 		d->link->d = NULL;
 		link_unref(d->link);
