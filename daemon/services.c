@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* The node's service proxy: Services + Endpoints in the replica -> eBPF maps (see services.h). */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <limits.h>
@@ -68,6 +69,8 @@ struct svc_proxy {
 	struct np *np;
 	uint32_t node_ips[SVC_MAX_NODE_IPS]; /* NodePort frontends: every node address */
 	size_t nnode_ip;
+	int uplinks[NP_MAX_IFACES]; /* the interfaces the programs are attached to */
+	size_t nuplink;
 	bool net_auto;       /* addresses (and, without --uplink, interfaces) follow the netns */
 	int nl_fd;           /* rtnetlink: links, addresses, routes changed */
 	struct event *nl_ev, *nl_timer;
@@ -1165,6 +1168,8 @@ static int node_net_sync(struct svc_proxy *p, struct err *e)
 	r = np_ifaces_set(p->np, n.ifidx, n.nif, e);
 	if (r < 0)
 		return r;
+	memcpy(p->uplinks, n.ifidx, n.nif * sizeof(n.ifidx[0]));
+	p->nuplink = n.nif;
 	ips_changed = n.nip != p->nnode_ip || memcmp(n.ips, p->node_ips, n.nip * sizeof(n.ips[0]));
 	memcpy(p->node_ips, n.ips, n.nip * sizeof(n.ips[0]));
 	p->nnode_ip = n.nip;
@@ -1185,16 +1190,71 @@ static void on_nl_timer(evutil_socket_t fd, short what, void *ud)
 		log_warn("following the node's addresses: %s", e.message);
 }
 
+/* Whether a change can move the node's addresses or uplinks. Every pod adds a veth and a route
+ * to its address on the node: those are not, and reading the node's addresses again
+ * (getifaddrs: a netlink dump) waits on the kernel's rtnl lock, held meanwhile by the pod
+ * workers' and the other netns' interface setups: 150-260 ms per read on the loop, measured
+ * while 200 pods started on a 5-node devcluster. */
+static bool nl_relevant(const struct svc_proxy *p, const struct nlmsghdr *h)
+{
+	switch (h->nlmsg_type) {
+	case RTM_NEWROUTE:
+	case RTM_DELROUTE: {
+		const struct rtmsg *rt = NLMSG_DATA(h);
+
+		/* without --uplink the uplinks are the default routes' interfaces */
+		return h->nlmsg_len < NLMSG_LENGTH(sizeof(*rt)) ||
+		       (rt->rtm_dst_len == 0 && !p->opts.uplink);
+	}
+	case RTM_NEWLINK:
+	case RTM_DELLINK: {
+		const struct ifinfomsg *ifi = NLMSG_DATA(h);
+		int len = (int)h->nlmsg_len - (int)NLMSG_LENGTH(sizeof(*ifi));
+
+		if (len < 0)
+			return true;
+		for (size_t k = 0; k < p->nuplink; k++)
+			if (p->uplinks[k] == ifi->ifi_index)
+				return true;
+		if (!p->opts.uplink)
+			return false;
+		/* the named uplink may appear */
+		for (const struct rtattr *a = IFLA_RTA(ifi); RTA_OK(a, len); a = RTA_NEXT(a, len))
+			if (a->rta_type == IFLA_IFNAME &&
+			    !strncmp(RTA_DATA(a), p->opts.uplink, RTA_PAYLOAD(a)))
+				return true;
+		return false;
+	}
+	default: /* IPv4 addresses (the only address group joined), anything else */
+		return true;
+	}
+}
+
 static void on_nl(evutil_socket_t fd, short what, void *ud)
 {
 	struct svc_proxy *p = ud;
-	char buf[8192];
+	char buf[8192] __attribute__((aligned(NLMSG_ALIGNTO)));
 	struct timeval tv = { 0, 50000 };
+	bool relevant = false;
+	ssize_t n;
 
-	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
-		;
+	while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) != 0) {
+		if (n < 0) {
+			/* ENOBUFS: changes were lost, read everything again */
+			if (errno == EINTR)
+				continue;
+			relevant |= errno != EAGAIN && errno != EWOULDBLOCK;
+			break;
+		}
+		int len = (int)n;
+
+		for (const struct nlmsghdr *h = (const struct nlmsghdr *)buf; NLMSG_OK(h, len);
+		     h = NLMSG_NEXT(h, len))
+			relevant |= nl_relevant(p, h);
+	}
 	/* a burst of changes (an interface with its addresses and routes) is read once */
-	evtimer_add(p->nl_timer, &tv);
+	if (relevant)
+		evtimer_add(p->nl_timer, &tv);
 }
 
 static int node_net_watch(struct svc_proxy *p)
