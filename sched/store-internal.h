@@ -157,6 +157,8 @@ struct store {
 
 	uint64_t seq_base, max_ahead_ms;
 	uint64_t merged, merge_stale, clock_refused;
+	uint64_t merged_as_received;
+	bool merge_fast; /* remote spec bodies kept as received when canonical */
 };
 
 /* A register write, as it goes to SQLite. */
@@ -242,6 +244,9 @@ int sticky_own(cJSON *st, const cJSON *obj, uint64_t hlc, const char *node,
 bool sticky_overlay(cJSON *obj, const cJSON *st);
 char *sticky_print(const cJSON *st);
 bool streq_null(const char *a, const char *b);
+
+/* store_merge.c: a received spec text's layout, when it is what spec_print() makes of it */
+bool store_spec_layout_as_received(const char *text, size_t len, struct layout *l);
 
 /* store_digest.c */
 /* Recompute e's share of its bucket digest from its current obj/tomb. */

@@ -47,6 +47,7 @@ int store_open(const struct store_options *opts, struct store **ret)
 	s->window = opts && opts->watch_window ? opts->watch_window : STORE_WATCH_WINDOW_DEFAULT;
 	s->window_bytes = opts && opts->watch_window_bytes ? opts->watch_window_bytes
 							     : STORE_WATCH_BYTES_DEFAULT;
+	s->merge_fast = !(opts && opts->merge_reprint);
 	s->max_ahead_ms = opts && opts->max_clock_ahead_ms ? opts->max_clock_ahead_ms : 500;
 	/* below 2^48: room for 2^52 more commits before a JavaScript client loses precision */
 	if (opts && opts->seq_base_set)
@@ -209,6 +210,7 @@ void store_stats_get(struct store *s, struct store_stats *ret)
 		.merged = s->merged,
 		.merge_stale = s->merge_stale,
 		.clock_refused = s->clock_refused,
+		.merged_as_received = s->merged_as_received,
 	};
 }
 

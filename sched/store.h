@@ -78,6 +78,9 @@ struct store_options {
 	 * fails that write with it, as a failed SQLite write would (nothing changes) */
 	int (*fault)(void *userdata, const char *resource, const char *ns, const char *name);
 	void *fault_data;
+	/* tests: merge every remote spec body by parsing and printing it again, never as
+	 * received (store_merge.c), to compare the two */
+	bool merge_reprint;
 };
 
 int store_open(const struct store_options *opts, struct store **ret);
@@ -282,6 +285,7 @@ struct store_stats {
 	size_t tombstones;
 	size_t watchers;
 	uint64_t merged, merge_stale, clock_refused;
+	uint64_t merged_as_received; /* of merged: spec bodies kept as received, not reprinted */
 };
 void store_stats_get(struct store *s, struct store_stats *ret);
 

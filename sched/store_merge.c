@@ -60,6 +60,216 @@ static int merge_commit_spec(struct store *s, struct entry *ent, struct res *r, 
 	return rc < 0 ? rc : MERGE_APPLIED;
 }
 
+/*
+ * The remote fast path. A sender's spec register is the text its spec_print() made: cJSON's
+ * unformatted print of the object without status and metadata.resourceVersion. Parsing and
+ * printing it again gives the same bytes, so when nothing in it changes (no sticky field to
+ * overlay, no status, uid present) the layout can point into the received text instead of a
+ * new print. canon_* accept only text cJSON prints unchanged — no whitespace, strings with
+ * cJSON's own escapes, integers below 10^9 (printed "%d"), the literals — and anything else
+ * takes the parse and print of merge_commit_spec(). canon_value returns the end or NULL.
+ */
+static const char *canon_string(const char *p, const char *end)
+{
+	if (p >= end || *p++ != '"')
+		return NULL;
+	while (p < end) {
+		unsigned char c = (unsigned char)*p++;
+
+		if (c == '"')
+			return p;
+		if (c < 32)
+			return NULL; /* cJSON prints it \u00xx */
+		if (c != '\\')
+			continue;
+		if (p >= end)
+			return NULL;
+		c = (unsigned char)*p++;
+		if (strchr("\"\\bfnrt", c) && c)
+			continue;
+		/* \u00xx for the other control characters, lowercase as cJSON prints it */
+		if (c != 'u' || end - p < 4 || p[0] != '0' || p[1] != '0' ||
+		    (p[2] != '0' && p[2] != '1'))
+			return NULL;
+		c = (unsigned char)p[3];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+			return NULL;
+		c = (unsigned char)((p[2] - '0') * 16 + (c <= '9' ? c - '0' : c - 'a' + 10));
+		if (c == 0 || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+			return NULL;
+		p += 4;
+	}
+	return NULL;
+}
+
+static const char *canon_value(const char *p, const char *end, int depth);
+
+static const char *canon_members(const char *p, const char *end, int depth, char close, bool keys)
+{
+	if (p < end && *p == close)
+		return p + 1;
+	while (p < end) {
+		if (keys) {
+			p = canon_string(p, end);
+			if (!p || p >= end || *p++ != ':')
+				return NULL;
+		}
+		p = canon_value(p, end, depth + 1);
+		if (!p || p >= end)
+			return NULL;
+		if (*p == close)
+			return p + 1;
+		if (*p++ != ',')
+			return NULL;
+	}
+	return NULL;
+}
+
+static const char *canon_value(const char *p, const char *end, int depth)
+{
+	size_t n;
+
+	if (p >= end || depth > 900)
+		return NULL;
+	switch (*p) {
+	case '"':
+		return canon_string(p, end);
+	case '{':
+		return canon_members(p + 1, end, depth, '}', true);
+	case '[':
+		return canon_members(p + 1, end, depth, ']', false);
+	case 't':
+		return end - p >= 4 && !memcmp(p, "true", 4) ? p + 4 : NULL;
+	case 'f':
+		return end - p >= 5 && !memcmp(p, "false", 5) ? p + 5 : NULL;
+	case 'n':
+		return end - p >= 4 && !memcmp(p, "null", 4) ? p + 4 : NULL;
+	}
+	if (*p == '-')
+		p++;
+	for (n = 0; p + n < end && p[n] >= '0' && p[n] <= '9'; n++)
+		;
+	if (n == 0 || n > 9 || (n > 1 && p[0] == '0') || (n == 1 && p[0] == '0' && p[-1] == '-'))
+		return NULL;
+	return p + n;
+}
+
+static bool key_is(const char *k, const char *kend, const char *lit)
+{
+	size_t n = strlen(lit);
+
+	return (size_t)(kend - k) == n + 2 && !memcmp(k + 1, lit, n);
+}
+
+/*
+ * The layout of a received spec text as spec_print() would make it (a ends where the
+ * resourceVersion would go, before metadata's closing brace), or false: not canonical, a
+ * status or resourceVersion member, no metadata object, or a second one.
+ */
+bool store_spec_layout_as_received(const char *text, size_t len, struct layout *l)
+{
+	const char *p = text, *end = text + len, *close = NULL;
+
+	if (len < 2 || *p++ != '{')
+		return false;
+	if (*p == '}')
+		return false;
+	while (p < end) {
+		const char *k = p, *kend = canon_string(p, end);
+
+		if (!kend || kend >= end || *kend != ':')
+			return false;
+		p = kend + 1;
+		if (key_is(k, kend, "status"))
+			return false;
+		if (key_is(k, kend, "metadata")) {
+			if (close || p >= end || *p != '{')
+				return false;
+			p++;
+			while (p < end && *p != '}') {
+				const char *mk = p, *mkend = canon_string(p, end);
+
+				if (!mkend || mkend >= end || *mkend != ':' ||
+				    key_is(mk, mkend, "resourceVersion"))
+					return false;
+				p = canon_value(mkend + 1, end, 2);
+				if (!p || p >= end || (*p == ',' && ++p >= end))
+					return false;
+				if (*p != '}' && p[-1] != ',')
+					return false;
+			}
+			if (p >= end || p[-1] == ',')
+				return false;
+			close = p++;
+		} else {
+			p = canon_value(p, end, 1);
+			if (!p)
+				return false;
+		}
+		if (p >= end)
+			return false;
+		if (*p == '}')
+			break;
+		if (*p++ != ',')
+			return false;
+	}
+	if (!close || p != end - 1 || *p != '}')
+		return false;
+	*l = (struct layout){
+		.a = text,
+		.a_len = (size_t)(close - text),
+		.b = close,
+		.b_len = (size_t)(end - 1 - close),
+	};
+	return true;
+}
+
+/*
+ * A winning remote body kept as received (see above); 0: not applicable, take the slow path.
+ * body is its parse, with the sticky fields overlaid: changed, it is not the text any more.
+ */
+static int merge_commit_received(struct store *s, struct entry *ent, struct res *r, const char *ns,
+				 const struct store_reg *in, uint64_t h, const cJSON *body,
+				 const char *sticky, bool keep_status)
+{
+	struct obj_priv *cur = ent ? ent->obj : NULL;
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(body, "metadata");
+	const cJSON *spec = cJSON_GetObjectItemCaseSensitive(body, "spec");
+	const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(meta, "uid"));
+	struct layout l;
+	int rc;
+
+	if (strempty(uid) || !streq(uid, in->uid) ||
+	    !store_spec_layout_as_received(in->body, in->body_len, &l))
+		return 0;
+	if (keep_status && cur) {
+		struct layout cl = obj_layout(cur);
+
+		l.status = cl.status;
+		l.status_len = cl.status_len;
+	}
+	rc = key_commit(s, r, ent, ns, in->name, h,
+			&(struct kstate){
+			    .uid = in->uid,
+			    .born = in->born,
+			    .spec_hlc = in->hlc,
+			    .spec_node = in->node,
+			    .sticky = sticky,
+			    .l = l,
+			    .status_hlc = keep_status && cur ? cur->pub.status_hlc : 0,
+			    .status_node = keep_status && cur ? cur->pub.status_node : NULL,
+			    .status_term = keep_status && cur ? cur->pub.status_term : 0,
+			    .labels = cJSON_GetObjectItemCaseSensitive(meta, "labels"),
+			    .node_name = cJSON_GetStringValue(
+				cJSON_GetObjectItemCaseSensitive(spec, "nodeName")),
+			    .phase = keep_status && cur ? cur->pub.phase : NULL,
+			},
+			NULL, NULL);
+	if (rc >= 0)
+		s->merged_as_received++;
+	return rc < 0 ? rc : MERGE_APPLIED;
+}
+
 static int merge_spec(struct store *s, struct res *r, struct entry *ent, const char *ns,
 		      uint64_t h, const struct store_reg *in)
 {
@@ -69,7 +279,7 @@ static int merge_spec(struct store *s, struct res *r, struct entry *ent, const c
 	_cleanup_free_ char *sticky_text = NULL;
 	const char *cuid = cur ? cur->pub.uid : t ? t->uid : NULL;
 	bool same_uid = cuid && streq(cuid, in->uid);
-	int cmp = 1;
+	int cmp = 1, n0;
 
 	if (cur)
 		cmp = spec_order(in->uid, in->born, in->tombstone, in->hlc, in->node, cur->pub.uid,
@@ -118,8 +328,14 @@ static int merge_spec(struct store *s, struct res *r, struct entry *ent, const c
 	body = cJSON_ParseWithLength(in->body, in->body_len);
 	if (!cJSON_IsObject(body))
 		return -EINVAL;
+	n0 = cJSON_GetArraySize(body);
 	cJSON_DeleteItemFromObjectCaseSensitive(body, "status");
-	sticky_overlay(body, sticky);
+	if (!sticky_overlay(body, sticky) && cJSON_GetArraySize(body) == n0 && s->merge_fast) {
+		int rc = merge_commit_received(s, ent, r, ns, in, h, body, sticky_text, same_uid);
+
+		if (rc != 0)
+			return rc;
+	}
 	/* the old uid's status goes with it */
 	return merge_commit_spec(s, ent, r, ns, in->name, h, body, in->uid, in->born, in->hlc,
 				 in->node, sticky_text, same_uid);

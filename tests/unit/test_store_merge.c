@@ -45,9 +45,13 @@ static void count_fn(const struct store_event *ev, void *userdata)
 	((struct node *)userdata)->events++;
 }
 
+/* node_open() opens the store with .merge_reprint (remote bodies always parsed and printed) */
+static bool open_reprint;
+
 static void node_open(struct node *n, const char *name, const char *path, bool fixed_base)
 {
 	struct store_options o = {
+		.merge_reprint = open_reprint,
 		.path = path,
 		.node_name = name,
 		.clock = node_now,
@@ -1296,6 +1300,105 @@ static void test_status_term(void **state)
 	node_close(&d);
 }
 
+/*
+ * A remote spec body kept as received (store_merge.c's fast path) gives the same bytes as
+ * parsing and printing it again: the same objects, register dumps and indexed fields on a
+ * store merging fast and one that always reprints, for bodies cJSON printed (kept) and
+ * bodies it would print differently (whitespace, escapes, numbers, stray members: reprinted).
+ */
+static void test_merge_as_received(void **state)
+{
+	static const char *const bodies[] = {
+	    "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"p\",\"namespace\":"
+	    "\"default\",\"uid\":\"%s\",\"labels\":{\"app\":\"x\"}},\"spec\":{\"nodeName\":\"w1\","
+	    "\"n\":[0,-7,123456789,true,false,null,{},[]],\"s\":\"a\\\"\\\\\\b\\f\\n\\r\\t\\u0001"
+	    "\\u001f/\xc3\xa9\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\",\"name\":\"p\"},\"spec\":{\"x\":1.50}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\",\"name\":\"p\"},\"spec\":{\"x\":1.5}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"},\"spec\":{\"x\":1234567890}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"},\"spec\":{\"x\":-0}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"},\"spec\":{\"x\":1e3}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"},\"spec\":{\"x\":007}}",
+	    " {\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"}}",
+	    "{\"kind\": \"Pod\",\"metadata\":{\"uid\":\"%s\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"}}\n",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"}}x",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"},\"spec\":{\"s\":\"\\/\\u0041\\u001F"
+	    "\\u0009\\u00e9\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"},\"spec\":{\"s\":\"a\x01\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\",\"resourceVersion\":\"9\"}}",
+	    "{\"kind\":\"Pod\",\"status\":{\"phase\":\"Running\"},\"metadata\":{\"uid\":\"%s\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"},\"metadata\":{\"name\":\"q\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":\"%s\"}",
+	    "{\"kind\":\"Pod\",\"metadata\":{}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"other\"}}",
+	    "{\"kind\":\"Pod\",\"spec\":{\"nodeName\":\"w2\"},\"metadata\":{\"uid\":\"%s\","
+	    "\"finalizers\":[\"f\"],\"deletionTimestamp\":\"2023-01-01T00:00:00Z\"}}",
+	    "{\"metadata\":{\"uid\":\"%s\",\"n\\\"a\\u0002\":{\"\":[]}},\"\\u0003\":{}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\",},\"spec\":{}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"}",
+	    "{}",
+	};
+	struct node a = {0}, b = {0}, c = {0};
+	_cleanup_json_ cJSON *p = pod("p", "web", NULL, false);
+	struct store_stats sb, sc;
+	struct store_obj *oa = NULL;
+	struct msgs m = {0};
+	struct store_reg r;
+	char body[1024];
+
+	node_open(&a, "a", NULL, true);
+	node_open(&b, "b", NULL, true);
+	open_reprint = true;
+	node_open(&c, "c", NULL, true);
+	open_reprint = false;
+	assert_int_equal(store_create(a.s, "pods", "default", "p", p, &oa, NULL), 0);
+	capture(&m, a.s, "p");
+	assert_true(m.n >= 1);
+	r = m.v[0].r;
+	for (size_t i = 0; i <= ARRAY_SIZE(bodies); i++) {
+		struct store_obj *ob = NULL, *oc = NULL;
+		_cleanup_free_ char *db = NULL, *dc = NULL;
+		int rb, rc;
+
+		if (i > 0) {
+			snprintf(body, sizeof(body), bodies[i - 1], oa->uid);
+			r.body = body;
+			r.body_len = strlen(body);
+			r.hlc += 1;
+		}
+		rb = store_merge_register(b.s, &r);
+		rc = store_merge_register(c.s, &r);
+		assert_int_equal(rb, rc);
+		db = dump(&b);
+		dc = dump(&c);
+		assert_string_equal(db, dc);
+		assert_int_equal(store_get(b.s, "pods", "default", "p", &ob), 0);
+		assert_int_equal(store_get(c.s, "pods", "default", "p", &oc), 0);
+		assert_int_equal(ob->json_len, oc->json_len);
+		assert_memory_equal(ob->json, oc->json, ob->json_len);
+		assert_true(cJSON_Compare(ob->labels, oc->labels, true) ||
+			    (!ob->labels && !oc->labels));
+		assert_true(
+		    (!ob->node_name && !oc->node_name) ||
+		    (ob->node_name && oc->node_name && !strcmp(ob->node_name, oc->node_name)));
+		store_obj_unref(ob);
+		store_obj_unref(oc);
+	}
+	/* the canonical bodies (a's own and the first few) took the fast path on b only */
+	store_stats_get(b.s, &sb);
+	store_stats_get(c.s, &sc);
+	assert_true(sb.merged_as_received >= 3);
+	assert_int_equal(sc.merged_as_received, 0);
+	assert_int_equal(sb.merged, sc.merged);
+	store_obj_unref(oa);
+	msgs_free(&m);
+	node_close(&a);
+	node_close(&b);
+	node_close(&c);
+}
+
 static void test_random_convergence(void **state)
 {
 	for (unsigned run = 1; run <= 12; run++) {
@@ -1309,7 +1412,9 @@ static void test_random_convergence(void **state)
 
 			snprintf(name, sizeof(name), "n%d", i);
 			w->n[i].now = T0 + (uint64_t)(rand_r(&seed) % 300);
+			open_reprint = i % 2; /* both merge paths must converge on the same bytes */
 			node_open(&w->n[i], name, NULL, false);
+			open_reprint = false;
 		}
 		for (int step = 0; step < 400; step++) {
 			int at = rand_r(&seed) % NN;
@@ -1366,6 +1471,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bulk_kill_reuses_no_rv, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_bulk_rollback_reuses_no_rv, tmp_setup,
 						tmp_teardown),
+		cmocka_unit_test(test_merge_as_received),
 		cmocka_unit_test(test_random_convergence),
 		cmocka_unit_test_setup_teardown(test_status_term, tmp_setup, tmp_teardown),
 	};

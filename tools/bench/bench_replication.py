@@ -239,6 +239,8 @@ def main():
     ap.add_argument("--objects", type=int, default=100000, help="fill the cluster to this many")
     ap.add_argument("--perf", metavar="FILE",
                     help="record the new node with `perf record --call-graph dwarf` into FILE (step 4)")
+    ap.add_argument("--perf1", metavar="FILE",
+                    help="record a receiving node with `perf record -g` during step 1")
     ap.add_argument("--steps", default="1,2,3,4",
                     help="which of the steps above to run (3 fills the cluster for 4)")
     a = ap.parse_args()
@@ -264,11 +266,29 @@ def main():
         have = 0
         # 1b. the same on one node of the cluster
         if 1 in steps:
+            cpu0 = [cpu_s(nd.pid()) or 0 for nd in nodes]
+            perf1 = None
+            if a.perf1:
+                recv = next(nd for nd in nodes if nd is not writer)
+                perf1 = subprocess.Popen(["perf", "record", "-g", "-F", "499", "-o", a.perf1,
+                                          "-p", str(recv.pid())],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(0.5)
             res["cluster"] = create_many(writer, [f"many-{i:06d}" for i in range(a.creates)])
+            cpu1 = [cpu_s(nd.pid()) or 0 for nd in nodes]
             have += a.creates
+            t_all = wait_objects(nodes, objects(writer), 120)
+            cpu2 = [cpu_s(nd.pid()) or 0 for nd in nodes]
+            if perf1:
+                perf1.send_signal(signal.SIGINT)
+                perf1.wait(60)
             print(f"{a.nodes}-node cluster, creates on {writer.short}: {res['cluster']:.0f} "
                   f"creates/s ({100 * res['cluster'] / res['single']:.0f} % of the lone node)",
                   flush=True)
+            print("  CPU s during the creates (until every node holds them, "
+                  f"{'%.1f s later' % t_all if t_all is not None else 'not within 120 s'}): "
+                  + ", ".join(f"{nd.short}{'*' if nd is writer else ''} {b - x:.2f} ({c - x:.2f})"
+                              for nd, x, b, c in zip(nodes, cpu0, cpu1, cpu2)), flush=True)
         # 2. write -> visible on every node
         lat, missing = [], 0
         if 2 in steps:
