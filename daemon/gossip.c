@@ -16,6 +16,7 @@
 #include "daemon/gossip.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/saver.h"
 #include "lib/util.h"
 #include "sched/gossip_crypto.h"
 #include "sched/swim.h"
@@ -35,6 +36,10 @@ struct gossip {
 	struct members *members;
 	char *node_name, *cluster, *keyring_path, *identity_path, *key_path;
 	struct gossip_keyring *kr;
+	/* the keyring and identity files, written off the loop (lib/saver.h) once it runs: an
+	 * fsync or rename under load stalled the loop for ~0.8 s, long enough to be suspected */
+	struct saver *keyring_sv, *identity_sv;
+	uint64_t keyring_retry_at; /* a background keyring write failed: write it again then */
 	struct gossip_crypto *crypto;
 	struct swim *swim;
 	struct swim_config cfg;
@@ -225,13 +230,17 @@ static int addr_detect(struct in_addr *ret)
 
 /* ---------- files ---------- */
 
+/* Written here at start (a failure fails it), queued to the saver once the loop runs: a failure
+ * is then logged by keyring_poll and the write redone; the operation that changed the keyring
+ * has already succeeded (the keyring in memory is the one in use). */
 static int keyring_save(struct gossip *g)
 {
 	_cleanup_free_ char *text = NULL;
 	int r = gossip_keyring_format(g->kr, &text);
 
 	if (r >= 0)
-		r = util_write_file(g->keyring_path, text, strlen(text), 0600);
+		r = g->keyring_sv ? saver_put(g->keyring_sv, text, strlen(text))
+				  : util_write_file(g->keyring_path, text, strlen(text), 0600);
 	if (text)
 		sodium_memzero(text, strlen(text));
 	if (r < 0)
@@ -313,14 +322,22 @@ static uint32_t identity_load(struct gossip *g)
 	return inc;
 }
 
-static void identity_save(struct gossip *g, uint32_t incarnation)
+/*
+ * In the background when async (a refutation, new metadata: on the loop), else now (start,
+ * stop). Not durable before the new incarnation is sent, and it was not before either: swim
+ * broadcasts the refutation before SWIM_EV_REFUTED reaches us. A crash before the write ends
+ * restarts at an older incarnation than peers saw; peers then accuse the node at the newer one
+ * and swim refutes above the accused incarnation (refute: max(own, accused) + 1).
+ */
+static void identity_save(struct gossip *g, uint32_t incarnation, bool async)
 {
 	char buf[128];
 	int r;
 
 	snprintf(buf, sizeof(buf), "{\"instance\":\"%016llx\",\"incarnation\":%u}\n",
 		 (unsigned long long)g->instance, incarnation);
-	r = util_write_file(g->identity_path, buf, strlen(buf), 0600);
+	r = async && g->identity_sv ? saver_put(g->identity_sv, buf, strlen(buf))
+				    : util_write_file(g->identity_path, buf, strlen(buf), 0600);
 	if (r < 0)
 		log_warn_errno(r, "gossip: cannot save %s", g->identity_path);
 }
@@ -451,7 +468,7 @@ static void env_on_event(void *ud, const struct swim_event *ev)
 	case SWIM_EV_REFUTED:
 		log_info("gossip: refuted an accusation of this node, incarnation %u",
 			 ev->incarnation);
-		identity_save(g, ev->incarnation);
+		identity_save(g, ev->incarnation, true);
 		break;
 	case SWIM_EV_REAPED:
 		if (ev->name && !streq(ev->name, g->node_name))
@@ -778,10 +795,33 @@ static void on_udp(evutil_socket_t fd, short what, void *arg)
 	gossip_arm(g);
 }
 
+/* the background writes' failures: logged; the keyring is written again every 10 s until it is */
+static void saves_poll(struct gossip *g)
+{
+	uint64_t now = env_now(g);
+	int r;
+
+	r = saver_poll(g->identity_sv);
+	if (r < 0)
+		log_warn_errno(r, "gossip: cannot save %s", g->identity_path);
+	r = saver_poll(g->keyring_sv);
+	if (r < 0) {
+		log_warn_errno(r, "gossip: cannot save the keyring %s (in use in memory; retrying)",
+			       g->keyring_path);
+		if (!g->keyring_retry_at)
+			g->keyring_retry_at = now + 10000;
+	}
+	if (g->keyring_retry_at && now >= g->keyring_retry_at) {
+		g->keyring_retry_at = 0;
+		keyring_save(g);
+	}
+}
+
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	struct gossip *g = arg;
 
+	saves_poll(g);
 	swim_tick(g->swim);
 	gossip_arm(g);
 }
@@ -1375,7 +1415,14 @@ int gossip_new(struct event_base *base, const struct gossip_opts *o, struct goss
 		goto fail;
 	}
 	inc = identity_load(g);
-	identity_save(g, inc);
+	identity_save(g, inc, false);
+	r = saver_new(g->keyring_path, 0600, true, &g->keyring_sv);
+	if (r >= 0)
+		r = saver_new(g->identity_path, 0600, false, &g->identity_sv);
+	if (r < 0) {
+		r = err_set(e, -r, 0, "", "gossip: cannot start the file writer: %s", strerror(-r));
+		goto fail;
+	}
 
 	r = sockets_open(g, &listen, e);
 	if (r < 0)
@@ -1441,9 +1488,12 @@ struct gossip *gossip_free(struct gossip *g)
 
 	if (!g)
 		return NULL;
+	/* the queued writes end first: the last identity written below is the newest */
+	g->identity_sv = saver_free(g->identity_sv);
+	g->keyring_sv = saver_free(g->keyring_sv);
 	if (g->swim) {
 		swim_get_stats(g->swim, &s);
-		identity_save(g, s.incarnation);
+		identity_save(g, s.incarnation, false);
 	}
 	while (g->keyops) {
 		struct keyop *k = g->keyops;
@@ -1504,7 +1554,7 @@ int gossip_set_meta(struct gossip *g, const char *json)
 	if (r < 0)
 		return r;
 	/* the new metadata went out with a higher incarnation: a restart must start above it */
-	identity_save(g, swim_self(g->swim)->incarnation);
+	identity_save(g, swim_self(g->swim)->incarnation, true);
 	return 0;
 }
 

@@ -2,8 +2,6 @@
 /* Store replication on the event loop (daemon/repl.h). */
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sodium.h>
@@ -12,72 +10,13 @@
 #include "daemon/repl.h"
 #include "lib/log.h"
 #include "lib/macro.h"
+#include "lib/saver.h"
 #include "lib/util.h"
 
 /* how often the members view is compared with what repl knows (it changes rarely) */
 #define MEMBERS_POLL_MS 200
 /* repl.last is rewritten at most this often */
 #define LAST_SAVE_MS 10000
-
-/* A file written (util_write_file: fsync, rename) on a thread of its own: on the loop the
- * fsync, and the discard of the replaced file's blocks on a filesystem mounted with discard,
- * block every event for as long as the disk takes (profiled: the loop thread's only waits for
- * I/O, every LAST_SAVE_MS). One write per file in flight. */
-struct saver {
-	pthread_t th;
-	bool started; /* a thread to join */
-	atomic_bool done;
-	char *path, *data;
-	size_t len;
-	int result;
-};
-
-static void *saver_main(void *arg)
-{
-	struct saver *s = arg;
-
-	s->result = util_write_file(s->path, s->data, s->len, 0600);
-	atomic_store(&s->done, true);
-	return NULL;
-}
-
-/* The last write's result once it ended (1: none was started), -EBUSY while it runs. */
-static int saver_reap(struct saver *s, bool wait)
-{
-	if (!s->started)
-		return 1;
-	if (!wait && !atomic_load(&s->done))
-		return -EBUSY;
-	pthread_join(s->th, NULL);
-	s->started = false;
-	free(s->data);
-	s->data = NULL;
-	return s->result;
-}
-
-/* Write data (copied) to path in the background; the previous write must have been reaped. */
-static int saver_start(struct saver *s, const char *path, const char *data, size_t len)
-{
-	int r;
-
-	if (s->started)
-		return -EBUSY;
-	s->data = malloc(len ? len : 1);
-	if (!s->data)
-		return -ENOMEM;
-	memcpy(s->data, data, len);
-	s->path = (char *)path;
-	s->len = len;
-	atomic_store(&s->done, false);
-	r = pthread_create(&s->th, NULL, saver_main, s);
-	if (r) {
-		free(s->data);
-		s->data = NULL;
-		return -r;
-	}
-	s->started = true;
-	return 0;
-}
 
 /* what a pending request's callback holds: outlives the replication if gossip answers late */
 struct rlink {
@@ -112,7 +51,10 @@ struct replication {
 	size_t nknown;
 	uint64_t clock_refused_logged;
 	uint64_t last_saved;
-	struct saver last_sv, state_sv; /* repl.last and repl.state, written off the loop */
+	/* repl.last and repl.state, written off the loop (lib/saver.h): on the loop the fsync, and
+	 * the discard of the replaced file's blocks on a filesystem mounted with discard, block
+	 * every event for as long as the disk takes (profiled: the loop thread's only I/O waits) */
+	struct saver *last_sv, *state_sv;
 	bool was_pull_only;
 };
 
@@ -404,10 +346,9 @@ static void last_save(struct replication *d, uint64_t now)
 	if (!newest || newest <= d->last_saved || now < d->last_saved + LAST_SAVE_MS)
 		return;
 	/* a failed write leaves an older time: at worst a restart resyncs pull-only */
-	if (saver_reap(&d->last_sv, false) == -EBUSY)
-		return;
+	saver_poll(d->last_sv);
 	snprintf(buf, sizeof(buf), "%" PRIu64 "\n", newest);
-	if (saver_start(&d->last_sv, d->last_path, buf, strlen(buf)) == 0)
+	if (saver_put(d->last_sv, buf, strlen(buf)) == 0)
 		d->last_saved = newest;
 }
 
@@ -415,16 +356,12 @@ static void last_save(struct replication *d, uint64_t now)
  * when it changed, at most every LAST_SAVE_MS */
 static void state_save(struct replication *d, uint64_t now)
 {
-	bool final = now == UINT64_MAX;
 	char *text = NULL;
 	size_t len;
 	int r;
 
-	/* the last write failed: what the file holds is unknown, write it again */
-	r = saver_reap(&d->state_sv, final);
-	if (r == -EBUSY)
-		return;
-	if (r < 0) {
+	/* a write failed: what the file holds is unknown, write it again */
+	if (saver_poll(d->state_sv) < 0) {
 		free(d->state_saved);
 		d->state_saved = NULL;
 	}
@@ -436,9 +373,9 @@ static void state_save(struct replication *d, uint64_t now)
 		free(text);
 		return;
 	}
-	/* the last one (replication_free) is written before returning */
-	r = final ? util_write_file(d->state_path, text, len, 0600)
-		  : saver_start(&d->state_sv, d->state_path, text, len);
+	/* a newer text replaces one not yet written; replication_free's saver_free writes the
+	 * last one before returning */
+	r = saver_put(d->state_sv, text, len);
 	if (r < 0) {
 		free(text);
 		return;
@@ -525,6 +462,11 @@ int replication_new(struct event_base *base, const struct replication_opts *o,
 		r = -ENOMEM;
 		goto fail;
 	}
+	r = saver_new(d->last_path, 0600, false, &d->last_sv);
+	if (r >= 0)
+		r = saver_new(d->state_path, 0600, false, &d->state_sv);
+	if (r < 0)
+		goto fail;
 	d->link->refs = 1;
 	d->link->d = d;
 	r = events_new(o->store, "shoal-replication", o->node_name, &d->events);
@@ -563,10 +505,10 @@ struct replication *replication_free(struct replication *d)
 		return NULL;
 	if (d->gossip && d->r)
 		gossip_channel_register(d->gossip, GOSSIP_CH_REPL, NULL, NULL);
-	saver_reap(&d->last_sv, true);
-	if (d->r && d->state_path)
-		state_save(d, UINT64_MAX); /* the latest, whatever the last write's age */
-	saver_reap(&d->state_sv, true);
+	d->last_sv = saver_free(d->last_sv);
+	if (d->r && d->state_sv)
+		state_save(d, UINT64_MAX);     /* the latest, whatever the last write's age */
+	d->state_sv = saver_free(d->state_sv); /* writes it, joins */
 	if (d->link) {
 		d->link->d = NULL;
 		link_unref(d->link);
