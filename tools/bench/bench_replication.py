@@ -190,6 +190,13 @@ def cpu_s(pid):
         return None
 
 
+def metric(nd, name):
+    try:
+        return float(nd.metrics().get(name, 0))
+    except (OSError, ValueError):
+        return 0.0
+
+
 def objects(nd):
     try:
         return int(nd.metrics().get("shoal_store_objects", -1))
@@ -240,7 +247,8 @@ def main():
     ap.add_argument("--perf", metavar="FILE",
                     help="record the new node with `perf record --call-graph dwarf` into FILE (step 4)")
     ap.add_argument("--perf1", metavar="FILE",
-                    help="record a receiving node with `perf record -g` during step 1")
+                    help="record a receiving node (into FILE) and the writer (FILE.writer) with "
+                         "`perf record -g` during step 1")
     ap.add_argument("--steps", default="1,2,3,4",
                     help="which of the steps above to run (3 fills the cluster for 4)")
     a = ap.parse_args()
@@ -267,23 +275,29 @@ def main():
         # 1b. the same on one node of the cluster
         if 1 in steps:
             cpu0 = [cpu_s(nd.pid()) or 0 for nd in nodes]
-            perf1 = None
+            perf1 = []
             if a.perf1:
                 recv = next(nd for nd in nodes if nd is not writer)
-                perf1 = subprocess.Popen(["perf", "record", "-g", "-F", "499", "-o", a.perf1,
-                                          "-p", str(recv.pid())],
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                for nd, out in ((recv, a.perf1), (writer, a.perf1 + ".writer")):
+                    perf1.append(subprocess.Popen(
+                        ["perf", "record", "-g", "-F", "499", "-o", out, "-p", str(nd.pid())],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
                 time.sleep(0.5)
+            pushes0 = metric(writer, "shoal_repl_pushes_sent_total")
             res["cluster"] = create_many(writer, [f"many-{i:06d}" for i in range(a.creates)])
             cpu1 = [cpu_s(nd.pid()) or 0 for nd in nodes]
             have += a.creates
             t_all = wait_objects(nodes, objects(writer), 120)
             cpu2 = [cpu_s(nd.pid()) or 0 for nd in nodes]
-            if perf1:
-                perf1.send_signal(signal.SIGINT)
-                perf1.wait(60)
+            for pr in perf1:
+                pr.send_signal(signal.SIGINT)
+                pr.wait(60)
             print(f"{a.nodes}-node cluster, creates on {writer.short}: {res['cluster']:.0f} "
                   f"creates/s ({100 * res['cluster'] / res['single']:.0f} % of the lone node)",
+                  flush=True)
+            pushes = metric(writer, "shoal_repl_pushes_sent_total") - pushes0
+            print(f"  {pushes:.0f} pushes sent by {writer.short} to {a.nodes - 1} members "
+                  f"({a.creates * (a.nodes - 1) / pushes if pushes > 0 else 0:.1f} creates a push)",
                   flush=True)
             print("  CPU s during the creates (until every node holds them, "
                   f"{'%.1f s later' % t_all if t_all is not None else 'not within 120 s'}): "
