@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "daemon/bind_confirm.h"
+#include "lib/histo.h"
 #include "lib/log.h"
 #include "lib/macro.h"
 #include "lib/util.h"
@@ -14,9 +15,8 @@
 
 /* while answers are owed, members that stopped being alive are looked for this often */
 #define MEMBERS_POLL_MS 100
-#define NBUCKETS 8
 
-static const uint64_t bounds_ms[NBUCKETS] = {1, 2, 5, 10, 25, 100, 500, 1000};
+static const uint64_t bounds_ms[] = {1, 2, 5, 10, 25, 100, 500, 1000};
 
 struct bind_confirm {
 	struct event_base *base;
@@ -36,7 +36,7 @@ struct bind_confirm {
 	void *notify_ud;
 	/* metrics */
 	uint64_t confirmed, lost, timed_out, unanswered;
-	uint64_t lat_count, lat_sum_ms, lat_buckets[NBUCKETS];
+	struct histo lat; /* ms */
 };
 
 static void arm(struct bind_confirm *b)
@@ -70,11 +70,7 @@ static void on_settled(void *ud, const char *uid, enum sched_confirm_state st, u
 		b->confirmed++;
 		b->timed_out += timed_out;
 	}
-	b->lat_count++;
-	b->lat_sum_ms += waited;
-	for (size_t i = 0; i < NBUCKETS; i++)
-		if (waited <= bounds_ms[i])
-			b->lat_buckets[i]++;
+	histo_observe(&b->lat, waited);
 	if (timed_out)
 		log_info("pod uid %s: binding not confirmed by every member within %d ms: it "
 			 "stands (the earliest binding still wins when they meet)",
@@ -116,6 +112,7 @@ int bind_confirm_new(struct event_base *base, struct replication *repl, struct m
 
 	if (!b)
 		return -ENOMEM;
+	b->lat = HISTO_INIT(bounds_ms, 3);
 	b->base = base;
 	b->repl = repl;
 	b->members = members;
@@ -292,21 +289,15 @@ enum pods_binding bind_confirm_binding(void *ud, const char *uid)
 int bind_confirm_metrics(void *ud, char **text)
 {
 	struct bind_confirm *b = ud;
-	char buckets[1024];
-	size_t off = 0;
+	_cleanup_free_ char *lat = NULL;
 
-	for (size_t i = 0; i < NBUCKETS; i++)
-		off += (size_t)snprintf(
-		    buckets + off, sizeof(buckets) - off,
-		    "shoal_sched_bind_confirm_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
-		    (double)bounds_ms[i] / 1000, b->lat_buckets[i]);
+	if (histo_format(&b->lat, "shoal_sched_bind_confirm_seconds",
+			 "From this node's binding of a pod to its confirmation (or loss) by the "
+			 "other live members.",
+			 &lat) < 0)
+		return -ENOMEM;
 	if (asprintf(text,
-		     "# HELP shoal_sched_bind_confirm_seconds From this node's binding of a pod "
-		     "to its confirmation (or loss) by the other live members.\n"
-		     "# TYPE shoal_sched_bind_confirm_seconds histogram\n"
-		     "%sshoal_sched_bind_confirm_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
-		     "shoal_sched_bind_confirm_seconds_sum %.3f\n"
-		     "shoal_sched_bind_confirm_seconds_count %" PRIu64 "\n"
+		     "%s"
 		     "# HELP shoal_sched_bind_confirms_total Bindings of this node settled by "
 		     "confirmation, by result (timeout: some member not waited for past the "
 		     "deadline).\n"
@@ -318,8 +309,7 @@ int bind_confirm_metrics(void *ud, char **text)
 		     "that got no answer (send failed, connection error, timeout).\n"
 		     "# TYPE shoal_sched_bind_confirm_unanswered_total counter\n"
 		     "shoal_sched_bind_confirm_unanswered_total %" PRIu64 "\n",
-		     buckets, b->lat_count, (double)b->lat_sum_ms / 1000, b->lat_count,
-		     b->confirmed - b->timed_out, b->lost, b->timed_out, b->unanswered) < 0)
+		     lat, b->confirmed - b->timed_out, b->lost, b->timed_out, b->unanswered) < 0)
 		return -ENOMEM;
 	return 0;
 }

@@ -8,11 +8,14 @@
 #include <unistd.h>
 
 #include "daemon/looplag.h"
+#include "lib/histo.h"
 #include "lib/log.h"
+#include "lib/macro.h"
 #include "lib/util.h"
 
-static const double bounds_s[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
-#define NBOUNDS (sizeof(bounds_s) / sizeof(bounds_s[0]))
+/* µs: 1 ms .. 10 s */
+static const uint64_t bounds_us[] = {1000,   5000,   10000,   25000,   50000,	100000,
+				     250000, 500000, 1000000, 2500000, 5000000, 10000000};
 #define LOG_EVERY_MS 10000 /* at most one stall line per 10 s, with how many were not logged */
 
 struct looplag {
@@ -20,8 +23,8 @@ struct looplag {
 	uint64_t due_us;	  /* when the timer should fire */
 	int schedstat_fd;	  /* /proc/thread-self/schedstat of the loop's thread, or -1 */
 	uint64_t run_us, wait_us; /* its CPU time and runqueue wait when the timer was armed */
-	uint64_t buckets[NBOUNDS];
-	uint64_t count, sum_us, max_us, stalls;
+	struct histo lag;	  /* µs */
+	uint64_t max_us, stalls;
 	uint64_t logged_ms, unlogged;
 };
 
@@ -62,13 +65,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	/* libevent arms from its cached time, at most a loop turn older than ours: never late
 	 * by that, at worst a little early */
 	uint64_t lag = now > l->due_us ? now - l->due_us : 0;
-	double s = (double)lag / 1e6;
 
-	for (size_t i = 0; i < NBOUNDS; i++)
-		if (s <= bounds_s[i])
-			l->buckets[i]++;
-	l->count++;
-	l->sum_us += lag;
+	histo_observe(&l->lag, lag);
 	if (lag > l->max_us)
 		l->max_us = lag;
 	if (lag >= LOOPLAG_STALL_MS * 1000) {
@@ -102,6 +100,7 @@ int looplag_new(struct event_base *base, struct looplag **ret)
 
 	if (!l)
 		return -ENOMEM;
+	l->lag = HISTO_INIT(bounds_us, 6);
 	l->schedstat_fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
 	l->timer = evtimer_new(base, on_timer, l);
 	if (!l->timer) {
@@ -130,28 +129,24 @@ struct looplag *looplag_free(struct looplag *l)
 int looplag_metrics(void *userdata, char **text)
 {
 	struct looplag *l = userdata;
-	char buckets[1024];
-	size_t off = 0;
+	_cleanup_free_ char *lag = NULL;
+	char help[160];
 
-	for (size_t i = 0; i < NBOUNDS; i++)
-		off += (size_t)snprintf(buckets + off, sizeof(buckets) - off,
-					"shoal_loop_lag_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
-					bounds_s[i], l->buckets[i]);
+	snprintf(help, sizeof(help),
+		 "How late a %d ms timer of the event loop fires: how long every event waited "
+		 "behind a busy callback or for the CPU.",
+		 LOOPLAG_PERIOD_MS);
+	if (histo_format(&l->lag, "shoal_loop_lag_seconds", help, &lag) < 0)
+		return -ENOMEM;
 	if (asprintf(text,
-		     "# HELP shoal_loop_lag_seconds How late a %d ms timer of the event loop "
-		     "fires: how long every event waited behind a busy callback or for the CPU.\n"
-		     "# TYPE shoal_loop_lag_seconds histogram\n"
-		     "%sshoal_loop_lag_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n"
-		     "shoal_loop_lag_seconds_sum %.6f\n"
-		     "shoal_loop_lag_seconds_count %" PRIu64 "\n"
+		     "%s"
 		     "# HELP shoal_loop_lag_max_seconds Largest event-loop lag since start.\n"
 		     "# TYPE shoal_loop_lag_max_seconds gauge\n"
 		     "shoal_loop_lag_max_seconds %.6f\n"
 		     "# HELP shoal_loop_stalls_total Event-loop lags of %d ms or more (logged).\n"
 		     "# TYPE shoal_loop_stalls_total counter\n"
 		     "shoal_loop_stalls_total %" PRIu64 "\n",
-		     LOOPLAG_PERIOD_MS, buckets, l->count, (double)l->sum_us / 1e6, l->count,
-		     (double)l->max_us / 1e6, LOOPLAG_STALL_MS, l->stalls) < 0)
+		     lag, (double)l->max_us / 1e6, LOOPLAG_STALL_MS, l->stalls) < 0)
 		return -ENOMEM;
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include "api/object.h"
 #include "daemon/events.h"
 #include "daemon/scheduler.h"
+#include "lib/histo.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -101,10 +102,10 @@ struct scheduler {
 	size_t nacts, cap_acts;
 	/* metrics */
 	uint64_t placements, binds, rejections, unschedulable, nominations;
-	uint64_t lat_count, lat_sum_ms, lat_buckets[8];
+	struct histo lat; /* ms */
 };
 
-static const uint64_t lat_bounds_ms[8] = {10, 50, 100, 250, 500, 1000, 5000, 10000};
+static const uint64_t lat_bounds_ms[] = {10, 50, 100, 250, 500, 1000, 5000, 10000};
 
 /* ---------- the pod cache ---------- */
 
@@ -909,11 +910,7 @@ static void latency_note(struct scheduler *s, struct spod *p)
 {
 	uint64_t ms = util_now_ms() - p->first_seen_ms;
 
-	s->lat_count++;
-	s->lat_sum_ms += ms;
-	for (size_t i = 0; i < 8; i++)
-		if (ms <= lat_bounds_ms[i])
-			s->lat_buckets[i]++;
+	histo_observe(&s->lat, ms);
 }
 
 static void on_pod_event(const struct store_event *ev, void *ud)
@@ -1045,6 +1042,7 @@ int scheduler_new(struct event_base *base, struct store *store, struct members *
 
 	if (!s)
 		return -ENOMEM;
+	s->lat = HISTO_INIT(lat_bounds_ms, 3);
 	s->base = base;
 	s->store = store;
 	s->members = members;
@@ -1135,14 +1133,11 @@ bool scheduler_admitted(void *userdata, const char *uid)
 int scheduler_metrics(void *userdata, char **text)
 {
 	struct scheduler *s = userdata;
-	char buckets[1024];
-	size_t off = 0;
+	_cleanup_free_ char *lat = NULL;
 
-	for (size_t i = 0; i < 8; i++)
-		off += (size_t)snprintf(buckets + off, sizeof(buckets) - off,
-					"shoal_sched_placement_seconds_bucket{le=\"%g\"} %llu\n",
-					(double)lat_bounds_ms[i] / 1000,
-					(unsigned long long)s->lat_buckets[i]);
+	if (histo_format(&s->lat, "shoal_sched_placement_seconds",
+			 "From a pending pod seen by its owner to its binding.", &lat) < 0)
+		return -ENOMEM;
 	if (asprintf(
 		text,
 		"# HELP shoal_sched_placements_total Pods this node placed as their owner.\n"
@@ -1160,16 +1155,10 @@ int scheduler_metrics(void *userdata, char **text)
 		"# HELP shoal_sched_unschedulable_total Placement attempts that fit nowhere.\n"
 		"# TYPE shoal_sched_unschedulable_total counter\n"
 		"shoal_sched_unschedulable_total %llu\n"
-		"# HELP shoal_sched_placement_seconds From a pending pod seen by its owner to "
-		"its binding.\n"
-		"# TYPE shoal_sched_placement_seconds histogram\n"
-		"%sshoal_sched_placement_seconds_bucket{le=\"+Inf\"} %llu\n"
-		"shoal_sched_placement_seconds_sum %.3f\n"
-		"shoal_sched_placement_seconds_count %llu\n",
+		"%s",
 		(unsigned long long)s->placements, (unsigned long long)s->nominations,
 		(unsigned long long)s->binds, (unsigned long long)s->rejections,
-		(unsigned long long)s->unschedulable, buckets, (unsigned long long)s->lat_count,
-		(double)s->lat_sum_ms / 1000, (unsigned long long)s->lat_count) < 0)
+		(unsigned long long)s->unschedulable, lat) < 0)
 		return -ENOMEM;
 	return 0;
 }
