@@ -17,6 +17,11 @@
 #include "sched/repl_wm.h"
 
 #define DEF_PUSH_DELAY_MS 2
+/* a commit within BUSY_GAP_MS of the last flush (a stream of writes) waits BUSY_PUSH_DELAY_MS:
+ * ~3x fewer pushes, so fewer connections, seals and SQLite transactions on every receiver;
+ * a lone write still goes after push_delay_ms */
+#define BUSY_GAP_MS 10
+#define BUSY_PUSH_DELAY_MS 8
 #define DEF_PUSH_MAX_BYTES (1u << 20)
 #define DEF_AE_INTERVAL_MS 2000
 #define DEF_REQUEST_TIMEOUT_MS 10000
@@ -193,6 +198,7 @@ struct repl {
 	size_t dcap, ndirty;
 	struct dkey *dhead, *dtail;
 	uint64_t flush_at; /* 0: nothing to flush */
+	uint64_t flushed_at; /* the last flush */
 
 	struct round round;
 	uint64_t round_seq;
@@ -408,7 +414,12 @@ static void dirty_add(struct repl *r, const char *res, const char *ns, const cha
 	r->dtail = k;
 	r->ndirty++;
 	if (!r->flush_at) {
-		r->flush_at = now_ms(r) + r->cfg.push_delay_ms;
+		uint64_t now = now_ms(r);
+		uint32_t d = r->cfg.push_delay_ms;
+
+		if (r->flushed_at && now < r->flushed_at + BUSY_GAP_MS && d < BUSY_PUSH_DELAY_MS)
+			d = BUSY_PUSH_DELAY_MS;
+		r->flush_at = now + d;
 		wake(r, r->flush_at);
 	}
 }
@@ -908,6 +919,7 @@ static void flush(struct repl *r)
 	size_t live = 0;
 
 	r->flush_at = 0;
+	r->flushed_at = now_ms(r);
 	for (size_t i = 0; i < r->nm; i++)
 		live += member_live(&r->m[i]);
 	if (!live || !r->ndirty) {

@@ -4,8 +4,9 @@
  * every object.
  *
  *   - Push: every local commit (create, update, status, delete) marks its key dirty; after
- *     push_delay_ms the dirty keys' registers go, batched, to every live member in PUSH
- *     requests. The receiver merges them (store_merge) in batches of at most merge_batch.
+ *     push_delay_ms (8 ms within 10 ms of the last flush: a stream of writes) the dirty keys'
+ *     registers go, batched, to every live member in PUSH requests. The receiver merges them
+ *     (store_merge) in batches of at most merge_batch.
  *   - Anti-entropy: every ae_interval_ms (jittered) a round with one random live member:
  *       1. DIGESTS: this node's per-resource digests (whole range) -> the peer answers with
  *          its 1,024 bucket digests of every resource that differs;
