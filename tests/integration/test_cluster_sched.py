@@ -140,6 +140,20 @@ def create(nd, body):
     return out
 
 
+def create_at_once_and_run(nodes, bodies, timeout=120):
+    """Create the pods concurrently, round-robin over the nodes; wait until every pod of the
+    test's label is Running and return them."""
+    threads = [threading.Thread(target=create, args=(nodes[i % len(nodes)], b))
+               for i, b in enumerate(bodies)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return wait_for(lambda: (lambda ps: ps if len(ps) == len(bodies) and all(
+        running(p) for p in ps) else None)(pods(nodes[0], "test%3Dsched")), timeout,
+        "every pod Running", interval=0.5)
+
+
 def deployment(name, replicas, cpu, labels=None):
     labels = labels or {"app": name}
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
@@ -306,15 +320,8 @@ def test_admission_race_rejects_overcommit():
                 assert allocatable_cpu(nd, other.name) == alloc[other.name]
         per = alloc[n3.name] // 3 - 50  # three fit on n3, a fourth does not
         count = 6
-        threads = [threading.Thread(target=create, args=(
-            nodes[i % 3], pod_body(f"race{i}", cpu=f"{per}m"))) for i in range(count)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        items = wait_for(lambda: (lambda ps: ps if len(ps) == count and all(
-            running(p) for p in ps) else None)(pods(nodes[0], "test%3Dsched")), 120,
-            "every race pod Running", interval=0.5)
+        items = create_at_once_and_run(
+            nodes, [pod_body(f"race{i}", cpu=f"{per}m") for i in range(count)])
         assert_no_overcommit(nodes[0], items, alloc)
         on = by_node(items)
         assert len(on.get(n3.name, [])) == 3, {n: len(v) for n, v in on.items()}
@@ -441,15 +448,7 @@ def test_double_binding_loser_starts_nothing():
     with Up(3, lambda c: ["--test-sched-bind-self", "1"]) as c:
         nodes = c.nodes()
         count = 12
-        threads = [threading.Thread(target=create, args=(
-            nodes[i % 3], pod_body(f"dbl{i}"))) for i in range(count)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        items = wait_for(lambda: (lambda ps: ps if len(ps) == count and all(
-            running(p) for p in ps) else None)(pods(nodes[0], "test%3Dsched")), 120,
-            "every pod Running", interval=0.5)
+        items = create_at_once_and_run(nodes, [pod_body(f"dbl{i}") for i in range(count)])
         # every replica names the same node for each pod
         where = {p["metadata"]["name"]: p["spec"]["nodeName"] for p in items}
         wait_for(lambda: all({p["metadata"]["name"]: p["spec"]["nodeName"]
