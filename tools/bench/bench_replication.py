@@ -234,7 +234,11 @@ def new_cluster(n, tag):
                    quiet=True)
     if not c.gossip:
         sys.exit("shoald has no gossip (--join)")
-    c.up(n, timeout=300)
+    try:
+        c.up(n, timeout=300)
+    except BaseException:
+        c.down()  # a half-done up leaves daemons, netns and bpffs pins behind
+        raise
     return c
 
 
