@@ -26,19 +26,19 @@
 #include "bpf/lib/lb.h"
 #include "bpf/lib/jhash.h"
 
-#define TC_ACT_OK   0
+#define TC_ACT_OK 0
 #define TC_ACT_SHOT 2
-#define ETH_P_IP    0x0800
-#define AF_INET     2
-#define ETH_ALEN    6
+#define ETH_P_IP 0x0800
+#define AF_INET 2
+#define ETH_ALEN 6
 
-#define ETH_HLEN     14
-#define IP_OFF       ETH_HLEN
-#define IP_CSUM_OFF  (IP_OFF + offsetof(struct iphdr, check))
-#define IP_SRC_OFF   (IP_OFF + offsetof(struct iphdr, saddr))
-#define IP_DST_OFF   (IP_OFF + offsetof(struct iphdr, daddr))
-#define IP_TTL_OFF   (IP_OFF + offsetof(struct iphdr, ttl))
-#define L4_OFF       (IP_OFF + 20)
+#define ETH_HLEN 14
+#define IP_OFF ETH_HLEN
+#define IP_CSUM_OFF (IP_OFF + offsetof(struct iphdr, check))
+#define IP_SRC_OFF (IP_OFF + offsetof(struct iphdr, saddr))
+#define IP_DST_OFF (IP_OFF + offsetof(struct iphdr, daddr))
+#define IP_TTL_OFF (IP_OFF + offsetof(struct iphdr, ttl))
+#define L4_OFF (IP_OFF + 20)
 #define L4_SPORT_OFF (L4_OFF + 0)
 #define L4_DPORT_OFF (L4_OFF + 2)
 #define TCP_CSUM_OFF (L4_OFF + offsetof(struct tcphdr, check))
@@ -50,15 +50,15 @@
 #define TCP_FLAG_ACK 0x10
 
 /* Conntrack lifetimes: an entry older than this is a new flow. */
-#define CT_LIFE_TCP     (6 * 3600 * NSEC_PER_SEC)
+#define CT_LIFE_TCP (6 * 3600 * NSEC_PER_SEC)
 #define CT_LIFE_CLOSING (10 * NSEC_PER_SEC)
-#define CT_LIFE_UDP     (60 * NSEC_PER_SEC)
-#define SNAT_TRIES      16
+#define CT_LIFE_UDP (60 * NSEC_PER_SEC)
+#define SNAT_TRIES 16
 
 const volatile struct shoal_np_cfg np_cfg = {
-	.maglev_m = SHOAL_DEF_MAGLEV_M,
-	.snat_min = 32768,
-	.snat_max = 60999,
+    .maglev_m = SHOAL_DEF_MAGLEV_M,
+    .snat_min = 32768,
+    .snat_max = 60999,
 };
 
 struct pkt {
@@ -140,8 +140,7 @@ static __always_inline int rewrite_port(struct __sk_buff *skb, const struct pkt 
 {
 	if (old == new)
 		return 0;
-	if (!p->udp_csum_zero &&
-	    bpf_l4_csum_replace(skb, csum_off(p), old, new, sizeof(new)) < 0)
+	if (!p->udp_csum_zero && bpf_l4_csum_replace(skb, csum_off(p), old, new, sizeof(new)) < 0)
 		return -1;
 	return bpf_skb_store_bytes(skb, off, &new, sizeof(new), 0);
 }
@@ -154,11 +153,11 @@ static __always_inline int rewrite_port(struct __sk_buff *skb, const struct pkt 
 static __always_inline int fwd_redirect(struct __sk_buff *skb, __be32 saddr, __be32 daddr)
 {
 	struct bpf_fib_lookup fib = {
-		.family = AF_INET,
-		.ipv4_src = saddr,
-		.ipv4_dst = daddr,
+	    .family = AF_INET,
+	    .ipv4_src = saddr,
+	    .ipv4_dst = daddr,
 	};
-	struct bpf_redir_neigh nh = { .nh_family = AF_INET };
+	struct bpf_redir_neigh nh = {.nh_family = AF_INET};
 	void *data, *end;
 	struct ethhdr *eth;
 	struct iphdr *ip;
@@ -200,9 +199,9 @@ static __always_inline int fwd_redirect(struct __sk_buff *skb, __be32 saddr, __b
 
 static __always_inline bool ct_stale(const struct shoal_ct_val *ct, const struct pkt *p, __u64 now)
 {
-	__u64 life = p->proto != IPPROTO_TCP		? CT_LIFE_UDP
+	__u64 life = p->proto != IPPROTO_TCP	     ? CT_LIFE_UDP
 		     : ct->state == SHOAL_CT_CLOSING ? CT_LIFE_CLOSING
-						       : CT_LIFE_TCP;
+						     : CT_LIFE_TCP;
 
 	if (now - ct->last_seen_ns > life)
 		return true;
@@ -232,8 +231,9 @@ static __always_inline __u32 np_maglev_pick(const struct shoal_svc_val *svc, con
 	if (!table || !np_cfg.maglev_m)
 		return 0;
 	/* not the node address: a flow sent to any node hashes alike */
-	idx = jhash_3words(p->saddr, ((__u32)p->sport << 16) | p->dport, p->proto,
-			   np_cfg.maglev_seed) % np_cfg.maglev_m;
+	idx = lb_reduce(jhash_3words(p->saddr, ((__u32)p->sport << 16) | p->dport, p->proto,
+				     np_cfg.maglev_seed),
+			np_cfg.maglev_m);
 	id = bpf_map_lookup_elem(table, &idx);
 	return id ? *id : 0;
 }
@@ -266,23 +266,25 @@ static __always_inline struct shoal_backend *np_select(const struct shoal_svc_va
 static __always_inline __be16 np_snat_port(const struct pkt *p, const struct shoal_backend *be)
 {
 	struct shoal_ct_key rk = {
-		.saddr = be->ip,
-		.daddr = np_cfg.node_ip,
-		.sport = be->port,
-		.proto = p->proto,
-		.dir = SHOAL_CT_EGRESS,
+	    .saddr = be->ip,
+	    .daddr = np_cfg.node_ip,
+	    .sport = be->port,
+	    .proto = p->proto,
+	    .dir = SHOAL_CT_EGRESS,
 	};
 	__u32 span = (__u32)np_cfg.snat_max - np_cfg.snat_min + 1;
-	__u32 h = bpf_ntohs(p->sport);
+	/* first try: from the client's port (spread over the 32 bits), then random */
+	__u32 h = bpf_ntohs(p->sport) * 0x10001u;
 	__u64 now = bpf_ktime_get_ns();
 
 	for (int i = 0; i < SNAT_TRIES; i++) {
 		struct shoal_ct_val *old;
-		__u16 port = np_cfg.snat_min + (h % span);
+		__u16 port = np_cfg.snat_min + lb_reduce(h, span);
 
 		rk.dport = bpf_htons(port);
 		old = bpf_map_lookup_elem(&shoal_ct, &rk);
-		if (!old || (now - old->last_seen_ns > CT_LIFE_UDP && old->state != SHOAL_CT_ESTABLISHED))
+		if (!old ||
+		    (now - old->last_seen_ns > CT_LIFE_UDP && old->state != SHOAL_CT_ESTABLISHED))
 			return rk.dport;
 		h = bpf_get_prandom_u32();
 	}
@@ -308,8 +310,12 @@ int shoal_np_ingress(struct __sk_buff *skb)
 	now = bpf_ktime_get_ns();
 
 	/* the answer of a backend on another node, to our SNAT port */
-	key = (struct shoal_ct_key){ .saddr = p.saddr, .daddr = p.daddr, .sport = p.sport,
-				     .dport = p.dport, .proto = p.proto, .dir = SHOAL_CT_EGRESS };
+	key = (struct shoal_ct_key){.saddr = p.saddr,
+				    .daddr = p.daddr,
+				    .sport = p.sport,
+				    .dport = p.dport,
+				    .proto = p.proto,
+				    .dir = SHOAL_CT_EGRESS};
 	ct = bpf_map_lookup_elem(&shoal_ct, &key);
 	if (ct && (ct->flags & SHOAL_CT_F_SNAT)) {
 		__be32 client = ct->nat_addr;
@@ -359,9 +365,12 @@ int shoal_np_ingress(struct __sk_buff *skb)
 		rct.packets = 0;
 		rct.nat_addr = p.saddr;
 		rct.nat_port = p.sport;
-		rkey = (struct shoal_ct_key){ .saddr = be->ip, .daddr = p.saddr, .sport = be->port,
-					      .dport = p.sport, .proto = p.proto,
-					      .dir = SHOAL_CT_EGRESS };
+		rkey = (struct shoal_ct_key){.saddr = be->ip,
+					     .daddr = p.saddr,
+					     .sport = be->port,
+					     .dport = p.sport,
+					     .proto = p.proto,
+					     .dir = SHOAL_CT_EGRESS};
 		/* a remote backend answers the node, unless the policy keeps traffic local */
 		if (!(be->flags & SHOAL_BE_LOCAL) && !(svc->flags & SHOAL_SVC_LOCAL)) {
 			snat_addr = np_cfg.node_ip;
@@ -391,9 +400,8 @@ int shoal_np_ingress(struct __sk_buff *skb)
 		if (rewrite_addr(skb, &p, IP_DST_OFF, p.daddr, bip) < 0 ||
 		    rewrite_port(skb, &p, L4_DPORT_OFF, p.dport, bport) < 0)
 			return TC_ACT_SHOT;
-		if (snat_addr &&
-		    (rewrite_addr(skb, &p, IP_SRC_OFF, p.saddr, snat_addr) < 0 ||
-		     rewrite_port(skb, &p, L4_SPORT_OFF, p.sport, snat_port) < 0))
+		if (snat_addr && (rewrite_addr(skb, &p, IP_SRC_OFF, p.saddr, snat_addr) < 0 ||
+				  rewrite_port(skb, &p, L4_SPORT_OFF, p.sport, snat_port) < 0))
 			return TC_ACT_SHOT;
 		stat_inc(SHOAL_NP_FWD);
 		/*
@@ -419,8 +427,12 @@ int shoal_np_egress(struct __sk_buff *skb)
 
 	if (pkt_parse(skb, &p) < 0)
 		return TC_ACT_OK;
-	key = (struct shoal_ct_key){ .saddr = p.saddr, .daddr = p.daddr, .sport = p.sport,
-				     .dport = p.dport, .proto = p.proto, .dir = SHOAL_CT_EGRESS };
+	key = (struct shoal_ct_key){.saddr = p.saddr,
+				    .daddr = p.daddr,
+				    .sport = p.sport,
+				    .dport = p.dport,
+				    .proto = p.proto,
+				    .dir = SHOAL_CT_EGRESS};
 	ct = bpf_map_lookup_elem(&shoal_ct, &key);
 	if (!ct || (ct->flags & SHOAL_CT_F_SNAT))
 		return TC_ACT_OK;

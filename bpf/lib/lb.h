@@ -11,19 +11,25 @@
 
 #define NSEC_PER_SEC 1000000000ULL
 
-static __always_inline struct shoal_svc_val *lb4_lookup_service(__be32 vip, __be16 port,
-								__u8 proto)
+static __always_inline struct shoal_svc_val *lb4_lookup_service(__be32 vip, __be16 port, __u8 proto)
 {
-	struct shoal_svc_key key = { .vip = vip, .port = port, .proto = proto };
+	struct shoal_svc_key key = {.vip = vip, .port = port, .proto = proto};
 
 	return bpf_map_lookup_elem(&shoal_svc, &key);
+}
+
+/* [0, n) from a 32-bit random or hash value by multiply and shift: no division, as uniform as
+ * `x % n` (n < 2^16 here) and the same on every node for the same x. */
+static __always_inline __u32 lb_reduce(__u32 x, __u32 n)
+{
+	return (__u32)(((__u64)x * n) >> 32);
 }
 
 /* A random slot from the ready ones, else from the terminating ones; NULL if none. */
 static __always_inline struct shoal_svc_val *lb4_pick_slot(__be32 vip, __be16 port, __u8 proto,
 							   const struct shoal_svc_val *svc)
 {
-	struct shoal_svc_key key = { .vip = vip, .port = port, .proto = proto };
+	struct shoal_svc_key key = {.vip = vip, .port = port, .proto = proto};
 	__u16 n = svc->count, base = 0;
 
 	if (!n) {
@@ -32,7 +38,7 @@ static __always_inline struct shoal_svc_val *lb4_pick_slot(__be32 vip, __be16 po
 	}
 	if (!n)
 		return NULL;
-	key.slot = base + (bpf_get_prandom_u32() % n) + 1;
+	key.slot = base + (n == 1 ? 0 : lb_reduce(bpf_get_prandom_u32(), n)) + 1;
 	return bpf_map_lookup_elem(&shoal_svc, &key);
 }
 
@@ -49,7 +55,7 @@ static __always_inline __u32 lb4_pick_backend(__be32 vip, __be16 port, __u8 prot
 static __always_inline __u32 lb4_affinity_get(const struct shoal_svc_val *svc, __u64 client,
 					      __u8 kind, __u64 now)
 {
-	struct shoal_aff_key key = { .client = client, .rev_nat = svc->rev_nat, .kind = kind };
+	struct shoal_aff_key key = {.client = client, .rev_nat = svc->rev_nat, .kind = kind};
 	struct shoal_backend *be;
 	struct shoal_aff_val *val;
 
@@ -70,8 +76,8 @@ static __always_inline __u32 lb4_affinity_get(const struct shoal_svc_val *svc, _
 static __always_inline void lb4_affinity_put(const struct shoal_svc_val *svc, __u64 client,
 					     __u8 kind, __u64 now, __u32 backend_id)
 {
-	struct shoal_aff_key key = { .client = client, .rev_nat = svc->rev_nat, .kind = kind };
-	struct shoal_aff_val val = { .last_used_ns = now, .backend_id = backend_id };
+	struct shoal_aff_key key = {.client = client, .rev_nat = svc->rev_nat, .kind = kind};
+	struct shoal_aff_val val = {.last_used_ns = now, .backend_id = backend_id};
 
 	bpf_map_update_elem(&shoal_affinity, &key, &val, BPF_ANY);
 }
@@ -115,7 +121,7 @@ static __always_inline bool lb4_select_addr(__be32 vip, __be16 port, __u8 proto,
 					    __u8 kind, __be32 *ret_ip, __be16 *ret_port,
 					    __u8 *ret_flags)
 {
-	struct shoal_svc_key key = { .vip = vip, .port = port, .proto = proto };
+	struct shoal_svc_key key = {.vip = vip, .port = port, .proto = proto};
 	const struct shoal_backend *be;
 	const struct shoal_svc_val *slot;
 	const struct shoal_svc_be *in;
@@ -138,7 +144,7 @@ static __always_inline bool lb4_select_addr(__be32 vip, __be16 port, __u8 proto,
 	if (!n)
 		return false;
 	/* one backend: no random number to draw; else [0, n) by multiply and shift, no division */
-	i = n == 1 ? 0 : (__u32)(((__u64)bpf_get_prandom_u32() * n) >> 32);
+	i = n == 1 ? 0 : lb_reduce(bpf_get_prandom_u32(), n);
 	if (n <= SHOAL_SVC_INLINE) {
 		in = &svc->be[i & (SHOAL_SVC_INLINE - 1)];
 		if (!in->ip)
