@@ -517,6 +517,74 @@ static void test_restart_refutes_with_higher_incarnation(void **state)
 	}
 }
 
+/*
+ * A crash loses the last incarnation written in the background (daemon/gossip.c saves it after
+ * the refutation went out): the node restarts below what its peers saw, before or after they
+ * noticed the crash. Each peer ignores an alive at or below the incarnation it holds, so the
+ * restarted node must learn its old life from them (the join's push-pull, their accusations)
+ * and refute above it. Checked with peers holding the old life alive, suspect and dead, and
+ * with new metadata at the same incarnation as the old life's: every view ends alive at the
+ * restarted node's own incarnation, with its new metadata, and nobody declares it dead.
+ */
+static void test_restart_below_seen_incarnation(void **state)
+{
+	for (int held = SWIM_ALIVE; held <= SWIM_DEAD; held++) {
+		teardown(state);
+		setup(state);
+		cluster(4, NULL);
+		/* refute a few accusations: the peers see incarnation K */
+		T.n[3].cut = true;
+		for (int k = 0; k < 40 && view(0, 3)->state != SWIM_SUSPECT; k++)
+			run(50);
+		assert_int_equal(view(0, 3)->state, SWIM_SUSPECT);
+		T.n[3].cut = false;
+		run(1000);
+		assert_int_equal(swim_set_meta(T.n[3].sw, "old", 3), 0);
+		run(1000);
+		uint32_t seen = view(0, 3)->incarnation;
+		for (int i = 0; i < 3; i++) {
+			assert_int_equal(view(i, 3)->state, SWIM_ALIVE);
+			assert_int_equal(view(i, 3)->incarnation, seen);
+		}
+		assert_true(seen >= 2);
+		/* kill -9; the restart comes back once the peers hold it `held` */
+		node_down(3);
+		for (int k = 0; k < 200 && view(0, 3)->state != (enum swim_state)held; k++)
+			run(10);
+		assert_int_equal(view(0, 3)->state, held);
+		/* restarted two incarnations back: its metadata update then brings it to K - 1,
+		 * or with a lost write of one, to K itself, the old life's with other metadata */
+		uint32_t at = held == SWIM_SUSPECT ? seen - 1 : seen - 2;
+		node_up(3, 1003, at, NULL);
+		assert_int_equal(swim_set_meta(T.n[3].sw, "new", 3), 0);
+		assert_int_equal(swim_join(T.n[3].sw, &T.n[1].addr, 1), 0);
+		bool died = false;
+		uint64_t start = T.now;
+		bool ok = false;
+		while (!ok && T.now - start < 5000) {
+			run(10);
+			uint32_t own = swim_self(T.n[3].sw)->incarnation;
+			ok = true;
+			for (int i = 0; i < 3; i++) {
+				const struct swim_member *m = view(i, 3);
+				if (held != SWIM_DEAD && m->state == SWIM_DEAD)
+					died = true;
+				if (m->state != SWIM_ALIVE || m->incarnation != own ||
+				    m->meta_len != 3 || memcmp(m->meta, "new", 3))
+					ok = false;
+			}
+		}
+		assert_true(ok);
+		assert_false(died);
+		assert_true(swim_self(T.n[3].sw)->incarnation > seen);
+		/* a join and a refutation: well within a second */
+		assert_true(T.now - start < 1000);
+		run(5000);
+		for (int i = 0; i < 4; i++)
+			assert_int_equal(view(i, 3)->state, SWIM_ALIVE);
+	}
+}
+
 static void test_duplicate_name_refused(void **state)
 {
 	cluster(3, NULL);
@@ -843,6 +911,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_digest_pushpull, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_restart_refutes_with_higher_incarnation, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_restart_below_seen_incarnation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_duplicate_name_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_graceful_leave_is_not_death, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_suspect_refutes, setup, teardown),
