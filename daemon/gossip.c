@@ -25,6 +25,10 @@
 #define GOSSIP_CH_KEYS 2
 #define GOSSIP_CH_MAX 16
 #define GOSSIP_MAX_INBOUND 64
+#define GOSSIP_IDLE_PER_PEER 4	     /* parked outbound connections per peer address */
+#define GOSSIP_IDLE_MAX 128	     /* parked outbound connections in all */
+#define GOSSIP_IDLE_MS 20000	     /* a parked connection unused this long is closed */
+#define GOSSIP_INBOUND_IDLE_MS 60000 /* longer than GOSSIP_IDLE_MS: the client closes first */
 #define GOSSIP_KEYOP_TIMEOUT_MS 5000
 #define GOSSIP_LEAVE_TIMEOUT_MS 5000
 
@@ -50,7 +54,8 @@ struct gossip {
 	struct event *udp_ev, *timer;
 	struct evconnlistener *tcp;
 	struct gconn *conns;
-	size_t ninbound;
+	struct gconn *idle; /* parked outbound connections, most recently parked first */
+	size_t ninbound, nidle;
 	struct keyop *keyops;
 	struct {
 		gossip_serve_fn fn;
@@ -66,6 +71,8 @@ struct gossip {
 	/* wire counters below the state machine */
 	uint64_t udp_bytes_out, udp_bytes_in, tcp_bytes_out, tcp_bytes_in;
 	uint64_t udp_send_errors, stream_errors, inbound_refused;
+	uint64_t stream_connects, stream_requests, stream_reused, stream_retries;
+	uint64_t inbound_accepted, inbound_requests, inbound_evicted;
 	uint8_t dgram[65536], plain[65536];
 };
 
@@ -73,9 +80,17 @@ struct gconn {
 	struct gconn *next, *prev;
 	struct gossip *g;
 	struct bufferevent *bev;
-	bool inbound, replied;
+	bool inbound;
+	bool rx_started; /* a byte of the current reply (outbound) or request arrived */
+	bool rd_idle;	 /* inbound: between requests (the long read timeout is set) */
 	struct swim_addr peer;
-	uint32_t need; /* frame length once its header was read */
+	uint32_t need;	  /* frame length once its header was read */
+	uint64_t last_ms; /* inbound: accepted or last request served (monotonic) */
+	/* outbound, parked for reuse (registered channels) */
+	struct gconn *inext, *iprev;
+	bool idle, reused, retried;
+	uint8_t *req; /* the request's plaintext, kept to send it again once */
+	size_t req_len;
 	/* outbound */
 	uint8_t channel;
 	uint64_t token;	   /* GOSSIP_CH_SWIM */
@@ -399,6 +414,8 @@ static enum members_state state_of(enum swim_state s)
 	return MEMBERS_DEAD;
 }
 
+static void idle_close_addr(struct gossip *g, const struct swim_addr *to);
+
 static void member_sync(struct gossip *g, const struct swim_member *m)
 {
 	_cleanup_free_ char *meta = NULL;
@@ -429,6 +446,8 @@ static void member_sync(struct gossip *g, const struct swim_member *m)
 		log_info("gossip: member %s (%s) joined, %s", m->name, addr,
 			 members_state_name(i.state));
 	members_update(g->members, &i);
+	if (!m->self && (i.state == MEMBERS_DEAD || i.state == MEMBERS_LEFT))
+		idle_close_addr(g, &m->addr);
 }
 
 static void env_on_change(void *ud, const struct swim_member *m)
@@ -479,10 +498,42 @@ static void env_on_event(void *ud, const struct swim_event *ev)
 
 /* ---------- streams ---------- */
 
+/*
+ * Connections. An outbound stream carries one request at a time. SWIM's stream probes and
+ * keyring operations open a connection each and close it after the reply (a probe must reach
+ * the process as it is now, not a connection that outlived it). A registered channel's
+ * connection is parked after its reply (idle, at most GOSSIP_IDLE_PER_PEER per peer address,
+ * GOSSIP_IDLE_MAX in all, closed after GOSSIP_IDLE_MS unused, when the peer closes it or when
+ * the member is dead or left) and the next request to the same address takes it. A request
+ * whose reused connection dies before any byte of its reply (the peer closed it meanwhile, or
+ * restarted) is sent again once on a new connection; registered channels' handlers must
+ * therefore be idempotent. An inbound connection answers requests one after another until the
+ * peer closes it, or it stays unused for GOSSIP_INBOUND_IDLE_MS, or a new connection needs its
+ * place under GOSSIP_MAX_INBOUND.
+ */
+
+static void idle_unlink(struct gconn *c)
+{
+	struct gossip *g = c->g;
+
+	if (!c->idle)
+		return;
+	if (c->iprev)
+		c->iprev->inext = c->inext;
+	else
+		g->idle = c->inext;
+	if (c->inext)
+		c->inext->iprev = c->iprev;
+	c->inext = c->iprev = NULL;
+	c->idle = false;
+	g->nidle--;
+}
+
 static void gconn_free(struct gconn *c)
 {
 	struct gossip *g = c->g;
 
+	idle_unlink(c);
 	if (c->prev)
 		c->prev->next = c->next;
 	else if (g->conns == c)
@@ -494,12 +545,116 @@ static void gconn_free(struct gconn *c)
 	if (c->bev)
 		bufferevent_free(c->bev);
 	free(c->node);
+	free(c->req);
 	free(c);
 }
 
-static void keyop_reply(struct keyop *k, const char *node, const uint8_t *buf, ssize_t len);
+static void gconn_timeouts(struct gconn *c, uint32_t ms)
+{
+	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
 
-/* An outbound stream ends: its reply (len >= 0) or an error (len < 0). */
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+}
+
+static uint32_t stream_timeout(const struct gossip *g)
+{
+	return g->cfg.stream_timeout_ms ?: 10000;
+}
+
+static void keyop_reply(struct keyop *k, const char *node, const uint8_t *buf, ssize_t len);
+static int frame_write(struct gconn *c, uint8_t channel, const void *buf, size_t len);
+static struct gconn *stream_connect(struct gossip *g, const struct swim_addr *to);
+
+/* Park an outbound connection whose request was answered; false: close it instead. */
+static bool idle_park(struct gconn *c)
+{
+	struct gossip *g = c->g;
+	unsigned same = 0;
+
+	if (c->inbound || c->channel < GOSSIP_CH_REPL ||
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) ||
+	    evbuffer_get_length(bufferevent_get_output(c->bev)))
+		return false;
+	for (struct gconn *i = g->idle; i; i = i->inext)
+		if (swim_addr_equal(&i->peer, &c->peer) && ++same >= GOSSIP_IDLE_PER_PEER)
+			return false;
+	if (g->nidle >= GOSSIP_IDLE_MAX) {
+		/* the least recently parked goes */
+		struct gconn *old = g->idle;
+		while (old->inext)
+			old = old->inext;
+		gconn_free(old);
+	}
+	free(c->req);
+	c->req = NULL;
+	c->req_len = 0;
+	c->reply_fn = NULL;
+	c->reply_ctx = NULL;
+	c->need = 0;
+	c->rx_started = c->reused = c->retried = false;
+	c->idle = true;
+	c->iprev = NULL;
+	c->inext = g->idle;
+	if (c->inext)
+		c->inext->iprev = c;
+	g->idle = c;
+	g->nidle++;
+	gconn_timeouts(c, GOSSIP_IDLE_MS);
+	return true;
+}
+
+/* The most recently parked connection to `to`, taken out of the idle list, or NULL. */
+static struct gconn *idle_take(struct gossip *g, const struct swim_addr *to)
+{
+	for (struct gconn *c = g->idle; c; c = c->inext)
+		if (swim_addr_equal(&c->peer, to)) {
+			idle_unlink(c);
+			gconn_timeouts(c, stream_timeout(g));
+			return c;
+		}
+	return NULL;
+}
+
+/* The member at `to` is dead or left: its parked connections go. */
+static void idle_close_addr(struct gossip *g, const struct swim_addr *to)
+{
+	for (struct gconn *c = g->idle, *next; c; c = next) {
+		next = c->inext;
+		if (swim_addr_equal(&c->peer, to))
+			gconn_free(c);
+	}
+}
+
+/*
+ * A reused connection failed before any byte of its reply: send the request again on a new
+ * one. Returns true if it was (c is gone then).
+ */
+static bool gconn_retry(struct gconn *c, int err)
+{
+	struct gossip *g = c->g;
+	struct gconn *n;
+
+	if (!c->reused || c->retried || c->rx_started || !c->req || err == -ETIMEDOUT)
+		return false;
+	n = stream_connect(g, &c->peer);
+	if (!n)
+		return false;
+	n->channel = c->channel;
+	n->retried = true;
+	if (frame_write(n, n->channel, c->req, c->req_len) < 0) {
+		gconn_free(n);
+		return false;
+	}
+	n->req = TAKE_PTR(c->req);
+	n->req_len = c->req_len;
+	n->reply_fn = c->reply_fn;
+	n->reply_ctx = c->reply_ctx;
+	g->stream_retries++;
+	gconn_free(c);
+	return true;
+}
+
+/* An outbound request ends: its reply (len >= 0) or an error (len < 0). */
 static void gconn_finish(struct gconn *c, const uint8_t *reply, ssize_t len)
 {
 	struct gossip *g = c->g;
@@ -510,9 +665,17 @@ static void gconn_finish(struct gconn *c, const uint8_t *reply, ssize_t len)
 	void *ctx = c->reply_ctx;
 	_cleanup_free_ char *node = TAKE_PTR(c->node);
 
+	if (c->idle) {
+		/* a parked connection closed or timed out: nobody waits on it */
+		gconn_free(c);
+		return;
+	}
+	if (len < 0 && gconn_retry(c, (int)len))
+		return;
 	if (len < 0)
 		g->stream_errors++;
-	gconn_free(c);
+	if (len < 0 || !fn || !idle_park(c))
+		gconn_free(c);
 	if (ch == GOSSIP_CH_SWIM) {
 		swim_stream_done(g->swim, token, reply, len);
 		gossip_arm(g);
@@ -547,15 +710,6 @@ static int frame_write(struct gconn *c, uint8_t channel, const void *buf, size_t
 
 static void keys_serve(struct gossip *g, const uint8_t *req, size_t len, uint8_t **reply,
 		       size_t *reply_len);
-static void on_conn_event(struct bufferevent *bev, short what, void *arg);
-
-static void on_inbound_drained(struct bufferevent *bev, void *arg)
-{
-	struct gconn *c = arg;
-
-	if (c->replied)
-		gconn_free(c);
-}
 
 static void gconn_fail(struct gconn *c, int err)
 {
@@ -565,59 +719,16 @@ static void gconn_fail(struct gconn *c, int err)
 		gconn_finish(c, NULL, err);
 }
 
-static void on_conn_read(struct bufferevent *bev, void *arg)
+/* Serve one request that arrived on inbound connection c; <0: close it. */
+static int serve_request(struct gconn *c, uint8_t *plain, int n)
 {
-	struct gconn *c = arg;
 	struct gossip *g = c->g;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	_cleanup_free_ uint8_t *plain = NULL;
-	uint8_t *frame;
-	int n;
-
-	if (c->replied)
-		return;
-	if (!c->need) {
-		uint8_t h[4];
-		if (evbuffer_get_length(in) < 4)
-			return;
-		evbuffer_remove(in, h, 4);
-		c->need = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
-		if (c->need < GOSSIP_SEAL_OVERHEAD + 1) {
-			gossip_crypto_count_drop(g->crypto, GOSSIP_DROP_TRUNCATED);
-			return gconn_fail(c, -EBADMSG);
-		}
-		if (c->need > GOSSIP_MAX_FRAME) {
-			gossip_crypto_count_drop(g->crypto, GOSSIP_DROP_OVERSIZED);
-			return gconn_fail(c, -EMSGSIZE);
-		}
-	}
-	if (evbuffer_get_length(in) < c->need)
-		return;
-	g->tcp_bytes_in += c->need + 4;
-	frame = evbuffer_pullup(in, c->need);
-	plain = malloc(c->need);
-	if (!frame || !plain)
-		return gconn_fail(c, -ENOMEM);
-	n = gossip_open(g->crypto, GOSSIP_SEAL_STREAM, util_now_ms(), frame, c->need, plain,
-			c->need, NULL);
-	evbuffer_drain(in, c->need);
-	if (n < 1) {
-		if (n == 0)
-			gossip_crypto_count_drop(g->crypto, GOSSIP_DROP_DECODE);
-		return gconn_fail(c, -EBADMSG);
-	}
-	if (!c->inbound) {
-		if (plain[0] != c->channel) {
-			gossip_crypto_count_drop(g->crypto, GOSSIP_DROP_DECODE);
-			return gconn_fail(c, -EBADMSG);
-		}
-		return gconn_finish(c, plain + 1, n - 1);
-	}
-	/* a request: answer it, then close once the answer is written */
 	void *reply = NULL;
 	uint8_t *kreply = NULL;
 	size_t rlen = 0;
 	int r = 0;
+
+	g->inbound_requests++;
 	if (plain[0] == GOSSIP_CH_SWIM) {
 		r = swim_handle_stream(g->swim, &c->peer, plain + 1, (size_t)n - 1, &reply, &rlen);
 		gossip_arm(g);
@@ -636,7 +747,7 @@ static void on_conn_read(struct bufferevent *bev, void *arg)
 		if (g->heard)
 			g->heard(g->heard_ud, from);
 		r = g->chans[plain[0]].fn(g->chans[plain[0]].ud, from, plain + 2 + nl,
-					   (size_t)n - 2 - nl, &kreply, &rlen);
+					  (size_t)n - 2 - nl, &kreply, &rlen);
 		reply = kreply;
 		if (r >= 0 && !reply) {
 			/* an empty reply */
@@ -650,17 +761,90 @@ static void on_conn_read(struct bufferevent *bev, void *arg)
 	}
 	if (r < 0 || !reply) {
 		free(reply);
-		return gconn_free(c);
+		return r < 0 ? r : -ENOMEM;
 	}
 	r = frame_write(c, plain[0], reply, rlen);
 	if (plain[0] == GOSSIP_CH_KEYS)
 		sodium_memzero(reply, rlen);
 	free(reply);
-	if (r < 0)
+	return r;
+}
+
+static void on_conn_read(struct bufferevent *bev, void *arg)
+{
+	struct gconn *c = arg;
+	struct gossip *g = c->g;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	if (c->idle) {
+		/* nothing is owed on a parked connection */
+		gossip_crypto_count_drop(g->crypto, GOSSIP_DROP_DECODE);
 		return gconn_free(c);
-	c->replied = true;
-	bufferevent_disable(bev, EV_READ);
-	bufferevent_setcb(bev, NULL, on_inbound_drained, on_conn_event, c);
+	}
+	/* inbound: every complete request in the buffer, in order; outbound: the one reply */
+	for (;;) {
+		_cleanup_free_ uint8_t *plain = NULL;
+		uint8_t *frame;
+		int n;
+
+		if (evbuffer_get_length(in))
+			c->rx_started = true;
+		if (!c->need) {
+			uint8_t h[4];
+			if (evbuffer_get_length(in) < 4)
+				break;
+			evbuffer_remove(in, h, 4);
+			c->need = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |
+				  (uint32_t)h[2] << 8 | h[3];
+			if (c->need < GOSSIP_SEAL_OVERHEAD + 1) {
+				gossip_crypto_count_drop(g->crypto, GOSSIP_DROP_TRUNCATED);
+				return gconn_fail(c, -EBADMSG);
+			}
+			if (c->need > GOSSIP_MAX_FRAME) {
+				gossip_crypto_count_drop(g->crypto, GOSSIP_DROP_OVERSIZED);
+				return gconn_fail(c, -EMSGSIZE);
+			}
+		}
+		if (evbuffer_get_length(in) < c->need)
+			break;
+		g->tcp_bytes_in += c->need + 4;
+		frame = evbuffer_pullup(in, c->need);
+		plain = malloc(c->need);
+		if (!frame || !plain)
+			return gconn_fail(c, -ENOMEM);
+		n = gossip_open(g->crypto, GOSSIP_SEAL_STREAM, util_now_ms(), frame, c->need, plain,
+				c->need, NULL);
+		evbuffer_drain(in, c->need);
+		c->need = 0;
+		if (n < 1) {
+			if (n == 0)
+				gossip_crypto_count_drop(g->crypto, GOSSIP_DROP_DECODE);
+			return gconn_fail(c, -EBADMSG);
+		}
+		if (!c->inbound) {
+			if (plain[0] != c->channel) {
+				gossip_crypto_count_drop(g->crypto, GOSSIP_DROP_DECODE);
+				return gconn_fail(c, -EBADMSG);
+			}
+			return gconn_finish(c, plain + 1, n - 1);
+		}
+		if (serve_request(c, plain, n) < 0)
+			return gconn_free(c);
+		c->last_ms = util_mono_ms();
+	}
+	if (!c->inbound)
+		return;
+	/* between requests an inbound connection may wait long; within one, a stream's time */
+	if (c->need && c->rd_idle) {
+		c->rd_idle = false;
+		gconn_timeouts(c, stream_timeout(g));
+	} else if (!c->need && !evbuffer_get_length(in) && !c->rd_idle) {
+		c->rd_idle = true;
+		struct timeval rd = {GOSSIP_INBOUND_IDLE_MS / 1000, 0};
+		uint32_t ms = stream_timeout(g);
+		struct timeval wr = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+		bufferevent_set_timeouts(bev, &rd, &wr);
+	}
 }
 
 static void on_conn_event(struct bufferevent *bev, short what, void *arg)
@@ -680,8 +864,6 @@ static void on_conn_event(struct bufferevent *bev, short what, void *arg)
 static struct gconn *gconn_new(struct gossip *g, evutil_socket_t fd, bool inbound)
 {
 	struct gconn *c = calloc(1, sizeof(*c));
-	uint32_t ms = g->cfg.stream_timeout_ms ?: 10000;
-	struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
 
 	if (!c)
 		return NULL;
@@ -693,41 +875,59 @@ static struct gconn *gconn_new(struct gossip *g, evutil_socket_t fd, bool inboun
 		return NULL;
 	}
 	bufferevent_setcb(c->bev, on_conn_read, NULL, on_conn_event, c);
-	bufferevent_set_timeouts(c->bev, &tv, &tv);
+	gconn_timeouts(c, stream_timeout(g));
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->next = g->conns;
 	if (c->next)
 		c->next->prev = c;
 	g->conns = c;
-	if (inbound)
+	if (inbound) {
 		g->ninbound++;
+		c->last_ms = util_mono_ms();
+	}
 	return c;
 }
 
-static int stream_start(struct gossip *g, const struct swim_addr *to, uint8_t channel,
-			const void *req, size_t len, struct gconn **ret)
+/* A new outbound connection to `to` (connecting; writes queue until it is up). */
+static struct gconn *stream_connect(struct gossip *g, const struct swim_addr *to)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl = addr_to_sa(g, to, &ss);
 	struct gconn *c;
-	int r;
 
 	if (!sl)
-		return -EAFNOSUPPORT;
+		return NULL;
 	c = gconn_new(g, -1, false);
 	if (!c)
-		return -ENOMEM;
+		return NULL;
 	c->peer = *to;
-	c->channel = channel;
 	if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&ss, (int)sl) < 0) {
 		gconn_free(c);
-		return -ECONNREFUSED;
+		return NULL;
 	}
+	g->stream_connects++;
+	return c;
+}
+
+/* A one-shot stream (SWIM, keyring operations): a new connection, closed after the reply. */
+static int stream_start(struct gossip *g, const struct swim_addr *to, uint8_t channel,
+			const void *req, size_t len, struct gconn **ret)
+{
+	struct gconn *c;
+	int r;
+
+	if (!addr_to_sa(g, to, &(struct sockaddr_storage){0}))
+		return -EAFNOSUPPORT;
+	c = stream_connect(g, to);
+	if (!c)
+		return -ECONNREFUSED;
+	c->channel = channel;
 	r = frame_write(c, channel, req, len);
 	if (r < 0) {
 		gconn_free(c);
 		return r;
 	}
+	g->stream_requests++;
 	*ret = c;
 	return 0;
 }
@@ -743,13 +943,30 @@ static int env_stream(void *ud, const struct swim_addr *to, const void *req, siz
 	return r;
 }
 
+/* At GOSSIP_MAX_INBOUND: close the inbound connection unused the longest, if one is idle. */
+static bool inbound_evict(struct gossip *g)
+{
+	struct gconn *old = NULL;
+
+	for (struct gconn *c = g->conns; c; c = c->next)
+		if (c->inbound && !c->need && !evbuffer_get_length(bufferevent_get_input(c->bev)) &&
+		    !evbuffer_get_length(bufferevent_get_output(c->bev)) &&
+		    (!old || c->last_ms < old->last_ms))
+			old = c;
+	if (!old)
+		return false;
+	gconn_free(old);
+	g->inbound_evicted++;
+	return true;
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int sl,
 		      void *arg)
 {
 	struct gossip *g = arg;
 	struct gconn *c;
 
-	if (g->ninbound >= GOSSIP_MAX_INBOUND) {
+	if (g->ninbound >= GOSSIP_MAX_INBOUND && !inbound_evict(g)) {
 		g->inbound_refused++;
 		evutil_closesocket(fd);
 		return;
@@ -759,6 +976,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		evutil_closesocket(fd);
 		return;
 	}
+	g->inbound_accepted++;
 	sa_to_addr(sa, &c->peer);
 }
 
@@ -1102,9 +1320,24 @@ int gossip_request(struct gossip *g, const char *node, uint8_t ch, const void *r
 	memcpy(buf + 1, g->node_name, nl);
 	if (len)
 		memcpy(buf + 1 + nl, req, len);
-	r = stream_start(g, &m->addr, ch, buf, 1 + nl + len, &c);
-	if (r < 0)
+	c = idle_take(g, &m->addr);
+	if (c)
+		c->reused = true;
+	else if (!addr_to_sa(g, &m->addr, &(struct sockaddr_storage){0}))
+		return -EAFNOSUPPORT;
+	else if (!(c = stream_connect(g, &m->addr)))
+		return -ECONNREFUSED;
+	c->channel = ch;
+	r = frame_write(c, ch, buf, 1 + nl + len);
+	if (r < 0) {
+		gconn_free(c);
 		return r;
+	}
+	g->stream_requests++;
+	if (c->reused)
+		g->stream_reused++;
+	c->req = TAKE_PTR(buf);
+	c->req_len = 1 + nl + len;
 	c->reply_fn = fn;
 	c->reply_ctx = ctx;
 	return 0;
@@ -1269,6 +1502,21 @@ int gossip_metrics(void *ud, char **text)
 	COUNTER("stream_errors_total", "Outbound streams that failed.", g->stream_errors);
 	COUNTER("inbound_refused_total", "Inbound streams refused (too many open).",
 		g->inbound_refused);
+	COUNTER("stream_connects_total", "Outbound TCP connections opened.", g->stream_connects);
+	COUNTER("stream_requests_total", "Outbound stream requests sent (first tries).",
+		g->stream_requests);
+	COUNTER("stream_reused_total", "Outbound requests sent on a reused connection.",
+		g->stream_reused);
+	COUNTER("stream_retries_total",
+		"Requests sent again on a new connection after a reused one failed.",
+		g->stream_retries);
+	GAUGE("stream_idle", "Outbound connections parked for reuse.", g->nidle);
+	COUNTER("inbound_accepted_total", "Inbound TCP connections accepted.", g->inbound_accepted);
+	COUNTER("inbound_requests_total", "Requests served on inbound connections.",
+		g->inbound_requests);
+	COUNTER("inbound_evicted_total",
+		"Idle inbound connections closed to make room for a new one.", g->inbound_evicted);
+	GAUGE("inbound_open", "Inbound connections open.", g->ninbound);
 #undef COUNTER
 #undef GAUGE
 	if (fclose(f) != 0) {

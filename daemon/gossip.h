@@ -12,8 +12,9 @@
  * with a channel byte: GOSSIP_CH_SWIM (the state machine's request/reply), GOSSIP_CH_KEYS
  * (a keyring operation spread by gossip_keys_op()), or a channel registered with
  * gossip_channel_register() (GOSSIP_CH_REPL and up), whose requests carry the sender's node
- * name (a length byte and the name) before the caller's bytes. One request and one reply per
- * connection.
+ * name (a length byte and the name) before the caller's bytes. One request at a time on a
+ * connection; SWIM and keyring connections close after the reply, registered channels' are
+ * parked for the next request to the same member (docs/gossip.md, "Connections").
  */
 #ifndef SHOAL_DAEMON_GOSSIP_H
 #define SHOAL_DAEMON_GOSSIP_H
@@ -88,7 +89,9 @@ void gossip_set_heard(struct gossip *g, void (*fn)(void *ud, const char *node), 
  * from inside gossip_request().
  */
 typedef void (*gossip_reply_fn)(void *ctx, const uint8_t *reply, ssize_t len_or_errno);
-/* Send a request to member `node` (any state with a known address) on channel ch. */
+/* Send a request to member `node` (any state with a known address) on channel ch, on a parked
+ * connection to it if there is one. If that connection turns out dead before any byte of the
+ * reply, the request is sent again once on a new one: the channel's handler may see it twice. */
 int gossip_request(struct gossip *g, const char *node, uint8_t ch, const void *req, size_t len,
 		   gossip_reply_fn fn, void *ctx);
 

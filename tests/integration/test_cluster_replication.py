@@ -215,6 +215,66 @@ def test_replication(cluster_factory):
     assert m.get("shoal_repl_rounds_completed_total", 0) > 0
 
 
+def test_connections_reused_and_peer_restart(cluster_factory):
+    """Replication requests reuse connections (docs/gossip.md, "Connections"): many writes open
+    far fewer connections than they send requests; after a peer is killed (SIGKILL) and
+    restarted, writes still reach it by push, and no request fails for a dead parked
+    connection (it is dropped, or the request is sent again on a new one)."""
+    c = cluster_factory(3)
+    nodes = c.nodes()
+    n1, n2, n3 = nodes
+    wait_identical(nodes, "after start")
+
+    def gm(nd, name):
+        return nd.metrics().get(f"shoal_gossip_{name}", 0)
+
+    def write_and_wait(prefix, count):
+        """Writes one at a time on n1, each waited for on n2 and n3: a push per write."""
+        worst = 0
+        for i in range(count):
+            name = f"{prefix}{i}"
+            t0 = time.time()
+            assert n1.api("POST", CM, cm_body(name, v="1"))[0] == 201
+            for nd in (n2, n3):
+                wait_for(lambda: cm_data(nd, name) == {"v": "1"}, CONVERGE,
+                         f"{name} on {nd.name}", interval=0.005)
+            worst = max(worst, time.time() - t0)
+        return worst
+
+    conn0, req0 = gm(n1, "stream_connects_total"), gm(n1, "stream_requests_total")
+    write_and_wait("r", 100)
+    conns, reqs = gm(n1, "stream_connects_total") - conn0, gm(n1, "stream_requests_total") - req0
+    reused = gm(n1, "stream_reused_total")
+    print(f"100 writes: n1 sent {reqs:.0f} requests on {conns:.0f} new connections "
+          f"({reused:.0f} requests reused one so far)")
+    # >= 200 pushes (each write to 2 members), plus rounds; SWIM's stream probes still connect
+    assert reqs >= 200
+    assert conns * 10 <= reqs, f"{conns} connects for {reqs} requests"
+    assert gm(n2, "inbound_requests_total") > gm(n2, "inbound_accepted_total") * 10
+
+    # n2 killed and restarted: n1's parked connections to it are dead
+    c.kill("n2")
+    c.start("n2")
+    wait_for(lambda: all(v.get("state") == "alive" for v in members_of(n1).values()), CONVERGE,
+             "n1 sees every member alive after n2 restarted")
+    wait_identical(nodes, "after n2 restarted")
+    err0 = gm(n1, "stream_errors_total")
+    fail0 = n1.metrics().get("shoal_repl_push_failures_total", 0)
+    pushed0 = n2.metrics().get("shoal_repl_pushes_received_total", 0)
+    worst = write_and_wait("after", 50)
+    print(f"after n2's restart: 50 writes, each on n2 and n3 within {worst * 1000:.0f} ms; "
+          f"n1 retried {gm(n1, 'stream_retries_total'):.0f} requests in all")
+    # every push went through (none failed, so none waited for anti-entropy's repair)
+    assert gm(n1, "stream_errors_total") == err0
+    assert n1.metrics().get("shoal_repl_push_failures_total", 0) == fail0
+    assert n2.metrics().get("shoal_repl_pushes_received_total", 0) - pushed0 >= 50
+
+
+def members_of(nd):
+    st, body = get(nd, "/apis/shoal.io/v1/members")
+    return {m["name"]: m for m in (body or {}).get("items", [])} if st == 200 else {}
+
+
 def test_kubectl_and_client_node_any_node(cluster_factory):
     why = missing_reason("kubectl-1.33", KUBECTL["1.33"])
     if why:
