@@ -230,9 +230,12 @@ def test_key_rotation_without_suspicion(pair):
     assert [(k["key"], k["installed"], k["primary"]) for k in res["keys"]] == [(new, 2, 2)]
     listed = keys(n2, "list")
     assert [k["key"] for k in listed["keys"]] == [new]
-    for d in (n1, n2):
+    # the keyring file is written off the loop (lib/saver.h): on disk shortly after the answer
+    def keyring_file(d):
         with open(os.path.join(d.state_dir, "gossip.keyring")) as f:
-            assert json.load(f) == [new]
+            return json.load(f)
+    for d in (n1, n2):
+        wait_for(lambda: keyring_file(d) == [new], what=f"{d.node}'s keyring file rotated")
 
     # traffic keeps flowing under the new key, and nobody was suspected on the way
     probes = metric(n1, "shoal_gossip_acks_total")
