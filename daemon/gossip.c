@@ -43,6 +43,8 @@ struct gossip {
 	/* the keyring and identity files, written off the loop (lib/saver.h) once it runs: an
 	 * fsync or rename under load stalled the loop for ~0.8 s, long enough to be suspected */
 	struct saver *keyring_sv, *identity_sv;
+	struct event *keyring_ev; /* a keyring write ended: answer the operations waiting on it */
+	uint64_t keyring_ticket;  /* of the newest keyring put to the saver (0: none since start) */
 	uint64_t keyring_retry_at; /* a background keyring write failed: write it again then */
 	struct gossip_crypto *crypto;
 	struct swim *swim;
@@ -96,6 +98,11 @@ struct gconn {
 	uint64_t token;	   /* GOSSIP_CH_SWIM */
 	struct keyop *kop; /* GOSSIP_CH_KEYS */
 	char *node;
+	/* inbound GOSSIP_CH_KEYS: the reply, held until the keyring write it waits on ends */
+	uint8_t *kreply;
+	size_t kreply_len;
+	uint64_t save_ticket;
+	bool save_wait;
 	gossip_reply_fn reply_fn; /* registered channels */
 	void *reply_ctx;
 };
@@ -111,6 +118,15 @@ struct keyop {
 	cJSON *errors; /* {node: message} */
 	int nodes, responded, pending;
 	struct event *timeout;
+	/* this node's own keyring write: the answer waits for it (one of `pending`) */
+	uint64_t save_ticket;
+	bool save_wait;
+};
+
+/* What a keyring operation waits on before it answers: the write of the keyring it left. */
+struct keys_save {
+	uint64_t ticket; /* 0: nothing to wait for */
+	int err;	 /* < 0: the write could not even be queued */
 };
 
 static const char *const keyop_names[] = {"list", "install", "use", "remove"};
@@ -245,22 +261,46 @@ static int addr_detect(struct in_addr *ret)
 
 /* ---------- files ---------- */
 
-/* Written here at start (a failure fails it), queued to the saver once the loop runs: a failure
- * is then logged by keyring_poll and the write redone; the operation that changed the keyring
- * has already succeeded (the keyring in memory is the one in use). */
-static int keyring_save(struct gossip *g)
+/* Written here at start (a failure fails it), queued to the saver once the loop runs (its ticket
+ * in *ret_ticket): an operation that changed the keyring answers once that write ended, with
+ * its error if it failed (keys_saved); a failure is also logged by saves_poll and the write
+ * redone every 10 s, since the keyring in memory, the one in use, is not on disk. */
+static int keyring_save(struct gossip *g, uint64_t *ret_ticket)
 {
 	_cleanup_free_ char *text = NULL;
 	int r = gossip_keyring_format(g->kr, &text);
 
-	if (r >= 0)
-		r = g->keyring_sv ? saver_put(g->keyring_sv, text, strlen(text))
-				  : util_write_file(g->keyring_path, text, strlen(text), 0600);
+	if (r >= 0 && g->keyring_sv) {
+		r = saver_put_ticket(g->keyring_sv, text, strlen(text), &g->keyring_ticket);
+		if (r >= 0 && ret_ticket)
+			*ret_ticket = g->keyring_ticket;
+	} else if (r >= 0)
+		r = util_write_file(g->keyring_path, text, strlen(text), 0600);
 	if (text)
 		sodium_memzero(text, strlen(text));
 	if (r < 0)
 		log_warn_errno(r, "gossip: cannot save the keyring %s", g->keyring_path);
 	return r;
+}
+
+/* 0 once the keyring the operation left is on disk, -EINPROGRESS while its write runs, else
+ * why it is not (the write failed, or could not be queued) */
+static int keys_saved(struct gossip *g, const struct keys_save *ks)
+{
+	if (ks->err < 0)
+		return ks->err;
+	return ks->ticket ? saver_written(g->keyring_sv, ks->ticket) : 0;
+}
+
+static void keys_save_error(cJSON *errors, const char *node, int err)
+{
+	char msg[256];
+
+	snprintf(msg, sizeof(msg),
+		 "the keyring could not be saved (%s): the change is in use, but a restart of the "
+		 "node would undo it; the write is retried every 10 s",
+		 strerror(err > 0 ? err : -err));
+	cJSON_AddStringToObject(errors, node, msg);
 }
 
 static int keyring_load(struct gossip *g, const char *key_file, const char *advertise,
@@ -316,7 +356,7 @@ static int keyring_load(struct gossip *g, const char *key_file, const char *adve
 	}
 	gossip_keyring_install(g->kr, key);
 	sodium_memzero(key, sizeof(key));
-	return keyring_save(g);
+	return keyring_save(g, NULL);
 }
 
 static uint32_t identity_load(struct gossip *g)
@@ -544,6 +584,9 @@ static void gconn_free(struct gconn *c)
 		g->ninbound--;
 	if (c->bev)
 		bufferevent_free(c->bev);
+	if (c->kreply)
+		sodium_memzero(c->kreply, c->kreply_len + 1);
+	free(c->kreply);
 	free(c->node);
 	free(c->req);
 	free(c);
@@ -709,7 +752,7 @@ static int frame_write(struct gconn *c, uint8_t channel, const void *buf, size_t
 }
 
 static void keys_serve(struct gossip *g, const uint8_t *req, size_t len, uint8_t **reply,
-		       size_t *reply_len);
+		       size_t *reply_len, struct keys_save *ks);
 
 static void gconn_fail(struct gconn *c, int err)
 {
@@ -719,7 +762,32 @@ static void gconn_fail(struct gconn *c, int err)
 		gconn_finish(c, NULL, err);
 }
 
-/* Serve one request that arrived on inbound connection c; <0: close it. */
+/*
+ * The held reply to a keyring request, now that the write it waited on ended (save: 0 or why
+ * the keyring is not on disk); the connection reads again. Keyring requests come one per
+ * connection, so nothing waits behind it in the buffer.
+ */
+static int keys_reply_send(struct gconn *c, int save)
+{
+	size_t len = c->kreply_len;
+	int r;
+
+	c->save_wait = false;
+	if (save < 0)
+		c->kreply[len++] = (uint8_t)(-save > 255 ? EIO : -save);
+	r = frame_write(c, GOSSIP_CH_KEYS, c->kreply, len);
+	sodium_memzero(c->kreply, c->kreply_len + 1);
+	free(c->kreply);
+	c->kreply = NULL;
+	if (r < 0)
+		return r;
+	c->last_ms = util_mono_ms();
+	bufferevent_enable(c->bev, EV_READ);
+	return 0;
+}
+
+/* Serve one request that arrived on inbound connection c; <0: close it; 1: the reply comes
+ * later (a keyring request waiting for its write), read nothing more until then. */
 static int serve_request(struct gconn *c, uint8_t *plain, int n)
 {
 	struct gossip *g = c->g;
@@ -733,9 +801,21 @@ static int serve_request(struct gconn *c, uint8_t *plain, int n)
 		r = swim_handle_stream(g->swim, &c->peer, plain + 1, (size_t)n - 1, &reply, &rlen);
 		gossip_arm(g);
 	} else if (plain[0] == GOSSIP_CH_KEYS) {
-		keys_serve(g, plain + 1, (size_t)n - 1, &kreply, &rlen);
-		reply = kreply;
-		r = reply ? 0 : -ENOMEM;
+		struct keys_save ks;
+
+		keys_serve(g, plain + 1, (size_t)n - 1, &kreply, &rlen, &ks);
+		if (!kreply)
+			return -ENOMEM;
+		c->kreply = kreply;
+		c->kreply_len = rlen;
+		r = keys_saved(g, &ks);
+		if (r == -EINPROGRESS) {
+			/* answered when the write ends (on_keyring_written) */
+			c->save_ticket = ks.ticket;
+			c->save_wait = true;
+			return 1;
+		}
+		return keys_reply_send(c, r);
 	} else if (plain[0] < GOSSIP_CH_MAX && g->chans[plain[0]].fn && n >= 2 &&
 		   (size_t)n >= 2 + (size_t)plain[1]) {
 		/* a registered channel: the sender's name, then its request */
@@ -764,8 +844,6 @@ static int serve_request(struct gconn *c, uint8_t *plain, int n)
 		return r < 0 ? r : -ENOMEM;
 	}
 	r = frame_write(c, plain[0], reply, rlen);
-	if (plain[0] == GOSSIP_CH_KEYS)
-		sodium_memzero(reply, rlen);
 	free(reply);
 	return r;
 }
@@ -828,9 +906,14 @@ static void on_conn_read(struct bufferevent *bev, void *arg)
 			}
 			return gconn_finish(c, plain + 1, n - 1);
 		}
-		if (serve_request(c, plain, n) < 0)
+		int sr = serve_request(c, plain, n);
+		if (sr < 0)
 			return gconn_free(c);
 		c->last_ms = util_mono_ms();
+		if (sr > 0) {
+			bufferevent_disable(bev, EV_READ);
+			return;
+		}
 	}
 	if (!c->inbound)
 		return;
@@ -1031,7 +1114,7 @@ static void saves_poll(struct gossip *g)
 	}
 	if (g->keyring_retry_at && now >= g->keyring_retry_at) {
 		g->keyring_retry_at = 0;
-		keyring_save(g);
+		keyring_save(g, NULL);
 	}
 }
 
@@ -1046,10 +1129,54 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ---------- keyring operations ---------- */
 
-static int keys_apply(struct gossip *g, enum gossip_key_op op, const uint8_t *key, struct err *e)
-{
-	int r = 0;
+static void keyop_complete(struct keyop *k, int r);
+static int keys_reply_send(struct gconn *c, int save);
 
+/* A keyring write ended: the operations and the requests of other nodes waiting on it answer. */
+static void on_keyring_written(evutil_socket_t fd, short what, void *arg)
+{
+	struct gossip *g = arg;
+	struct keyop *k, *knext;
+	struct gconn *c, *cnext;
+	uint64_t v;
+	int r;
+
+	if (read(fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: already read */
+	}
+	saves_poll(g);
+	for (k = g->keyops; k; k = knext) {
+		knext = k->next;
+		if (!k->save_wait)
+			continue;
+		r = saver_written(g->keyring_sv, k->save_ticket);
+		if (r == -EINPROGRESS)
+			continue;
+		k->save_wait = false;
+		if (r < 0)
+			keys_save_error(k->errors, g->node_name, r);
+		if (--k->pending == 0)
+			keyop_complete(k, 0);
+	}
+	for (c = g->conns; c; c = cnext) {
+		cnext = c->next;
+		if (!c->save_wait)
+			continue;
+		r = saver_written(g->keyring_sv, c->save_ticket);
+		if (r != -EINPROGRESS && keys_reply_send(c, r) < 0)
+			gconn_free(c);
+	}
+}
+
+/* Applies op to the keyring in memory; *ks: the keyring write to wait for before answering. An
+ * operation that changes nothing still waits for (or redoes) a write not yet done, so that
+ * running it again after an error answers only once the keyring is on disk. */
+static int keys_apply(struct gossip *g, enum gossip_key_op op, const uint8_t *key, struct err *e,
+		      struct keys_save *ks)
+{
+	int r = 0, w;
+
+	*ks = (struct keys_save){};
 	switch (op) {
 	case GOSSIP_KEYS_LIST:
 		return 0;
@@ -1072,29 +1199,39 @@ static int keys_apply(struct gossip *g, enum gossip_key_op op, const uint8_t *ke
 				       "the key is the primary key: use another one first");
 		break;
 	}
-	if (r > 0) {
+	if (r < 0)
+		return err_set(e, -r, 0, "", "%s", strerror(-r));
+	if (r > 0)
 		log_info("gossip: keyring %s: %zu key(s)", keyop_names[op],
 			 gossip_keyring_count(g->kr));
-		keyring_save(g);
-	}
-	return r < 0 ? err_set(e, -r, 0, "", "%s", strerror(-r)) : 0;
+	w = g->keyring_ticket ? saver_written(g->keyring_sv, g->keyring_ticket) : 0;
+	if (r > 0 || (w < 0 && w != -EINPROGRESS))
+		ks->err = keyring_save(g, &ks->ticket);
+	else
+		ks->ticket = g->keyring_ticket; /* written, or being written */
+	return 0;
 }
 
-/* request: op, key; reply: status (0 or an errno), n, n keys (primary first) */
+/*
+ * request: op, key; reply: status (0 or an errno), n, n keys (primary first), and when the
+ * keyring could not be saved one more byte, that errno (a reply one byte longer: older nodes
+ * call it malformed, still an error). Sent once the keyring write ended (keys_reply_send).
+ */
 static void keys_serve(struct gossip *g, const uint8_t *req, size_t len, uint8_t **reply,
-		       size_t *reply_len)
+		       size_t *reply_len, struct keys_save *ks)
 {
 	size_t n = gossip_keyring_count(g->kr);
 	struct err e = {};
 	uint8_t *out;
 	int r;
 
+	*ks = (struct keys_save){};
 	if (len != 1 + GOSSIP_KEY_BYTES || req[0] > GOSSIP_KEYS_REMOVE)
 		r = -EINVAL;
 	else
-		r = keys_apply(g, req[0], req + 1, &e);
+		r = keys_apply(g, req[0], req + 1, &e, ks);
 	n = gossip_keyring_count(g->kr);
-	out = malloc(2 + n * GOSSIP_KEY_BYTES);
+	out = malloc(2 + n * GOSSIP_KEY_BYTES + 1);
 	if (!out)
 		return;
 	out[0] = (uint8_t)(r < 0 ? (-r > 255 ? 255 : -r) : 0);
@@ -1177,15 +1314,19 @@ static void keyop_complete(struct keyop *k, int r)
 
 static void keyop_reply(struct keyop *k, const char *node, const uint8_t *buf, ssize_t len)
 {
+	size_t keys_len = len >= 2 ? 2 + (size_t)buf[1] * GOSSIP_KEY_BYTES : 0;
+
 	if (len < 0)
 		cJSON_AddStringToObject(k->errors, node, strerror((int)-len));
 	else if (len < 2 || buf[1] > GOSSIP_KEYRING_MAX ||
-		 (size_t)len != 2 + (size_t)buf[1] * GOSSIP_KEY_BYTES)
+		 ((size_t)len != keys_len && (size_t)len != keys_len + 1))
 		cJSON_AddStringToObject(k->errors, node, "malformed reply");
 	else {
 		k->responded++;
 		if (buf[0])
 			cJSON_AddStringToObject(k->errors, node, strerror(buf[0]));
+		else if ((size_t)len == keys_len + 1)
+			keys_save_error(k->errors, node, buf[keys_len] ? buf[keys_len] : EIO);
 		keys_add_node(k, node, buf + 2, buf[1]);
 	}
 	if (--k->pending == 0)
@@ -1197,7 +1338,13 @@ static void on_keyop_timeout(evutil_socket_t fd, short what, void *arg)
 	struct keyop *k = arg;
 	struct gconn *c, *next;
 
-	/* members that did not answer in time are reported as errors */
+	/* members that did not answer in time are reported as errors, and so is this node's own
+	 * keyring write when it has not ended */
+	if (k->save_wait)
+		cJSON_AddStringToObject(
+		    k->errors, k->g->node_name,
+		    "the keyring is not saved yet (a slow disk): a restart of the node now would "
+		    "undo the change");
 	for (c = k->g->conns; c; c = next) {
 		next = c->next;
 		if (c->kop == k) {
@@ -1213,6 +1360,7 @@ int gossip_keys_op(struct gossip *g, enum gossip_key_op op, const char *key_b64,
 {
 	struct keyop *k;
 	uint8_t req[1 + GOSSIP_KEY_BYTES] = {(uint8_t)op};
+	struct keys_save ks;
 	int r;
 
 	if (op > GOSSIP_KEYS_REMOVE)
@@ -1220,7 +1368,7 @@ int gossip_keys_op(struct gossip *g, enum gossip_key_op op, const char *key_b64,
 	if (op != GOSSIP_KEYS_LIST && (!key_b64 || gossip_key_parse(key_b64, req + 1) < 0))
 		return err_set(e, EINVAL, 400, "BadRequest",
 			       "the key must be 32 bytes in standard base64 (44 characters)");
-	r = keys_apply(g, op, req + 1, e);
+	r = keys_apply(g, op, req + 1, e, &ks);
 	if (r < 0)
 		return r;
 	k = calloc(1, sizeof(*k));
@@ -1255,6 +1403,14 @@ int gossip_keys_op(struct gossip *g, enum gossip_key_op op, const char *key_b64,
 		sodium_memzero(buf, sizeof(buf));
 	}
 	k->pending = 1; /* held until every stream started */
+	r = keys_saved(g, &ks);
+	if (r == -EINPROGRESS) {
+		/* answered once this node's keyring is on disk too (on_keyring_written) */
+		k->save_ticket = ks.ticket;
+		k->save_wait = true;
+		k->pending++;
+	} else if (r < 0)
+		keys_save_error(k->errors, g->node_name, r);
 	for (size_t i = 0; i < swim_member_count(g->swim); i++) {
 		const struct swim_member *m = swim_member_get(g->swim, i);
 		struct gconn *c;
@@ -1671,6 +1827,12 @@ int gossip_new(struct event_base *base, const struct gossip_opts *o, struct goss
 		r = err_set(e, -r, 0, "", "gossip: cannot start the file writer: %s", strerror(-r));
 		goto fail;
 	}
+	g->keyring_ev =
+	    event_new(base, saver_fd(g->keyring_sv), EV_READ | EV_PERSIST, on_keyring_written, g);
+	if (!g->keyring_ev || event_add(g->keyring_ev, NULL) < 0) {
+		r = -ENOMEM;
+		goto fail;
+	}
 
 	r = sockets_open(g, &listen, e);
 	if (r < 0)
@@ -1737,6 +1899,8 @@ struct gossip *gossip_free(struct gossip *g)
 	if (!g)
 		return NULL;
 	/* the queued writes end first: the last identity written below is the newest */
+	if (g->keyring_ev)
+		event_free(g->keyring_ev); /* before its fd closes */
 	g->identity_sv = saver_free(g->identity_sv);
 	g->keyring_sv = saver_free(g->keyring_sv);
 	if (g->swim) {

@@ -8,6 +8,9 @@
  * runs is queued, and a newer put replaces a queued one (coalesced), so the last content put
  * always ends on disk once the writes finish. saver_free() writes what is queued and joins.
  * A secret saver wipes its copies (sodium_memzero) before freeing them.
+ *
+ * A caller that must know when its content is durable (an operation that answers only then)
+ * takes a ticket with saver_put_ticket() and asks saver_written() when saver_fd() is readable.
  */
 #ifndef SHOAL_LIB_SAVER_H
 #define SHOAL_LIB_SAVER_H
@@ -23,6 +26,15 @@ struct saver;
 int saver_new(const char *path, mode_t mode, bool secret, struct saver **ret);
 /* Queue len bytes of data (copied) to be written; -ENOMEM. Never waits for the disk. */
 int saver_put(struct saver *s, const void *data, size_t len);
+/* The same, with the put's ticket (increasing from 1) for saver_written(). */
+int saver_put_ticket(struct saver *s, const void *data, size_t len, uint64_t *ret_ticket);
+/* Whether the content put with ticket is on disk: 0 once it or a later content was written,
+ * -EINPROGRESS while the write holding it has not ended, else the errno (negative) of that
+ * write, which failed, with no later one done yet. Never waits. */
+int saver_written(struct saver *s, uint64_t ticket);
+/* An eventfd (non-blocking) that becomes readable each time a write ends: an event loop's cue to
+ * call saver_poll() and saver_written(). Read it (8 bytes) to reset it. */
+int saver_fd(struct saver *s);
 /* The result of the writes that ended since the last call: 0 if none failed, else the errno of
  * the latest failure (negative). Never waits. */
 int saver_poll(struct saver *s);

@@ -248,6 +248,65 @@ def test_key_rotation_without_suspicion(pair):
     wait_for(lambda: sees_alive(n1, n2.node) and sees_alive(n2, n1.node), what="n2 back")
 
 
+def keyring_break(d):
+    """Make writing d's keyring fail (even as root): its path becomes a non-empty directory, so
+    the rename of the written file over it fails (EISDIR). Returns the undo."""
+    path = os.path.join(d.state_dir, "gossip.keyring")
+    os.rename(path, path + ".aside")
+    os.makedirs(os.path.join(path, "blocker"))
+
+    def undo():
+        if os.path.isdir(path):
+            os.rmdir(os.path.join(path, "blocker"))
+            os.rmdir(path)
+            os.rename(path + ".aside", path)
+    return undo
+
+
+def keyring_file(d):
+    with open(os.path.join(d.state_dir, "gossip.keyring")) as f:
+        return json.load(f)
+
+
+def test_keyring_save_failure_is_an_error(pair):
+    """A keyring operation answers once every node's keyring file is written: a node whose
+    write failed is an error (shoalctl exits 1), whether it is the node asked or another."""
+    n1, n2 = pair.n1, pair.n2
+    wait_for(lambda: sees_alive(n1, n2.node) and sees_alive(n2, n1.node), what="both alive")
+    k1 = sh(SHOALCTL, "gossip", "keys", "generate").stdout.strip()
+    k2 = sh(SHOALCTL, "gossip", "keys", "generate").stdout.strip()
+    undo = [keyring_break(n2)]
+    try:
+        # another node's write fails
+        r = n1.ctl("gossip", "keys", "install", k1, check=False)
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        assert f"node {n2.node}: the keyring could not be saved (Is a directory)" in r.stderr, \
+            r.stderr
+        assert f"node {n1.node}" not in r.stderr, r.stderr
+        res = keys(n1, "list")
+        assert {k["key"]: k["installed"] for k in res["keys"]}[k1] == 2  # in use in memory
+        assert k1 in keyring_file(n1)
+        # the asked node's own write fails too
+        undo.append(keyring_break(n1))
+        res = keys(n1, "install", k2, check=False)
+        assert set(res["errors"]) == {n1.node, n2.node}, res
+        assert all("could not be saved" in m for m in res["errors"].values()), res
+    finally:
+        for u in undo:
+            u()
+    # repaired: the same operation again answers once both files hold the keyring
+    res = keys(n1, "install", k2)
+    assert res["errors"] == {} and res["responded"] == 2, res
+    for d in (n1, n2):
+        assert {k1, k2} <= set(keyring_file(d)), d.node
+    # leave the keyring as it was
+    for k in (k1, k2):
+        res = keys(n2, "remove", k)
+        assert res["errors"] == {}, res
+    for d in (n1, n2):
+        assert not {k1, k2} & set(keyring_file(d)), d.node
+
+
 def test_leave(pair):
     n1, n2 = pair.n1, pair.n2
     wait_for(lambda: sees_alive(n1, n2.node), what="n2 alive")

@@ -7,6 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/saver.h"
@@ -94,12 +97,80 @@ static void test_failure_reported(void **state)
 	saver_free(s);
 }
 
+/* wait (poll) until the saver's eventfd says a write ended; reset it */
+static void wait_fd(struct saver *s)
+{
+	struct pollfd pfd = {.fd = saver_fd(s), .events = POLLIN};
+	uint64_t v;
+
+	assert_int_equal(poll(&pfd, 1, 10000), 1);
+	assert_int_equal(read(saver_fd(s), &v, sizeof(v)), (ssize_t)sizeof(v));
+	assert_true(v >= 1);
+}
+
+/*
+ * Tickets: a put's ticket is written once its write or a later one succeeded; a failed write
+ * reports its error for every ticket it held until a later write succeeds; the eventfd wakes a
+ * loop at each write's end.
+ */
+static void test_tickets(void **state)
+{
+	char sub[96], path[128];
+	char blocker[160];
+	uint64_t t1, t2, t3, t4;
+	struct saver *s;
+	char *text;
+
+	snprintf(sub, sizeof(sub), "%s/d", dir);
+	snprintf(path, sizeof(path), "%s/f", sub);
+	snprintf(blocker, sizeof(blocker), "%s/x", path);
+	assert_int_equal(saver_new(path, 0600, false, &s), 0);
+	/* the directory is missing: the write fails */
+	assert_int_equal(saver_put_ticket(s, "1", 1, &t1), 0);
+	assert_int_equal(saver_put_ticket(s, "2", 1, &t2), 0);
+	assert_true(t1 >= 1 && t2 > t1);
+	assert_true(saver_flush(s) < 0);
+	wait_fd(s);
+	assert_int_equal(saver_written(s, t1), -ENOENT);
+	assert_int_equal(saver_written(s, t2), -ENOENT);
+	/* the next write succeeds: it holds every content before it */
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_int_equal(saver_put_ticket(s, "3", 1, &t3), 0);
+	assert_true(t3 > t2);
+	assert_int_equal(saver_flush(s), 0);
+	wait_fd(s);
+	assert_int_equal(saver_written(s, t1), 0);
+	assert_int_equal(saver_written(s, t3), 0);
+	/* a ticket not put yet, or not written yet, is in progress */
+	assert_int_equal(saver_written(s, t3 + 1), -EINPROGRESS);
+	/* a failure after a success: the earlier ticket stays written, the file keeps it */
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(mkdir(path, 0700), 0);
+	assert_int_equal(mkdir(blocker, 0700), 0); /* a non-empty directory: rename fails */
+	assert_int_equal(saver_put_ticket(s, "4", 1, &t4), 0);
+	assert_true(saver_flush(s) < 0);
+	assert_int_equal(saver_written(s, t3), 0);
+	assert_true(saver_written(s, t4) < 0 && saver_written(s, t4) != -EINPROGRESS);
+	assert_int_equal(rmdir(blocker), 0);
+	assert_int_equal(rmdir(path), 0);
+	assert_int_equal(saver_put_ticket(s, "5", 1, &t4), 0);
+	assert_int_equal(saver_flush(s), 0);
+	assert_int_equal(saver_written(s, t4), 0);
+	text = slurp(path);
+	assert_string_equal(text, "5");
+	free(text);
+	saver_free(s);
+	unlink(path);
+	rmdir(sub);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_last_content_wins),
 	    cmocka_unit_test(test_free_writes_last),
 	    cmocka_unit_test(test_failure_reported),
+	    cmocka_unit_test(test_tickets),
 	};
 	int r;
 
