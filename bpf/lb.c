@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/types.h>
@@ -39,6 +40,7 @@ enum lb_map_idx {
 	LB_MAP_AFFINITY,
 	LB_MAP_DESTROY,
 	LB_MAP_BE_REV,
+	LB_MAP_BE_TBL,
 	LB_MAP_N,
 };
 
@@ -46,7 +48,7 @@ static const char *const lb_map_names[LB_MAP_N] = {
 	[LB_MAP_SVC] = SHOAL_MAP_SVC,		[LB_MAP_BACKEND] = SHOAL_MAP_BACKEND,
 	[LB_MAP_REVNAT] = SHOAL_MAP_REVNAT,	[LB_MAP_SK_NAT] = SHOAL_MAP_SK_NAT,
 	[LB_MAP_AFFINITY] = SHOAL_MAP_AFFINITY, [LB_MAP_DESTROY] = SHOAL_MAP_DESTROY,
-	[LB_MAP_BE_REV] = SHOAL_MAP_BE_REV,
+	[LB_MAP_BE_REV] = SHOAL_MAP_BE_REV,	[LB_MAP_BE_TBL] = SHOAL_MAP_BE_TBL,
 };
 
 /* key and value sizes of this build's maps: a pinned map of another layout is not ours to read */
@@ -58,6 +60,7 @@ static const uint32_t lb_map_sizes[LB_MAP_N][2] = {
 	[LB_MAP_AFFINITY] = { sizeof(struct shoal_aff_key), sizeof(struct shoal_aff_val) },
 	[LB_MAP_DESTROY] = { sizeof(struct shoal_destroy_key), sizeof(uint8_t) },
 	[LB_MAP_BE_REV] = { sizeof(struct shoal_be_rev_key), sizeof(struct shoal_be_rev_val) },
+	[LB_MAP_BE_TBL] = { sizeof(uint32_t), sizeof(struct shoal_svc_be) },
 };
 
 /* cgroup programs, by link pin name */
@@ -83,6 +86,8 @@ struct lb_svc {
 	uint32_t *ready, *term;   /* slot layouts */
 	struct lb_member *members; /* sorted by (ip, port) */
 	size_t nmembers;
+	struct shoal_svc_be *tbl_be; /* with SHOAL_SVC_TBL: what val.backend_id's region holds */
+	uint32_t tbl_n;
 	bool pending; /* created inside a batch: its entries wait in lb->batch, none in the maps */
 };
 
@@ -114,6 +119,7 @@ enum lb_batch_kind {
 	LB_BATCH_BE_REV,
 	LB_BATCH_REVNAT,
 	LB_BATCH_SLOT,
+	LB_BATCH_TBL,
 	LB_BATCH_SLOT0,
 	LB_BATCH_N,
 };
@@ -122,6 +128,18 @@ struct lb_batch {
 	struct lb_buf keys, vals;
 	size_t n;
 };
+
+/*
+ * A region of shoal_be_tbl that no slot 0 names any more. A connect() that read the old slot 0
+ * may still be reading it, so it is handed out again only LB_TBL_GRACE_NS after it was freed.
+ */
+struct lb_tbl_ext {
+	uint32_t base, len;
+	uint64_t freed_ns;
+};
+
+#define LB_TBL_GRACE_NS (2 * 1000000000ULL)
+#define LB_TBL_MIN 8 /* regions are powers of two from here: freed ones fit again */
 
 struct lb {
 	char pin_dir[PATH_MAX];
@@ -143,8 +161,13 @@ struct lb {
 	struct lb_batch batch[LB_BATCH_N];
 	struct lb_svc **pending; /* created in the batch (flag cleared on flush) */
 	size_t npending, pending_cap;
+	/* shoal_be_tbl: regions below tbl_top are named by a slot 0 or in tbl_free */
+	uint32_t tbl_top;
+	struct lb_tbl_ext *tbl_free;
+	size_t ntbl_free, tbl_free_cap;
 	/* lb_service_upsert's temporaries */
-	struct lb_buf scr_removed, scr_wready, scr_wterm, scr_rops, scr_tops, scr_udp;
+	struct lb_buf scr_removed, scr_wready, scr_wterm, scr_rops, scr_tops, scr_udp, scr_tbl,
+	    scr_tkeys, scr_tidx;
 };
 
 static const size_t lb_batch_sizes[LB_BATCH_N][2] = {
@@ -152,6 +175,7 @@ static const size_t lb_batch_sizes[LB_BATCH_N][2] = {
 	[LB_BATCH_BE_REV] = { sizeof(struct shoal_be_rev_key), sizeof(struct shoal_be_rev_val) },
 	[LB_BATCH_REVNAT] = { sizeof(uint16_t), sizeof(struct shoal_revnat) },
 	[LB_BATCH_SLOT] = { sizeof(struct shoal_svc_key), sizeof(struct shoal_svc_val) },
+	[LB_BATCH_TBL] = { sizeof(uint32_t), sizeof(struct shoal_svc_be) },
 	[LB_BATCH_SLOT0] = { sizeof(struct shoal_svc_key), sizeof(struct shoal_svc_val) },
 };
 
@@ -160,6 +184,7 @@ static const enum lb_map_idx lb_batch_map[LB_BATCH_N] = {
 	[LB_BATCH_BE_REV] = LB_MAP_BE_REV,
 	[LB_BATCH_REVNAT] = LB_MAP_REVNAT,
 	[LB_BATCH_SLOT] = LB_MAP_SVC,
+	[LB_BATCH_TBL] = LB_MAP_BE_TBL,
 	[LB_BATCH_SLOT0] = LB_MAP_SVC,
 };
 
@@ -235,6 +260,7 @@ static void svc_free(void *p)
 	free(s->ready);
 	free(s->term);
 	free(s->members);
+	free(s->tbl_be);
 	free(s);
 }
 
@@ -279,32 +305,222 @@ static bool rev_other(struct lb *lb, const struct lb_svc *s, const struct shoal_
 	return !r || r->val.vip != s->key.vip || r->val.port != s->key.port;
 }
 
+/* --- shoal_be_tbl regions --- */
+
+static uint64_t lb_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint32_t tbl_class(size_t n)
+{
+	uint32_t c = LB_TBL_MIN;
+
+	while (c < n)
+		c <<= 1;
+	return c;
+}
+
+/* `freed_ns` 0: never named by a slot 0, reusable at once. Without memory the region leaks. */
+static void tbl_release(struct lb *lb, uint32_t base, uint32_t len, uint64_t freed_ns)
+{
+	if (lb->ntbl_free == lb->tbl_free_cap) {
+		size_t cap = lb->tbl_free_cap ? lb->tbl_free_cap * 2 : 64;
+		struct lb_tbl_ext *t = realloc(lb->tbl_free, cap * sizeof(*t));
+
+		if (!t)
+			return;
+		lb->tbl_free = t;
+		lb->tbl_free_cap = cap;
+	}
+	lb->tbl_free[lb->ntbl_free++] = (struct lb_tbl_ext){base, len, freed_ns};
+}
+
 /*
- * Slot 0's copy of the backends connect4 picks from (shoal_abi.h): the ready slots' `ready`
- * (count of them), else the terminating slots' `term`, when there are at most SHOAL_SVC_INLINE;
- * `mem`: members that include every id named.
+ * A region of `len` entries (a power of two): a freed one of that size past its grace period,
+ * else from the top, else a part of a bigger freed one (the top is used up); -ENOSPC: the table
+ * is full. Sizes are kept apart while there is room, so freed regions fit again.
  */
-static void svc_inline(struct lb *lb, const struct lb_svc *s, struct shoal_svc_val *v,
-		       const uint32_t *ready, const uint32_t *term, const struct lb_member *mem,
-		       size_t nmem)
+static int tbl_alloc(struct lb *lb, uint32_t len, uint32_t *ret)
+{
+	uint64_t now = lb_now_ns();
+	size_t best = SIZE_MAX;
+
+	for (size_t i = 0; i < lb->ntbl_free; i++) {
+		const struct lb_tbl_ext *x = &lb->tbl_free[i];
+
+		if (x->len < len || (x->freed_ns && now - x->freed_ns < LB_TBL_GRACE_NS))
+			continue;
+		if (best == SIZE_MAX || x->len < lb->tbl_free[best].len)
+			best = i;
+		if (x->len == len)
+			break;
+	}
+	if (best != SIZE_MAX && lb->tbl_free[best].len == len) {
+		*ret = lb->tbl_free[best].base;
+		lb->tbl_free[best] = lb->tbl_free[--lb->ntbl_free];
+		return 0;
+	}
+	if ((uint64_t)lb->tbl_top + len <= lb->max[LB_MAP_BE_TBL]) {
+		*ret = lb->tbl_top;
+		lb->tbl_top += len;
+		return 0;
+	}
+	if (best == SIZE_MAX)
+		return -ENOSPC;
+	*ret = lb->tbl_free[best].base;
+	lb->tbl_free[best].base += len;
+	lb->tbl_free[best].len -= len;
+	return 0;
+}
+
+static int tbl_write(struct lb *lb, const struct lb_svc *s, uint32_t base,
+		     const struct shoal_svc_be *list, size_t n)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, bo, .elem_flags = BPF_ANY);
+	uint32_t *keys = lb_buf_get(&lb->scr_tkeys, n * sizeof(*keys));
+	uint32_t count = (uint32_t)n;
+	int fd = lb->fds[LB_MAP_BE_TBL];
+
+	if (!keys)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		keys[i] = base + (uint32_t)i;
+	if (s->pending) {
+		for (size_t i = 0; i < n; i++) {
+			int r = lb_batch_add(lb, LB_BATCH_TBL, &keys[i], &list[i]);
+
+			if (r < 0)
+				return r;
+		}
+		return 0;
+	}
+	lb->last_writes += (uint32_t)n;
+	if (bpf_map_update_batch(fd, keys, list, &count, &bo) == 0 && count == n)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (bpf_map_update_elem(fd, &keys[i], &list[i], BPF_ANY) < 0)
+			return -errno;
+	return 0;
+}
+
+struct id_idx {
+	uint32_t id, i;
+};
+
+static int id_idx_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct id_idx *)a)->id, y = ((const struct id_idx *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Slot 0's list of the backends connect4 picks from (shoal_abi.h): the ready slots' `ready`
+ * (count of them), else the terminating slots' `term`; in slot 0 itself when there are at most
+ * SHOAL_SVC_INLINE, else in a region of shoal_be_tbl. A list other than what the region slot 0
+ * names now holds goes to a fresh region, written (queued, for a pending service) before the
+ * caller writes slot 0; *ret_be then receives its copy for svc_tbl_commit(). No room in the
+ * table: no SHOAL_SVC_TBL (connect4 reads the chosen slot). `mem`: members that include every
+ * id named.
+ */
+static int svc_list(struct lb *lb, const struct lb_svc *s, struct shoal_svc_val *v,
+		    const uint32_t *ready, const uint32_t *term, const struct lb_member *mem,
+		    size_t nmem, struct shoal_svc_be **ret_be)
 {
 	const uint32_t *ids = v->count ? ready : term;
 	size_t n = v->count ? v->count : v->term_count;
+	struct shoal_svc_be *list;
+	struct id_idx *by_id;
+	uint32_t base;
+	int r;
 
+	*ret_be = NULL;
 	memset(v->be, 0, sizeof(v->be));
-	if (n > SHOAL_SVC_INLINE)
-		return;
-	for (size_t i = 0; i < n; i++) {
-		const struct lb_member *m = NULL;
+	v->flags &= (uint8_t)~SHOAL_SVC_TBL;
+	v->backend_id = 0;
+	if (n <= SHOAL_SVC_INLINE) {
+		for (size_t i = 0; i < n; i++) {
+			const struct lb_member *m = NULL;
 
-		for (size_t j = 0; j < nmem && !m; j++)
-			if (mem[j].id == ids[i])
-				m = &mem[j];
-		if (!m)
-			continue; /* left 0: connect4 refuses rather than guess */
-		v->be[i].ip = m->be.ip;
-		v->be[i].port = m->be.port;
-		v->be[i].flags = rev_other(lb, s, &m->be) ? SHOAL_SVC_SK_PEER : 0;
+			for (size_t j = 0; j < nmem && !m; j++)
+				if (mem[j].id == ids[i])
+					m = &mem[j];
+			if (!m)
+				continue; /* left 0: connect4 refuses rather than guess */
+			v->be[i].ip = m->be.ip;
+			v->be[i].port = m->be.port;
+			v->be[i].flags = rev_other(lb, s, &m->be) ? SHOAL_SVC_SK_PEER : 0;
+		}
+		return 0;
+	}
+	list = lb_buf_get(&lb->scr_tbl, n * sizeof(*list));
+	by_id = lb_buf_get(&lb->scr_tidx, (nmem + 1) * sizeof(*by_id));
+	if (!list || !by_id)
+		return -ENOMEM;
+	for (size_t j = 0; j < nmem; j++)
+		by_id[j] = (struct id_idx){mem[j].id, (uint32_t)j};
+	qsort(by_id, nmem, sizeof(*by_id), id_idx_cmp);
+	memset(list, 0, n * sizeof(*list));
+	for (size_t i = 0; i < n; i++) {
+		struct id_idx k = {.id = ids[i]}, *f;
+		const struct lb_member *m;
+
+		f = bsearch(&k, by_id, nmem, sizeof(*by_id), id_idx_cmp);
+		if (!f)
+			continue; /* left 0, as above */
+		m = &mem[f->i];
+		list[i].ip = m->be.ip;
+		list[i].port = m->be.port;
+		list[i].flags = rev_other(lb, s, &m->be) ? SHOAL_SVC_SK_PEER : 0;
+	}
+	if (s->tbl_be && s->tbl_n == n && !memcmp(s->tbl_be, list, n * sizeof(*list))) {
+		v->flags |= SHOAL_SVC_TBL;
+		v->backend_id = s->val.backend_id;
+		return 0;
+	}
+	if (tbl_alloc(lb, tbl_class(n), &base) < 0)
+		return 0; /* two lookups per connect(), still correct */
+	*ret_be = malloc(n * sizeof(*list));
+	if (!*ret_be) {
+		tbl_release(lb, base, tbl_class(n), 0);
+		return -ENOMEM;
+	}
+	memcpy(*ret_be, list, n * sizeof(*list));
+	r = tbl_write(lb, s, base, list, n);
+	if (r < 0) {
+		free(*ret_be);
+		*ret_be = NULL;
+		tbl_release(lb, base, tbl_class(n), 0);
+		return r;
+	}
+	v->flags |= SHOAL_SVC_TBL;
+	v->backend_id = base;
+	return 0;
+}
+
+/*
+ * Slot 0 now says `v` (written): the region it named before, if it names another now, goes
+ * back after its grace period; `nbe` (from svc_list) is what the new region holds.
+ */
+static void svc_tbl_commit(struct lb *lb, struct lb_svc *s, const struct shoal_svc_val *v,
+			   struct shoal_svc_be *nbe)
+{
+	bool has = v->flags & SHOAL_SVC_TBL;
+
+	if (s->tbl_be && (!has || v->backend_id != s->val.backend_id)) {
+		tbl_release(lb, s->val.backend_id, tbl_class(s->tbl_n), lb_now_ns());
+		free(s->tbl_be);
+		s->tbl_be = NULL;
+		s->tbl_n = 0;
+	}
+	if (nbe) {
+		free(s->tbl_be);
+		s->tbl_be = nbe;
+		s->tbl_n = v->count ? v->count : v->term_count;
 	}
 }
 
@@ -707,6 +923,7 @@ static int lb_load(struct lb *lb, const struct lb_opts *opts, struct err *e)
 	lb_size_map(lb, lb->skel->maps.shoal_affinity, LB_MAP_AFFINITY, opts->affinity_max);
 	lb_size_map(lb, lb->skel->maps.shoal_destroy, LB_MAP_DESTROY, 0);
 	lb_size_map(lb, lb->skel->maps.shoal_be_rev, LB_MAP_BE_REV, opts->backend_max);
+	lb_size_map(lb, lb->skel->maps.shoal_be_tbl, LB_MAP_BE_TBL, opts->be_tbl_max);
 	lb->skel->rodata->shoal_cfg.flags =
 		opts->cfg_flags ? opts->cfg_flags : SHOAL_CFG_TCP_PEER | SHOAL_CFG_UDP;
 	lb->skel->rodata->shoal_cfg.maglev_seed = opts->maglev_seed;
@@ -729,6 +946,7 @@ static int lb_load(struct lb *lb, const struct lb_opts *opts, struct err *e)
 	lb->fds[LB_MAP_AFFINITY] = bpf_map__fd(lb->skel->maps.shoal_affinity);
 	lb->fds[LB_MAP_DESTROY] = bpf_map__fd(lb->skel->maps.shoal_destroy);
 	lb->fds[LB_MAP_BE_REV] = bpf_map__fd(lb->skel->maps.shoal_be_rev);
+	lb->fds[LB_MAP_BE_TBL] = bpf_map__fd(lb->skel->maps.shoal_be_tbl);
 
 	/* the filter is in place before any program can run at the root */
 	if (sc_write && (r = lb_scope_write(lb, &sc, e)) < 0)
@@ -950,12 +1168,83 @@ static void lb_state_load_revs(struct lb *lb, const struct svc_entry *ents, size
 	for (size_t i = 0; i < w.n; i++) {
 		struct lb_svc *s = w.v[i];
 		struct shoal_svc_val v = s->val;
+		struct shoal_svc_be *nbe = NULL;
 
-		svc_inline(lb, s, &v, s->ready, s->term, s->members, s->nmembers);
-		if (memcmp(&v, &s->val, sizeof(v)) &&
-		    bpf_map_update_elem(lb->fds[LB_MAP_SVC], &s->key, &v, BPF_EXIST) == 0)
+		if (svc_list(lb, s, &v, s->ready, s->term, s->members, s->nmembers, &nbe) < 0 ||
+		    (!nbe && !memcmp(&v, &s->val, sizeof(v))))
+			continue;
+		if (bpf_map_update_elem(lb->fds[LB_MAP_SVC], &s->key, &v, BPF_EXIST) == 0) {
+			svc_tbl_commit(lb, s, &v, nbe);
 			s->val = v;
+		} else if (nbe) {
+			tbl_release(lb, v.backend_id, tbl_class(v.count ? v.count : v.term_count),
+				    0);
+			free(nbe);
+		}
 	}
+	free(w.v);
+}
+
+struct tbl_use {
+	uint32_t base, len;
+	struct lb_svc *s;
+};
+
+static int tbl_use_cmp(const void *a, const void *b)
+{
+	uint32_t x = ((const struct tbl_use *)a)->base, y = ((const struct tbl_use *)b)->base;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The regions of shoal_be_tbl the pinned slot-0 entries name, and what they hold; the space
+ * between them is free after the grace period (a previous daemon may just have let it go). A
+ * region that makes no sense (out of bounds, overlapping another) is not adopted: the service is
+ * given a new one (lb_state_load_revs' pass over slot 0).
+ */
+static void lb_state_load_tbl(struct lb *lb)
+{
+	struct walk_ctx w = {};
+	struct tbl_use *u;
+	uint64_t now = lb_now_ns();
+	uint32_t end = 0;
+	size_t nu = 0;
+
+	twalk_r(lb->svcs, collect_cb, &w);
+	u = calloc(w.n + 1, sizeof(*u));
+	for (size_t i = 0; u && i < w.n; i++) {
+		struct lb_svc *s = w.v[i];
+		size_t n = s->val.count ? s->val.count : s->val.term_count;
+
+		if (!(s->val.flags & SHOAL_SVC_TBL) || n <= SHOAL_SVC_INLINE ||
+		    (uint64_t)s->val.backend_id + tbl_class(n) > lb->max[LB_MAP_BE_TBL])
+			continue;
+		u[nu++] = (struct tbl_use){s->val.backend_id, tbl_class(n), s};
+	}
+	if (u)
+		qsort(u, nu, sizeof(*u), tbl_use_cmp);
+	for (size_t i = 0; u && i < nu; i++) {
+		struct lb_svc *s = u[i].s;
+		size_t n = s->val.count ? s->val.count : s->val.term_count;
+
+		if (u[i].base < end)
+			continue; /* overlaps the one before */
+		s->tbl_be = calloc(n, sizeof(*s->tbl_be));
+		if (!s->tbl_be)
+			continue;
+		for (size_t j = 0; j < n; j++) {
+			uint32_t k = u[i].base + (uint32_t)j;
+
+			bpf_map_lookup_elem(lb->fds[LB_MAP_BE_TBL], &k, &s->tbl_be[j]);
+		}
+		s->tbl_n = (uint32_t)n;
+		if (u[i].base > end)
+			tbl_release(lb, end, u[i].base - end, now);
+		end = u[i].base + u[i].len;
+	}
+	lb->tbl_top = end;
+	free(u);
 	free(w.v);
 }
 
@@ -1054,6 +1343,7 @@ static int lb_state_load(struct lb *lb)
 		}
 		qsort(s->members, s->nmembers, sizeof(*s->members), member_cmp);
 	}
+	lb_state_load_tbl(lb);
 	lb_state_load_revs(lb, ents, n);
 	return lb_state_gc_backends(lb);
 }
@@ -1169,6 +1459,10 @@ void lb_close(struct lb *lb, bool unpin)
 	lb_buf_free(&lb->scr_rops);
 	lb_buf_free(&lb->scr_tops);
 	lb_buf_free(&lb->scr_udp);
+	lb_buf_free(&lb->scr_tbl);
+	lb_buf_free(&lb->scr_tkeys);
+	lb_buf_free(&lb->scr_tidx);
+	free(lb->tbl_free);
 	free(lb);
 }
 
@@ -1366,6 +1660,8 @@ static int reload_after_failure(struct lb *lb, int r, struct err *e, const char 
 	lb->revs = NULL;
 	memset(lb->revnat_used, 0, sizeof(lb->revnat_used));
 	lb->nsvc = lb->nbackends = lb->svc_entries = 0;
+	lb->tbl_top = 0;
+	lb->ntbl_free = 0;
 	lb_state_load(lb);
 	return err_set(e, r, 500, "InternalError", "%s: %s", what, strerror(-r));
 }
@@ -1441,6 +1737,7 @@ int lb_service_upsert(struct lb *lb, const struct lb_frontend *fe, const struct 
 	uint32_t *wready, *wterm;
 	struct lb_slot_op *rops, *tops;
 	struct shoal_backend *udp_gone;
+	_cleanup_free_ struct shoal_svc_be *nbe = NULL;
 	size_t nwr = 0, nwt = 0, nrops = 0, ntops = 0, nremoved = 0, nnew = 0, grow, i, j;
 	size_t old_ready, old_term, nmem;
 	struct shoal_svc_val v0;
@@ -1619,11 +1916,14 @@ int lb_service_upsert(struct lb *lb, const struct lb_frontend *fe, const struct 
 	v0.backend_id = 0;
 	v0.count = (uint16_t)nwr;
 	v0.term_count = (uint16_t)nwt;
-	v0.flags = fe->flags;
+	v0.flags = fe->flags & (uint8_t)~SHOAL_SVC_TBL;
 	v0.affinity_timeout = (fe->flags & SHOAL_SVC_AFFINITY)
 				      ? (fe->affinity_timeout ? fe->affinity_timeout : SHOAL_AFFINITY_DEF)
 				      : 0;
-	svc_inline(lb, s, &v0, nready, nterm, want, n);
+	/* a bigger service's list goes to a fresh region of shoal_be_tbl before slot 0 names it */
+	r = svc_list(lb, s, &v0, nready, nterm, want, n, &nbe);
+	if (r < 0)
+		return reload_after_failure(lb, r, e, "writing the backend table");
 	if (created || memcmp(&v0, &s->val, sizeof(v0))) {
 		if (s->pending) {
 			r = lb_batch_add(lb, LB_BATCH_SLOT0, &s->key, &v0);
@@ -1637,6 +1937,7 @@ int lb_service_upsert(struct lb *lb, const struct lb_frontend *fe, const struct 
 		if (created)
 			lb->svc_entries++;
 	}
+	svc_tbl_commit(lb, s, &v0, TAKE_PTR(nbe));
 	s->val = v0;
 	r = run_ops(lb, s, rops, nrops, 0, LB_SLOT_DEL, want, n);
 	if (r == 0)
@@ -1694,6 +1995,8 @@ int lb_service_delete(struct lb *lb, const struct lb_frontend *fe, struct err *e
 	if (bpf_map_delete_elem(lb->fds[LB_MAP_SVC], &s->key) < 0 && errno != ENOENT)
 		return reload_after_failure(lb, -errno, e, "deleting service");
 	lb->last_writes++;
+	if (s->tbl_be)
+		tbl_release(lb, s->val.backend_id, tbl_class(s->tbl_n), lb_now_ns());
 	for (size_t i = 0; i < s->val.count; i++)
 		del_slot(lb, s, (uint16_t)(i + 1));
 	for (size_t i = 0; i < s->val.term_count; i++)
@@ -1888,6 +2191,14 @@ int lb_dump(struct lb *lb, cJSON **ret)
 		cJSON_AddNumberToObject(o, "affinity_timeout", s->val.affinity_timeout);
 		cJSON_AddNumberToObject(o, "ready", s->val.count);
 		cJSON_AddNumberToObject(o, "terminating", s->val.term_count);
+		/* where connect4 finds the backends it picks from */
+		cJSON_AddStringToObject(
+		    o, "pick",
+		    (s->val.count ? s->val.count : s->val.term_count) <= SHOAL_SVC_INLINE ? "slot0"
+		    : (s->val.flags & SHOAL_SVC_TBL)					  ? "table"
+						     : "slots");
+		if (s->val.flags & SHOAL_SVC_TBL)
+			cJSON_AddNumberToObject(o, "table", s->val.backend_id);
 		for (size_t j = 0; j < s->val.count; j++) {
 			struct lb_member *m = svc_member(s, s->ready[j]);
 

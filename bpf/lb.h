@@ -42,6 +42,7 @@ struct lb_opts {
 	uint64_t netns_cookie;
 	bool maps_only;       /* no program load: use the pinned maps (inspection, tools) */
 	uint32_t svc_max, backend_max, revnat_max, sk_nat_max, affinity_max; /* 0: defaults */
+	uint32_t be_tbl_max; /* shoal_be_tbl entries (big services' backend lists); 0: default */
 	uint32_t cfg_flags;   /* enum shoal_cfg_flags; 0: TCP_PEER | UDP */
 	uint32_t maglev_seed;
 };

@@ -36,6 +36,7 @@
 #define SHOAL_MAP_NETNS    "shoal_netns"
 #define SHOAL_MAP_SK_PEER  "shoal_sk_peer"
 #define SHOAL_MAP_BE_REV   "shoal_be_rev"
+#define SHOAL_MAP_BE_TBL "shoal_be_tbl"
 
 /* Default sizes; the loader overrides them from its options before load. */
 #define SHOAL_DEF_SVC_MAX      65536
@@ -48,6 +49,7 @@
 #define SHOAL_DEF_MAGLEV_MAX   1024  /* NodePort/external frontends with a Maglev table */
 #define SHOAL_DEF_MAGLEV_M     16381 /* prime; entries of one Maglev table */
 #define SHOAL_DEF_NETNS_MAX    4096  /* pod network namespaces remembered per node (LRU) */
+#define SHOAL_DEF_BE_TBL_MAX   131072 /* shoal_be_tbl entries (8 bytes each) */
 
 #define SHOAL_SLOT_TERM     0x8000 /* terminating backends live at SHOAL_SLOT_TERM + 1 .. */
 #define SHOAL_MAX_SLOTS     0x7fff /* per kind (ready / terminating) per service */
@@ -64,6 +66,11 @@ enum shoal_svc_flags {
 	 * reverse map already answers and connect4 writes nothing.
 	 */
 	SHOAL_SVC_SK_PEER = 1 << 4,
+	/*
+	 * slot 0: the backends connect4 picks from (more than SHOAL_SVC_INLINE) are at
+	 * shoal_be_tbl[backend_id .. backend_id + n); set by the map manager, never by a caller.
+	 */
+	SHOAL_SVC_TBL = 1 << 5,
 };
 
 enum shoal_backend_flags {
@@ -84,10 +91,15 @@ _Static_assert(sizeof(struct shoal_svc_key) == 12, "shoal_svc_key layout");
 /*
  * A backend slot carries its backend's address as well as its id, and slot 0 carries the
  * addresses of the backends the socket LB picks from when there are at most SHOAL_SVC_INLINE of
- * them: a connect() then costs one lookup (slot 0), two for a bigger service (slot 0, the chosen
- * slot). A backend id never changes address (members are matched by address and keep their
- * ids), so the copies cannot go stale; the backend entry stays the truth for flags (tc,
- * affinity).
+ * them; for a bigger service slot 0 names a region of the array shoal_be_tbl holding them
+ * (SHOAL_SVC_TBL, its `backend_id`): a connect() costs one hash lookup (slot 0) either way, plus an
+ * array access the verifier inlines for a big service. A region is written whole before the slot 0
+ * that names it and never changed while named (a change writes a new region, then slot 0;
+ * the old one is reused only after a grace period), so a connect() in flight reads the old or
+ * the new list, never a mix. Without room in the table slot 0 has no SHOAL_SVC_TBL and the
+ * chosen slot is read (two lookups). A backend id never changes address (members are matched
+ * by address and keep their ids), so the copies cannot go stale; the backend entry stays the
+ * truth for flags (tc, affinity).
  *
  * Slot 0's be[]: with count ready backends, count <= SHOAL_SVC_INLINE: be[i] is the backend of
  * ready slot i + 1; with none ready and term_count <= SHOAL_SVC_INLINE: of terminating slot
@@ -109,7 +121,8 @@ struct shoal_svc_be {
 _Static_assert(sizeof(struct shoal_svc_be) == 8, "shoal_svc_be layout");
 
 struct shoal_svc_val {
-	__u32 backend_id;       /* slot > 0: the backend; slot 0: 0 */
+	__u32 backend_id;       /* slot > 0: the backend; slot 0: the first shoal_be_tbl index
+				 * of its list with SHOAL_SVC_TBL, else 0 */
 	__u16 count;            /* slot 0: ready backends (slots 1..count) */
 	__u16 term_count;       /* slot 0: terminating backends */
 	__u16 rev_nat;          /* reverse-NAT index of the frontend (same in every slot) */

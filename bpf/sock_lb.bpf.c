@@ -91,6 +91,84 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME); /* a restarted daemon still reads the live sockets' */
 } shoal_sk_peer SEC(".maps");
 
+/*
+ * The backends connect4 picks from when a service has more than SHOAL_SVC_INLINE (shoal_abi.h):
+ * slot 0's `backend_id` names a region, written whole before slot 0 names it and not changed while
+ * it does. An array: the verifier inlines the lookup (bounds check and address arithmetic, no
+ * helper call, no hash).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, struct shoal_svc_be);
+	__uint(max_entries, SHOAL_DEF_BE_TBL_MAX);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shoal_be_tbl SEC(".maps");
+
+/*
+ * The socket LB needs only the backend's address: without affinity slot 0 holds it for a service
+ * of at most SHOAL_SVC_INLINE backends, a region of shoal_be_tbl for a bigger one (one hash
+ * lookup per connect() either way, the one that found the service); without a region (the table
+ * was full) the chosen slot (two). With affinity the backend entry decides.
+ * *ret_flags: the slot's flags (SHOAL_SVC_SK_PEER); with affinity no slot is read, so
+ * SHOAL_SVC_SK_PEER (the caller records the frontend, which is always correct).
+ * Returns false when the service has no usable backend.
+ */
+static __always_inline bool lb4_select_addr(__be32 vip, __be16 port, __u8 proto,
+					    const struct shoal_svc_val *svc, __u64 client,
+					    __u8 kind, __be32 *ret_ip, __be16 *ret_port,
+					    __u8 *ret_flags)
+{
+	struct shoal_svc_key key = {.vip = vip, .port = port, .proto = proto};
+	const struct shoal_backend *be;
+	const struct shoal_svc_val *slot;
+	const struct shoal_svc_be *in;
+	__u16 n = svc->count, base = 0;
+	__u32 i;
+
+	if (svc->flags & SHOAL_SVC_AFFINITY) {
+		be = lb4_select(vip, port, proto, svc, client, kind);
+		if (!be)
+			return false;
+		*ret_ip = be->ip;
+		*ret_port = be->port;
+		*ret_flags = SHOAL_SVC_SK_PEER;
+		return true;
+	}
+	if (!n) {
+		n = svc->term_count;
+		base = SHOAL_SLOT_TERM;
+	}
+	if (!n)
+		return false;
+	/* one backend: no random number to draw; else [0, n) by multiply and shift */
+	i = n == 1 ? 0 : lb_reduce(bpf_get_prandom_u32(), n);
+	if (n <= SHOAL_SVC_INLINE) {
+		in = &svc->be[i & (SHOAL_SVC_INLINE - 1)];
+	} else if (svc->flags & SHOAL_SVC_TBL) {
+		__u32 k = svc->backend_id + i;
+
+		in = bpf_map_lookup_elem(&shoal_be_tbl, &k);
+		if (!in)
+			return false;
+	} else {
+		key.slot = base + i + 1;
+		slot = bpf_map_lookup_elem(&shoal_svc, &key);
+		if (!slot || !slot->be[0].ip)
+			return false;
+		*ret_ip = slot->be[0].ip;
+		*ret_port = slot->be[0].port;
+		*ret_flags = slot->flags;
+		return true;
+	}
+	if (!in->ip)
+		return false;
+	*ret_ip = in->ip;
+	*ret_port = in->port;
+	*ret_flags = in->flags;
+	return true;
+}
+
 extern int bpf_sock_destroy(struct sock_common *sk) __ksym;
 
 static __always_inline bool sock_proto_handled(__u8 proto)

@@ -329,9 +329,25 @@ def svc_entries(env, proto):
     return out
 
 
+SVC_TBL = 1 << 5
+
+
+def tbl_entries(env, base, n):
+    """shoal_be_tbl[base .. base + n) as (ip, port, flags)."""
+    pin = os.path.join(env.pin_root, env.node, "shoal_be_tbl")
+    out = []
+    for i in range(base, base + n):
+        key = [str((i >> s) & 255) for s in (0, 8, 16, 24)]
+        v = json.loads(sh("bpftool", "-j", "map", "lookup", "pinned", pin, "key",
+                          *key).stdout)["formatted"]["value"]
+        out.append((v["ip"], v["port"], v["flags"]))
+    return out
+
+
 def slot0_copy_agrees(env, proto=6):
     """Slot 0's copy of the backends (up to 4) is its slots' addresses and flags, in order;
-    a bigger service's copy is empty. Returns {frontend: backends in the copy}."""
+    a bigger service's copy is empty and its region of shoal_be_tbl (SHOAL_SVC_TBL) holds
+    them instead. Returns {frontend: backends in the copy}."""
     out = {}
     for fe, slots in svc_entries(env, proto).items():
         v0 = slots[0]
@@ -340,6 +356,10 @@ def slot0_copy_agrees(env, proto=6):
         copy = [(b["ip"], b["port"], b["flags"]) for b in v0["be"]]
         if n > 4:
             assert copy == [(0, 0, 0)] * 4, (fe, v0)
+            want = [(slots[base + i + 1]["be"][0]["ip"], slots[base + i + 1]["be"][0]["port"],
+                     slots[base + i + 1]["flags"]) for i in range(n)]
+            if v0["flags"] & SVC_TBL:
+                assert tbl_entries(env, v0["backend_id"], n) == want, (fe, v0)
         else:
             want = [(slots[base + i + 1]["be"][0]["ip"], slots[base + i + 1]["be"][0]["port"],
                      slots[base + i + 1]["flags"]) for i in range(n)]
@@ -429,12 +449,15 @@ def test_backend_removal_reselects_connected_udp(env):
 
 def test_changes_write_only_what_changed(env):
     backends = ["10.250.1.%d:%d" % (i, PORT) for i in range(10, 30)]
-    # revnat, backends, their shoal_be_rev entries (TCP), slots, slot 0
-    assert env.svc(FE, *backends)["writes"] == 1 + 20 + 20 + 20 + 1
+    # revnat, backends, their shoal_be_rev entries (TCP), slots, the table region, slot 0
+    assert env.svc(FE, *backends)["writes"] == 1 + 20 + 20 + 20 + 20 + 1
     changed = backends[:7] + ["10.250.1.99:%d" % PORT] + backends[8:]
-    # new backend entry and its be_rev entry, its slot, the old backend's two entries gone
-    assert env.svc(FE, *changed)["writes"] == 5
+    # new backend entry and its be_rev entry, its slot, the old backend's two entries gone;
+    # the list connect4 reads goes to a new region whole (20, one syscall), then slot 0
+    assert env.svc(FE, *changed)["writes"] == 5 + 20 + 1
     assert env.svc(FE, *changed)["writes"] == 0
+    # a small service: its slot 0 is its list, nothing else
+    assert env.svc(FE, *changed[:3])["writes"] == 17 * 3 + 1
 
 
 def test_restart_keeps_traffic_and_adopts_links(env):
@@ -524,3 +547,178 @@ def test_full_map_refuses_without_partial_state():
     finally:
         sh(LBCTL, "--node", node, "teardown", check=False)
     assert not os.path.exists("/sys/fs/bpf/shoal/" + node)
+
+
+# One process in a backend namespace listening on many TCP ports: backend "p<port>".
+MULTI = r"""
+import selectors, socket, sys
+ports = [int(p) for p in sys.argv[1:]]
+sel = selectors.DefaultSelector()
+for p in ports:
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", p)); s.listen(512); sel.register(s, selectors.EVENT_READ, p)
+print("ready", flush=True)
+while True:
+    for key, _ in sel.select():
+        c, peer = key.fileobj.accept()
+        c.sendall(("p%d %s\\n" % (key.data, peer[0])).encode()); c.close()
+"""
+
+# Connects to a frontend as fast as it can for `secs`, from the node's cgroup: counts per
+# backend name and every failure (errno or exception).
+BURST = r"""
+import collections, json, socket, sys, time
+vip, port, secs = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+seen, errs, n = collections.Counter(), collections.Counter(), 0
+print("go", flush=True)
+end = time.monotonic() + secs
+while time.monotonic() < end:
+    s = socket.socket(); s.settimeout(3)
+    try:
+        s.connect((vip, port))
+        seen[s.makefile().readline().split()[0]] += 1
+    except OSError as e:
+        errs[str(e.errno)] += 1
+    finally:
+        s.close()
+    n += 1
+print(json.dumps({"seen": seen, "errs": errs, "n": n}), flush=True)
+"""
+
+MPORTS = list(range(PORT + 100, PORT + 164))
+
+
+def multi_backends(env):
+    """64 backends in b1's namespace: {"10.250.1.2:port": "pport"}."""
+    p = subprocess.Popen(["ip", "netns", "exec", "shoal-bpf-b1-%s" % env.sfx, PY, "-c", MULTI]
+                         + [str(x) for x in MPORTS], stdout=subprocess.PIPE, text=True)
+    env.procs.append(p)
+    assert p.stdout.readline().strip() == "ready"
+    return {"10.250.1.2:%d" % x: "p%d" % x for x in MPORTS}
+
+
+class Repl:
+    """One shoal-lbctl process taking commands on stdin, as a daemon keeps its view."""
+
+    def __init__(self, env):
+        self.p = subprocess.Popen([LBCTL, "--node", env.node, "repl"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        env.procs.append(self.p)
+
+    def __call__(self, *words):
+        self.p.stdin.write(" ".join(words) + "\n")
+        self.p.stdin.flush()
+        out = json.loads(self.p.stdout.readline())
+        assert not (isinstance(out, dict) and "error" in out), (words, out)
+        return out
+
+
+def pick(env, fe, repl=None):
+    for d in (repl("dump") if repl else json.loads(env.lbctl("dump").stdout)):
+        if d["frontend"] == fe + "/tcp":
+            return d["pick"], d.get("table")
+    raise AssertionError("no " + fe)
+
+
+def test_big_service_one_lookup_reaches_every_backend(env):
+    """5 to 64 backends: connect4 picks from a region of shoal_be_tbl that slot 0 names (one
+    hash lookup); every backend is reached, peers show the frontend, a restart adopts the
+    regions as they are, and shrinking to 4 brings the list back into slot 0."""
+    bes = multi_backends(env)
+    addrs = list(bes)
+    for n in (5, 8, 64, 9):
+        env.svc(FE, *addrs[:n])
+        assert pick(env, FE)[0] == "table"
+        slot0_copy_agrees(env)
+        want = {bes[a] for a in addrs[:n]}
+        seen = set()
+        for _ in range(40 * n):
+            r = env.ask("tcp", VIP, PORT)
+            assert r["peer"] == [VIP, PORT], r
+            assert r["name"] in want, (r, n)
+            seen.add(r["name"])
+            if seen == want:
+                break
+        assert seen == want, n
+    where = pick(env, FE)
+    env.lbctl("--cgroup", env.cgroup, "attach")  # restart: adopt, nothing rewritten
+    assert pick(env, FE) == where
+    slot0_copy_agrees(env)
+    assert env.ask("tcp", VIP, PORT)["name"] in {bes[a] for a in addrs[:9]}
+    env.svc(FE, *addrs[:4])
+    assert pick(env, FE) == ("slot0", None)
+    slot0_copy_agrees(env)
+
+
+def test_big_service_changes_under_load_never_fail_a_connect(env):
+    """Two services of 5-64 backends change membership while a client connects as fast as it
+    can: no connect() fails and every answer comes from a backend the service had at some
+    point. Changes outlast the regions' grace period, so freed regions are reused."""
+    bes = multi_backends(env)
+    addrs = list(bes)
+    fe2 = "10.96.7.9:%d" % PORT
+    sets = [addrs[:5], addrs[10:74 - 10], addrs[3:12], addrs[:64], addrs[40:47], addrs[20:60],
+            addrs[1:6], addrs[30:64]]
+    repl = Repl(env)
+    repl("svc-set", FE, *sets[0])
+    repl("svc-set", fe2, *sets[-1])
+    burst = subprocess.Popen(
+        ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec ip netns exec "$1" "$2" -c "$3" "$4" '
+         '"$5" "$6"', env.cgroup, env.node_ns, PY, BURST, VIP, str(PORT), "6"],
+        stdout=subprocess.PIPE, text=True)
+    env.procs.append(burst)
+    assert burst.stdout.readline().strip() == "go"
+    tables = set()
+    deadline = time.monotonic() + 5
+    i = 0
+    while time.monotonic() < deadline:
+        i += 1
+        repl("svc-set", FE, *sets[i % len(sets)])
+        repl("svc-set", fe2, *sets[(i + 3) % len(sets)])
+        tables.add(pick(env, FE, repl)[1])
+        time.sleep(0.01)  # pace: ~100 changes a second, a busy cluster's churn
+    out = json.loads(burst.stdout.readline())
+    burst.wait(timeout=10)
+    assert out["errs"] == {}, out
+    assert out["n"] > 100, out
+    union = {bes[a] for s in sets for a in s}
+    assert set(out["seen"]) <= union, out
+    assert len(out["seen"]) > 20, out
+    slot0_copy_agrees(env)
+    # regions were handed out again after their grace period rather than growing the table
+    assert None not in tables, tables  # never full
+    assert len(tables) < 0.8 * i, (len(tables), i)
+
+
+def test_full_backend_table_falls_back_to_slots():
+    """Without room in shoal_be_tbl a big service is served from its slots (two lookups), and
+    a region freed later goes to the next change."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    e = Env()
+    try:
+        root = sh(LBCTL, "cgroup2-root").stdout.strip()
+        e.cgroup = os.path.join(root, "shoal-bpf-test-" + e.sfx)
+        os.mkdir(e.cgroup)
+        e.lbctl("--tbl-max", "8", "--cgroup", e.cgroup, "attach")
+        five = ["10.250.1.%d:%d" % (i, PORT) for i in range(10, 15)]
+        repl = Repl(e)
+        repl("svc-set", FE, *five)
+        repl("svc-set", FE2, *five)
+        assert pick(e, FE, repl) == ("table", 0)
+        assert pick(e, FE2, repl)[0] == "slots"
+        repl("svc-del", FE)
+        t0 = time.monotonic()
+        repl("svc-set", FE2, *five)
+        # the one region is in its grace period (2 s): still the slots
+        assert pick(e, FE2, repl)[0] == "slots"
+        deadline = time.monotonic() + 10
+        while pick(e, FE2, repl)[0] != "table" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            repl("svc-set", FE2, *five)
+        assert pick(e, FE2, repl) == ("table", 0)
+        assert time.monotonic() - t0 >= 2
+        slot0_copy_agrees(e)
+    finally:
+        e.teardown()
+    assert not os.path.exists("/sys/fs/bpf/shoal/" + e.node)
