@@ -157,7 +157,7 @@ struct store {
 
 	uint64_t seq_base, max_ahead_ms;
 	uint64_t merged, merge_stale, clock_refused;
-	uint64_t merged_as_received;
+	uint64_t merged_as_received, merged_unparsed;
 	bool merge_fast; /* remote spec bodies kept as received when canonical */
 };
 

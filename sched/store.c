@@ -211,6 +211,7 @@ void store_stats_get(struct store *s, struct store_stats *ret)
 		.merge_stale = s->merge_stale,
 		.clock_refused = s->clock_refused,
 		.merged_as_received = s->merged_as_received,
+		.merged_unparsed = s->merged_unparsed,
 	};
 }
 

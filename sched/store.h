@@ -286,6 +286,7 @@ struct store_stats {
 	size_t watchers;
 	uint64_t merged, merge_stale, clock_refused;
 	uint64_t merged_as_received; /* of merged: spec bodies kept as received, not reprinted */
+	uint64_t merged_unparsed;    /* of those: new keys whose body was not even parsed */
 };
 void store_stats_get(struct store *s, struct store_stats *ret);
 

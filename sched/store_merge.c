@@ -270,6 +270,110 @@ static int merge_commit_received(struct store *s, struct entry *ent, struct res 
 	return rc < 0 ? rc : MERGE_APPLIED;
 }
 
+/*
+ * The value of the first member named lit of the object at p (canonical text, see above): its
+ * text in [*v, *vend), or false if there is none. p points at the '{'.
+ */
+static bool canon_member(const char *p, const char *end, const char *lit, const char **v,
+			 const char **vend)
+{
+	if (p >= end || *p++ != '{')
+		return false;
+	while (p < end && *p != '}') {
+		const char *k = p, *kend = canon_string(p, end), *val;
+
+		if (!kend || kend >= end || *kend != ':')
+			return false;
+		val = kend + 1;
+		p = canon_value(val, end, 2);
+		if (!p || p >= end)
+			return false;
+		if (key_is(k, kend, lit)) {
+			*v = val;
+			*vend = p;
+			return true;
+		}
+		if (*p == ',')
+			p++;
+	}
+	return false;
+}
+
+/*
+ * cJSON_GetStringValue() of a canonical value's text, when it needs no decoding: 1 and a copy
+ * in out (NUL-terminated), 0 if the value is not a string (NULL to cJSON), -1 if it has
+ * escapes (the caller parses instead).
+ */
+static int canon_plain_string(const char *v, const char *vend, char *out, size_t cap)
+{
+	size_t n;
+
+	if (!v || *v != '"')
+		return 0;
+	n = (size_t)(vend - v) - 2;
+	if (memchr(v + 1, '\\', n) || n >= cap)
+		return -1;
+	memcpy(out, v + 1, n);
+	out[n] = '\0';
+	return 1;
+}
+
+/*
+ * A new key (no register here at all) whose received spec body is canonical and carries no
+ * sticky state: nothing to join or overlay, so the body is kept as received without parsing
+ * it — the uid, labels and spec.nodeName are read off the text. Byte-identical to the parse in
+ * merge_spec() (test_merge_text_path); 0: not applicable, take merge_spec()'s path.
+ */
+static int merge_commit_text(struct store *s, struct res *r, const char *ns,
+			     const struct store_reg *in, uint64_t h)
+{
+	const char *end = in->body + in->body_len, *top = in->body, *meta = NULL, *spec = NULL;
+	const char *v = NULL, *vend = NULL, *mend = NULL, *send = NULL;
+	_cleanup_json_ cJSON *labels = NULL;
+	char uid[128], node[256];
+	bool has_node = false;
+	struct layout l;
+	int rc;
+
+	if (!store_spec_layout_as_received(in->body, in->body_len, &l))
+		return 0;
+	if (!canon_member(top, end, "metadata", &meta, &mend))
+		return 0;
+	/* the uid as cJSON would decode it: plain, nonempty and the register's */
+	if (!canon_member(meta, mend, "uid", &v, &vend) ||
+	    canon_plain_string(v, vend, uid, sizeof(uid)) != 1 || !uid[0] ||
+	    !streq(uid, in->uid))
+		return 0;
+	if (canon_member(meta, mend, "labels", &v, &vend) && *v == '{') {
+		labels = cJSON_ParseWithLength(v, (size_t)(vend - v));
+		if (!labels)
+			return -ENOMEM;
+	}
+	if (canon_member(top, end, "spec", &spec, &send) && *spec == '{' &&
+	    canon_member(spec, send, "nodeName", &v, &vend)) {
+		rc = canon_plain_string(v, vend, node, sizeof(node));
+		if (rc < 0)
+			return 0;
+		has_node = rc == 1;
+	}
+	rc = key_commit(s, r, NULL, ns, in->name, h,
+			&(struct kstate){
+				.uid = in->uid,
+				.born = in->born,
+				.spec_hlc = in->hlc,
+				.spec_node = in->node,
+				.l = l,
+				.labels = labels,
+				.node_name = has_node ? node : NULL,
+			},
+			NULL, NULL);
+	if (rc >= 0) {
+		s->merged_as_received++;
+		s->merged_unparsed++;
+	}
+	return rc < 0 ? rc : MERGE_APPLIED;
+}
+
 static int merge_spec(struct store *s, struct res *r, struct entry *ent, const char *ns,
 		      uint64_t h, const struct store_reg *in)
 {
@@ -281,6 +385,12 @@ static int merge_spec(struct store *s, struct res *r, struct entry *ent, const c
 	bool same_uid = cuid && streq(cuid, in->uid);
 	int cmp = 1, n0;
 
+	if (!ent && !in->tombstone && !in->sticky && in->body && s->merge_fast) {
+		int rc = merge_commit_text(s, r, ns, in, h);
+
+		if (rc != 0)
+			return rc;
+	}
 	if (cur)
 		cmp = spec_order(in->uid, in->born, in->tombstone, in->hlc, in->node, cur->pub.uid,
 				 cur->pub.born, false, cur->pub.spec_hlc, cur->pub.spec_node);

@@ -1301,6 +1301,115 @@ static void test_status_term(void **state)
 }
 
 /*
+ * A new key's canonical body without sticky state is kept without parsing it (store_merge.c's
+ * text path, which reads the uid, labels and spec.nodeName off the text): the same objects,
+ * dumps and indexed fields as a store that parses and prints every body, for each body as the
+ * first register of its own key — canonical ones, ones with escapes or odd types where the
+ * fields are read, duplicate members (cJSON takes the first), and ones not canonical.
+ */
+static void test_merge_text_path(void **state)
+{
+	static const char *const bodies[] = {
+	    "{\"kind\":\"ConfigMap\",\"metadata\":{\"name\":\"c\",\"uid\":\"%s\",\"labels\":{\"app\":"
+	    "\"x\",\"k\":\"v\"}},\"data\":{\"payload\":\"xxxx\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"},\"spec\":{\"nodeName\":\"w1\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"},\"spec\":{\"a\":[1,{\"nodeName\":\"no\"}],"
+	    "\"nodeName\":\"w2\",\"nodeName\":\"w3\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"},\"spec\":{\"nodeName\":\"w\\n1\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"},\"spec\":{\"nodeName\":\"w\\\"1\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"},\"spec\":{\"nodeName\":7}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"},\"spec\":{\"nodeName\":null}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"},\"spec\":{\"nodeName\":\"\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"},\"spec\":[{\"nodeName\":\"w1\"}]}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"},\"spec\":\"nodeName\"}",
+	    "{\"kind\":\"Pod\",\"spec\":{\"nodeName\":\"w1\"},\"metadata\":{\"uid\":\"%s\"},"
+	    "\"spec\":{\"nodeName\":\"w2\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"labels\":[\"a\"],\"uid\":\"%s\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"labels\":{},\"uid\":\"%s\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"labels\":{\"a\":\"1\"},\"uid\":\"%s\",\"labels\":{\"b\":"
+	    "\"2\"}}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"labels\":{\"a\\n\":\"\\u0001\"},\"uid\":\"%s\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"labels\":\"x\",\"uid\":\"%s\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"other\",\"uid\":\"%s\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\",\"uid\":\"other\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\\u0001\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":7}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"},\"spec\":{\"x\":1.5}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"},\"spec\":{\"nodeName\": \"w1\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\",\"resourceVersion\":\"9\"}}",
+	    "{\"kind\":\"Pod\",\"status\":{\"phase\":\"Running\"},\"metadata\":{\"uid\":\"%s\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"}}",
+	    "{\"metadata\":{\"uid\":\"%s\"}}",
+	};
+	struct node a = {0}, b = {0}, c = {0};
+	_cleanup_json_ cJSON *p = pod("p", "web", NULL, false);
+	struct store_stats sb, sc;
+	struct store_obj *oa = NULL;
+	struct msgs m = {0};
+	size_t kept = 0;
+
+	node_open(&a, "a", NULL, true);
+	node_open(&b, "b", NULL, true);
+	open_reprint = true;
+	node_open(&c, "c", NULL, true);
+	open_reprint = false;
+	assert_int_equal(store_create(a.s, "pods", "default", "p", p, &oa, NULL), 0);
+	capture(&m, a.s, "p");
+	assert_true(m.n >= 1);
+	assert_null(m.v[0].r.sticky);
+	for (size_t i = 0; i < ARRAY_SIZE(bodies); i++) {
+		struct store_obj *ob = NULL, *oc = NULL;
+		_cleanup_free_ char *db = NULL, *dc = NULL;
+		struct store_reg r = m.v[0].r;
+		char body[1024], name[16];
+		uint64_t before;
+		int rb, rc, gb, gc;
+
+		snprintf(name, sizeof(name), "t%zu", i);
+		snprintf(body, sizeof(body), bodies[i], oa->uid);
+		r.name = name;
+		r.body = body;
+		r.body_len = strlen(body);
+		store_stats_get(b.s, &sb);
+		before = sb.merged_unparsed;
+		rb = store_merge_register(b.s, &r);
+		rc = store_merge_register(c.s, &r);
+		assert_int_equal(rb, rc);
+		store_stats_get(b.s, &sb);
+		kept += sb.merged_unparsed - before;
+		db = dump(&b);
+		dc = dump(&c);
+		assert_string_equal(db, dc);
+		gb = store_get(b.s, "pods", "default", name, &ob);
+		gc = store_get(c.s, "pods", "default", name, &oc);
+		assert_int_equal(gb, gc);
+		if (gb == 0) {
+			assert_int_equal(ob->json_len, oc->json_len);
+			assert_memory_equal(ob->json, oc->json, ob->json_len);
+			assert_true(cJSON_Compare(ob->labels, oc->labels, true) ||
+				    (!ob->labels && !oc->labels));
+			assert_true((!ob->node_name && !oc->node_name) ||
+				    (ob->node_name && oc->node_name &&
+				     !strcmp(ob->node_name, oc->node_name)));
+		}
+		store_obj_unref(ob);
+		store_obj_unref(oc);
+	}
+	store_stats_get(b.s, &sb);
+	store_stats_get(c.s, &sc);
+	assert_true(kept >= 10);
+	assert_int_equal(sc.merged_as_received, 0);
+	assert_int_equal(sc.merged_unparsed, 0);
+	assert_int_equal(sb.merged, sc.merged);
+	store_obj_unref(oa);
+	msgs_free(&m);
+	node_close(&a);
+	node_close(&b);
+	node_close(&c);
+}
+
+/*
  * A remote spec body kept as received (store_merge.c's fast path) gives the same bytes as
  * parsing and printing it again: the same objects, register dumps and indexed fields on a
  * store merging fast and one that always reprints, for bodies cJSON printed (kept) and
@@ -1472,6 +1581,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bulk_rollback_reuses_no_rv, tmp_setup,
 						tmp_teardown),
 		cmocka_unit_test(test_merge_as_received),
+		cmocka_unit_test(test_merge_text_path),
 		cmocka_unit_test(test_random_convergence),
 		cmocka_unit_test_setup_teardown(test_status_term, tmp_setup, tmp_teardown),
 	};
