@@ -589,6 +589,8 @@ int replication_metrics(void *ud, char **text)
 	C("repairs_total", "Registers applied by anti-entropy (missed by pushes).", s.repairs);
 	C("applied_total", "Remote register versions applied.", s.applied);
 	C("stale_total", "Remote register versions not newer than ours.", s.stale);
+	C("bulk_commits_total", "Bulk merge transactions committed (catch-up queue).",
+	  s.bulk_commits);
 	C("refused_total", "Remote register versions refused (malformed or clock ahead).",
 	  s.refused);
 	C("clock_refused_total", "Remote versions refused: more than 500 ms ahead of our clock.",

@@ -597,6 +597,8 @@ static void serve_final_done(struct repl *r, const char *member, uint64_t start,
 /* Commit the bulk transaction: what it holds counts as merged only now. */
 static void bulk_commit(struct repl *r)
 {
+	if (store_merge_held(r->s))
+		r->st.bulk_commits++;
 	r->merging = true;
 	store_merge_commit(r->s);
 	r->merging = false;
@@ -604,6 +606,18 @@ static void bulk_commit(struct repl *r)
 	lost_flush(r);
 	if (r->held_seq > r->merged_seq)
 		r->merged_seq = r->held_seq;
+}
+
+/*
+ * Whether an emptied queue may leave the bulk open: our round is still pulling (KEYS requests
+ * in flight), so more registers come within a round trip. Committing at every empty queue made
+ * a catch-up commit once per reply (~2,000 registers), and every commit rewrites the primary-key
+ * index pages its keys touched (random by name): most of the index each time.
+ */
+static bool bulk_expecting(const struct repl *r)
+{
+	return r->round.active && !r->round.draining && r->round.step == REPL_MSG_KEYS &&
+	       r->round.nkq > 0;
 }
 
 /* Merge from the queue for at most MERGE_TURN_MS (at least one slice); true if any is left. */
@@ -640,7 +654,8 @@ static bool pend_run(struct repl *r)
 		if (now_ms(r) >= t0 + MERGE_TURN_MS)
 			break;
 	}
-	if (r->bulk_at && (!r->phead || now_ms(r) >= r->bulk_at + BULK_COMMIT_MS))
+	if (r->bulk_at &&
+	    ((!r->phead && !bulk_expecting(r)) || now_ms(r) >= r->bulk_at + BULK_COMMIT_MS))
 		bulk_commit(r);
 	return r->phead != NULL;
 }
@@ -1945,10 +1960,22 @@ int repl_serve(struct repl *r, const char *from, const uint8_t *req, size_t len,
 		m = member_find(r, from, NULL);
 	}
 	switch (type) {
-	case REPL_MSG_PUSH:
+	case REPL_MSG_PUSH: {
+		struct repl_rd peek = rd;
+		uint64_t round = rrd_varint(&peek);
+
 		r->st.push_bytes_received += len;
+		/* a round's pushes carry what its KEYS found missing: the whole store for a new
+		 * node whose KEYS were answered before it knew it was behind */
+		if (round && m && round == m->serve_round && decline_busy(r, m, round)) {
+			m->serve_round = 0;
+			rbuf_init(&out, REPL_MSG_BUSY, 0);
+			r->st.rounds_refused_busy++;
+			break;
+		}
 		e = serve_push(r, m, &rd, flags, count, req, len, &out);
 		break;
+	}
 	case REPL_MSG_DIGESTS:
 	case REPL_MSG_KEYS:
 		r->st.ae_bytes_received += len;
@@ -2179,7 +2206,7 @@ void repl_tick(struct repl *r)
 
 	if (r->flush_at && now >= r->flush_at)
 		flush(r);
-	if (r->phead)
+	if (r->phead || (r->bulk_at && (!bulk_expecting(r) || now >= r->bulk_at + BULK_COMMIT_MS)))
 		pend_run(r);
 	if (r->round.active && r->round.draining && r->merged_seq >= r->round.need_seq)
 		round_end(r, true);
@@ -2224,6 +2251,12 @@ uint64_t repl_next_tick(struct repl *r)
 		return now_ms(r);
 	if (r->flush_at && r->flush_at < t)
 		t = r->flush_at;
+	if (r->bulk_at) {
+		uint64_t c = bulk_expecting(r) ? r->bulk_at + BULK_COMMIT_MS : now_ms(r);
+
+		if (c < t)
+			t = c;
+	}
 	if (r->next_gc < t)
 		t = r->next_gc;
 	if (r->nsnap && r->next_collect < t)

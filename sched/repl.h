@@ -170,6 +170,7 @@ struct repl_stats {
 	uint64_t digest_mismatches;		   /* differing buckets found */
 	uint64_t repairs;			   /* registers applied by anti-entropy */
 	uint64_t applied, stale, later, refused;   /* store_merge results, pushes and rounds */
+	uint64_t bulk_commits; /* bulk merge transactions committed (store_merge_hold) */
 	uint64_t tombstones_collected;
 	uint64_t pull_dropped; /* local keys dropped by a pull-only resync (others lack them) */
 	uint64_t lag_ms;       /* wall now minus the newest remote write applied (HLC), at apply */

@@ -373,6 +373,7 @@ def main():
                 "shoal_repl_rounds_started_total", "shoal_repl_rounds_completed_total",
                 "shoal_repl_rounds_failed_total", "shoal_repl_rounds_served_total",
                 "shoal_repl_applied_total", "shoal_repl_stale_total",
+                "shoal_repl_bulk_commits_total", "shoal_repl_rounds_declined_total",
                 'shoal_repl_bytes_total{direction="received",kind="antientropy"}',
                 'shoal_repl_bytes_total{direction="received",kind="push"}')), flush=True)
         for nd, p in zip(nodes + [new], probes):
