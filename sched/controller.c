@@ -91,6 +91,29 @@ uint64_t ctrl_now_ms(struct ctrl_mgr *m)
 	return m->o.clock ? m->o.clock(m->o.clock_data) : util_now_ms();
 }
 
+bool ctrl_node_down(struct ctrl_mgr *m, const char *node)
+{
+	const struct members_info *i;
+
+	if (!m->o.members || !node || !*node)
+		return false;
+	i = members_view_find(m->o.members, node);
+	return i && (i->state == MEMBERS_DEAD || i->state == MEMBERS_LEFT);
+}
+
+bool ctrl_status_writer_down(struct ctrl_mgr *m, const char *resource, const char *ns,
+			     const char *name)
+{
+	struct store_obj *o = NULL;
+	bool down;
+
+	if (!m->o.members || store_get(m->o.store, resource, ns, name, &o) < 0)
+		return false;
+	down = o->status_hlc && o->status_node && ctrl_node_down(m, o->status_node);
+	store_obj_unref(o);
+	return down;
+}
+
 static const struct ctrl_ops *ctrl_ops_by_resource(const char *resource)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(ctrl_all); i++)

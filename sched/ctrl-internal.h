@@ -62,6 +62,25 @@ bool ctrl_pod_ready(const cJSON *pod);
 int64_t ctrl_pod_ready_since(const cJSON *pod); /* Ready condition's transition time, s */
 bool ctrl_pod_available(const cJSON *pod, int64_t min_ready_s, int64_t now_s);
 bool ctrl_terminating(const cJSON *obj);
+/* Gossip holds the node dead or gone (not merely suspect): its pods run no longer, whatever
+ * their last status says, so they count as neither ready nor available (Kubernetes' node
+ * lifecycle controller marks them NotReady). False for a node the view does not know. */
+bool ctrl_node_down(struct ctrl_mgr *m, const char *node);
+/* The object's status register was last written by a node that is down: nobody keeps it up to
+ * date until a new owner takes over (after the handover's settle window). */
+bool ctrl_status_writer_down(struct ctrl_mgr *m, const char *resource, const char *ns,
+			     const char *name);
+
+/* What a ReplicaSet's status counts (its active pods), from the pods in the replica now. */
+struct ctrl_rs_count {
+	int64_t replicas, labeled, ready, available;
+	uint64_t recheck_ms; /* 0, or when a ready pod turns available (minReadySeconds) */
+};
+/* Count the active pods in `pods` that rs controls (pods not controlled by rs are skipped). */
+void ctrl_rs_count(struct ctrl_mgr *m, const cJSON *rs, cJSON *const *pods, size_t npods,
+		   struct ctrl_rs_count *ret);
+/* The same from the replica: rs's pods listed by its selector. */
+int ctrl_rs_count_pods(struct ctrl_mgr *m, const cJSON *rs, struct ctrl_rs_count *ret);
 
 /* Create a pod from a template for an owner: generateName "<prefix>-", labels, ownerRef. */
 int ctrl_pod_create(struct ctrl_mgr *m, const cJSON *tmpl, const char *ns, const char *prefix,

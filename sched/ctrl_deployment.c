@@ -50,6 +50,43 @@ static int64_t rs_avail(const cJSON *rs)
 	return a < spec ? a : spec;
 }
 
+/*
+ * A ReplicaSet whose status was last written by a node that is down (its owner died, and the
+ * new owner waits out the handover) says what its pods were, not what they are: the dead node's
+ * pods still look ready, pods deleted since still count. Count its pods here instead, as its
+ * owner would (docs/workloads.md, "Rolling through a node's death").
+ */
+static int rs_status_refresh(struct ctrl_mgr *m, cJSON *rs)
+{
+	struct ctrl_rs_count cnt;
+	cJSON *st;
+	int r;
+
+	if (!ctrl_status_writer_down(m, "replicasets.apps", json_str(rs, "metadata.namespace", ""),
+				     json_str(rs, "metadata.name", "")))
+		return 0;
+	r = ctrl_rs_count_pods(m, rs, &cnt);
+	if (r < 0)
+		return r;
+	st = json_path_obj(rs, "status");
+	json_set_int(st, "replicas", cnt.replicas);
+	json_set_int(st, "readyReplicas", cnt.ready);
+	json_set_int(st, "availableReplicas", cnt.available);
+	return 1;
+}
+
+/*
+ * What a ReplicaSet occupies of maxSurge: its spec, or more while pods of a scale-down are still
+ * active (its owner has not deleted them yet, or not reported so). Kubernetes counts the spec
+ * alone, its ReplicaSet controller lagging the Deployment controller by milliseconds; here they
+ * run on different nodes and an owner can lag by the handover's settle window.
+ */
+static int64_t rs_occupied(const cJSON *rs)
+{
+	int64_t spec = rs_spec(rs), st = rs_stat(rs, "replicas");
+	return st > spec ? st : spec;
+}
+
 static int rs_scale(struct ctrl_mgr *m, const cJSON *rs, int64_t replicas, const cJSON *d,
 		    int64_t max_total)
 {
@@ -143,7 +180,7 @@ static int d_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, cJS
 	cJSON *rs, *newrs = NULL, *status;
 	char hash[16], newname[300];
 	int64_t replicas, surge, unavail, max_rev = 0, total_spec = 0, total_avail = 0;
-	int64_t total_ready = 0, total_status = 0, old_active = 0;
+	int64_t total_ready = 0, total_status = 0, old_active = 0, total_occupied = 0;
 	bool paused, created = false;
 	int r;
 
@@ -196,7 +233,11 @@ static int d_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, cJS
 			if (ctrl_update(m, rs) < 0)
 				continue;
 		}
+		r = rs_status_refresh(m, rs);
+		if (r < 0)
+			return r;
 		total_spec += rs_spec(rs);
+		total_occupied += rs_occupied(rs);
 		total_avail += rs_avail(rs);
 		total_ready += rs_stat(rs, "readyReplicas");
 		total_status += rs_stat(rs, "replicas");
@@ -220,15 +261,16 @@ static int d_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, cJS
 		else if (nold == 0)
 			start = replicas;
 		else
-			start = total_spec >= max_total ? 0
-							: (replicas < max_total - total_spec
-								   ? replicas
-								   : max_total - total_spec);
+			start = total_occupied >= max_total ? 0
+							    : (replicas < max_total - total_occupied
+								       ? replicas
+								       : max_total - total_occupied);
 		r = rs_create(m, d, ns, name, hash, start, max_rev + 1, max_total);
 		if (r < 0 && r != -EEXIST)
 			return r;
 		created = true;
 		total_spec += start;
+		total_occupied += start;
 		/* the new RS's own events bring us back for the next step */
 	} else if (newrs && rs_revision(newrs) <= max_rev) {
 		/* rolled back to an older template: it becomes the newest revision */
@@ -251,11 +293,11 @@ static int d_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, cJS
 			rs_scale(m, newrs, replicas, d, max_total);
 	} else if (newrs) {
 		int64_t cur = rs_spec(newrs), want = cur;
-		/* scale up the new RS within maxSurge */
+		/* scale up the new RS within maxSurge, counting pods still being scaled down */
 		if (cur > replicas)
 			want = replicas;
-		else if (cur < replicas && total_spec < max_total) {
-			int64_t up = max_total - total_spec;
+		else if (cur < replicas && total_occupied < max_total) {
+			int64_t up = max_total - total_occupied;
 			if (up > replicas - cur)
 				up = replicas - cur;
 			want = cur + up;

@@ -80,22 +80,77 @@ static int pod_set_owner(struct ctrl_mgr *m, cJSON *pod, const cJSON *rs, bool a
 	return ctrl_update(m, copy);
 }
 
+void ctrl_rs_count(struct ctrl_mgr *m, const cJSON *rs, cJSON *const *pods, size_t npods,
+		   struct ctrl_rs_count *ret)
+{
+	int64_t now_s = (int64_t)(ctrl_now_ms(m) / 1000);
+	int64_t min_ready = json_int(rs, "spec.minReadySeconds", 0);
+
+	*ret = (struct ctrl_rs_count){ 0 };
+	for (size_t i = 0; i < npods; i++) {
+		const cJSON *pod = pods[i];
+
+		if (!ctrl_pod_active(pod))
+			continue;
+		ret->replicas++;
+		if (!ctrl_pod_ready(pod) || ctrl_node_down(m, json_str(pod, "spec.nodeName", NULL)))
+			continue;
+		ret->ready++;
+		if (ctrl_pod_available(pod, min_ready, now_s)) {
+			ret->available++;
+		} else if (min_ready > 0) {
+			uint64_t due = (uint64_t)(ctrl_pod_ready_since(pod) + min_ready - now_s) *
+					       1000 + 100;
+			if (!ret->recheck_ms || due < ret->recheck_ms)
+				ret->recheck_ms = due;
+		}
+	}
+}
+
+int ctrl_rs_count_pods(struct ctrl_mgr *m, const cJSON *rs, struct ctrl_rs_count *ret)
+{
+	_cleanup_(label_selector_freep) struct label_selector *sel = NULL;
+	_cleanup_json_ cJSON *pods = NULL;
+	const char *uid = json_str(rs, "metadata.uid", "");
+	cJSON *pod;
+	int r;
+
+	*ret = (struct ctrl_rs_count){ 0 };
+	r = label_selector_from_json(json_path(rs, "spec.selector"), "spec.selector", &sel, NULL);
+	if (r < 0 || label_selector_is_empty(sel))
+		return 0;
+	r = ctrl_list(m, "pods", json_str(rs, "metadata.namespace", "default"), sel, uid, &pods);
+	if (r < 0)
+		return r;
+	size_t n = 0;
+	_cleanup_free_ cJSON **mine = calloc((size_t)cJSON_GetArraySize(pods) + 1, sizeof(*mine));
+	if (!mine)
+		return -ENOMEM;
+	cJSON_ArrayForEach(pod, pods)
+	{
+		if (ctrl_is_controlled_by(pod, uid) &&
+		    label_selector_matches(sel, json_path(pod, "metadata.labels")))
+			mine[n++] = pod;
+	}
+	ctrl_rs_count(m, rs, mine, n, ret);
+	ret->labeled = (int64_t)n;
+	return 0;
+}
+
 static int rs_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, cJSON *rs)
 {
 	_cleanup_(label_selector_freep) struct label_selector *sel = NULL;
 	_cleanup_json_ cJSON *pods = NULL;
-	int64_t now_s = (int64_t)(ctrl_now_ms(m) / 1000);
+	struct ctrl_rs_count cnt;
 	const char *uid;
 	cJSON *pod, *status;
-	int64_t want, min_ready;
-	int r, n = 0, nready = 0, navail = 0, nlabeled = 0, failed = 0;
-	uint64_t recheck_ms = 0;
+	int64_t want;
+	int r, nlabeled = 0, failed = 0;
 
 	if (!rs || ctrl_terminating(rs))
 		return 0; /* dependents are the garbage collector's */
 	uid = json_str(rs, "metadata.uid", "");
 	want = json_int(rs, "spec.replicas", 1);
-	min_ready = json_int(rs, "spec.minReadySeconds", 0);
 	r = label_selector_from_json(json_path(rs, "spec.selector"), "spec.selector", &sel, NULL);
 	if (r < 0 || label_selector_is_empty(sel))
 		return 0; /* validation keeps these out; never select every pod */
@@ -151,30 +206,18 @@ static int rs_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, cJ
 	}
 
 	/* status from what exists now (created pods show up in the next pass) */
-	for (size_t i = 0; i < nactive; i++) {
-		n++;
-		if (ctrl_pod_ready(active[i]))
-			nready++;
-		if (ctrl_pod_available(active[i], min_ready, now_s))
-			navail++;
-		else if (ctrl_pod_ready(active[i]) && min_ready > 0) {
-			uint64_t due = (uint64_t)(ctrl_pod_ready_since(active[i]) + min_ready -
-						  now_s) * 1000 + 100;
-			if (!recheck_ms || due < recheck_ms)
-				recheck_ms = due;
-		}
-	}
-	if (recheck_ms)
-		ctrl_enqueue(m, "replicasets.apps", ns, name, recheck_ms);
+	ctrl_rs_count(m, rs, active, nactive, &cnt);
+	if (cnt.recheck_ms)
+		ctrl_enqueue(m, "replicasets.apps", ns, name, cnt.recheck_ms);
 	status = cJSON_Duplicate(json_path(rs, "status"), 1);
 	if (!cJSON_IsObject(status)) {
 		cJSON_Delete(status);
 		status = cJSON_CreateObject();
 	}
-	json_set_int(status, "replicas", n);
+	json_set_int(status, "replicas", cnt.replicas);
 	json_set_int(status, "fullyLabeledReplicas", nlabeled);
-	json_set_int(status, "readyReplicas", nready);
-	json_set_int(status, "availableReplicas", navail);
+	json_set_int(status, "readyReplicas", cnt.ready);
+	json_set_int(status, "availableReplicas", cnt.available);
 	json_set_int(status, "observedGeneration", json_int(rs, "metadata.generation", 1));
 	r = ctrl_status_update(m, rs, status);
 	/* the status is written either way; a pod that could not be created or deleted makes the

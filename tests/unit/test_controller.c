@@ -13,6 +13,7 @@
 #include "api/object.h"
 #include "lib/json.h"
 #include "sched/controller.h"
+#include "sched/ctrl-internal.h"
 #include "sched/store.h"
 
 static uint64_t now_ms = 1700000000000ULL;
@@ -881,6 +882,216 @@ static void test_hold_until_synced(void **state)
 	store_close(s);
 }
 
+/* --- a rolling update whose ReplicaSets' owner lags or died (docs/workloads.md) --- */
+
+static cJSON *get_obj(struct store *s, const char *resource, const char *name)
+{
+	struct store_obj *o = NULL;
+	cJSON *j;
+
+	assert_int_equal(store_get(s, resource, "default", name, &o), 0);
+	j = store_obj_parse(o);
+	store_obj_unref(o);
+	assert_non_null(j);
+	return j;
+}
+
+static int64_t get_int(struct store *s, const char *resource, const char *name, const char *path)
+{
+	cJSON *j = get_obj(s, resource, name);
+	int64_t v = json_int(j, path, -1);
+
+	cJSON_Delete(j);
+	return v;
+}
+
+static void set_status(struct store *s, const char *resource, const char *name,
+		       const char *status_json)
+{
+	cJSON *st = cJSON_Parse(status_json);
+	struct err e = { 0 };
+
+	assert_non_null(st);
+	if (store_update_status(s, resource, "default", name, st, 0, NULL, &e) < 0)
+		fail_msg("status of %s: %s", name, e.message);
+	cJSON_Delete(st);
+}
+
+static void rs_status(struct store *s, const char *name, int n)
+{
+	char buf[160];
+
+	snprintf(buf, sizeof(buf),
+		 "{\"replicas\":%d,\"readyReplicas\":%d,\"availableReplicas\":%d,"
+		 "\"observedGeneration\":1}",
+		 n, n, n);
+	set_status(s, "replicasets.apps", name, buf);
+}
+
+static void rs_scale_to(struct store *s, const char *name, int n)
+{
+	cJSON *j = get_obj(s, "replicasets.apps", name);
+	struct err e = { 0 };
+
+	json_set_int(json_path_obj(j, "spec"), "replicas", n);
+	assert_int_equal(api_obj_update(s, j, NULL, &e), 0);
+	cJSON_Delete(j);
+}
+
+/* A name starting with prefix whose key (resource/default/name) `owner` owns in mem. */
+static void name_owned_by(const struct members *mem, const char *resource, const char *prefix,
+			  const char *owner, char *out, size_t len)
+{
+	for (int i = 0; i < 1000; i++) {
+		char key[128];
+		snprintf(out, len, "%s%d", prefix, i);
+		snprintf(key, sizeof(key), "%s/default/%s", resource, out);
+		if (!strcmp(members_owner(mem, key), owner))
+			return;
+	}
+	fail_msg("no name owned by %s", owner);
+}
+
+static bool never_caught_up(void *ud, const char *node, uint64_t since_ms)
+{
+	return false;
+}
+
+static void member_dead(struct members *mem, const char *name, int changed)
+{
+	struct members_info i = { .name = name, .address = "", .state = MEMBERS_DEAD, .meta = "" };
+
+	assert_int_equal(members_update(mem, &i), changed);
+}
+
+/*
+ * The Deployment's owner (n1) rolls while the ReplicaSets' owner (n2) lags, then dies with n3:
+ * maxSurge counts the old ReplicaSet's pods its owner has not deleted yet, and a ReplicaSet
+ * status written by a dead node is recounted from the pods (the dead n3's not ready), so the
+ * Deployment never claims more than spec + maxSurge pods nor a complete rollout it has not.
+ */
+static void test_rollout_counts_lagging_replicasets(void **state)
+{
+	struct store_options so1 = { .path = ":memory:", .node_name = "n1", .clock = clock_fn };
+	struct store_options so2 = { .path = ":memory:", .node_name = "n2", .clock = clock_fn };
+	struct ctrl_options co = { .clock = clock_fn, .caught_up = never_caught_up };
+	char dname[32], oldrs[32], newrs[32], duid[64], olduid[64], newuid[64], hash[16], buf[2048];
+	struct store *s1, *s2;
+	struct members *mem;
+	struct ctrl_mgr *ctrl;
+	cJSON *d;
+
+	assert_int_equal(store_open(&so1, &s1), 0);
+	assert_int_equal(store_open(&so2, &s2), 0);
+	assert_int_equal(members_new("n1", &mem), 0);
+	assert_int_equal(members_add(mem, "n2"), 1);
+	co.store = s1;
+	co.members = mem;
+	assert_int_equal(ctrl_mgr_new(&co, &ctrl), 0);
+	/* n1 reconciles the Deployment, n2 both ReplicaSets (here: nobody, n2 is not running) */
+	name_owned_by(mem, "deployments.apps", "web", "n1", dname, sizeof(dname));
+	name_owned_by(mem, "replicasets.apps", "old", "n2", oldrs, sizeof(oldrs));
+	name_owned_by(mem, "replicasets.apps", "new", "n2", newrs, sizeof(newrs));
+	create_json(s1, "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":"
+			"{\"name\":\"default\"}}",
+		    NULL, 0);
+	snprintf(buf, sizeof(buf),
+		 "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"%s\","
+		 "\"namespace\":\"default\"},\"spec\":{\"replicas\":9,\"selector\":{\"matchLabels\":"
+		 "{\"app\":\"web\"}},\"template\":{\"metadata\":{\"labels\":{\"app\":\"web\"}},"
+		 "\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"v2\"}]}}}}",
+		 dname);
+	create_json(s1, buf, duid, sizeof(duid));
+	d = get_obj(s1, "deployments.apps", dname);
+	ctrl_template_hash(json_path(d, "spec.template"), 0, hash, sizeof(hash));
+	cJSON_Delete(d);
+	/* mid-rollout (maxSurge 3, maxUnavailable 2 of 9): the old ReplicaSet was scaled 9 -> 7
+	 * but its owner has not deleted the 2 pods yet; the new one runs 3 */
+	const char *names[2] = { oldrs, newrs }, *hashes[2] = { "old", hash };
+	char *uids[2] = { olduid, newuid };
+	int spec[2] = { 7, 3 };
+	for (int i = 0; i < 2; i++) {
+		snprintf(buf, sizeof(buf),
+			 "{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"metadata\":{\"name\":"
+			 "\"%s\",\"namespace\":\"default\",\"labels\":{\"app\":\"web\","
+			 "\"pod-template-hash\":\"%s\"},\"annotations\":{\"deployment.kubernetes.io/"
+			 "revision\":\"%d\"},\"ownerReferences\":[{\"apiVersion\":\"apps/v1\",\"kind\":"
+			 "\"Deployment\",\"name\":\"%s\",\"uid\":\"%s\",\"controller\":true}]},"
+			 "\"spec\":{\"replicas\":%d,\"selector\":{\"matchLabels\":{\"app\":\"web\","
+			 "\"pod-template-hash\":\"%s\"}},\"template\":{\"metadata\":{\"labels\":"
+			 "{\"app\":\"web\",\"pod-template-hash\":\"%s\"}},\"spec\":{\"containers\":"
+			 "[{\"name\":\"c\",\"image\":\"v%d\"}]}}}}",
+			 names[i], hashes[i], i + 1, dname, duid, spec[i], hashes[i], hashes[i], i + 1);
+		create_json(s1, buf, uids[i], sizeof(olduid));
+	}
+	rs_status(s1, oldrs, 9);
+	rs_status(s1, newrs, 3);
+	ctrl_mgr_run(ctrl, NULL);
+
+	/* 9 old pods still active + 3 new = 12: the new ReplicaSet may not grow (counting the old
+	 * one's spec alone, it grew to 5: 14 pods). The old one goes on shrinking by availability. */
+	assert_int_equal(get_int(s1, "replicasets.apps", newrs, "spec.replicas"), 3);
+	assert_int_equal(get_int(s1, "replicasets.apps", oldrs, "spec.replicas"), 4);
+	assert_int_equal(get_int(s1, "deployments.apps", dname, "status.replicas"), 12);
+	/* its owner deletes the 5 old pods: room for 5 new ones */
+	rs_status(s1, oldrs, 4);
+	ctrl_mgr_run(ctrl, NULL);
+	assert_int_equal(get_int(s1, "replicasets.apps", newrs, "spec.replicas"), 8);
+
+	/* the end of the rollout as n2 reported it: old empty, new 9 of 9 available */
+	rs_scale_to(s1, oldrs, 0);
+	rs_scale_to(s1, newrs, 9);
+	rs_status(s1, oldrs, 0);
+	replicate(s1, s2);
+	rs_status(s2, newrs, 9);
+	replicate(s2, s1);
+	/* ... but 2 of its pods ran on n3, which is dead; 7 are ready on n1 */
+	for (int i = 0; i < 9; i++) {
+		char pod[48];
+		snprintf(pod, sizeof(pod), "%s-p%d", newrs, i);
+		snprintf(buf, sizeof(buf),
+			 "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\","
+			 "\"namespace\":\"default\",\"labels\":{\"app\":\"web\",\"pod-template-hash\":"
+			 "\"%s\"},\"ownerReferences\":[{\"apiVersion\":\"apps/v1\",\"kind\":"
+			 "\"ReplicaSet\",\"name\":\"%s\",\"uid\":\"%s\",\"controller\":true}]},"
+			 "\"spec\":{\"nodeName\":\"%s\",\"containers\":[{\"name\":\"c\",\"image\":"
+			 "\"v2\"}]}}",
+			 pod, hash, newrs, newuid, i < 7 ? "n1" : "n3");
+		create_json(s1, buf, NULL, 0);
+		set_status(s1, "pods", pod,
+			   "{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\","
+			   "\"status\":\"True\",\"lastTransitionTime\":\"2023-01-01T00:00:00Z\"}]}");
+	}
+	member_dead(mem, "n3", 0);
+	ctrl_mgr_run(ctrl, NULL);
+	/* while n2 is alive its report stands: complete */
+	assert_int_equal(get_int(s1, "deployments.apps", dname, "status.updatedReplicas"), 9);
+	assert_int_equal(get_int(s1, "deployments.apps", dname, "status.availableReplicas"), 9);
+
+	/* n2 dies: its ReplicaSets wait for the handover (never caught up: the settle window);
+	 * the Deployment's owner counts the new ReplicaSet's pods itself, and the 2 on dead n3 are
+	 * not ready: not complete (kubectl rollout status: 7 of 9 updated replicas available) */
+	member_dead(mem, "n2", 1);
+	ctrl_mgr_members_changed(ctrl);
+	ctrl_mgr_resync(ctrl);
+	ctrl_mgr_run(ctrl, NULL);
+	assert_int_equal(get_int(s1, "replicasets.apps", newrs, "status.availableReplicas"), 9);
+	assert_int_equal(get_int(s1, "deployments.apps", dname, "status.updatedReplicas"), 9);
+	assert_int_equal(get_int(s1, "deployments.apps", dname, "status.availableReplicas"), 7);
+
+	/* after the settle window n1 owns the ReplicaSet and reports the same */
+	now_ms += CTRL_SETTLE_MS + 1;
+	ctrl_mgr_run(ctrl, NULL);
+	assert_int_equal(get_int(s1, "replicasets.apps", newrs, "status.replicas"), 9);
+	assert_int_equal(get_int(s1, "replicasets.apps", newrs, "status.readyReplicas"), 7);
+	assert_int_equal(get_int(s1, "deployments.apps", dname, "status.availableReplicas"), 7);
+
+	ctrl_mgr_free(ctrl);
+	members_free(mem);
+	store_close(s2);
+	store_close(s1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -893,6 +1104,7 @@ int main(void)
 		cmocka_unit_test(test_hold_until_synced),
 		cmocka_unit_test(test_status_handover_terms),
 		cmocka_unit_test(test_status_handover_random),
+		cmocka_unit_test(test_rollout_counts_lagging_replicasets),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
