@@ -11,6 +11,10 @@ service has its own pods, the others' at unreachable addresses, unless --shared-
   floor     the same client in a cgroup with a bare cgroup/connect4 program (tools/bench/
             floor.bpf.c: one hash lookup of the destination, rewrite, nothing else) connects to
             the ClusterIP: the floor of any socket LB
+  floor3    the floor program with an entry of the hit service's endpoints (--hit-endpoints,
+            default 3) at an address of its own: one lookup and a random pick among them, the
+            floor for a socket LB serving a 3-endpoint service (three server processes behind it
+            instead of direct's and floor's one); not run with --hit-endpoints 1
   bpf       ClusterIP through Shoal's socket LB in the host-reachable scope (shoald's default:
             programs on the cgroup2 root) from a pod of the node (netns c, in the node's cgroup2
             subtree; services programmed by the service proxy from a store, build/shoal-svc-drive)
@@ -67,6 +71,7 @@ VIP_BASE = (10 << 24) | (96 << 16)
 BACKENDS = ["10.244.1.2", "10.244.2.2", "10.244.3.2"]
 PORT, TPORT = 80, 8080
 DISTINCT_BASE = (10 << 24) | (248 << 16)  # other services' (unreachable) pods
+FLOOR_N_VIP = "10.96.255.254"  # the floor's entry with the hit service's endpoints
 
 
 def sh(*cmd, check=True, **kw):
@@ -234,12 +239,16 @@ class Bench:
         sh("bpftool", "cgroup", "attach", self.floor_cg, "cgroup_inet4_connect", "pinned",
            self.floor_pin, "multi")
 
-    def floor_set(self, ip, port, be_ip, be_port):
+    def floor_set(self, ip, port, bes):
+        """The floor's entry for ip:port: the backends bes [(ip, port)], up to 4."""
         def hexkey(a, p):
             return [("%02x" % int(x)) for x in a.split(".")] + \
                 ["%02x" % (p >> 8), "%02x" % (p & 255), "00", "00"]
+        val = ["%02x" % len(bes), "00", "00", "00"]  # n, little-endian
+        for b in (bes + [("0.0.0.0", 0)] * 4)[:4]:
+            val += hexkey(*b)
         sh("bpftool", "map", "update", "pinned", self.floor_pin + "-maps/floor_svc", "key",
-           "hex", *hexkey(ip, port), "value", "hex", *hexkey(be_ip, be_port))
+           "hex", *hexkey(ip, port), "value", "hex", *val)
 
     def prog_stats(self):
         """run_time_ns and run_cnt of each proxy's connect4 and of the floor
@@ -356,9 +365,9 @@ class Bench:
                       "cv": statistics.pstdev(v) / statistics.mean(v),
                       "p50_us": statistics.median(r["p50_us"] for r in rs),
                       "p99_us": statistics.median(r["p99_us"] for r in rs)}
-            for ref, key in (("direct", "per_round_direct"), ("floor", "per_round_floor")):
+            for ref in ("direct", "floor", "floor2", "floor3"):
                 if ref in rates and m != ref:
-                    out[m][key] = summary([x / y for x, y in zip(v, rates[ref])])
+                    out[m]["per_round_" + ref] = summary([x / y for x, y in zip(v, rates[ref])])
         if "bpf" in rates and "bpf_sub" in rates:
             out["bpf"]["per_round_sub"] = summary(
                 [x / y for x, y in zip(rates["bpf"], rates["bpf_sub"])])
@@ -423,9 +432,15 @@ class Bench:
                     self.results["program"].setdefault("bpf_s", {})[n] = \
                         st["start_program_us"] / 1e6
             last = vip(n - 1)
-            self.floor_set(last, PORT, BACKENDS[0], TPORT)
+            self.floor_set(last, PORT, [(BACKENDS[0], TPORT)])
             direct = (BACKENDS[0], "d", None)
             modes = {"direct": direct, "floor": (last, "d", self.floor_cg)}
+            if self.a.hit_endpoints > 1:
+                # the floor with the service's endpoints: a random pick among them (its own
+                # address, which no proxy knows)
+                self.floor_set(FLOOR_N_VIP, PORT, [(b, TPORT) for b in
+                                                   BACKENDS[:self.a.hit_endpoints]])
+                modes["floor%d" % self.a.hit_endpoints] = (FLOOR_N_VIP, "d", self.floor_cg)
             for sc in self.a.scopes:
                 modes[SCOPE_MODE[sc]] = (last, "c" if sc == self.a.scopes[0] else "c2",
                                          self.drives[sc][2])
@@ -510,6 +525,11 @@ class Bench:
         if "per_round_sub" in res.get("bpf", {}):
             print("   bpf (host scope) / bpf_sub (subtree scope), per round: %s" %
                   iv(res["bpf"]["per_round_sub"]))
+        for fn in ("floor2", "floor3"):
+            for m in ("bpf", "bpf_sub"):
+                if "per_round_" + fn in res.get(m, {}):
+                    print("   %s / %s (the floor with the service's endpoints), per round: %s"
+                          % (m, fn, iv(res[m]["per_round_" + fn])))
         for m in ("bpf", "bpf_sub"):
             if m not in res:
                 continue
