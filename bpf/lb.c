@@ -73,7 +73,8 @@ static const uint32_t lb_map_sizes[LB_MAP_N][2] = {
 static const char *const lb_link_names[LB_NLINKS] = { "connect4",     "sendmsg4",   "recvmsg4",
 						      "getpeername4", LB_ITER_UDP, "sock_create" };
 /* pinned beside the LB_MAP_N maps, not managed by the loader's view */
-static const char *const lb_scope_maps[] = { SHOAL_MAP_SCOPE, SHOAL_MAP_NETNS, SHOAL_MAP_SK_PEER };
+static const char *const lb_scope_maps[] = { SHOAL_MAP_SCOPE, SHOAL_MAP_NETNS, SHOAL_MAP_NETNS_DM,
+					     SHOAL_MAP_SK_PEER };
 
 struct lb_member {
 	uint32_t id;

@@ -286,7 +286,7 @@ static __always_inline __be16 np_snat_port(const struct pkt *p, const struct sho
 		if (!old ||
 		    (now - old->last_seen_ns > CT_LIFE_UDP && old->state != SHOAL_CT_ESTABLISHED))
 			return rk.dport;
-		h = bpf_get_prandom_u32();
+		h = lb_rand();
 	}
 	return 0;
 }

@@ -34,6 +34,7 @@
 #define SHOAL_MAP_NP_STATS "shoal_np_stats"
 #define SHOAL_MAP_SCOPE    "shoal_scope"
 #define SHOAL_MAP_NETNS    "shoal_netns"
+#define SHOAL_MAP_NETNS_DM "shoal_netns_dm"
 #define SHOAL_MAP_SK_PEER  "shoal_sk_peer"
 #define SHOAL_MAP_BE_REV   "shoal_be_rev"
 #define SHOAL_MAP_BE_TBL "shoal_be_tbl"
@@ -49,6 +50,7 @@
 #define SHOAL_DEF_MAGLEV_MAX   1024  /* NodePort/external frontends with a Maglev table */
 #define SHOAL_DEF_MAGLEV_M     16381 /* prime; entries of one Maglev table */
 #define SHOAL_DEF_NETNS_MAX    4096  /* pod network namespaces remembered per node (LRU) */
+#define SHOAL_NETNS_DM         4096  /* shoal_netns_dm entries, a power of two */
 #define SHOAL_DEF_BE_TBL_MAX   131072 /* shoal_be_tbl entries (8 bytes each) */
 
 #define SHOAL_SLOT_TERM     0x8000 /* terminating backends live at SHOAL_SLOT_TERM + 1 .. */
@@ -285,7 +287,8 @@ _Static_assert(sizeof(struct shoal_destroy_key) == 8, "shoal_destroy_key layout"
  * shoal_scope (array, one entry): which sockets the socket LB acts on. Attached at the cgroup2
  * root (host-reachable), the programs see every socket of the machine, so their first check is
  * the socket's network namespace: the node's own (`netns_cookie`) or one of its pods'
- * (shoal_netns, filled by the sock_create program on the node's cgroup subtree). Everything else
+ * (shoal_netns_dm and shoal_netns, filled by the sock_create program on the node's cgroup
+ * subtree). Everything else
  * passes untouched. SHOAL_SCOPE_ALL (subtree attachment) skips the check: every socket that
  * reaches the programs is the node's. A zeroed entry acts on nothing but shoal_netns.
  */
@@ -303,9 +306,11 @@ _Static_assert(sizeof(struct shoal_scope) == 16, "shoal_scope layout");
 /*
  * The same, as the sock_addr programs read it: rodata of the socket-LB object, set by the loader
  * from the scope it chose or from the pinned shoal_scope (a tool that swaps programs into the
- * pinned links cannot change whom they act on), so the check reads no map. `cgroup_id` (0: not
- * known) is the node's cgroup2 subtree at `cgroup_level` (the root is 0): a socket call made by a
- * process in it (the daemon, its pods) is the node's without looking at the namespace.
+ * pinned links cannot change whom they act on), so the check reads no map for the node's own
+ * namespace. `cgroup_id` (0: not known) is the node's cgroup2 subtree at `cgroup_level` (the
+ * root is 0); the programs no longer read it (a pod is recognised by its namespace in
+ * shoal_netns_dm, one inlined array access, cheaper than the ancestor-cgroup helper), the
+ * loader still fills it for tools.
  */
 struct shoal_scope_cfg {
 	__u64 netns_cookie;

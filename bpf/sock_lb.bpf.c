@@ -8,12 +8,12 @@
  * getpeername4  both: report the VIP as the peer.
  * iter/udp      tear down connected UDP sockets whose backend user space removed (shoal_destroy).
  * sock_create   (host-reachable scope) remember the network namespace of every socket created in
- *               the node's cgroup subtree: the node's pods (shoal_netns).
+ *               the node's cgroup subtree: the node's pods (shoal_netns_dm, shoal_netns).
  *
  * Attached at the cgroup2 root (host-reachable scope), the sock_addr programs run for every
  * socket of the machine; several nodes may share it. Their first check is whether the socket is
- * the node's (sock_ours()): called by a process of the node's cgroup2 subtree, or in the node's
- * network namespace or one of its pods' (bpf_get_netns_cookie); else it is left untouched.
+ * the node's (sock_ours()): in the node's network namespace or one of its pods' (the socket's
+ * netns cookie); else it is left untouched.
  *
  * A service without backends refuses at once: connect()/sendmsg() fail with EHOSTUNREACH, as
  * Cilium does (bpf_set_retval, then reject).
@@ -44,6 +44,22 @@ struct {
 	__uint(max_entries, 1);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } shoal_scope SEC(".maps");
+
+/*
+ * The network namespaces of the node's pods, for the first check (sock_ours): a direct-mapped
+ * array, netns cookie & (SHOAL_NETNS_DM - 1) -> cookie, that a pod's call finds with one
+ * inlined access (no helper call, no hash), backed by the LRU hash shoal_netns (cookie -> 1),
+ * which has every one of them (two cookies on one array entry take turns there). Both are
+ * written by sock_create for every socket created in the node's cgroup subtree, so a pod's
+ * namespace is in both before any of its sockets can connect.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, SHOAL_NETNS_DM);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shoal_netns_dm SEC(".maps");
 
 /* netns cookie -> 1: the network namespaces of the node's pods */
 struct {
@@ -142,7 +158,7 @@ static __always_inline bool lb4_select_addr(__be32 vip, __be16 port, __u8 proto,
 	if (!n)
 		return false;
 	/* one backend: no random number to draw; else [0, n) by multiply and shift */
-	i = n == 1 ? 0 : lb_reduce(bpf_get_prandom_u32(), n);
+	i = n == 1 ? 0 : lb_reduce(lb_rand(), n);
 	if (n <= SHOAL_SVC_INLINE) {
 		in = &svc->be[i & (SHOAL_SVC_INLINE - 1)];
 	} else if (svc->flags & SHOAL_SVC_TBL) {
@@ -170,6 +186,19 @@ static __always_inline bool lb4_select_addr(__be32 vip, __be16 port, __u8 proto,
 }
 
 extern int bpf_sock_destroy(struct sock_common *sk) __ksym;
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
+/*
+ * The socket's network namespace cookie, read from the socket itself: what
+ * bpf_get_netns_cookie() returns, without its helper call (bpf_rdonly_cast is resolved by the
+ * verifier; the two loads are the helper's own).
+ */
+static __always_inline __u64 sock_netns_cookie(struct bpf_sock *bsk)
+{
+	struct sock *sk = bpf_rdonly_cast(bsk, bpf_core_type_id_kernel(struct sock));
+
+	return sk->__sk_common.skc_net.net->net_cookie;
+}
 
 static __always_inline bool sock_proto_handled(__u8 proto)
 {
@@ -203,22 +232,24 @@ static __always_inline void sock4_revnat_record(struct bpf_sock_addr *ctx, __be3
 /*
  * Is this socket the node's? The first thing every sock_addr program asks: a socket of any other
  * network namespace (another node on the same machine, the machine's own) is not touched.
- * Cheapest first: the scope (rodata), the caller's cgroup (a pod or the daemon: one helper call,
- * no map), the node's own namespace, and only then the pods' namespaces (a process outside the
- * subtree in a pod's namespace, e.g. `ip netns exec`; everything foreign ends here).
+ * Cheapest first, no helper call until the last step: the scope (rodata), the socket's netns
+ * cookie (two loads) against the node's (rodata), then the pods' (shoal_netns_dm: one inlined
+ * array access, where a pod's call ends), and only on a miss there the hash shoal_netns
+ * (where a foreign socket ends, and a pod whose array entry another pod took).
  */
-static __always_inline bool sock_ours(void *ctx)
+static __always_inline bool sock_ours(struct bpf_sock *sk)
 {
-	__u64 cookie;
+	__u32 k;
+	__u64 cookie, *dm;
 
 	if (shoal_scope_cfg.flags & SHOAL_SCOPE_ALL)
 		return true;
-	if (shoal_scope_cfg.cgroup_id &&
-	    bpf_get_current_ancestor_cgroup_id(shoal_scope_cfg.cgroup_level) ==
-		    shoal_scope_cfg.cgroup_id)
-		return true;
-	cookie = bpf_get_netns_cookie(ctx);
+	cookie = sock_netns_cookie(sk);
 	if (cookie == shoal_scope_cfg.netns_cookie)
+		return true;
+	k = (__u32)cookie & (SHOAL_NETNS_DM - 1);
+	dm = bpf_map_lookup_elem(&shoal_netns_dm, &k);
+	if (dm && *dm == cookie)
 		return true;
 	return bpf_map_lookup_elem(&shoal_netns, &cookie) != NULL;
 }
@@ -252,7 +283,7 @@ static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx, bool conne
 
 	if (!sock_proto_handled(proto))
 		return 0;
-	if (!sock_ours(ctx))
+	if (!sock_ours(ctx->sk))
 		return 0;
 	svc = lb4_lookup_service(vip, port, proto);
 	if (!svc) {
@@ -268,7 +299,7 @@ static __always_inline int sock4_xlate_fwd(struct bpf_sock_addr *ctx, bool conne
 	}
 	/* the affinity client is the socket's network namespace (a pod) */
 	if (svc->flags & SHOAL_SVC_AFFINITY)
-		client = bpf_get_netns_cookie(ctx);
+		client = sock_netns_cookie(ctx->sk);
 	if (!lb4_select_addr(vip, port, proto, svc, client, SHOAL_AFF_NETNS, &be_ip, &be_port,
 			     &slot_flags))
 		return -EHOSTUNREACH;
@@ -294,7 +325,7 @@ static __always_inline void sock4_xlate_rev(struct bpf_sock_addr *ctx)
 	struct shoal_sk_peer *pe;
 	__u8 proto = ctx->protocol;
 
-	if (!sock_ours(ctx))
+	if (!sock_ours(ctx->sk))
 		return;
 	pe = bpf_sk_storage_get(&shoal_sk_peer, ctx->sk, 0, 0);
 	if (pe && pe->ip == ctx->user_ip4 && pe->port == (__be16)ctx->user_port) {
@@ -389,10 +420,16 @@ SEC("cgroup/sock_create")
 int shoal_sock_create(struct bpf_sock *ctx)
 {
 	__u64 cookie = bpf_get_netns_cookie(ctx);
+	__u32 k = (__u32)cookie & (SHOAL_NETNS_DM - 1);
+	__u64 *dm = bpf_map_lookup_elem(&shoal_netns_dm, &k);
 	__u8 one = 1;
 
+	if (dm && *dm == cookie)
+		return 1; /* known: the common case, a namespace's second socket on */
 	if (!bpf_map_lookup_elem(&shoal_netns, &cookie))
 		bpf_map_update_elem(&shoal_netns, &cookie, &one, BPF_NOEXIST);
+	if (dm)
+		*dm = cookie;
 	return 1;
 }
 

@@ -134,6 +134,21 @@ def test_node_processes_reach_services(hc):
                           c.cgroup_path("n1"), PY, "-c", CLIENT])
     r = pod.cmd("tcp %s %d" % (VIP, PORT))
     assert r.get("peer") == [VIP, PORT], r
+    # a process in that pod's namespace but outside the subtree (`ip netns exec`): the pod's
+    # sockets registered the namespace (shoal_netns_dm, shoal_netns)
+    outside = c.run_in("p1", [PY, "-c", CLIENT])
+    r = outside.cmd("tcp %s %d" % (VIP, PORT))
+    assert r.get("peer") == [VIP, PORT], r
+    # every array entry taken by some other namespace: the hash behind it still knows the pods
+    dm = os.path.join("/sys/fs/bpf/shoal", c.node_name("n1"), "shoal_netns_dm")
+    taken = [e["key"] for e in json.loads(sh("bpftool", "-j", "map", "dump", "pinned", dm).stdout)
+             if any(int(b, 16) for b in e["value"])]
+    assert taken, "no pod namespace in shoal_netns_dm"
+    for k in taken:
+        sh("bpftool", "map", "update", "pinned", dm, "key", "hex", *[b[2:] for b in k],
+           "value", "hex", "01", "00", "00", "00", "00", "00", "00", "00")
+    r = outside.cmd("tcp %s %d" % (VIP, PORT))
+    assert r.get("peer") == [VIP, PORT], r
 
     # node 2 and the machine's own namespace: not translated (no route, or the VIP itself)
     for ns in (c.ns["n2"], None):
