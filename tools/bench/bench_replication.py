@@ -180,6 +180,11 @@ def schedstat(pid):
         return None
 
 
+def ae_bytes(nd):
+    """Anti-entropy bytes a node sent (round requests and replies)."""
+    return metric(nd, 'shoal_repl_bytes_total{direction="sent",kind="antientropy"}')
+
+
 def cpu_s(pid):
     """User + system CPU seconds of a whole process."""
     try:
@@ -253,6 +258,8 @@ def main():
     ap.add_argument("--perf1", metavar="FILE",
                     help="record a receiving node (into FILE) and the writer (FILE.writer) with "
                          "`perf record -g` during step 1")
+    ap.add_argument("--perf1-dwarf", action="store_true",
+                    help="--perf1 with DWARF call graphs (the binaries have no frame pointers)")
     ap.add_argument("--steps", default="1,2,3,4",
                     help="which of the steps above to run (3 fills the cluster for 4)")
     a = ap.parse_args()
@@ -265,9 +272,12 @@ def main():
     if 1 in steps:
         c = new_cluster(1, "r")
         try:
-            res["single"] = create_many(c.nodes()[0],
-                                        [f"one-{i:06d}" for i in range(a.creates)])
-            print(f"lone node: {res['single']:.0f} creates/s", flush=True)
+            lone = c.nodes()[0]
+            cpu0 = cpu_s(lone.pid()) or 0
+            res["single"] = create_many(lone, [f"one-{i:06d}" for i in range(a.creates)])
+            cpu = (cpu_s(lone.pid()) or 0) - cpu0
+            print(f"lone node: {res['single']:.0f} creates/s; its CPU {cpu:.2f} s "
+                  f"({1e6 * cpu / a.creates:.0f} us a create)", flush=True)
         finally:
             c.down()
 
@@ -284,10 +294,13 @@ def main():
                 recv = next(nd for nd in nodes if nd is not writer)
                 for nd, out in ((recv, a.perf1), (writer, a.perf1 + ".writer")):
                     perf1.append(subprocess.Popen(
-                        ["perf", "record", "-g", "-F", "499", "-o", out, "-p", str(nd.pid())],
+                        ["perf", "record"]
+                        + (["--call-graph", "dwarf,16384"] if a.perf1_dwarf else ["-g"])
+                        + ["-F", "499", "-o", out, "-p", str(nd.pid())],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
                 time.sleep(0.5)
             pushes0 = metric(writer, "shoal_repl_pushes_sent_total")
+            ae0 = [ae_bytes(nd) for nd in nodes]
             res["cluster"] = create_many(writer, [f"many-{i:06d}" for i in range(a.creates)])
             cpu1 = [cpu_s(nd.pid()) or 0 for nd in nodes]
             have += a.creates
@@ -300,6 +313,10 @@ def main():
                   f"creates/s ({100 * res['cluster'] / res['single']:.0f} % of the lone node)",
                   flush=True)
             pushes = metric(writer, "shoal_repl_pushes_sent_total") - pushes0
+            print("  anti-entropy KB sent during the creates: "
+                  + ", ".join(f"{nd.short}{'*' if nd is writer else ''} "
+                              f"{(ae_bytes(nd) - b) / 1024:.0f}" for nd, b in zip(nodes, ae0)),
+                  flush=True)
             print(f"  {pushes:.0f} pushes sent by {writer.short} to {a.nodes - 1} members "
                   f"({a.creates * (a.nodes - 1) / pushes if pushes > 0 else 0:.1f} creates a push)",
                   flush=True)
@@ -307,6 +324,11 @@ def main():
                   f"{'%.1f s later' % t_all if t_all is not None else 'not within 120 s'}): "
                   + ", ".join(f"{nd.short}{'*' if nd is writer else ''} {b - x:.2f} ({c - x:.2f})"
                               for nd, x, b, c in zip(nodes, cpu0, cpu1, cpu2)), flush=True)
+            print("  CPU us a create (until every node holds them): "
+                  + ", ".join(f"{nd.short}{'*' if nd is writer else ''} "
+                              f"{1e6 * (c - x) / a.creates:.0f}"
+                              for nd, x, c in zip(nodes, cpu0, cpu2))
+                  + f"; load {os.getloadavg()[0]:.1f}", flush=True)
         # 2. write -> visible on every node
         lat, missing = [], 0
         if 2 in steps:
