@@ -1939,6 +1939,19 @@ static bool decline_busy(const struct repl *r, const struct rmember *m, uint64_t
 	return true;
 }
 
+/*
+ * Whether we are catching up from m in our own round, past its DIGESTS (m answered them, so m
+ * is not declining it): then m's round with us, whatever its id, would push us what our KEYS
+ * are pulling from m already. Its PUSHes are declined; its DIGESTS and KEYS keep the id rule.
+ * Should m be catching up too and decline our next KEYS, both rounds fail this once; the ids
+ * are random, so one of the next two goes through.
+ */
+static bool pulling_from(const struct repl *r, const struct rmember *m)
+{
+	return catching_up(r) && r->round.active && &r->m[r->round.member] == m &&
+	       r->round.step == REPL_MSG_KEYS && !r->round.draining;
+}
+
 int repl_serve(struct repl *r, const char *from, const uint8_t *req, size_t len, uint8_t **reply,
 	       size_t *reply_len)
 {
@@ -1967,7 +1980,8 @@ int repl_serve(struct repl *r, const char *from, const uint8_t *req, size_t len,
 		r->st.push_bytes_received += len;
 		/* a round's pushes carry what its KEYS found missing: the whole store for a new
 		 * node whose KEYS were answered before it knew it was behind */
-		if (round && m && round == m->serve_round && decline_busy(r, m, round)) {
+		if (round && m && round == m->serve_round &&
+		    (decline_busy(r, m, round) || pulling_from(r, m))) {
 			m->serve_round = 0;
 			rbuf_init(&out, REPL_MSG_BUSY, 0);
 			r->st.rounds_refused_busy++;
