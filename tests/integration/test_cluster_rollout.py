@@ -3,13 +3,16 @@
 "Rolling through a node's death").
 
 9 busybox httpd replicas with a readiness probe, maxSurge and maxUnavailable at their defaults
-(25 %: 3 and 2); the template changes and the node that owns the old ReplicaSet (its status
-writer, so nobody scales it down until the handover) is killed as soon as the new ReplicaSet
-has an available pod. One surviving node is sampled throughout (Deployment, then pods, then the Deployment
-again, so a judgement is made only on a Deployment that did not change while its pods were
-read) and checked for:
+(25 %: 3 and 2); the template changes and a node is killed mid-rollout: the one that owns the
+old ReplicaSet (its status writer, so nobody scales it down until the handover) as soon as the
+new ReplicaSet has an available pod, or the one running the most new pods once 6 are
+available. One surviving node is sampled throughout (the Deployment, then its
+ReplicaSets and pods, then the Deployment again, so a judgement is made only on a Deployment
+that did not change meanwhile) and checked for:
 
-- status.replicas (the ReplicaSets' active pods) never above spec.replicas + maxSurge = 12;
+- status.replicas (the ReplicaSets' active pods) never above spec.replicas + maxSurge = 12,
+  nor the pods not terminating in the observer's replica (the dead node's count until the
+  healer deletes them, as they do in status.replicas);
 - `kubectl rollout status` semantics (observedGeneration >= generation, updatedReplicas ==
   spec.replicas, replicas == updatedReplicas, availableReplicas == updatedReplicas) never
   reporting complete before every pod of the new template is ready, none of the old one is
@@ -108,9 +111,10 @@ class Sampler(threading.Thread):
             self.dead_since = time.time()
         t = time.time()
         d = get(self.nd, DEPLOYS + "/web")
+        rss = get(self.nd, RSS)
         pods = get(self.nd, PODS)
         d2 = get(self.nd, DEPLOYS + "/web")
-        if not d or pods is None or not d2:
+        if not d or rss is None or pods is None or not d2:
             return
         self.samples += 1
         st = d["status"]
@@ -119,11 +123,12 @@ class Sampler(threading.Thread):
             self.violations.append(f"{t:.1f}: status.replicas {st.get('replicas')}: {st}")
         live = [p for p in pods["items"] if not terminating(p)]
         self.max_pods = max(self.max_pods, len(live))
+        if len(live) > REPLICAS + MAX_SURGE:
+            self.violations.append(f"{t:.1f}: {len(live)} pods not terminating")
         if d["metadata"]["resourceVersion"] != d2["metadata"]["resourceVersion"] or \
                 not rollout_complete(d):
             return
         self.complete_seen += 1
-        rss = get(self.nd, RSS) or {"items": []}
         gen = d["metadata"]["generation"]
         # the new ReplicaSet: the newest revision
         newest = max(rss["items"], default=None, key=lambda rs: int(
@@ -142,7 +147,17 @@ class Sampler(threading.Thread):
                 f"status {st}")
 
 
-def test_rollout_through_node_kill(cluster_factory):
+def new_rs(nd, old_rs):
+    return next((rs for rs in (get(nd, RSS) or {"items": []})["items"]
+                 if rs["metadata"]["name"] != old_rs), None)
+
+
+@pytest.mark.parametrize("when", ["early", "late"])
+def test_rollout_through_node_kill(cluster_factory, when):
+    """early: the old ReplicaSet's owner dies as the new one has its first available pod (it
+    was 14 pods before the fix); late: the node running the most ready pods of the new
+    ReplicaSet dies once it has 6 available, so the rollout would end on the dead node's pods
+    (it could be reported complete with them until the healer deleted them)."""
     c = cluster_factory(3)
     nodes = c.nodes()
     n1 = nodes[0]
@@ -165,15 +180,14 @@ def test_rollout_through_node_kill(cluster_factory):
     dump = n1.api("GET", "/apis/shoal.io/v1/registers/replicasets.apps")[1].decode()
     m = re.search(r"default/" + re.escape(old_rs) + r" .* status=(?:t\d+:)?\d+@(\S+)", dump)
     assert m, dump
-    victim = next(nd for nd in nodes if nd.name == m.group(1))
-    observer = next(nd for nd in nodes if nd is not victim)
-    placement = {}
-    for p in get(n1, PODS)["items"]:
-        placement[p["spec"].get("nodeName")] = placement.get(p["spec"].get("nodeName"), 0) + 1
-    print(f"old ReplicaSet {old_rs} owned by {victim.name}; observer {observer.name}; "
-          f"placement {placement}")
+    if when == "early":
+        victim = next(nd for nd in nodes if nd.name == m.group(1))
+        observer = next(nd for nd in nodes if nd is not victim)
+    else:
+        victim = None  # chosen once the new pods are placed
+        observer = n1
 
-    sampler = Sampler(observer, victim.name)
+    sampler = Sampler(observer, victim.name if victim else None)
     sampler.start()
     try:
         d = get(observer, DEPLOYS + "/web")
@@ -181,28 +195,43 @@ def test_rollout_through_node_kill(cluster_factory):
         st, body = observer.api("PUT", DEPLOYS + "/web", d)
         assert st == 200, body
         t0 = time.time()
-        # mid-rollout: the new ReplicaSet has its first available pods, the old one is
-        # being scaled down
-        wait_for(lambda: any(rs["status"].get("availableReplicas", 0) >= 1 and
-                             rs["metadata"]["name"] != old_rs
-                             for rs in (get(observer, RSS) or {"items": []})["items"]), T,
-                 "the new ReplicaSet's first available pod")
+        want = 1 if when == "early" else 6
+        wait_for(lambda: (new_rs(observer, old_rs) or {}).get("status", {})
+                 .get("availableReplicas", 0) >= want, T,
+                 f"{want} available pods of the new ReplicaSet")
+        if victim is None:
+            new_hash = new_rs(observer, old_rs)["metadata"]["labels"]["pod-template-hash"]
+            on = {}
+            for p in get(observer, PODS)["items"]:
+                if p["metadata"]["labels"].get("pod-template-hash") == new_hash and \
+                        pod_ready(p) and not terminating(p):
+                    on[p["spec"].get("nodeName")] = on.get(p["spec"].get("nodeName"), 0) + 1
+            name = max((nd.name for nd in nodes if nd is not observer),
+                       key=lambda n: on.get(n, 0))
+            victim = next(nd for nd in nodes if nd.name == name)
+            sampler.victim = victim.name
+            print(f"ready new pods by node: {on}")
         c.kill(victim.short)
         t_kill = time.time()
+        print(f"{when}: old ReplicaSet {old_rs} owned by {m.group(1)}; killed {victim.name}; "
+              f"observer {observer.name}")
         final = wait_for(lambda: (lambda d: d and d["metadata"]["generation"] == 2 and
                                   all(p["spec"].get("nodeName") != victim.name
                                       for p in get(observer, PODS)["items"]
                                       if not terminating(p)) and d)(settled(observer)),
                          T, "rollout complete off the dead node")
         t_done = time.time()
+        # the verdict is checked on complete samples too (the loop above may see it first)
+        wait_for(lambda: sampler.complete_seen >= 3 or sampler.error, T,
+                 "the sampler seeing the rollout complete")
     finally:
         sampler.stop.set()
         sampler.join()
-    print(f"rollout: new ReplicaSet +{t_kill - t0:.1f} s (kill), victim dead in the observer's "
-          f"view +{(sampler.dead_since or 0) - t_kill:.1f} s after the kill, complete "
-          f"+{t_done - t_kill:.1f} s; {sampler.samples} samples, {sampler.complete_seen} "
-          f"complete; max status.replicas {sampler.max_status}, max non-terminating pods "
-          f"{sampler.max_pods} (bound {REPLICAS + MAX_SURGE})")
+    print(f"rollout: kill +{t_kill - t0:.1f} s after the template change, victim dead in the "
+          f"observer's view +{(sampler.dead_since or 0) - t_kill:.1f} s after the kill, "
+          f"complete +{t_done - t_kill:.1f} s; {sampler.samples} samples, "
+          f"{sampler.complete_seen} complete; max status.replicas {sampler.max_status}, max "
+          f"non-terminating pods {sampler.max_pods} (bound {REPLICAS + MAX_SURGE})")
     print("final status:", final["status"])
     assert sampler.error is None, sampler.error
     assert not sampler.violations, "\n".join(sampler.violations[:10])
