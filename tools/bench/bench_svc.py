@@ -15,6 +15,9 @@ service has its own pods, the others' at unreachable addresses, unless --shared-
             default 3) at an address of its own: one lookup and a random pick among them, the
             floor for a socket LB serving a 3-endpoint service (three server processes behind it
             instead of direct's and floor's one); not run with --hit-endpoints 1
+  direct3   the same client connecting to the hit service's pods directly, picking one per
+            connection itself (xorshift, multiply-shift): direct with the same three servers
+            behind it (rounds of svc-load multi only, not with --block-ms 0 or --bpf-stats)
   bpf       ClusterIP through Shoal's socket LB in the host-reachable scope (shoald's default:
             programs on the cgroup2 root) from a pod of the node (netns c, in the node's cgroup2
             subtree; services programmed by the service proxy from a store, build/shoal-svc-drive)
@@ -365,7 +368,7 @@ class Bench:
                       "cv": statistics.pstdev(v) / statistics.mean(v),
                       "p50_us": statistics.median(r["p50_us"] for r in rs),
                       "p99_us": statistics.median(r["p99_us"] for r in rs)}
-            for ref in ("direct", "floor", "floor2", "floor3"):
+            for ref in ("direct", "floor", "floor2", "floor3", "direct2", "direct3"):
                 if ref in rates and m != ref:
                     out[m]["per_round_" + ref] = summary([x / y for x, y in zip(v, rates[ref])])
         if "bpf" in rates and "bpf_sub" in rates:
@@ -441,6 +444,11 @@ class Bench:
                 self.floor_set(FLOOR_N_VIP, PORT, [(b, TPORT) for b in
                                                    BACKENDS[:self.a.hit_endpoints]])
                 modes["floor%d" % self.a.hit_endpoints] = (FLOOR_N_VIP, "d", self.floor_cg)
+                if self.a.block_ms > 0 and not self.a.bpf_stats:
+                    # the pods directly, the client itself picking one of the service's
+                    # endpoints per connection: direct with the same three servers behind it
+                    modes["direct%d" % self.a.hit_endpoints] = (
+                        "+".join(BACKENDS[:self.a.hit_endpoints]), "d", None)
             for sc in self.a.scopes:
                 modes[SCOPE_MODE[sc]] = (last, "c" if sc == self.a.scopes[0] else "c2",
                                          self.drives[sc][2])
@@ -525,11 +533,14 @@ class Bench:
         if "per_round_sub" in res.get("bpf", {}):
             print("   bpf (host scope) / bpf_sub (subtree scope), per round: %s" %
                   iv(res["bpf"]["per_round_sub"]))
-        for fn in ("floor2", "floor3"):
+        for fn, what in (("floor2", "the floor with the service's endpoints"),
+                         ("floor3", "the floor with the service's endpoints"),
+                         ("direct2", "the service's pods directly, picked by the client"),
+                         ("direct3", "the service's pods directly, picked by the client")):
             for m in ("bpf", "bpf_sub"):
                 if "per_round_" + fn in res.get(m, {}):
-                    print("   %s / %s (the floor with the service's endpoints), per round: %s"
-                          % (m, fn, iv(res[m]["per_round_" + fn])))
+                    print("   %s / %s (%s), per round: %s"
+                          % (m, fn, what, iv(res[m]["per_round_" + fn])))
         for m in ("bpf", "bpf_sub"):
             if m not in res:
                 continue

@@ -92,7 +92,9 @@ struct mode {
 	const char *name;
 	int netns;
 	char cgprocs[512];
-	struct sockaddr_in a;
+	struct sockaddr_in a[8]; /* one, or a random pick per connection (ip+ip+...) */
+	int na;
+	uint64_t rnd;
 	uint32_t *lat;
 	size_t n, cap, errors;
 	uint64_t ns;
@@ -139,7 +141,7 @@ static int multi(int argc, char **argv)
 		for (int k = 0; k < 4; k++) {
 			f[k] = p ? strsep(&p, ",") : NULL;
 			if (!f[k]) {
-				fprintf(stderr, "mode %s: name=netns,cgroup.procs,ip,port\n",
+				fprintf(stderr, "mode %s: name=netns,cgroup.procs,ip[+ip...],port\n",
 					argv[4 + i]);
 				return 2;
 			}
@@ -152,10 +154,18 @@ static int multi(int argc, char **argv)
 			return 1;
 		}
 		snprintf(m->cgprocs, sizeof(m->cgprocs), "%s", f[1]);
-		m->a.sin_family = AF_INET;
-		if (inet_pton(AF_INET, f[2], &m->a.sin_addr) != 1)
-			return 2;
-		m->a.sin_port = htons((uint16_t)atoi(f[3]));
+		for (char *ip; (ip = strsep(&f[2], "+"));) {
+			struct sockaddr_in *a = &m->a[m->na];
+
+			if (m->na == (int)(sizeof(m->a) / sizeof(m->a[0])))
+				return 2;
+			a->sin_family = AF_INET;
+			if (inet_pton(AF_INET, ip, &a->sin_addr) != 1)
+				return 2;
+			a->sin_port = htons((uint16_t)atoi(f[3]));
+			m->na++;
+		}
+		m->rnd = 0x9e3779b97f4a7c15ull ^ (uint64_t)i;
 		m->cap = 1 << 20;
 		m->lat = malloc(m->cap * sizeof(*m->lat));
 		if (!m->lat)
@@ -172,9 +182,17 @@ static int multi(int argc, char **argv)
 			t0 = now_ns();
 			t1 = t0 + block;
 			for (s0 = t0; s0 < t1;) {
+				const struct sockaddr_in *a = m->a;
 				uint64_t s1;
 
-				if (one_conn(&m->a) < 0) {
+				if (m->na > 1) {
+					/* the client picks a pod itself (xorshift64, multiply-shift) */
+					m->rnd ^= m->rnd << 13;
+					m->rnd ^= m->rnd >> 7;
+					m->rnd ^= m->rnd << 17;
+					a += ((m->rnd >> 32) * (uint64_t)m->na) >> 32;
+				}
+				if (one_conn(a) < 0) {
 					if (++m->errors > 1000)
 						return 1;
 					s0 = now_ns();
