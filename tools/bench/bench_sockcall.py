@@ -93,10 +93,10 @@ def main():
            fpin + "-maps")
         made.append("floor")
         sh("bpftool", "cgroup", "attach", fcg, "cgroup_inet4_connect", "pinned", fpin)
-        # floor_key {ip, port, pad} -> {ip, port, pad}: 10.97.1.1:80 -> 127.0.0.1:19999
+        # floor_key {ip, port, pad} -> floor_val {n, be[4]}: 10.97.1.1:80 -> 127.0.0.1:19999
         sh("bpftool", "map", "update", "pinned", fpin + "-maps/floor_svc", "key",
-           *be("10.97.1.1"), "0", "80", "0", "0", "value", *be("127.0.0.1"), "78", "31", "0",
-           "0")
+           *be("10.97.1.1"), "0", "80", "0", "0", "value", "1", "0", "0", "0",
+           *be("127.0.0.1"), "78", "31", "0", "0", *["0"] * 24)
         link = json.loads(sh("bpftool", "-j", "link", "show", "pinned",
                              "/sys/fs/bpf/shoal/%s/links/connect4" % node).stdout)
         progs = {"shoal": ["id", str(link["prog_id"])], "floor": ["pinned", fpin]}
