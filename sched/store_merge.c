@@ -69,13 +69,30 @@ static int merge_commit_spec(struct store *s, struct entry *ent, struct res *r, 
  * cJSON's own escapes, integers below 10^9 (printed "%d"), the literals — and anything else
  * takes the parse and print of merge_commit_spec(). canon_value returns the end or NULL.
  */
+
+/* whether any byte of w is '"', '\\' or below 32 (exact as a yes/no, SWAR) */
+static bool word_special(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
+	uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+
+	return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 32) & ~w)) & high;
+}
+
 static const char *canon_string(const char *p, const char *end)
 {
 	if (p >= end || *p++ != '"')
 		return NULL;
 	while (p < end) {
-		unsigned char c = (unsigned char)*p++;
+		unsigned char c;
+		uint64_t w;
 
+		/* plain bytes eight at a time (a body is mostly long plain strings) */
+		while (end - p >= 8 && (memcpy(&w, p, 8), !word_special(w)))
+			p += 8;
+		if (p >= end)
+			return NULL;
+		c = (unsigned char)*p++;
 		if (c == '"')
 			return p;
 		if (c < 32)
