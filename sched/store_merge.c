@@ -287,9 +287,63 @@ static int merge_commit_received(struct store *s, struct entry *ent, struct res 
 	return rc < 0 ? rc : MERGE_APPLIED;
 }
 
+/* The end of the string at p in text already checked canonical: its closing quote is the
+ * first one after an even run of backslashes. */
+static const char *skip_string(const char *p, const char *end)
+{
+	const char *s0 = ++p;
+
+	while (p < end) {
+		const char *q = memchr(p, '"', (size_t)(end - p));
+		size_t bs = 0;
+
+		if (!q)
+			return NULL;
+		while (q - bs > s0 && q[-1 - (ptrdiff_t)bs] == '\\')
+			bs++;
+		if (!(bs & 1))
+			return q + 1;
+		p = q + 1;
+	}
+	return NULL;
+}
+
+/* The end of the value at p in text already checked canonical (no validation again). */
+static const char *skip_value(const char *p, const char *end)
+{
+	int depth = 0;
+
+	if (p >= end)
+		return NULL;
+	if (*p == '"')
+		return skip_string(p, end);
+	if (*p != '{' && *p != '[') {
+		while (p < end && *p != ',' && *p != '}' && *p != ']')
+			p++;
+		return p;
+	}
+	do {
+		if (p >= end)
+			return NULL;
+		if (*p == '"') {
+			p = skip_string(p, end);
+			if (!p)
+				return NULL;
+			continue;
+		}
+		if (*p == '{' || *p == '[')
+			depth++;
+		else if (*p == '}' || *p == ']')
+			depth--;
+		p++;
+	} while (depth > 0);
+	return p;
+}
+
 /*
- * The value of the first member named lit of the object at p (canonical text, see above): its
- * text in [*v, *vend), or false if there is none. p points at the '{'.
+ * The value of the first member named lit of the object at p, in text that
+ * store_spec_layout_as_received() accepted: its text in [*v, *vend), or false if there is none.
+ * p points at the '{'.
  */
 static bool canon_member(const char *p, const char *end, const char *lit, const char **v,
 			 const char **vend)
@@ -297,12 +351,12 @@ static bool canon_member(const char *p, const char *end, const char *lit, const 
 	if (p >= end || *p++ != '{')
 		return false;
 	while (p < end && *p != '}') {
-		const char *k = p, *kend = canon_string(p, end), *val;
+		const char *k = p, *kend = skip_string(p, end), *val;
 
 		if (!kend || kend >= end || *kend != ':')
 			return false;
 		val = kend + 1;
-		p = canon_value(val, end, 2);
+		p = skip_value(val, end);
 		if (!p || p >= end)
 			return false;
 		if (key_is(k, kend, lit)) {

@@ -1316,6 +1316,8 @@ static void test_merge_text_path(void **state)
 	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"},\"spec\":{\"a\":[1,{\"nodeName\":\"no\"}],"
 	    "\"nodeName\":\"w2\",\"nodeName\":\"w3\"}}",
 	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"},\"spec\":{\"nodeName\":\"w\\n1\"}}",
+	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"},\"spec\":{\"s\":\"x\\\"y\\\\\",\"t\":"
+	    "[\"]}\\\\\",{\"nodeName\":\"no\"}],\"nodeName\":\"w9\"}}",
 	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"},\"spec\":{\"nodeName\":\"w\\\"1\"}}",
 	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"},\"spec\":{\"nodeName\":7}}",
 	    "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%s\"},\"spec\":{\"nodeName\":null}}",
