@@ -262,6 +262,17 @@ static __always_inline struct shoal_backend *np_select(const struct shoal_svc_va
 	return be;
 }
 
+/* The conntrack key of the packet's own tuple, as an entry of the reply direction stores it. */
+static __always_inline struct shoal_ct_key ct_key_of(const struct pkt *p)
+{
+	return (struct shoal_ct_key){.saddr = p->saddr,
+				     .daddr = p->daddr,
+				     .sport = p->sport,
+				     .dport = p->dport,
+				     .proto = p->proto,
+				     .dir = SHOAL_CT_EGRESS};
+}
+
 /* A node port for the SNATed flow whose reply tuple is free. 0 if none found. */
 static __always_inline __be16 np_snat_port(const struct pkt *p, const struct shoal_backend *be)
 {
@@ -310,12 +321,7 @@ int shoal_np_ingress(struct __sk_buff *skb)
 	now = bpf_ktime_get_ns();
 
 	/* the answer of a backend on another node, to our SNAT port */
-	key = (struct shoal_ct_key){.saddr = p.saddr,
-				    .daddr = p.daddr,
-				    .sport = p.sport,
-				    .dport = p.dport,
-				    .proto = p.proto,
-				    .dir = SHOAL_CT_EGRESS};
+	key = ct_key_of(&p);
 	ct = bpf_map_lookup_elem(&shoal_ct, &key);
 	if (ct && (ct->flags & SHOAL_CT_F_SNAT)) {
 		__be32 client = ct->nat_addr;
@@ -427,12 +433,7 @@ int shoal_np_egress(struct __sk_buff *skb)
 
 	if (pkt_parse(skb, &p) < 0)
 		return TC_ACT_OK;
-	key = (struct shoal_ct_key){.saddr = p.saddr,
-				    .daddr = p.daddr,
-				    .sport = p.sport,
-				    .dport = p.dport,
-				    .proto = p.proto,
-				    .dir = SHOAL_CT_EGRESS};
+	key = ct_key_of(&p);
 	ct = bpf_map_lookup_elem(&shoal_ct, &key);
 	if (!ct || (ct->flags & SHOAL_CT_F_SNAT))
 		return TC_ACT_OK;
