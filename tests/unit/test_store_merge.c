@@ -1301,6 +1301,38 @@ static void test_status_term(void **state)
 }
 
 /*
+ * Merge r into b (the daemon's paths) and c (opened with open_reprint: every body parsed and
+ * printed again): the same result, register dumps and object (bytes, labels, nodeName).
+ * Returns store_get's result for r's name (the same on both).
+ */
+static int merge_same_on_both(struct node *b, struct node *c, const struct store_reg *r)
+{
+	struct store_obj *ob = NULL, *oc = NULL;
+	_cleanup_free_ char *db = NULL, *dc = NULL;
+	int gb, gc;
+
+	assert_int_equal(store_merge_register(b->s, r), store_merge_register(c->s, r));
+	db = dump(b);
+	dc = dump(c);
+	assert_string_equal(db, dc);
+	gb = store_get(b->s, "pods", "default", r->name, &ob);
+	gc = store_get(c->s, "pods", "default", r->name, &oc);
+	assert_int_equal(gb, gc);
+	if (gb == 0) {
+		assert_int_equal(ob->json_len, oc->json_len);
+		assert_memory_equal(ob->json, oc->json, ob->json_len);
+		assert_true(cJSON_Compare(ob->labels, oc->labels, true) ||
+			    (!ob->labels && !oc->labels));
+		assert_true(
+		    (!ob->node_name && !oc->node_name) ||
+		    (ob->node_name && oc->node_name && !strcmp(ob->node_name, oc->node_name)));
+	}
+	store_obj_unref(ob);
+	store_obj_unref(oc);
+	return gb;
+}
+
+/*
  * A new key's canonical body without sticky state is kept without parsing it (store_merge.c's
  * text path, which reads the uid, labels and spec.nodeName off the text): the same objects,
  * dumps and indexed fields as a store that parses and prints every body, for each body as the
@@ -1361,12 +1393,9 @@ static void test_merge_text_path(void **state)
 	assert_true(m.n >= 1);
 	assert_null(m.v[0].r.sticky);
 	for (size_t i = 0; i < ARRAY_SIZE(bodies); i++) {
-		struct store_obj *ob = NULL, *oc = NULL;
-		_cleanup_free_ char *db = NULL, *dc = NULL;
 		struct store_reg r = m.v[0].r;
 		char body[1024], name[16];
 		uint64_t before;
-		int rb, rc, gb, gc;
 
 		snprintf(name, sizeof(name), "t%zu", i);
 		snprintf(body, sizeof(body), bodies[i], oa->uid);
@@ -1375,28 +1404,9 @@ static void test_merge_text_path(void **state)
 		r.body_len = strlen(body);
 		store_stats_get(b.s, &sb);
 		before = sb.merged_unparsed;
-		rb = store_merge_register(b.s, &r);
-		rc = store_merge_register(c.s, &r);
-		assert_int_equal(rb, rc);
+		merge_same_on_both(&b, &c, &r);
 		store_stats_get(b.s, &sb);
 		kept += sb.merged_unparsed - before;
-		db = dump(&b);
-		dc = dump(&c);
-		assert_string_equal(db, dc);
-		gb = store_get(b.s, "pods", "default", name, &ob);
-		gc = store_get(c.s, "pods", "default", name, &oc);
-		assert_int_equal(gb, gc);
-		if (gb == 0) {
-			assert_int_equal(ob->json_len, oc->json_len);
-			assert_memory_equal(ob->json, oc->json, ob->json_len);
-			assert_true(cJSON_Compare(ob->labels, oc->labels, true) ||
-				    (!ob->labels && !oc->labels));
-			assert_true((!ob->node_name && !oc->node_name) ||
-				    (ob->node_name && oc->node_name &&
-				     !strcmp(ob->node_name, oc->node_name)));
-		}
-		store_obj_unref(ob);
-		store_obj_unref(oc);
 	}
 	store_stats_get(b.s, &sb);
 	store_stats_get(c.s, &sc);
@@ -1469,33 +1479,13 @@ static void test_merge_as_received(void **state)
 	assert_true(m.n >= 1);
 	r = m.v[0].r;
 	for (size_t i = 0; i <= ARRAY_SIZE(bodies); i++) {
-		struct store_obj *ob = NULL, *oc = NULL;
-		_cleanup_free_ char *db = NULL, *dc = NULL;
-		int rb, rc;
-
 		if (i > 0) {
 			snprintf(body, sizeof(body), bodies[i - 1], oa->uid);
 			r.body = body;
 			r.body_len = strlen(body);
 			r.hlc += 1;
 		}
-		rb = store_merge_register(b.s, &r);
-		rc = store_merge_register(c.s, &r);
-		assert_int_equal(rb, rc);
-		db = dump(&b);
-		dc = dump(&c);
-		assert_string_equal(db, dc);
-		assert_int_equal(store_get(b.s, "pods", "default", "p", &ob), 0);
-		assert_int_equal(store_get(c.s, "pods", "default", "p", &oc), 0);
-		assert_int_equal(ob->json_len, oc->json_len);
-		assert_memory_equal(ob->json, oc->json, ob->json_len);
-		assert_true(cJSON_Compare(ob->labels, oc->labels, true) ||
-			    (!ob->labels && !oc->labels));
-		assert_true(
-		    (!ob->node_name && !oc->node_name) ||
-		    (ob->node_name && oc->node_name && !strcmp(ob->node_name, oc->node_name)));
-		store_obj_unref(ob);
-		store_obj_unref(oc);
+		assert_int_equal(merge_same_on_both(&b, &c, &r), 0);
 	}
 	/* the canonical bodies (a's own and the first few) took the fast path on b only */
 	store_stats_get(b.s, &sb);
