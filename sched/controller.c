@@ -91,14 +91,27 @@ uint64_t ctrl_now_ms(struct ctrl_mgr *m)
 	return m->o.clock ? m->o.clock(m->o.clock_data) : util_now_ms();
 }
 
-bool ctrl_node_down(struct ctrl_mgr *m, const char *node)
+/* The node's state in the gossip view; MEMBERS_ALIVE when there is no view or it lacks the node. */
+static enum members_state node_state(struct ctrl_mgr *m, const char *node)
 {
 	const struct members_info *i;
 
 	if (!m->o.members || !node || !*node)
-		return false;
+		return MEMBERS_ALIVE;
 	i = members_view_find(m->o.members, node);
-	return i && (i->state == MEMBERS_DEAD || i->state == MEMBERS_LEFT);
+	return i ? i->state : MEMBERS_ALIVE;
+}
+
+bool ctrl_node_down(struct ctrl_mgr *m, const char *node)
+{
+	enum members_state st = node_state(m, node);
+
+	return st == MEMBERS_DEAD || st == MEMBERS_LEFT;
+}
+
+bool ctrl_node_unreachable(struct ctrl_mgr *m, const char *node)
+{
+	return node_state(m, node) != MEMBERS_ALIVE;
 }
 
 bool ctrl_status_writer_down(struct ctrl_mgr *m, const char *resource, const char *ns,

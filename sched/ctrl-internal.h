@@ -66,6 +66,11 @@ bool ctrl_terminating(const cJSON *obj);
  * their last status says, so they count as neither ready nor available (Kubernetes' node
  * lifecycle controller marks them NotReady). False for a node the view does not know. */
 bool ctrl_node_down(struct ctrl_mgr *m, const char *node);
+/* Gossip holds the node suspect, dead or gone: the Node's Ready is Unknown (daemon/node.c), and
+ * Kubernetes' node lifecycle controller would mark its pods NotReady. Only ranks pods for
+ * deletion (ctrl_pods_deletion_order): the counts stay with ctrl_node_down, so a suspicion that
+ * is refuted a moment later does not move statuses and rollouts. */
+bool ctrl_node_unreachable(struct ctrl_mgr *m, const char *node);
 /* The object's status register was last written by a node that is down: nobody keeps it up to
  * date until a new owner takes over (after the handover's settle window). */
 bool ctrl_status_writer_down(struct ctrl_mgr *m, const char *resource, const char *ns,
@@ -81,6 +86,13 @@ void ctrl_rs_count(struct ctrl_mgr *m, const cJSON *rs, cJSON *const *pods, size
 		   struct ctrl_rs_count *ret);
 /* The same from the replica: rs's pods listed by its selector. */
 int ctrl_rs_count_pods(struct ctrl_mgr *m, const cJSON *rs, struct ctrl_rs_count *ret);
+
+/*
+ * Sort active pods the one to delete first first: Kubernetes' ActivePodsWithRanks order
+ * (docs/workloads.md), with a pod on a node gossip does not hold alive counting as not ready, and
+ * each pod ranked by the active pods in `pods` on its node. -ENOMEM leaves the order as it was.
+ */
+int ctrl_pods_deletion_order(struct ctrl_mgr *m, cJSON **pods, size_t npods);
 
 /* Create a pod from a template for an owner: generateName "<prefix>-", labels, ownerRef. */
 int ctrl_pod_create(struct ctrl_mgr *m, const cJSON *tmpl, const char *ns, const char *prefix,

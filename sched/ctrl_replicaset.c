@@ -3,51 +3,157 @@
  * ReplicaSet: keep spec.replicas active pods matching the selector. Adopts orphans whose labels
  * match, releases owned pods whose labels stopped matching, deletes the least valuable pods first.
  */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/macro.h"
+#include "lib/util.h"
 #include "sched/ctrl-internal.h"
 
 DEFINE_CLEANUP_FUNC(struct label_selector, label_selector_free)
 
-/* Kubernetes' ActivePods ordering: the pod to delete first sorts first. */
+#define ANN_DELETION_COST "controller.kubernetes.io/pod-deletion-cost"
+
+/* What a pod is ranked by for deletion, computed once (the comparator sees no manager). */
+struct pod_rank {
+	cJSON *pod;
+	const char *node, *uid, *name;
+	bool ready;
+	int phase; /* Pending 0 < Unknown 1 < Running 2 */
+	int32_t cost; /* pod-deletion-cost */
+	size_t colocated; /* active pods of the set on the same node, itself included */
+	int64_t ready_at; /* s, 0: unknown (not ready, or no transition time) */
+	int64_t created; /* s, 0: unknown */
+	int ready_log, created_log; /* floor(log2(ns since)), -1: not in the past */
+	int64_t restarts; /* the most restarts of one container */
+};
+
+/* Kubernetes' GetDeletionCostFromPodAnnotations: an int32 without '+' or leading zeros, else 0. */
+static int32_t pod_deletion_cost(const cJSON *pod)
+{
+	const char *v = json_key_str(pod, "metadata.annotations", ANN_DELETION_COST, NULL);
+	char *end;
+	long long c;
+
+	if (!v || !(*v == '-' || (*v >= '1' && *v <= '9') || streq(v, "0")))
+		return 0;
+	errno = 0;
+	c = strtoll(v, &end, 10);
+	if (errno || *end || end == v || c < INT32_MIN || c > INT32_MAX)
+		return 0;
+	return (int32_t)c;
+}
+
+/* LogarithmicScaleDown's bucket of a time: floor(log2) of the nanoseconds since it, -1 if none. */
+static int log_bucket(int64_t at_s, int64_t now_s)
+{
+	if (at_s >= now_s)
+		return -1;
+	return 63 - __builtin_clzll((unsigned long long)(now_s - at_s) * 1000000000ULL);
+}
+
+/* Kubernetes' afterOrZero + logarithmic comparison (rules 6 and 8): the zero time first, then
+ * the later bucket (less time), then the smaller uid; 0 when the times (or uids) are equal. */
+static int time_cmp(int64_t ta, int lga, int64_t tb, int lgb, const char *ua, const char *ub)
+{
+	if (ta == tb)
+		return 0;
+	if (!ta || !tb)
+		return ta ? 1 : -1;
+	if (lga != lgb)
+		return lga < lgb ? -1 : 1;
+	return strcmp(ua, ub);
+}
+
+/* Kubernetes' ActivePodsWithRanks.Less: the pod to delete first sorts first. */
 static int pod_rank_cmp(const void *pa, const void *pb)
 {
-	const cJSON *a = *(const cJSON *const *)pa, *b = *(const cJSON *const *)pb;
-	bool as = json_str(a, "spec.nodeName", NULL) != NULL;
-	bool bs = json_str(b, "spec.nodeName", NULL) != NULL;
-	static const char *const phases[] = { "Pending", "Unknown", "Running" };
-	int ap = 0, bp = 0;
+	const struct pod_rank *a = pa, *b = pb;
+	int c;
 
-	if (as != bs)
-		return as ? 1 : -1; /* unscheduled first */
-	for (int i = 0; i < 3; i++) {
-		if (streq(json_str(a, "status.phase", "Pending"), phases[i]))
-			ap = i;
-		if (streq(json_str(b, "status.phase", "Pending"), phases[i]))
-			bp = i;
+	if (!*a->node != !*b->node)
+		return *a->node ? 1 : -1; /* unscheduled first */
+	if (a->phase != b->phase)
+		return a->phase - b->phase; /* Pending, Unknown, Running */
+	if (a->ready != b->ready)
+		return a->ready ? 1 : -1; /* not ready first */
+	if (a->cost != b->cost)
+		return a->cost < b->cost ? -1 : 1; /* lower pod-deletion-cost first */
+	if (a->colocated != b->colocated)
+		return a->colocated > b->colocated ? -1 : 1; /* doubled up first */
+	if (a->ready && b->ready) {
+		c = time_cmp(a->ready_at, a->ready_log, b->ready_at, b->ready_log, a->uid, b->uid);
+		if (c)
+			return c; /* ready for less time first */
 	}
-	if (ap != bp)
-		return ap - bp;
-	bool ar = ctrl_pod_ready(a), br = ctrl_pod_ready(b);
-	if (ar != br)
-		return ar ? 1 : -1; /* not ready first */
-	if (ar && br) {
-		int64_t ta = ctrl_pod_ready_since(a), tb = ctrl_pod_ready_since(b);
-		if (ta != tb)
-			return ta > tb ? -1 : 1; /* ready for less time first */
+	if (a->restarts != b->restarts)
+		return a->restarts > b->restarts ? -1 : 1; /* more restarts first */
+	c = time_cmp(a->created, a->created_log, b->created, b->created_log, a->uid, b->uid);
+	if (c)
+		return c; /* newer first */
+	return strcmp(a->name, b->name); /* Kubernetes leaves it open; one order on every node */
+}
+
+static int node_cmp(const void *pa, const void *pb)
+{
+	const struct pod_rank *const *a = pa, *const *b = pb;
+
+	return strcmp((*a)->node, (*b)->node);
+}
+
+int ctrl_pods_deletion_order(struct ctrl_mgr *m, cJSON **pods, size_t npods)
+{
+	int64_t now_s = (int64_t)(ctrl_now_ms(m) / 1000);
+	_cleanup_free_ struct pod_rank *r = calloc(npods + 1, sizeof(*r));
+	_cleanup_free_ struct pod_rank **by_node = calloc(npods + 1, sizeof(*by_node));
+	cJSON *cs;
+
+	if (!r || !by_node)
+		return -ENOMEM;
+	for (size_t i = 0; i < npods; i++) {
+		static const char *const phases[] = { "Pending", "Unknown", "Running" };
+		const char *phase = json_str(pods[i], "status.phase", "Pending");
+		struct pod_rank *p = &r[i];
+
+		p->pod = pods[i];
+		p->node = json_str(pods[i], "spec.nodeName", "");
+		p->uid = json_str(pods[i], "metadata.uid", "");
+		p->name = json_str(pods[i], "metadata.name", "");
+		for (int k = 0; k < 3; k++)
+			if (streq(phase, phases[k]))
+				p->phase = k;
+		/* nobody updates the Ready of a pod whose node is not alive: it is not */
+		p->ready = ctrl_pod_ready(pods[i]) && !ctrl_node_unreachable(m, p->node);
+		p->cost = pod_deletion_cost(pods[i]);
+		if (p->ready)
+			p->ready_at = ctrl_pod_ready_since(pods[i]);
+		if (util_rfc3339_parse(json_str(pods[i], "metadata.creationTimestamp", ""),
+				       &p->created) < 0)
+			p->created = 0;
+		p->ready_log = log_bucket(p->ready_at, now_s);
+		p->created_log = log_bucket(p->created, now_s);
+		cJSON_ArrayForEach(cs, json_path(pods[i], "status.containerStatuses"))
+		{
+			int64_t n = json_int(cs, "restartCount", 0);
+			if (n > p->restarts)
+				p->restarts = n;
+		}
+		by_node[i] = p;
 	}
-	int64_t ra = 0, rb = 0;
-	cJSON *c;
-	cJSON_ArrayForEach(c, json_path(a, "status.containerStatuses")) ra +=
-		json_int(c, "restartCount", 0);
-	cJSON_ArrayForEach(c, json_path(b, "status.containerStatuses")) rb +=
-		json_int(c, "restartCount", 0);
-	if (ra != rb)
-		return ra > rb ? -1 : 1; /* more restarts first */
-	/* newer first */
-	return -strcmp(json_str(a, "metadata.creationTimestamp", ""),
-		       json_str(b, "metadata.creationTimestamp", ""));
+	/* rank: the active pods on the same node (unscheduled ones share "", never compared) */
+	qsort(by_node, npods, sizeof(*by_node), node_cmp);
+	for (size_t i = 0, j; i < npods; i = j) {
+		for (j = i; j < npods && streq(by_node[j]->node, by_node[i]->node); j++)
+			;
+		for (size_t k = i; k < j; k++)
+			by_node[k]->colocated = j - i;
+	}
+	qsort(r, npods, sizeof(*r), pod_rank_cmp);
+	for (size_t i = 0; i < npods; i++)
+		pods[i] = r[i].pod;
+	return 0;
 }
 
 /* Set or drop our controller reference on a pod (adopt / release). */
@@ -197,7 +303,9 @@ static int rs_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, cJ
 			}
 		}
 	} else if ((int64_t)nactive > want) {
-		qsort(active, nactive, sizeof(*active), pod_rank_cmp);
+		r = ctrl_pods_deletion_order(m, active, nactive);
+		if (r < 0)
+			return r;
 		for (size_t i = 0; i < nactive - (size_t)want; i++) {
 			r = ctrl_delete(m, "pods", ns, json_str(active[i], "metadata.name", ""), NULL);
 			if (r < 0 && r != -ENOENT)

@@ -1092,6 +1092,186 @@ static void test_rollout_counts_lagging_replicasets(void **state)
 	store_close(s1);
 }
 
+/* --- which pods a scale-down deletes (Kubernetes' ActivePodsWithRanks order) --- */
+
+static void member_set(struct members *mem, const char *name, enum members_state st)
+{
+	struct members_info i = { .name = name, .address = "", .state = st, .meta = "" };
+
+	assert_true(members_update(mem, &i) >= 0);
+}
+
+/*
+ * A ReplicaSet scaled down deletes the pods of a node gossip does not hold alive first: their
+ * Ready=True is only the last thing their node wrote. Here they are the ones Kubernetes' order
+ * keeps longest otherwise (ready longest, oldest); before, the scale-down deleted live pods and
+ * kept them.
+ */
+static void test_scale_down_deletes_unreachable_nodes_pods_first(void **state)
+{
+	struct store_options so = { .path = ":memory:", .node_name = "n1", .clock = clock_fn };
+	struct ctrl_options co = { .clock = clock_fn };
+	static const char *const nodes[] = { "n1", "n2", "n3", "n4" };
+	char rs[32], uid[64], buf[2048], pod[48];
+	struct store *s;
+	struct members *mem;
+	struct ctrl_mgr *ctrl;
+
+	assert_int_equal(store_open(&so, &s), 0);
+	assert_int_equal(members_new("n1", &mem), 0);
+	for (size_t i = 1; i < ARRAY_SIZE(nodes); i++)
+		member_set(mem, nodes[i], MEMBERS_ALIVE);
+	co.store = s;
+	co.members = mem;
+	assert_int_equal(ctrl_mgr_new(&co, &ctrl), 0);
+	/* owned by n1 among every subset of the members that holds n1 (rendezvous hashing) */
+	name_owned_by(mem, "replicasets.apps", "web", "n1", rs, sizeof(rs));
+	create_json(s, "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":"
+		       "{\"name\":\"default\"}}",
+		    NULL, 0);
+	snprintf(buf, sizeof(buf),
+		 "{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"metadata\":{\"name\":\"%s\","
+		 "\"namespace\":\"default\"},\"spec\":{\"replicas\":4,\"selector\":{\"matchLabels\":"
+		 "{\"app\":\"web\"}},\"template\":{\"metadata\":{\"labels\":{\"app\":\"web\"}},"
+		 "\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}}}}",
+		 rs);
+	create_json(s, buf, uid, sizeof(uid));
+	/* one Running, Ready pod on each node; n3's and n4's were created and ready first */
+	for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
+		snprintf(pod, sizeof(pod), "%s-%s", rs, nodes[i]);
+		snprintf(buf, sizeof(buf),
+			 "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\","
+			 "\"namespace\":\"default\",\"labels\":{\"app\":\"web\"},\"ownerReferences\":"
+			 "[{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"name\":\"%s\","
+			 "\"uid\":\"%s\",\"controller\":true}]},\"spec\":{\"nodeName\":\"%s\","
+			 "\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}}",
+			 pod, rs, uid, nodes[i]);
+		now_ms = 1700000000000ULL + (ARRAY_SIZE(nodes) - i) * 3600 * 1000;
+		create_json(s, buf, NULL, 0);
+		snprintf(buf, sizeof(buf),
+			 "{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":"
+			 "\"True\",\"lastTransitionTime\":\"2023-11-1%zuT00:00:00Z\"}]}",
+			 ARRAY_SIZE(nodes) - i);
+		set_status(s, "pods", pod, buf);
+	}
+	now_ms = 1700000000000ULL + 30 * 24 * 3600 * 1000ULL;
+	ctrl_mgr_run(ctrl, NULL);
+	assert_int_equal(get_int(s, "replicasets.apps", rs, "status.readyReplicas"), 4);
+
+	/* n4 dead: scaled 4 -> 3, its pod goes, not n1's (the newest, ready for the least time) */
+	member_set(mem, "n4", MEMBERS_DEAD);
+	ctrl_mgr_members_changed(ctrl);
+	rs_scale_to(s, rs, 3);
+	ctrl_mgr_run(ctrl, NULL);
+	snprintf(pod, sizeof(pod), "%s-n4", rs);
+	assert_false(exists(s, "pods", pod));
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(pod, sizeof(pod), "%s-%s", rs, nodes[i]);
+		assert_true(exists(s, "pods", pod));
+	}
+
+	/* n3 merely suspect: its Node is Ready=Unknown; a scale-down takes its pod first too, though
+	 * the counts still hold it ready (a suspicion is often refuted) */
+	member_set(mem, "n3", MEMBERS_SUSPECT);
+	ctrl_mgr_members_changed(ctrl);
+	rs_scale_to(s, rs, 2);
+	ctrl_mgr_run(ctrl, NULL);
+	snprintf(pod, sizeof(pod), "%s-n3", rs);
+	assert_false(exists(s, "pods", pod));
+	snprintf(pod, sizeof(pod), "%s-n1", rs);
+	assert_true(exists(s, "pods", pod));
+	snprintf(pod, sizeof(pod), "%s-n2", rs);
+	assert_true(exists(s, "pods", pod));
+
+	ctrl_mgr_free(ctrl);
+	members_free(mem);
+	store_close(s);
+}
+
+static cJSON *rank_pod(const char *name, const char *uid, const char *node, const char *created,
+		       const char *ready_at, const char *restarts, const char *cost)
+{
+	char buf[1024], ann[128] = "";
+
+	if (cost)
+		snprintf(ann, sizeof(ann),
+			 ",\"annotations\":{\"controller.kubernetes.io/pod-deletion-cost\":\"%s\"}",
+			 cost);
+	snprintf(buf, sizeof(buf),
+		 "{\"metadata\":{\"name\":\"%s\",\"uid\":\"%s\"%s%s%s%s},\"spec\":{\"nodeName\":"
+		 "\"%s\"},\"status\":{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\","
+		 "\"status\":\"True\",\"lastTransitionTime\":\"%s\"}],\"containerStatuses\":[%s]}}",
+		 name, uid, created ? ",\"creationTimestamp\":\"" : "", created ?: "",
+		 created ? "\"" : "", ann, node, ready_at, restarts ?: "");
+	cJSON *p = cJSON_Parse(buf);
+	assert_non_null(p);
+	return p;
+}
+
+static void assert_order(struct ctrl_mgr *ctrl, cJSON **pods, size_t n, const char *want)
+{
+	char got[256] = "";
+
+	assert_int_equal(ctrl_pods_deletion_order(ctrl, pods, n), 0);
+	for (size_t i = 0; i < n; i++)
+		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", i ? " " : "",
+			 json_str(pods[i], "metadata.name", ""));
+	assert_string_equal(got, want);
+	for (size_t i = 0; i < n; i++)
+		cJSON_Delete(pods[i]);
+}
+
+/* The rules of Kubernetes' order the scale-down lacked: pod-deletion-cost, doubled-up pods,
+ * the most restarts of one container (not their sum), times on a log2 scale with the uid
+ * breaking ties, and an unknown time first. */
+static void test_deletion_order_rules(void **state)
+{
+	struct store_options so = { .path = ":memory:", .node_name = "n1", .clock = clock_fn };
+	struct ctrl_options co = { .clock = clock_fn };
+	const char *t0 = "2023-11-14T00:00:00Z";
+	struct store *s;
+	struct ctrl_mgr *ctrl;
+	cJSON *p[4];
+
+	assert_int_equal(store_open(&so, &s), 0);
+	co.store = s;
+	assert_int_equal(ctrl_mgr_new(&co, &ctrl), 0);
+	now_ms = 1700000000000ULL; /* 2023-11-14T22:13:20Z */
+
+	/* lower deletion cost first; a malformed cost is 0 */
+	p[0] = rank_pod("c10", "u1", "n1", t0, t0, NULL, "10");
+	p[1] = rank_pod("cbad", "u2", "n2", t0, t0, NULL, "+5");
+	p[2] = rank_pod("cneg", "u3", "n3", t0, t0, NULL, "-01");
+	assert_order(ctrl, p, 3, "cneg cbad c10");
+
+	/* more pods of the set on the node first */
+	p[0] = rank_pod("alone", "u1", "n1", t0, "2023-11-14T22:13:00Z", NULL, NULL);
+	p[1] = rank_pod("pair1", "u2", "n2", t0, t0, NULL, NULL);
+	p[2] = rank_pod("pair2", "u3", "n2", t0, t0, NULL, NULL);
+	assert_order(ctrl, p, 3, "pair1 pair2 alone");
+
+	/* the container that restarted most, not the sum over containers */
+	p[0] = rank_pod("sum6", "u1", "n1", t0, t0, "{\"restartCount\":3},{\"restartCount\":3}",
+			NULL);
+	p[1] = rank_pod("max5", "u2", "n2", t0, t0, "{\"restartCount\":5}", NULL);
+	assert_order(ctrl, p, 2, "max5 sum6");
+
+	/* ready 100 s and 110 s ago: one log2 bucket, the smaller uid first; 1000 s ago: last */
+	p[0] = rank_pod("r100", "ub", "n1", t0, "2023-11-14T22:11:40Z", NULL, NULL);
+	p[1] = rank_pod("r110", "ua", "n2", t0, "2023-11-14T22:11:30Z", NULL, NULL);
+	p[2] = rank_pod("r1000", "u0", "n3", t0, "2023-11-14T21:56:40Z", NULL, NULL);
+	assert_order(ctrl, p, 3, "r110 r100 r1000");
+
+	/* no creation time first, then the newest */
+	p[0] = rank_pod("old", "u1", "n1", "2023-01-01T00:00:00Z", t0, NULL, NULL);
+	p[1] = rank_pod("new", "u2", "n2", "2023-11-14T00:00:00Z", t0, NULL, NULL);
+	p[2] = rank_pod("none", "u3", "n3", NULL, t0, NULL, NULL);
+	assert_order(ctrl, p, 3, "none new old");
+
+	ctrl_mgr_free(ctrl);
+	store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1105,6 +1285,8 @@ int main(void)
 		cmocka_unit_test(test_status_handover_terms),
 		cmocka_unit_test(test_status_handover_random),
 		cmocka_unit_test(test_rollout_counts_lagging_replicasets),
+		cmocka_unit_test(test_scale_down_deletes_unreachable_nodes_pods_first),
+		cmocka_unit_test(test_deletion_order_rules),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
