@@ -7,6 +7,8 @@
   status again;
 - a Deployment whose owner node dies is taken over by a new owner, which resumes (a scale) once
   it has caught up, without ever making more pods than the spec asks for;
+- a ReplicaSet scaled down while a node is dead deletes that node's pods, though their last
+  status says Ready and they were ready longest;
 - Events expire after --event-ttl, deleted by the node that wrote them."""
 import json
 import os
@@ -194,3 +196,80 @@ def test_events_expire_by_their_writer(cluster_factory):
         dump = nd.api("GET", "/apis/shoal.io/v1/registers/events")[1].decode()
         line = next(l for l in dump.splitlines() if " default/hello " in l)
         assert re.search(r"spec=\d+@" + re.escape(n2.name) + " deleted", line), line
+
+
+def ready(p):
+    return not p["metadata"].get("deletionTimestamp") and any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in p.get("status", {}).get("conditions", []))
+
+
+def rs_pods(nd, name):
+    """{pod name: pod} of the ReplicaSet in nd's replica (None: no answer)."""
+    try:
+        r = get(nd, f"/api/v1/namespaces/default/pods?labelSelector=rs%3D{name}")
+    except OSError:
+        return None
+    return None if r is None else {p["metadata"]["name"]: p for p in r["items"]}
+
+
+def rs_scale(nd, name, replicas):
+    rs = get(nd, RSS + "/" + name)
+    rs["spec"]["replicas"] = replicas
+    rs["metadata"].pop("resourceVersion", None)  # its status moves meanwhile
+    st, body = nd.api("PUT", RSS + "/" + name, rs)
+    assert st == 200, body
+
+
+def test_scale_down_deletes_dead_nodes_pods(cluster_factory):
+    # the healer would delete the dead node's pods after its grace period: hold it off, so the
+    # scale-down is what picks
+    c = cluster_factory(3, extra_args=["--dead-node-grace-ms", "600000"])
+    nodes = c.nodes()
+    n1 = nodes[0]
+    rs = replicaset("down")
+    tmpl = rs["spec"]["template"]["spec"]
+    tmpl["terminationGracePeriodSeconds"] = 1
+    # requests spread the replicas over the nodes (least-allocated)
+    tmpl["containers"][0].update({"command": ["sleep", "3600"], "resources": {
+        "requests": {"cpu": "50m", "memory": "8Mi"}}})
+    rs["spec"]["replicas"] = 1
+    post(n1, RSS, rs)
+    first = wait_for(lambda: (lambda ps: ps and len(ps) == 1 and all(map(ready, ps.values()))
+                              and ps)(rs_pods(n1, "down")), T, "the first pod ready")
+    (first_name, first_pod), = first.items()
+    victim = next(nd for nd in nodes if nd.name == first_pod["spec"]["nodeName"])
+    rest = [nd for nd in nodes if nd is not victim]
+    # the others come later, so the victim's first pod is the one ready longest: the pod
+    # Kubernetes' order keeps longest if its Ready=True were believed
+    rs_scale(n1, "down", 5)
+    pods = wait_for(lambda: all((lambda ps: ps and len(ps) == 5 and
+                                 all(map(ready, ps.values())) and ps)(rs_pods(nd, "down"))
+                                for nd in nodes) and rs_pods(n1, "down"), T,
+                    "5 pods ready everywhere")
+    lost = {n for n, p in pods.items() if p["spec"]["nodeName"] == victim.name}
+    kept = set(pods) - lost
+    print(f"placement: {sorted((p['spec']['nodeName'], n) for n, p in pods.items())}; "
+          f"victim {victim.name}")
+    assert first_name in lost and 0 < len(lost) < 5, (lost, kept)
+
+    c.kill(victim.short)
+    c.wait_converged(timeout=T, expect={victim.name: "dead"})
+    # through a survivor; the ReplicaSet's owner may be the victim (then the new owner acts
+    # after the handover's settle window)
+    rs_scale(rest[0], "down", len(kept))
+
+    def settled(nd):
+        ps = rs_pods(nd, "down")
+        r = get(nd, RSS + "/down")
+        if not ps or not r or r.get("status", {}).get("observedGeneration") != \
+                r["metadata"].get("generation") or r["status"].get("replicas") != len(kept):
+            return None
+        # the status may arrive before the pods' deletions: wait for both
+        active = {n for n, p in ps.items() if not p["metadata"].get("deletionTimestamp")}
+        return active if len(active) == len(kept) else None
+
+    for nd in rest:
+        active = wait_for(lambda nd=nd: settled(nd), T, f"scaled down on {nd.name}")
+        assert active == kept, f"{nd.name}: active {sorted(active)}, the dead " \
+            f"{victim.name}'s {sorted(lost)}, expected {sorted(kept)}"
