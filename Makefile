@@ -36,7 +36,7 @@ BINS := $(BUILD)/shoald $(BUILD)/shoalctl $(BUILD)/shoal-cni $(BUILD)/shoal-lbct
         $(BUILD)/shoal-dnsd
 
 .PHONY: all deps run test unit integration sim fuzz bench bench-api bench-store bench-pods bench-svc bench-gossip bench-sched clean format
-all: $(BINS) $(BPF_OBJS)
+all: $(BINS) $(BPF_OBJS) $(BUILD)/bench/api-load
 
 deps:
 	@./tools/install-deps
@@ -237,6 +237,12 @@ bench-sched-devcluster: all $(BUILD)/images/busybox
 
 # service datapath: socket LB vs direct vs kube-proxy-style nft/iptables rulesets
 $(BUILD)/bench/svc-load: tools/bench/svc_load.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu17 -o $@ $<
+
+# pipelined API requests on a node's unix socket: the creates of bench-api and bench-replication
+# (in all: the benchmarks run it by default)
+$(BUILD)/bench/api-load: tools/bench/api_load.c
 	@mkdir -p $(@D)
 	$(CC) -O2 -g -Wall -Wextra -Werror -std=gnu17 -o $@ $<
 

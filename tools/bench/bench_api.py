@@ -3,10 +3,14 @@
 """API benchmark (issue 2): a real shoald in its own netns, driven over its unix socket with
 keep-alive HTTP/1.1 (pipelined, so the client is not the bottleneck).
 
+Creates go through build/bench/api-load (tools/bench/api_load.c, 64 requests in flight on one
+connection; `--client python`: the same pipelining from Python, Conn.pipeline below, which
+costs the shared cores several times as much CPU a request).
+
 Measures: creates/s, list of N pods (ms), write-to-100-watches latency (p50/p99 ms), daemon RSS
 with N pods stored. Prints the store-only floor when build/bench-store exists.
 
-usage: bench_api.py [--pods 10000] [--watchers 100] [--writes 200]
+usage: bench_api.py [--pods 10000] [--watchers 100] [--writes 200] [--client c|python]
 """
 import argparse
 import json
@@ -16,6 +20,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -24,6 +29,8 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 from shoaltest import BUILD, Shoald  # noqa: E402
 
 PODS = "/api/v1/namespaces/default/pods"
+API_LOAD = os.path.join(BUILD, "bench", "api-load")
+CLIENTS = ("c", "python")
 
 
 def pod_body(i):
@@ -89,6 +96,44 @@ class Conn:
         self.s.close()
 
 
+def pipelined_creates(sock, path, bodies, client="c", window=64):
+    """POST each body to path on one keep-alive connection to the unix socket sock, `window`
+    requests in flight; raises unless every answer is 201. Returns (creates/s, the client's CPU
+    seconds from the first send to the last answer). client "c" runs build/bench/api-load,
+    "python" Conn.pipeline in this process (time.process_time: it has no other threads then)."""
+    if client == "python":
+        reqs = [request("POST", path, b) for b in bodies]
+        c = Conn(sock)
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        statuses = c.pipeline(reqs, window=window)
+        dt, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        c.close()
+        bad = [s for s in statuses if s != 201]
+        if bad:
+            raise RuntimeError(f"{len(bad)} creates failed (first status {bad[0]})")
+        return len(bodies) / dt, cpu
+    if client != "c":
+        raise ValueError(f"client {client!r}: one of {CLIENTS}")
+    if not os.path.exists(API_LOAD):
+        sys.exit(f"{API_LOAD} missing: make {os.path.relpath(API_LOAD, ROOT)} "
+                 "(or --client python)")
+    with tempfile.NamedTemporaryFile(prefix="api-load-", suffix=".jsonl") as f:
+        for b in bodies:
+            if b"\n" in b:
+                raise ValueError("api-load takes one body a line")
+            f.write(b + b"\n")
+        f.flush()
+        r = subprocess.run([API_LOAD, "--socket", sock, "--path", path, "--window", str(window),
+                            "--expect", "201", "--bodies", f.name],
+                           capture_output=True, text=True, timeout=3600)
+    if r.returncode:
+        raise RuntimeError(f"api-load exited {r.returncode}: {r.stderr.strip()[-2000:]}")
+    out = json.loads(r.stdout)
+    if out["requests"] != len(bodies) or out["bad"]:
+        raise RuntimeError(f"api-load: {r.stdout.strip()}")
+    return out["rate"], out["cpu_user_s"] + out["cpu_sys_s"]
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -97,17 +142,9 @@ def rss_kib(pid):
     return 0
 
 
-def bench_creates(d, n):
-    reqs = [request("POST", PODS, pod_body(i)) for i in range(n)]
-    c = Conn(d.socket)
-    t0 = time.perf_counter()
-    statuses = c.pipeline(reqs)
-    dt = time.perf_counter() - t0
-    c.close()
-    bad = [s for s in statuses if s != 201]
-    if bad:
-        raise RuntimeError(f"{len(bad)} creates failed (first status {bad[0]})")
-    return n / dt
+def bench_creates(d, n, client):
+    """(creates/s, the client's CPU seconds)"""
+    return pipelined_creates(d.socket, PODS, [pod_body(i) for i in range(n)], client)
 
 
 def bench_list(d, rounds=7):
@@ -200,14 +237,17 @@ def main():
     ap.add_argument("--pods", type=int, default=10000)
     ap.add_argument("--watchers", type=int, default=100)
     ap.add_argument("--writes", type=int, default=200)
+    ap.add_argument("--client", choices=CLIENTS, default="c",
+                    help="who sends the creates: build/bench/api-load or this Python process")
     a = ap.parse_args()
 
     d = Shoald(node="shoal-api-bench", extra_args=["--log-level", "info"])
     try:
         d.start()
         rss0 = rss_kib(d.proc.pid)
-        rate = bench_creates(d, a.pods)
-        print(f"creates: {a.pods} pods at {rate:,.0f}/s (pipelined keep-alive, 1 connection)"
+        rate, ccpu = bench_creates(d, a.pods, a.client)
+        print(f"creates: {a.pods} pods at {rate:,.0f}/s (pipelined keep-alive, 1 connection; "
+              f"{a.client} client, its CPU {1e6 * ccpu / a.pods:.0f} us a create)"
               f"  [goal >= 5,000/s]")
         med, worst, count, size = bench_list(d)
         print(f"list: {count} pods, {size / 1e6:.1f} MB, median {med:.1f} ms, max {worst:.1f} ms"

@@ -5,7 +5,9 @@ of `make bench-replication`).
 
 In one run:
   1. creates/s of N configmaps on a lone node, then on one node of a 5-node cluster (the same
-     pipelined client as bench_api.py: 64 requests in flight on one keep-alive connection);
+     pipelined client as bench_api.py: 64 requests in flight on one keep-alive connection,
+     build/bench/api-load or with --client python the Python one, the same in both runs; the
+     client shares the cores with the daemons, so its CPU a create is printed too);
   2. write -> visible on every node: one watch on each other node, creates on n1 20 ms apart,
      latency = from sending the POST until the LAST watcher read the ADDED event;
   3. the cluster filled to --objects configmaps: the time until every node holds them, and each
@@ -33,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from bench_api import Conn, request, rss_kib  # noqa: E402
+from bench_api import CLIENTS, Conn, pipelined_creates, request, rss_kib  # noqa: E402
 
 _loader = importlib.machinery.SourceFileLoader("devcluster_tool",
                                                os.path.join(ROOT, "tools", "devcluster"))
@@ -51,18 +53,15 @@ def cm_body(name, size=200):
                        "data": {"payload": "x" * size}}).encode()
 
 
-def create_many(nd, names, window=64):
-    """Pipelined creates on one node; returns creates/s."""
-    reqs = [request("POST", CMS, cm_body(n)) for n in names]
-    c = Conn(nd.socket)
-    t0 = time.perf_counter()
-    statuses = c.pipeline(reqs, window=window)
-    dt = time.perf_counter() - t0
-    c.close()
-    bad = [s for s in statuses if s != 201]
-    if bad:
-        raise RuntimeError(f"{len(bad)} creates failed (first status {bad[0]})")
-    return len(names) / dt
+def create_many(nd, names, client="c", window=64):
+    """Pipelined creates on one node; returns (creates/s, the client's CPU seconds)."""
+    return pipelined_creates(nd.socket, CMS, [cm_body(n) for n in names], client, window)
+
+
+def client_cpu(client, cpu, n, rate):
+    """The client's CPU a create and its share of one core while it ran."""
+    return (f"{client} client's CPU {cpu:.2f} s ({1e6 * cpu / n:.0f} us a create, "
+            f"{100 * cpu * rate / n:.0f} % of a core)")
 
 
 def pct(xs, p):
@@ -260,6 +259,9 @@ def main():
                          "`perf record -g` during step 1")
     ap.add_argument("--perf1-dwarf", action="store_true",
                     help="--perf1 with DWARF call graphs (the binaries have no frame pointers)")
+    ap.add_argument("--client", choices=CLIENTS, default="c",
+                    help="who sends step 1's and step 3's creates: build/bench/api-load or "
+                         "this Python process (the same for the lone node and the cluster)")
     ap.add_argument("--steps", default="1,2,3,4",
                     help="which of the steps above to run (3 fills the cluster for 4)")
     a = ap.parse_args()
@@ -274,10 +276,13 @@ def main():
         try:
             lone = c.nodes()[0]
             cpu0 = cpu_s(lone.pid()) or 0
-            res["single"] = create_many(lone, [f"one-{i:06d}" for i in range(a.creates)])
+            res["single"], ccpu = create_many(lone, [f"one-{i:06d}" for i in range(a.creates)],
+                                              a.client)
             cpu = (cpu_s(lone.pid()) or 0) - cpu0
             print(f"lone node: {res['single']:.0f} creates/s; its CPU {cpu:.2f} s "
-                  f"({1e6 * cpu / a.creates:.0f} us a create)", flush=True)
+                  f"({1e6 * cpu / a.creates:.0f} us a create); "
+                  f"{client_cpu(a.client, ccpu, a.creates, res['single'])}; "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)
         finally:
             c.down()
 
@@ -301,7 +306,9 @@ def main():
                 time.sleep(0.5)
             pushes0 = metric(writer, "shoal_repl_pushes_sent_total")
             ae0 = [ae_bytes(nd) for nd in nodes]
-            res["cluster"] = create_many(writer, [f"many-{i:06d}" for i in range(a.creates)])
+            res["cluster"], ccpu = create_many(writer,
+                                               [f"many-{i:06d}" for i in range(a.creates)],
+                                               a.client)
             cpu1 = [cpu_s(nd.pid()) or 0 for nd in nodes]
             have += a.creates
             t_all = wait_objects(nodes, objects(writer), 120)
@@ -310,8 +317,8 @@ def main():
                 pr.send_signal(signal.SIGINT)
                 pr.wait(60)
             print(f"{a.nodes}-node cluster, creates on {writer.short}: {res['cluster']:.0f} "
-                  f"creates/s ({100 * res['cluster'] / res['single']:.0f} % of the lone node)",
-                  flush=True)
+                  f"creates/s ({100 * res['cluster'] / res['single']:.0f} % of the lone node); "
+                  f"{client_cpu(a.client, ccpu, a.creates, res['cluster'])}", flush=True)
             pushes = metric(writer, "shoal_repl_pushes_sent_total") - pushes0
             print("  anti-entropy KB sent during the creates: "
                   + ", ".join(f"{nd.short}{'*' if nd is writer else ''} "
@@ -344,7 +351,7 @@ def main():
         t0 = time.monotonic()
         names = [f"fill-{i:06d}" for i in range(max(0, a.objects - have))]
         for i in range(0, len(names), 10000):
-            create_many(writer, names[i:i + 10000])
+            create_many(writer, names[i:i + 10000], a.client)
         t_write = time.monotonic() - t0
         target = objects(writer)
         t_all = wait_objects(nodes, target, 600)
