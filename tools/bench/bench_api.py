@@ -96,12 +96,15 @@ class Conn:
         self.s.close()
 
 
-def pipelined_creates(sock, path, bodies, client="c", window=64):
+def pipelined_creates(sock, path, bodies, client="c", window=64, conns=1):
     """POST each body to path on one keep-alive connection to the unix socket sock, `window`
     requests in flight; raises unless every answer is 201. Returns (creates/s, the client's CPU
-    seconds from the first send to the last answer). client "c" runs build/bench/api-load,
-    "python" Conn.pipeline in this process (time.process_time: it has no other threads then)."""
+    seconds from the first send to the last answer). client "c" runs build/bench/api-load (which
+    can also split the bodies over `conns` connections, `window` in flight on each), "python"
+    Conn.pipeline in this process (time.process_time: it has no other threads then)."""
     if client == "python":
+        if conns != 1:
+            raise ValueError("the Python client uses one connection")
         reqs = [request("POST", path, b) for b in bodies]
         c = Conn(sock)
         cpu0, t0 = time.process_time(), time.perf_counter()
@@ -124,7 +127,7 @@ def pipelined_creates(sock, path, bodies, client="c", window=64):
             f.write(b + b"\n")
         f.flush()
         r = subprocess.run([API_LOAD, "--socket", sock, "--path", path, "--window", str(window),
-                            "--expect", "201", "--bodies", f.name],
+                            "--conns", str(conns), "--expect", "201", "--bodies", f.name],
                            capture_output=True, text=True, timeout=3600)
     if r.returncode:
         raise RuntimeError(f"api-load exited {r.returncode}: {r.stderr.strip()[-2000:]}")

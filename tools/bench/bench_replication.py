@@ -53,15 +53,25 @@ def cm_body(name, size=200):
                        "data": {"payload": "x" * size}}).encode()
 
 
-def create_many(nd, names, client="c", window=64):
+def create_many(nd, names, client="c", window=64, conns=1):
     """Pipelined creates on one node; returns (creates/s, the client's CPU seconds)."""
-    return pipelined_creates(nd.socket, CMS, [cm_body(n) for n in names], client, window)
+    return pipelined_creates(nd.socket, CMS, [cm_body(n) for n in names], client, window,
+                             conns)
 
 
 def client_cpu(client, cpu, n, rate):
     """The client's CPU a create and its share of one core while it ran."""
     return (f"{client} client's CPU {cpu:.2f} s ({1e6 * cpu / n:.0f} us a create, "
             f"{100 * cpu * rate / n:.0f} % of a core)")
+
+
+def loop_time(ss0, ss1, wall):
+    """Where a daemon's event loop spent the creates' wall time (its main thread's schedstat)."""
+    if not ss0 or not ss1:
+        return "loop: no schedstat"
+    run, wait = ss1[0] - ss0[0], ss1[1] - ss0[1]
+    return (f"loop {run:.2f} s on a CPU, {wait:.2f} s waiting for one, "
+            f"{max(0.0, wall - run - wait):.2f} s idle of {wall:.2f} s")
 
 
 def pct(xs, p):
@@ -262,6 +272,8 @@ def main():
     ap.add_argument("--client", choices=CLIENTS, default="c",
                     help="who sends step 1's and step 3's creates: build/bench/api-load or "
                          "this Python process (the same for the lone node and the cluster)")
+    ap.add_argument("--conns", type=int, default=1,
+                    help="api-load's connections for step 1's creates (window in flight on each)")
     ap.add_argument("--steps", default="1,2,3,4",
                     help="which of the steps above to run (3 fills the cluster for 4)")
     a = ap.parse_args()
@@ -275,12 +287,13 @@ def main():
         c = new_cluster(1, "r")
         try:
             lone = c.nodes()[0]
-            cpu0 = cpu_s(lone.pid()) or 0
+            cpu0, ss0 = cpu_s(lone.pid()) or 0, schedstat(lone.pid())
             res["single"], ccpu = create_many(lone, [f"one-{i:06d}" for i in range(a.creates)],
-                                              a.client)
-            cpu = (cpu_s(lone.pid()) or 0) - cpu0
+                                              a.client, conns=a.conns)
+            cpu, ss1 = (cpu_s(lone.pid()) or 0) - cpu0, schedstat(lone.pid())
             print(f"lone node: {res['single']:.0f} creates/s; its CPU {cpu:.2f} s "
-                  f"({1e6 * cpu / a.creates:.0f} us a create); "
+                  f"({1e6 * cpu / a.creates:.0f} us a create), "
+                  f"its {loop_time(ss0, ss1, a.creates / res['single'])}; "
                   f"{client_cpu(a.client, ccpu, a.creates, res['single'])}; "
                   f"load {os.getloadavg()[0]:.1f}", flush=True)
         finally:
@@ -306,9 +319,11 @@ def main():
                 time.sleep(0.5)
             pushes0 = metric(writer, "shoal_repl_pushes_sent_total")
             ae0 = [ae_bytes(nd) for nd in nodes]
+            ss0 = schedstat(writer.pid())
             res["cluster"], ccpu = create_many(writer,
                                                [f"many-{i:06d}" for i in range(a.creates)],
-                                               a.client)
+                                               a.client, conns=a.conns)
+            ss1 = schedstat(writer.pid())
             cpu1 = [cpu_s(nd.pid()) or 0 for nd in nodes]
             have += a.creates
             t_all = wait_objects(nodes, objects(writer), 120)
@@ -318,7 +333,8 @@ def main():
                 pr.wait(60)
             print(f"{a.nodes}-node cluster, creates on {writer.short}: {res['cluster']:.0f} "
                   f"creates/s ({100 * res['cluster'] / res['single']:.0f} % of the lone node); "
-                  f"{client_cpu(a.client, ccpu, a.creates, res['cluster'])}", flush=True)
+                  f"{client_cpu(a.client, ccpu, a.creates, res['cluster'])}; the writer's "
+                  f"{loop_time(ss0, ss1, a.creates / res['cluster'])}", flush=True)
             pushes = metric(writer, "shoal_repl_pushes_sent_total") - pushes0
             print("  anti-entropy KB sent during the creates: "
                   + ", ".join(f"{nd.short}{'*' if nd is writer else ''} "
