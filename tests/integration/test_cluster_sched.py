@@ -42,6 +42,12 @@ class Up:
         try:
             self.c.up(self.n, timeout=180, extra_args=self.extra(self.c))
             need_replication(self.c)
+            # membership converged is not the store converged: a member's Node reaches the
+            # others shortly after (seen: kubectl on n1 got NotFound for n2's Node)
+            names = [nd.name for nd in self.c.nodes()]
+            for nd in self.c.nodes():
+                for name in names:
+                    allocatable_cpu(nd, name)
         except BaseException:
             self.__exit__(True, None, None)
             raise
@@ -184,10 +190,8 @@ def test_spread_and_binpack():
             names = [nd.name for nd in c.nodes()]
             # the owners agree only from one view: an owner whose replica lacks a Node places
             # over the others (seen: n2 without n3's Node put its 7 on n1 and n2, 8 / 4 / 3), so
-            # every replica holds every Node before the burst (docs/scheduling.md, Owners herd)
-            for nd in c.nodes():
-                for other in names:
-                    allocatable_cpu(nd, other)
+            # every replica holds every Node before the burst (Up waits for that; see
+            # docs/scheduling.md, Owners herd)
             if strategy == "LeastAllocated":
                 # pods without requests spread (scored with kube-scheduler's non-zero defaults,
                 # 100m and 200 MiB each); before, every node tied and the first took them all.
