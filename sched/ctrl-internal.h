@@ -88,11 +88,13 @@ void ctrl_rs_count(struct ctrl_mgr *m, const cJSON *rs, cJSON *const *pods, size
 int ctrl_rs_count_pods(struct ctrl_mgr *m, const cJSON *rs, struct ctrl_rs_count *ret);
 
 /*
- * Sort active pods the one to delete first first: Kubernetes' ActivePodsWithRanks order
- * (docs/workloads.md), with a pod on a node gossip does not hold alive counting as not ready, and
- * each pod ranked by the active pods in `pods` on its node. -ENOMEM leaves the order as it was.
+ * Sort active pods the one to delete first first, a pod on a node gossip does not hold alive
+ * counting as not ready (docs/workloads.md). ranked: Kubernetes' ActivePodsWithRanks (the
+ * ReplicaSet's order: pod-deletion-cost, each pod ranked by the active pods in `pods` on its
+ * node, times on a log2 scale); else its plain ActivePods (the Job's). -ENOMEM leaves the order
+ * as it was.
  */
-int ctrl_pods_deletion_order(struct ctrl_mgr *m, cJSON **pods, size_t npods);
+int ctrl_pods_deletion_order(struct ctrl_mgr *m, cJSON **pods, size_t npods, bool ranked);
 
 /* Create a pod from a template for an owner: generateName "<prefix>-", labels, ownerRef. */
 int ctrl_pod_create(struct ctrl_mgr *m, const cJSON *tmpl, const char *ns, const char *prefix,

@@ -4,7 +4,9 @@
  * failed pods or activeDeadlineSeconds, delete itself ttlSecondsAfterFinished after finishing.
  * Replacement pods after failures wait an exponential back-off (10 s doubling, 6 min cap).
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/macro.h"
@@ -84,6 +86,9 @@ static int job_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, c
 	r = ctrl_list(m, "pods", ns, NULL, uid, &pods);
 	if (r < 0)
 		return r;
+	_cleanup_free_ cJSON **act = calloc((size_t)cJSON_GetArraySize(pods) + 1, sizeof(*act));
+	if (!act)
+		return -ENOMEM;
 	cJSON_ArrayForEach(pod, pods)
 	{
 		if (!ctrl_is_controlled_by(pod, uid))
@@ -96,7 +101,7 @@ static int job_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, c
 			if (pod_finished_at(pod) > last_fail)
 				last_fail = pod_finished_at(pod);
 		} else if (!ctrl_terminating(pod))
-			active++;
+			act[active++] = pod;
 		/* OnFailure restarts in place: count them toward the back-off limit */
 		cJSON *cs;
 		if (streq(json_str(job, "spec.template.spec.restartPolicy", ""), "OnFailure"))
@@ -153,7 +158,25 @@ static int job_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, c
 		if (completions >= 0 && completions - succeeded < want)
 			want = completions - succeeded;
 		if (completions < 0 && succeeded > 0)
-			want = 0;
+			want = 0; /* and what runs goes on */
+		else if (active > want) {
+			/* parallelism lowered: the surplus goes, least useful first (Kubernetes'
+			 * ActivePods order; a pod on a node not alive is not ready) */
+			r = ctrl_pods_deletion_order(m, act, (size_t)active, false);
+			if (r < 0) {
+				cJSON_Delete(status);
+				return r;
+			}
+			for (int64_t i = 0; i < active - want; i++) {
+				r = ctrl_delete(m, "pods", ns, json_str(act[i], "metadata.name", ""),
+						NULL);
+				if (r < 0 && r != -ENOENT) {
+					cJSON_Delete(status);
+					return r;
+				}
+			}
+			active = want;
+		}
 		if (active < want) {
 			int64_t wait = 0;
 			if (failed > 0) {

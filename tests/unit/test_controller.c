@@ -1101,6 +1101,65 @@ static void member_set(struct members *mem, const char *name, enum members_state
 	assert_true(members_update(mem, &i) >= 0);
 }
 
+/* n1's store and manager, with nodes[1..n) alive in its members view and the default namespace. */
+struct members_env {
+	struct store *s;
+	struct members *mem;
+	struct ctrl_mgr *ctrl;
+};
+
+static void members_env_open(struct members_env *env, const char *const *nodes, size_t n)
+{
+	struct store_options so = { .path = ":memory:", .node_name = "n1", .clock = clock_fn };
+	struct ctrl_options co = { .clock = clock_fn };
+
+	assert_int_equal(store_open(&so, &env->s), 0);
+	assert_int_equal(members_new("n1", &env->mem), 0);
+	for (size_t i = 1; i < n; i++)
+		member_set(env->mem, nodes[i], MEMBERS_ALIVE);
+	co.store = env->s;
+	co.members = env->mem;
+	assert_int_equal(ctrl_mgr_new(&co, &env->ctrl), 0);
+	create_json(env->s, "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":"
+			    "{\"name\":\"default\"}}",
+		    NULL, 0);
+}
+
+static void members_env_close(struct members_env *env)
+{
+	ctrl_mgr_free(env->ctrl);
+	members_free(env->mem);
+	store_close(env->s);
+}
+
+/* One Running, Ready pod "<owner>-<node>" controlled by owner on each node, labelled app=web; the
+ * later the node in the list, the earlier its pod was created and turned ready. The clock is
+ * then a month later. */
+static void pod_per_node(struct store *s, const char *api_version, const char *kind,
+			 const char *owner, const char *uid, const char *const *nodes, size_t n)
+{
+	char buf[2048], pod[64];
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(pod, sizeof(pod), "%s-%s", owner, nodes[i]);
+		snprintf(buf, sizeof(buf),
+			 "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\","
+			 "\"namespace\":\"default\",\"labels\":{\"app\":\"web\"},\"ownerReferences\":"
+			 "[{\"apiVersion\":\"%s\",\"kind\":\"%s\",\"name\":\"%s\",\"uid\":\"%s\","
+			 "\"controller\":true}]},\"spec\":{\"nodeName\":\"%s\",\"containers\":"
+			 "[{\"name\":\"c\",\"image\":\"busybox\"}]}}",
+			 pod, api_version, kind, owner, uid, nodes[i]);
+		now_ms = 1700000000000ULL + (n - i) * 3600 * 1000;
+		create_json(s, buf, NULL, 0);
+		snprintf(buf, sizeof(buf),
+			 "{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":"
+			 "\"True\",\"lastTransitionTime\":\"2023-11-1%zuT00:00:00Z\"}]}",
+			 n - i);
+		set_status(s, "pods", pod, buf);
+	}
+	now_ms = 1700000000000ULL + 30 * 24 * 3600 * 1000ULL;
+}
+
 /*
  * A ReplicaSet scaled down deletes the pods of a node gossip does not hold alive first: their
  * Ready=True is only the last thing their node wrote. Here they are the ones Kubernetes' order
@@ -1109,26 +1168,17 @@ static void member_set(struct members *mem, const char *name, enum members_state
  */
 static void test_scale_down_deletes_unreachable_nodes_pods_first(void **state)
 {
-	struct store_options so = { .path = ":memory:", .node_name = "n1", .clock = clock_fn };
-	struct ctrl_options co = { .clock = clock_fn };
 	static const char *const nodes[] = { "n1", "n2", "n3", "n4" };
-	char rs[32], uid[64], buf[2048], pod[48];
+	char rs[32], uid[64], buf[2048], pod[64];
+	struct members_env env;
 	struct store *s;
 	struct members *mem;
 	struct ctrl_mgr *ctrl;
 
-	assert_int_equal(store_open(&so, &s), 0);
-	assert_int_equal(members_new("n1", &mem), 0);
-	for (size_t i = 1; i < ARRAY_SIZE(nodes); i++)
-		member_set(mem, nodes[i], MEMBERS_ALIVE);
-	co.store = s;
-	co.members = mem;
-	assert_int_equal(ctrl_mgr_new(&co, &ctrl), 0);
+	members_env_open(&env, nodes, ARRAY_SIZE(nodes));
+	s = env.s, mem = env.mem, ctrl = env.ctrl;
 	/* owned by n1 among every subset of the members that holds n1 (rendezvous hashing) */
 	name_owned_by(mem, "replicasets.apps", "web", "n1", rs, sizeof(rs));
-	create_json(s, "{\"apiVersion\":\"v1\",\"kind\":\"Namespace\",\"metadata\":"
-		       "{\"name\":\"default\"}}",
-		    NULL, 0);
 	snprintf(buf, sizeof(buf),
 		 "{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"metadata\":{\"name\":\"%s\","
 		 "\"namespace\":\"default\"},\"spec\":{\"replicas\":4,\"selector\":{\"matchLabels\":"
@@ -1137,24 +1187,7 @@ static void test_scale_down_deletes_unreachable_nodes_pods_first(void **state)
 		 rs);
 	create_json(s, buf, uid, sizeof(uid));
 	/* one Running, Ready pod on each node; n3's and n4's were created and ready first */
-	for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
-		snprintf(pod, sizeof(pod), "%s-%s", rs, nodes[i]);
-		snprintf(buf, sizeof(buf),
-			 "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\","
-			 "\"namespace\":\"default\",\"labels\":{\"app\":\"web\"},\"ownerReferences\":"
-			 "[{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"name\":\"%s\","
-			 "\"uid\":\"%s\",\"controller\":true}]},\"spec\":{\"nodeName\":\"%s\","
-			 "\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}}",
-			 pod, rs, uid, nodes[i]);
-		now_ms = 1700000000000ULL + (ARRAY_SIZE(nodes) - i) * 3600 * 1000;
-		create_json(s, buf, NULL, 0);
-		snprintf(buf, sizeof(buf),
-			 "{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":"
-			 "\"True\",\"lastTransitionTime\":\"2023-11-1%zuT00:00:00Z\"}]}",
-			 ARRAY_SIZE(nodes) - i);
-		set_status(s, "pods", pod, buf);
-	}
-	now_ms = 1700000000000ULL + 30 * 24 * 3600 * 1000ULL;
+	pod_per_node(s, "apps/v1", "ReplicaSet", rs, uid, nodes, ARRAY_SIZE(nodes));
 	ctrl_mgr_run(ctrl, NULL);
 	assert_int_equal(get_int(s, "replicasets.apps", rs, "status.readyReplicas"), 4);
 
@@ -1183,9 +1216,56 @@ static void test_scale_down_deletes_unreachable_nodes_pods_first(void **state)
 	snprintf(pod, sizeof(pod), "%s-n2", rs);
 	assert_true(exists(s, "pods", pod));
 
-	ctrl_mgr_free(ctrl);
-	members_free(mem);
-	store_close(s);
+	members_env_close(&env);
+}
+
+/*
+ * A Job whose parallelism is lowered deletes the surplus, least useful first (Kubernetes'
+ * ActivePods order): the pod of the dead node, though it is the oldest and ready longest.
+ * Before, the surplus ran on.
+ */
+static void test_job_parallelism_lowered_deletes_dead_nodes_pod(void **state)
+{
+	static const char *const nodes[] = { "n1", "n2", "n3" };
+	char job[32], uid[64], buf[2048], pod[64];
+	struct members_env env;
+	struct store *s;
+	struct members *mem;
+	struct ctrl_mgr *ctrl;
+	cJSON *j;
+	struct err e = { 0 };
+
+	members_env_open(&env, nodes, ARRAY_SIZE(nodes));
+	s = env.s, mem = env.mem, ctrl = env.ctrl;
+	name_owned_by(mem, "jobs.batch", "work", "n1", job, sizeof(job));
+	snprintf(buf, sizeof(buf),
+		 "{\"apiVersion\":\"batch/v1\",\"kind\":\"Job\",\"metadata\":{\"name\":\"%s\","
+		 "\"namespace\":\"default\"},\"spec\":{\"parallelism\":3,\"completions\":6,"
+		 "\"template\":{\"metadata\":{\"labels\":{\"app\":\"web\"}},\"spec\":"
+		 "{\"restartPolicy\":\"Never\",\"containers\":[{\"name\":\"c\","
+		 "\"image\":\"busybox\"}]}}}}",
+		 job);
+	create_json(s, buf, uid, sizeof(uid));
+	pod_per_node(s, "batch/v1", "Job", job, uid, nodes, ARRAY_SIZE(nodes));
+	ctrl_mgr_run(ctrl, NULL);
+	assert_int_equal(get_int(s, "jobs.batch", job, "status.active"), 3);
+
+	member_set(mem, "n3", MEMBERS_DEAD);
+	ctrl_mgr_members_changed(ctrl);
+	j = get_obj(s, "jobs.batch", job);
+	json_set_int(json_path_obj(j, "spec"), "parallelism", 2);
+	assert_int_equal(api_obj_update(s, j, NULL, &e), 0);
+	cJSON_Delete(j);
+	ctrl_mgr_run(ctrl, NULL);
+	assert_int_equal(get_int(s, "jobs.batch", job, "status.active"), 2);
+	snprintf(pod, sizeof(pod), "%s-n3", job);
+	assert_false(exists(s, "pods", pod));
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(pod, sizeof(pod), "%s-%s", job, nodes[i]);
+		assert_true(exists(s, "pods", pod));
+	}
+
+	members_env_close(&env);
 }
 
 static cJSON *rank_pod(const char *name, const char *uid, const char *node, const char *created,
@@ -1212,7 +1292,7 @@ static void assert_order(struct ctrl_mgr *ctrl, cJSON **pods, size_t n, const ch
 {
 	char got[256] = "";
 
-	assert_int_equal(ctrl_pods_deletion_order(ctrl, pods, n), 0);
+	assert_int_equal(ctrl_pods_deletion_order(ctrl, pods, n, true), 0);
 	for (size_t i = 0; i < n; i++)
 		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", i ? " " : "",
 			 json_str(pods[i], "metadata.name", ""));
@@ -1287,6 +1367,7 @@ int main(void)
 		cmocka_unit_test(test_rollout_counts_lagging_replicasets),
 		cmocka_unit_test(test_scale_down_deletes_unreachable_nodes_pods_first),
 		cmocka_unit_test(test_deletion_order_rules),
+		cmocka_unit_test(test_job_parallelism_lowered_deletes_dead_nodes_pod),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
