@@ -90,11 +90,12 @@ int ctrl_rs_count_pods(struct ctrl_mgr *m, const cJSON *rs, struct ctrl_rs_count
 /*
  * Sort active pods the one to delete first first, a pod on a node gossip does not hold alive
  * counting as not ready (docs/workloads.md). ranked: Kubernetes' ActivePodsWithRanks (the
- * ReplicaSet's order: pod-deletion-cost, each pod ranked by the active pods in `pods` on its
- * node, times on a log2 scale); else its plain ActivePods (the Job's). -ENOMEM leaves the order
- * as it was.
+ * ReplicaSet's order: pod-deletion-cost, each pod ranked by the active pods of the `related`
+ * array, or NULL, on its node, times on a log2 scale); else its plain ActivePods (the Job's).
+ * -ENOMEM leaves the order as it was.
  */
-int ctrl_pods_deletion_order(struct ctrl_mgr *m, cJSON **pods, size_t npods, bool ranked);
+int ctrl_pods_deletion_order(struct ctrl_mgr *m, cJSON **pods, size_t npods,
+			     const cJSON *related, bool ranked);
 
 /* Create a pod from a template for an owner: generateName "<prefix>-", labels, ownerRef. */
 int ctrl_pod_create(struct ctrl_mgr *m, const cJSON *tmpl, const char *ns, const char *prefix,

@@ -162,7 +162,7 @@ static int job_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, c
 		else if (active > want) {
 			/* parallelism lowered: the surplus goes, least useful first (Kubernetes'
 			 * ActivePods order; a pod on a node not alive is not ready) */
-			r = ctrl_pods_deletion_order(m, act, (size_t)active, false);
+			r = ctrl_pods_deletion_order(m, act, (size_t)active, NULL, false);
 			if (r < 0) {
 				cJSON_Delete(status);
 				return r;

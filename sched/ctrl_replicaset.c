@@ -97,6 +97,69 @@ int ctrl_rs_count_pods(struct ctrl_mgr *m, const cJSON *rs, struct ctrl_rs_count
 	return 0;
 }
 
+/*
+ * Kubernetes' getIndirectlyRelatedPods, what a scale-down ranks doubled-up pods by: the pods the
+ * selector of each ReplicaSet with rs's controller selects (rs's own included), each once; none
+ * for a ReplicaSet without a controller.
+ */
+static int rs_related_pods(struct ctrl_mgr *m, const cJSON *rs, const char *ns, cJSON **ret)
+{
+	const cJSON *ref = ctrl_controller_ref(rs);
+	_cleanup_json_ cJSON *sibs = NULL, *out = NULL;
+	const char *owner;
+	size_t nsel = 0;
+	cJSON *sib;
+	int r;
+
+	*ret = NULL;
+	if (!ref)
+		return 0;
+	owner = json_str(ref, "uid", "");
+	r = ctrl_list(m, "replicasets.apps", ns, NULL, owner, &sibs);
+	if (r < 0)
+		return r;
+	out = cJSON_CreateArray();
+	_cleanup_free_ struct label_selector **sels =
+		calloc((size_t)cJSON_GetArraySize(sibs) + 1, sizeof(*sels));
+	if (!out || !sels)
+		return -ENOMEM;
+	cJSON_ArrayForEach(sib, sibs)
+	{
+		_cleanup_json_ cJSON *pods = NULL;
+		struct label_selector *sel = NULL;
+		cJSON *pod, *next;
+
+		if (!ctrl_is_controlled_by(sib, owner) ||
+		    label_selector_from_json(json_path(sib, "spec.selector"), "spec.selector", &sel,
+					     NULL) < 0)
+			continue;
+		if (label_selector_is_empty(sel)) { /* validation keeps these out */
+			label_selector_free(sel);
+			continue;
+		}
+		sels[nsel++] = sel;
+		r = ctrl_list(m, "pods", ns, sel, NULL, &pods);
+		if (r < 0)
+			break;
+		for (pod = pods->child; pod; pod = next) {
+			bool seen = false;
+
+			next = pod->next;
+			/* selected by an earlier ReplicaSet: listed already */
+			for (size_t i = 0; i + 1 < nsel && !seen; i++)
+				seen = label_selector_matches(sels[i], json_path(pod, "metadata.labels"));
+			if (!seen)
+				cJSON_AddItemToArray(out, cJSON_DetachItemViaPointer(pods, pod));
+		}
+	}
+	for (size_t i = 0; i < nsel; i++)
+		label_selector_free(sels[i]);
+	if (r < 0)
+		return r;
+	*ret = TAKE_PTR(out);
+	return 0;
+}
+
 static int rs_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, cJSON *rs)
 {
 	_cleanup_(label_selector_freep) struct label_selector *sel = NULL;
@@ -157,7 +220,12 @@ static int rs_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, cJ
 			}
 		}
 	} else if ((int64_t)nactive > want) {
-		r = ctrl_pods_deletion_order(m, active, nactive, true);
+		_cleanup_json_ cJSON *related = NULL;
+
+		r = rs_related_pods(m, rs, ns, &related);
+		if (r < 0)
+			return r;
+		r = ctrl_pods_deletion_order(m, active, nactive, related, true);
 		if (r < 0)
 			return r;
 		for (size_t i = 0; i < nactive - (size_t)want; i++) {

@@ -133,7 +133,7 @@ struct pod_rank {
 	bool ready;
 	int phase; /* Pending 0 < Unknown 1 < Running 2 */
 	int32_t cost; /* pod-deletion-cost */
-	size_t colocated; /* active pods of the set on the same node, itself included */
+	size_t colocated; /* active related pods on the same node (unscheduled: never compared) */
 	int64_t ready_at; /* s, 0: unknown (not ready, or no transition time) */
 	int64_t created; /* s, 0: unknown */
 	/* what times compare by, the lower first: floor(log2(ns since)) (-1: not in the past) on
@@ -210,22 +210,55 @@ static int pod_rank_cmp(const void *pa, const void *pb)
 	return strcmp(a->name, b->name); /* Kubernetes leaves it open; one order on every node */
 }
 
-static int node_cmp(const void *pa, const void *pb)
+static int str_cmp(const void *pa, const void *pb)
 {
-	const struct pod_rank *const *a = pa, *const *b = pb;
-
-	return strcmp((*a)->node, (*b)->node);
+	return strcmp(*(const char *const *)pa, *(const char *const *)pb);
 }
 
-int ctrl_pods_deletion_order(struct ctrl_mgr *m, cJSON **pods, size_t npods, bool ranked)
+/* How many of the n sorted strings v are s. */
+static size_t sorted_count(const char *const *v, size_t n, const char *s)
+{
+	size_t lo = 0, hi = n, first;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(v[mid], s) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	first = lo;
+	for (hi = n; lo < hi;) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(v[mid], s) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo - first;
+}
+
+int ctrl_pods_deletion_order(struct ctrl_mgr *m, cJSON **pods, size_t npods,
+			     const cJSON *related, bool ranked)
 {
 	int64_t now_s = (int64_t)(ctrl_now_ms(m) / 1000);
 	_cleanup_free_ struct pod_rank *r = calloc(npods + 1, sizeof(*r));
-	_cleanup_free_ struct pod_rank **by_node = calloc(npods + 1, sizeof(*by_node));
+	size_t nrel = 0;
+	_cleanup_free_ const char **rel_nodes =
+		calloc((size_t)cJSON_GetArraySize(related) + 1, sizeof(*rel_nodes));
 	cJSON *cs;
 
-	if (!r || !by_node)
+	if (!r || !rel_nodes)
 		return -ENOMEM;
+	/* rank: the active related pods on the pod's node */
+	if (!ranked)
+		related = NULL;
+	cJSON_ArrayForEach(cs, related)
+	{
+		if (ctrl_pod_active(cs))
+			rel_nodes[nrel++] = json_str(cs, "spec.nodeName", "");
+	}
+	qsort(rel_nodes, nrel, sizeof(*rel_nodes), str_cmp);
 	for (size_t i = 0; i < npods; i++) {
 		static const char *const phases[] = { "Pending", "Unknown", "Running" };
 		const char *phase = json_str(pods[i], "status.phase", "Pending");
@@ -254,16 +287,7 @@ int ctrl_pods_deletion_order(struct ctrl_mgr *m, cJSON **pods, size_t npods, boo
 			if (n > p->restarts)
 				p->restarts = n;
 		}
-		by_node[i] = p;
-	}
-	/* rank: the active pods on the same node (unscheduled ones share "", never compared) */
-	if (ranked)
-		qsort(by_node, npods, sizeof(*by_node), node_cmp);
-	for (size_t i = 0, j; ranked && i < npods; i = j) {
-		for (j = i; j < npods && streq(by_node[j]->node, by_node[i]->node); j++)
-			;
-		for (size_t k = i; k < j; k++)
-			by_node[k]->colocated = j - i;
+		p->colocated = sorted_count(rel_nodes, nrel, p->node);
 	}
 	qsort(r, npods, sizeof(*r), pod_rank_cmp);
 	for (size_t i = 0; i < npods; i++)

@@ -12,6 +12,7 @@
 
 #include "api/object.h"
 #include "lib/json.h"
+#include "lib/util.h"
 #include "sched/controller.h"
 #include "sched/ctrl-internal.h"
 #include "sched/store.h"
@@ -1132,32 +1133,38 @@ static void members_env_close(struct members_env *env)
 	store_close(env->s);
 }
 
-/* One Running, Ready pod "<owner>-<node>" controlled by owner on each node, labelled app=web; the
- * later the node in the list, the earlier its pod was created and turned ready. The clock is
- * then a month later. */
-static void pod_per_node(struct store *s, const char *api_version, const char *kind,
-			 const char *owner, const char *uid, const char *const *nodes, size_t n)
-{
-	char buf[2048], pod[64];
+#define POD_CLOCK_END_MS (1700000000000ULL + 30 * 24 * 3600 * 1000ULL)
 
-	for (size_t i = 0; i < n; i++) {
+/* One Running, Ready pod "<owner>-<node>" controlled by owner on each node, with the labels
+ * (JSON); the later the node in the list, the earlier its pod was created and turned ready, 4x
+ * as long before the end (100 s ready for the first, then 400 s ...: other log2 buckets). The
+ * clock is then at the end. */
+static void pod_per_node(struct store *s, const char *api_version, const char *kind,
+			 const char *owner, const char *uid, const char *labels,
+			 const char *const *nodes, size_t n)
+{
+	char buf[2048], pod[64], ready[32];
+	uint64_t ago_s = 100;
+
+	for (size_t i = 0; i < n; i++, ago_s *= 4) {
 		snprintf(pod, sizeof(pod), "%s-%s", owner, nodes[i]);
 		snprintf(buf, sizeof(buf),
 			 "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\","
-			 "\"namespace\":\"default\",\"labels\":{\"app\":\"web\"},\"ownerReferences\":"
+			 "\"namespace\":\"default\",\"labels\":%s,\"ownerReferences\":"
 			 "[{\"apiVersion\":\"%s\",\"kind\":\"%s\",\"name\":\"%s\",\"uid\":\"%s\","
 			 "\"controller\":true}]},\"spec\":{\"nodeName\":\"%s\",\"containers\":"
 			 "[{\"name\":\"c\",\"image\":\"busybox\"}]}}",
-			 pod, api_version, kind, owner, uid, nodes[i]);
-		now_ms = 1700000000000ULL + (n - i) * 3600 * 1000;
+			 pod, labels, api_version, kind, owner, uid, nodes[i]);
+		now_ms = POD_CLOCK_END_MS - 2 * ago_s * 1000;
 		create_json(s, buf, NULL, 0);
+		util_rfc3339((int64_t)(POD_CLOCK_END_MS / 1000 - ago_s), ready, sizeof(ready));
 		snprintf(buf, sizeof(buf),
 			 "{\"phase\":\"Running\",\"conditions\":[{\"type\":\"Ready\",\"status\":"
-			 "\"True\",\"lastTransitionTime\":\"2023-11-1%zuT00:00:00Z\"}]}",
-			 n - i);
+			 "\"True\",\"lastTransitionTime\":\"%s\"}]}",
+			 ready);
 		set_status(s, "pods", pod, buf);
 	}
-	now_ms = 1700000000000ULL + 30 * 24 * 3600 * 1000ULL;
+	now_ms = POD_CLOCK_END_MS;
 }
 
 /*
@@ -1187,7 +1194,8 @@ static void test_scale_down_deletes_unreachable_nodes_pods_first(void **state)
 		 rs);
 	create_json(s, buf, uid, sizeof(uid));
 	/* one Running, Ready pod on each node; n3's and n4's were created and ready first */
-	pod_per_node(s, "apps/v1", "ReplicaSet", rs, uid, nodes, ARRAY_SIZE(nodes));
+	pod_per_node(s, "apps/v1", "ReplicaSet", rs, uid, "{\"app\":\"web\"}", nodes,
+		     ARRAY_SIZE(nodes));
 	ctrl_mgr_run(ctrl, NULL);
 	assert_int_equal(get_int(s, "replicasets.apps", rs, "status.readyReplicas"), 4);
 
@@ -1246,7 +1254,8 @@ static void test_job_parallelism_lowered_deletes_dead_nodes_pod(void **state)
 		 "\"image\":\"busybox\"}]}}}}",
 		 job);
 	create_json(s, buf, uid, sizeof(uid));
-	pod_per_node(s, "batch/v1", "Job", job, uid, nodes, ARRAY_SIZE(nodes));
+	pod_per_node(s, "batch/v1", "Job", job, uid, "{\"app\":\"web\"}", nodes,
+		     ARRAY_SIZE(nodes));
 	ctrl_mgr_run(ctrl, NULL);
 	assert_int_equal(get_int(s, "jobs.batch", job, "status.active"), 3);
 
@@ -1265,6 +1274,61 @@ static void test_job_parallelism_lowered_deletes_dead_nodes_pod(void **state)
 		assert_true(exists(s, "pods", pod));
 	}
 
+	members_env_close(&env);
+}
+
+/*
+ * Doubled-up pods are counted over the pods of every ReplicaSet of the same Deployment, as
+ * Kubernetes' getIndirectlyRelatedPods: the old ReplicaSet's pods are on n1 and n2, the new one's
+ * on n2, so scaling the old one down takes its pod on n2 (though it is older and ready longer).
+ */
+static void test_scale_down_counts_sibling_replicasets_pods(void **state)
+{
+	static const char *const nodes[] = { "n1", "n2", "n3" };
+	char d[32], rs[2][32], uid[2][64], duid[64], buf[2048], pod[64];
+	static const char *const revs[] = { "old", "new" };
+	struct members_env env;
+
+	members_env_open(&env, nodes, ARRAY_SIZE(nodes));
+	/* n2 reconciles the Deployment and the new ReplicaSet (here: nobody), n1 the old one */
+	name_owned_by(env.mem, "deployments.apps", "web", "n2", d, sizeof(d));
+	name_owned_by(env.mem, "replicasets.apps", "old", "n1", rs[0], sizeof(rs[0]));
+	name_owned_by(env.mem, "replicasets.apps", "new", "n2", rs[1], sizeof(rs[1]));
+	snprintf(buf, sizeof(buf),
+		 "{\"apiVersion\":\"apps/v1\",\"kind\":\"Deployment\",\"metadata\":{\"name\":\"%s\","
+		 "\"namespace\":\"default\"},\"spec\":{\"replicas\":2,\"selector\":{\"matchLabels\":"
+		 "{\"app\":\"web\"}},\"template\":{\"metadata\":{\"labels\":{\"app\":\"web\"}},"
+		 "\"spec\":{\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}}}}",
+		 d);
+	create_json(env.s, buf, duid, sizeof(duid));
+	for (int i = 0; i < 2; i++) {
+		char labels[64];
+
+		snprintf(labels, sizeof(labels), "{\"app\":\"web\",\"rev\":\"%s\"}", revs[i]);
+		snprintf(buf, sizeof(buf),
+			 "{\"apiVersion\":\"apps/v1\",\"kind\":\"ReplicaSet\",\"metadata\":{\"name\":"
+			 "\"%s\",\"namespace\":\"default\",\"ownerReferences\":[{\"apiVersion\":"
+			 "\"apps/v1\",\"kind\":\"Deployment\",\"name\":\"%s\",\"uid\":\"%s\","
+			 "\"controller\":true}]},\"spec\":{\"replicas\":%d,\"selector\":"
+			 "{\"matchLabels\":%s},\"template\":{\"metadata\":{\"labels\":%s},\"spec\":"
+			 "{\"containers\":[{\"name\":\"c\",\"image\":\"busybox\"}]}}}}",
+			 rs[i], d, duid, 2 - i, labels, labels);
+		create_json(env.s, buf, uid[i], sizeof(uid[i]));
+		/* old: n1's pod the newer; new: one on n2 */
+		pod_per_node(env.s, "apps/v1", "ReplicaSet", rs[i], uid[i], labels,
+			     i ? nodes + 1 : nodes, 2 - (size_t)i);
+	}
+	ctrl_mgr_run(env.ctrl, NULL);
+	assert_int_equal(get_int(env.s, "replicasets.apps", rs[0], "status.readyReplicas"), 2);
+
+	rs_scale_to(env.s, rs[0], 1);
+	ctrl_mgr_run(env.ctrl, NULL);
+	snprintf(pod, sizeof(pod), "%s-n2", rs[0]);
+	assert_false(exists(env.s, "pods", pod));
+	snprintf(pod, sizeof(pod), "%s-n1", rs[0]);
+	assert_true(exists(env.s, "pods", pod));
+	snprintf(pod, sizeof(pod), "%s-n2", rs[1]);
+	assert_true(exists(env.s, "pods", pod));
 	members_env_close(&env);
 }
 
@@ -1288,17 +1352,31 @@ static cJSON *rank_pod(const char *name, const char *uid, const char *node, cons
 	return p;
 }
 
-static void assert_order(struct ctrl_mgr *ctrl, cJSON **pods, size_t n, const char *want)
+/* Sort pods ranked by themselves and the `nextra` pods on extra_node (a sibling's), as the
+ * ReplicaSet does; the names in order are want. Frees the pods. */
+static void assert_order_with(struct ctrl_mgr *ctrl, cJSON **pods, size_t n,
+			      const char *extra_node, int nextra, const char *want)
 {
+	_cleanup_json_ cJSON *related = cJSON_CreateArray();
 	char got[256] = "";
 
-	assert_int_equal(ctrl_pods_deletion_order(ctrl, pods, n, true), 0);
+	for (size_t i = 0; i < n; i++)
+		cJSON_AddItemToArray(related, cJSON_Duplicate(pods[i], true));
+	for (int i = 0; i < nextra; i++)
+		cJSON_AddItemToArray(related,
+				     rank_pod("sibling", "us", extra_node, NULL, "", NULL, NULL));
+	assert_int_equal(ctrl_pods_deletion_order(ctrl, pods, n, related, true), 0);
 	for (size_t i = 0; i < n; i++)
 		snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", i ? " " : "",
 			 json_str(pods[i], "metadata.name", ""));
 	assert_string_equal(got, want);
 	for (size_t i = 0; i < n; i++)
 		cJSON_Delete(pods[i]);
+}
+
+static void assert_order(struct ctrl_mgr *ctrl, cJSON **pods, size_t n, const char *want)
+{
+	assert_order_with(ctrl, pods, n, NULL, 0, want);
 }
 
 /* The rules of Kubernetes' order the scale-down lacked: pod-deletion-cost, doubled-up pods,
@@ -1324,11 +1402,15 @@ static void test_deletion_order_rules(void **state)
 	p[2] = rank_pod("cneg", "u3", "n3", t0, t0, NULL, "-01");
 	assert_order(ctrl, p, 3, "cneg cbad c10");
 
-	/* more pods of the set on the node first */
+	/* more related pods on the node first: the set's own, and a sibling ReplicaSet's */
 	p[0] = rank_pod("alone", "u1", "n1", t0, "2023-11-14T22:13:00Z", NULL, NULL);
 	p[1] = rank_pod("pair1", "u2", "n2", t0, t0, NULL, NULL);
 	p[2] = rank_pod("pair2", "u3", "n2", t0, t0, NULL, NULL);
 	assert_order(ctrl, p, 3, "pair1 pair2 alone");
+	p[0] = rank_pod("alone", "u1", "n1", t0, "2023-11-14T22:13:00Z", NULL, NULL);
+	p[1] = rank_pod("pair1", "u2", "n2", t0, t0, NULL, NULL);
+	p[2] = rank_pod("pair2", "u3", "n2", t0, t0, NULL, NULL);
+	assert_order_with(ctrl, p, 3, "n1", 2, "alone pair1 pair2");
 
 	/* the container that restarted most, not the sum over containers */
 	p[0] = rank_pod("sum6", "u1", "n1", t0, t0, "{\"restartCount\":3},{\"restartCount\":3}",
@@ -1368,6 +1450,7 @@ int main(void)
 		cmocka_unit_test(test_scale_down_deletes_unreachable_nodes_pods_first),
 		cmocka_unit_test(test_deletion_order_rules),
 		cmocka_unit_test(test_job_parallelism_lowered_deletes_dead_nodes_pod),
+		cmocka_unit_test(test_scale_down_counts_sibling_replicasets_pods),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
