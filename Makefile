@@ -221,6 +221,11 @@ $(BUILD)/bench-store: tools/bench/bench-store.c $(BUILD)/libshoal.a
 bench-store: $(BUILD)/bench-store
 	$(BUILD)/bench-store
 
+# a receiver's store work per merged create (tools/bench/bench-merge.c)
+$(BUILD)/bench-merge: tools/bench/bench-merge.c $(BUILD)/libshoal.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libshoal.a $(LDLIBS)
+
 # placement on a simulated 1,000-node cluster and the admission over-commit race
 # (tools/bench/bench-sched.c)
 $(BUILD)/bench-sched: tools/bench/bench-sched.c $(BUILD)/libshoal.a

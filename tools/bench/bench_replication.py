@@ -204,6 +204,15 @@ def cpu_s(pid):
         return None
 
 
+def minflt(pid):
+    """Minor page faults of a whole process so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rpartition(")")[2].split()[7])
+    except (OSError, ValueError, TypeError, IndexError):
+        return 0
+
+
 def metric(nd, name):
     try:
         return float(nd.metrics().get(name, 0))
@@ -307,6 +316,8 @@ def main():
         # 1b. the same on one node of the cluster
         if 1 in steps:
             cpu0 = [cpu_s(nd.pid()) or 0 for nd in nodes]
+            flt0 = [minflt(nd.pid()) for nd in nodes]
+            rss0 = [rss_kib(nd.pid()) for nd in nodes]
             perf1 = []
             if a.perf1:
                 recv = next(nd for nd in nodes if nd is not writer)
@@ -314,7 +325,7 @@ def main():
                     perf1.append(subprocess.Popen(
                         ["perf", "record"]
                         + (["--call-graph", "dwarf,16384"] if a.perf1_dwarf else ["-g"])
-                        + ["-F", "499", "-o", out, "-p", str(nd.pid())],
+                        + ["-F", os.environ.get("PERF_F", "499"), "-o", out, "-p", str(nd.pid())],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
                 time.sleep(0.5)
             pushes0 = metric(writer, "shoal_repl_pushes_sent_total")
@@ -352,6 +363,11 @@ def main():
                               f"{1e6 * (c - x) / a.creates:.0f}"
                               for nd, x, c in zip(nodes, cpu0, cpu2))
                   + f"; load {os.getloadavg()[0]:.1f}", flush=True)
+            print("  minor page faults a create (RSS growth in pages a create): "
+                  + ", ".join(f"{nd.short}{'*' if nd is writer else ''} "
+                              f"{(minflt(nd.pid()) - f) / a.creates:.2f} "
+                              f"({(rss_kib(nd.pid()) - r) / 4 / a.creates:.2f})"
+                              for nd, f, r in zip(nodes, flt0, rss0)), flush=True)
         # 2. write -> visible on every node
         lat, missing = [], 0
         if 2 in steps:
