@@ -65,6 +65,7 @@ struct entry {
 	struct tomb *tomb;    /* set when obj is NULL */
 	uint64_t dig;         /* this key's share of its digest bucket */
 	uint32_t bucket;      /* store_key_bucket(), set by entry_new() */
+	int64_t row;          /* its row's rowid in SQLite (store_db.c) */
 	const char *name;     /* points into ns[] */
 	char ns[];
 };
@@ -106,7 +107,8 @@ enum {
 	ST_BEGIN,
 	ST_COMMIT,
 	ST_ROLLBACK,
-	ST_PUT,
+	ST_PUT,    /* the whole row (an UPDATE by rowid, an INSERT for a new key) */
+	ST_INSERT, /* used by ST_PUT */
 	ST_STATUS,
 	ST_DROP,
 	ST_META,
@@ -118,6 +120,10 @@ enum {
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_MAX];
+	int nparams[ST_MAX]; /* sqlite3_bind_parameter_count() of each */
+	/* the next rowid a new key's row gets: above every row's, never handed out twice (a
+	 * rolled-back insert leaves its entry holding one) */
+	int64_t next_row;
 	char *node_name;
 	store_clock_fn clock;
 	void *clock_data;
@@ -163,6 +169,8 @@ struct store {
 
 /* A register write, as it goes to SQLite. */
 struct row {
+	int64_t rowid; /* the key's entry's */
+	bool fresh;    /* a key not in the index before: no row yet */
 	const char *resource, *ns, *name, *uid;
 	uint64_t rv;
 	const char *spec;
@@ -304,7 +312,7 @@ int db_commit(struct store *s); /* rolls back on failure */
 /* Commit the bulk transaction, if open; its events are then deliverable (store_dispatch). */
 int db_bulk_end(struct store *s);
 void db_rollback(struct store *s);
-int db_drop(struct store *s, const char *resource, const char *ns, const char *name);
+int db_drop(struct store *s, int64_t rowid);
 int db_floor(struct store *s, uint64_t seq);
 int store_load(struct store *s);
 uint64_t store_wall(struct store *s);

@@ -11,39 +11,47 @@
 #include "lib/util.h"
 #include "sched/store-internal.h"
 
+#define OBJ_COLS                                                                               \
+	"resource, ns, name, uid, rv, spec, spec_hlc, spec_node, status, status_hlc, "          \
+	"status_node, deleted, born, sticky, status_term"
+/* the key's row by rowid (the entry's); the key's columns must match it too */
+#define OBJ_ROW "WHERE rowid = ?16 AND resource = ?1 AND ns = ?2 AND name = ?3"
+
+/*
+ * Every statement binds the row's columns as ?1..?15 in OBJ_COLS order and the rowid as ?16.
+ * The in-memory index is the only index: each key's entry keeps its row's rowid, so a write is
+ * one B-tree operation (no (resource, ns, name) index to keep); new rows get rowids from
+ * s->next_row, above every row's (store_load).
+ */
 static const char *const store_sql[ST_MAX] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
-	[ST_PUT] = "INSERT INTO objects(resource, ns, name, uid, rv, spec, spec_hlc, spec_node, "
-		   "status, status_hlc, status_node, deleted, born, sticky, status_term) "
-		   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
-		   "ON CONFLICT(resource, ns, name) DO UPDATE SET uid = excluded.uid, "
-		   "rv = excluded.rv, spec = excluded.spec, spec_hlc = excluded.spec_hlc, "
-		   "spec_node = excluded.spec_node, status = excluded.status, "
-		   "status_hlc = excluded.status_hlc, status_node = excluded.status_node, "
-		   "deleted = excluded.deleted, born = excluded.born, sticky = excluded.sticky, "
-		   "status_term = excluded.status_term",
+	[ST_PUT] = "UPDATE objects SET uid = ?4, rv = ?5, spec = ?6, spec_hlc = ?7, "
+		   "spec_node = ?8, status = ?9, status_hlc = ?10, status_node = ?11, "
+		   "deleted = ?12, born = ?13, sticky = ?14, status_term = ?15 " OBJ_ROW,
+	[ST_INSERT] = "INSERT INTO objects(rowid, " OBJ_COLS ") "
+		      "VALUES(?16, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
 	[ST_STATUS] = "UPDATE objects SET rv = ?5, status = ?9, status_hlc = ?10, "
-		      "status_node = ?11, status_term = ?15 "
-		      "WHERE resource = ?1 AND ns = ?2 AND name = ?3",
-	[ST_DROP] = "DELETE FROM objects WHERE resource = ?1 AND ns = ?2 AND name = ?3 "
-		    "AND deleted = 1",
+		      "status_node = ?11, status_term = ?15 " OBJ_ROW,
+	[ST_DROP] = "DELETE FROM objects WHERE rowid = ?16 AND deleted = 1",
 	[ST_META] = "UPDATE meta SET seq = ?1, hlc = ?2 WHERE id = 1",
 	[ST_FLOOR] = "UPDATE meta SET seq = max(seq, ?1) WHERE id = 1",
 };
 
-/* born and sticky came with replication; older files get the columns on open */
+#define OBJ_TABLE                                                                              \
+	" (resource TEXT NOT NULL, ns TEXT NOT NULL, name TEXT NOT NULL,"                       \
+	" uid TEXT NOT NULL, rv INTEGER NOT NULL,"                                              \
+	" spec TEXT NOT NULL, spec_hlc INTEGER NOT NULL, spec_node TEXT NOT NULL,"              \
+	" status TEXT, status_hlc INTEGER NOT NULL DEFAULT 0, status_node TEXT,"                \
+	" deleted INTEGER NOT NULL DEFAULT 0,"                                                  \
+	" born INTEGER NOT NULL DEFAULT 0, sticky TEXT,"                                        \
+	" status_term INTEGER NOT NULL DEFAULT 0)"
+
+/* born and sticky came with replication; older files get the columns on open, and lose the
+ * PRIMARY KEY (resource, ns, name) index they were made with (db_migrate) */
 static const char store_schema[] =
-	"CREATE TABLE IF NOT EXISTS objects ("
-	" resource TEXT NOT NULL, ns TEXT NOT NULL, name TEXT NOT NULL,"
-	" uid TEXT NOT NULL, rv INTEGER NOT NULL,"
-	" spec TEXT NOT NULL, spec_hlc INTEGER NOT NULL, spec_node TEXT NOT NULL,"
-	" status TEXT, status_hlc INTEGER NOT NULL DEFAULT 0, status_node TEXT,"
-	" deleted INTEGER NOT NULL DEFAULT 0,"
-	" born INTEGER NOT NULL DEFAULT 0, sticky TEXT,"
-	" status_term INTEGER NOT NULL DEFAULT 0,"
-	" PRIMARY KEY (resource, ns, name));"
+	"CREATE TABLE IF NOT EXISTS objects" OBJ_TABLE ";"
 	"CREATE TABLE IF NOT EXISTS meta ("
 	" id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hlc INTEGER NOT NULL);";
 
@@ -62,9 +70,11 @@ static int db_step_done(sqlite3_stmt *st)
 	return r == SQLITE_DONE ? 0 : -EIO;
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *t, size_t len)
+static void bind_text(struct store *s, int op, int i, const char *t, size_t len)
 {
-	if (i > sqlite3_bind_parameter_count(st))
+	sqlite3_stmt *st = s->st[op];
+
+	if (i > s->nparams[op])
 		return;
 	if (t)
 		sqlite3_bind_text(st, i, t, (int)len, SQLITE_STATIC);
@@ -72,17 +82,30 @@ static void bind_text(sqlite3_stmt *st, int i, const char *t, size_t len)
 		sqlite3_bind_null(st, i);
 }
 
-static void bind_int(sqlite3_stmt *st, int i, uint64_t v)
+static void bind_int(struct store *s, int op, int i, uint64_t v)
 {
-	if (i <= sqlite3_bind_parameter_count(st))
-		sqlite3_bind_int64(st, i, (sqlite3_int64)v);
+	if (i <= s->nparams[op])
+		sqlite3_bind_int64(s->st[op], i, (sqlite3_int64)v);
 }
 
-static void bind_key(sqlite3_stmt *st, const char *resource, const char *ns, const char *name)
+static void bind_row(struct store *s, int op, const struct row *w)
 {
-	bind_text(st, 1, resource, strlen(resource));
-	bind_text(st, 2, ns, strlen(ns));
-	bind_text(st, 3, name, strlen(name));
+	bind_text(s, op, 1, w->resource, strlen(w->resource));
+	bind_text(s, op, 2, w->ns, strlen(w->ns));
+	bind_text(s, op, 3, w->name, strlen(w->name));
+	bind_text(s, op, 4, w->uid, w->uid ? strlen(w->uid) : 0);
+	bind_int(s, op, 5, w->rv);
+	bind_text(s, op, 6, w->spec, w->spec_len);
+	bind_int(s, op, 7, w->spec_hlc);
+	bind_text(s, op, 8, w->spec_node, w->spec_node ? strlen(w->spec_node) : 0);
+	bind_text(s, op, 9, w->status, w->status_len);
+	bind_int(s, op, 10, w->status_hlc);
+	bind_text(s, op, 11, w->status_node, w->status_node ? strlen(w->status_node) : 0);
+	bind_int(s, op, 12, w->deleted);
+	bind_int(s, op, 13, w->born);
+	bind_text(s, op, 14, w->sticky, w->sticky ? strlen(w->sticky) : 0);
+	bind_int(s, op, 15, w->status_term);
+	bind_int(s, op, 16, (uint64_t)w->rowid);
 }
 
 int db_begin(struct store *s)
@@ -115,30 +138,29 @@ int db_commit(struct store *s)
  * commit's rv and HLC, so the sequence and the clock are recovered as the maxima over rows
  * (plus the meta row); whoever deletes rows (tombstone collection) raises meta first.
  */
+/*
+ * ST_PUT writes the whole row: an UPDATE of the entry's row, an INSERT for a fresh key, or an
+ * INSERT with the entry's rowid when its row is not there (its insert was in a merge
+ * transaction that rolled back while the index kept the key).
+ */
 int db_write(struct store *s, int op, const struct row *w, struct err *e)
 {
-	sqlite3_stmt *st = s->st[op];
 	int r;
 
 	if (s->fault && (r = s->fault(s->fault_data, w->resource, w->ns, w->name)) < 0)
 		return err_set(e, r, 500, "InternalError", "store: %s", strerror(-r));
-	bind_key(st, w->resource, w->ns, w->name);
-	bind_text(st, 4, w->uid, w->uid ? strlen(w->uid) : 0);
-	bind_int(st, 5, w->rv);
-	bind_text(st, 6, w->spec, w->spec_len);
-	bind_int(st, 7, w->spec_hlc);
-	bind_text(st, 8, w->spec_node, w->spec_node ? strlen(w->spec_node) : 0);
-	bind_text(st, 9, w->status, w->status_len);
-	bind_int(st, 10, w->status_hlc);
-	bind_text(st, 11, w->status_node, w->status_node ? strlen(w->status_node) : 0);
-	bind_int(st, 12, w->deleted);
-	bind_int(st, 13, w->born);
-	bind_text(st, 14, w->sticky, w->sticky ? strlen(w->sticky) : 0);
-	bind_int(st, 15, w->status_term);
+	if (op == ST_PUT && w->fresh)
+		op = ST_INSERT;
+	bind_row(s, op, w);
 
 	if (!s->batch && db_begin(s) < 0)
 		return db_err(s, e);
-	r = db_step_done(st);
+	r = db_step_done(s->st[op]);
+	if (r == 0 && op == ST_PUT && sqlite3_changes(s->db) == 0) {
+		op = ST_INSERT;
+		bind_row(s, op, w);
+		r = db_step_done(s->st[op]);
+	}
 	if (r == 0 && sqlite3_changes(s->db) != 1)
 		r = -EIO;
 	if (r < 0) {
@@ -157,15 +179,15 @@ void db_rollback(struct store *s)
 	db_step_done(s->st[ST_ROLLBACK]);
 }
 
-int db_drop(struct store *s, const char *resource, const char *ns, const char *name)
+int db_drop(struct store *s, int64_t rowid)
 {
-	bind_key(s->st[ST_DROP], resource, ns, name);
+	bind_int(s, ST_DROP, 16, (uint64_t)rowid);
 	return db_step_done(s->st[ST_DROP]);
 }
 
 int db_floor(struct store *s, uint64_t seq)
 {
-	bind_int(s->st[ST_FLOOR], 1, seq);
+	bind_int(s, ST_FLOOR, 1, seq);
 	return db_step_done(s->st[ST_FLOOR]);
 }
 
@@ -176,7 +198,39 @@ uint64_t store_wall(struct store *s)
 	return s->clock ? s->clock(s->clock_data) : util_now_ms();
 }
 
-static int store_load_row(struct store *s, sqlite3_stmt *q)
+/*
+ * A key's second row (only a bug could leave one: the index is the only thing keeping keys
+ * unique): the later insert, the higher rowid, is the key's state; the earlier entry goes and
+ * its row is deleted after the scan.
+ */
+struct load_dups {
+	int64_t *v;
+	size_t n;
+};
+
+static int load_forget(struct store *s, struct entry *e, struct load_dups *d)
+{
+	int64_t *v = reallocarray(d->v, d->n + 1, sizeof(*v));
+
+	if (!v)
+		return -ENOMEM;
+	d->v = v;
+	d->v[d->n++] = e->row;
+	e->res->dig[e->bucket] ^= e->dig;
+	htab_del(s, e);
+	if (e->obj) {
+		res_remove(e->res, e);
+		store_obj_unref(&e->obj->pub);
+		s->live--;
+	} else {
+		free(e->tomb);
+		s->tombstones--;
+	}
+	free(e);
+	return 0;
+}
+
+static int store_load_row(struct store *s, sqlite3_stmt *q, struct load_dups *dups)
 {
 	const char *resource = (const char *)sqlite3_column_text(q, 0);
 	const char *ns = (const char *)sqlite3_column_text(q, 1);
@@ -195,6 +249,7 @@ static int store_load_row(struct store *s, sqlite3_stmt *q)
 	uint64_t born = (uint64_t)sqlite3_column_int64(q, 12);
 	const char *sticky = (const char *)sqlite3_column_text(q, 13);
 	uint64_t status_term = (uint64_t)sqlite3_column_int64(q, 14);
+	int64_t rowid = sqlite3_column_int64(q, 15);
 	_cleanup_json_ cJSON *spec_tree = NULL, *status_tree = NULL;
 	_cleanup_(view_deletep) cJSON *view = NULL;
 	struct spec_out sp = { 0 };
@@ -258,7 +313,9 @@ static int store_load_row(struct store *s, sqlite3_stmt *q)
 			return -ENOMEM;
 	}
 	h = key_hash(s, resource, ns, name);
-	e = entry_new(r, ns, name, h);
+	e = entry_find(s, r, ns, name, h);
+	ret = e ? load_forget(s, e, dups) : 0;
+	e = ret == 0 ? entry_new(r, ns, name, h) : NULL;
 	if (!e) {
 		if (o)
 			store_obj_unref(&o->pub);
@@ -267,10 +324,13 @@ static int store_load_row(struct store *s, sqlite3_stmt *q)
 	}
 	e->obj = o;
 	e->tomb = t;
+	e->row = rowid;
+	if (rowid >= s->next_row)
+		s->next_row = rowid + 1;
 	key_digest_update(e);
 	htab_add(s, e);
 	if (o) {
-		res_insert(r, e);
+		res_append(r, e); /* sorted at the end of the load */
 		s->live++;
 	} else {
 		s->tombstones++;
@@ -278,11 +338,39 @@ static int store_load_row(struct store *s, sqlite3_stmt *q)
 	return 0;
 }
 
+/* Delete the rows load_forget() left, above the sequence they may hold the maximum of. */
+static int load_drop_dups(struct store *s, const struct load_dups *d)
+{
+	sqlite3_stmt *q = NULL;
+	int r = 0;
+
+	if (!d->n)
+		return 0;
+	if (db_begin(s) < 0 || db_floor(s, s->rv) < 0 ||
+	    sqlite3_prepare_v2(s->db, "DELETE FROM objects WHERE rowid = ?1", -1, &q, NULL) !=
+		    SQLITE_OK) {
+		db_rollback(s);
+		return -EIO;
+	}
+	for (size_t i = 0; r == 0 && i < d->n; i++) {
+		sqlite3_bind_int64(q, 1, d->v[i]);
+		r = db_step_done(q);
+	}
+	sqlite3_finalize(q);
+	if (r < 0) {
+		db_rollback(s);
+		return r;
+	}
+	return db_commit(s);
+}
+
 int store_load(struct store *s)
 {
+	struct load_dups dups = { 0 };
 	sqlite3_stmt *q = NULL;
 	int r;
 
+	s->next_row = 1;
 	r = sqlite3_prepare_v2(s->db, "SELECT seq, hlc FROM meta WHERE id = 1", -1, &q, NULL);
 	if (r != SQLITE_OK)
 		return -EIO;
@@ -292,22 +380,25 @@ int store_load(struct store *s)
 	}
 	sqlite3_finalize(q);
 
-	r = sqlite3_prepare_v2(s->db,
-			       "SELECT resource, ns, name, uid, rv, spec, spec_hlc, spec_node, status,"
-			        " status_hlc, status_node, deleted, born, sticky, status_term FROM objects"
-			       " ORDER BY resource, ns, name",
-			       -1, &q, NULL);
+	/* in rowid order (a table scan); each resource's keys are sorted once at the end */
+	r = sqlite3_prepare_v2(s->db, "SELECT " OBJ_COLS ", rowid FROM objects ORDER BY rowid", -1,
+			       &q, NULL);
 	if (r != SQLITE_OK)
 		return -EIO;
 	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
-		r = store_load_row(s, q);
-		if (r < 0) {
-			sqlite3_finalize(q);
-			return r;
-		}
+		r = store_load_row(s, q, &dups);
+		if (r < 0)
+			break;
 	}
 	sqlite3_finalize(q);
-	return r == SQLITE_DONE ? 0 : -EIO;
+	for (size_t i = 0; i < s->nres; i++)
+		res_settle(s->res[i]);
+	if (r == SQLITE_DONE)
+		r = load_drop_dups(s, &dups);
+	else if (r >= 0)
+		r = -EIO;
+	free(dups.v);
+	return r;
 }
 
 static bool db_has_column(struct store *s, const char *table, const char *col)
@@ -323,6 +414,38 @@ static bool db_has_column(struct store *s, const char *table, const char *col)
 		found = streq((const char *)sqlite3_column_text(q, 0), col);
 	sqlite3_finalize(q);
 	return found;
+}
+
+/*
+ * Files from before 2026-12-03 have PRIMARY KEY (resource, ns, name), an index every write
+ * had to keep as well as the table: the rows move to a table without it, in one transaction
+ * (a kill before its commit leaves the old table as it was). Rowids are kept.
+ */
+static int db_unkey(struct store *s)
+{
+	sqlite3_stmt *q = NULL;
+	bool keyed = false;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM pragma_index_list('objects')", -1, &q,
+			       NULL) != SQLITE_OK)
+		return -EIO;
+	keyed = sqlite3_step(q) == SQLITE_ROW;
+	sqlite3_finalize(q);
+	if (!keyed)
+		return 0;
+	if (sqlite3_exec(s->db,
+			 "BEGIN IMMEDIATE;"
+			 "CREATE TABLE objects_unkeyed" OBJ_TABLE ";"
+			 "INSERT INTO objects_unkeyed(rowid, " OBJ_COLS ")"
+			 " SELECT rowid, " OBJ_COLS " FROM objects;"
+			 "DROP TABLE objects;"
+			 "ALTER TABLE objects_unkeyed RENAME TO objects;"
+			 "COMMIT;",
+			 NULL, NULL, NULL) != SQLITE_OK) {
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+		return -EIO;
+	}
+	return 0;
 }
 
 /* Files from before replication lack born/sticky; a new file's sequence starts at its base. */
@@ -343,6 +466,9 @@ static int db_migrate(struct store *s)
 			 "ALTER TABLE objects ADD COLUMN status_term INTEGER NOT NULL DEFAULT 0;",
 			 NULL, NULL, NULL) != SQLITE_OK)
 		return -EIO;
+	r = db_unkey(s);
+	if (r < 0)
+		return r;
 	if (sqlite3_prepare_v2(s->db, "INSERT OR IGNORE INTO meta(id, seq, hlc) VALUES (1, ?1, 0)",
 			       -1, &q, NULL) != SQLITE_OK)
 		return -EIO;
@@ -390,6 +516,7 @@ int db_open(struct store *s, const char *path)
 			r = -EIO;
 			return r;
 		}
+		s->nparams[i] = sqlite3_bind_parameter_count(s->st[i]);
 	}
 	return 0;
 }
@@ -399,8 +526,8 @@ void db_close(struct store *s)
 {
 	db_bulk_end(s);
 	if (s->st[ST_META]) {
-		sqlite3_bind_int64(s->st[ST_META], 1, (sqlite3_int64)s->rv);
-		sqlite3_bind_int64(s->st[ST_META], 2, (sqlite3_int64)s->hlc.last);
+		bind_int(s, ST_META, 1, s->rv);
+		bind_int(s, ST_META, 2, s->hlc.last);
 		db_step_done(s->st[ST_META]);
 	}
 	for (int i = 0; i < ST_MAX; i++)

@@ -383,7 +383,7 @@ int store_tombstones_collect(struct store *s, uint64_t horizon_hlc)
 	r = db_floor(s, s->rv);
 	for (size_t i = 0; r == 0 && i < n; i++)
 		if (!v[i]->obj && v[i]->tomb->hlc < horizon_hlc)
-			r = db_drop(s, v[i]->res->name, v[i]->ns, v[i]->name);
+			r = db_drop(s, v[i]->row);
 	if (r < 0) {
 		db_rollback(s);
 		return -EIO;

@@ -413,8 +413,11 @@ int key_commit(struct store *s, struct res *r, struct entry *ent, const char *ns
 		free(t);
 		return err_internal(e, -ENOMEM);
 	}
-	if (fresh)
+	if (fresh) {
 		ent = entry_new(r, ns, name, h);
+		if (ent)
+			ent->row = s->next_row++;
+	}
 	rc = ent ? res_reserve(r) : -ENOMEM;
 	if (rc == 0 && visible)
 		rc = ring_reserve(s);
@@ -430,6 +433,8 @@ int key_commit(struct store *s, struct res *r, struct entry *ent, const char *ns
 	}
 	rc = db_write(s, status_only ? ST_STATUS : ST_PUT,
 		      &(struct row){
+			      .rowid = ent->row,
+			      .fresh = fresh,
 			      .resource = r->name,
 			      .ns = ns,
 			      .name = name,

@@ -497,6 +497,18 @@ static void test_tombstones(void **state)
 	node_close(&b);
 }
 
+static int64_t sql_count(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *q = NULL;
+	int64_t n = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		n = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	return n;
+}
+
 /* A file from before replication (no born/sticky columns) opens and keeps its sequence. */
 static void test_old_file_migrates(void **state)
 {
@@ -536,6 +548,11 @@ static void test_old_file_migrates(void **state)
 	node_open(&a, "a", path, false);
 	assert_int_equal(store_rv(a.s), 8);
 	node_close(&a);
+	/* the (resource, ns, name) index went with the migration; the rows stayed */
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sql_count(db, "SELECT count(*) FROM pragma_index_list('objects')"), 0);
+	assert_int_equal(sql_count(db, "SELECT count(*) FROM objects"), 2);
+	sqlite3_close(db);
 }
 
 /* Merged state (born, sticky fields, versions) is what a reopened store loads back. */
@@ -859,6 +876,114 @@ static void test_bulk_rollback_reuses_no_rv(void **state)
 	assert_int_equal(store_get(b.s, "pods", "default", m.v[0].r.name, &o), -ENOENT);
 	node_close(&b);
 	msgs_free(&m);
+	node_close(&a);
+}
+
+/*
+ * The index is the only thing that keeps keys unique in the file: a key's entry keeps its
+ * row's rowid. After a rolled-back batch the index still holds keys whose rows are gone; the
+ * next write of such a key inserts its row again (with its rowid), and a reopened store has
+ * one row per key.
+ */
+static void test_rows_after_rollback(void **state)
+{
+	const char *path = *state;
+	struct node a = { 0 }, b = { 0 };
+	struct msgs m = { 0 };
+	struct store *s = NULL;
+	struct store_obj *o = NULL;
+	sqlite3 *db = NULL;
+	char bad[8];
+	struct store_options opt = {
+		.path = path,
+		.node_name = "b",
+		.clock = node_now,
+		.clock_data = &b,
+		.fault = fail_name,
+		.fault_data = bad,
+	};
+	_cleanup_json_ cJSON *p = NULL, *t = NULL;
+
+	b.now = T0;
+	node_open(&a, "a", NULL, false);
+	source_pods(&a, &m, "p", 10);
+	snprintf(bad, sizeof(bad), "%s", m.v[9].r.name);
+	assert_int_equal(store_open(&opt, &s), 0);
+	/* the batch fails at its last register: rolled back, the index keeps the others */
+	{
+		struct store_reg regs[10];
+
+		for (size_t k = 0; k < 10; k++)
+			regs[k] = m.v[k].r;
+		assert_true(store_merge(s, regs, 10, NULL) < 0);
+	}
+	assert_int_equal(store_get(s, "pods", "default", m.v[0].r.name, &o), 0);
+	store_obj_unref(o);
+	/* an edit of a key whose row was rolled back writes its row again */
+	p = pod(m.v[0].r.name, "edited", NULL, false);
+	assert_int_equal(store_update(s, "pods", "default", m.v[0].r.name, p, 0, NULL, NULL), 0);
+	/* the same register again commits nothing (the index has it): as before, its row is
+	 * back only with the key's next write, or anti-entropy after a restart */
+	assert_int_equal(store_merge(s, &m.v[1].r, 1, NULL), 0);
+	s = store_close(s);
+
+	node_open(&b, "b", path, false);
+	t = get(&b, m.v[0].r.name);
+	assert_non_null(t);
+	assert_string_equal(json_str(t, "metadata.labels.app", ""), "edited");
+	assert_int_equal(store_get(b.s, "pods", "default", m.v[2].r.name, &o), -ENOENT);
+	node_close(&b);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sql_count(db, "SELECT count(*) FROM objects"), 1);
+	sqlite3_close(db);
+	msgs_free(&m);
+	node_close(&a);
+}
+
+/*
+ * Should a file ever hold two rows of one key, the later one (higher rowid) is the key's state
+ * when it loads, and the earlier row is deleted.
+ */
+static void test_duplicate_row_loads_once(void **state)
+{
+	const char *path = *state;
+	struct node a = { 0 };
+	_cleanup_json_ cJSON *p = pod("p", "one", NULL, false), *q = pod("q", "q", NULL, false);
+	_cleanup_json_ cJSON *t = NULL;
+	sqlite3 *db = NULL;
+	uint64_t rv;
+
+	node_open(&a, "a", path, false);
+	assert_int_equal(store_create(a.s, "pods", "default", "p", p, NULL, NULL), 0);
+	assert_int_equal(store_create(a.s, "pods", "default", "q", q, NULL, NULL), 0);
+	rv = store_rv(a.s);
+	node_close(&a);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+				      "INSERT INTO objects(rowid, resource, ns, name, uid, rv, spec,"
+				      " spec_hlc, spec_node, status, status_hlc, status_node, deleted,"
+				      " born, sticky, status_term)"
+				      " SELECT 100, resource, ns, name, uid, rv + 5,"
+				      " replace(spec, '\"one\"', '\"two\"'), spec_hlc + 1, spec_node,"
+				      " status, status_hlc, status_node, deleted, born, sticky,"
+				      " status_term FROM objects WHERE name = 'p'",
+				      NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+
+	node_open(&a, "a", path, false);
+	assert_int_equal(a.events, 0);
+	t = get(&a, "p");
+	assert_non_null(t);
+	assert_string_equal(json_str(t, "metadata.labels.app", ""), "two");
+	assert_true(store_rv(a.s) >= rv + 4);
+	node_close(&a);
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sql_count(db, "SELECT count(*) FROM objects"), 2);
+	assert_int_equal(sql_count(db, "SELECT rowid FROM objects WHERE name = 'p'"), 100);
+	sqlite3_close(db);
+	node_open(&a, "a", path, false);
+	assert_true(store_rv(a.s) >= rv + 4);
 	node_close(&a);
 }
 
@@ -1565,6 +1690,9 @@ int main(void)
 		cmocka_unit_test(test_rv_bases),
 		cmocka_unit_test_setup_teardown(test_tombstones, tmp_setup, tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_old_file_migrates, tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_rows_after_rollback, tmp_setup, tmp_teardown),
+		cmocka_unit_test_setup_teardown(test_duplicate_row_loads_once, tmp_setup,
+						tmp_teardown),
 		cmocka_unit_test_setup_teardown(test_merged_state_persists, tmp_setup, tmp_teardown),
 		cmocka_unit_test(test_merge_batch_order),
 		cmocka_unit_test(test_bulk_holds_events),
