@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 #include <cmocka.h>
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include "lib/json.h"
@@ -987,6 +988,57 @@ static void test_duplicate_row_loads_once(void **state)
 	node_close(&a);
 }
 
+/* The cluster-constant hashes, computed here as specified: a keyed BLAKE2b-128 with the key
+ * "shoal/registers/digest/v1" (the bucket of a key; a dump line's bodies=). */
+static void test_digest_hashes_fixed(void **state)
+{
+	static const unsigned char key[crypto_generichash_KEYBYTES] = "shoal/registers/digest/v1";
+	const char *body = "{\"metadata\":{\"name\":\"p\",\"uid\":\"u1\"}}";
+	unsigned char out[crypto_generichash_BYTES_MIN], len[8];
+	crypto_generichash_state st;
+	struct node a = { 0 };
+	uint32_t b;
+	uint64_t h;
+	char want[64];
+	_cleanup_free_ char *d = NULL;
+	struct store_reg r = {
+		.kind = STORE_REG_SPEC,
+		.resource = "pods",
+		.ns = "default",
+		.name = "p",
+		.uid = "u1",
+		.born = HLC_MAKE(T0 - 10, 0),
+		.hlc = HLC_MAKE(T0 - 10, 0),
+		.node = "b",
+		.body = body,
+		.body_len = strlen(body),
+	};
+
+	crypto_generichash_init(&st, key, sizeof(key), sizeof(out));
+	crypto_generichash_update(&st, (const unsigned char *)"pods", 5);
+	crypto_generichash_update(&st, (const unsigned char *)"default", 8);
+	crypto_generichash_update(&st, (const unsigned char *)"p", 2);
+	crypto_generichash_final(&st, out, sizeof(out));
+	memcpy(&b, out, sizeof(b));
+	assert_int_equal(store_key_bucket("pods", "default", "p"), b % STORE_DIGEST_BUCKETS);
+
+	node_open(&a, "a", NULL, false);
+	assert_int_equal(store_merge(a.s, &r, 1, NULL), 1);
+	d = dump(&a);
+	crypto_generichash_init(&st, key, sizeof(key), sizeof(out));
+	for (int i = 0; i < 8; i++)
+		len[i] = (unsigned char)(strlen(body) >> (8 * i));
+	crypto_generichash_update(&st, len, 8);
+	crypto_generichash_update(&st, (const unsigned char *)body, strlen(body));
+	memset(len, 0, sizeof(len));
+	crypto_generichash_update(&st, len, 8);
+	crypto_generichash_final(&st, out, sizeof(out));
+	memcpy(&h, out, sizeof(h));
+	snprintf(want, sizeof(want), "bodies=%016" PRIx64 "\n", h);
+	assert_non_null(strstr(d, want));
+	node_close(&a);
+}
+
 /*
  * Random local writes on three stores; each write's registers go to a log, and every store
  * takes messages from the log in its own random order (some twice, some in batches, a status
@@ -1683,6 +1735,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_merge_applies_once),
+		cmocka_unit_test(test_digest_hashes_fixed),
 		cmocka_unit_test(test_merge_clock_ahead),
 		cmocka_unit_test(test_merge_uid_aware),
 		cmocka_unit_test(test_merge_sticky),
