@@ -178,12 +178,22 @@ static bool key_is(const char *k, const char *kend, const char *lit)
 	return (size_t)(kend - k) == n + 2 && !memcmp(k + 1, lit, n);
 }
 
-/*
- * The layout of a received spec text as spec_print() would make it (a ends where the
- * resourceVersion would go, before metadata's closing brace), or false: not canonical, a
- * status or resourceVersion member, no metadata object, or a second one.
- */
-bool store_spec_layout_as_received(const char *text, size_t len, struct layout *l)
+/* Where the first metadata.uid, metadata.labels and spec values are, [x, x_end), if any. */
+struct canon_fields {
+	const char *uid, *uid_end, *labels, *labels_end, *spec, *spec_end;
+};
+
+static void note_first(const char *k, const char *kend, const char *lit, const char *v,
+		       const char *vend, const char **at, const char **at_end)
+{
+	if (!*at && key_is(k, kend, lit)) {
+		*at = v;
+		*at_end = vend;
+	}
+}
+
+/* store_spec_layout_as_received(), noting the values of f (NULL: none) on the way */
+static bool layout_scan(const char *text, size_t len, struct layout *l, struct canon_fields *f)
 {
 	const char *p = text, *end = text + len, *close = NULL;
 
@@ -192,7 +202,7 @@ bool store_spec_layout_as_received(const char *text, size_t len, struct layout *
 	if (*p == '}')
 		return false;
 	while (p < end) {
-		const char *k = p, *kend = canon_string(p, end);
+		const char *k = p, *kend = canon_string(p, end), *v;
 
 		if (!kend || kend >= end || *kend != ':')
 			return false;
@@ -209,8 +219,16 @@ bool store_spec_layout_as_received(const char *text, size_t len, struct layout *
 				if (!mkend || mkend >= end || *mkend != ':' ||
 				    key_is(mk, mkend, "resourceVersion"))
 					return false;
-				p = canon_value(mkend + 1, end, 2);
-				if (!p || p >= end || (*p == ',' && ++p >= end))
+				v = mkend + 1;
+				p = canon_value(v, end, 2);
+				if (!p || p >= end)
+					return false;
+				if (f) {
+					note_first(mk, mkend, "uid", v, p, &f->uid, &f->uid_end);
+					note_first(mk, mkend, "labels", v, p, &f->labels,
+						   &f->labels_end);
+				}
+				if (*p == ',' && ++p >= end)
 					return false;
 				if (*p != '}' && p[-1] != ',')
 					return false;
@@ -219,9 +237,12 @@ bool store_spec_layout_as_received(const char *text, size_t len, struct layout *
 				return false;
 			close = p++;
 		} else {
+			v = p;
 			p = canon_value(p, end, 1);
 			if (!p)
 				return false;
+			if (f)
+				note_first(k, kend, "spec", v, p, &f->spec, &f->spec_end);
 		}
 		if (p >= end)
 			return false;
@@ -239,6 +260,16 @@ bool store_spec_layout_as_received(const char *text, size_t len, struct layout *
 		.b_len = (size_t)(end - 1 - close),
 	};
 	return true;
+}
+
+/*
+ * The layout of a received spec text as spec_print() would make it (a ends where the
+ * resourceVersion would go, before metadata's closing brace), or false: not canonical, a
+ * status or resourceVersion member, no metadata object, or a second one.
+ */
+bool store_spec_layout_as_received(const char *text, size_t len, struct layout *l)
+{
+	return layout_scan(text, len, l, NULL);
 }
 
 /*
@@ -398,30 +429,27 @@ static int canon_plain_string(const char *v, const char *vend, char *out, size_t
 static int merge_commit_text(struct store *s, struct res *r, const char *ns,
 			     const struct store_reg *in, uint64_t h)
 {
-	const char *end = in->body + in->body_len, *top = in->body, *meta = NULL, *spec = NULL;
-	const char *v = NULL, *vend = NULL, *mend = NULL, *send = NULL;
+	const char *v = NULL, *vend = NULL;
 	_cleanup_json_ cJSON *labels = NULL;
+	struct canon_fields f = { 0 };
 	char uid[128], node[256];
 	bool has_node = false;
 	struct layout l;
 	int rc;
 
-	if (!store_spec_layout_as_received(in->body, in->body_len, &l))
-		return 0;
-	if (!canon_member(top, end, "metadata", &meta, &mend))
+	/* canonical, with metadata (the first uid, labels and spec noted on the way) */
+	if (!layout_scan(in->body, in->body_len, &l, &f))
 		return 0;
 	/* the uid as cJSON would decode it: plain, nonempty and the register's */
-	if (!canon_member(meta, mend, "uid", &v, &vend) ||
-	    canon_plain_string(v, vend, uid, sizeof(uid)) != 1 || !uid[0] ||
+	if (!f.uid || canon_plain_string(f.uid, f.uid_end, uid, sizeof(uid)) != 1 || !uid[0] ||
 	    !streq(uid, in->uid))
 		return 0;
-	if (canon_member(meta, mend, "labels", &v, &vend) && *v == '{') {
-		labels = cJSON_ParseWithLength(v, (size_t)(vend - v));
+	if (f.labels && *f.labels == '{') {
+		labels = cJSON_ParseWithLength(f.labels, (size_t)(f.labels_end - f.labels));
 		if (!labels)
 			return -ENOMEM;
 	}
-	if (canon_member(top, end, "spec", &spec, &send) && *spec == '{' &&
-	    canon_member(spec, send, "nodeName", &v, &vend)) {
+	if (f.spec && *f.spec == '{' && canon_member(f.spec, f.spec_end, "nodeName", &v, &vend)) {
 		rc = canon_plain_string(v, vend, node, sizeof(node));
 		if (rc < 0)
 			return 0;
