@@ -491,9 +491,9 @@ int db_open(struct store *s, const char *path)
 	/* WAL + synchronous=NORMAL: a commit survives a process kill; a power cut may lose the
 	 * last commits but never corrupts the file. Exclusive locking: one daemon per state dir,
 	 * and no lock syscalls per transaction. Checkpoints (each with fsyncs) every 32 MiB of
-	 * WAL rather than every 4 MiB. The 8 MiB page cache holds the primary-key index of
-	 * 100,000 keys (about 4 MiB): a catch-up inserts keys in random order (by digest bucket),
-	 * and with 2 MiB most inserts read an index page back from the file. */
+	 * WAL rather than every 4 MiB. The 8 MiB page cache was sized for the (resource, ns,
+	 * name) index of 100,000 keys that files had until 2026-12-03 (db_unkey); a write now
+	 * reads the table's B-tree pages of its rowid only. */
 	r = sqlite3_exec(s->db,
 			 "PRAGMA locking_mode = EXCLUSIVE; PRAGMA busy_timeout = 200;"
 			 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
