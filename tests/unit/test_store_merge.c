@@ -836,6 +836,21 @@ static int fail_name(void *userdata, const char *resource, const char *ns, const
 	return strcmp(name, (const char *)userdata) == 0 ? -EIO : 0;
 }
 
+/* node b's store at path, on b's clock, whose writes of the key named bad fail */
+static void open_failing(const char *path, struct node *b, char *bad, struct store **s)
+{
+	struct store_options opt = {
+		.path = path,
+		.node_name = "b",
+		.clock = node_now,
+		.clock_data = b,
+		.fault = fail_name,
+		.fault_data = bad,
+	};
+
+	assert_int_equal(store_open(&opt, s), 0);
+}
+
 /*
  * A write failing in SQLite mid-bulk rolls the whole bulk back; its events (already in the
  * index) go out, and a reopened store reuses none of their rvs.
@@ -850,20 +865,12 @@ static void test_bulk_rollback_reuses_no_rv(void **state)
 	struct store_obj *o = NULL;
 	struct store *s = NULL;
 	char bad[8];
-	struct store_options opt = {
-		.path = path,
-		.node_name = "b",
-		.clock = node_now,
-		.clock_data = &b,
-		.fault = fail_name,
-		.fault_data = bad,
-	};
 
 	b.now = T0;
 	node_open(&a, "a", NULL, false);
 	source_pods(&a, &m, "p", 30);
 	snprintf(bad, sizeof(bad), "%s", m.v[25].r.name);
-	assert_int_equal(store_open(&opt, &s), 0);
+	open_failing(path, &b, bad, &s);
 	assert_int_equal(store_watch_add(s, "pods", 0, seen_fn, &x, &w), 0);
 	assert_int_equal(hold(s, &m, 0, 20), 20);
 	assert_int_equal(x.n, 0);
@@ -895,21 +902,13 @@ static void test_rows_after_rollback(void **state)
 	struct store_obj *o = NULL;
 	sqlite3 *db = NULL;
 	char bad[8];
-	struct store_options opt = {
-		.path = path,
-		.node_name = "b",
-		.clock = node_now,
-		.clock_data = &b,
-		.fault = fail_name,
-		.fault_data = bad,
-	};
 	_cleanup_json_ cJSON *p = NULL, *t = NULL;
 
 	b.now = T0;
 	node_open(&a, "a", NULL, false);
 	source_pods(&a, &m, "p", 10);
 	snprintf(bad, sizeof(bad), "%s", m.v[9].r.name);
-	assert_int_equal(store_open(&opt, &s), 0);
+	open_failing(path, &b, bad, &s);
 	/* the batch fails at its last register: rolled back, the index keeps the others */
 	{
 		struct store_reg regs[10];
