@@ -78,11 +78,20 @@ struct gossip {
 	uint8_t dgram[65536], plain[65536];
 };
 
+/* A refcounted byte buffer: a request's plaintext, kept by the connections it was sent on to
+ * send it again once, or a sealed frame, referenced by the output buffers it is written from */
+struct gbuf {
+	int refs;
+	size_t len;
+	uint8_t p[];
+};
+
 struct gconn {
 	struct gconn *next, *prev;
 	struct gossip *g;
 	struct bufferevent *bev;
 	bool inbound;
+	bool up; /* established: accepted, or connected */
 	bool rx_started; /* a byte of the current reply (outbound) or request arrived */
 	bool rd_idle;	 /* inbound: between requests (the long read timeout is set) */
 	struct swim_addr peer;
@@ -91,8 +100,7 @@ struct gconn {
 	/* outbound, parked for reuse (registered channels) */
 	struct gconn *inext, *iprev;
 	bool idle, reused, retried;
-	uint8_t *req; /* the request's plaintext, kept to send it again once */
-	size_t req_len;
+	struct gbuf *req; /* the request's plaintext (channel byte first), to send it again once */
 	/* outbound */
 	uint8_t channel;
 	uint64_t token;	   /* GOSSIP_CH_SWIM */
@@ -552,6 +560,30 @@ static void env_on_event(void *ud, const struct swim_event *ev)
  * place under GOSSIP_MAX_INBOUND.
  */
 
+static struct gbuf *gbuf_new(size_t len)
+{
+	struct gbuf *b = malloc(sizeof(*b) + len);
+
+	if (b) {
+		b->refs = 1;
+		b->len = len;
+	}
+	return b;
+}
+
+static void gbuf_unref(struct gbuf *b)
+{
+	if (b && --b->refs == 0)
+		free(b);
+}
+
+static void gbuf_unref_cb(const void *data, size_t len, void *arg)
+{
+	gbuf_unref(arg);
+}
+
+DEFINE_CLEANUP_FUNC(struct gbuf, gbuf_unref)
+
 static void idle_unlink(struct gconn *c)
 {
 	struct gossip *g = c->g;
@@ -588,7 +620,7 @@ static void gconn_free(struct gconn *c)
 		sodium_memzero(c->kreply, c->kreply_len + 1);
 	free(c->kreply);
 	free(c->node);
-	free(c->req);
+	gbuf_unref(c->req);
 	free(c);
 }
 
@@ -606,6 +638,8 @@ static uint32_t stream_timeout(const struct gossip *g)
 
 static void keyop_reply(struct keyop *k, const char *node, const uint8_t *buf, ssize_t len);
 static int frame_write(struct gconn *c, uint8_t channel, const void *buf, size_t len);
+static int frame_seal(struct gossip *g, const struct gbuf *plain, struct gbuf **ret);
+static int frame_send(struct gconn *c, struct gbuf *f);
 static struct gconn *stream_connect(struct gossip *g, const struct swim_addr *to);
 
 /* Park an outbound connection whose request was answered; false: close it instead. */
@@ -628,9 +662,7 @@ static bool idle_park(struct gconn *c)
 			old = old->inext;
 		gconn_free(old);
 	}
-	free(c->req);
-	c->req = NULL;
-	c->req_len = 0;
+	gbuf_unref(TAKE_PTR(c->req));
 	c->reply_fn = NULL;
 	c->reply_ctx = NULL;
 	c->need = 0;
@@ -675,21 +707,23 @@ static void idle_close_addr(struct gossip *g, const struct swim_addr *to)
 static bool gconn_retry(struct gconn *c, int err)
 {
 	struct gossip *g = c->g;
+	_cleanup_(gbuf_unrefp) struct gbuf *f = NULL;
 	struct gconn *n;
 
 	if (!c->reused || c->retried || c->rx_started || !c->req || err == -ETIMEDOUT)
+		return false;
+	if (frame_seal(g, c->req, &f) < 0)
 		return false;
 	n = stream_connect(g, &c->peer);
 	if (!n)
 		return false;
 	n->channel = c->channel;
 	n->retried = true;
-	if (frame_write(n, n->channel, c->req, c->req_len) < 0) {
+	if (frame_send(n, f) < 0) {
 		gconn_free(n);
 		return false;
 	}
 	n->req = TAKE_PTR(c->req);
-	n->req_len = c->req_len;
 	n->reply_fn = c->reply_fn;
 	n->reply_ctx = c->reply_ctx;
 	g->stream_retries++;
@@ -728,27 +762,88 @@ static void gconn_finish(struct gconn *c, const uint8_t *reply, ssize_t len)
 		fn(ctx, reply, len);
 }
 
-static int frame_write(struct gconn *c, uint8_t channel, const void *buf, size_t len)
-{
-	struct gossip *g = c->g;
-	size_t cap = len + 1 + GOSSIP_SEAL_OVERHEAD;
-	_cleanup_free_ uint8_t *plain = malloc(len + 1), *out = malloc(cap + 4);
-	int n;
+/* A frame on the wire: the sealed length (4 bytes, big-endian), then the sealed packet. */
+#define FRAME_PLAIN_AT (4 + GOSSIP_SEAL_PLAIN_AT)
 
-	if (!plain || !out)
-		return -ENOMEM;
-	plain[0] = channel;
-	if (len)
-		memcpy(plain + 1, buf, len);
-	n = gossip_seal(g->crypto, GOSSIP_SEAL_STREAM, util_now_ms(), plain, len + 1, out + 4, cap);
+static struct gbuf *frame_new(size_t plain_len)
+{
+	return gbuf_new(4 + plain_len + GOSSIP_SEAL_OVERHEAD);
+}
+
+/* Seal the plaintext at f->p + FRAME_PLAIN_AT (plain_len bytes) where it lies. */
+static int frame_close(struct gossip *g, struct gbuf *f, size_t plain_len)
+{
+	int n = gossip_seal(g->crypto, GOSSIP_SEAL_STREAM, util_now_ms(), f->p + FRAME_PLAIN_AT,
+			    plain_len, f->p + 4, f->len - 4);
+
 	if (n < 0)
 		return n;
-	out[0] = (uint8_t)(n >> 24);
-	out[1] = (uint8_t)(n >> 16);
-	out[2] = (uint8_t)(n >> 8);
-	out[3] = (uint8_t)n;
-	g->tcp_bytes_out += (uint64_t)n + 4;
-	return bufferevent_write(c->bev, out, (size_t)n + 4) < 0 ? -ENOMEM : 0;
+	f->p[0] = (uint8_t)(n >> 24);
+	f->p[1] = (uint8_t)(n >> 16);
+	f->p[2] = (uint8_t)(n >> 8);
+	f->p[3] = (uint8_t)n;
+	f->len = (size_t)n + 4;
+	return 0;
+}
+
+/* A frame of a request's plaintext (kept: the plaintext is sent again if need be). */
+static int frame_seal(struct gossip *g, const struct gbuf *plain, struct gbuf **ret)
+{
+	struct gbuf *f = frame_new(plain->len);
+	int r;
+
+	if (!f)
+		return -ENOMEM;
+	memcpy(f->p + FRAME_PLAIN_AT, plain->p, plain->len);
+	r = frame_close(g, f, plain->len);
+	if (r < 0) {
+		gbuf_unref(f);
+		return r;
+	}
+	*ret = f;
+	return 0;
+}
+
+/*
+ * Write frame f on c, shared, not copied (the same frame may go to several members: it names
+ * no recipient). On an established connection with nothing waiting before it, it is sent at
+ * once; what the socket does not take (or all of it, on a connection still connecting) waits
+ * in the bufferevent's output, whose write errors and timeouts then apply as for any write.
+ */
+static int frame_send(struct gconn *c, struct gbuf *f)
+{
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	size_t at = 0;
+
+	c->g->tcp_bytes_out += f->len;
+	if (c->up && !evbuffer_get_length(out)) {
+		ssize_t w = send(bufferevent_getfd(c->bev), f->p, f->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (w > 0)
+			at = (size_t)w;
+		if (at == f->len)
+			return 0;
+	}
+	f->refs++;
+	if (evbuffer_add_reference(out, f->p + at, f->len - at, gbuf_unref_cb, f) < 0) {
+		f->refs--;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int frame_write(struct gconn *c, uint8_t channel, const void *buf, size_t len)
+{
+	_cleanup_(gbuf_unrefp) struct gbuf *f = frame_new(len + 1);
+	int r;
+
+	if (!f)
+		return -ENOMEM;
+	f->p[FRAME_PLAIN_AT] = channel;
+	if (len)
+		memcpy(f->p + FRAME_PLAIN_AT + 1, buf, len);
+	r = frame_close(c->g, f, len + 1);
+	return r < 0 ? r : frame_send(c, f);
 }
 
 static void keys_serve(struct gossip *g, const uint8_t *req, size_t len, uint8_t **reply,
@@ -934,8 +1029,10 @@ static void on_conn_event(struct bufferevent *bev, short what, void *arg)
 {
 	struct gconn *c = arg;
 
-	if (what & BEV_EVENT_CONNECTED)
+	if (what & BEV_EVENT_CONNECTED) {
+		c->up = true;
 		return;
+	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
 		int err = (what & BEV_EVENT_TIMEOUT) ? -ETIMEDOUT
 			  : (what & BEV_EVENT_EOF)   ? -ECONNRESET
@@ -952,6 +1049,7 @@ static struct gconn *gconn_new(struct gossip *g, evutil_socket_t fd, bool inboun
 		return NULL;
 	c->g = g;
 	c->inbound = inbound;
+	c->up = inbound;
 	c->bev = bufferevent_socket_new(g->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!c->bev) {
 		free(c);
@@ -1454,49 +1552,95 @@ int gossip_channel_register(struct gossip *g, uint8_t ch, gossip_serve_fn fn, vo
 	return 0;
 }
 
-int gossip_request(struct gossip *g, const char *node, uint8_t ch, const void *req, size_t len,
-		   gossip_reply_fn fn, void *ctx)
+/* A connection for a request to member m: a parked one, or a new one connecting. */
+static int request_conn(struct gossip *g, const struct swim_member *m, struct gconn **ret)
 {
-	const struct swim_member *m = swim_member_find(g->swim, node);
-	size_t nl = strlen(g->node_name);
-	_cleanup_free_ uint8_t *buf = NULL;
-	struct gconn *c;
-	int r;
+	struct gconn *c = idle_take(g, &m->addr);
 
-	if (ch < GOSSIP_CH_REPL || ch >= GOSSIP_CH_MAX || !fn)
-		return -EINVAL;
-	if (!m || m->self || !m->addr.family)
-		return -EHOSTUNREACH;
-	if (nl > 255 || len > GOSSIP_MAX_FRAME - GOSSIP_SEAL_OVERHEAD - 2 - nl)
-		return -EMSGSIZE;
-	buf = malloc(1 + nl + len);
-	if (!buf)
-		return -ENOMEM;
-	buf[0] = (uint8_t)nl;
-	memcpy(buf + 1, g->node_name, nl);
-	if (len)
-		memcpy(buf + 1 + nl, req, len);
-	c = idle_take(g, &m->addr);
 	if (c)
 		c->reused = true;
 	else if (!addr_to_sa(g, &m->addr, &(struct sockaddr_storage){0}))
 		return -EAFNOSUPPORT;
 	else if (!(c = stream_connect(g, &m->addr)))
 		return -ECONNREFUSED;
-	c->channel = ch;
-	r = frame_write(c, ch, buf, 1 + nl + len);
-	if (r < 0) {
-		gconn_free(c);
-		return r;
-	}
-	g->stream_requests++;
-	if (c->reused)
-		g->stream_reused++;
-	c->req = TAKE_PTR(buf);
-	c->req_len = 1 + nl + len;
-	c->reply_fn = fn;
-	c->reply_ctx = ctx;
+	*ret = c;
 	return 0;
+}
+
+int gossip_request_many(struct gossip *g, const char *const *nodes, size_t n, uint8_t ch,
+			const void *req, size_t len, gossip_reply_fn fn, void *const *ctx, int *err)
+{
+	size_t nl = strlen(g->node_name), sent = 0, nto = 0;
+	_cleanup_(gbuf_unrefp) struct gbuf *plain = NULL, *f = NULL;
+	_cleanup_free_ struct swim_addr *to = NULL; /* where f went */
+	int r = 0;
+
+	if (ch < GOSSIP_CH_REPL || ch >= GOSSIP_CH_MAX || !fn)
+		r = -EINVAL;
+	else if (nl > 255 || len > GOSSIP_MAX_FRAME - GOSSIP_SEAL_OVERHEAD - 2 - nl)
+		r = -EMSGSIZE;
+	else if (!(plain = gbuf_new(2 + nl + len)) || !(to = calloc(n, sizeof(*to))))
+		r = -ENOMEM;
+	if (r == 0) {
+		plain->p[0] = ch;
+		plain->p[1] = (uint8_t)nl;
+		memcpy(plain->p + 2, g->node_name, nl);
+		if (len)
+			memcpy(plain->p + 2 + nl, req, len);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct swim_member *m = swim_member_find(g->swim, nodes[i]);
+		_cleanup_(gbuf_unrefp) struct gbuf *own = NULL;
+		struct gbuf *frame = f;
+		struct gconn *c;
+
+		err[i] = r;
+		if (r < 0)
+			continue;
+		if (!m || m->self || !m->addr.family) {
+			err[i] = -EHOSTUNREACH;
+			continue;
+		}
+		/* sealed once, when the first member is known to be reachable; but a process
+		 * reached under two names (a node back with a new name at its old address) would
+		 * refuse the same frame's second copy as a replay: that one is sealed again */
+		for (size_t k = 0; frame && k < nto; k++)
+			if (swim_addr_equal(&to[k], &m->addr))
+				frame = NULL;
+		if (!frame && (err[i] = frame_seal(g, plain, f ? &own : &f)) < 0)
+			continue;
+		if (!frame)
+			frame = own ?: f;
+		if (frame == f)
+			to[nto++] = m->addr;
+		err[i] = request_conn(g, m, &c);
+		if (err[i] < 0)
+			continue;
+		c->channel = ch;
+		err[i] = frame_send(c, frame);
+		if (err[i] < 0) {
+			gconn_free(c);
+			continue;
+		}
+		g->stream_requests++;
+		if (c->reused)
+			g->stream_reused++;
+		plain->refs++;
+		c->req = plain;
+		c->reply_fn = fn;
+		c->reply_ctx = ctx[i];
+		sent++;
+	}
+	return (int)sent;
+}
+
+int gossip_request(struct gossip *g, const char *node, uint8_t ch, const void *req, size_t len,
+		   gossip_reply_fn fn, void *ctx)
+{
+	int err;
+
+	gossip_request_many(g, &node, 1, ch, req, len, fn, &ctx, &err);
+	return err;
 }
 
 /* ---------- leave ---------- */

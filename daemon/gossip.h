@@ -94,6 +94,11 @@ typedef void (*gossip_reply_fn)(void *ctx, const uint8_t *reply, ssize_t len_or_
  * reply, the request is sent again once on a new one: the channel's handler may see it twice. */
 int gossip_request(struct gossip *g, const char *node, uint8_t ch, const void *req, size_t len,
 		   gossip_reply_fn fn, void *ctx);
+/* The same request to n members at once (gossip_request for each), sealed once: a frame names
+ * no recipient, so the same bytes go to every one of them. err[i]: 0, and fn(ctx[i], ...)
+ * follows, or why not. Returns how many were sent. */
+int gossip_request_many(struct gossip *g, const char *const *nodes, size_t n, uint8_t ch,
+			const void *req, size_t len, gossip_reply_fn fn, void *const *ctx, int *err);
 
 /* Replace this node's metadata (a JSON object's text, <= 512 bytes), e.g. once its pod CIDR
  * claim settled: spread with a new incarnation. -EINVAL if too large. */

@@ -138,6 +138,35 @@ static int env_send(void *ud, const char *node, const uint8_t *req, size_t len, 
 	return r;
 }
 
+static void env_send_many(void *ud, const char *const *nodes, size_t n, const uint8_t *req,
+			  size_t len, const uint64_t *tokens, int *err)
+{
+	struct replication *d = ud;
+	_cleanup_free_ struct req_ctx **c = calloc(n, sizeof(*c));
+	size_t k = 0;
+
+	if (c)
+		for (; k < n; k++) {
+			if (!(c[k] = malloc(sizeof(**c))))
+				break;
+			c[k]->link = d->link;
+			c[k]->token = tokens[k];
+		}
+	if (k < n) {
+		for (size_t i = 0; i < n; i++)
+			err[i] = -ENOMEM;
+	} else {
+		gossip_request_many(d->gossip, nodes, n, GOSSIP_CH_REPL, req, len, on_reply,
+				    (void *const *)c, err);
+	}
+	for (size_t i = 0; i < k; i++) {
+		if (err[i] < 0)
+			free(c[i]);
+		else
+			d->link->refs++;
+	}
+}
+
 struct confirm_ctx {
 	struct rlink *link;
 	replication_confirm_fn fn;
@@ -433,6 +462,7 @@ int replication_new(struct event_base *base, const struct replication_opts *o,
 	    .now_ms = env_now,
 	    .rand32 = env_rand,
 	    .send = env_send,
+	    .send_many = env_send_many,
 	    .wake = env_wake,
 	    .on_create_lost = env_create_lost,
 	};

@@ -331,7 +331,8 @@ int gossip_seal(struct gossip_crypto *c, enum gossip_seal_kind kind, uint64_t no
 	le64_put(o + hl, c->session);
 	le64_put(o + hl + 8, ++c->counter);
 	le64_put(o + hl + 16, now_ms);
-	memmove(o + hl + inner, in, len);
+	if (o + hl + inner != (const uint8_t *)in)
+		memmove(o + hl + inner, in, len);
 	/* in place: libsodium allows the ciphertext over the message */
 	crypto_aead_xchacha20poly1305_ietf_encrypt(o + hl, &clen, o + hl, inner + len, ad, adlen,
 						   NULL, h.nonce, c->kr->keys[0].key);

@@ -63,6 +63,9 @@ static_assert(sizeof(struct gossip_seal_inner) == 24, "gossip_seal_inner is froz
 #define GOSSIP_SEAL_TAG 16
 #define GOSSIP_SEAL_OVERHEAD                                                                       \
 	(sizeof(struct gossip_seal_hdr) + sizeof(struct gossip_seal_inner) + GOSSIP_SEAL_TAG)
+/* where the plaintext sits in a sealed packet: gossip_seal() seals in place, without copying,
+ * when `in` is out + GOSSIP_SEAL_PLAIN_AT */
+#define GOSSIP_SEAL_PLAIN_AT (sizeof(struct gossip_seal_hdr) + sizeof(struct gossip_seal_inner))
 /* the largest datagram payload the membership protocol may build */
 #define GOSSIP_MAX_DGRAM_PAYLOAD (GOSSIP_MAX_DGRAM - GOSSIP_SEAL_OVERHEAD)
 
@@ -132,7 +135,8 @@ int gossip_crypto_new(const struct gossip_crypto_opts *o, struct gossip_keyring 
 struct gossip_crypto *gossip_crypto_free(struct gossip_crypto *c);
 
 /* Seal len bytes into out (out_cap >= len + GOSSIP_SEAL_OVERHEAD); returns the sealed length,
- * -EMSGSIZE if it would exceed the kind's maximum or out_cap, -ENOKEY with no key. */
+ * -EMSGSIZE if it would exceed the kind's maximum or out_cap, -ENOKEY with no key. `in` is
+ * either apart from out or exactly out + GOSSIP_SEAL_PLAIN_AT (sealed in place, no copy). */
 int gossip_seal(struct gossip_crypto *c, enum gossip_seal_kind kind, uint64_t now_ms,
 		const void *in, size_t len, void *out, size_t out_cap);
 /*

@@ -835,28 +835,105 @@ static struct msg *queue_take(struct repl *r, struct rmember *m)
 	return out;
 }
 
-static void push_next(struct repl *r, uint32_t idx)
+/* Send msg to the members idx[0..n) (none with a push in flight) with one send_many. */
+static void push_send(struct repl *r, struct msg *msg, const uint32_t *idx, size_t n)
 {
-	struct rmember *m = &r->m[idx];
-	struct msg *msg;
-	int e;
+	const char **nodes = malloc(n * sizeof(*nodes));
+	uint64_t *tokens = malloc(n * sizeof(*tokens));
+	int *err = malloc(n * sizeof(*err));
 
-	while (!m->push_inflight && m->qlen) {
-		msg = queue_take(r, m);
+	if (!nodes || !tokens || !err) {
+		for (size_t i = 0; i < n; i++)
+			queue_drop(&r->m[idx[i]]); /* anti-entropy repairs it */
+		r->st.push_failures += n;
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct rmember *m = &r->m[idx[i]];
+
 		m->push_gen++;
-		e = r->env.send(r->env.ud, m->name, msg->p, msg->len,
-				TOKEN(m->push_gen, KIND_PUSH, idx));
-		if (e < 0) {
+		nodes[i] = m->name;
+		tokens[i] = TOKEN(m->push_gen, KIND_PUSH, idx[i]);
+	}
+	if (r->env.send_many)
+		r->env.send_many(r->env.ud, nodes, n, msg->p, msg->len, tokens, err);
+	else
+		for (size_t i = 0; i < n; i++)
+			err[i] = r->env.send(r->env.ud, nodes[i], msg->p, msg->len, tokens[i]);
+	for (size_t i = 0; i < n; i++) {
+		struct rmember *m = &r->m[idx[i]];
+
+		if (err[i] < 0) {
 			r->st.push_failures++;
-			msg_unref(msg);
 			queue_drop(m);
-			return;
+			continue;
 		}
 		m->push_inflight = true;
 		r->st.pushes_sent++;
 		r->st.push_bytes_sent += msg->len;
-		msg_unref(msg);
 	}
+out:
+	free(nodes);
+	free(tokens);
+	free(err);
+}
+
+/*
+ * Start the next push of each member in idx[0..n) that has none in flight and something
+ * queued. Members whose next message has the same bytes (after a flush, every member that
+ * was idle) get it in one send_many: one seal for all of them.
+ */
+static void push_start(struct repl *r, const uint32_t *idx, size_t n)
+{
+	struct msg **msgs = calloc(n, sizeof(*msgs));
+	uint32_t *group = malloc(n * sizeof(*group));
+
+	if (!msgs || !group) {
+		free(msgs);
+		free(group);
+		for (size_t i = 0; i < n; i++)
+			push_next(r, idx[i]);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct rmember *m = &r->m[idx[i]];
+
+		if (!m->push_inflight && m->qlen)
+			msgs[i] = queue_take(r, m);
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t k = 0;
+
+		if (!msgs[i])
+			continue;
+		for (size_t j = i; j < n; j++) {
+			struct msg *a = msgs[i], *b = msgs[j];
+
+			if (b && (a == b || (a->len == b->len && !memcmp(a->p, b->p, a->len)))) {
+				group[k++] = idx[j];
+				if (j > i) {
+					msg_unref(b);
+					msgs[j] = NULL;
+				}
+			}
+		}
+		push_send(r, msgs[i], group, k);
+		msg_unref(msgs[i]);
+	}
+	free(msgs);
+	free(group);
+}
+
+static void push_next(struct repl *r, uint32_t idx)
+{
+	struct rmember *m = &r->m[idx];
+	struct msg *msg;
+
+	if (m->push_inflight || !m->qlen)
+		return;
+	msg = queue_take(r, m);
+	push_send(r, msg, &idx, 1);
+	msg_unref(msg);
 }
 
 struct chunker {
@@ -931,6 +1008,7 @@ static void chunker_free(struct chunker *c)
 static void flush(struct repl *r)
 {
 	struct chunker c = {.r = r};
+	uint32_t *idx;
 	size_t live = 0;
 
 	r->flush_at = 0;
@@ -954,13 +1032,21 @@ static void flush(struct repl *r)
 		return;
 	}
 	r->st.push_regs_sent += c.regs * live;
+	idx = malloc(live * sizeof(*idx));
+	live = 0;
 	for (size_t i = 0; i < r->nm; i++) {
 		if (!member_live(&r->m[i]))
 			continue;
 		for (size_t j = 0; j < c.nout; j++)
 			queue_add(&r->m[i], c.out[j]);
-		push_next(r, (uint32_t)i);
+		if (idx)
+			idx[live++] = (uint32_t)i;
+		else
+			push_next(r, (uint32_t)i);
 	}
+	if (idx)
+		push_start(r, idx, live);
+	free(idx);
 	chunker_free(&c);
 }
 

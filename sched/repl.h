@@ -68,6 +68,10 @@ struct repl_env {
 	 * The request bytes are only valid during the call.
 	 */
 	int (*send)(void *ud, const char *node, const uint8_t *req, size_t len, uint64_t token);
+	/* optional: the same request to n nodes at once (nodes[i] with tokens[i]; err[i] as send()
+	 * would return for it), e.g. sealed once for all of them; without it, send() for each */
+	void (*send_many)(void *ud, const char *const *nodes, size_t n, const uint8_t *req,
+			  size_t len, const uint64_t *tokens, int *err);
 	/* repl wants repl_tick() called at (or soon after) at_ms; may be called from any repl
 	 * call and from store commits (a local write schedules a push). Optional: without it
 	 * the caller polls repl_next_tick(). */

@@ -2,7 +2,8 @@
 /*
  * Gossip's connections (docs/gossip.md, "Connections"): two daemons' gossip on loopback in one
  * process. Requests on a registered channel reuse one connection; a request on a parked
- * connection whose peer restarted meanwhile is sent again on a new one, not failed.
+ * connection whose peer restarted meanwhile is sent again on a new one, not failed. One request
+ * to several members (gossip_request_many) reaches each of them.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -241,10 +242,59 @@ static void test_reuse_and_restart(void **state)
 	assert_int_equal(last.len, -ECANCELED);
 }
 
+static bool calls_done(struct env *env, void *ud)
+{
+	struct call *c = ud;
+
+	return c[0].done && c[2].done && c[3].done;
+}
+
+static void test_request_many(void **state)
+{
+	struct env *env = *state;
+	const char *nodes[] = {"b", "nobody", "b", "b"};
+	struct call calls[4] = {0};
+	void *ctx[] = {&calls[0], &calls[1], &calls[2], &calls[3]};
+	int err[4];
+	char join[32];
+
+	node_start(env, &env->a, env->port_a, NULL);
+	snprintf(join, sizeof(join), "127.0.0.1:%u", env->port_a);
+	node_start(env, &env->b, env->port_b, join);
+	assert_true(run_until(env, b_alive_on_a, NULL));
+	request(env, "park one", NULL);
+	env->b.served = 0;
+
+	/* b named three times: one request on the parked connection, two on new ones; each
+	 * arrives (the copies after the first are sealed again: b would refuse the same frame
+	 * twice as a replay), the unknown member is refused at once */
+	assert_int_equal(gossip_request_many(env->a.g, nodes, 4, GOSSIP_CH_REPL, "many", 4,
+					     on_reply, ctx, err),
+			 3);
+	assert_int_equal(err[0], 0);
+	assert_int_equal(err[1], -EHOSTUNREACH);
+	assert_int_equal(err[2], 0);
+	assert_int_equal(err[3], 0);
+	assert_false(calls[0].done); /* never from inside the call */
+	assert_true(run_until(env, calls_done, calls));
+	for (int i = 0; i < 4; i++) {
+		if (i == 1) {
+			assert_false(calls[i].done);
+			continue;
+		}
+		assert_int_equal(calls[i].len, 4);
+		assert_memory_equal(calls[i].reply, "many", 4);
+	}
+	assert_int_equal(env->b.served, 3);
+	assert_int_equal(metric(env, "stream_errors_total"), 0);
+	assert_int_equal(metric(env, "stream_idle"), 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_reuse_and_restart, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_request_many, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
