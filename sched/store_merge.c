@@ -603,12 +603,20 @@ static int merge_status(struct store *s, struct entry *ent, const struct store_r
 	return rc < 0 ? rc : MERGE_APPLIED;
 }
 
-static int merge_one(struct store *s, const struct store_reg *in, uint64_t wall)
+/* the index's hash of in's key (0 for a register merge_one() refuses before hashing) */
+static uint64_t reg_hash(const struct store *s, const struct store_reg *in)
+{
+	if (strempty(in->resource) || strempty(in->name))
+		return 0;
+	return key_hash(s, in->resource, in->ns ? in->ns : "", in->name);
+}
+
+/* h: reg_hash(s, in) */
+static int merge_one(struct store *s, const struct store_reg *in, uint64_t h, uint64_t wall)
 {
 	const char *ns = in->ns ? in->ns : "";
 	struct entry *ent;
 	struct res *r;
-	uint64_t h;
 
 	if (strempty(in->resource) || strempty(in->name) || strempty(in->uid) || !in->node ||
 	    (in->kind != STORE_REG_SPEC && in->kind != STORE_REG_STATUS) || in->born > in->hlc)
@@ -622,7 +630,6 @@ static int merge_one(struct store *s, const struct store_reg *in, uint64_t wall)
 	r = res_get(s, in->resource);
 	if (!r)
 		return -ENOMEM;
-	h = key_hash(s, in->resource, ns, in->name);
 	ent = entry_find(s, r, ns, in->name, h);
 	if (in->kind == STORE_REG_SPEC)
 		return merge_spec(s, r, ent, ns, h, in);
@@ -644,12 +651,29 @@ static void settle_all(struct store *s, size_t min)
 static int merge_apply(struct store *s, const struct store_reg *regs, size_t n,
 		       struct store_merge_stats *st, int *last, bool bulk)
 {
-	uint64_t wall = store_wall(s);
+	uint64_t wall = store_wall(s), h[2] = { 0 };
 	int rc = 0;
 
 	s->batch = true;
+	/*
+	 * The index lookups are cache misses (a random hash slot, then a random entry): each is
+	 * prefetched while the registers before it merge, the slot two ahead, its entry one ahead.
+	 */
+	h[0] = n > 0 ? reg_hash(s, &regs[0]) : 0;
+	h[1] = n > 1 ? reg_hash(s, &regs[1]) : 0;
+	__builtin_prefetch(&s->htab[h[0] & (s->hsize - 1)]);
+	__builtin_prefetch(&s->htab[h[1] & (s->hsize - 1)]);
 	for (size_t i = 0; i < n; i++) {
-		int r = merge_one(s, &regs[i], wall);
+		uint64_t hi = h[i & 1];
+		int r;
+
+		if (i + 1 < n)
+			__builtin_prefetch(s->htab[h[(i + 1) & 1] & (s->hsize - 1)]);
+		if (i + 2 < n) {
+			h[i & 1] = reg_hash(s, &regs[i + 2]);
+			__builtin_prefetch(&s->htab[h[i & 1] & (s->hsize - 1)]);
+		}
+		r = merge_one(s, &regs[i], hi, wall);
 
 		*last = r;
 		if (r == MERGE_APPLIED)
