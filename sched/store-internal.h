@@ -201,6 +201,8 @@ struct obj_fields {
 	struct layout l;
 	/* indexed fields */
 	const cJSON *labels;
+	cJSON **labels_take; /* set: obj_new takes *labels_take (an object) instead of a copy of
+				labels, and sets it NULL */
 	const char *node_name, *phase;
 };
 
@@ -230,6 +232,7 @@ struct kstate {
 	uint64_t status_term;
 	bool touch; /* a visible change even if the text is the same (a status claim) */
 	const cJSON *labels;
+	cJSON **labels_take; /* see struct obj_fields */
 	const char *node_name, *phase;
 };
 

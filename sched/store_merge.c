@@ -462,7 +462,7 @@ static int merge_commit_text(struct store *s, struct res *r, const char *ns,
 				.spec_hlc = in->hlc,
 				.spec_node = in->node,
 				.l = l,
-				.labels = labels,
+				.labels_take = &labels, /* parsed for it alone */
 				.node_name = has_node ? node : NULL,
 			},
 			NULL, NULL);

@@ -109,7 +109,10 @@ struct obj_priv *obj_new(const struct obj_fields *f)
 	if (!o)
 		return NULL;
 	memset(o, 0, sizeof(*o));
-	if (cJSON_IsObject(f->labels)) {
+	if (f->labels_take && cJSON_IsObject(*f->labels_take)) {
+		o->pub.labels = *f->labels_take;
+		*f->labels_take = NULL;
+	} else if (cJSON_IsObject(f->labels)) {
 		o->pub.labels = cJSON_Duplicate(f->labels, true);
 		if (!o->pub.labels) {
 			free(o);

@@ -405,6 +405,7 @@ int key_commit(struct store *s, struct res *r, struct entry *ent, const char *ns
 			.sticky = k->sticky,
 			.l = k->l,
 			.labels = k->labels,
+			.labels_take = k->labels_take,
 			.node_name = k->node_name,
 			.phase = k->phase,
 		});
