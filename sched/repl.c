@@ -74,7 +74,7 @@ enum { KIND_PUSH = 1, KIND_ROUND = 2 };
 struct msg {
 	int refs;
 	size_t len;
-	uint8_t p[];
+	uint8_t *p; /* owned: the encoder's buffer, taken as it is */
 };
 
 /* Room for one more element in the array *vp of n used and *cap allocated (doubling from min). */
@@ -95,8 +95,10 @@ static int grow(void *vp, size_t n, size_t *cap, size_t size, size_t min)
 
 static void msg_unref(struct msg *m)
 {
-	if (m && --m->refs == 0)
+	if (m && --m->refs == 0) {
+		free(m->p);
 		free(m);
+	}
 }
 
 struct rmember {
@@ -802,7 +804,12 @@ static struct msg *queue_take(struct repl *r, struct rmember *m)
 		count += push_count(n);
 		k++;
 	}
-	if (k == 1 || !(out = malloc(sizeof(*out) + len))) {
+	out = k > 1 ? malloc(sizeof(*out)) : NULL;
+	if (out && !(out->p = malloc(len))) {
+		free(out);
+		out = NULL;
+	}
+	if (!out) {
 		k = 1;
 		out = first;
 		out->refs++;
@@ -964,17 +971,16 @@ static int chunk_end(struct chunker *c, uint8_t flags)
 	rbuf_set_flags(&c->b, flags);
 	if (rbuf_take(&c->b, &p, &len) < 0)
 		return -ENOMEM;
-	m = malloc(sizeof(*m) + len);
+	m = malloc(sizeof(*m));
 	if (!m) {
 		free(p);
 		return -ENOMEM;
 	}
 	m->refs = 1;
 	m->len = len;
-	memcpy(m->p, p, len);
-	free(p);
+	m->p = p;
 	if (grow(&c->out, c->nout, &c->cap, sizeof(*c->out), 4) < 0) {
-		free(m);
+		msg_unref(m);
 		return -ENOMEM;
 	}
 	c->out[c->nout++] = m;
