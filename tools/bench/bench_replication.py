@@ -265,6 +265,22 @@ def new_cluster(n, tag):
     return c
 
 
+def perf_start(a, nd, out):
+    """`perf record` of one daemon into out with --perf1's settings, running once this returns."""
+    pr = subprocess.Popen(["perf", "record"]
+                          + (["--call-graph", "dwarf,16384"] if a.perf1_dwarf else ["-g"])
+                          + ["-F", os.environ.get("PERF_F", "499"), "-o", out, "-p", str(nd.pid())],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
+    return pr
+
+
+def perf_stop(prs):
+    for pr in prs:
+        pr.send_signal(signal.SIGINT)
+        pr.wait(60)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--nodes", type=int, default=5)
@@ -274,8 +290,8 @@ def main():
     ap.add_argument("--perf", metavar="FILE",
                     help="record the new node with `perf record --call-graph dwarf` into FILE (step 4)")
     ap.add_argument("--perf1", metavar="FILE",
-                    help="record a receiving node (into FILE) and the writer (FILE.writer) with "
-                         "`perf record -g` during step 1")
+                    help="record a receiving node (into FILE), the writer (FILE.writer) and the "
+                         "lone node (FILE.lone) with `perf record -g` during step 1 (PERF_F: Hz)")
     ap.add_argument("--perf1-dwarf", action="store_true",
                     help="--perf1 with DWARF call graphs (the binaries have no frame pointers)")
     ap.add_argument("--client", choices=CLIENTS, default="c",
@@ -296,10 +312,12 @@ def main():
         c = new_cluster(1, "r")
         try:
             lone = c.nodes()[0]
+            perf1 = [perf_start(a, lone, a.perf1 + ".lone")] if a.perf1 else []
             cpu0, ss0 = cpu_s(lone.pid()) or 0, schedstat(lone.pid())
             res["single"], ccpu = create_many(lone, [f"one-{i:06d}" for i in range(a.creates)],
                                               a.client, conns=a.conns)
             cpu, ss1 = (cpu_s(lone.pid()) or 0) - cpu0, schedstat(lone.pid())
+            perf_stop(perf1)
             print(f"lone node: {res['single']:.0f} creates/s; its CPU {cpu:.2f} s "
                   f"({1e6 * cpu / a.creates:.0f} us a create), "
                   f"its {loop_time(ss0, ss1, a.creates / res['single'])}; "
@@ -321,13 +339,8 @@ def main():
             perf1 = []
             if a.perf1:
                 recv = next(nd for nd in nodes if nd is not writer)
-                for nd, out in ((recv, a.perf1), (writer, a.perf1 + ".writer")):
-                    perf1.append(subprocess.Popen(
-                        ["perf", "record"]
-                        + (["--call-graph", "dwarf,16384"] if a.perf1_dwarf else ["-g"])
-                        + ["-F", os.environ.get("PERF_F", "499"), "-o", out, "-p", str(nd.pid())],
-                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-                time.sleep(0.5)
+                perf1 = [perf_start(a, nd, out)
+                         for nd, out in ((recv, a.perf1), (writer, a.perf1 + ".writer"))]
             pushes0 = metric(writer, "shoal_repl_pushes_sent_total")
             ae0 = [ae_bytes(nd) for nd in nodes]
             ss0 = schedstat(writer.pid())
@@ -339,9 +352,7 @@ def main():
             have += a.creates
             t_all = wait_objects(nodes, objects(writer), 120)
             cpu2 = [cpu_s(nd.pid()) or 0 for nd in nodes]
-            for pr in perf1:
-                pr.send_signal(signal.SIGINT)
-                pr.wait(60)
+            perf_stop(perf1)
             print(f"{a.nodes}-node cluster, creates on {writer.short}: {res['cluster']:.0f} "
                   f"creates/s ({100 * res['cluster'] / res['single']:.0f} % of the lone node); "
                   f"{client_cpu(a.client, ccpu, a.creates, res['cluster'])}; the writer's "
