@@ -256,6 +256,18 @@ static uint64_t now_ms(struct repl *r)
 	return r->env.now_ms(r->env.ud);
 }
 
+/* The anti-entropy CPU counter: ae_cpu_add(r, cpu_now(r)) around a round's work. */
+static uint64_t cpu_now(struct repl *r)
+{
+	return r->env.cpu_ns ? r->env.cpu_ns(r->env.ud) : 0;
+}
+
+static void ae_cpu_add(struct repl *r, uint64_t t0)
+{
+	if (r->env.cpu_ns)
+		r->st.ae_cpu_ns += r->env.cpu_ns(r->env.ud) - t0;
+}
+
 static uint64_t rand64(struct repl *r)
 {
 	return (uint64_t)r->env.rand32(r->env.ud) << 32 | r->env.rand32(r->env.ud);
@@ -633,10 +645,13 @@ static bool pend_run(struct repl *r)
 	while (r->phead) {
 		struct pend *p = r->phead;
 		size_t k = p->n - p->done < MERGE_SLICE ? p->n - p->done : MERGE_SLICE;
+		uint64_t c0 = p->repair ? cpu_now(r) : 0;
 		size_t applied = merge(r, p->regs + p->done, k, true);
 
-		if (p->repair)
+		if (p->repair) {
 			r->st.repairs += applied;
+			ae_cpu_add(r, c0);
+		}
 		p->done += k;
 		r->pend_regs -= k;
 		if (p->done == p->n) {
@@ -1200,6 +1215,8 @@ static int round_start(struct repl *r, uint32_t idx)
 	struct round *rd = &r->round;
 	struct repl_buf b;
 	size_t n = store_resource_count(r->s);
+	uint64_t c0 = cpu_now(r);
+	int e = 0;
 
 	if (rd->active)
 		return -EBUSY;
@@ -1219,9 +1236,10 @@ static int round_start(struct repl *r, uint32_t idx)
 	wm_put(r, &b);
 	if (round_send(r, &b, REPL_MSG_DIGESTS) < 0) {
 		round_end(r, false);
-		return -EIO;
+		e = -EIO;
 	}
-	return 0;
+	ae_cpu_add(r, c0);
+	return e;
 }
 
 int repl_sync(struct repl *r, const char *node)
@@ -1632,8 +1650,12 @@ void repl_reply(struct repl *r, uint64_t token, const uint8_t *reply, ssize_t le
 		return;
 	if (TOKEN_KIND(token) == KIND_PUSH)
 		push_reply(r, token, reply, len);
-	else if (TOKEN_KIND(token) == KIND_ROUND)
+	else if (TOKEN_KIND(token) == KIND_ROUND) {
+		uint64_t c0 = cpu_now(r);
+
 		round_reply(r, token, reply, len);
+		ae_cpu_add(r, c0);
+	}
 	wake(r, repl_next_tick(r));
 }
 
@@ -2053,11 +2075,19 @@ int repl_serve(struct repl *r, const char *from, const uint8_t *req, size_t len,
 	enum repl_msg_type type;
 	uint8_t flags;
 	uint32_t count;
+	uint64_t c0 = cpu_now(r);
+	bool ae; /* a round's message (DIGESTS, KEYS, or a PUSH of a round) */
 	int e;
 
 	e = rrd_init(&rd, req, len, &type, &flags, &count);
 	if (e < 0)
 		return e;
+	if (type == REPL_MSG_PUSH) {
+		struct repl_rd peek = rd;
+
+		ae = rrd_varint(&peek) != 0;
+	} else
+		ae = type == REPL_MSG_DIGESTS || type == REPL_MSG_KEYS;
 	/* only members can seal a request: one gossip has not told us about yet is alive */
 	m = member_find(r, from, NULL);
 	if (!m && from && !streq(from, r->self)) {
@@ -2114,6 +2144,8 @@ int repl_serve(struct repl *r, const char *from, const uint8_t *req, size_t len,
 	e = rbuf_take(&out, reply, reply_len);
 	if (e >= 0 && type != REPL_MSG_PUSH && type != REPL_MSG_CONFIRM)
 		r->st.ae_bytes_sent += *reply_len;
+	if (ae)
+		ae_cpu_add(r, c0);
 	wake(r, repl_next_tick(r));
 	return e;
 }
@@ -2317,8 +2349,13 @@ void repl_tick(struct repl *r)
 	if (r->round.active && r->round.draining && r->merged_seq >= r->round.need_seq)
 		round_end(r, true);
 	else if (r->round.active && r->round.step == REPL_MSG_KEYS &&
-		 r->pend_regs < PEND_PIPELINE_MAX && round_keys_fill(r) < 0)
-		round_end(r, false);
+		 r->pend_regs < PEND_PIPELINE_MAX) {
+		uint64_t c0 = cpu_now(r);
+
+		if (round_keys_fill(r) < 0)
+			round_end(r, false);
+		ae_cpu_add(r, c0);
+	}
 	if (now >= r->next_gc) {
 		r->next_gc = now + r->cfg.gc_interval_ms;
 		away_check(r, now);

@@ -81,6 +81,9 @@ struct repl_env {
 	void (*on_create_lost)(void *ud, const char *resource, const char *ns, const char *name,
 			       const char *loser_uid, const char *winner_uid,
 			       const char *winner_node);
+	/* optional: this thread's CPU time in ns (CLOCK_THREAD_CPUTIME_ID), for the anti-entropy
+	 * CPU counter (repl_stats.ae_cpu_ns) */
+	uint64_t (*cpu_ns)(void *ud);
 };
 
 /* Member states as repl sees them (fed from gossip; see repl_member_set). */
@@ -184,6 +187,10 @@ struct repl_stats {
 	 * to hold (a tombstone goes about this long after its horizon) */
 	uint64_t hold_lag_ms;
 	size_t tombstone_snapshots; /* tombstone sets waiting for that */
+	/* CPU time (env.cpu_ns) spent on rounds, both sides: digests, key lists and their hashes,
+	 * encoding, decoding and merging their registers (not sealing, the socket, or committing a
+	 * bulk transaction) */
+	uint64_t ae_cpu_ns;
 };
 void repl_stats_get(struct repl *r, struct repl_stats *ret);
 

@@ -41,6 +41,7 @@ static struct world {
 	bool cut[MAXN][MAXN]; /* partition: from -> to dropped */
 	struct net_msg *head, *tail;
 	uint64_t bytes;
+	uint64_t cpu; /* the fake CPU clock: one ns a reading */
 } W;
 
 struct node {
@@ -56,6 +57,11 @@ struct node {
 static uint64_t w_now(void *ud)
 {
 	return W.now;
+}
+
+static uint64_t w_cpu(void *ud)
+{
+	return ++W.cpu;
 }
 
 static uint32_t w_rand(void *ud)
@@ -164,6 +170,7 @@ static void node_start(struct node *n)
 	    .rand32 = w_rand,
 	    .send = w_send,
 	    .on_create_lost = w_lost,
+	    .cpu_ns = w_cpu,
 	};
 
 	if (!n->s)
@@ -280,12 +287,19 @@ static void test_push(void **state)
 {
 	struct repl_config cfg = {.ae_interval_ms = 1000000};
 	struct repl_stats st;
-	uint64_t rounds;
+	uint64_t rounds, ae_cpu[4];
 
 	world(4, &cfg);
 	run(200); /* the first rounds with the members just met */
 	repl_stats_get(W.nodes[0].r, &st);
 	rounds = st.rounds_started;
+	for (int i = 0; i < 4; i++) {
+		struct repl_stats s;
+
+		repl_stats_get(W.nodes[i].r, &s);
+		assert_true(s.ae_cpu_ns > 0); /* those rounds */
+		ae_cpu[i] = s.ae_cpu_ns;
+	}
 	create(&W.nodes[1], "a", "1");
 	assert_false(has(&W.nodes[2], "a"));
 	run(20);
@@ -306,6 +320,13 @@ static void test_push(void **state)
 	assert_int_equal(st.rounds_started, rounds);
 	assert_true(st.pushes_sent >= 3);
 	assert_true(st.pushes_received >= 2);
+	/* pushes are not anti-entropy: its CPU counter did not move */
+	for (int i = 0; i < 4; i++) {
+		struct repl_stats s;
+
+		repl_stats_get(W.nodes[i].r, &s);
+		assert_int_equal(s.ae_cpu_ns, ae_cpu[i]);
+	}
 	world_end();
 }
 

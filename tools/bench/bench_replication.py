@@ -194,6 +194,20 @@ def ae_bytes(nd):
     return metric(nd, 'shoal_repl_bytes_total{direction="sent",kind="antientropy"}')
 
 
+ROUND_COUNTERS = ("shoal_repl_rounds_started_total", "shoal_repl_rounds_served_total",
+                  "shoal_repl_digest_mismatches_total", "shoal_repl_repairs_total",
+                  "shoal_repl_stale_total", "shoal_repl_antientropy_cpu_microseconds_total")
+
+
+def round_counters(nd):
+    """A node's round counters (ROUND_COUNTERS), for deltas."""
+    try:
+        m = nd.metrics()
+    except OSError:
+        m = {}
+    return [float(m.get(k, 0)) for k in ROUND_COUNTERS]
+
+
 def cpu_s(pid):
     """User + system CPU seconds of a whole process."""
     try:
@@ -251,14 +265,14 @@ def milestones(timeline, target):
     return ", ".join(out)
 
 
-def new_cluster(n, tag):
+def new_cluster(n, tag, extra_args=()):
     c = dc.Cluster(name=tag + secrets.token_hex(4),
                    directory=os.path.join("/tmp", f"shoal-bench-repl-{secrets.token_hex(4)}"),
                    quiet=True)
     if not c.gossip:
         sys.exit("shoald has no gossip (--join)")
     try:
-        c.up(n, timeout=300)
+        c.up(n, timeout=300, extra_args=extra_args)
     except BaseException:
         c.down()  # a half-done up leaves daemons, netns and bpffs pins behind
         raise
@@ -299,6 +313,11 @@ def main():
                          "this Python process (the same for the lone node and the cluster)")
     ap.add_argument("--conns", type=int, default=1,
                     help="api-load's connections for step 1's creates (window in flight on each)")
+    ap.add_argument("--daemon-arg", action="append", default=[], metavar="ARG",
+                    help="one more shoald argument for the cluster's daemons (not the lone node's)")
+    ap.add_argument("--settle", type=float, default=0, metavar="S",
+                    help="wait S seconds after the cluster is up before step 1 (its members' "
+                         "first rounds with each other are over by then)")
     ap.add_argument("--steps", default="1,2,3,4",
                     help="which of the steps above to run (3 fills the cluster for 4)")
     a = ap.parse_args()
@@ -326,13 +345,14 @@ def main():
         finally:
             c.down()
 
-    c = new_cluster(a.nodes, "r")
+    c = new_cluster(a.nodes, "r", a.daemon_arg)
     try:
         nodes = c.nodes()
         writer = nodes[1]
         have = 0
         # 1b. the same on one node of the cluster
         if 1 in steps:
+            time.sleep(a.settle)
             cpu0 = [cpu_s(nd.pid()) or 0 for nd in nodes]
             flt0 = [minflt(nd.pid()) for nd in nodes]
             rss0 = [rss_kib(nd.pid()) for nd in nodes]
@@ -342,7 +362,9 @@ def main():
                 perf1 = [perf_start(a, nd, out)
                          for nd, out in ((recv, a.perf1), (writer, a.perf1 + ".writer"))]
             pushes0 = metric(writer, "shoal_repl_pushes_sent_total")
+            pushb0 = metric(writer, 'shoal_repl_bytes_total{direction="sent",kind="push"}')
             ae0 = [ae_bytes(nd) for nd in nodes]
+            rc0 = [round_counters(nd) for nd in nodes]
             ss0 = schedstat(writer.pid())
             res["cluster"], ccpu = create_many(writer,
                                                [f"many-{i:06d}" for i in range(a.creates)],
@@ -358,13 +380,21 @@ def main():
                   f"{client_cpu(a.client, ccpu, a.creates, res['cluster'])}; the writer's "
                   f"{loop_time(ss0, ss1, a.creates / res['cluster'])}", flush=True)
             pushes = metric(writer, "shoal_repl_pushes_sent_total") - pushes0
+            pushb = metric(writer, 'shoal_repl_bytes_total{direction="sent",kind="push"}') - pushb0
+            rc1 = [round_counters(nd) for nd in nodes]
             print("  anti-entropy KB sent during the creates: "
                   + ", ".join(f"{nd.short}{'*' if nd is writer else ''} "
                               f"{(ae_bytes(nd) - b) / 1024:.0f}" for nd, b in zip(nodes, ae0)),
                   flush=True)
+            print("  rounds during the creates (started/served, differing buckets, registers "
+                  "repaired, stale, their CPU ms): "
+                  + ", ".join(f"{nd.short}{'*' if nd is writer else ''} "
+                              + "{:.0f}/{:.0f}, {:.0f}, {:.0f}, {:.0f}, {:.1f}".format(
+                                  *[y - x for x, y in zip(c0[:5], c1[:5])], (c1[5] - c0[5]) / 1000)
+                              for nd, c0, c1 in zip(nodes, rc0, rc1)), flush=True)
             print(f"  {pushes:.0f} pushes sent by {writer.short} to {a.nodes - 1} members "
-                  f"({a.creates * (a.nodes - 1) / pushes if pushes > 0 else 0:.1f} creates a push)",
-                  flush=True)
+                  f"({a.creates * (a.nodes - 1) / pushes if pushes > 0 else 0:.1f} creates a push, "
+                  f"{pushb / 1024:.0f} KB)", flush=True)
             print("  CPU s during the creates (until every node holds them, "
                   f"{'%.1f s later' % t_all if t_all is not None else 'not within 120 s'}): "
                   + ", ".join(f"{nd.short}{'*' if nd is writer else ''} {b - x:.2f} ({c - x:.2f})"
