@@ -74,6 +74,7 @@ struct gossip {
 	uint64_t udp_bytes_out, udp_bytes_in, tcp_bytes_out, tcp_bytes_in;
 	uint64_t udp_send_errors, stream_errors, inbound_refused;
 	uint64_t stream_connects, stream_requests, stream_reused, stream_retries;
+	uint64_t frames_at_once, frames_queued; /* frames written: all at once, or (partly) queued */
 	uint64_t inbound_accepted, inbound_requests, inbound_evicted;
 	uint8_t dgram[65536], plain[65536];
 };
@@ -821,9 +822,12 @@ static int frame_send(struct gconn *c, struct gbuf *f)
 
 		if (w > 0)
 			at = (size_t)w;
-		if (at == f->len)
+		if (at == f->len) {
+			c->g->frames_at_once++;
 			return 0;
+		}
 	}
+	c->g->frames_queued++;
 	f->refs++;
 	if (evbuffer_add_reference(out, f->p + at, f->len - at, gbuf_unref_cb, f) < 0) {
 		f->refs--;
@@ -1811,6 +1815,12 @@ int gossip_metrics(void *ud, char **text)
 		"Requests sent again on a new connection after a reused one failed.",
 		g->stream_retries);
 	GAUGE("stream_idle", "Outbound connections parked for reuse.", g->nidle);
+	fprintf(f, "# HELP shoal_gossip_stream_frames_total Stream frames written, by whether the "
+		   "socket took all of a frame at once or some waited in the output buffer.\n"
+		   "# TYPE shoal_gossip_stream_frames_total counter\n"
+		   "shoal_gossip_stream_frames_total{written=\"at_once\"} %llu\n"
+		   "shoal_gossip_stream_frames_total{written=\"queued\"} %llu\n",
+		(unsigned long long)g->frames_at_once, (unsigned long long)g->frames_queued);
 	COUNTER("inbound_accepted_total", "Inbound TCP connections accepted.", g->inbound_accepted);
 	COUNTER("inbound_requests_total", "Requests served on inbound connections.",
 		g->inbound_requests);

@@ -227,6 +227,12 @@ def minflt(pid):
         return 0
 
 
+def frames(nd):
+    """(gossip stream frames the socket took at once, frames that (partly) waited queued)."""
+    return tuple(metric(nd, f'shoal_gossip_stream_frames_total{{written="{w}"}}')
+                 for w in ("at_once", "queued"))
+
+
 def metric(nd, name):
     try:
         return float(nd.metrics().get(name, 0))
@@ -363,6 +369,7 @@ def main():
                          for nd, out in ((recv, a.perf1), (writer, a.perf1 + ".writer"))]
             pushes0 = metric(writer, "shoal_repl_pushes_sent_total")
             pushb0 = metric(writer, 'shoal_repl_bytes_total{direction="sent",kind="push"}')
+            frames0 = [frames(nd) for nd in nodes]
             ae0 = [ae_bytes(nd) for nd in nodes]
             rc0 = [round_counters(nd) for nd in nodes]
             ss0 = schedstat(writer.pid())
@@ -381,6 +388,7 @@ def main():
                   f"{loop_time(ss0, ss1, a.creates / res['cluster'])}", flush=True)
             pushes = metric(writer, "shoal_repl_pushes_sent_total") - pushes0
             pushb = metric(writer, 'shoal_repl_bytes_total{direction="sent",kind="push"}') - pushb0
+            frames1 = [frames(nd) for nd in nodes]
             rc1 = [round_counters(nd) for nd in nodes]
             print("  anti-entropy KB sent during the creates: "
                   + ", ".join(f"{nd.short}{'*' if nd is writer else ''} "
@@ -395,6 +403,10 @@ def main():
             print(f"  {pushes:.0f} pushes sent by {writer.short} to {a.nodes - 1} members "
                   f"({a.creates * (a.nodes - 1) / pushes if pushes > 0 else 0:.1f} creates a push, "
                   f"{pushb / 1024:.0f} KB)", flush=True)
+            print("  gossip frames written at once / (partly) queued: "
+                  + ", ".join(f"{nd.short}{'*' if nd is writer else ''} "
+                              f"{f1[0] - f0[0]:.0f}/{f1[1] - f0[1]:.0f}"
+                              for nd, f0, f1 in zip(nodes, frames0, frames1)), flush=True)
             print("  CPU s during the creates (until every node holds them, "
                   f"{'%.1f s later' % t_all if t_all is not None else 'not within 120 s'}): "
                   + ", ".join(f"{nd.short}{'*' if nd is writer else ''} {b - x:.2f} ({c - x:.2f})"
