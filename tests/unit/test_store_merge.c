@@ -553,6 +553,8 @@ static void test_old_file_migrates(void **state)
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
 	assert_int_equal(sql_count(db, "SELECT count(*) FROM pragma_index_list('objects')"), 0);
 	assert_int_equal(sql_count(db, "SELECT count(*) FROM objects"), 2);
+	/* and the old table's pages did not stay behind as free pages (VACUUM once) */
+	assert_int_equal(sql_count(db, "SELECT freelist_count FROM pragma_freelist_count"), 0);
 	sqlite3_close(db);
 }
 
