@@ -7,7 +7,10 @@ In one run:
   1. creates/s of N configmaps on a lone node, then on one node of a 5-node cluster (the same
      pipelined client as bench_api.py: 64 requests in flight on one keep-alive connection,
      build/bench/api-load or with --client python the Python one, the same in both runs; the
-     client shares the cores with the daemons, so its CPU a create is printed too);
+     client shares the cores with the daemons, so its CPU a create is printed too; with
+     --stream-probe MS also write -> visible during the cluster's creates: a create on the
+     writer every MS ms on a connection of its own, watched on every other node with a label
+     selector that only the probes match);
   2. write -> visible on every node: one watch on each other node, creates on n1 20 ms apart,
      latency = from sending the POST until the LAST watcher read the ADDED event;
   3. the cluster filled to --objects configmaps: the time until every node holds them, and each
@@ -82,10 +85,10 @@ def pct(xs, p):
 class Watcher(threading.Thread):
     """A watch on one node's configmaps: the monotonic time each name's ADDED event arrived."""
 
-    def __init__(self, nd):
+    def __init__(self, nd, selector=""):
         super().__init__(daemon=True)
         self.nd, self.seen, self.ready = nd, {}, threading.Event()
-        self.stop = False
+        self.stop, self.selector = False, selector
 
     def run(self):
         st, body = self.nd.api("GET", CMS + "?limit=1")
@@ -97,7 +100,8 @@ class Watcher(threading.Thread):
                 conn.sock.connect(self.nd.socket)
 
         c = UConn("localhost")
-        c.request("GET", f"{CMS}?watch=1&resourceVersion={rv}&allowWatchBookmarks=false",
+        sel = f"&labelSelector={self.selector}" if self.selector else ""
+        c.request("GET", f"{CMS}?watch=1&resourceVersion={rv}&allowWatchBookmarks=false{sel}",
                   headers={"Accept": "application/json"})
         r = c.getresponse()
         self.ready.set()
@@ -115,25 +119,40 @@ class Watcher(threading.Thread):
         c.close()
 
 
-def write_to_visible(nodes, writer, count, gap):
+def write_to_visible(nodes, writer, count, gap, selector="", until=None, ready=None, go=None):
+    """Creates on writer gap s apart (count of them, or while until() is false), each watched
+    on every other node (with selector, a label selector its bodies match); returns the
+    latencies in ms (until the LAST watcher read the ADDED event) and how many were never seen
+    everywhere; ready, go: events set once the watches are registered, waited before the
+    first write."""
     others = [nd for nd in nodes if nd is not writer]
-    ws = [Watcher(nd) for nd in others]
+    ws = [Watcher(nd, selector) for nd in others]
     for w in ws:
         w.start()
     for w in ws:
         w.ready.wait(30)
     time.sleep(0.5)  # the watches are registered before the first write
     conn = Conn(writer.socket)
+    if ready:
+        ready.set()
+    if go:
+        go.wait()
     sent = {}
     tag = secrets.token_hex(3)
-    for i in range(count):
+    i = 0
+    while (until is None and i < count) or (until is not None and not until()):
         name = f"lat-{tag}-{i:04d}"
         sent[name] = time.monotonic()
-        conn.s.sendall(request("POST", CMS, cm_body(name, 100)))
+        body = cm_body(name, 100)
+        if selector:
+            body = body.replace(b'"app": "bench-repl"', b'"app": "bench-probe"')
+        conn.s.sendall(request("POST", CMS, body))
         st, _ = conn.read_response()
         if st != 201:
             raise RuntimeError(f"create {name}: {st}")
         time.sleep(gap)
+        i += 1
+    count = i
     conn.close()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not all(len(w.seen) >= count for w in ws):
@@ -324,6 +343,10 @@ def main():
     ap.add_argument("--settle", type=float, default=0, metavar="S",
                     help="wait S seconds after the cluster is up before step 1 (its members' "
                          "first rounds with each other are over by then)")
+    ap.add_argument("--stream-probe", type=float, default=0, metavar="MS",
+                    help="during step 1's creates on the cluster, also create a configmap on "
+                         "the writer every MS ms on a connection of its own and time it to "
+                         "the watches of the other nodes (write -> visible during a stream)")
     ap.add_argument("--steps", default="1,2,3,4",
                     help="which of the steps above to run (3 fills the cluster for 4)")
     a = ap.parse_args()
@@ -372,12 +395,24 @@ def main():
             frames0 = [frames(nd) for nd in nodes]
             ae0 = [ae_bytes(nd) for nd in nodes]
             rc0 = [round_counters(nd) for nd in nodes]
+            probe, probe_res = None, {}
+            creating, pready, pgo = threading.Event(), threading.Event(), threading.Event()
+            if a.stream_probe:
+                def run_probe():
+                    probe_res["lat"] = write_to_visible(
+                        nodes, writer, 0, a.stream_probe / 1000, "app%3Dbench-probe",
+                        creating.is_set, pready, pgo)
+                probe = threading.Thread(target=run_probe, daemon=True)
+                probe.start()
+                pready.wait(30)
             ss0 = schedstat(writer.pid())
+            threading.Timer(0.1, pgo.set).start()  # the probe's first write: in the stream
             res["cluster"], ccpu = create_many(writer,
                                                [f"many-{i:06d}" for i in range(a.creates)],
                                                a.client, conns=a.conns)
             ss1 = schedstat(writer.pid())
             cpu1 = [cpu_s(nd.pid()) or 0 for nd in nodes]
+            creating.set()
             have += a.creates
             t_all = wait_objects(nodes, objects(writer), 120)
             cpu2 = [cpu_s(nd.pid()) or 0 for nd in nodes]
@@ -416,6 +451,14 @@ def main():
                               f"{1e6 * (c - x) / a.creates:.0f}"
                               for nd, x, c in zip(nodes, cpu0, cpu2))
                   + f"; load {os.getloadavg()[0]:.1f}", flush=True)
+            if probe:
+                probe.join(60)
+                plat, pmiss = probe_res.get("lat", ([], 0))
+                if plat:
+                    print(f"  write -> visible on all {a.nodes} nodes during the creates "
+                          f"({len(plat)} writes {a.stream_probe:.0f} ms apart, {pmiss} never "
+                          f"seen everywhere): p50 {statistics.median(plat):.1f} ms, p99 "
+                          f"{pct(plat, 99):.1f} ms, max {max(plat):.1f} ms", flush=True)
             print("  minor page faults a create (RSS growth in pages a create): "
                   + ", ".join(f"{nd.short}{'*' if nd is writer else ''} "
                               f"{(minflt(nd.pid()) - f) / a.creates:.2f} "
