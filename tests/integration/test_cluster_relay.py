@@ -101,8 +101,9 @@ def env():
             wait_for(lambda: running(nd, name), 120, f"{name} running on {nd.name}")
             # n1 learns the pod and its status through replication
             wait_for(lambda: running(e.n1, name), 60, f"n1 sees {name} running")
-            # the server is up once the first line is logged (httpd starts before the loop)
-            wait_for(lambda: "line" in e.kubectl("logs", name, check=False).stdout, 60,
+            # the server is up once the first line is logged (httpd starts before the loop);
+            # test_logs asks for the last two lines, so wait for the second as well
+            wait_for(lambda: "line 1\n" in e.kubectl("logs", name, check=False).stdout, 60,
                      f"{name} logs through n1")
         yield e
 
