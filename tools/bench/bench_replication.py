@@ -341,8 +341,9 @@ def main():
     ap.add_argument("--daemon-arg", action="append", default=[], metavar="ARG",
                     help="one more shoald argument for the cluster's daemons (not the lone node's)")
     ap.add_argument("--settle", type=float, default=0, metavar="S",
-                    help="wait S seconds after the cluster is up before step 1 (its members' "
-                         "first rounds with each other are over by then)")
+                    help="wait S seconds after the lone node and after the cluster are up before "
+                         "step 1's creates on each (the cluster's members' first rounds with "
+                         "each other are over by then)")
     ap.add_argument("--stream-probe", type=float, default=0, metavar="MS",
                     help="during step 1's creates on the cluster, also create a configmap on "
                          "the writer every MS ms on a connection of its own and time it to "
@@ -360,6 +361,9 @@ def main():
         c = new_cluster(1, "r")
         try:
             lone = c.nodes()[0]
+            # the same wait as the cluster's: a daemon's first seconds (its start's own work)
+            # must not land in one side's creates only
+            time.sleep(a.settle)
             perf1 = [perf_start(a, lone, a.perf1 + ".lone")] if a.perf1 else []
             cpu0, ss0 = cpu_s(lone.pid()) or 0, schedstat(lone.pid())
             res["single"], ccpu = create_many(lone, [f"one-{i:06d}" for i in range(a.creates)],
