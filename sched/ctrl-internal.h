@@ -66,6 +66,10 @@ bool ctrl_terminating(const cJSON *obj);
  * their last status says, so they count as neither ready nor available (Kubernetes' node
  * lifecycle controller marks them NotReady). False for a node the view does not know. */
 bool ctrl_node_down(struct ctrl_mgr *m, const char *node);
+/* Ready by its last status, and not on a node gossip holds down (ctrl_node_down): what the
+ * counts of ReplicaSets and DaemonSets and the ready addresses of Endpoints and EndpointSlices
+ * take as ready. */
+bool ctrl_pod_ready_live(struct ctrl_mgr *m, const cJSON *pod);
 /* Gossip holds the node suspect, dead or gone: the Node's Ready is Unknown (daemon/node.c), and
  * Kubernetes' node lifecycle controller would mark its pods NotReady. Only ranks pods for
  * deletion (ctrl_pods_deletion_order): the counts stay with ctrl_node_down, so a suspicion that

@@ -874,7 +874,10 @@ static int ds_reconcile(struct ctrl_mgr *m, const char *ns, const char *name, cJ
 				p = n->pods[j];
 		if (!p)
 			continue;
-		if (ctrl_pod_ready(p)) {
+		/* a down node's pod is not ready, whatever its node last wrote (Kubernetes' node
+		 * lifecycle controller marks it NotReady); the rolling update below still goes by
+		 * the pods' own Ready */
+		if (ctrl_pod_ready_live(m, p)) {
 			ready++;
 			if (sync_available(&s, p))
 				avail++;

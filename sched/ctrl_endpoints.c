@@ -3,7 +3,10 @@
  * Endpoints: for each Service with a selector, the ready pods (addresses) and the not-ready ones
  * (notReadyAddresses) it selects, with targetPort resolved by number or by the pod's named
  * container port. Terminating pods leave the ready set at once (clients drain existing
- * connections; new ones go elsewhere). Written as core/v1 Endpoints owned by the service's owner.
+ * connections; new ones go elsewhere). A pod on a node gossip holds dead or gone is not ready,
+ * whatever its node last wrote (Kubernetes' node lifecycle controller marks it NotReady; the
+ * node's own datapath takes a suspect node's backends out of rotation sooner, daemon/services.c).
+ * Written as core/v1 Endpoints owned by the service's owner.
  */
 #include <string.h>
 
@@ -162,8 +165,8 @@ static int endpoints_put(struct ctrl_mgr *m, const cJSON *svc, const char *ns, c
 		    !ctrl_pod_active(pod) || !(ports = pod_ports(svc, pod)))
 			continue;
 		s = subset_for(subsets, ports);
-		cJSON_AddItemToArray(json_path(s, ctrl_pod_ready(pod) ? "addresses"
-								       : "notReadyAddresses"),
+		cJSON_AddItemToArray(json_path(s, ctrl_pod_ready_live(m, pod) ? "addresses"
+									    : "notReadyAddresses"),
 				     address_new(pod));
 	}
 	/* Kubernetes omits empty lists */
@@ -226,7 +229,7 @@ static int slices_put(struct ctrl_mgr *m, const cJSON *svc, const char *ns, cons
 		ep = cJSON_CreateObject();
 		cJSON_AddItemToArray(cJSON_AddArrayToObject(ep, "addresses"), cJSON_CreateString(ip));
 		cond = cJSON_AddObjectToObject(ep, "conditions");
-		bool ready = ctrl_pod_ready(pod), term = ctrl_terminating(pod);
+		bool ready = ctrl_pod_ready_live(m, pod), term = ctrl_terminating(pod);
 		cJSON_AddBoolToObject(cond, "ready", ready && !term);
 		cJSON_AddBoolToObject(cond, "serving", ready);
 		cJSON_AddBoolToObject(cond, "terminating", term);

@@ -53,7 +53,7 @@ void ctrl_rs_count(struct ctrl_mgr *m, const cJSON *rs, cJSON *const *pods, size
 		if (!ctrl_pod_active(pod))
 			continue;
 		ret->replicas++;
-		if (!ctrl_pod_ready(pod) || ctrl_node_down(m, json_str(pod, "spec.nodeName", NULL)))
+		if (!ctrl_pod_ready_live(m, pod))
 			continue;
 		ret->ready++;
 		if (ctrl_pod_available(pod, min_ready, now_s)) {

@@ -117,6 +117,11 @@ int64_t ctrl_pod_ready_since(const cJSON *pod)
 	return t;
 }
 
+bool ctrl_pod_ready_live(struct ctrl_mgr *m, const cJSON *pod)
+{
+	return ctrl_pod_ready(pod) && !ctrl_node_down(m, json_str(pod, "spec.nodeName", NULL));
+}
+
 bool ctrl_pod_available(const cJSON *pod, int64_t min_ready_s, int64_t now_s)
 {
 	if (!ctrl_pod_active(pod) || !ctrl_pod_ready(pod))

@@ -2,7 +2,11 @@
 """A DaemonSet on a devcluster (issue 12 item 4): created through one node, it runs one pod on
 every node, bound there at creation and Running on that node; a node that joins later gets its
 pod; a node that leaves (stopped, its Node deleted) takes its pod along; a rolling update moves
-every node to the new template; every node reports the same status."""
+every node to the new template; every node reports the same status. A node killed (-9) keeps its
+daemon pod (it tolerates unreachable nodes), but once gossip holds the node dead every node's
+DaemonSet status counts that pod not ready and the Endpoints of a Service over the daemon pods
+list it under notReadyAddresses, as Kubernetes does once its node lifecycle controller marks the
+pod NotReady; back alive, it is ready again."""
 import json
 import os
 import signal
@@ -133,3 +137,79 @@ def test_daemonset_on_every_node(cluster_factory):
     wait_for(lambda: settled(c, rest, names, "v2"), T,
              "the departed node's pod gone everywhere", interval=0.5)
     print(f"departed node's pod gone everywhere {time.time() - t0:.1f} s after its Node")
+
+
+SVC = {
+    "apiVersion": "v1", "kind": "Service",
+    "metadata": {"name": "edge", "namespace": "default"},
+    "spec": {"selector": {"app": "edge"}, "ports": [{"port": 80, "targetPort": 8080}]}}
+
+
+def edge_ds():
+    ds = json.loads(json.dumps(DS))
+    ds["metadata"]["name"] = "edge"
+    ds["spec"]["selector"]["matchLabels"]["app"] = "edge"
+    ds["spec"]["template"]["metadata"]["labels"]["app"] = "edge"
+    return ds
+
+
+def edge_view(nd):
+    """(ready IPs, not-ready IPs, the DaemonSet's numberReady and numberUnavailable) on nd."""
+    st, body = nd.api("GET", "/api/v1/namespaces/default/endpoints/edge")
+    ep = json.loads(body) if st == 200 else {}
+    ready, not_ready = set(), set()
+    for sub in ep.get("subsets", []):
+        ready |= {a["ip"] for a in sub.get("addresses", [])}
+        not_ready |= {a["ip"] for a in sub.get("notReadyAddresses", [])}
+    st, body = nd.api("GET", "/apis/apps/v1/namespaces/default/daemonsets/edge")
+    s = json.loads(body).get("status", {}) if st == 200 else {}
+    return ready, not_ready, s.get("numberReady"), s.get("numberUnavailable")
+
+
+def edge_ips(nd):
+    """node name -> the IP of its live edge pod, as nd sees them."""
+    ps = get(nd, "/api/v1/namespaces/default/pods?labelSelector=app%3Dedge")["items"]
+    return {p["spec"]["nodeName"]: p["status"].get("podIP") for p in ps
+            if not p["metadata"].get("deletionTimestamp") and running(p)}
+
+
+def test_dead_nodes_daemon_pod_not_ready(cluster_factory):
+    # the pod of a dead node would stay anyway (a daemon pod tolerates unreachable nodes); the
+    # long grace keeps every other pod of the dead node in place too
+    c = cluster_factory(3, extra_args=["--dead-node-grace-ms", "600000"])
+    nodes = c.nodes()
+    n1, n2, n3 = nodes
+    names = {nd.name for nd in nodes}
+    wait_for(lambda: all(node_names(nd) >= names for nd in nodes), T,
+             "every Node on every node", interval=0.2)
+    for path, obj in (("/apis/apps/v1/namespaces/default/daemonsets", edge_ds()),
+                      ("/api/v1/namespaces/default/services", SVC)):
+        st, body = n1.api("POST", path, obj)
+        assert st == 201, body
+    wait_for(lambda: len(edge_ips(n1)) == 3 and all(edge_ips(n1).values()), T,
+             "an edge pod Running with an IP on every node", interval=0.5)
+    ips = edge_ips(n1)
+    every = set(ips.values())
+    wait_for(lambda: all(edge_view(nd) == (every, set(), 3, 0) for nd in nodes), T,
+             "3 ready addresses and numberReady 3 on every node", interval=0.5)
+
+    t0 = time.time()
+    c.kill(n3.short)
+    live = (n1, n2)
+    want = (every - {ips[n3.name]}, {ips[n3.name]}, 2, 1)
+    wait_for(lambda: all(edge_view(nd) == want for nd in live), T,
+             "n3's pod not ready in the Endpoints and the DaemonSet on n1 and n2", interval=0.2)
+    print(f"n3 killed -> its pod not ready on n1 and n2 in {time.time() - t0:.1f} s")
+    # the pod itself stays, bound to n3
+    assert all(edge_ips(nd).get(n3.name) == ips[n3.name] for nd in live)
+
+    c.start(n3.short)
+    c.wait_converged(timeout=T)
+    t0 = time.time()
+
+    def all_ready_again():
+        now = edge_ips(n1)  # n3's pod may have been restarted with another IP
+        return len(now) == 3 and all(
+            edge_view(nd) == (set(now.values()), set(), 3, 0) for nd in nodes)
+    wait_for(all_ready_again, T, "n3's pod ready again on every node", interval=0.2)
+    print(f"n3 back -> its pod ready again everywhere in {time.time() - t0:.1f} s")

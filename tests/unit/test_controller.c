@@ -1434,6 +1434,115 @@ static void test_deletion_order_rules(void **state)
 	store_close(s);
 }
 
+/* The addresses of Endpoints "web": ready (addresses) or not (notReadyAddresses), as
+ * "<ip> <ip> | <ip>" in the stored order. */
+static void endpoints_ips(struct store *s, const char *name, char *out, size_t len)
+{
+	cJSON *ep = get_obj(s, "endpoints", name), *a;
+	cJSON *sub = cJSON_GetArrayItem(json_path(ep, "subsets"), 0);
+	size_t n = 0;
+
+	out[0] = '\0';
+	cJSON_ArrayForEach(a, json_path(sub, "addresses"))
+		n += (size_t)snprintf(out + n, len - n, "%s ", json_str(a, "ip", ""));
+	n += (size_t)snprintf(out + n, len - n, "|");
+	cJSON_ArrayForEach(a, json_path(sub, "notReadyAddresses"))
+		n += (size_t)snprintf(out + n, len - n, " %s", json_str(a, "ip", ""));
+	cJSON_Delete(ep);
+}
+
+/* The EndpointSlice of "web"'s one port list: "<ip>=<ready>/<serving> ..." in stored order. */
+static int slice_conditions(struct store_obj *o, void *ud)
+{
+	char *out = ud;
+	_cleanup_json_ cJSON *sl = store_obj_parse(o);
+	cJSON *ep;
+
+	assert_non_null(sl);
+	cJSON_ArrayForEach(ep, json_path(sl, "endpoints"))
+	{
+		size_t n = strlen(out);
+		snprintf(out + n, 256 - n, "%s=%d/%d ",
+			 cJSON_GetStringValue(cJSON_GetArrayItem(json_path(ep, "addresses"), 0)),
+			 cJSON_IsTrue(json_path(ep, "conditions.ready")),
+			 cJSON_IsTrue(json_path(ep, "conditions.serving")));
+	}
+	return 0;
+}
+
+/*
+ * A pod on a node gossip holds dead is not ready in the Service's Endpoints and EndpointSlice,
+ * though its node's last status says Ready (nobody else writes it; Kubernetes' node lifecycle
+ * controller marks such pods NotReady); merely suspect, it stays ready (a suspicion is often
+ * refuted a moment later); alive again, ready again. Before, the dead node's pod stayed in
+ * addresses until the healer deleted it.
+ */
+static void test_endpoints_dead_nodes_pods_not_ready(void **state)
+{
+	static const char *const nodes[] = { "n1", "n2", "n3" };
+	char svc[32], buf[2048], pod[64], got[256];
+	struct members_env env;
+	struct store *s;
+	struct members *mem;
+	struct ctrl_mgr *ctrl;
+
+	members_env_open(&env, nodes, ARRAY_SIZE(nodes));
+	s = env.s, mem = env.mem, ctrl = env.ctrl;
+	name_owned_by(mem, "services", "web", "n1", svc, sizeof(svc));
+	snprintf(buf, sizeof(buf),
+		 "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"%s\","
+		 "\"namespace\":\"default\"},\"spec\":{\"clusterIP\":\"None\",\"selector\":"
+		 "{\"app\":\"web\"},\"ports\":[{\"port\":80,\"targetPort\":8080}]}}",
+		 svc);
+	create_json(s, buf, NULL, 0);
+	for (size_t i = 0; i < ARRAY_SIZE(nodes); i++) {
+		snprintf(pod, sizeof(pod), "web-%s", nodes[i]);
+		snprintf(buf, sizeof(buf),
+			 "{\"apiVersion\":\"v1\",\"kind\":\"Pod\",\"metadata\":{\"name\":\"%s\","
+			 "\"namespace\":\"default\",\"labels\":{\"app\":\"web\"}},\"spec\":"
+			 "{\"nodeName\":\"%s\",\"containers\":[{\"name\":\"c\","
+			 "\"image\":\"busybox\"}]}}",
+			 pod, nodes[i]);
+		create_json(s, buf, NULL, 0);
+		snprintf(buf, sizeof(buf),
+			 "{\"phase\":\"Running\",\"podIP\":\"10.244.%zu.5\",\"conditions\":"
+			 "[{\"type\":\"Ready\",\"status\":\"True\"}]}",
+			 i + 1);
+		set_status(s, "pods", pod, buf);
+	}
+	ctrl_mgr_run(ctrl, NULL);
+	endpoints_ips(s, svc, got, sizeof(got));
+	assert_string_equal(got, "10.244.1.5 10.244.2.5 10.244.3.5 |");
+
+	member_set(mem, "n3", MEMBERS_SUSPECT);
+	ctrl_mgr_members_changed(ctrl);
+	ctrl_mgr_resync(ctrl);
+	ctrl_mgr_run(ctrl, NULL);
+	endpoints_ips(s, svc, got, sizeof(got));
+	assert_string_equal(got, "10.244.1.5 10.244.2.5 10.244.3.5 |");
+
+	member_set(mem, "n3", MEMBERS_DEAD);
+	ctrl_mgr_members_changed(ctrl);
+	ctrl_mgr_resync(ctrl);
+	ctrl_mgr_run(ctrl, NULL);
+	endpoints_ips(s, svc, got, sizeof(got));
+	assert_string_equal(got, "10.244.1.5 10.244.2.5 | 10.244.3.5");
+	got[0] = '\0';
+	assert_int_equal(store_list(s, "endpointslices.discovery.k8s.io", "default", NULL, NULL,
+				    slice_conditions, got),
+			 0);
+	assert_string_equal(got, "10.244.1.5=1/1 10.244.2.5=1/1 10.244.3.5=0/0 ");
+
+	member_set(mem, "n3", MEMBERS_ALIVE);
+	ctrl_mgr_members_changed(ctrl);
+	ctrl_mgr_resync(ctrl);
+	ctrl_mgr_run(ctrl, NULL);
+	endpoints_ips(s, svc, got, sizeof(got));
+	assert_string_equal(got, "10.244.1.5 10.244.2.5 10.244.3.5 |");
+
+	members_env_close(&env);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1451,6 +1560,7 @@ int main(void)
 		cmocka_unit_test(test_deletion_order_rules),
 		cmocka_unit_test(test_job_parallelism_lowered_deletes_dead_nodes_pod),
 		cmocka_unit_test(test_scale_down_counts_sibling_replicasets_pods),
+		cmocka_unit_test(test_endpoints_dead_nodes_pods_not_ready),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

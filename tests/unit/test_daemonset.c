@@ -19,6 +19,7 @@
 #include "lib/json.h"
 #include "lib/util.h"
 #include "sched/controller.h"
+#include "sched/members.h"
 #include "sched/store.h"
 
 static uint64_t now_ms = 1700000000000ULL;
@@ -31,6 +32,7 @@ static uint64_t clock_fn(void *ud)
 struct env {
 	struct store *store;
 	struct ctrl_mgr *ctrl;
+	struct members *mem; /* NULL: no gossip view (a lone node) */
 };
 
 static void create(struct env *env, const char *json)
@@ -44,12 +46,20 @@ static void create(struct env *env, const char *json)
 	cJSON_Delete(o);
 }
 
-static int setup(void **state)
+static void member_set(struct members *mem, const char *name, enum members_state st)
+{
+	struct members_info i = {.name = name, .address = "", .state = st, .meta = ""};
+
+	assert_true(members_update(mem, &i) >= 0);
+}
+
+static int setup_with(void **state, struct members *mem)
 {
 	static struct env env;
 	struct store_options so = {.path = ":memory:", .node_name = "n1", .clock = clock_fn};
-	struct ctrl_options co = {.clock = clock_fn};
+	struct ctrl_options co = {.clock = clock_fn, .members = mem};
 
+	env.mem = mem;
 	assert_int_equal(store_open(&so, &env.store), 0);
 	co.store = env.store;
 	assert_int_equal(ctrl_mgr_new(&co, &env.ctrl), 0);
@@ -59,12 +69,30 @@ static int setup(void **state)
 	return 0;
 }
 
+static int setup(void **state)
+{
+	return setup_with(state, NULL);
+}
+
+/* n1 (this node), n2 and n3 in the gossip view, all alive */
+static int setup_members(void **state)
+{
+	struct members *mem;
+
+	assert_int_equal(members_new("n1", &mem), 0);
+	member_set(mem, "n2", MEMBERS_ALIVE);
+	member_set(mem, "n3", MEMBERS_ALIVE);
+	return setup_with(state, mem);
+}
+
 static int teardown(void **state)
 {
 	struct env *env = *state;
 
 	ctrl_mgr_free(env->ctrl);
 	store_close(env->store);
+	if (env->mem)
+		members_free(env->mem);
 	return 0;
 }
 
@@ -425,11 +453,68 @@ static void test_rolling_update_and_rollback(void **state)
 	cJSON_Delete(pods);
 }
 
+/*
+ * A DaemonSet's counts take the pod of a node gossip holds dead as not ready and unavailable,
+ * though the pod's last status (written by its node) says Ready, as Kubernetes shows it once its
+ * node lifecycle controller has marked the pod NotReady; its pod is left where it is (the node
+ * may come back, and is still desired). A suspect node's pod still counts. Before, `kubectl get
+ * ds` said 3/3 ready with a node dead.
+ */
+static void test_dead_nodes_pod_counts_not_ready(void **state)
+{
+	struct env *env = *state;
+	char name[32], key[96];
+
+	/* a name this node owns among n1, n2, n3 (and so among any subset holding n1) */
+	for (int i = 0;; i++) {
+		assert_true(i < 1000);
+		snprintf(name, sizeof(name), "d%d", i);
+		snprintf(key, sizeof(key), "daemonsets.apps/default/%s", name);
+		if (streq(members_owner(env->mem, key), "n1"))
+			break;
+	}
+	node_create(env, "n1", NULL, NULL);
+	node_create(env, "n2", NULL, NULL);
+	node_create(env, "n3", NULL, NULL);
+	ds_create(env, name, NULL, NULL, NULL);
+	run(env);
+	kubelet(env, name);
+	run(env);
+	assert_int_equal(ds_status(env, name, "numberReady"), 3);
+
+	member_set(env->mem, "n3", MEMBERS_SUSPECT);
+	ctrl_mgr_members_changed(env->ctrl);
+	ctrl_mgr_resync(env->ctrl);
+	run(env);
+	assert_int_equal(ds_status(env, name, "numberReady"), 3);
+	assert_int_equal(ds_status(env, name, "numberAvailable"), 3);
+
+	member_set(env->mem, "n3", MEMBERS_DEAD);
+	ctrl_mgr_members_changed(env->ctrl);
+	ctrl_mgr_resync(env->ctrl);
+	run(env);
+	assert_int_equal(ds_status(env, name, "desiredNumberScheduled"), 3);
+	assert_int_equal(ds_status(env, name, "currentNumberScheduled"), 3);
+	assert_int_equal(ds_status(env, name, "numberReady"), 2);
+	assert_int_equal(ds_status(env, name, "numberAvailable"), 2);
+	assert_int_equal(ds_status(env, name, "numberUnavailable"), 1);
+	assert_int_equal(pods_on(env, name, "n3", true), 1);
+
+	member_set(env->mem, "n3", MEMBERS_ALIVE);
+	ctrl_mgr_members_changed(env->ctrl);
+	ctrl_mgr_resync(env->ctrl);
+	run(env);
+	assert_int_equal(ds_status(env, name, "numberReady"), 3);
+	assert_int_equal(ds_status(env, name, "numberUnavailable"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_one_pod_per_eligible_node, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rolling_update_and_rollback, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_dead_nodes_pod_counts_not_ready, setup_members,
+					    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
