@@ -1470,6 +1470,15 @@ static int slice_conditions(struct store_obj *o, void *ud)
 	return 0;
 }
 
+/* n's state in the gossip view changes; the controllers resync and run */
+static void member_now(struct members_env *env, const char *n, enum members_state st)
+{
+	member_set(env->mem, n, st);
+	ctrl_mgr_members_changed(env->ctrl);
+	ctrl_mgr_resync(env->ctrl);
+	ctrl_mgr_run(env->ctrl, NULL);
+}
+
 /*
  * A pod on a node gossip holds dead is not ready in the Service's Endpoints and EndpointSlice,
  * though its node's last status says Ready (nobody else writes it; Kubernetes' node lifecycle
@@ -1514,17 +1523,11 @@ static void test_endpoints_dead_nodes_pods_not_ready(void **state)
 	endpoints_ips(s, svc, got, sizeof(got));
 	assert_string_equal(got, "10.244.1.5 10.244.2.5 10.244.3.5 |");
 
-	member_set(mem, "n3", MEMBERS_SUSPECT);
-	ctrl_mgr_members_changed(ctrl);
-	ctrl_mgr_resync(ctrl);
-	ctrl_mgr_run(ctrl, NULL);
+	member_now(&env, "n3", MEMBERS_SUSPECT);
 	endpoints_ips(s, svc, got, sizeof(got));
 	assert_string_equal(got, "10.244.1.5 10.244.2.5 10.244.3.5 |");
 
-	member_set(mem, "n3", MEMBERS_DEAD);
-	ctrl_mgr_members_changed(ctrl);
-	ctrl_mgr_resync(ctrl);
-	ctrl_mgr_run(ctrl, NULL);
+	member_now(&env, "n3", MEMBERS_DEAD);
 	endpoints_ips(s, svc, got, sizeof(got));
 	assert_string_equal(got, "10.244.1.5 10.244.2.5 | 10.244.3.5");
 	got[0] = '\0';
@@ -1533,10 +1536,7 @@ static void test_endpoints_dead_nodes_pods_not_ready(void **state)
 			 0);
 	assert_string_equal(got, "10.244.1.5=1/1 10.244.2.5=1/1 10.244.3.5=0/0 ");
 
-	member_set(mem, "n3", MEMBERS_ALIVE);
-	ctrl_mgr_members_changed(ctrl);
-	ctrl_mgr_resync(ctrl);
-	ctrl_mgr_run(ctrl, NULL);
+	member_now(&env, "n3", MEMBERS_ALIVE);
 	endpoints_ips(s, svc, got, sizeof(got));
 	assert_string_equal(got, "10.244.1.5 10.244.2.5 10.244.3.5 |");
 

@@ -453,6 +453,15 @@ static void test_rolling_update_and_rollback(void **state)
 	cJSON_Delete(pods);
 }
 
+/* n's state in the gossip view changes; the controllers resync and run */
+static void member_now(struct env *env, const char *n, enum members_state st)
+{
+	member_set(env->mem, n, st);
+	ctrl_mgr_members_changed(env->ctrl);
+	ctrl_mgr_resync(env->ctrl);
+	run(env);
+}
+
 /*
  * A DaemonSet's counts take the pod of a node gossip holds dead as not ready and unavailable,
  * though the pod's last status (written by its node) says Ready, as Kubernetes shows it once its
@@ -482,17 +491,11 @@ static void test_dead_nodes_pod_counts_not_ready(void **state)
 	run(env);
 	assert_int_equal(ds_status(env, name, "numberReady"), 3);
 
-	member_set(env->mem, "n3", MEMBERS_SUSPECT);
-	ctrl_mgr_members_changed(env->ctrl);
-	ctrl_mgr_resync(env->ctrl);
-	run(env);
+	member_now(env, "n3", MEMBERS_SUSPECT);
 	assert_int_equal(ds_status(env, name, "numberReady"), 3);
 	assert_int_equal(ds_status(env, name, "numberAvailable"), 3);
 
-	member_set(env->mem, "n3", MEMBERS_DEAD);
-	ctrl_mgr_members_changed(env->ctrl);
-	ctrl_mgr_resync(env->ctrl);
-	run(env);
+	member_now(env, "n3", MEMBERS_DEAD);
 	assert_int_equal(ds_status(env, name, "desiredNumberScheduled"), 3);
 	assert_int_equal(ds_status(env, name, "currentNumberScheduled"), 3);
 	assert_int_equal(ds_status(env, name, "numberReady"), 2);
@@ -500,10 +503,7 @@ static void test_dead_nodes_pod_counts_not_ready(void **state)
 	assert_int_equal(ds_status(env, name, "numberUnavailable"), 1);
 	assert_int_equal(pods_on(env, name, "n3", true), 1);
 
-	member_set(env->mem, "n3", MEMBERS_ALIVE);
-	ctrl_mgr_members_changed(env->ctrl);
-	ctrl_mgr_resync(env->ctrl);
-	run(env);
+	member_now(env, "n3", MEMBERS_ALIVE);
 	assert_int_equal(ds_status(env, name, "numberReady"), 3);
 	assert_int_equal(ds_status(env, name, "numberUnavailable"), 0);
 }
