@@ -1492,12 +1492,10 @@ static void test_endpoints_dead_nodes_pods_not_ready(void **state)
 	char svc[32], buf[2048], pod[64], got[256];
 	struct members_env env;
 	struct store *s;
-	struct members *mem;
-	struct ctrl_mgr *ctrl;
 
 	members_env_open(&env, nodes, ARRAY_SIZE(nodes));
-	s = env.s, mem = env.mem, ctrl = env.ctrl;
-	name_owned_by(mem, "services", "web", "n1", svc, sizeof(svc));
+	s = env.s;
+	name_owned_by(env.mem, "services", "web", "n1", svc, sizeof(svc));
 	snprintf(buf, sizeof(buf),
 		 "{\"apiVersion\":\"v1\",\"kind\":\"Service\",\"metadata\":{\"name\":\"%s\","
 		 "\"namespace\":\"default\"},\"spec\":{\"clusterIP\":\"None\",\"selector\":"
@@ -1519,7 +1517,7 @@ static void test_endpoints_dead_nodes_pods_not_ready(void **state)
 			 i + 1);
 		set_status(s, "pods", pod, buf);
 	}
-	ctrl_mgr_run(ctrl, NULL);
+	ctrl_mgr_run(env.ctrl, NULL);
 	endpoints_ips(s, svc, got, sizeof(got));
 	assert_string_equal(got, "10.244.1.5 10.244.2.5 10.244.3.5 |");
 
